@@ -1,0 +1,2 @@
+//! `crowdprove`: one binary for both sides of the network.
+fn main() {}

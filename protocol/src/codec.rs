@@ -1,0 +1,135 @@
+//! The byte encoding every CrowdProve message and record uses: bincode 2 with
+//! fixed-width little-endian integers, a size limit on every decode, and no
+//! trailing bytes.
+//!
+//! bincode does not describe itself, so what is decoded must already be known
+//! from context: the [envelope](crate::envelope) carries a version byte and a
+//! domain tag for that.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+/// The hard ceiling on any single decode, whatever the caller's limit.
+pub const MAX_DECODE_BYTES: usize = 8 << 20;
+
+type Config = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Fixint,
+    bincode::config::Limit<MAX_DECODE_BYTES>,
+>;
+
+const CONFIG: Config = bincode::config::standard()
+    .with_little_endian()
+    .with_fixed_int_encoding()
+    .with_limit::<MAX_DECODE_BYTES>();
+
+/// Why bytes did not decode.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CodecError {
+    /// The input is longer than the limit for what it claims to be.
+    #[error("{len} bytes is over the {limit}-byte limit")]
+    TooLarge {
+        /// Bytes offered.
+        len: usize,
+        /// The limit that applies.
+        limit: usize,
+    },
+    /// The value decoded but bytes were left over.
+    #[error("{0} trailing bytes after the value")]
+    TrailingBytes(usize),
+    /// The bytes are not a valid encoding of the expected type.
+    #[error("malformed encoding: {0}")]
+    Malformed(String),
+}
+
+/// Encodes `value`. Encoding our own types cannot fail, short of a bug.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, CONFIG).expect("encoding to a Vec cannot fail")
+}
+
+/// Appends the encoding of `value` to `out`.
+pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) {
+    out.extend_from_slice(&encode(value));
+}
+
+/// Decodes exactly one `T` from `bytes`, which may be at most `limit` long.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
+    let limit = limit.min(MAX_DECODE_BYTES);
+    if bytes.len() > limit {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            limit,
+        });
+    }
+    let (value, used) = bincode::serde::decode_from_slice(bytes, CONFIG)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError::TrailingBytes(bytes.len() - used));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Sample {
+        a: u32,
+        b: Vec<u8>,
+        c: Option<bool>,
+    }
+
+    #[test]
+    fn round_trip_and_rejections() {
+        let s = Sample {
+            a: 7,
+            b: vec![1, 2, 3],
+            c: Some(true),
+        };
+        let bytes = encode(&s);
+        assert_eq!(decode::<Sample>(&bytes, 100), Ok(s));
+
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(
+            decode::<Sample>(&long, 100),
+            Err(CodecError::TrailingBytes(1))
+        );
+        assert!(matches!(
+            decode::<Sample>(&bytes, 4),
+            Err(CodecError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            decode::<Sample>(&bytes[..5], 100),
+            Err(CodecError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn huge_claimed_lengths_fail_cleanly() {
+        // a Vec length of 2^64-1 followed by nothing
+        let mut bytes = 7u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(
+            decode::<Sample>(&bytes, 100),
+            Err(CodecError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn invalid_bool_and_option_tags_are_rejected() {
+        let mut bytes = encode(&Sample {
+            a: 1,
+            b: vec![],
+            c: Some(true),
+        });
+        let n = bytes.len();
+        bytes[n - 1] = 2; // bool must be 0 or 1
+        assert!(decode::<Sample>(&bytes, 100).is_err());
+        bytes[n - 2] = 2; // option tag must be 0 or 1
+        assert!(decode::<Sample>(&bytes, 100).is_err());
+    }
+}

@@ -1,0 +1,19 @@
+//! CrowdProve's vocabulary: who is speaking, what they may say, how it travels,
+//! and the rule that decides who proves what.
+//!
+//! No networking, storage or async runtime lives here; every other crate
+//! speaks these types.
+//!
+//! # Layout
+//! - [`ids`]: batch, job, request and circuit ids, content hashes, timestamps.
+//! - [`identity`]: ed25519 keys, signatures, node ids and the key file.
+//! - [`codec`]: the bincode encoding with size limits and no trailing bytes.
+//! - [`hex`]: hex for keys and hashes shown to people.
+
+pub mod codec;
+pub mod hex;
+pub mod identity;
+pub mod ids;
+
+pub use identity::{NodeId, PublicKey, SecretKey, Signature};
+pub use ids::{BatchId, CircuitId, ContentHash, JobId, RequestId, Timestamp};
