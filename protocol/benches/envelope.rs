@@ -1,1 +1,149 @@
-fn main() {}
+//! Sign+encode and decode+verify cost per message kind.
+//!
+//! `cargo bench -p protocol --bench envelope`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use protocol::envelope::{Freshness, Verifier, open, seal};
+use protocol::messages::*;
+use protocol::{BatchId, CircuitId, ContentHash, JobId, RequestId, SecretKey, Timestamp};
+use std::hint::black_box;
+
+const NOW: Timestamp = Timestamp(1_750_000_000_000);
+
+fn bench_kind<M: Message>(c: &mut Criterion, message: M) {
+    let key = SecretKey::from_seed([1; 32]);
+    let bytes = seal(&message, &key, NOW, 1);
+    let mut group = c.benchmark_group(M::KIND.name());
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("sign+encode", |b| {
+        b.iter(|| seal(black_box(&message), &key, NOW, 1))
+    });
+    group.bench_function("decode+verify", |b| {
+        b.iter(|| open::<M>(black_box(&bytes), NOW, Freshness::default()).unwrap())
+    });
+    group.finish();
+}
+
+fn messages(c: &mut Criterion) {
+    let job = JobId::new(BatchId(12), 3);
+    let circuit = CircuitId::new("transfer-d20-k8").unwrap();
+    let hash = ContentHash::of(b"key");
+    let prover = SecretKey::from_seed([2; 32]).public();
+
+    bench_kind(
+        c,
+        JobRequest {
+            circuits: vec![circuit.clone()],
+        },
+    );
+    bench_kind(
+        c,
+        JobAnnouncement {
+            batch: BatchId(12),
+            jobs: (0..64).map(|i| JobId::new(BatchId(12), i)).collect(),
+            circuit: circuit.clone(),
+            proving_key: hash,
+            verifying_key: hash,
+            reward_per_job: 100,
+        },
+    );
+    bench_kind(
+        c,
+        Assignment {
+            job,
+            request: RequestId(77),
+            prover,
+            circuit: circuit.clone(),
+            proving_key: hash,
+            witness: vec![7; 8 << 10],
+            reward: 100,
+        },
+    );
+    bench_kind(
+        c,
+        NoWork {
+            reason: NoWorkReason::Idle,
+            retry_after_ms: 500,
+        },
+    );
+    bench_kind(
+        c,
+        ProofSubmission {
+            job,
+            request: RequestId(77),
+            proof: vec![9; 128],
+        },
+    );
+    bench_kind(
+        c,
+        Verdict {
+            job,
+            request: RequestId(77),
+            prover,
+            proof_hash: hash,
+            outcome: Outcome::Accepted { reward: 100 },
+        },
+    );
+    bench_kind(
+        c,
+        Release {
+            job,
+            request: RequestId(77),
+        },
+    );
+    bench_kind(
+        c,
+        BatchProven {
+            batch: BatchId(12),
+            jobs: 32,
+            old_root: [1; 32],
+            new_root: [2; 32],
+            proofs: hash,
+        },
+    );
+    bench_kind(
+        c,
+        KeyRequest {
+            key: hash,
+            chunk: 5,
+        },
+    );
+    bench_kind(
+        c,
+        KeyChunk {
+            key: hash,
+            chunk: 0,
+            total_len: KEY_CHUNK_BYTES as u64 * 4,
+            data: vec![3; KEY_CHUNK_BYTES],
+        },
+    );
+}
+
+/// The distributor's real path for a job request: envelope, signature and
+/// the replay guard, each request with a fresh nonce.
+fn verifier_with_replay_guard(c: &mut Criterion) {
+    let key = SecretKey::from_seed([1; 32]);
+    let request = JobRequest {
+        circuits: vec![CircuitId::new("transfer-d20-k8").unwrap()],
+    };
+    let envelopes: Vec<Vec<u8>> = (0..100_000).map(|n| seal(&request, &key, NOW, n)).collect();
+    let mut group = c.benchmark_group("job-request");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("verifier (replay guard)", |b| {
+        let mut verifier = Verifier::default();
+        let mut next = 0;
+        b.iter(|| {
+            if next == envelopes.len() {
+                verifier = Verifier::default();
+                next = 0;
+            }
+            let opened = verifier.open::<JobRequest>(&envelopes[next], NOW);
+            next += 1;
+            opened.unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, messages, verifier_with_replay_guard);
+criterion_main!(benches);

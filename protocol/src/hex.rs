@@ -34,7 +34,7 @@ pub fn encode(bytes: &[u8]) -> String {
 
 /// Decodes hex (either case) into bytes.
 pub fn decode(text: &str) -> Result<Vec<u8>, HexError> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(HexError::OddLength(text.len()));
     }
     let digit = |i: usize, c: u8| -> Result<u8, HexError> {
@@ -53,10 +53,12 @@ pub fn decode(text: &str) -> Result<Vec<u8>, HexError> {
 /// Decodes hex into exactly `N` bytes.
 pub fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
     let bytes = decode(text)?;
-    bytes.try_into().map_err(|v: Vec<u8>| HexError::WrongLength {
-        expected: N,
-        found: v.len(),
-    })
+    bytes
+        .try_into()
+        .map_err(|v: Vec<u8>| HexError::WrongLength {
+            expected: N,
+            found: v.len(),
+        })
 }
 
 #[cfg(test)]
@@ -76,7 +78,10 @@ mod tests {
         assert_eq!(decode("0g"), Err(HexError::InvalidDigit('g', 1)));
         assert!(matches!(
             decode_array::<2>("00"),
-            Err(HexError::WrongLength { expected: 2, found: 1 })
+            Err(HexError::WrongLength {
+                expected: 2,
+                found: 1
+            })
         ));
     }
 }

@@ -346,10 +346,10 @@ mod tests {
         let full = fs::read_to_string(&path).unwrap();
         let cases = [
             String::new(),
-            full[..40].to_string(),                     // truncated
-            full.replace("seed ", "sed "),              // malformed
-            full.replacen(&full[40..42], "zz", 1),      // bad hex
-            full.replace("v1", "v9"),                   // unknown version
+            full[..40].to_string(),                // truncated
+            full.replace("seed ", "sed "),         // malformed
+            full.replacen(&full[40..42], "zz", 1), // bad hex
+            full.replace("v1", "v9"),              // unknown version
             {
                 // valid hex, but the seed no longer matches the public key
                 let mut lines: Vec<String> = full.lines().map(String::from).collect();

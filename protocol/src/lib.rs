@@ -7,13 +7,17 @@
 //! # Layout
 //! - [`ids`]: batch, job, request and circuit ids, content hashes, timestamps.
 //! - [`identity`]: ed25519 keys, signatures, node ids and the key file.
+//! - [`messages`]: every wire message, its domain tag and size limit.
+//! - [`envelope`]: the signed envelope, freshness, replay protection.
 //! - [`codec`]: the bincode encoding with size limits and no trailing bytes.
 //! - [`hex`]: hex for keys and hashes shown to people.
 
 pub mod codec;
+pub mod envelope;
 pub mod hex;
 pub mod identity;
 pub mod ids;
+pub mod messages;
 
 pub use identity::{NodeId, PublicKey, SecretKey, Signature};
 pub use ids::{BatchId, CircuitId, ContentHash, JobId, RequestId, Timestamp};
