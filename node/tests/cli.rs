@@ -1,0 +1,77 @@
+//! The `crowdprove` binary's identity commands, run as a real process.
+
+use std::process::{Command, Output};
+
+fn crowdprove(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crowdprove"))
+        .args(args)
+        .env_remove("CROWDPROVE_KEY")
+        .output()
+        .expect("run crowdprove")
+}
+
+fn line_value(stdout: &[u8], label: &str) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix(label).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("no {label:?} line"))
+}
+
+#[test]
+fn keygen_then_identity_agree_and_keygen_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("node.key");
+    let key = key.to_str().unwrap();
+
+    let created = crowdprove(&["keygen", "--key", key]);
+    assert!(created.status.success(), "{created:?}");
+    let public = line_value(&created.stdout, "public key");
+    assert_eq!(public.len(), 64);
+
+    let shown = crowdprove(&["identity", "--key", key]);
+    assert!(shown.status.success(), "{shown:?}");
+    assert_eq!(line_value(&shown.stdout, "public key"), public);
+    assert_eq!(
+        line_value(&shown.stdout, "node id"),
+        public[..12].to_string()
+    );
+
+    let again = crowdprove(&["keygen", "--key", key]);
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("already exists") && stderr.contains("node.key"),
+        "{stderr}"
+    );
+    let still = crowdprove(&["identity", "--key", key]);
+    assert_eq!(line_value(&still.stdout, "public key"), public);
+}
+
+#[test]
+fn corrupt_or_missing_key_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("broken.key");
+    let missing = crowdprove(&["identity", "--key", key.to_str().unwrap()]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("broken.key"));
+
+    std::fs::write(&key, "crowdprove-secret-key v1\nseed 00\n").unwrap();
+    let corrupt = crowdprove(&["identity", "--key", key.to_str().unwrap()]);
+    assert!(!corrupt.status.success());
+    let stderr = String::from_utf8_lossy(&corrupt.stderr);
+    assert!(
+        stderr.contains("broken.key") && stderr.contains("not a valid"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let help = crowdprove(&["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("keygen") && text.contains("identity"),
+        "{text}"
+    );
+}
