@@ -9,11 +9,13 @@
 //! - [`identity`]: ed25519 keys, signatures, node ids and the key file.
 //! - [`codec`]: the bincode encoding with size limits and no trailing bytes.
 //! - [`hex`]: hex for keys and hashes shown to people.
+//! - [`lrp`]: the Least-Recently-Processed job assignment rule, as an event-driven state machine.
 
 pub mod codec;
 pub mod hex;
 pub mod identity;
 pub mod ids;
+pub mod lrp;
 
 pub use identity::{NodeId, PublicKey, SecretKey, Signature};
 pub use ids::{BatchId, CircuitId, ContentHash, JobId, RequestId, Timestamp};
