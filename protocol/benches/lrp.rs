@@ -1,41 +1,103 @@
 //! LRP decision throughput with 10,000 provers and 100,000 pending jobs.
 //!
-//! Each case builds its crowd untimed for every sample, then times only the
-//! decisions; criterion's throughput line (elem/s) is decisions per second.
+//! Each case keeps one crowd for the whole run and, around every timed loop,
+//! does untimed work that puts the crowd back into the same shape, so every
+//! sample measures the same steady state. Criterion's throughput line
+//! (elem/s) is decisions per second.
 //!
-//! - `request/reserve`: every job already handed out once, no fresh job left,
-//!   so each request re-serves the queue head and moves it to the tail.
-//! - `request/fresh`: 100,000 pending jobs plus fresh ones; each request hands
-//!   out a fresh job.
-//! - `complete`: every job held by two provers; each completion accepts the
-//!   later hand-out and supersedes the other (seeded random job order). The
-//!   crowd has 100,000 jobs more than are completed, so at least 100,000 stay
-//!   pending throughout.
+//! - `request/reserve`: 100,000 pending jobs, each already handed out, no
+//!   fresh job, so each request re-serves the head of the queue and moves it to
+//!   the tail. Untimed afterwards: the hand-outs are released again.
+//! - `request/fresh`: the same crowd plus fresh jobs submitted untimed; each
+//!   request hands out a fresh one. Untimed afterwards: they are completed and
+//!   their batch forgotten.
+//! - `complete/accept_1_holder`, `complete/accept_2_holders`: 100,000 pending
+//!   jobs with one (or about two) holders each; each completion accepts the
+//!   latest hand-out of a job picked at random (seeded) among the 1,024 oldest
+//!   pending ones, as provers finish roughly in the order they started, and
+//!   supersedes its other hand-outs. Untimed afterwards: as many new jobs are
+//!   submitted and handed out once (or twice), and finished batches forgotten.
+//!
+//! The time measured is the bench thread's on-CPU time (from
+//! `/proc/thread-self/schedstat`): the machines this runs on are shared, and
+//! wall time would count the time the thread sat descheduled. Set
+//! `LRP_BENCH_WALL=1` to measure wall time instead.
+//!
+//! `LRP_BENCH_PROVERS` and `LRP_BENCH_PENDING` change the crowd's size.
 //!
 //! Run: `cargo bench -p protocol --bench lrp -- --warm-up-time 1 --measurement-time 3`
 
+use std::collections::VecDeque;
 use std::hint::black_box;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use protocol::lrp::{Decision, Handout, Lrp, LrpConfig};
-use protocol::{BatchId, JobId, PublicKey, Timestamp};
-use rand::SeedableRng;
+use protocol::lrp::{Completion, Decision, Handout, JobView, Lrp, LrpConfig, ReleaseOutcome};
+use protocol::{BatchId, JobId, PublicKey, RequestId, Timestamp};
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 
-const PROVERS: u64 = 10_000;
-const PENDING: u64 = 100_000;
-/// Time between two timed decisions: 100,000 of them span 100 s, past the
-/// default minimum re-serve age, so the head of the queue is always ready.
-const TICK_MS: u64 = 1;
+/// Crowd size: `LRP_BENCH_PROVERS`, default 10,000.
+fn provers() -> u64 {
+    static N: OnceLock<u64> = OnceLock::new();
+    *N.get_or_init(|| knob("LRP_BENCH_PROVERS", 10_000))
+}
 
-/// Default knobs, except per-prover and per-job caps high enough that the
-/// timed loop measures hand-outs rather than refusals (each prover asks every
-/// 10,000 decisions, i.e. every 10 s of simulated time).
+/// Pending jobs: `LRP_BENCH_PENDING`, default 100,000.
+fn pending_jobs() -> u64 {
+    static N: OnceLock<u64> = OnceLock::new();
+    *N.get_or_init(|| knob("LRP_BENCH_PENDING", 100_000))
+}
+
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Nanoseconds this thread has spent on a CPU, where Linux tells.
+fn cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// Times a loop in on-CPU time, or wall time when that is unavailable or
+/// `LRP_BENCH_WALL` is set.
+struct Stopwatch {
+    wall: Instant,
+    cpu: Option<u64>,
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        let cpu = if std::env::var_os("LRP_BENCH_WALL").is_some() {
+            None
+        } else {
+            cpu_ns()
+        };
+        Self {
+            cpu,
+            wall: Instant::now(),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        let wall = self.wall.elapsed();
+        match (self.cpu, cpu_ns()) {
+            (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a).max(1)),
+            _ => wall.max(Duration::from_nanos(1)),
+        }
+    }
+}
+
+/// Default knobs, except caps high enough that the loops measure hand-outs
+/// rather than refusals: a prover asks about once per 10,000 decisions, one
+/// simulated millisecond apart, so it holds ~30 live hand-outs at a time.
 fn config() -> LrpConfig {
     LrpConfig {
-        max_held_per_prover: 64,
+        max_held_per_prover: 256,
         max_live_holders: 16,
         ..LrpConfig::default()
     }
@@ -49,21 +111,88 @@ fn prover(i: u64) -> PublicKey {
     PublicKey(key)
 }
 
-/// A scheduler with `jobs` jobs submitted and `handed` of them handed out once
-/// at time 0, round-robin over the crowd.
-fn crowd(jobs: u64, handed: u64) -> (Lrp, Vec<(PublicKey, Handout)>) {
-    let mut lrp = Lrp::new(config()).expect("bench config is valid");
-    lrp.submit((0..jobs).map(|i| JobId::new(BatchId(1 + i / 1_000_000), (i % 1_000_000) as u32)));
-    let handouts = (0..handed)
-        .map(|i| {
-            let p = prover(i % PROVERS);
-            match lrp.request(p, Timestamp(0)) {
-                Decision::Assign(h) => (p, h),
-                other => panic!("setup hand-out refused: {other:?}"),
+/// A crowd driven one step of simulated time per decision: 1 ms for 100,000
+/// pending jobs, longer for fewer, so a job comes round the queue no sooner
+/// than 100 s (past the default minimum re-serve age) after its hand-out.
+struct Crowd {
+    lrp: Lrp,
+    /// Decisions so far: the clock in ms, and whose turn it is.
+    tick: u64,
+    next_batch: u64,
+    /// Submitted batches not yet forgotten.
+    open_batches: Vec<BatchId>,
+}
+
+impl Crowd {
+    /// `pending_jobs()` jobs, each handed out once.
+    fn new() -> Self {
+        let mut crowd = Self {
+            lrp: Lrp::new(config()).expect("bench config is valid"),
+            tick: 0,
+            next_batch: 1,
+            open_batches: Vec::new(),
+        };
+        crowd.submit(pending_jobs());
+        for _ in 0..pending_jobs() {
+            crowd.ask();
+        }
+        crowd
+    }
+
+    fn submit(&mut self, n: u64) -> BatchId {
+        let batch = BatchId(self.next_batch);
+        self.next_batch += 1;
+        let n = u32::try_from(n).expect("batch fits in u32");
+        self.lrp.submit((0..n).map(|i| JobId::new(batch, i)));
+        self.open_batches.push(batch);
+        batch
+    }
+
+    /// The next asking prover (a scrambled turn, so no prover is in lock-step
+    /// with the queue) and the time it asks.
+    fn next(&mut self) -> (PublicKey, Timestamp) {
+        self.tick += 1;
+        let turn = (self.tick.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % provers();
+        (prover(turn), self.now())
+    }
+
+    fn ask(&mut self) -> (PublicKey, Handout) {
+        let (p, now) = self.next();
+        match self.lrp.request(p, now) {
+            Decision::Assign(h) => (p, h),
+            other => panic!("bench crowd was refused work: {other:?}"),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp(self.tick * 100_000u64.div_ceil(pending_jobs()).max(1))
+    }
+
+    fn forget_finished(&mut self) {
+        let lrp = &mut self.lrp;
+        self.open_batches.retain(|&b| {
+            if lrp.is_finished(b) {
+                lrp.forget_batch(b);
+                false
+            } else {
+                true
             }
-        })
-        .collect();
-    (lrp, handouts)
+        });
+    }
+}
+
+/// Runs `iters` timed decisions in rounds of at most half the pending jobs,
+/// so that the untimed work after each round restores the crowd before the
+/// queue comes round again; returns the total timed duration.
+fn in_rounds(iters: u64, mut round: impl FnMut(u64) -> Duration) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min((pending_jobs() / 2).max(1));
+        left -= n;
+        total += round(n);
+    }
+    total
 }
 
 fn bench_request(c: &mut Criterion) {
@@ -71,33 +200,55 @@ fn bench_request(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.sample_size(10);
 
+    let mut crowd = Crowd::new();
     group.bench_function("reserve", |b| {
         b.iter_custom(|iters| {
-            let (mut lrp, _) = crowd(PENDING, PENDING);
-            let start_ms = 3_600_000;
-            let start = Instant::now();
-            for i in 0..iters {
-                let now = Timestamp(start_ms + i * TICK_MS);
-                let d = lrp.request(prover(i % PROVERS), now);
-                debug_assert!(matches!(d, Decision::Assign(h) if h.reserve));
-                black_box(d);
-            }
-            start.elapsed()
+            in_rounds(iters, |n| {
+                let mut handed = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+                let watch = Stopwatch::start();
+                for _ in 0..n {
+                    let (p, now) = crowd.next();
+                    handed.push((p, black_box(crowd.lrp.request(p, now))));
+                }
+                let elapsed = watch.elapsed();
+                let now = crowd.now();
+                for (p, d) in handed {
+                    let Decision::Assign(h) = d else {
+                        panic!("re-serve refused: {d:?}")
+                    };
+                    assert!(h.reserve);
+                    let released = crowd.lrp.release(h.job, h.request, p, now);
+                    assert!(matches!(released, ReleaseOutcome::Released { .. }));
+                }
+                elapsed
+            })
         })
     });
 
     group.bench_function("fresh", |b| {
         b.iter_custom(|iters| {
-            let (mut lrp, _) = crowd(PENDING + iters, PENDING);
-            let start_ms = 3_600_000;
-            let start = Instant::now();
-            for i in 0..iters {
-                let now = Timestamp(start_ms + i * TICK_MS);
-                let d = lrp.request(prover(i % PROVERS), now);
-                debug_assert!(matches!(d, Decision::Assign(h) if !h.reserve));
-                black_box(d);
-            }
-            start.elapsed()
+            in_rounds(iters, |n| {
+                crowd.submit(n);
+                let mut handed = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+                let watch = Stopwatch::start();
+                for _ in 0..n {
+                    let (p, now) = crowd.next();
+                    handed.push((p, black_box(crowd.lrp.request(p, now))));
+                }
+                let elapsed = watch.elapsed();
+                let now = crowd.now();
+                for (p, d) in handed {
+                    let Decision::Assign(h) = d else {
+                        panic!("fresh hand-out refused: {d:?}")
+                    };
+                    assert!(!h.reserve);
+                    let done = crowd.lrp.complete(h.job, h.request, p, now);
+                    assert!(matches!(done, Completion::Accepted { .. }));
+                }
+                crowd.forget_finished();
+                assert_eq!(crowd.lrp.counts().pending, pending_jobs());
+                elapsed
+            })
         })
     });
     group.finish();
@@ -107,38 +258,61 @@ fn bench_complete(c: &mut Criterion) {
     let mut group = c.benchmark_group("complete");
     group.throughput(Throughput::Elements(1));
     group.sample_size(10);
-    group.bench_function("accept", |b| {
+    complete_with_holders(&mut group, "accept_1_holder", 1);
+    complete_with_holders(&mut group, "accept_2_holders", 2);
+    group.finish();
+}
+
+/// Completions of jobs that each have `holders` hand-outs (1 or 2).
+fn complete_with_holders(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    holders: u64,
+) {
+    let mut crowd = Crowd::new();
+    for _ in 0..(holders - 1) * pending_jobs() {
+        crowd.ask();
+    }
+    let mut pending: VecDeque<JobId> = VecDeque::new();
+    for b in &crowd.open_batches {
+        pending.extend((0..pending_jobs() as u32).map(|i| JobId::new(*b, i)));
+    }
+    let mut rng = StdRng::seed_from_u64(7);
+
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
-            let jobs = PENDING + iters;
-            let (mut lrp, _) = crowd(jobs, jobs);
-            // A second round of hand-outs, a minute later, so every job has two
-            // holders from different provers.
-            let mut second: Vec<(PublicKey, Handout)> = (0..jobs)
-                .map(|i| {
-                    let p = prover((i + 1) % PROVERS);
-                    match lrp.request(p, Timestamp(60_000)) {
-                        Decision::Assign(h) => (p, h),
-                        other => panic!("setup re-serve refused: {other:?}"),
-                    }
-                })
-                .collect();
-            second.shuffle(&mut StdRng::seed_from_u64(7));
-            second.truncate(usize::try_from(iters).expect("iters fit in memory"));
-            let now = Timestamp(120_000);
-            let start = Instant::now();
-            for (p, h) in &second {
-                black_box(lrp.complete(h.job, h.request, *p, now));
-            }
-            let elapsed = start.elapsed();
-            assert_eq!(
-                lrp.counts().pending,
-                PENDING,
-                "every completion was accepted"
-            );
-            elapsed.max(Duration::from_nanos(1))
+            in_rounds(iters, |n| {
+                let targets: Vec<(JobId, RequestId, PublicKey)> = (0..n)
+                    .map(|_| {
+                        let pick = rng.gen_range(0..pending.len().min(1_024));
+                        let job = pending.swap_remove_front(pick).expect("pick is in range");
+                        match crowd.lrp.job(job) {
+                            Some(JobView::Pending { holders }) => {
+                                let h = holders.last().expect("bench jobs keep a holder");
+                                (job, h.request, h.prover)
+                            }
+                            other => panic!("{job} is not pending: {other:?}"),
+                        }
+                    })
+                    .collect();
+                let now = crowd.now();
+                let watch = Stopwatch::start();
+                for &(job, request, p) in &targets {
+                    black_box(crowd.lrp.complete(job, request, p, now));
+                }
+                let elapsed = watch.elapsed();
+                // Back to `pending_jobs()` jobs with about `holders` each.
+                let batch = crowd.submit(n);
+                pending.extend((0..n as u32).map(|i| JobId::new(batch, i)));
+                for _ in 0..holders * n {
+                    crowd.ask();
+                }
+                crowd.forget_finished();
+                assert_eq!(crowd.lrp.counts().pending, pending_jobs());
+                elapsed
+            })
         })
     });
-    group.finish();
 }
 
 criterion_group!(benches, bench_request, bench_complete);

@@ -446,12 +446,6 @@ struct QueueEntry {
     at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct LatePair {
-    request: RequestId,
-    prover: PublicKey,
-}
-
 #[derive(Debug, Clone)]
 enum Slot {
     Fresh,
@@ -463,9 +457,30 @@ enum Slot {
         prover: PublicKey,
         request: RequestId,
         at: Timestamp,
-        /// Superseded hand-outs: their proofs are late, not unknown.
-        late: Vec<LatePair>,
+        /// Superseded hand-outs: their proofs are late, not unknown. (The
+        /// pending job's holder list, reused.)
+        late: Vec<Holder>,
     },
+}
+
+/// A prover's map key: ordered exactly like the public key, but most
+/// comparisons settle on the first eight bytes as one integer instead of a
+/// 32-byte `memcmp` (the prover map is hit on every decision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ProverKey {
+    head: u64,
+    key: PublicKey,
+}
+
+impl ProverKey {
+    fn of(key: &PublicKey) -> Self {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&key.0[..8]);
+        Self {
+            head: u64::from_be_bytes(head),
+            key: *key,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -494,7 +509,7 @@ pub struct Lrp {
     jobs: BTreeMap<JobId, Slot>,
     fresh: VecDeque<JobId>,
     queue: BTreeMap<QueueKey, QueueEntry>,
-    provers: BTreeMap<PublicKey, ProverState>,
+    provers: BTreeMap<ProverKey, ProverState>,
     batches: BTreeMap<BatchId, BatchProgress>,
     pending: u64,
     done: u64,
@@ -658,23 +673,27 @@ impl Lrp {
     /// A prover's strikes and holdings, or `None` if it holds nothing and has
     /// no strikes.
     pub fn prover(&self, prover: &PublicKey) -> Option<ProverView<'_>> {
-        self.provers.get(prover).map(|s| ProverView {
-            strikes: s.strikes,
-            cooldown_until: s.cooldown_until,
-            holdings: &s.holdings,
-        })
+        self.provers
+            .get(&ProverKey::of(prover))
+            .map(|s| ProverView {
+                strikes: s.strikes,
+                cooldown_until: s.cooldown_until,
+                holdings: &s.holdings,
+            })
     }
 
     /// A prover's strikes (0 for one never seen).
     pub fn strikes(&self, prover: &PublicKey) -> u32 {
-        self.provers.get(prover).map_or(0, |s| s.strikes)
+        self.provers
+            .get(&ProverKey::of(prover))
+            .map_or(0, |s| s.strikes)
     }
 
     /// Provers with holdings or strikes, in key order.
     pub fn provers(&self) -> impl Iterator<Item = (&PublicKey, ProverView<'_>)> {
         self.provers.iter().map(|(k, s)| {
             (
-                k,
+                &k.key,
                 ProverView {
                     strikes: s.strikes,
                     cooldown_until: s.cooldown_until,
@@ -765,7 +784,7 @@ impl Lrp {
         self.queue.insert(key, QueueEntry { job, at: now });
         self.next_request = next;
         self.provers
-            .entry(prover)
+            .entry(ProverKey::of(&prover))
             .or_default()
             .holdings
             .push(Holding {
@@ -781,7 +800,7 @@ impl Lrp {
     }
 
     fn refusal(&self, prover: &PublicKey, now: Timestamp) -> Option<Refusal> {
-        let state = self.provers.get(prover)?;
+        let state = self.provers.get(&ProverKey::of(prover))?;
         if state.strikes >= self.config.max_strikes {
             return Some(Refusal::Banned {
                 strikes: state.strikes,
@@ -793,9 +812,14 @@ impl Lrp {
                 until: state.cooldown_until,
             });
         }
+        let max_held = self.config.max_held_per_prover as usize;
+        // Fewer holdings than the cap, expired or not: no need to read them.
+        if state.holdings.len() < max_held {
+            return None;
+        }
         let first_live = state.first_live(now, self.config.lease_ms);
         let held = state.holdings.len() - first_live;
-        if held >= self.config.max_held_per_prover as usize {
+        if held >= max_held {
             let oldest = state.holdings[first_live].at;
             return Some(Refusal::AtCapacity {
                 held: u32::try_from(held).unwrap_or(u32::MAX),
@@ -895,15 +919,11 @@ impl Lrp {
                     Some(_) => {}
                 }
                 let key = *key;
-                let holders = std::mem::take(holders);
-                let late: Vec<LatePair> = holders
-                    .iter()
-                    .filter(|h| h.request != request)
-                    .map(|h| LatePair {
-                        request: h.request,
-                        prover: h.prover,
-                    })
-                    .collect();
+                let mut late = std::mem::take(holders);
+                for h in &late {
+                    remove_holding(&mut self.provers, &h.prover, h.request);
+                }
+                late.retain(|h| h.request != request);
                 let superseded = u32::try_from(late.len()).unwrap_or(u32::MAX);
                 *slot = Slot::Done {
                     prover,
@@ -912,9 +932,6 @@ impl Lrp {
                     late,
                 };
                 self.queue.remove(&key);
-                for h in &holders {
-                    remove_holding(&mut self.provers, &h.prover, h.request);
-                }
                 self.pending -= 1;
                 self.done += 1;
                 let progress = self.batches.entry(job.batch).or_default();
@@ -1034,7 +1051,7 @@ impl Lrp {
     }
 
     fn strike(&mut self, prover: PublicKey, now: Timestamp) -> StrikeOutcome {
-        let state = self.provers.entry(prover).or_default();
+        let state = self.provers.entry(ProverKey::of(&prover)).or_default();
         state.strikes = state.strikes.saturating_add(1);
         let doublings = (state.strikes - 1).min(32);
         let cooldown = self
@@ -1050,13 +1067,14 @@ impl Lrp {
     }
 
     fn on_pardon(&mut self, prover: PublicKey) -> u32 {
-        let Some(state) = self.provers.get_mut(&prover) else {
+        let key = ProverKey::of(&prover);
+        let Some(state) = self.provers.get_mut(&key) else {
             return 0;
         };
         let cleared = std::mem::take(&mut state.strikes);
         state.cooldown_until = Timestamp(0);
         if state.holdings.is_empty() {
-            self.provers.remove(&prover);
+            self.provers.remove(&key);
         }
         cleared
     }
@@ -1092,18 +1110,19 @@ enum HolderMiss {
 /// Drops a prover's holding; forgets the prover once it holds nothing and has
 /// no strikes, so memory follows the active crowd.
 fn remove_holding(
-    provers: &mut BTreeMap<PublicKey, ProverState>,
+    provers: &mut BTreeMap<ProverKey, ProverState>,
     prover: &PublicKey,
     request: RequestId,
 ) {
-    let Some(state) = provers.get_mut(prover) else {
+    let key = ProverKey::of(prover);
+    let Some(state) = provers.get_mut(&key) else {
         return;
     };
     if let Ok(i) = state.holdings.binary_search_by_key(&request, |h| h.request) {
         state.holdings.remove(i);
     }
     if state.holdings.is_empty() && state.strikes == 0 {
-        provers.remove(prover);
+        provers.remove(&key);
     }
 }
 
