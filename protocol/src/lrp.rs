@@ -1231,24 +1231,20 @@ mod tests {
 
     #[test]
     fn a_prover_never_gets_a_job_it_holds() {
-        let mut lrp = lrp_with(open(), 2);
-        assigned(lrp.request(p(1), t(0)));
-        assigned(lrp.request(p(1), t(0)));
-        // p1 holds both jobs: nothing to re-serve to it.
+        let mut lrp = lrp_with(open(), 3);
+        assigned(lrp.request(p(1), t(0))); // j0
+        assigned(lrp.request(p(1), t(0))); // j1
+        assigned(lrp.request(p(2), t(0))); // j2
+        // The queue is j0, j1, j2; p1 holds the first two, so it gets j2.
+        let h = assigned(lrp.request(p(1), t(5)));
+        assert_eq!((h.job, h.reserve), (j(1, 2), true));
+        // Now p1 holds every job: nothing can go to it.
         assert_eq!(
-            lrp.request(p(1), t(5)),
-            Decision::NoWork { retry_at: t(505) }
+            lrp.request(p(1), t(6)),
+            Decision::NoWork { retry_at: t(506) }
         );
-        // The head job j0 is skipped for p1 but the scan reaches j1 for p2? No:
-        // p2 holds nothing, so it takes the head.
-        let h = assigned(lrp.request(p(2), t(6)));
-        assert_eq!(h.job, j(1, 0));
-        // p2 holds j0 (now at the tail); its next re-serve skips j0 for j1.
-        assert_eq!(assigned(lrp.request(p(2), t(7))).job, j(1, 1));
-        assert_eq!(
-            lrp.request(p(2), t(8)),
-            Decision::NoWork { retry_at: t(508) }
-        );
+        // p2 holds only j2, so it takes the head.
+        assert_eq!(assigned(lrp.request(p(2), t(7))).job, j(1, 0));
     }
 
     #[test]
@@ -1304,7 +1300,7 @@ mod tests {
             lrp.request(p(4), t(3)),
             Decision::NoWork { retry_at: t(503) }
         );
-        // Completing frees nothing for others, but releasing a holder does.
+        // Releasing a holder frees a place on the job.
         assert_eq!(
             lrp.release(j(1, 0), RequestId(3), p(2), t(4)),
             ReleaseOutcome::Released { orphaned: false }
