@@ -1,12 +1,28 @@
 //! Sign+encode and decode+verify cost per message kind.
 //!
-//! `cargo bench -p protocol --bench envelope`
+//! Times are the bench thread's on-CPU time (see `support`), so a busy
+//! shared machine does not inflate them.
+//!
+//! `cargo bench -p protocol --bench envelope -- --warm-up-time 1 --measurement-time 3`
+
+mod support;
+use support::Stopwatch;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use protocol::envelope::{Freshness, Verifier, open, seal};
 use protocol::messages::*;
 use protocol::{BatchId, CircuitId, ContentHash, JobId, RequestId, SecretKey, Timestamp};
 use std::hint::black_box;
+use std::time::Duration;
+
+/// Runs `op` `iters` times and returns the on-CPU time it took.
+fn timed<T>(iters: u64, mut op: impl FnMut() -> T) -> Duration {
+    let watch = Stopwatch::start();
+    for _ in 0..iters {
+        black_box(op());
+    }
+    watch.elapsed()
+}
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);
 
@@ -16,10 +32,14 @@ fn bench_kind<M: Message>(c: &mut Criterion, message: M) {
     let mut group = c.benchmark_group(M::KIND.name());
     group.throughput(Throughput::Elements(1));
     group.bench_function("sign+encode", |b| {
-        b.iter(|| seal(black_box(&message), &key, NOW, 1))
+        b.iter_custom(|iters| timed(iters, || seal(black_box(&message), &key, NOW, 1)))
     });
     group.bench_function("decode+verify", |b| {
-        b.iter(|| open::<M>(black_box(&bytes), NOW, Freshness::default()).unwrap())
+        b.iter_custom(|iters| {
+            timed(iters, || {
+                open::<M>(black_box(&bytes), NOW, Freshness::default()).unwrap()
+            })
+        })
     });
     group.finish();
 }
@@ -132,14 +152,16 @@ fn verifier_with_replay_guard(c: &mut Criterion) {
     group.bench_function("verifier (replay guard)", |b| {
         let mut verifier = Verifier::default();
         let mut next = 0;
-        b.iter(|| {
-            if next == envelopes.len() {
-                verifier = Verifier::default();
-                next = 0;
-            }
-            let opened = verifier.open::<JobRequest>(&envelopes[next], NOW);
-            next += 1;
-            opened.unwrap()
+        b.iter_custom(|iters| {
+            timed(iters, || {
+                if next == envelopes.len() {
+                    verifier = Verifier::default();
+                    next = 0;
+                }
+                let opened = verifier.open::<JobRequest>(&envelopes[next], NOW);
+                next += 1;
+                opened.unwrap()
+            })
         })
     });
     group.finish();

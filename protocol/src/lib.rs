@@ -11,12 +11,14 @@
 //! - [`envelope`]: the signed envelope, freshness, replay protection.
 //! - [`codec`]: the bincode encoding with size limits and no trailing bytes.
 //! - [`hex`]: hex for keys and hashes shown to people.
+//! - [`lrp`]: the Least-Recently-Processed job assignment rule, as an event-driven state machine.
 
 pub mod codec;
 pub mod envelope;
 pub mod hex;
 pub mod identity;
 pub mod ids;
+pub mod lrp;
 pub mod messages;
 
 pub use identity::{NodeId, PublicKey, SecretKey, Signature};

@@ -1,0 +1,1873 @@
+//! The Least-Recently-Processed (LRP) assignment rule as a pure, deterministic
+//! state machine.
+//!
+//! Provers poll the distributor for work. On each request the scheduler hands
+//! out a job that was never handed out before, if there is one; otherwise it
+//! re-serves the pending job that was handed out least recently and moves it to
+//! the back of the queue. Every hand-out gets a fresh [`RequestId`], and a job
+//! may be held by several provers at once. The first valid proof for an issued
+//! (job, request) pair completes the job and supersedes its other request ids;
+//! proofs for superseded pairs are *late*. Stalled, vanished or lying provers
+//! need no special handling: their job stays pending and is re-served.
+//!
+//! Every input is an [`LrpEvent`] that carries its own time, and
+//! [`Lrp::apply`] is a pure function of the state and the event, so replaying a
+//! persisted log into a fresh [`Lrp::new`] gives identical [`LrpOutcome`]s —
+//! that is what makes the assignment auditable. The convenience methods
+//! ([`Lrp::request`], [`Lrp::complete`], ...) run exactly the code `apply`
+//! runs.
+//!
+//! Knobs live in [`LrpConfig`]; `docs/lrp.md` explains each default.
+//!
+//! # Complexity
+//! With `J` jobs and `P` provers, each decision costs `O(log J + log P)` plus
+//! the holders of the jobs it touches (a handful), except that a re-serve may
+//! look at up to [`LrpConfig::max_reserve_scan`] queue entries when the jobs at
+//! the head cannot go to the asking prover.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::identity::PublicKey;
+use crate::ids::{BatchId, JobId, RequestId, Timestamp};
+
+/// Why the scheduler could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LrpError {
+    /// A knob in [`LrpConfig`] has a value the rule cannot work with.
+    #[error("invalid LRP setting `{field}`: {reason}")]
+    InvalidConfig {
+        /// The offending field of [`LrpConfig`].
+        field: &'static str,
+        /// What it must be instead.
+        reason: &'static str,
+    },
+}
+
+/// The LRP module's result type.
+pub type Result<T> = std::result::Result<T, LrpError>;
+
+/// The knobs of the rule. `Default` gives the documented production values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LrpConfig {
+    /// A pending job is re-served only once its latest hand-out is at least this
+    /// old, so a healthy prover is not raced at once.
+    pub min_reserve_age_ms: u64,
+    /// A hand-out older than this stops counting as live: it no longer counts
+    /// toward a job's holder cap or its prover's holding cap. Its request id
+    /// stays valid, so a slow prover can still complete.
+    pub lease_ms: u64,
+    /// At most this many live holders per job; a re-serve skips jobs at the cap.
+    /// Holders with strikes never count as live.
+    pub max_live_holders: u32,
+    /// At most this many live hand-outs per prover; beyond it a request is
+    /// refused with [`Refusal::AtCapacity`].
+    pub max_held_per_prover: u32,
+    /// A prover's first strike refuses it work for this long; each further
+    /// strike doubles the cooldown.
+    pub strike_cooldown_ms: u64,
+    /// A prover with this many strikes is refused for good (until pardoned).
+    pub max_strikes: u32,
+    /// A re-serve looks at most this many queue entries from the head before
+    /// answering [`Decision::NoWork`]; bounds the cost of one decision.
+    pub max_reserve_scan: u32,
+    /// How long a prover that got no work is told to wait before asking again,
+    /// unless a pending job becomes ready for re-serve sooner.
+    pub idle_retry_ms: u64,
+    /// The first request id issued; a restarted distributor that does not
+    /// replay its log sets it past every id it issued before.
+    pub first_request_id: u64,
+}
+
+impl Default for LrpConfig {
+    fn default() -> Self {
+        Self {
+            min_reserve_age_ms: 30_000,
+            lease_ms: 300_000,
+            max_live_holders: 3,
+            max_held_per_prover: 2,
+            strike_cooldown_ms: 60_000,
+            max_strikes: 3,
+            max_reserve_scan: 64,
+            idle_retry_ms: 5_000,
+            first_request_id: 1,
+        }
+    }
+}
+
+impl LrpConfig {
+    /// Checks that every knob lets the rule make progress.
+    pub fn validate(&self) -> Result<()> {
+        let positive: [(&'static str, u64); 6] = [
+            ("lease_ms", self.lease_ms),
+            ("max_live_holders", self.max_live_holders.into()),
+            ("max_held_per_prover", self.max_held_per_prover.into()),
+            ("max_strikes", self.max_strikes.into()),
+            ("max_reserve_scan", self.max_reserve_scan.into()),
+            ("first_request_id", self.first_request_id),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(LrpError::InvalidConfig {
+                    field,
+                    reason: "must be at least 1",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One input to the scheduler. The node persists these; replaying them into a
+/// fresh [`Lrp`] with the same config reproduces every decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LrpEvent {
+    /// New jobs, queued fresh in the given order.
+    Submit {
+        /// The jobs, in the order they should first be handed out.
+        jobs: Vec<JobId>,
+    },
+    /// A prover asks for work.
+    Request {
+        /// The asking prover.
+        prover: PublicKey,
+        /// When it asked.
+        now: Timestamp,
+    },
+    /// A prover delivered a proof that verified.
+    Complete {
+        /// The job the proof is for.
+        job: JobId,
+        /// The hand-out the proof answers.
+        request: RequestId,
+        /// The submitting prover.
+        prover: PublicKey,
+        /// When it arrived.
+        now: Timestamp,
+    },
+    /// A prover delivered a proof that did not verify.
+    Invalid {
+        /// The job the proof claims.
+        job: JobId,
+        /// The hand-out it claims to answer.
+        request: RequestId,
+        /// The submitting prover.
+        prover: PublicKey,
+        /// When it arrived.
+        now: Timestamp,
+    },
+    /// A prover gives a hand-out back, e.g. on shutdown.
+    Release {
+        /// The job given back.
+        job: JobId,
+        /// The hand-out given back.
+        request: RequestId,
+        /// The prover giving it back.
+        prover: PublicKey,
+        /// When.
+        now: Timestamp,
+    },
+    /// The operator clears a prover's strikes.
+    Pardon {
+        /// The prover pardoned.
+        prover: PublicKey,
+    },
+    /// Drop a finished batch's jobs from memory.
+    Forget {
+        /// The batch to forget.
+        batch: BatchId,
+    },
+}
+
+/// One hand-out: the job a prover should prove and the request id its proof
+/// must name. (Not the wire message `Assignment`, which carries it.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handout {
+    /// The job to prove.
+    pub job: JobId,
+    /// The fresh request id of this hand-out.
+    pub request: RequestId,
+    /// Whether the job was handed out before (a re-serve).
+    pub reserve: bool,
+}
+
+/// The answer to a [`LrpEvent::Request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    /// Prove this.
+    Assign(Handout),
+    /// Nothing can go to this prover now; ask again at `retry_at`.
+    NoWork {
+        /// When asking again may give work.
+        retry_at: Timestamp,
+    },
+    /// This prover may not have work now.
+    Refused(Refusal),
+}
+
+/// Why a prover was refused work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// It reached [`LrpConfig::max_strikes`] invalid proofs.
+    Banned {
+        /// Its strikes.
+        strikes: u32,
+    },
+    /// It submitted an invalid proof recently.
+    Cooldown {
+        /// Its strikes.
+        strikes: u32,
+        /// When the cooldown ends.
+        until: Timestamp,
+    },
+    /// It already holds [`LrpConfig::max_held_per_prover`] live hand-outs.
+    AtCapacity {
+        /// Its live hand-outs.
+        held: u32,
+        /// When its oldest live hand-out stops counting.
+        retry_at: Timestamp,
+    },
+    /// Every request id up to `u64::MAX` has been issued.
+    RequestIdsExhausted,
+}
+
+/// The verdict on a [`LrpEvent::Complete`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Completion {
+    /// First valid proof: the job is done and this prover is paid.
+    Accepted {
+        /// Other request ids of the job that this completion superseded.
+        superseded: u32,
+        /// Whether this was the batch's last open job.
+        batch_finished: bool,
+    },
+    /// The pair was issued to this prover but the job was already done.
+    Late,
+    /// This very pair already completed the job.
+    Duplicate,
+    /// The pair was issued, but to another prover.
+    WrongProver,
+    /// The pair was never issued (or was released / voided by an invalid
+    /// proof), or the job is unknown.
+    Unknown,
+}
+
+/// The effect of a [`LrpEvent::Invalid`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StrikeOutcome {
+    /// The prover got a strike; the hand-out is void.
+    Struck {
+        /// Its strikes now.
+        strikes: u32,
+        /// When its cooldown ends.
+        cooldown_until: Timestamp,
+        /// Whether it is now refused for good.
+        banned: bool,
+    },
+    /// This pair already completed the job with a valid proof; no strike.
+    AlreadyAccepted,
+    /// The pair was issued to another prover; no strike.
+    WrongProver,
+    /// The pair is not a live or late hand-out; no strike.
+    Unknown,
+}
+
+/// The effect of a [`LrpEvent::Release`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReleaseOutcome {
+    /// The hand-out is void; `orphaned` when the job has no holder left and so
+    /// goes to the next request that finds no fresh job.
+    Released {
+        /// Whether the job has no holder left.
+        orphaned: bool,
+    },
+    /// The job was already done.
+    AlreadyDone,
+    /// The pair was issued to another prover.
+    WrongProver,
+    /// The pair is not a live hand-out.
+    Unknown,
+}
+
+/// The effect of a [`LrpEvent::Submit`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitOutcome {
+    /// Jobs queued.
+    pub added: u64,
+    /// Jobs ignored because the scheduler already knew them.
+    pub duplicates: Vec<JobId>,
+}
+
+/// The effect of a [`LrpEvent::Forget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ForgetOutcome {
+    /// The batch's jobs are gone from memory.
+    Forgotten {
+        /// How many jobs were dropped.
+        jobs: u64,
+    },
+    /// The batch still has open jobs; nothing was dropped.
+    NotFinished {
+        /// Its open jobs.
+        remaining: u64,
+    },
+    /// No such batch.
+    Unknown,
+}
+
+/// What applying one [`LrpEvent`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LrpOutcome {
+    /// Answer to [`LrpEvent::Submit`].
+    Submitted(SubmitOutcome),
+    /// Answer to [`LrpEvent::Request`].
+    Decided(Decision),
+    /// Answer to [`LrpEvent::Complete`].
+    Completed(Completion),
+    /// Answer to [`LrpEvent::Invalid`].
+    Invalidated(StrikeOutcome),
+    /// Answer to [`LrpEvent::Release`].
+    Released(ReleaseOutcome),
+    /// Answer to [`LrpEvent::Pardon`]: the strikes cleared.
+    Pardoned {
+        /// Strikes the prover had.
+        strikes_cleared: u32,
+    },
+    /// Answer to [`LrpEvent::Forget`].
+    Forgot(ForgetOutcome),
+}
+
+/// One live hand-out of a pending job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// Who holds it.
+    pub prover: PublicKey,
+    /// The hand-out's request id.
+    pub request: RequestId,
+    /// When it was handed out.
+    pub at: Timestamp,
+}
+
+/// One hand-out a prover holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holding {
+    /// The hand-out's request id.
+    pub request: RequestId,
+    /// The job.
+    pub job: JobId,
+    /// When it was handed out.
+    pub at: Timestamp,
+}
+
+/// A job as the scheduler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobView<'a> {
+    /// Never handed out.
+    Fresh,
+    /// Handed out, not done. `holders` is in hand-out order and may be empty
+    /// when every holder released or was voided.
+    Pending {
+        /// Its current hand-outs, oldest first.
+        holders: &'a [Holder],
+    },
+    /// Completed.
+    Done {
+        /// The prover whose proof was accepted.
+        prover: PublicKey,
+        /// The accepted hand-out.
+        request: RequestId,
+        /// When it was accepted.
+        at: Timestamp,
+    },
+}
+
+/// A prover as the scheduler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProverView<'a> {
+    /// Invalid proofs counted against it.
+    pub strikes: u32,
+    /// Until when it is refused work (past values mean no cooldown).
+    pub cooldown_until: Timestamp,
+    /// Its hand-outs of pending jobs, oldest first (expired ones included).
+    pub holdings: &'a [Holding],
+}
+
+/// How many jobs are in each state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LrpCounts {
+    /// Never handed out.
+    pub fresh: u64,
+    /// Handed out, not done.
+    pub pending: u64,
+    /// Done and not yet forgotten.
+    pub done: u64,
+}
+
+/// A batch's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BatchProgress {
+    /// Jobs submitted for it.
+    pub total: u64,
+    /// Jobs of it done.
+    pub done: u64,
+}
+
+impl BatchProgress {
+    /// Whether every job of the batch is done.
+    pub fn is_finished(&self) -> bool {
+        self.done == self.total
+    }
+}
+
+/// Which part of the re-serve queue a job sits in. Orphans (handed out before,
+/// but with no holder left) go before jobs someone is working on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Lane {
+    Orphan,
+    Held,
+}
+
+/// A pending job's place in the queue: its lane, then the request id of its
+/// latest remaining hand-out. Request ids grow with the clock, so within a lane
+/// the queue is ordered by hand-out time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct QueueKey {
+    lane: Lane,
+    request: RequestId,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct QueueEntry {
+    job: JobId,
+    /// Time of the hand-out named by the key.
+    at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    Fresh,
+    Pending {
+        key: QueueKey,
+        holders: Vec<Holder>,
+    },
+    Done {
+        prover: PublicKey,
+        request: RequestId,
+        at: Timestamp,
+        /// Superseded hand-outs: their proofs are late, not unknown. (The
+        /// pending job's holder list, reused.)
+        late: Vec<Holder>,
+    },
+}
+
+/// A prover's map key: ordered exactly like the public key, but most
+/// comparisons settle on the first eight bytes as one integer instead of a
+/// 32-byte `memcmp` (the prover map is hit on every decision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ProverKey {
+    head: u64,
+    key: PublicKey,
+}
+
+impl ProverKey {
+    fn of(key: &PublicKey) -> Self {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&key.0[..8]);
+        Self {
+            head: u64::from_be_bytes(head),
+            key: *key,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct ProverState {
+    strikes: u32,
+    cooldown_until: Timestamp,
+    /// Sorted by request id, hence by hand-out time.
+    holdings: Vec<Holding>,
+}
+
+impl ProverState {
+    /// Index of the first holding still within its lease.
+    fn first_live(&self, now: Timestamp, lease_ms: u64) -> usize {
+        self.holdings
+            .partition_point(|h| now.millis_since(h.at) >= lease_ms)
+    }
+}
+
+/// The LRP scheduler. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Lrp {
+    config: LrpConfig,
+    /// Latest time seen; event times are clamped to it so time never runs back.
+    clock: Timestamp,
+    next_request: u64,
+    jobs: BTreeMap<JobId, Slot>,
+    fresh: VecDeque<JobId>,
+    queue: BTreeMap<QueueKey, QueueEntry>,
+    provers: BTreeMap<ProverKey, ProverState>,
+    batches: BTreeMap<BatchId, BatchProgress>,
+    pending: u64,
+    done: u64,
+}
+
+impl Lrp {
+    /// An empty scheduler; fails if a knob is unusable.
+    pub fn new(config: LrpConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            next_request: config.first_request_id,
+            config,
+            clock: Timestamp(0),
+            jobs: BTreeMap::new(),
+            fresh: VecDeque::new(),
+            queue: BTreeMap::new(),
+            provers: BTreeMap::new(),
+            batches: BTreeMap::new(),
+            pending: 0,
+            done: 0,
+        })
+    }
+
+    /// Applies `events` in order to a fresh scheduler, returning it and every
+    /// outcome: the audit of a persisted log.
+    pub fn replay<'a>(
+        config: LrpConfig,
+        events: impl IntoIterator<Item = &'a LrpEvent>,
+    ) -> Result<(Self, Vec<LrpOutcome>)> {
+        let mut lrp = Self::new(config)?;
+        let outcomes = events.into_iter().map(|e| lrp.apply(e)).collect();
+        Ok((lrp, outcomes))
+    }
+
+    /// Applies one event. The only way state changes.
+    pub fn apply(&mut self, event: &LrpEvent) -> LrpOutcome {
+        match *event {
+            LrpEvent::Submit { ref jobs } => LrpOutcome::Submitted(self.on_submit(jobs)),
+            LrpEvent::Request { prover, now } => LrpOutcome::Decided(self.on_request(prover, now)),
+            LrpEvent::Complete {
+                job,
+                request,
+                prover,
+                now,
+            } => LrpOutcome::Completed(self.on_complete(job, request, prover, now)),
+            LrpEvent::Invalid {
+                job,
+                request,
+                prover,
+                now,
+            } => LrpOutcome::Invalidated(self.on_invalid(job, request, prover, now)),
+            LrpEvent::Release {
+                job,
+                request,
+                prover,
+                now,
+            } => LrpOutcome::Released(self.on_release(job, request, prover, now)),
+            LrpEvent::Pardon { prover } => LrpOutcome::Pardoned {
+                strikes_cleared: self.on_pardon(prover),
+            },
+            LrpEvent::Forget { batch } => LrpOutcome::Forgot(self.on_forget(batch)),
+        }
+    }
+
+    /// [`LrpEvent::Submit`].
+    pub fn submit(&mut self, jobs: impl IntoIterator<Item = JobId>) -> SubmitOutcome {
+        let jobs: Vec<JobId> = jobs.into_iter().collect();
+        self.on_submit(&jobs)
+    }
+
+    /// [`LrpEvent::Request`].
+    pub fn request(&mut self, prover: PublicKey, now: Timestamp) -> Decision {
+        self.on_request(prover, now)
+    }
+
+    /// [`LrpEvent::Complete`].
+    pub fn complete(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        now: Timestamp,
+    ) -> Completion {
+        self.on_complete(job, request, prover, now)
+    }
+
+    /// [`LrpEvent::Invalid`].
+    pub fn invalid(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        now: Timestamp,
+    ) -> StrikeOutcome {
+        self.on_invalid(job, request, prover, now)
+    }
+
+    /// [`LrpEvent::Release`].
+    pub fn release(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        now: Timestamp,
+    ) -> ReleaseOutcome {
+        self.on_release(job, request, prover, now)
+    }
+
+    /// [`LrpEvent::Pardon`]; returns the strikes cleared.
+    pub fn pardon(&mut self, prover: PublicKey) -> u32 {
+        self.on_pardon(prover)
+    }
+
+    /// [`LrpEvent::Forget`].
+    pub fn forget_batch(&mut self, batch: BatchId) -> ForgetOutcome {
+        self.on_forget(batch)
+    }
+
+    /// The knobs in force.
+    pub fn config(&self) -> &LrpConfig {
+        &self.config
+    }
+
+    /// The latest event time seen.
+    pub fn clock(&self) -> Timestamp {
+        self.clock
+    }
+
+    /// The request id the next hand-out will get.
+    pub fn next_request_id(&self) -> RequestId {
+        RequestId(self.next_request)
+    }
+
+    /// Jobs per state.
+    pub fn counts(&self) -> LrpCounts {
+        LrpCounts {
+            fresh: self.fresh.len() as u64,
+            pending: self.pending,
+            done: self.done,
+        }
+    }
+
+    /// A job's state, or `None` if unknown or forgotten.
+    pub fn job(&self, job: JobId) -> Option<JobView<'_>> {
+        Some(match self.jobs.get(&job)? {
+            Slot::Fresh => JobView::Fresh,
+            Slot::Pending { holders, .. } => JobView::Pending { holders },
+            Slot::Done {
+                prover,
+                request,
+                at,
+                ..
+            } => JobView::Done {
+                prover: *prover,
+                request: *request,
+                at: *at,
+            },
+        })
+    }
+
+    /// A prover's strikes and holdings, or `None` if it holds nothing and has
+    /// no strikes.
+    pub fn prover(&self, prover: &PublicKey) -> Option<ProverView<'_>> {
+        self.provers
+            .get(&ProverKey::of(prover))
+            .map(|s| ProverView {
+                strikes: s.strikes,
+                cooldown_until: s.cooldown_until,
+                holdings: &s.holdings,
+            })
+    }
+
+    /// A prover's strikes (0 for one never seen).
+    pub fn strikes(&self, prover: &PublicKey) -> u32 {
+        self.provers
+            .get(&ProverKey::of(prover))
+            .map_or(0, |s| s.strikes)
+    }
+
+    /// Provers with holdings or strikes, in key order.
+    pub fn provers(&self) -> impl Iterator<Item = (&PublicKey, ProverView<'_>)> {
+        self.provers.iter().map(|(k, s)| {
+            (
+                &k.key,
+                ProverView {
+                    strikes: s.strikes,
+                    cooldown_until: s.cooldown_until,
+                    holdings: &s.holdings,
+                },
+            )
+        })
+    }
+
+    /// A batch's progress, or `None` if unknown or forgotten.
+    pub fn batch(&self, batch: BatchId) -> Option<BatchProgress> {
+        self.batches.get(&batch).copied()
+    }
+
+    /// Whether `batch` is known and all its jobs are done.
+    pub fn is_finished(&self, batch: BatchId) -> bool {
+        self.batch(batch).is_some_and(|b| b.is_finished())
+    }
+
+    /// Whether no job is open (fresh or pending).
+    pub fn is_all_finished(&self) -> bool {
+        self.fresh.is_empty() && self.pending == 0
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Timestamp {
+        self.clock = self.clock.max(now);
+        self.clock
+    }
+
+    fn on_submit(&mut self, jobs: &[JobId]) -> SubmitOutcome {
+        let mut outcome = SubmitOutcome {
+            added: 0,
+            duplicates: Vec::new(),
+        };
+        for &job in jobs {
+            if self.jobs.contains_key(&job) {
+                outcome.duplicates.push(job);
+                continue;
+            }
+            self.jobs.insert(job, Slot::Fresh);
+            self.fresh.push_back(job);
+            self.batches.entry(job.batch).or_default().total += 1;
+            outcome.added += 1;
+        }
+        outcome
+    }
+
+    fn on_request(&mut self, prover: PublicKey, now: Timestamp) -> Decision {
+        let now = self.tick(now);
+        if let Some(refusal) = self.refusal(&prover, now) {
+            return Decision::Refused(refusal);
+        }
+        let request = RequestId(self.next_request);
+        let Some(next) = self.next_request.checked_add(1) else {
+            return Decision::Refused(Refusal::RequestIdsExhausted);
+        };
+        let holder = Holder {
+            prover,
+            request,
+            at: now,
+        };
+        let key = QueueKey {
+            lane: Lane::Held,
+            request,
+        };
+        let (job, reserve) = if let Some(job) = self.fresh.pop_front() {
+            self.jobs.insert(
+                job,
+                Slot::Pending {
+                    key,
+                    holders: vec![holder],
+                },
+            );
+            self.pending += 1;
+            (job, false)
+        } else {
+            let (old_key, job) = match self.pick_reserve(&prover, now) {
+                Ok(picked) => picked,
+                Err(retry_at) => return Decision::NoWork { retry_at },
+            };
+            self.queue.remove(&old_key);
+            if let Some(Slot::Pending { key: k, holders }) = self.jobs.get_mut(&job) {
+                *k = key;
+                holders.push(holder);
+            }
+            (job, true)
+        };
+        self.queue.insert(key, QueueEntry { job, at: now });
+        self.next_request = next;
+        self.provers
+            .entry(ProverKey::of(&prover))
+            .or_default()
+            .holdings
+            .push(Holding {
+                request,
+                job,
+                at: now,
+            });
+        Decision::Assign(Handout {
+            job,
+            request,
+            reserve,
+        })
+    }
+
+    fn refusal(&self, prover: &PublicKey, now: Timestamp) -> Option<Refusal> {
+        let state = self.provers.get(&ProverKey::of(prover))?;
+        if state.strikes >= self.config.max_strikes {
+            return Some(Refusal::Banned {
+                strikes: state.strikes,
+            });
+        }
+        if now < state.cooldown_until {
+            return Some(Refusal::Cooldown {
+                strikes: state.strikes,
+                until: state.cooldown_until,
+            });
+        }
+        let max_held = self.config.max_held_per_prover as usize;
+        // Fewer holdings than the cap, expired or not: no need to read them.
+        if state.holdings.len() < max_held {
+            return None;
+        }
+        let first_live = state.first_live(now, self.config.lease_ms);
+        let held = state.holdings.len() - first_live;
+        if held >= max_held {
+            let oldest = state.holdings[first_live].at;
+            return Some(Refusal::AtCapacity {
+                held: u32::try_from(held).unwrap_or(u32::MAX),
+                retry_at: oldest.plus_millis(self.config.lease_ms),
+            });
+        }
+        None
+    }
+
+    /// The queue entry to re-serve to `prover`, or when to ask again.
+    ///
+    /// Walks the queue from its head (orphans, then least recently handed out),
+    /// skipping jobs the prover holds or that are at the holder cap, for at most
+    /// `max_reserve_scan` entries. It stops at the first held job younger than
+    /// the minimum age: every job behind it is younger still.
+    fn pick_reserve(
+        &self,
+        prover: &PublicKey,
+        now: Timestamp,
+    ) -> std::result::Result<(QueueKey, JobId), Timestamp> {
+        let idle = now.plus_millis(self.config.idle_retry_ms);
+        let scan = usize::try_from(self.config.max_reserve_scan).unwrap_or(usize::MAX);
+        for (key, entry) in self.queue.iter().take(scan) {
+            if key.lane == Lane::Held {
+                let ready_at = entry.at.plus_millis(self.config.min_reserve_age_ms);
+                if now < ready_at {
+                    return Err(ready_at.min(idle));
+                }
+            }
+            let Some(Slot::Pending { holders, .. }) = self.jobs.get(&entry.job) else {
+                continue;
+            };
+            if holders.iter().any(|h| h.prover == *prover) {
+                continue;
+            }
+            if self.live_holders(holders, now) >= self.config.max_live_holders as usize {
+                continue;
+            }
+            return Ok((*key, entry.job));
+        }
+        Err(idle)
+    }
+
+    /// Holders within their lease whose prover has no strikes.
+    fn live_holders(&self, holders: &[Holder], now: Timestamp) -> usize {
+        let lease = self.config.lease_ms;
+        let unexpired = || {
+            holders
+                .iter()
+                .filter(move |h| now.millis_since(h.at) < lease)
+        };
+        let count = unexpired().count();
+        // Strike look-ups only matter when the cap would bind.
+        if count < self.config.max_live_holders as usize {
+            return count;
+        }
+        unexpired().filter(|h| self.strikes(&h.prover) == 0).count()
+    }
+
+    fn on_complete(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        now: Timestamp,
+    ) -> Completion {
+        let now = self.tick(now);
+        let Some(slot) = self.jobs.get_mut(&job) else {
+            return Completion::Unknown;
+        };
+        match slot {
+            Slot::Fresh => Completion::Unknown,
+            Slot::Done {
+                prover: winner,
+                request: won,
+                late,
+                ..
+            } => {
+                if *won == request {
+                    if *winner == prover {
+                        Completion::Duplicate
+                    } else {
+                        Completion::WrongProver
+                    }
+                } else {
+                    match late.iter().find(|p| p.request == request) {
+                        Some(p) if p.prover == prover => Completion::Late,
+                        Some(_) => Completion::WrongProver,
+                        None => Completion::Unknown,
+                    }
+                }
+            }
+            Slot::Pending { key, holders } => {
+                match holders.iter().find(|h| h.request == request) {
+                    None => return Completion::Unknown,
+                    Some(h) if h.prover != prover => return Completion::WrongProver,
+                    Some(_) => {}
+                }
+                let key = *key;
+                let mut late = std::mem::take(holders);
+                for h in &late {
+                    remove_holding(&mut self.provers, &h.prover, h.request);
+                }
+                late.retain(|h| h.request != request);
+                let superseded = u32::try_from(late.len()).unwrap_or(u32::MAX);
+                *slot = Slot::Done {
+                    prover,
+                    request,
+                    at: now,
+                    late,
+                };
+                self.queue.remove(&key);
+                self.pending -= 1;
+                self.done += 1;
+                let progress = self.batches.entry(job.batch).or_default();
+                progress.done += 1;
+                Completion::Accepted {
+                    superseded,
+                    batch_finished: progress.is_finished(),
+                }
+            }
+        }
+    }
+
+    fn on_invalid(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        now: Timestamp,
+    ) -> StrikeOutcome {
+        let now = self.tick(now);
+        match self.jobs.get_mut(&job) {
+            None | Some(Slot::Fresh) => StrikeOutcome::Unknown,
+            Some(Slot::Done {
+                prover: winner,
+                request: won,
+                late,
+                ..
+            }) => {
+                if *won == request {
+                    return if *winner == prover {
+                        StrikeOutcome::AlreadyAccepted
+                    } else {
+                        StrikeOutcome::WrongProver
+                    };
+                }
+                let Some(i) = late.iter().position(|p| p.request == request) else {
+                    return StrikeOutcome::Unknown;
+                };
+                if late[i].prover != prover {
+                    return StrikeOutcome::WrongProver;
+                }
+                // One issued pair earns at most one strike.
+                late.remove(i);
+                self.strike(prover, now)
+            }
+            Some(Slot::Pending { .. }) => match self.take_holder(job, request, &prover) {
+                Ok(_) => self.strike(prover, now),
+                Err(HolderMiss::WrongProver) => StrikeOutcome::WrongProver,
+                Err(HolderMiss::Unknown) => StrikeOutcome::Unknown,
+            },
+        }
+    }
+
+    fn on_release(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        now: Timestamp,
+    ) -> ReleaseOutcome {
+        self.tick(now);
+        match self.jobs.get(&job) {
+            None | Some(Slot::Fresh) => ReleaseOutcome::Unknown,
+            Some(Slot::Done { .. }) => ReleaseOutcome::AlreadyDone,
+            Some(Slot::Pending { .. }) => match self.take_holder(job, request, &prover) {
+                Ok(orphaned) => ReleaseOutcome::Released { orphaned },
+                Err(HolderMiss::WrongProver) => ReleaseOutcome::WrongProver,
+                Err(HolderMiss::Unknown) => ReleaseOutcome::Unknown,
+            },
+        }
+    }
+
+    /// Voids `prover`'s hand-out `request` of pending `job`, keeping the job's
+    /// queue place at its latest remaining hand-out (or among the orphans when
+    /// none is left). Returns whether the job is now orphaned.
+    fn take_holder(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: &PublicKey,
+    ) -> std::result::Result<bool, HolderMiss> {
+        let Some(Slot::Pending { key, holders }) = self.jobs.get_mut(&job) else {
+            return Err(HolderMiss::Unknown);
+        };
+        let i = holders
+            .iter()
+            .position(|h| h.request == request)
+            .ok_or(HolderMiss::Unknown)?;
+        if holders[i].prover != *prover {
+            return Err(HolderMiss::WrongProver);
+        }
+        let gone = holders.remove(i);
+        if key.lane == Lane::Held && key.request == gone.request {
+            let (new_key, at) = match holders.last() {
+                Some(last) => (
+                    QueueKey {
+                        lane: Lane::Held,
+                        request: last.request,
+                    },
+                    last.at,
+                ),
+                None => (
+                    QueueKey {
+                        lane: Lane::Orphan,
+                        request: gone.request,
+                    },
+                    gone.at,
+                ),
+            };
+            self.queue.remove(key);
+            self.queue.insert(new_key, QueueEntry { job, at });
+            *key = new_key;
+        }
+        let orphaned = holders.is_empty();
+        remove_holding(&mut self.provers, prover, request);
+        Ok(orphaned)
+    }
+
+    fn strike(&mut self, prover: PublicKey, now: Timestamp) -> StrikeOutcome {
+        let state = self.provers.entry(ProverKey::of(&prover)).or_default();
+        state.strikes = state.strikes.saturating_add(1);
+        let doublings = (state.strikes - 1).min(32);
+        let cooldown = self
+            .config
+            .strike_cooldown_ms
+            .saturating_mul(1u64 << doublings);
+        state.cooldown_until = now.plus_millis(cooldown);
+        StrikeOutcome::Struck {
+            strikes: state.strikes,
+            cooldown_until: state.cooldown_until,
+            banned: state.strikes >= self.config.max_strikes,
+        }
+    }
+
+    fn on_pardon(&mut self, prover: PublicKey) -> u32 {
+        let key = ProverKey::of(&prover);
+        let Some(state) = self.provers.get_mut(&key) else {
+            return 0;
+        };
+        let cleared = std::mem::take(&mut state.strikes);
+        state.cooldown_until = Timestamp(0);
+        if state.holdings.is_empty() {
+            self.provers.remove(&key);
+        }
+        cleared
+    }
+
+    fn on_forget(&mut self, batch: BatchId) -> ForgetOutcome {
+        let Some(progress) = self.batches.get(&batch).copied() else {
+            return ForgetOutcome::Unknown;
+        };
+        if !progress.is_finished() {
+            return ForgetOutcome::NotFinished {
+                remaining: progress.total - progress.done,
+            };
+        }
+        // A finished batch's jobs are all done: no queue entries, no holdings.
+        let range = JobId::new(batch, 0)..=JobId::new(batch, u32::MAX);
+        let ids: Vec<JobId> = self.jobs.range(range).map(|(id, _)| *id).collect();
+        for id in &ids {
+            self.jobs.remove(id);
+        }
+        self.batches.remove(&batch);
+        self.done -= progress.done;
+        ForgetOutcome::Forgotten {
+            jobs: ids.len() as u64,
+        }
+    }
+}
+
+enum HolderMiss {
+    WrongProver,
+    Unknown,
+}
+
+/// Drops a prover's holding; forgets the prover once it holds nothing and has
+/// no strikes, so memory follows the active crowd.
+fn remove_holding(
+    provers: &mut BTreeMap<ProverKey, ProverState>,
+    prover: &PublicKey,
+    request: RequestId,
+) {
+    let key = ProverKey::of(prover);
+    let Some(state) = provers.get_mut(&key) else {
+        return;
+    };
+    if let Ok(i) = state.holdings.binary_search_by_key(&request, |h| h.request) {
+        state.holdings.remove(i);
+    }
+    if state.holdings.is_empty() && state.strikes == 0 {
+        provers.remove(&key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    fn p(n: u8) -> PublicKey {
+        PublicKey([n; 32])
+    }
+
+    fn j(batch: u64, index: u32) -> JobId {
+        JobId::new(BatchId(batch), index)
+    }
+
+    fn t(ms: u64) -> Timestamp {
+        Timestamp(ms)
+    }
+
+    /// Knobs that make each test's rule visible: no min age, generous caps.
+    fn open() -> LrpConfig {
+        LrpConfig {
+            min_reserve_age_ms: 0,
+            lease_ms: 1_000_000,
+            max_live_holders: 100,
+            max_held_per_prover: 100,
+            strike_cooldown_ms: 100,
+            max_strikes: 3,
+            max_reserve_scan: 64,
+            idle_retry_ms: 500,
+            first_request_id: 1,
+        }
+    }
+
+    fn lrp_with(config: LrpConfig, jobs: u32) -> Lrp {
+        let mut lrp = Lrp::new(config).unwrap();
+        lrp.submit((0..jobs).map(|i| j(1, i)));
+        lrp
+    }
+
+    #[track_caller]
+    fn assigned(d: Decision) -> Handout {
+        match d {
+            Decision::Assign(h) => h,
+            other => panic!("expected a hand-out, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fresh_jobs_go_first_in_submit_order() {
+        let mut lrp = lrp_with(open(), 3);
+        let a = assigned(lrp.request(p(1), t(0)));
+        let b = assigned(lrp.request(p(1), t(0)));
+        let c = assigned(lrp.request(p(2), t(0)));
+        assert_eq!(
+            [a.job, b.job, c.job],
+            [j(1, 0), j(1, 1), j(1, 2)],
+            "fresh jobs in submit order"
+        );
+        assert!(!a.reserve && !b.reserve && !c.reserve);
+        assert_eq!(
+            [a.request, b.request, c.request],
+            [RequestId(1), RequestId(2), RequestId(3)]
+        );
+        // Re-serves start only once the fresh queue is empty.
+        lrp.submit([j(2, 0)]);
+        let d = assigned(lrp.request(p(3), t(1)));
+        assert_eq!((d.job, d.reserve), (j(2, 0), false));
+        let e = assigned(lrp.request(p(3), t(1)));
+        assert!(e.reserve);
+        assert_eq!(
+            lrp.counts(),
+            LrpCounts {
+                fresh: 0,
+                pending: 4,
+                done: 0
+            }
+        );
+    }
+
+    #[test]
+    fn reserves_go_in_least_recently_handed_out_order_and_move_to_the_tail() {
+        let mut lrp = lrp_with(open(), 3);
+        for _ in 0..3 {
+            assigned(lrp.request(p(1), t(0)));
+        }
+        // p2 re-serves j0, j1, j2 in order, each moving to the tail.
+        let order: Vec<JobId> = (0..3)
+            .map(|i| assigned(lrp.request(p(2), t(10 + i))).job)
+            .collect();
+        assert_eq!(order, [j(1, 0), j(1, 1), j(1, 2)]);
+        // p3 again sees j0 first: it was handed out least recently (to p2 at 10).
+        let next = assigned(lrp.request(p(3), t(20)));
+        assert_eq!((next.job, next.reserve), (j(1, 0), true));
+        // ...and it is now at the tail, so p4 gets j1.
+        assert_eq!(assigned(lrp.request(p(4), t(21))).job, j(1, 1));
+        match lrp.job(j(1, 0)) {
+            Some(JobView::Pending { holders }) => {
+                let who: Vec<PublicKey> = holders.iter().map(|h| h.prover).collect();
+                assert_eq!(who, [p(1), p(2), p(3)]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_prover_never_gets_a_job_it_holds() {
+        let mut lrp = lrp_with(open(), 3);
+        assigned(lrp.request(p(1), t(0))); // j0
+        assigned(lrp.request(p(1), t(0))); // j1
+        assigned(lrp.request(p(2), t(0))); // j2
+        // The queue is j0, j1, j2; p1 holds the first two, so it gets j2.
+        let h = assigned(lrp.request(p(1), t(5)));
+        assert_eq!((h.job, h.reserve), (j(1, 2), true));
+        // Now p1 holds every job: nothing can go to it.
+        assert_eq!(
+            lrp.request(p(1), t(6)),
+            Decision::NoWork { retry_at: t(506) }
+        );
+        // p2 holds only j2, so it takes the head.
+        assert_eq!(assigned(lrp.request(p(2), t(7))).job, j(1, 0));
+    }
+
+    #[test]
+    fn min_age_holds_back_reserves_and_says_when_to_retry() {
+        let config = LrpConfig {
+            min_reserve_age_ms: 100,
+            idle_retry_ms: 1_000,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 2);
+        assigned(lrp.request(p(1), t(0)));
+        assigned(lrp.request(p(1), t(40)));
+        assert_eq!(
+            lrp.request(p(2), t(99)),
+            Decision::NoWork { retry_at: t(100) }
+        );
+        let h = assigned(lrp.request(p(2), t(100)));
+        assert_eq!((h.job, h.reserve), (j(1, 0), true));
+        // j1 (handed out at 40) is ready at 140; j0 was just handed out again.
+        assert_eq!(
+            lrp.request(p(3), t(139)),
+            Decision::NoWork { retry_at: t(140) }
+        );
+        assert_eq!(assigned(lrp.request(p(3), t(140))).job, j(1, 1));
+        // A ready time further off than the idle retry is capped by it.
+        let mut lrp = lrp_with(
+            LrpConfig {
+                min_reserve_age_ms: 10_000,
+                idle_retry_ms: 1_000,
+                ..open()
+            },
+            1,
+        );
+        assigned(lrp.request(p(1), t(0)));
+        assert_eq!(
+            lrp.request(p(2), t(5)),
+            Decision::NoWork { retry_at: t(1_005) }
+        );
+    }
+
+    #[test]
+    fn holder_cap_skips_full_jobs() {
+        let config = LrpConfig {
+            max_live_holders: 2,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 2);
+        assigned(lrp.request(p(1), t(0))); // j0 ← p1
+        assigned(lrp.request(p(1), t(0))); // j1 ← p1
+        assert_eq!(assigned(lrp.request(p(2), t(1))).job, j(1, 0)); // j0 full
+        assert_eq!(assigned(lrp.request(p(3), t(2))).job, j(1, 1)); // j1 full
+        assert_eq!(
+            lrp.request(p(4), t(3)),
+            Decision::NoWork { retry_at: t(503) }
+        );
+        // Releasing a holder frees a place on the job.
+        assert_eq!(
+            lrp.release(j(1, 0), RequestId(3), p(2), t(4)),
+            ReleaseOutcome::Released { orphaned: false }
+        );
+        assert_eq!(assigned(lrp.request(p(4), t(5))).job, j(1, 0));
+    }
+
+    #[test]
+    fn expired_holders_stop_counting_toward_the_cap_but_may_still_complete() {
+        let config = LrpConfig {
+            max_live_holders: 1,
+            lease_ms: 1_000,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 1);
+        let first = assigned(lrp.request(p(1), t(0)));
+        assert_eq!(
+            lrp.request(p(2), t(999)),
+            Decision::NoWork { retry_at: t(1_499) }
+        );
+        let second = assigned(lrp.request(p(2), t(1_000)));
+        assert!(second.reserve);
+        // The stalled holder's id stays valid: a slow but honest proof wins.
+        assert_eq!(
+            lrp.complete(first.job, first.request, p(1), t(1_500)),
+            Completion::Accepted {
+                superseded: 1,
+                batch_finished: true
+            }
+        );
+        assert_eq!(
+            lrp.complete(second.job, second.request, p(2), t(1_600)),
+            Completion::Late
+        );
+    }
+
+    #[test]
+    fn per_prover_cap_counts_live_holdings_only() {
+        let config = LrpConfig {
+            max_held_per_prover: 2,
+            lease_ms: 1_000,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 5);
+        assigned(lrp.request(p(1), t(0)));
+        assigned(lrp.request(p(1), t(300)));
+        assert_eq!(
+            lrp.request(p(1), t(400)),
+            Decision::Refused(Refusal::AtCapacity {
+                held: 2,
+                retry_at: t(1_000)
+            })
+        );
+        // Once the oldest hand-out's lease runs out, a crashed-and-restarted
+        // prover is not locked out by its stale holdings.
+        let h = assigned(lrp.request(p(1), t(1_000)));
+        assert_eq!(h.job, j(1, 2));
+        assert_eq!(lrp.prover(&p(1)).unwrap().holdings.len(), 3);
+        // Completing frees a slot at once.
+        assert!(matches!(
+            lrp.complete(h.job, h.request, p(1), t(1_001)),
+            Completion::Accepted { .. }
+        ));
+        assert!(matches!(lrp.request(p(1), t(1_002)), Decision::Assign(_)));
+    }
+
+    #[test]
+    fn strikes_cool_down_then_ban_and_only_count_for_issued_pairs() {
+        let mut lrp = lrp_with(open(), 10);
+        let h = assigned(lrp.request(p(1), t(0)));
+        // Forged pairs, other provers' pairs and fresh jobs earn no strike.
+        assert_eq!(
+            lrp.invalid(h.job, RequestId(99), p(1), t(1)),
+            StrikeOutcome::Unknown
+        );
+        assert_eq!(
+            lrp.invalid(h.job, h.request, p(2), t(1)),
+            StrikeOutcome::WrongProver
+        );
+        assert_eq!(
+            lrp.invalid(j(1, 5), RequestId(1), p(1), t(1)),
+            StrikeOutcome::Unknown
+        );
+        assert_eq!(
+            lrp.invalid(j(9, 0), h.request, p(1), t(1)),
+            StrikeOutcome::Unknown
+        );
+        assert_eq!(lrp.strikes(&p(1)), 0);
+        assert!(lrp.prover(&p(2)).is_none());
+
+        assert_eq!(
+            lrp.invalid(h.job, h.request, p(1), t(10)),
+            StrikeOutcome::Struck {
+                strikes: 1,
+                cooldown_until: t(110),
+                banned: false
+            }
+        );
+        // The voided pair cannot strike twice, nor complete.
+        assert_eq!(
+            lrp.invalid(h.job, h.request, p(1), t(11)),
+            StrikeOutcome::Unknown
+        );
+        assert_eq!(
+            lrp.complete(h.job, h.request, p(1), t(11)),
+            Completion::Unknown
+        );
+        assert_eq!(
+            lrp.request(p(1), t(109)),
+            Decision::Refused(Refusal::Cooldown {
+                strikes: 1,
+                until: t(110)
+            })
+        );
+        let h = assigned(lrp.request(p(1), t(110)));
+        // The cooldown doubles with each strike.
+        assert!(matches!(
+            lrp.invalid(h.job, h.request, p(1), t(120)),
+            StrikeOutcome::Struck { strikes: 2, cooldown_until, banned: false } if cooldown_until == t(320)
+        ));
+        let h = assigned(lrp.request(p(1), t(320)));
+        assert!(matches!(
+            lrp.invalid(h.job, h.request, p(1), t(330)),
+            StrikeOutcome::Struck {
+                strikes: 3,
+                banned: true,
+                ..
+            }
+        ));
+        assert_eq!(
+            lrp.request(p(1), t(1_000_000)),
+            Decision::Refused(Refusal::Banned { strikes: 3 })
+        );
+        // The operator can pardon.
+        assert_eq!(lrp.pardon(p(1)), 3);
+        assert!(matches!(
+            lrp.request(p(1), t(1_000_001)),
+            Decision::Assign(_)
+        ));
+    }
+
+    #[test]
+    fn late_invalid_proofs_strike_but_the_winner_does_not() {
+        let mut lrp = lrp_with(open(), 1);
+        let a = assigned(lrp.request(p(1), t(0)));
+        let b = assigned(lrp.request(p(2), t(0)));
+        assert!(matches!(
+            lrp.complete(a.job, a.request, p(1), t(1)),
+            Completion::Accepted { .. }
+        ));
+        assert_eq!(
+            lrp.invalid(a.job, a.request, p(1), t(2)),
+            StrikeOutcome::AlreadyAccepted
+        );
+        assert_eq!(
+            lrp.invalid(a.job, a.request, p(2), t(2)),
+            StrikeOutcome::WrongProver
+        );
+        assert_eq!(
+            lrp.invalid(b.job, b.request, p(1), t(2)),
+            StrikeOutcome::WrongProver
+        );
+        assert!(matches!(
+            lrp.invalid(b.job, b.request, p(2), t(2)),
+            StrikeOutcome::Struck { strikes: 1, .. }
+        ));
+        assert_eq!(
+            lrp.invalid(b.job, b.request, p(2), t(3)),
+            StrikeOutcome::Unknown
+        );
+        assert_eq!(lrp.strikes(&p(1)), 0);
+    }
+
+    #[test]
+    fn struck_holders_do_not_block_the_holder_cap() {
+        let config = LrpConfig {
+            max_live_holders: 1,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 2);
+        let a = assigned(lrp.request(p(1), t(0))); // j0 ← p1
+        let b = assigned(lrp.request(p(1), t(0))); // j1 ← p1
+        assert_eq!(
+            lrp.request(p(2), t(1)),
+            Decision::NoWork { retry_at: t(501) }
+        );
+        // p1 lies about j1: p1 is struck, so its hold on j0 no longer counts.
+        assert!(matches!(
+            lrp.invalid(b.job, b.request, p(1), t(2)),
+            StrikeOutcome::Struck { .. }
+        ));
+        // j1 is orphaned and goes first; then j0 is open despite p1's hold.
+        assert_eq!(assigned(lrp.request(p(2), t(3))).job, j(1, 1));
+        assert_eq!(assigned(lrp.request(p(3), t(3))).job, a.job);
+    }
+
+    #[test]
+    fn completion_verdicts_tell_late_from_unknown_and_wrong_prover() {
+        let mut lrp = lrp_with(open(), 2);
+        let a = assigned(lrp.request(p(1), t(0)));
+        let b = assigned(lrp.request(p(2), t(0)));
+        let c = assigned(lrp.request(p(3), t(0))); // re-serve of j0
+        assert_eq!((a.job, c.job), (j(1, 0), j(1, 0)));
+        // Before completion: forged ids, other provers and fresh/unknown jobs.
+        assert_eq!(
+            lrp.complete(a.job, RequestId(77), p(1), t(1)),
+            Completion::Unknown
+        );
+        assert_eq!(
+            lrp.complete(a.job, b.request, p(2), t(1)),
+            Completion::Unknown
+        );
+        assert_eq!(
+            lrp.complete(a.job, a.request, p(3), t(1)),
+            Completion::WrongProver
+        );
+        assert_eq!(
+            lrp.complete(j(5, 0), a.request, p(1), t(1)),
+            Completion::Unknown
+        );
+        // First valid proof wins and supersedes the other hand-out.
+        assert_eq!(
+            lrp.complete(c.job, c.request, p(3), t(2)),
+            Completion::Accepted {
+                superseded: 1,
+                batch_finished: false
+            }
+        );
+        assert_eq!(lrp.complete(a.job, a.request, p(1), t(3)), Completion::Late);
+        assert_eq!(
+            lrp.complete(c.job, c.request, p(3), t(3)),
+            Completion::Duplicate
+        );
+        assert_eq!(
+            lrp.complete(c.job, c.request, p(1), t(3)),
+            Completion::WrongProver
+        );
+        assert_eq!(
+            lrp.complete(a.job, a.request, p(2), t(3)),
+            Completion::WrongProver
+        );
+        assert_eq!(
+            lrp.complete(a.job, RequestId(77), p(1), t(3)),
+            Completion::Unknown
+        );
+        assert!(
+            matches!(lrp.job(a.job), Some(JobView::Done { prover, request, .. }) if prover == p(3) && request == c.request)
+        );
+        // Superseded hand-outs leave their provers' holdings.
+        assert!(lrp.prover(&p(1)).is_none());
+        assert!(lrp.prover(&p(3)).is_none());
+        assert_eq!(
+            lrp.complete(b.job, b.request, p(2), t(4)),
+            Completion::Accepted {
+                superseded: 0,
+                batch_finished: true
+            }
+        );
+        assert_eq!(
+            lrp.counts(),
+            LrpCounts {
+                fresh: 0,
+                pending: 0,
+                done: 2
+            }
+        );
+        assert!(lrp.is_all_finished());
+    }
+
+    #[test]
+    fn release_voids_the_handout_and_an_orphan_goes_after_fresh_but_before_reserves() {
+        let mut lrp = lrp_with(open(), 3);
+        let a = assigned(lrp.request(p(1), t(0))); // j0
+        assigned(lrp.request(p(1), t(1))); // j1
+        assert_eq!(
+            lrp.release(a.job, a.request, p(2), t(2)),
+            ReleaseOutcome::WrongProver
+        );
+        assert_eq!(
+            lrp.release(a.job, RequestId(50), p(1), t(2)),
+            ReleaseOutcome::Unknown
+        );
+        assert_eq!(
+            lrp.release(j(1, 2), RequestId(1), p(1), t(2)),
+            ReleaseOutcome::Unknown,
+            "a fresh job has no hand-outs"
+        );
+        assert_eq!(
+            lrp.release(a.job, a.request, p(1), t(2)),
+            ReleaseOutcome::Released { orphaned: true }
+        );
+        assert_eq!(
+            lrp.complete(a.job, a.request, p(1), t(3)),
+            Completion::Unknown
+        );
+        assert!(matches!(lrp.job(a.job), Some(JobView::Pending { holders }) if holders.is_empty()));
+        // Fresh j2 still goes first.
+        assert_eq!(assigned(lrp.request(p(2), t(4))).job, j(1, 2));
+        // Then the orphan j0, even though j1 is older, and with no min age.
+        let mut strict = lrp.clone();
+        strict.config.min_reserve_age_ms = 1_000_000;
+        let h = assigned(strict.request(p(2), t(5)));
+        assert_eq!((h.job, h.reserve), (j(1, 0), true));
+        assert_eq!(assigned(lrp.request(p(2), t(5))).job, j(1, 0));
+        assert_eq!(assigned(lrp.request(p(3), t(6))).job, j(1, 1));
+        // Releasing a done job's hand-out says so.
+        let h = assigned(lrp.request(p(4), t(7)));
+        assert!(matches!(
+            lrp.complete(h.job, h.request, p(4), t(8)),
+            Completion::Accepted { .. }
+        ));
+        assert_eq!(
+            lrp.release(h.job, h.request, p(4), t(9)),
+            ReleaseOutcome::AlreadyDone
+        );
+    }
+
+    #[test]
+    fn releasing_the_latest_handout_moves_the_job_back_to_the_one_before() {
+        let mut lrp = lrp_with(open(), 2);
+        assigned(lrp.request(p(1), t(0))); // j0 r1
+        assigned(lrp.request(p(1), t(1))); // j1 r2
+        let late = assigned(lrp.request(p(2), t(2))); // j0 r3 → tail
+        assert_eq!(late.job, j(1, 0));
+        // Without the release, j1 (r2) is the head; releasing r3 puts j0 back at
+        // r1's place, ahead of j1.
+        assert_eq!(
+            lrp.release(late.job, late.request, p(2), t(3)),
+            ReleaseOutcome::Released { orphaned: false }
+        );
+        assert_eq!(assigned(lrp.request(p(3), t(4))).job, j(1, 0));
+    }
+
+    #[test]
+    fn request_ids_start_where_configured_and_run_out_without_panicking() {
+        let mut lrp = lrp_with(
+            LrpConfig {
+                first_request_id: 1_000,
+                ..open()
+            },
+            2,
+        );
+        assert_eq!(lrp.next_request_id(), RequestId(1_000));
+        assert_eq!(assigned(lrp.request(p(1), t(0))).request, RequestId(1_000));
+        assert_eq!(assigned(lrp.request(p(2), t(0))).request, RequestId(1_001));
+        // Refusals and no-work answers consume no id.
+        assert!(
+            matches!(lrp.request(p(1), t(0)), Decision::Assign(h) if h.request == RequestId(1_002))
+        );
+        assert_eq!(lrp.next_request_id(), RequestId(1_003));
+
+        let mut lrp = lrp_with(
+            LrpConfig {
+                first_request_id: u64::MAX - 1,
+                ..open()
+            },
+            3,
+        );
+        assert_eq!(
+            assigned(lrp.request(p(1), t(0))).request,
+            RequestId(u64::MAX - 1)
+        );
+        assert_eq!(
+            lrp.request(p(1), t(0)),
+            Decision::Refused(Refusal::RequestIdsExhausted)
+        );
+    }
+
+    #[test]
+    fn the_scan_is_bounded() {
+        let config = LrpConfig {
+            max_reserve_scan: 3,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 5);
+        for _ in 0..4 {
+            assigned(lrp.request(p(1), t(0)));
+        }
+        assigned(lrp.request(p(2), t(0))); // j4
+        // p1 holds the four jobs at the head; j4 is fifth, past the scan.
+        assert_eq!(
+            lrp.request(p(1), t(1)),
+            Decision::NoWork { retry_at: t(501) }
+        );
+        let mut wider = lrp.clone();
+        wider.config.max_reserve_scan = 5;
+        assert_eq!(assigned(wider.request(p(1), t(1))).job, j(1, 4));
+    }
+
+    #[test]
+    fn time_never_runs_backwards() {
+        let config = LrpConfig {
+            min_reserve_age_ms: 100,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 1);
+        assigned(lrp.request(p(1), t(1_000)));
+        // An event stamped earlier is taken as happening at the latest time.
+        assert_eq!(
+            lrp.request(p(2), t(5)),
+            Decision::NoWork { retry_at: t(1_100) }
+        );
+        assert_eq!(lrp.clock(), t(1_000));
+    }
+
+    #[test]
+    fn finished_batches_can_be_forgotten() {
+        let mut lrp = Lrp::new(open()).unwrap();
+        let out = lrp.submit([j(1, 0), j(1, 1), j(2, 0), j(1, 0)]);
+        assert_eq!(
+            out,
+            SubmitOutcome {
+                added: 3,
+                duplicates: vec![j(1, 0)]
+            }
+        );
+        assert_eq!(lrp.forget_batch(BatchId(9)), ForgetOutcome::Unknown);
+        assert_eq!(
+            lrp.forget_batch(BatchId(1)),
+            ForgetOutcome::NotFinished { remaining: 2 }
+        );
+        let mut done = 0;
+        while !lrp.is_finished(BatchId(1)) {
+            let h = assigned(lrp.request(p(1), t(0)));
+            if h.job.batch == BatchId(1) {
+                assert!(matches!(
+                    lrp.complete(h.job, h.request, p(1), t(0)),
+                    Completion::Accepted { .. }
+                ));
+                done += 1;
+            }
+        }
+        assert_eq!(done, 2);
+        assert_eq!(
+            lrp.batch(BatchId(1)),
+            Some(BatchProgress { total: 2, done: 2 })
+        );
+        assert!(!lrp.is_finished(BatchId(2)));
+        assert_eq!(
+            lrp.forget_batch(BatchId(1)),
+            ForgetOutcome::Forgotten { jobs: 2 }
+        );
+        assert_eq!(lrp.batch(BatchId(1)), None);
+        assert_eq!(lrp.job(j(1, 0)), None);
+        assert_eq!(lrp.job(j(2, 0)), Some(JobView::Fresh));
+        assert_eq!(
+            lrp.counts(),
+            LrpCounts {
+                fresh: 1,
+                pending: 0,
+                done: 0
+            }
+        );
+        // A proof for a forgotten job is unknown.
+        assert_eq!(
+            lrp.complete(j(1, 0), RequestId(1), p(1), t(1)),
+            Completion::Unknown
+        );
+        assert_eq!(lrp.forget_batch(BatchId(1)), ForgetOutcome::Unknown);
+    }
+
+    #[test]
+    fn provers_without_holdings_or_strikes_are_not_kept() {
+        let mut lrp = lrp_with(open(), 2);
+        let h = assigned(lrp.request(p(1), t(0)));
+        assert_eq!(lrp.provers().count(), 1);
+        assert!(matches!(
+            lrp.complete(h.job, h.request, p(1), t(1)),
+            Completion::Accepted { .. }
+        ));
+        assert_eq!(lrp.provers().count(), 0);
+        let h = assigned(lrp.request(p(2), t(2)));
+        lrp.invalid(h.job, h.request, p(2), t(3));
+        let view = lrp.prover(&p(2)).unwrap();
+        assert_eq!((view.strikes, view.holdings.len()), (1, 0));
+    }
+
+    #[test]
+    fn config_is_validated() {
+        assert!(Lrp::new(LrpConfig::default()).is_ok());
+        for broken in [
+            LrpConfig {
+                lease_ms: 0,
+                ..LrpConfig::default()
+            },
+            LrpConfig {
+                max_live_holders: 0,
+                ..LrpConfig::default()
+            },
+            LrpConfig {
+                max_held_per_prover: 0,
+                ..LrpConfig::default()
+            },
+            LrpConfig {
+                max_strikes: 0,
+                ..LrpConfig::default()
+            },
+            LrpConfig {
+                max_reserve_scan: 0,
+                ..LrpConfig::default()
+            },
+            LrpConfig {
+                first_request_id: 0,
+                ..LrpConfig::default()
+            },
+        ] {
+            let err = Lrp::new(broken).unwrap_err();
+            assert!(err.to_string().contains("must be at least 1"), "{err}");
+        }
+    }
+
+    #[test]
+    fn replaying_the_encoded_log_gives_the_same_outcomes() {
+        let config = LrpConfig {
+            min_reserve_age_ms: 10,
+            max_live_holders: 2,
+            ..open()
+        };
+        let mut events = vec![LrpEvent::Submit {
+            jobs: (0..4).map(|i| j(1, i)).collect(),
+        }];
+        for i in 0..40u64 {
+            let prover = p((i % 5) as u8);
+            let now = t(i * 7);
+            events.push(LrpEvent::Request { prover, now });
+            let request = RequestId(i / 2 + 1);
+            let job = j(1, (i % 4) as u32);
+            events.push(match i % 4 {
+                0 => LrpEvent::Complete {
+                    job,
+                    request,
+                    prover,
+                    now,
+                },
+                1 => LrpEvent::Invalid {
+                    job,
+                    request,
+                    prover,
+                    now,
+                },
+                2 => LrpEvent::Release {
+                    job,
+                    request,
+                    prover,
+                    now,
+                },
+                _ => LrpEvent::Pardon { prover },
+            });
+        }
+        events.push(LrpEvent::Forget { batch: BatchId(1) });
+        let (first, outcomes) = Lrp::replay(config.clone(), &events).unwrap();
+        let bytes = codec::encode(&events);
+        let decoded: Vec<LrpEvent> = codec::decode(&bytes, bytes.len()).unwrap();
+        let (second, again) = Lrp::replay(config, &decoded).unwrap();
+        assert_eq!(outcomes, again);
+        assert_eq!(first.counts(), second.counts());
+        assert_eq!(first.next_request_id(), second.next_request_id());
+        // The log exercised more than one kind of outcome.
+        assert!(
+            outcomes
+                .iter()
+                .any(|o| matches!(o, LrpOutcome::Completed(Completion::Accepted { .. })))
+        );
+        assert!(
+            outcomes
+                .iter()
+                .any(|o| matches!(o, LrpOutcome::Invalidated(StrikeOutcome::Struck { .. })))
+        );
+    }
+}
