@@ -167,5 +167,35 @@ fn verifier_with_replay_guard(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, messages, verifier_with_replay_guard);
+/// The floor under every figure above: one bare ed25519 signature and strict
+/// verification of a message the size of a job request, in the same run.
+fn ed25519_baseline(c: &mut Criterion) {
+    use ed25519_dalek::{Signer, SigningKey};
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let message = [5u8; 140];
+    let signature = key.sign(&message);
+    let public = key.verifying_key();
+    let mut group = c.benchmark_group("baseline");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("ed25519 sign", |b| {
+        b.iter_custom(|iters| timed(iters, || key.sign(black_box(&message))))
+    });
+    group.bench_function("ed25519 verify_strict", |b| {
+        b.iter_custom(|iters| {
+            timed(iters, || {
+                public
+                    .verify_strict(black_box(&message), &signature)
+                    .unwrap()
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    ed25519_baseline,
+    messages,
+    verifier_with_replay_guard
+);
 criterion_main!(benches);
