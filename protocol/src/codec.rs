@@ -70,6 +70,53 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, Code
     Ok(value)
 }
 
+/// `#[serde(with = "codec::bytes")]` for `Vec<u8>` fields: the same bytes on
+/// the wire as a plain `Vec<u8>` (a `u64` length, then the bytes), but copied
+/// in one go instead of element by element, which matters for witnesses and
+/// key chunks.
+pub mod bytes {
+    use std::fmt;
+
+    use serde::de::{SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    /// Writes the bytes as one length-prefixed block.
+    pub fn serialize<S: Serializer>(value: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(value)
+    }
+
+    /// Reads one length-prefixed block.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        deserializer.deserialize_byte_buf(BytesVisitor)
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(byte) = seq.next_element()? {
+                out.push(byte);
+            }
+            Ok(out)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +151,34 @@ mod tests {
         ));
         assert!(matches!(
             decode::<Sample>(&bytes[..5], 100),
+            Err(CodecError::Malformed(_))
+        ));
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Blob {
+        #[serde(with = "super::bytes")]
+        data: Vec<u8>,
+    }
+
+    #[test]
+    fn byte_blocks_match_plain_vec_encoding() {
+        let data: Vec<u8> = (0..=255).collect();
+        let blob = Blob { data: data.clone() };
+        let bytes = encode(&blob);
+        assert_eq!(bytes, encode(&data));
+        assert_eq!(decode::<Blob>(&bytes, 1000), Ok(blob));
+        // a length that claims more than is there
+        let mut short = bytes.clone();
+        short.truncate(100);
+        assert!(matches!(
+            decode::<Blob>(&short, 1000),
+            Err(CodecError::Malformed(_))
+        ));
+        let mut huge = u64::MAX.to_le_bytes().to_vec();
+        huge.push(1);
+        assert!(matches!(
+            decode::<Blob>(&huge, 1000),
             Err(CodecError::Malformed(_))
         ));
     }

@@ -91,6 +91,7 @@ pub struct Assignment {
     /// Content hash of the proving key for `circuit`.
     pub proving_key: ContentHash,
     /// The witness input, opaque to the network; the circuit decodes it.
+    #[serde(with = "crate::codec::bytes")]
     pub witness: Vec<u8>,
     /// What the first valid proof earns.
     pub reward: u64,
@@ -128,6 +129,7 @@ pub struct ProofSubmission {
     /// The hand-out this proof answers.
     pub request: RequestId,
     /// The proof bytes (128 for a compressed Groth16 proof on BN254).
+    #[serde(with = "crate::codec::bytes")]
     pub proof: Vec<u8>,
 }
 
@@ -216,6 +218,7 @@ pub struct KeyChunk {
     /// Length of the whole key in bytes.
     pub total_len: u64,
     /// The chunk's bytes: [`KEY_CHUNK_BYTES`] except for the last chunk.
+    #[serde(with = "crate::codec::bytes")]
     pub data: Vec<u8>,
 }
 
