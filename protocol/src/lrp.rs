@@ -23,9 +23,21 @@
 //! With `J` jobs and `P` provers, each decision costs `O(log J + log P)` plus
 //! the holders of the jobs it touches (a handful), except that a re-serve may
 //! look at up to [`LrpConfig::max_reserve_scan`] queue entries when the jobs at
-//! the head cannot go to the asking prover.
+//! the head cannot go to the asking prover. Jobs, provers and batches live in
+//! hash maps (expected O(1)), so those terms are constant in practice; see
+//! [Determinism](#determinism) for why that is safe.
+//!
+//! # Determinism
+//! Jobs, provers and batches are only ever looked up by key, never iterated to
+//! reach a decision, so the hash maps holding them cannot leak their order into
+//! an outcome. The one ordered walk a decision makes, the re-serve scan, runs
+//! over the queue, a `BTreeMap` keyed by hand-out. Queries that list things
+//! ([`Lrp::provers`]) sort before answering. The hasher is a fixed, in-crate
+//! multiply-rotate ([`FxHasher`]), so even the maps' memory layout is the same
+//! on every run.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -446,12 +458,67 @@ struct QueueEntry {
     at: Timestamp,
 }
 
+/// A pending job's holders, oldest first. Most jobs have exactly one, kept
+/// inline: a fresh hand-out allocates nothing, and a completion finds it in the
+/// slot's own cache line instead of behind a pointer.
+#[derive(Debug, Clone)]
+enum Holders {
+    One(Holder),
+    Many(Vec<Holder>),
+}
+
+impl Default for Holders {
+    fn default() -> Self {
+        Self::Many(Vec::new())
+    }
+}
+
+impl Holders {
+    fn as_slice(&self) -> &[Holder] {
+        match self {
+            Self::One(h) => std::slice::from_ref(h),
+            Self::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, holder: Holder) {
+        match self {
+            Self::One(first) => *self = Self::Many(vec![*first, holder]),
+            Self::Many(v) if v.is_empty() => *self = Self::One(holder),
+            Self::Many(v) => v.push(holder),
+        }
+    }
+
+    fn remove(&mut self, i: usize) -> Holder {
+        match self {
+            Self::One(h) => {
+                let gone = *h;
+                *self = Self::default();
+                gone
+            }
+            Self::Many(v) => v.remove(i),
+        }
+    }
+
+    /// Every holder but the one with `request`, for a completed job's record.
+    fn into_others(self, request: RequestId) -> Vec<Holder> {
+        match self {
+            // The lone holder is the one that completed.
+            Self::One(_) => Vec::new(),
+            Self::Many(mut v) => {
+                v.retain(|h| h.request != request);
+                v
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Slot {
     Fresh,
     Pending {
         key: QueueKey,
-        holders: Vec<Holder>,
+        holders: Holders,
     },
     Done {
         prover: PublicKey,
@@ -463,24 +530,80 @@ enum Slot {
     },
 }
 
-/// A prover's map key: ordered exactly like the public key, but most
-/// comparisons settle on the first eight bytes as one integer instead of a
-/// 32-byte `memcmp` (the prover map is hit on every decision).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct ProverKey {
-    head: u64,
-    key: PublicKey,
+/// FxHash (the multiply-rotate hash of Firefox and rustc): a few cycles per
+/// word, against SipHash's tens. Not keyed, hence not flooding-resistant: see
+/// `docs/lrp.md` (Complexity) for why that is acceptable here.
+#[derive(Debug, Clone, Copy, Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(26) ^ word).wrapping_mul(Self::K);
+    }
 }
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.add(u64::from_le_bytes(tail));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(n.into());
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The table takes its bucket from the low bits; the multiply leaves
+        // them depending only on the input's low bits, so fold the high down.
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
+/// A lookup-only map: see [Determinism](self#determinism).
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// A prover's map key: hashes only the public key's first eight bytes, which
+/// are as good as random for an ed25519 key; equality still compares all 32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProverKey(PublicKey);
 
 impl ProverKey {
     fn of(key: &PublicKey) -> Self {
-        let mut head = [0u8; 8];
-        head.copy_from_slice(&key.0[..8]);
-        Self {
-            head: u64::from_be_bytes(head),
-            key: *key,
-        }
+        Self(*key)
     }
+}
+
+impl Hash for ProverKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+/// A batch's progress and, so that `Forget` can find them without an ordered
+/// job map, the indices of its jobs.
+#[derive(Debug, Clone, Default)]
+struct BatchState {
+    progress: BatchProgress,
+    indices: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -506,11 +629,11 @@ pub struct Lrp {
     /// Latest time seen; event times are clamped to it so time never runs back.
     clock: Timestamp,
     next_request: u64,
-    jobs: BTreeMap<JobId, Slot>,
+    jobs: FxMap<JobId, Slot>,
     fresh: VecDeque<JobId>,
     queue: BTreeMap<QueueKey, QueueEntry>,
-    provers: BTreeMap<ProverKey, ProverState>,
-    batches: BTreeMap<BatchId, BatchProgress>,
+    provers: FxMap<ProverKey, ProverState>,
+    batches: FxMap<BatchId, BatchState>,
     pending: u64,
     done: u64,
 }
@@ -523,11 +646,11 @@ impl Lrp {
             next_request: config.first_request_id,
             config,
             clock: Timestamp(0),
-            jobs: BTreeMap::new(),
+            jobs: FxMap::default(),
             fresh: VecDeque::new(),
             queue: BTreeMap::new(),
-            provers: BTreeMap::new(),
-            batches: BTreeMap::new(),
+            provers: FxMap::default(),
+            batches: FxMap::default(),
             pending: 0,
             done: 0,
         })
@@ -656,7 +779,9 @@ impl Lrp {
     pub fn job(&self, job: JobId) -> Option<JobView<'_>> {
         Some(match self.jobs.get(&job)? {
             Slot::Fresh => JobView::Fresh,
-            Slot::Pending { holders, .. } => JobView::Pending { holders },
+            Slot::Pending { holders, .. } => JobView::Pending {
+                holders: holders.as_slice(),
+            },
             Slot::Done {
                 prover,
                 request,
@@ -691,9 +816,11 @@ impl Lrp {
 
     /// Provers with holdings or strikes, in key order.
     pub fn provers(&self) -> impl Iterator<Item = (&PublicKey, ProverView<'_>)> {
-        self.provers.iter().map(|(k, s)| {
+        let mut sorted: Vec<_> = self.provers.iter().collect();
+        sorted.sort_unstable_by_key(|(k, _)| &k.0);
+        sorted.into_iter().map(|(k, s)| {
             (
-                &k.key,
+                &k.0,
                 ProverView {
                     strikes: s.strikes,
                     cooldown_until: s.cooldown_until,
@@ -705,7 +832,7 @@ impl Lrp {
 
     /// A batch's progress, or `None` if unknown or forgotten.
     pub fn batch(&self, batch: BatchId) -> Option<BatchProgress> {
-        self.batches.get(&batch).copied()
+        self.batches.get(&batch).map(|b| b.progress)
     }
 
     /// Whether `batch` is known and all its jobs are done.
@@ -735,7 +862,9 @@ impl Lrp {
             }
             self.jobs.insert(job, Slot::Fresh);
             self.fresh.push_back(job);
-            self.batches.entry(job.batch).or_default().total += 1;
+            let state = self.batches.entry(job.batch).or_default();
+            state.progress.total += 1;
+            state.indices.push(job.index);
             outcome.added += 1;
         }
         outcome
@@ -764,7 +893,7 @@ impl Lrp {
                 job,
                 Slot::Pending {
                     key,
-                    holders: vec![holder],
+                    holders: Holders::One(holder),
                 },
             );
             self.pending += 1;
@@ -852,6 +981,7 @@ impl Lrp {
             let Some(Slot::Pending { holders, .. }) = self.jobs.get(&entry.job) else {
                 continue;
             };
+            let holders = holders.as_slice();
             if holders.iter().any(|h| h.prover == *prover) {
                 continue;
             }
@@ -913,17 +1043,17 @@ impl Lrp {
                 }
             }
             Slot::Pending { key, holders } => {
-                match holders.iter().find(|h| h.request == request) {
+                match holders.as_slice().iter().find(|h| h.request == request) {
                     None => return Completion::Unknown,
                     Some(h) if h.prover != prover => return Completion::WrongProver,
                     Some(_) => {}
                 }
                 let key = *key;
-                let mut late = std::mem::take(holders);
-                for h in &late {
+                let holders = std::mem::take(holders);
+                for h in holders.as_slice() {
                     remove_holding(&mut self.provers, &h.prover, h.request);
                 }
-                late.retain(|h| h.request != request);
+                let late = holders.into_others(request);
                 let superseded = u32::try_from(late.len()).unwrap_or(u32::MAX);
                 *slot = Slot::Done {
                     prover,
@@ -934,7 +1064,7 @@ impl Lrp {
                 self.queue.remove(&key);
                 self.pending -= 1;
                 self.done += 1;
-                let progress = self.batches.entry(job.batch).or_default();
+                let progress = &mut self.batches.entry(job.batch).or_default().progress;
                 progress.done += 1;
                 Completion::Accepted {
                     superseded,
@@ -1017,15 +1147,16 @@ impl Lrp {
             return Err(HolderMiss::Unknown);
         };
         let i = holders
+            .as_slice()
             .iter()
             .position(|h| h.request == request)
             .ok_or(HolderMiss::Unknown)?;
-        if holders[i].prover != *prover {
+        if holders.as_slice()[i].prover != *prover {
             return Err(HolderMiss::WrongProver);
         }
         let gone = holders.remove(i);
         if key.lane == Lane::Held && key.request == gone.request {
-            let (new_key, at) = match holders.last() {
+            let (new_key, at) = match holders.as_slice().last() {
                 Some(last) => (
                     QueueKey {
                         lane: Lane::Held,
@@ -1045,7 +1176,7 @@ impl Lrp {
             self.queue.insert(new_key, QueueEntry { job, at });
             *key = new_key;
         }
-        let orphaned = holders.is_empty();
+        let orphaned = holders.as_slice().is_empty();
         remove_holding(&mut self.provers, prover, request);
         Ok(orphaned)
     }
@@ -1080,24 +1211,25 @@ impl Lrp {
     }
 
     fn on_forget(&mut self, batch: BatchId) -> ForgetOutcome {
-        let Some(progress) = self.batches.get(&batch).copied() else {
+        let Some(state) = self.batches.get(&batch) else {
             return ForgetOutcome::Unknown;
         };
+        let progress = state.progress;
         if !progress.is_finished() {
             return ForgetOutcome::NotFinished {
                 remaining: progress.total - progress.done,
             };
         }
         // A finished batch's jobs are all done: no queue entries, no holdings.
-        let range = JobId::new(batch, 0)..=JobId::new(batch, u32::MAX);
-        let ids: Vec<JobId> = self.jobs.range(range).map(|(id, _)| *id).collect();
-        for id in &ids {
-            self.jobs.remove(id);
+        let Some(state) = self.batches.remove(&batch) else {
+            return ForgetOutcome::Unknown;
+        };
+        for &index in &state.indices {
+            self.jobs.remove(&JobId::new(batch, index));
         }
-        self.batches.remove(&batch);
         self.done -= progress.done;
         ForgetOutcome::Forgotten {
-            jobs: ids.len() as u64,
+            jobs: state.indices.len() as u64,
         }
     }
 }
@@ -1110,7 +1242,7 @@ enum HolderMiss {
 /// Drops a prover's holding; forgets the prover once it holds nothing and has
 /// no strikes, so memory follows the active crowd.
 fn remove_holding(
-    provers: &mut BTreeMap<ProverKey, ProverState>,
+    provers: &mut FxMap<ProverKey, ProverState>,
     prover: &PublicKey,
     request: RequestId,
 ) {
@@ -1118,7 +1250,12 @@ fn remove_holding(
     let Some(state) = provers.get_mut(&key) else {
         return;
     };
-    if let Ok(i) = state.holdings.binary_search_by_key(&request, |h| h.request) {
+    // Sorted by request id, and the holding that goes is usually among the
+    // oldest: a forward scan reads the vector in order (prefetched, and `remove`
+    // shifts the rest anyway), where a binary search waits on a cache miss per
+    // probe.
+    let at = state.holdings.iter().position(|h| h.request >= request);
+    if let Some(i) = at.filter(|&i| state.holdings[i].request == request) {
         state.holdings.remove(i);
     }
     if state.holdings.is_empty() && state.strikes == 0 {
