@@ -598,12 +598,67 @@ impl Hash for ProverKey {
     }
 }
 
-/// A batch's progress and, so that `Forget` can find them without an ordered
-/// job map, the indices of its jobs.
+/// A batch: its progress and its jobs' slots. Job indices run densely from 0,
+/// so the slots sit in a vector by index: jobs handed out around the same time
+/// (neighbouring indices) share cache lines, and a look-up is a hash of the
+/// batch id (a small, hot table) plus an index. An index that would leave the
+/// vector less than half full goes to `sparse` instead, so a stray huge index
+/// costs one entry, not gigabytes.
 #[derive(Debug, Clone, Default)]
 struct BatchState {
     progress: BatchProgress,
-    indices: Vec<u32>,
+    dense: Vec<Option<Slot>>,
+    /// Occupied entries of `dense`.
+    filled: usize,
+    sparse: FxMap<u32, Slot>,
+}
+
+impl BatchState {
+    /// Indices below this always go to `dense`, so small batches never hash.
+    const DENSE_FLOOR: usize = 1_024;
+
+    fn slot(&self, index: u32) -> Option<&Slot> {
+        match self.dense.get(index as usize) {
+            Some(slot) => slot.as_ref(),
+            None => self.sparse.get(&index),
+        }
+    }
+
+    fn slot_mut(&mut self, index: u32) -> Option<&mut Slot> {
+        match self.dense.get_mut(index as usize) {
+            Some(slot) => slot.as_mut(),
+            None => self.sparse.get_mut(&index),
+        }
+    }
+
+    /// Adds a job the batch does not have yet.
+    fn add(&mut self, index: u32, slot: Slot) {
+        let i = index as usize;
+        if i >= self.dense.len() {
+            if i >= Self::DENSE_FLOOR && 2 * (self.filled + 1) < i + 1 {
+                self.sparse.insert(index, slot);
+                return;
+            }
+            let from = self.dense.len();
+            self.dense.resize_with(i + 1, || None);
+            // Jobs parked in `sparse` that the vector now covers move into it.
+            if !self.sparse.is_empty() {
+                for j in from..i {
+                    let moved = u32::try_from(j).ok().and_then(|j| self.sparse.remove(&j));
+                    if moved.is_some() {
+                        self.dense[j] = moved;
+                        self.filled += 1;
+                    }
+                }
+            }
+        }
+        self.dense[i] = Some(slot);
+        self.filled += 1;
+    }
+
+    fn job_count(&self) -> u64 {
+        (self.filled + self.sparse.len()) as u64
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -629,7 +684,6 @@ pub struct Lrp {
     /// Latest time seen; event times are clamped to it so time never runs back.
     clock: Timestamp,
     next_request: u64,
-    jobs: FxMap<JobId, Slot>,
     fresh: VecDeque<JobId>,
     queue: BTreeMap<QueueKey, QueueEntry>,
     provers: FxMap<ProverKey, ProverState>,
@@ -646,7 +700,6 @@ impl Lrp {
             next_request: config.first_request_id,
             config,
             clock: Timestamp(0),
-            jobs: FxMap::default(),
             fresh: VecDeque::new(),
             queue: BTreeMap::new(),
             provers: FxMap::default(),
@@ -777,7 +830,7 @@ impl Lrp {
 
     /// A job's state, or `None` if unknown or forgotten.
     pub fn job(&self, job: JobId) -> Option<JobView<'_>> {
-        Some(match self.jobs.get(&job)? {
+        Some(match self.slot(job)? {
             Slot::Fresh => JobView::Fresh,
             Slot::Pending { holders, .. } => JobView::Pending {
                 holders: holders.as_slice(),
@@ -845,6 +898,14 @@ impl Lrp {
         self.fresh.is_empty() && self.pending == 0
     }
 
+    fn slot(&self, job: JobId) -> Option<&Slot> {
+        self.batches.get(&job.batch)?.slot(job.index)
+    }
+
+    fn slot_mut(&mut self, job: JobId) -> Option<&mut Slot> {
+        self.batches.get_mut(&job.batch)?.slot_mut(job.index)
+    }
+
     fn tick(&mut self, now: Timestamp) -> Timestamp {
         self.clock = self.clock.max(now);
         self.clock
@@ -856,15 +917,14 @@ impl Lrp {
             duplicates: Vec::new(),
         };
         for &job in jobs {
-            if self.jobs.contains_key(&job) {
+            let state = self.batches.entry(job.batch).or_default();
+            if state.slot(job.index).is_some() {
                 outcome.duplicates.push(job);
                 continue;
             }
-            self.jobs.insert(job, Slot::Fresh);
-            self.fresh.push_back(job);
-            let state = self.batches.entry(job.batch).or_default();
+            state.add(job.index, Slot::Fresh);
             state.progress.total += 1;
-            state.indices.push(job.index);
+            self.fresh.push_back(job);
             outcome.added += 1;
         }
         outcome
@@ -889,13 +949,12 @@ impl Lrp {
             request,
         };
         let (job, reserve) = if let Some(job) = self.fresh.pop_front() {
-            self.jobs.insert(
-                job,
-                Slot::Pending {
+            if let Some(slot) = self.slot_mut(job) {
+                *slot = Slot::Pending {
                     key,
                     holders: Holders::One(holder),
-                },
-            );
+                };
+            }
             self.pending += 1;
             (job, false)
         } else {
@@ -904,7 +963,7 @@ impl Lrp {
                 Err(retry_at) => return Decision::NoWork { retry_at },
             };
             self.queue.remove(&old_key);
-            if let Some(Slot::Pending { key: k, holders }) = self.jobs.get_mut(&job) {
+            if let Some(Slot::Pending { key: k, holders }) = self.slot_mut(job) {
                 *k = key;
                 holders.push(holder);
             }
@@ -978,7 +1037,7 @@ impl Lrp {
                     return Err(ready_at.min(idle));
                 }
             }
-            let Some(Slot::Pending { holders, .. }) = self.jobs.get(&entry.job) else {
+            let Some(Slot::Pending { holders, .. }) = self.slot(entry.job) else {
                 continue;
             };
             let holders = holders.as_slice();
@@ -1017,7 +1076,10 @@ impl Lrp {
         now: Timestamp,
     ) -> Completion {
         let now = self.tick(now);
-        let Some(slot) = self.jobs.get_mut(&job) else {
+        let Some(batch) = self.batches.get_mut(&job.batch) else {
+            return Completion::Unknown;
+        };
+        let Some(slot) = batch.slot_mut(job.index) else {
             return Completion::Unknown;
         };
         match slot {
@@ -1064,7 +1126,7 @@ impl Lrp {
                 self.queue.remove(&key);
                 self.pending -= 1;
                 self.done += 1;
-                let progress = &mut self.batches.entry(job.batch).or_default().progress;
+                let progress = &mut batch.progress;
                 progress.done += 1;
                 Completion::Accepted {
                     superseded,
@@ -1082,7 +1144,7 @@ impl Lrp {
         now: Timestamp,
     ) -> StrikeOutcome {
         let now = self.tick(now);
-        match self.jobs.get_mut(&job) {
+        match self.slot_mut(job) {
             None | Some(Slot::Fresh) => StrikeOutcome::Unknown,
             Some(Slot::Done {
                 prover: winner,
@@ -1123,7 +1185,7 @@ impl Lrp {
         now: Timestamp,
     ) -> ReleaseOutcome {
         self.tick(now);
-        match self.jobs.get(&job) {
+        match self.slot(job) {
             None | Some(Slot::Fresh) => ReleaseOutcome::Unknown,
             Some(Slot::Done { .. }) => ReleaseOutcome::AlreadyDone,
             Some(Slot::Pending { .. }) => match self.take_holder(job, request, &prover) {
@@ -1143,7 +1205,11 @@ impl Lrp {
         request: RequestId,
         prover: &PublicKey,
     ) -> std::result::Result<bool, HolderMiss> {
-        let Some(Slot::Pending { key, holders }) = self.jobs.get_mut(&job) else {
+        let Some(Slot::Pending { key, holders }) = self
+            .batches
+            .get_mut(&job.batch)
+            .and_then(|b| b.slot_mut(job.index))
+        else {
             return Err(HolderMiss::Unknown);
         };
         let i = holders
@@ -1224,12 +1290,9 @@ impl Lrp {
         let Some(state) = self.batches.remove(&batch) else {
             return ForgetOutcome::Unknown;
         };
-        for &index in &state.indices {
-            self.jobs.remove(&JobId::new(batch, index));
-        }
         self.done -= progress.done;
         ForgetOutcome::Forgotten {
-            jobs: state.indices.len() as u64,
+            jobs: state.job_count(),
         }
     }
 }
@@ -1897,6 +1960,37 @@ mod tests {
             Completion::Unknown
         );
         assert_eq!(lrp.forget_batch(BatchId(1)), ForgetOutcome::Unknown);
+    }
+
+    #[test]
+    fn sparse_and_huge_job_indices_are_kept_apart_from_dense_ones() {
+        let mut lrp = Lrp::new(open()).unwrap();
+        // A huge index first, then a run that grows the dense part over it.
+        let ids = [j(1, u32::MAX), j(1, 5_000), j(1, 0), j(1, 4_000)];
+        assert_eq!(lrp.submit(ids).added, 4);
+        assert_eq!(lrp.submit((0..5_001).map(|i| j(1, i))).added, 4_998);
+        assert_eq!(
+            lrp.submit([j(1, u32::MAX), j(1, 4_000)]).duplicates.len(),
+            2
+        );
+        assert_eq!(lrp.job(j(1, u32::MAX)), Some(JobView::Fresh));
+        assert_eq!(lrp.job(j(1, 5_001)), None);
+        let first = assigned(lrp.request(p(1), t(0)));
+        assert_eq!(first.job, j(1, u32::MAX));
+        assert!(matches!(
+            lrp.complete(first.job, first.request, p(1), t(1)),
+            Completion::Accepted { .. }
+        ));
+        assert!(matches!(lrp.job(first.job), Some(JobView::Done { .. })));
+        while !lrp.is_all_finished() {
+            let h = assigned(lrp.request(p(1), t(2)));
+            lrp.complete(h.job, h.request, p(1), t(2));
+        }
+        assert_eq!(
+            lrp.forget_batch(BatchId(1)),
+            ForgetOutcome::Forgotten { jobs: 5_002 }
+        );
+        assert_eq!(lrp.job(j(1, 4_000)), None);
     }
 
     #[test]
