@@ -665,14 +665,49 @@ impl BatchState {
 struct ProverState {
     strikes: u32,
     cooldown_until: Timestamp,
-    /// Sorted by request id, hence by hand-out time.
+    /// Sorted by request id, hence by hand-out time; only `holdings[gone..]`
+    /// are still held.
     holdings: Vec<Holding>,
+    /// Holdings usually go oldest first; dropping the front just bumps this
+    /// instead of shifting the rest (compacted once it is half the vector).
+    gone: usize,
 }
 
 impl ProverState {
-    /// Index of the first holding still within its lease.
+    /// What it holds, oldest first.
+    fn held(&self) -> &[Holding] {
+        &self.holdings[self.gone..]
+    }
+
+    /// Drops the holding with `request`, if it has it.
+    fn drop_holding(&mut self, request: RequestId) {
+        // The holding that goes is usually among the oldest: a forward scan
+        // reads the vector in order (prefetched), where a binary search waits
+        // on a cache miss per probe.
+        let held = self.held();
+        let Some(i) = held.iter().position(|h| h.request >= request) else {
+            return;
+        };
+        if held[i].request != request {
+            return;
+        }
+        if i == 0 {
+            self.gone += 1;
+            if self.gone == self.holdings.len() {
+                self.holdings.clear();
+                self.gone = 0;
+            } else if 2 * self.gone >= self.holdings.len() {
+                self.holdings.drain(..self.gone);
+                self.gone = 0;
+            }
+        } else {
+            self.holdings.remove(self.gone + i);
+        }
+    }
+
+    /// Index in [`Self::held`] of the first holding still within its lease.
     fn first_live(&self, now: Timestamp, lease_ms: u64) -> usize {
-        self.holdings
+        self.held()
             .partition_point(|h| now.millis_since(h.at) >= lease_ms)
     }
 }
@@ -856,7 +891,7 @@ impl Lrp {
             .map(|s| ProverView {
                 strikes: s.strikes,
                 cooldown_until: s.cooldown_until,
-                holdings: &s.holdings,
+                holdings: s.held(),
             })
     }
 
@@ -877,7 +912,7 @@ impl Lrp {
                 ProverView {
                     strikes: s.strikes,
                     cooldown_until: s.cooldown_until,
-                    holdings: &s.holdings,
+                    holdings: s.held(),
                 },
             )
         })
@@ -1002,13 +1037,14 @@ impl Lrp {
         }
         let max_held = self.config.max_held_per_prover as usize;
         // Fewer holdings than the cap, expired or not: no need to read them.
-        if state.holdings.len() < max_held {
+        let holdings = state.held();
+        if holdings.len() < max_held {
             return None;
         }
         let first_live = state.first_live(now, self.config.lease_ms);
-        let held = state.holdings.len() - first_live;
+        let held = holdings.len() - first_live;
         if held >= max_held {
-            let oldest = state.holdings[first_live].at;
+            let oldest = holdings[first_live].at;
             return Some(Refusal::AtCapacity {
                 held: u32::try_from(held).unwrap_or(u32::MAX),
                 retry_at: oldest.plus_millis(self.config.lease_ms),
@@ -1270,7 +1306,7 @@ impl Lrp {
         };
         let cleared = std::mem::take(&mut state.strikes);
         state.cooldown_until = Timestamp(0);
-        if state.holdings.is_empty() {
+        if state.held().is_empty() {
             self.provers.remove(&key);
         }
         cleared
@@ -1313,15 +1349,8 @@ fn remove_holding(
     let Some(state) = provers.get_mut(&key) else {
         return;
     };
-    // Sorted by request id, and the holding that goes is usually among the
-    // oldest: a forward scan reads the vector in order (prefetched, and `remove`
-    // shifts the rest anyway), where a binary search waits on a cache miss per
-    // probe.
-    let at = state.holdings.iter().position(|h| h.request >= request);
-    if let Some(i) = at.filter(|&i| state.holdings[i].request == request) {
-        state.holdings.remove(i);
-    }
-    if state.holdings.is_empty() && state.strikes == 0 {
+    state.drop_holding(request);
+    if state.held().is_empty() && state.strikes == 0 {
         provers.remove(&key);
     }
 }
