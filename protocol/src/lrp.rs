@@ -2023,6 +2023,33 @@ mod tests {
     }
 
     #[test]
+    fn holdings_stay_in_order_whichever_goes_first() {
+        let mut lrp = lrp_with(open(), 8);
+        let mut held: Vec<Handout> = (0..6).map(|_| assigned(lrp.request(p(1), t(0)))).collect();
+        // Oldest, middle, oldest again, then the rest; a new one in between.
+        for pick in [0, 2, 0, 0] {
+            let h = held.remove(pick);
+            lrp.complete(h.job, h.request, p(1), t(1));
+            if pick == 2 {
+                held.push(assigned(lrp.request(p(1), t(1))));
+            }
+            let view: Vec<RequestId> = lrp
+                .prover(&p(1))
+                .unwrap()
+                .holdings
+                .iter()
+                .map(|h| h.request)
+                .collect();
+            let want: Vec<RequestId> = held.iter().map(|h| h.request).collect();
+            assert_eq!(view, want);
+        }
+        for h in held.drain(..) {
+            lrp.complete(h.job, h.request, p(1), t(2));
+        }
+        assert!(lrp.prover(&p(1)).is_none());
+    }
+
+    #[test]
     fn provers_without_holdings_or_strikes_are_not_kept() {
         let mut lrp = lrp_with(open(), 2);
         let h = assigned(lrp.request(p(1), t(0)));
