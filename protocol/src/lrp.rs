@@ -20,12 +20,13 @@
 //! Knobs live in [`LrpConfig`]; `docs/lrp.md` explains each default.
 //!
 //! # Complexity
-//! With `J` jobs and `P` provers, each decision costs `O(log J + log P)` plus
-//! the holders of the jobs it touches (a handful), except that a re-serve may
-//! look at up to [`LrpConfig::max_reserve_scan`] queue entries when the jobs at
-//! the head cannot go to the asking prover. Jobs, provers and batches live in
-//! hash maps (expected O(1)), so those terms are constant in practice; see
-//! [Determinism](#determinism) for why that is safe.
+//! Each decision costs `O(log Q)` for the re-serve queue of `Q` pending jobs
+//! plus expected O(1) look-ups of the job and of the provers holding it (a
+//! handful), except that a re-serve may look at up to
+//! [`LrpConfig::max_reserve_scan`] queue entries when the jobs at the head
+//! cannot go to the asking prover. Batches and provers live in hash maps, a
+//! batch's jobs in a vector indexed by job index (so jobs handed out together
+//! share cache lines); `docs/lrp.md` has the layout and its measured speed.
 //!
 //! # Determinism
 //! Jobs, provers and batches are only ever looked up by key, never iterated to
@@ -33,8 +34,9 @@
 //! an outcome. The one ordered walk a decision makes, the re-serve scan, runs
 //! over the queue, a `BTreeMap` keyed by hand-out. Queries that list things
 //! ([`Lrp::provers`]) sort before answering. The hasher is a fixed, in-crate
-//! multiply-rotate ([`FxHasher`]), so even the maps' memory layout is the same
-//! on every run.
+//! multiply-rotate (`FxHasher`), so even the maps' memory layout is the same
+//! on every run. Keep it that way: a new query that iterates a hash map must
+//! sort, and no decision may iterate one.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
