@@ -637,7 +637,7 @@ impl BatchState {
     fn add(&mut self, index: u32, slot: Slot) {
         let i = index as usize;
         if i >= self.dense.len() {
-            if i >= Self::DENSE_FLOOR && 2 * (self.filled + 1) < i + 1 {
+            if i >= Self::DENSE_FLOOR && self.filled < i / 2 {
                 self.sparse.insert(index, slot);
                 return;
             }
