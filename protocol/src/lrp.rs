@@ -33,13 +33,14 @@
 //! reach a decision, so the hash maps holding them cannot leak their order into
 //! an outcome. The one ordered walk a decision makes, the re-serve scan, runs
 //! over the queue, a `BTreeMap` keyed by hand-out. Queries that list things
-//! ([`Lrp::provers`]) sort before answering. The hasher is a fixed, in-crate
-//! multiply-rotate (`FxHasher`), so even the maps' memory layout is the same
-//! on every run. Keep it that way: a new query that iterates a hash map must
-//! sort, and no decision may iterate one.
+//! ([`Lrp::provers`]) sort before answering. The hasher is an in-crate
+//! multiply-rotate (`FxHasher`) seeded at random per map, so that nobody can
+//! grind public keys that pile into one bucket; the seed changes only the
+//! maps' memory layout, never a decision. Keep it that way: a new query that
+//! iterates a hash map must sort, and no decision may iterate one.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -533,9 +534,12 @@ enum Slot {
 }
 
 /// FxHash (the multiply-rotate hash of Firefox and rustc): a few cycles per
-/// word, against SipHash's tens. Not keyed, hence not flooding-resistant: see
-/// `docs/lrp.md` (Complexity) for why that is acceptable here.
-#[derive(Debug, Clone, Copy, Default)]
+/// word, against SipHash's tens. Each map starts it from a random seed
+/// ([`SeededFx`]), so the buckets keys land in cannot be predicted: an
+/// attacker who grinds ed25519 keys cannot aim them all at one bucket and turn
+/// lookups linear. (Not a keyed PRF like SipHash, but without the seed the
+/// bucket of a key is unknown.)
+#[derive(Debug, Clone, Copy)]
 struct FxHasher(u64);
 
 impl FxHasher {
@@ -578,8 +582,26 @@ impl Hasher for FxHasher {
     }
 }
 
+/// Builds [`FxHasher`]s from one random seed per map.
+#[derive(Debug, Clone, Copy)]
+struct SeededFx(u64);
+
+impl Default for SeededFx {
+    fn default() -> Self {
+        // std's per-process random keys, without a dependency on `rand`.
+        Self(RandomState::new().hash_one(0x5eed_u64))
+    }
+}
+
+impl BuildHasher for SeededFx {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(self.0)
+    }
+}
+
 /// A lookup-only map: see [Determinism](self#determinism).
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+type FxMap<K, V> = HashMap<K, V, SeededFx>;
 
 /// A prover's map key: hashes only the public key's first eight bytes, which
 /// are as good as random for an ed25519 key; equality still compares all 32.
