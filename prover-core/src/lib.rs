@@ -16,9 +16,9 @@
 //! // Operator: keys (INSECURE seeded setup, testnets only), state, batches.
 //! let (pk, vk) = setup_insecure(config, 42)?;
 //! pk.save("transfer.pk")?;
-//! let mut gen = TxGenerator::new(7, 1_000);
-//! let mut state = gen.genesis(config, 1_000_000)?;
-//! let batch = state.apply_batch(&gen.batch(&state, 64))?;
+//! let mut generator = TxGenerator::new(7, 1_000);
+//! let mut state = generator.genesis(config, 1_000_000)?;
+//! let batch = state.apply_batch(&generator.batch(&state, 64))?;
 //! let job = &batch.jobs[0];
 //! let witness_bytes: Vec<u8> = job.to_bytes();             // goes to a prover
 //!
