@@ -47,7 +47,7 @@ fn proving(c: &mut Criterion) {
 
 fn verification(c: &mut Criterion) {
     // Verification cost does not depend on the circuit's size (4 public inputs).
-    let config = CircuitConfig::new(4, 1).unwrap();
+    let config = CircuitConfig::new(8, 1).unwrap();
     let (pk, vk) = setup_insecure(config, 2).unwrap();
     let pvk = vk.prepare();
     let batch = job(config, 8);

@@ -3,7 +3,11 @@
 //! ```text
 //! cargo run --release -p prover-core --example measure -- prove   [depth] [k] [threads]
 //! cargo run --release -p prover-core --example measure -- builder [depth] [accounts] [txs]
+//! cargo run --release -p prover-core --example measure -- keygen DIR [depth] [k]
+//! cargo run --release -p prover-core --example measure -- prove-file DIR [threads]
 //! ```
+//! `keygen` writes a proving key and one job's witness to DIR; `prove-file`
+//! loads them and proves once, which is a community prover's whole footprint.
 //! Run each mode under `/usr/bin/time -v` for its peak memory: `prove` does
 //! setup, one proof, verification and batch verification; `builder` builds a
 //! funded state and applies one batch.
@@ -207,10 +211,50 @@ fn builder_mode() {
     );
 }
 
+fn keygen_mode() {
+    let dir = std::path::PathBuf::from(std::env::args().nth(2).expect("DIR"));
+    let config = CircuitConfig::new(arg(3, 20) as u32, arg(4, 8) as u32).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pk, _) = setup_insecure(config, 7).unwrap();
+    pk.save(dir.join("transfer.pk")).unwrap();
+    std::fs::write(dir.join("transfer.pk.hash"), pk.hash().to_hex()).unwrap();
+    let mut generator = TxGenerator::new(1, 1_000);
+    let mut state = generator.genesis(config, 1_000_000_000).unwrap();
+    let txs = generator.batch(&state, config.transfers_per_job as usize);
+    let batch = state.apply_batch(&txs).unwrap();
+    std::fs::write(dir.join("job.witness"), batch.jobs[0].to_bytes()).unwrap();
+    println!("wrote {} key {} and one witness", config, pk.hash().short());
+}
+
+fn prove_file_mode() {
+    let dir = std::path::PathBuf::from(std::env::args().nth(2).expect("DIR"));
+    let threads = arg(3, 1) as usize;
+    let hash: protocol::ids::ContentHash = std::fs::read_to_string(dir.join("transfer.pk.hash"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let t = Instant::now();
+    let pk = ProvingKey::load(dir.join("transfer.pk"), Some(hash)).unwrap();
+    let loaded = t.elapsed().as_secs_f64();
+    let witness = std::fs::read(dir.join("job.witness")).unwrap();
+    let pool = ThreadPool::new(threads).unwrap();
+    let t = Instant::now();
+    let proof = pool.install(|| prove(&pk, &witness)).unwrap();
+    println!(
+        "| {} | load {loaded:.1} s, prove {:.1} s on {threads} thread(s), proof {} B |",
+        pk.circuit().id(),
+        t.elapsed().as_secs_f64(),
+        proof.to_bytes().len()
+    );
+}
+
 fn main() {
     match std::env::args().nth(1).as_deref() {
+        Some("keygen") => keygen_mode(),
+        Some("prove-file") => prove_file_mode(),
         Some("builder") => builder_mode(),
         Some("prove") | None => prove_mode(),
-        Some(other) => panic!("unknown mode {other}: use prove or builder"),
+        Some(other) => panic!("unknown mode {other}: use prove, builder, keygen or prove-file"),
     }
 }
