@@ -1,0 +1,319 @@
+//! Groth16 keys: the seeded INSECURE testnet setup, and proving/verifying keys
+//! as bytes and files identified by their content hash.
+//!
+//! File layout: magic (`CPPK` or `CPVK`), format version (1 byte), circuit id
+//! length (1 byte) and id, then the arkworks key in compressed form. The
+//! content hash is SHA-256 of the whole file.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use ark_bn254::Bn254;
+use ark_groth16::Groth16;
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+use ark_snark::SNARK;
+use protocol::ids::{CircuitId, ContentHash};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::circuit::{Circuit, CircuitConfig, TransferCircuit};
+use crate::error::{Error, Result};
+
+const PK_MAGIC: &[u8; 4] = b"CPPK";
+const VK_MAGIC: &[u8; 4] = b"CPVK";
+const KEY_VERSION: u8 = 1;
+
+/// A proving key for one circuit. Load once, prove many times.
+#[derive(Clone)]
+pub struct ProvingKey {
+    pub(crate) circuit: Circuit,
+    pub(crate) inner: ark_groth16::ProvingKey<Bn254>,
+    hash: ContentHash,
+}
+
+/// A verifying key for one circuit.
+#[derive(Clone, Debug)]
+pub struct VerifyingKey {
+    pub(crate) circuit: Circuit,
+    pub(crate) inner: ark_groth16::VerifyingKey<Bn254>,
+    hash: ContentHash,
+}
+
+/// A verifying key with its pairing precomputations; use it when verifying
+/// many proofs.
+#[derive(Clone, Debug)]
+pub struct PreparedVerifyingKey {
+    pub(crate) circuit: Circuit,
+    pub(crate) inner: ark_groth16::PreparedVerifyingKey<Bn254>,
+    hash: ContentHash,
+}
+
+impl std::fmt::Debug for ProvingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ProvingKey({}, {})",
+            self.circuit.id(),
+            self.hash.short()
+        )
+    }
+}
+
+/// **INSECURE, testnets only.** Generates keys for the transfer circuit of
+/// `config` from a public seed. Anyone who knows the seed knows the toxic
+/// waste and can forge proofs of false statements; production keys need a
+/// multi-party ceremony.
+pub fn setup_insecure(config: CircuitConfig, seed: u64) -> Result<(ProvingKey, VerifyingKey)> {
+    setup_insecure_for(Circuit::Transfer(config), seed)
+}
+
+/// **INSECURE, testnets only.** [`setup_insecure`] for any registered circuit.
+pub fn setup_insecure_for(circuit: Circuit, seed: u64) -> Result<(ProvingKey, VerifyingKey)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (pk, vk) = match circuit {
+        Circuit::Transfer(config) => {
+            Groth16::<Bn254>::circuit_specific_setup(TransferCircuit::blank(config), &mut rng)?
+        }
+    };
+    Ok((ProvingKey::new(circuit, pk), VerifyingKey::new(circuit, vk)))
+}
+
+fn encode_key<K: CanonicalSerialize>(magic: &[u8; 4], circuit: &Circuit, key: &K) -> Vec<u8> {
+    let id = circuit.id();
+    let mut out = Vec::with_capacity(6 + id.as_str().len() + key.compressed_size());
+    out.extend_from_slice(magic);
+    out.push(KEY_VERSION);
+    out.push(id.as_str().len() as u8);
+    out.extend_from_slice(id.as_str().as_bytes());
+    key.serialize_compressed(&mut out)
+        .expect("serialising to a Vec cannot fail");
+    out
+}
+
+/// Parses key bytes. `trusted` (the bytes matched an expected hash) skips the
+/// subgroup checks, which take seconds for a large proving key.
+fn decode_key<K: CanonicalDeserialize>(
+    magic: &[u8; 4],
+    bytes: &[u8],
+    trusted: bool,
+) -> std::result::Result<(Circuit, K), String> {
+    let what = if magic == PK_MAGIC {
+        "proving"
+    } else {
+        "verifying"
+    };
+    if bytes.len() < 6 || &bytes[..4] != magic {
+        return Err(format!(
+            "not a CrowdProve {what} key (bad magic or truncated header)"
+        ));
+    }
+    if bytes[4] != KEY_VERSION {
+        return Err(format!(
+            "key format version {} (this build reads {KEY_VERSION})",
+            bytes[4]
+        ));
+    }
+    let id_len = bytes[5] as usize;
+    let id = bytes.get(6..6 + id_len).ok_or("truncated header")?;
+    let id = std::str::from_utf8(id).map_err(|_| "circuit id is not UTF-8".to_string())?;
+    let id = CircuitId::new(id).map_err(|e| e.to_string())?;
+    let circuit = Circuit::from_id(&id).map_err(|e| e.to_string())?;
+    let mut body = &bytes[6 + id_len..];
+    let validate = if trusted { Validate::No } else { Validate::Yes };
+    let key = K::deserialize_with_mode(&mut body, Compress::Yes, validate)
+        .map_err(|e| format!("key body is truncated or corrupt: {e}"))?;
+    if !body.is_empty() {
+        return Err(format!("{} trailing bytes after the key", body.len()));
+    }
+    Ok((circuit, key))
+}
+
+fn check_hash(bytes: &[u8], expected: Option<ContentHash>) -> std::result::Result<bool, String> {
+    match expected {
+        None => Ok(false),
+        Some(e) => {
+            let got = ContentHash::of(bytes);
+            if got == e {
+                Ok(true)
+            } else {
+                Err(format!("content hash is {}", got.to_hex()))
+            }
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    // Write then rename, so a crash never leaves a half key under the real name.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn expected_text(expected: Option<ContentHash>) -> String {
+    expected.map_or_else(|| "none given".to_string(), |h| h.to_hex())
+}
+
+macro_rules! key_io {
+    ($ty:ident, $inner:ty, $magic:expr) => {
+        impl $ty {
+            fn new(circuit: Circuit, inner: $inner) -> Self {
+                let hash = ContentHash::of(&encode_key($magic, &circuit, &inner));
+                Self {
+                    circuit,
+                    inner,
+                    hash,
+                }
+            }
+
+            /// The circuit this key belongs to.
+            pub fn circuit(&self) -> Circuit {
+                self.circuit
+            }
+
+            /// SHA-256 of [`Self::to_bytes`]; how the network names the key.
+            pub fn hash(&self) -> ContentHash {
+                self.hash
+            }
+
+            /// The key's file bytes.
+            pub fn to_bytes(&self) -> Vec<u8> {
+                encode_key($magic, &self.circuit, &self.inner)
+            }
+
+            /// Parses key bytes, checking them against `expected` when given.
+            pub fn from_bytes(bytes: &[u8], expected: Option<ContentHash>) -> Result<Self> {
+                let trusted = check_hash(bytes, expected).map_err(|r| {
+                    Error::KeyBytes(format!("{r}, expected {}", expected_text(expected)))
+                })?;
+                let (circuit, inner) =
+                    decode_key($magic, bytes, trusted).map_err(Error::KeyBytes)?;
+                Ok(Self {
+                    circuit,
+                    inner,
+                    hash: ContentHash::of(bytes),
+                })
+            }
+
+            /// Writes the key to `path`.
+            pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+                write_file(path.as_ref(), &self.to_bytes())
+            }
+
+            /// Reads a key file, checking it against `expected` when given.
+            /// Errors name the file and the expected hash.
+            pub fn load(path: impl AsRef<Path>, expected: Option<ContentHash>) -> Result<Self> {
+                Self::load_inner(path.as_ref(), None, expected)
+            }
+
+            /// Like [`Self::load`], and also requires the key to be for `circuit`.
+            pub fn load_for(
+                path: impl AsRef<Path>,
+                circuit: &CircuitId,
+                expected: Option<ContentHash>,
+            ) -> Result<Self> {
+                Self::load_inner(path.as_ref(), Some(circuit), expected)
+            }
+
+            fn load_inner(
+                path: &Path,
+                circuit: Option<&CircuitId>,
+                expected: Option<ContentHash>,
+            ) -> Result<Self> {
+                let fail = |reason: String| Error::KeyFile {
+                    path: path.to_path_buf(),
+                    expected: expected_text(expected),
+                    reason,
+                };
+                let bytes = read_file(path)?;
+                let trusted = check_hash(&bytes, expected).map_err(fail)?;
+                let (c, inner) = decode_key($magic, &bytes, trusted).map_err(fail)?;
+                if let Some(want) = circuit {
+                    if c.id() != *want {
+                        return Err(fail(format!("key is for circuit {}, not {want}", c.id())));
+                    }
+                }
+                Ok(Self {
+                    circuit: c,
+                    inner,
+                    hash: ContentHash::of(&bytes),
+                })
+            }
+        }
+    };
+}
+
+key_io!(ProvingKey, ark_groth16::ProvingKey<Bn254>, PK_MAGIC);
+key_io!(VerifyingKey, ark_groth16::VerifyingKey<Bn254>, VK_MAGIC);
+
+impl ProvingKey {
+    /// The matching verifying key.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey::new(self.circuit, self.inner.vk.clone())
+    }
+
+    /// Compressed size in bytes.
+    pub fn size(&self) -> usize {
+        self.inner.compressed_size()
+    }
+
+    /// The arkworks key, for callers that drive ark-groth16 themselves.
+    pub fn as_ark(&self) -> &ark_groth16::ProvingKey<Bn254> {
+        &self.inner
+    }
+}
+
+impl VerifyingKey {
+    /// Precomputes the pairing inputs for fast verification.
+    pub fn prepare(&self) -> PreparedVerifyingKey {
+        PreparedVerifyingKey {
+            circuit: self.circuit,
+            inner: ark_groth16::prepare_verifying_key(&self.inner),
+            hash: self.hash,
+        }
+    }
+}
+
+impl PreparedVerifyingKey {
+    /// The content hash of the verifying key it was prepared from.
+    pub fn hash(&self) -> ContentHash {
+        self.hash
+    }
+}
+
+/// Either kind of verifying key; [`crate::verify`] and
+/// [`crate::batch_verify`] accept both.
+pub trait VerifierKey {
+    /// The circuit the key verifies.
+    fn circuit(&self) -> Circuit;
+    /// The key with its pairing precomputations.
+    fn prepared(&self) -> Cow<'_, ark_groth16::PreparedVerifyingKey<Bn254>>;
+}
+
+impl VerifierKey for VerifyingKey {
+    fn circuit(&self) -> Circuit {
+        self.circuit
+    }
+    fn prepared(&self) -> Cow<'_, ark_groth16::PreparedVerifyingKey<Bn254>> {
+        Cow::Owned(ark_groth16::prepare_verifying_key(&self.inner))
+    }
+}
+
+impl VerifierKey for PreparedVerifyingKey {
+    fn circuit(&self) -> Circuit {
+        self.circuit
+    }
+    fn prepared(&self) -> Cow<'_, ark_groth16::PreparedVerifyingKey<Bn254>> {
+        Cow::Borrowed(&self.inner)
+    }
+}

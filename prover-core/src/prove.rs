@@ -1,0 +1,212 @@
+//! Proving, verification and batch verification.
+
+use ark_bn254::{Bn254, Fr, G1Projective};
+use ark_ec::pairing::Pairing;
+use ark_ec::{CurveGroup, VariableBaseMSM};
+use ark_ff::{One, Zero};
+use ark_groth16::Groth16;
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
+use rand::RngCore;
+use rand::rngs::OsRng;
+
+use crate::circuit::{Circuit, TransferCircuit};
+use crate::error::{Error, Result};
+use crate::keys::{ProvingKey, VerifierKey};
+use crate::witness::{ChunkWitness, PublicInputs, Root};
+
+/// Size of a compressed proof.
+pub const PROOF_BYTES: usize = 128;
+
+/// A Groth16 proof over BN254.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proof(pub(crate) ark_groth16::Proof<Bn254>);
+
+impl Proof {
+    /// The 128-byte compressed form.
+    pub fn to_bytes(&self) -> [u8; PROOF_BYTES] {
+        let mut out = [0u8; PROOF_BYTES];
+        self.0
+            .serialize_compressed(&mut out[..])
+            .expect("a BN254 Groth16 proof compresses to 128 bytes");
+        out
+    }
+
+    /// Parses a compressed proof, checking every point is on its curve and
+    /// in the right subgroup.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != PROOF_BYTES {
+            return Err(Error::MalformedProof(format!(
+                "{} bytes, expected {PROOF_BYTES}",
+                bytes.len()
+            )));
+        }
+        ark_groth16::Proof::<Bn254>::deserialize_compressed(bytes)
+            .map(Self)
+            .map_err(|e| Error::MalformedProof(e.to_string()))
+    }
+}
+
+/// Proves the job whose witness bytes are `witness_bytes`. The witness is
+/// checked natively first, so a witness that breaks a rule gets
+/// [`Error::Unsatisfied`] naming the transfer and rule instead of a useless
+/// proof. Runs on the current rayon pool (see [`ThreadPool`]).
+pub fn prove(pk: &ProvingKey, witness_bytes: &[u8]) -> Result<Proof> {
+    prove_with_public(pk, witness_bytes).map(|(proof, _)| proof)
+}
+
+/// [`prove`], also returning the public inputs the proof is for.
+pub fn prove_with_public(pk: &ProvingKey, witness_bytes: &[u8]) -> Result<(Proof, PublicInputs)> {
+    let witness = ChunkWitness::from_bytes(witness_bytes)?;
+    let witness_circuit = Circuit::Transfer(witness.config);
+    if witness_circuit != pk.circuit {
+        return Err(Error::WrongCircuit {
+            key: pk.circuit.id(),
+            witness: witness_circuit.id(),
+        });
+    }
+    let public = witness.execute()?;
+    let circuit = TransferCircuit::with_witness(&witness, &public)?;
+    let proof =
+        Groth16::<Bn254>::create_random_proof_with_reduction(circuit, &pk.inner, &mut OsRng)?;
+    Ok((Proof(proof), public))
+}
+
+fn inputs_for(circuit: Circuit, public: &PublicInputs) -> Result<Vec<Fr>> {
+    let inputs = public.to_field_elements()?;
+    if inputs.len() != circuit.num_public_inputs() {
+        return Err(Error::MalformedPublicInputs(format!(
+            "{} inputs, circuit {} takes {}",
+            inputs.len(),
+            circuit.id(),
+            circuit.num_public_inputs()
+        )));
+    }
+    Ok(inputs)
+}
+
+/// Verifies one proof. [`Error::InvalidProof`] means the proof is well formed
+/// but false; other errors mean malformed input.
+pub fn verify(vk: &impl VerifierKey, public: &PublicInputs, proof: &Proof) -> Result<()> {
+    let inputs = inputs_for(vk.circuit(), public)?;
+    let pvk = vk.prepared();
+    match Groth16::<Bn254>::verify_proof(&pvk, &proof.0, &inputs) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::InvalidProof),
+        Err(e) => Err(Error::MalformedPublicInputs(e.to_string())),
+    }
+}
+
+/// Verifies many proofs with one multi-pairing.
+///
+/// With random 128-bit `r_i`, checks
+/// `∏ e(r_i·A_i, B_i) · e(Σ r_i·IC_i, -γ) · e(Σ r_i·C_i, -δ) · e(-(Σ r_i)·α, β) = 1`:
+/// n + 3 Miller loops and one final exponentiation instead of 3n and n. A
+/// batch holding any invalid proof passes with probability at most 2^-128.
+/// An empty batch verifies.
+pub fn batch_verify(
+    vk: &impl VerifierKey,
+    items: &[(PublicInputs, Proof)],
+    rng: &mut impl RngCore,
+) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let circuit = vk.circuit();
+    let pvk = vk.prepared();
+    let n_inputs = circuit.num_public_inputs();
+    let mut r_sum = Fr::zero();
+    // Σ r_i·IC_i = (Σ r_i)·γ_0 + Σ_j (Σ_i r_i·x_ij)·γ_j: one small MSM.
+    let mut ic_scalars = vec![Fr::zero(); n_inputs + 1];
+    let mut c_points = Vec::with_capacity(items.len());
+    let mut rs = Vec::with_capacity(items.len());
+    let mut g1 = Vec::with_capacity(items.len() + 3);
+    let mut g2 = Vec::with_capacity(items.len() + 3);
+    for (public, proof) in items {
+        let inputs = inputs_for(circuit, public)?;
+        let mut r = Fr::zero();
+        while r.is_zero() {
+            r = Fr::from(((rng.next_u64() as u128) << 64) | rng.next_u64() as u128);
+        }
+        r_sum += r;
+        ic_scalars[0] += r;
+        for (s, x) in ic_scalars[1..].iter_mut().zip(&inputs) {
+            *s += r * x;
+        }
+        c_points.push(proof.0.c);
+        rs.push(r);
+        g1.push((proof.0.a * r).into_affine());
+        g2.push(proof.0.b);
+    }
+    let ic = G1Projective::msm(&pvk.vk.gamma_abc_g1, &ic_scalars)
+        .map_err(|_| Error::Synthesis("verifying key has the wrong number of inputs".into()))?;
+    let c = G1Projective::msm(&c_points, &rs).expect("same lengths");
+    let alpha = (pvk.vk.alpha_g1 * -r_sum).into_affine();
+    let mut g1p: Vec<<Bn254 as Pairing>::G1Prepared> = g1.iter().map(|p| (*p).into()).collect();
+    let mut g2p: Vec<<Bn254 as Pairing>::G2Prepared> = g2.iter().map(|p| (*p).into()).collect();
+    g1p.push(ic.into_affine().into());
+    g2p.push(pvk.gamma_g2_neg_pc.clone());
+    g1p.push(c.into_affine().into());
+    g2p.push(pvk.delta_g2_neg_pc.clone());
+    g1p.push(alpha.into());
+    g2p.push(pvk.vk.beta_g2.into());
+    let ml = Bn254::multi_miller_loop(g1p, g2p);
+    match Bn254::final_exponentiation(ml) {
+        Some(out) if out.0.is_one() => Ok(()),
+        _ => Err(Error::InvalidBatch(items.len())),
+    }
+}
+
+/// Checks a whole batch: the chunks' roots chain from `old_root` to
+/// `new_root`, then all chunk proofs batch-verify.
+pub fn verify_batch_proof(
+    vk: &impl VerifierKey,
+    old_root: Root,
+    new_root: Root,
+    chunks: &[(PublicInputs, Proof)],
+    rng: &mut impl RngCore,
+) -> Result<()> {
+    let broken = |index: usize, expected: &Root, found: &Root| Error::BrokenRootChain {
+        index,
+        expected: expected.to_string(),
+        found: found.to_string(),
+    };
+    let mut expected = old_root;
+    for (i, (p, _)) in chunks.iter().enumerate() {
+        if p.old_root != expected {
+            return Err(broken(i, &expected, &p.old_root));
+        }
+        expected = p.new_root;
+    }
+    if expected != new_root {
+        return Err(broken(chunks.len(), &new_root, &expected));
+    }
+    batch_verify(vk, chunks, rng)
+}
+
+/// A fixed-size pool for proving; arkworks' parallel code runs on the pool
+/// that [`ThreadPool::install`] enters. Without one, proving uses rayon's
+/// global pool (all cores).
+#[derive(Debug)]
+pub struct ThreadPool(rayon::ThreadPool);
+
+impl ThreadPool {
+    /// A pool of `threads` threads (at least 1).
+    pub fn new(threads: usize) -> Result<Self> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("prover-{i}"))
+            .build()
+            .map(Self)
+            .map_err(|e| Error::ThreadPool(e.to_string()))
+    }
+
+    /// Runs `f` (e.g. a call to [`prove`]) on this pool.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.0.install(f)
+    }
+
+    /// The pool's thread count.
+    pub fn threads(&self) -> usize {
+        self.0.current_num_threads()
+    }
+}

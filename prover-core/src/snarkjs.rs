@@ -1,0 +1,93 @@
+//! Export in snarkjs's JSON formats, so `snarkjs groth16 verify
+//! verification_key.json public.json proof.json` can check our proofs.
+//!
+//! Points are affine with decimal coordinates and a trailing projective `z`
+//! (`"1"`, or `["1","0"]` in G2); G2 coordinates are `[c0, c1]`. The curve is
+//! named `bn128`, as snarkjs calls BN254.
+
+use std::path::Path;
+
+use ark_bn254::{Fq, G1Affine, G2Affine};
+use ark_ec::AffineRepr;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::keys::VerifyingKey;
+use crate::prove::Proof;
+use crate::witness::PublicInputs;
+
+fn fq(x: &Fq) -> Value {
+    Value::String(x.to_string())
+}
+
+fn g1(p: &G1Affine) -> Value {
+    match p.xy() {
+        Some((x, y)) => json!([fq(&x), fq(&y), "1"]),
+        None => json!(["0", "1", "0"]),
+    }
+}
+
+fn g2(p: &G2Affine) -> Value {
+    match p.xy() {
+        Some((x, y)) => json!([[fq(&x.c0), fq(&x.c1)], [fq(&y.c0), fq(&y.c1)], ["1", "0"]]),
+        None => json!([["0", "0"], ["1", "0"], ["0", "0"]]),
+    }
+}
+
+/// `verification_key.json`.
+pub fn verification_key_json(vk: &VerifyingKey) -> Value {
+    let k = &vk.inner;
+    json!({
+        "protocol": "groth16",
+        "curve": "bn128",
+        "nPublic": k.gamma_abc_g1.len() - 1,
+        "vk_alpha_1": g1(&k.alpha_g1),
+        "vk_beta_2": g2(&k.beta_g2),
+        "vk_gamma_2": g2(&k.gamma_g2),
+        "vk_delta_2": g2(&k.delta_g2),
+        "IC": k.gamma_abc_g1.iter().map(g1).collect::<Vec<_>>(),
+    })
+}
+
+/// `proof.json`.
+pub fn proof_json(proof: &Proof) -> Value {
+    json!({
+        "pi_a": g1(&proof.0.a),
+        "pi_b": g2(&proof.0.b),
+        "pi_c": g1(&proof.0.c),
+        "protocol": "groth16",
+        "curve": "bn128",
+    })
+}
+
+/// `public.json`: the public inputs as decimal strings, in circuit order.
+pub fn public_json(public: &PublicInputs) -> Result<Value> {
+    let inputs = public.to_field_elements()?;
+    Ok(Value::Array(
+        inputs
+            .iter()
+            .map(|x| Value::String(x.to_string()))
+            .collect(),
+    ))
+}
+
+/// Writes `verification_key.json`, `proof.json` and `public.json` into `dir`.
+pub fn export_snarkjs(
+    dir: impl AsRef<Path>,
+    vk: &VerifyingKey,
+    public: &PublicInputs,
+    proof: &Proof,
+) -> Result<()> {
+    let dir = dir.as_ref();
+    let files = [
+        ("verification_key.json", verification_key_json(vk)),
+        ("proof.json", proof_json(proof)),
+        ("public.json", public_json(public)?),
+    ];
+    for (name, value) in files {
+        let path = dir.join(name);
+        let text = serde_json::to_string_pretty(&value).expect("JSON values always serialise");
+        std::fs::write(&path, text).map_err(|source| Error::Io { path, source })?;
+    }
+    Ok(())
+}
