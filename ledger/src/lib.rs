@@ -1,2 +1,37 @@
 //! CrowdProve's compensation ledger: credits and withdrawals grouped in signed,
 //! hash-chained blocks on RocksDB, with receipts any prover can check offline.
+//!
+//! The ledger enforces its own rules: a job is credited at most once, ever;
+//! balances never go negative; a withdrawal needs the prover's signature, the
+//! next nonce and enough balance; heights are contiguous and hashes chain.
+//! [`Ledger::append`] makes transactions durable in a pending pool with one
+//! atomic (fsynced by default) write; blocks are cut from that pool by count
+//! or age with a second atomic write. `docs/ledger.md` describes the formats.
+//!
+//! # Layout
+//! - [`ledger`]: [`Ledger`] — open, append, cut blocks, queries, receipts,
+//!   chain verification, export.
+//! - [`tx`]: the transactions ([`Credit`], [`Withdraw`], [`Penalty`]).
+//! - [`block`]: block headers, hashes and the distributor's signature.
+//! - [`receipt`]: [`Receipt`] and the pure [`verify_receipt`].
+//! - [`merkle`]: the SHA-256 Merkle tree and its inclusion proofs.
+//! - [`state`]: accounts and the balance rules.
+//! - [`store`]: the RocksDB column families and key layout.
+//! - [`error`]: [`Error`] and [`Result`].
+
+pub mod block;
+pub mod error;
+pub mod ledger;
+pub mod merkle;
+pub mod receipt;
+pub mod state;
+pub mod store;
+pub mod tx;
+
+pub use block::{BlockHeader, SignedHeader};
+pub use error::{Error, ReceiptError, Result};
+pub use ledger::{ChainReport, HistoryEntry, Ledger, LedgerConfig, Sync};
+pub use receipt::{Receipt, verify_receipt};
+pub use state::Account;
+pub use store::{PendingTx, TxLocation};
+pub use tx::{Credit, Penalty, Tx, Withdraw};

@@ -1,0 +1,150 @@
+//! Test helper for the kill test (`tests/kill.rs`): appends credits and
+//! withdrawals to a ledger in a loop and reports, one line each, everything
+//! the ledger acknowledged, until it is killed.
+//!
+//! Usage: `ledger-crash-child <dir> <run> <seed> [<dup-batch> <dup-index>]`
+//!
+//! Lines on stdout (flushed one by one, so a line read means acknowledged):
+//! - `OPEN <height> <pending>` once the ledger is open;
+//! - `DUP <batch> <index>` once a re-credit of that earlier job was refused;
+//! - `ACK <batch> <first> <count>` when credits for jobs `first..first+count`
+//!   of batch `batch` were appended;
+//! - `WACK <prover> <nonce>` when prover number `prover`'s withdrawal with
+//!   that nonce was appended;
+//! - `BLOCK <height>` when a block was cut.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use ledger::{Credit, Error, Ledger, LedgerConfig, Sync, Tx, Withdraw};
+use protocol::{BatchId, ContentHash, JobId, SecretKey};
+
+/// The distributor key every run uses.
+const DISTRIBUTOR_SEED: [u8; 32] = [42; 32];
+/// How many prover identities the runs pay.
+const PROVERS: u8 = 8;
+/// The block size the runs cut at.
+const BLOCK_TXS: usize = 50;
+
+/// xorshift64*: the helper may not depend on `rand`, and needs no quality.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+fn prover(i: u8) -> SecretKey {
+    SecretKey::from_seed([i + 1; 32])
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ledger-crash-child: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize| -> Result<u64, String> {
+        args.get(i)
+            .ok_or("usage: ledger-crash-child <dir> <run> <seed> [<dup-batch> <dup-index>]")?
+            .parse::<u64>()
+            .map_err(|e| format!("argument {i}: {e}"))
+    };
+    let dir = args.first().ok_or("missing <dir>")?;
+    let run = num(1)?;
+    let mut rng = Rng(num(2)? | 1);
+    let dup = if args.len() >= 5 {
+        Some(JobId::new(BatchId(num(3)?), num(4)? as u32))
+    } else {
+        None
+    };
+
+    let config = LedgerConfig {
+        sync: Sync::EveryWrite,
+        max_block_txs: BLOCK_TXS,
+        max_block_age_ms: 60_000,
+    };
+    let distributor = SecretKey::from_seed(DISTRIBUTOR_SEED);
+    let mut ledger = Ledger::open(dir, &distributor, config).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    let mut say = |line: String| -> Result<(), String> {
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| e.to_string())
+    };
+    say(format!("OPEN {} {}", ledger.height(), ledger.pending_len()))?;
+
+    if let Some(job) = dup {
+        let again = Tx::Credit(Credit::new(
+            prover(0).public(),
+            job,
+            1,
+            ContentHash::of(b"again"),
+        ));
+        match ledger.append(&[again]) {
+            Err(Error::AlreadyCredited { job: j }) if j == job => {
+                say(format!("DUP {} {}", job.batch.0, job.index))?
+            }
+            other => return Err(format!("re-crediting {job} gave {other:?}")),
+        }
+    }
+
+    let batch = BatchId(run);
+    let mut next_index = 0u32;
+    for _ in 0..100_000 {
+        let count = 1 + rng.below(30) as u32;
+        let credits: Vec<Tx> = (next_index..next_index + count)
+            .map(|index| {
+                let p = prover(rng.below(u64::from(PROVERS)) as u8).public();
+                let job = JobId::new(batch, index);
+                let proof =
+                    ContentHash::of(&[run.to_le_bytes(), u64::from(index).to_le_bytes()].concat());
+                Tx::Credit(Credit::new(p, job, 1 + rng.below(100), proof))
+            })
+            .collect();
+        ledger.append(&credits).map_err(|e| e.to_string())?;
+        say(format!("ACK {} {} {}", batch.0, next_index, count))?;
+        next_index += count;
+
+        if rng.below(3) == 0 {
+            let who = rng.below(u64::from(PROVERS)) as u8;
+            let key = prover(who);
+            let account = ledger.account(&key.public());
+            if account.balance > 0 {
+                let amount = 1 + rng.below(account.balance);
+                let w = Withdraw::signed(&key, amount, format!("settle:{who}"), account.next_nonce);
+                ledger
+                    .append(&[Tx::Withdraw(w)])
+                    .map_err(|e| e.to_string())?;
+                say(format!("WACK {who} {}", account.next_nonce))?;
+            }
+        }
+
+        // Mostly cut by count; now and then cut a short block at once.
+        let blocks = if rng.below(5) == 0 {
+            ledger
+                .cut_block()
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .collect()
+        } else {
+            ledger
+                .maybe_cut_blocks(protocol::Timestamp::now())
+                .map_err(|e| e.to_string())?
+        };
+        for header in blocks {
+            say(format!("BLOCK {}", header.header.height))?;
+        }
+    }
+    Ok(())
+}
