@@ -569,5 +569,6 @@ fn read_only_reads_but_never_writes() {
 #[test]
 fn bad_config_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(Ledger::open(dir.path().join("l"), &distributor(), config(0)).is_err());
+    let err = Ledger::open(dir.path().join("l"), &distributor(), config(0)).unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
 }
