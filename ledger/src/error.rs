@@ -87,6 +87,9 @@ pub enum Error {
     /// A transaction is malformed (zero amount, mismatched batch, over-long text).
     #[error("invalid transaction: {0}")]
     InvalidTx(String),
+    /// The configuration cannot work (e.g. `max_block_txs` of 0).
+    #[error("invalid ledger configuration: {0}")]
+    InvalidConfig(String),
     /// No credit for this job exists.
     #[error("job {job} has not been credited")]
     NotCredited {

@@ -180,7 +180,7 @@ impl Ledger {
     ) -> Result<Self> {
         let path = path.as_ref().to_owned();
         if config.max_block_txs == 0 || config.max_block_txs > u32::MAX as usize {
-            return Err(Error::InvalidTx(format!(
+            return Err(Error::InvalidConfig(format!(
                 "max_block_txs must be 1 to {}, not {}",
                 u32::MAX,
                 config.max_block_txs
