@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use ledger::{Credit, Ledger, LedgerConfig, Sync, Tx, verify_receipt};
+use ledger::{Credit, FsyncPolicy, Ledger, LedgerConfig, Tx, verify_receipt};
 use protocol::{BatchId, ContentHash, JobId, PublicKey, SecretKey};
 
 const BLOCK: usize = 1000;
@@ -41,7 +41,7 @@ fn credits(provers: &[PublicKey], next: &Cell<u64>, count: usize) -> Vec<Tx> {
         .collect()
 }
 
-fn open(dir: &tempfile::TempDir, sync: Sync) -> Ledger {
+fn open(dir: &tempfile::TempDir, sync: FsyncPolicy) -> Ledger {
     let config = LedgerConfig {
         sync,
         max_block_txs: BLOCK,
@@ -58,7 +58,10 @@ fn open(dir: &tempfile::TempDir, sync: Sync) -> Ledger {
 fn append(c: &mut Criterion) {
     let provers = provers();
     let mut group = c.benchmark_group("append");
-    for (name, sync) in [("fsync", Sync::EveryWrite), ("no_fsync", Sync::Never)] {
+    for (name, sync) in [
+        ("fsync", FsyncPolicy::EveryWrite),
+        ("no_fsync", FsyncPolicy::Never),
+    ] {
         // What the node does: one append call per block's worth, then the cut.
         let dir = tempfile::tempdir().unwrap();
         let mut ledger = open(&dir, sync);
@@ -98,7 +101,7 @@ fn append(c: &mut Criterion) {
 fn receipts(c: &mut Criterion) {
     let provers = provers();
     let dir = tempfile::tempdir().unwrap();
-    let mut ledger = open(&dir, Sync::Never);
+    let mut ledger = open(&dir, FsyncPolicy::Never);
     let next = Cell::new(0);
     for _ in 0..20 {
         ledger.append(&credits(&provers, &next, BLOCK)).unwrap();

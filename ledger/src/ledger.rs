@@ -21,7 +21,7 @@ use crate::tx::{MAX_TX_BYTES, Tx};
 
 /// When `append` and block cuts reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Sync {
+pub enum FsyncPolicy {
     /// fsync the write-ahead log before a write returns: an acknowledged write
     /// survives power loss. The default.
     #[default]
@@ -35,7 +35,7 @@ pub enum Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerConfig {
     /// fsync policy.
-    pub sync: Sync,
+    pub sync: FsyncPolicy,
     /// The most transactions in one block; a full pool is cut at once.
     pub max_block_txs: usize,
     /// A pending transaction older than this (ms) makes [`Ledger::maybe_cut_blocks`] cut.
@@ -45,7 +45,7 @@ pub struct LedgerConfig {
 impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
-            sync: Sync::EveryWrite,
+            sync: FsyncPolicy::EveryWrite,
             max_block_txs: 1000,
             max_block_age_ms: 2000,
         }
@@ -197,7 +197,7 @@ impl Ledger {
             Found::Database => Self::open_db(&path, false)?,
         };
         let mut write_opts = WriteOptions::default();
-        write_opts.set_sync(config.sync == Sync::EveryWrite);
+        write_opts.set_sync(config.sync == FsyncPolicy::EveryWrite);
         let meta = cf(&db, store::CF_META);
         let magic = db
             .get_cf(meta, store::META_MAGIC)
@@ -501,7 +501,7 @@ impl Ledger {
 
     /// Validates `txs` in order against the ledger and each other, then
     /// writes all of them to the pending pool in one atomic write (fsynced
-    /// under [`Sync::EveryWrite`]), or none of them. Once this returns `Ok`,
+    /// under [`FsyncPolicy::EveryWrite`]), or none of them. Once this returns `Ok`,
     /// every credited job counts as credited for good, crash or not.
     /// Returns the transactions' sequence numbers in the pool.
     pub fn append_at(&mut self, txs: &[Tx], now: Timestamp) -> Result<Range<u64>> {
@@ -1246,7 +1246,7 @@ mod tests {
     /// A ledger with three blocks of credits (and a withdrawal) and two pending credits.
     fn sample(dir: &Path) -> Ledger {
         let config = LedgerConfig {
-            sync: Sync::Never,
+            sync: FsyncPolicy::Never,
             max_block_txs: 3,
             max_block_age_ms: 1000,
         };

@@ -30,7 +30,7 @@ pub mod tx;
 
 pub use block::{BlockHeader, SignedHeader};
 pub use error::{Error, ReceiptError, Result};
-pub use ledger::{ChainReport, HistoryEntry, Ledger, LedgerConfig, Sync};
+pub use ledger::{ChainReport, FsyncPolicy, HistoryEntry, Ledger, LedgerConfig};
 pub use receipt::{Receipt, verify_receipt};
 pub use state::Account;
 pub use store::{PendingTx, TxLocation};

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use ledger::{Error, Ledger, LedgerConfig, Sync};
+use ledger::{Error, FsyncPolicy, Ledger, LedgerConfig};
 use protocol::{BatchId, JobId, SecretKey};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -73,7 +73,7 @@ fn sigkill_at_random_points_loses_nothing_acknowledged() {
     let path = dir.path().join("ledger");
     let distributor = SecretKey::from_seed([42; 32]);
     let config = LedgerConfig {
-        sync: Sync::EveryWrite,
+        sync: FsyncPolicy::EveryWrite,
         max_block_txs: 50,
         max_block_age_ms: 60_000,
     };

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use ledger::{
-    Credit, Error, Ledger, LedgerConfig, Penalty, Receipt, ReceiptError, Sync, Tx, TxLocation,
-    Withdraw, verify_receipt,
+    Credit, Error, FsyncPolicy, Ledger, LedgerConfig, Penalty, Receipt, ReceiptError, Tx,
+    TxLocation, Withdraw, verify_receipt,
 };
 use proptest::prelude::*;
 use protocol::{BatchId, ContentHash, JobId, PublicKey, SecretKey, Timestamp};
@@ -20,7 +20,7 @@ fn prover(n: u8) -> SecretKey {
 
 fn config(max_block_txs: usize) -> LedgerConfig {
     LedgerConfig {
-        sync: Sync::Never,
+        sync: FsyncPolicy::Never,
         max_block_txs,
         max_block_age_ms: 1000,
     }

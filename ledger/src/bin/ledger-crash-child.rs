@@ -16,7 +16,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use ledger::{Credit, Error, Ledger, LedgerConfig, Sync, Tx, Withdraw};
+use ledger::{Credit, Error, FsyncPolicy, Ledger, LedgerConfig, Tx, Withdraw};
 use protocol::{BatchId, ContentHash, JobId, SecretKey};
 
 /// The distributor key every run uses.
@@ -70,7 +70,7 @@ fn run() -> Result<(), String> {
     };
 
     let config = LedgerConfig {
-        sync: Sync::EveryWrite,
+        sync: FsyncPolicy::EveryWrite,
         max_block_txs: BLOCK_TXS,
         max_block_age_ms: 60_000,
     };
