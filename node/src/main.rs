@@ -3,22 +3,35 @@
 //!
 //! # Layout
 //! - `main.rs`: the command line (clap) and dispatch to subcommands. Stays
-//!   thin: parse → load → run → report.
+//!   thin: parse → load → run → report. Everything else is the `node` library.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use protocol::SecretKey;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use node::config::{Config, Fault, Role, parse_public_key};
+use node::node::NodeInfo;
+use protocol::{CircuitId, JobId, SecretKey};
 
 /// CrowdProve: community proving for ZK rollups.
 ///
 /// One binary serves both sides: the operator's distributor, which splits
 /// rollup batches into Groth16 proving jobs, and the community's provers,
 /// which prove them and are paid per valid proof.
+///
+/// Quick start on one machine:
+///   crowdprove setup --out keys
+///   crowdprove run --role distributor --data-dir d --batch-interval 10
+///   crowdprove run --role prover --data-dir p --distributor <key> --bootstrap <addr>
 #[derive(Debug, Parser)]
-#[command(name = "crowdprove", version, propagate_version = true)]
+#[command(
+    name = "crowdprove",
+    version,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,6 +54,203 @@ enum Command {
         #[arg(long, default_value = "crowdprove.key", env = "CROWDPROVE_KEY")]
         key: PathBuf,
     },
+    /// Create the proving and verifying keys of a circuit and print their hashes.
+    ///
+    /// Writes <out>/<circuit>.pk and <out>/<circuit>.vk. The setup is seeded
+    /// and therefore INSECURE: fine for testnets, never for real value.
+    Setup {
+        /// Circuit id: transfer-d<merkle depth>-k<transfers per job>.
+        #[arg(long, default_value = "transfer-d8-k2")]
+        circuit: String,
+        /// Output folder.
+        #[arg(long, default_value = "keys")]
+        out: PathBuf,
+        /// Seed of the (insecure) setup.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Overwrite existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run a node: a distributor or a prover.
+    Run(Box<RunArgs>),
+    /// Show a running node's status (from its HTTP API).
+    Status {
+        /// The node's API address; default: read it from <data-dir>/node.json.
+        #[arg(long)]
+        api: Option<SocketAddr>,
+        /// The node's data dir, to find its API address.
+        #[arg(long, default_value = "crowdprove-data")]
+        data_dir: PathBuf,
+        /// Print the raw JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the distributor's ledger: balances, history, receipts, checks.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+/// `crowdprove run`: settings come from the config file (if any), then
+/// these flags.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Which role to run.
+    #[arg(long, value_enum)]
+    role: Option<Role>,
+    /// A TOML config file; flags override it. Every setting has a default
+    /// that serves local development.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The node identity key file; created if missing.
+    #[arg(long, env = "CROWDPROVE_KEY")]
+    key: Option<PathBuf>,
+    /// Where the node keeps its data (databases, key cache, receipts).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// HTTP API address for /status and /metrics (port 0 picks one).
+    #[arg(long)]
+    api: Option<SocketAddr>,
+    /// libp2p listen address, e.g. /ip4/0.0.0.0/tcp/4100 (repeatable).
+    #[arg(long)]
+    listen: Vec<String>,
+    /// Bootstrap peer: a multiaddr ending in /p2p/<peer id> (repeatable).
+    #[arg(long)]
+    bootstrap: Vec<String>,
+    #[command(flatten)]
+    distributor: DistributorArgs,
+    #[command(flatten)]
+    prover: ProverArgs,
+}
+
+/// Distributor flags.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Distributor")]
+struct DistributorArgs {
+    /// Circuit id, e.g. transfer-d8-k2.
+    #[arg(long)]
+    circuit: Option<String>,
+    /// Folder holding <circuit>.pk and <circuit>.vk.
+    #[arg(long)]
+    keys_dir: Option<PathBuf>,
+    /// Transactions per generated batch.
+    #[arg(long)]
+    batch_txs: Option<usize>,
+    /// Seconds between generated batches (0: only batches sent to POST /batch).
+    #[arg(long)]
+    batch_interval: Option<u64>,
+    /// Stop generating after this many batches (0: no limit).
+    #[arg(long)]
+    max_batches: Option<u64>,
+    /// Ledger units paid per accepted proof.
+    #[arg(long)]
+    reward: Option<u64>,
+    /// Seed of the transaction generator.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Prove every job here on all cores: the centralized baseline.
+    #[arg(long)]
+    centralized: bool,
+    /// Only give work to these provers (hex public keys; repeatable).
+    #[arg(long)]
+    allow: Vec<String>,
+    /// Milliseconds before a handed-out job may be handed out again.
+    #[arg(long)]
+    reserve_after_ms: Option<u64>,
+}
+
+/// Prover flags.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Prover")]
+struct ProverArgs {
+    /// The distributor's public key (hex): the only signer whose jobs this
+    /// prover accepts.
+    #[arg(long)]
+    distributor: Option<String>,
+    /// Jobs to prove at once.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Threads per proof (0: share all cores among the jobs).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Fault injection for tests and the testnet: stall or byzantine.
+    #[arg(long, value_enum)]
+    fault: Option<Fault>,
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// A prover's balance.
+    Balance {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// The prover's public key (hex).
+        #[arg(long)]
+        prover: String,
+    },
+    /// A prover's transactions, oldest first.
+    History {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// The prover's public key (hex).
+        #[arg(long)]
+        prover: String,
+    },
+    /// Print the receipt of a job's credit: a file any prover can check
+    /// offline with `crowdprove ledger check-receipt`.
+    Receipt {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// The job, e.g. b1/j0.
+        #[arg(long)]
+        job: String,
+        /// Write the receipt here instead of printing it as hex.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Re-walk the chain, recompute every hash and signature, and check that
+    /// no job is credited twice.
+    Verify {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// Expected distributor public key (hex); recommended, since the
+        /// ledger's own record of it could have been swapped.
+        #[arg(long)]
+        distributor: Option<String>,
+    },
+    /// Check a receipt offline against the distributor's public key.
+    CheckReceipt {
+        /// The receipt file (from `ledger receipt --out` or a prover's receipts folder).
+        #[arg(long)]
+        receipt: PathBuf,
+        /// The distributor's public key (hex).
+        #[arg(long)]
+        distributor: String,
+    },
+    /// Export every block and transaction.
+    Export {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportFormat,
+    },
+}
+
+/// Where the ledger is.
+#[derive(Debug, Args)]
+struct LedgerAt {
+    /// The distributor's data dir (the ledger is <data-dir>/ledger).
+    #[arg(long, default_value = "crowdprove-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Json,
+    Csv,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +276,313 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Identity { key } => {
             let secret = SecretKey::load(&key)?;
             print_identity(&secret, &key, "loaded");
+        }
+        Command::Setup {
+            circuit,
+            out,
+            seed,
+            force,
+        } => setup(&circuit, &out, seed, force)?,
+        Command::Run(args) => {
+            let config = run_config(*args)?;
+            init_tracing();
+            tokio::runtime::Runtime::new()?.block_on(node::node::run(config))?;
+        }
+        Command::Status {
+            api,
+            data_dir,
+            json,
+        } => {
+            let api = match api {
+                Some(api) => api,
+                None => NodeInfo::read(&data_dir)?.api,
+            };
+            let status =
+                tokio::runtime::Runtime::new()?.block_on(node::api::get_json(api, "/status"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print_status(&status);
+            }
+        }
+        Command::Ledger { command } => ledger(command)?,
+    }
+    Ok(())
+}
+
+fn init_tracing() {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p=warn"));
+    // arkworks instruments every gadget call with an INFO span whose fields
+    // Debug-format the whole constraint system: enabled, they make proving
+    // tens of times slower. They are never wanted in a node's log.
+    for directive in ["gr1cs=off", "r1cs=off"] {
+        filter = filter.add_directive(directive.parse().expect("valid directive"));
+    }
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+fn run_config(args: RunArgs) -> anyhow::Result<Config> {
+    let mut c = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let RunArgs {
+        role,
+        key,
+        data_dir,
+        api,
+        listen,
+        bootstrap,
+        distributor: d,
+        prover: p,
+        ..
+    } = args;
+    if let Some(v) = role {
+        c.node.role = v;
+    }
+    if let Some(v) = key {
+        c.node.key = v;
+    }
+    if let Some(v) = data_dir {
+        c.node.data_dir = v;
+    }
+    if let Some(v) = api {
+        c.node.api = v;
+    }
+    if !listen.is_empty() {
+        c.network.listen = listen;
+    }
+    if !bootstrap.is_empty() {
+        c.network.bootstrap = bootstrap;
+    }
+    let s = &mut c.distributor;
+    if let Some(v) = d.circuit {
+        s.circuit = v;
+    }
+    if let Some(v) = d.keys_dir {
+        s.keys_dir = v;
+    }
+    if let Some(v) = d.batch_txs {
+        s.batch_txs = v;
+    }
+    if let Some(v) = d.batch_interval {
+        s.batch_interval_secs = v;
+    }
+    if let Some(v) = d.max_batches {
+        s.max_batches = v;
+    }
+    if let Some(v) = d.reward {
+        s.reward_per_job = v;
+    }
+    if let Some(v) = d.seed {
+        s.seed = v;
+    }
+    if let Some(v) = d.reserve_after_ms {
+        s.reserve_after_ms = v;
+    }
+    s.centralized |= d.centralized;
+    if !d.allow.is_empty() {
+        s.allowlist = d.allow;
+    }
+    let s = &mut c.prover;
+    if let Some(v) = p.distributor {
+        s.distributor = v;
+    }
+    if let Some(v) = p.jobs {
+        s.jobs = v;
+    }
+    if let Some(v) = p.threads {
+        s.threads = v;
+    }
+    if let Some(v) = p.fault {
+        s.fault = v;
+    }
+    c.network()?;
+    c.allowlist()?;
+    Ok(c)
+}
+
+fn setup(circuit: &str, out: &Path, seed: u64, force: bool) -> anyhow::Result<()> {
+    let id =
+        CircuitId::new(circuit).map_err(|e| anyhow::anyhow!("invalid circuit {circuit:?}: {e}"))?;
+    let config = prover_core::CircuitConfig::from_circuit_id(&id)
+        .with_context(|| format!("unsupported circuit {id}"))?;
+    let (pk_path, vk_path) = node::distributor::key_paths(out, &id);
+    if !force && (pk_path.exists() || vk_path.exists()) {
+        bail!(
+            "{} already has keys for {id}; pass --force to replace them (provers holding the old key must fetch the new one)",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    eprintln!("running the (insecure, seeded) setup for {id} ...");
+    let started = std::time::Instant::now();
+    let (pk, vk) = prover_core::setup_insecure(config, seed)?;
+    pk.save(&pk_path)?;
+    vk.save(&vk_path)?;
+    println!("circuit        {id}");
+    println!(
+        "proving key    {}  {} ({} bytes)",
+        pk.hash(),
+        pk_path.display(),
+        pk.size()
+    );
+    println!("verifying key  {}  {}", vk.hash(), vk_path.display());
+    println!("setup took     {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn print_status(status: &serde_json::Value) {
+    let node = &status["node"];
+    println!(
+        "{} {}  peer {}  api {}",
+        status["role"].as_str().unwrap_or("?"),
+        node["node_id"].as_str().unwrap_or("?"),
+        node["peer_id"].as_str().unwrap_or("?"),
+        node["api"].as_str().unwrap_or("?"),
+    );
+    if status["role"] == "distributor" {
+        let b = &status["batches"];
+        let j = &status["jobs"];
+        println!(
+            "batches  {} proven / {} total     jobs  {} done, {} pending, {} fresh",
+            b["proven"], b["total"], j["done"], j["pending"], j["fresh"]
+        );
+        println!(
+            "peers {}   ledger height {}   proofs verified {} (mean {:.2} ms)",
+            status["peers"],
+            status["ledger"]["height"],
+            status["verification"]["proofs"],
+            status["verification"]["mean_ms"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "{:<14}{:>9}{:>9}{:>6}{:>9}{:>10}",
+            "prover", "assigned", "accepted", "late", "invalid", "earned"
+        );
+        for p in status["provers"].as_array().into_iter().flatten() {
+            println!(
+                "{:<14}{:>9}{:>9}{:>6}{:>9}{:>10}",
+                p["node_id"].as_str().unwrap_or("?"),
+                p["assigned"],
+                p["accepted"],
+                p["late"],
+                p["invalid"],
+                p["earned"]
+            );
+        }
+    } else {
+        let j = &status["jobs"];
+        println!(
+            "jobs  {} accepted, {} late, {} invalid, {} active   earned {}   receipts {}",
+            j["accepted"],
+            j["late"],
+            j["invalid"],
+            j["active"],
+            status["earned"],
+            status["receipts"]
+        );
+        if let Some(e) = status["last_error"].as_str() {
+            println!("last error: {e}");
+        }
+    }
+}
+
+fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
+    let open = |at: &LedgerAt| {
+        let path = at.data_dir.join("ledger");
+        ledger::Ledger::open_read_only(&path)
+            .with_context(|| format!("cannot open the ledger at {}", path.display()))
+    };
+    match command {
+        LedgerCommand::Balance { at, prover } => {
+            let prover = parse_public_key(&prover)?;
+            let ledger = open(&at)?;
+            println!("{}", ledger.balance(&prover));
+        }
+        LedgerCommand::History { at, prover } => {
+            let prover = parse_public_key(&prover)?;
+            let ledger = open(&at)?;
+            for entry in ledger.history(&prover, ..)? {
+                let at = match entry.location {
+                    ledger::TxLocation::Block { height, index } => {
+                        format!("block {height} #{index}")
+                    }
+                    ledger::TxLocation::Pending { seq } => format!("pending #{seq}"),
+                };
+                let what = match &entry.tx {
+                    ledger::Tx::Credit(c) => format!(
+                        "credit +{} for {} (proof {})",
+                        c.amount,
+                        c.job,
+                        c.proof_hash.short()
+                    ),
+                    ledger::Tx::Withdraw(w) => format!(
+                        "withdraw -{} to {} (nonce {})",
+                        w.amount, w.destination, w.nonce
+                    ),
+                    ledger::Tx::Penalty(p) => format!("penalty -{}: {}", p.amount, p.reason),
+                };
+                println!("{at:<16} {what}");
+            }
+        }
+        LedgerCommand::Receipt { at, job, out } => {
+            let job: JobId = job.parse()?;
+            let ledger = open(&at)?;
+            let receipt = ledger.receipt(job)?;
+            let bytes = receipt.encode();
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &bytes)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("receipt for {job} written to {}", path.display());
+                }
+                None => println!("{}", protocol::hex::encode(&bytes)),
+            }
+        }
+        LedgerCommand::Verify { at, distributor } => {
+            let ledger = open(&at)?;
+            if let Some(expected) = distributor {
+                let expected = parse_public_key(&expected)?;
+                if ledger.distributor() != expected {
+                    bail!(
+                        "the ledger is signed by {}, not the expected distributor {}",
+                        ledger.distributor(),
+                        expected
+                    );
+                }
+            }
+            let report = ledger.verify_chain()?;
+            println!("ledger OK\n{}", serde_json::to_string_pretty(&report)?);
+        }
+        LedgerCommand::CheckReceipt {
+            receipt,
+            distributor,
+        } => {
+            let distributor = parse_public_key(&distributor)?;
+            let bytes = std::fs::read(&receipt)
+                .with_context(|| format!("cannot read {}", receipt.display()))?;
+            let bytes = match std::str::from_utf8(&bytes) {
+                Ok(text) if protocol::hex::decode(text.trim()).is_ok() => {
+                    protocol::hex::decode(text.trim()).expect("checked")
+                }
+                _ => bytes,
+            };
+            let parsed = ledger::Receipt::decode(&bytes)
+                .with_context(|| format!("{} is not a receipt", receipt.display()))?;
+            let credit = ledger::verify_receipt(&parsed, &distributor)?;
+            println!(
+                "receipt OK: job {} credited {} to {} in block {}",
+                credit.job, credit.amount, credit.prover, parsed.header.header.height
+            );
+        }
+        LedgerCommand::Export { at, format } => {
+            let ledger = open(&at)?;
+            let out = std::io::stdout().lock();
+            match format {
+                ExportFormat::Json => ledger.export_json(out)?,
+                ExportFormat::Csv => ledger.export_csv(out)?,
+            }
         }
     }
     Ok(())

@@ -42,6 +42,26 @@ impl fmt::Display for JobId {
     }
 }
 
+/// A string that is not a job id (`b<batch>/j<index>`, e.g. `b7/j3`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0:?} is not a job id; write it as b<batch>/j<index>, e.g. b7/j3")]
+pub struct InvalidJobId(pub String);
+
+impl FromStr for JobId {
+    type Err = InvalidJobId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || InvalidJobId(s.to_string());
+        let (batch, index) = s.split_once('/').ok_or_else(bad)?;
+        let batch = batch.strip_prefix('b').ok_or_else(bad)?;
+        let index = index.strip_prefix('j').ok_or_else(bad)?;
+        Ok(JobId::new(
+            BatchId(batch.parse().map_err(|_| bad())?),
+            index.parse().map_err(|_| bad())?,
+        ))
+    }
+}
+
 /// One hand-out of a job to a prover. Every hand-out gets a fresh one, so a proof
 /// can be bound to the exact assignment it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -196,6 +216,15 @@ impl Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_ids_parse_what_they_print() {
+        let job = JobId::new(BatchId(7), 3);
+        assert_eq!(job.to_string().parse::<JobId>().unwrap(), job);
+        for bad in ["", "b7", "7/3", "b7/3", "bx/j1", "b1/j-1", "b1/j1/x"] {
+            assert!(bad.parse::<JobId>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn circuit_ids_are_checked() {

@@ -229,6 +229,38 @@ impl KeyChunk {
     }
 }
 
+/// A prover asks for the ledger receipt of a job it was paid for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptRequest {
+    /// The job.
+    pub job: JobId,
+}
+
+/// The distributor's answer to a [`ReceiptRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptReply {
+    /// The job asked about.
+    pub job: JobId,
+    /// The encoded ledger receipt (the ledger crate's `Receipt`); empty while
+    /// the credit waits for its block, so the prover asks again later.
+    #[serde(with = "crate::codec::bytes")]
+    pub receipt: Vec<u8>,
+}
+
+/// Largest encoded receipt a [`ReceiptReply`] carries.
+pub const MAX_RECEIPT_BYTES: usize = 4 << 10;
+
+/// The distributor refuses a request it could not act on (malformed, stale,
+/// replayed, rate-limited, not admitted), saying why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// A short machine-readable reason, e.g. `rate_limited`, `bad_signature`.
+    pub reason: String,
+}
+
+/// Longest [`Rejected::reason`].
+pub const MAX_REASON_LEN: usize = 128;
+
 const KIB: usize = 1024;
 
 impl Message for JobAnnouncement {
@@ -335,6 +367,33 @@ impl Message for KeyChunk {
     }
 }
 
+impl Message for ReceiptRequest {
+    const KIND: Kind = Kind::ReceiptRequest;
+    const MAX_BODY: usize = 256;
+}
+
+impl Message for ReceiptReply {
+    const KIND: Kind = Kind::ReceiptReply;
+    const MAX_BODY: usize = MAX_RECEIPT_BYTES + 256;
+    fn check(&self) -> Result<(), &'static str> {
+        if self.receipt.len() > MAX_RECEIPT_BYTES {
+            return Err("receipt too large");
+        }
+        Ok(())
+    }
+}
+
+impl Message for Rejected {
+    const KIND: Kind = Kind::Rejected;
+    const MAX_BODY: usize = 256;
+    fn check(&self) -> Result<(), &'static str> {
+        if self.reason.len() > MAX_REASON_LEN {
+            return Err("reason too long");
+        }
+        Ok(())
+    }
+}
+
 /// Declares [`Kind`] and [`AnyMessage`] from one list, so a new message is
 /// added in one place.
 macro_rules! message_kinds {
@@ -428,6 +487,9 @@ message_kinds! {
     BatchProven = 8, "batch-proven";
     KeyRequest = 9, "key-request";
     KeyChunk = 10, "key-chunk";
+    ReceiptRequest = 11, "receipt-request";
+    ReceiptReply = 12, "receipt-reply";
+    Rejected = 13, "rejected";
 }
 
 impl fmt::Display for Kind {

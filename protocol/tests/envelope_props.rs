@@ -144,6 +144,13 @@ fn message() -> impl Strategy<Value = AnyMessage> {
             data: vec![0xAB; total_len as usize],
         }
         .into()),
+        job().prop_map(|job| ReceiptRequest { job }.into()),
+        (job(), bytes(0, MAX_RECEIPT_BYTES)).prop_map(|(job, receipt)| ReceiptReply {
+            job,
+            receipt
+        }
+        .into()),
+        "[a-z-]{0,128}".prop_map(|reason| Rejected { reason }.into()),
     ]
 }
 
@@ -159,6 +166,9 @@ fn seal_any(message: &AnyMessage, key: &SecretKey, at: Timestamp, nonce: u64) ->
         AnyMessage::BatchProven(m) => seal(m, key, at, nonce),
         AnyMessage::KeyRequest(m) => seal(m, key, at, nonce),
         AnyMessage::KeyChunk(m) => seal(m, key, at, nonce),
+        AnyMessage::ReceiptRequest(m) => seal(m, key, at, nonce),
+        AnyMessage::ReceiptReply(m) => seal(m, key, at, nonce),
+        AnyMessage::Rejected(m) => seal(m, key, at, nonce),
     }
 }
 

@@ -1,0 +1,259 @@
+//! What each prover did: per-prover counters for `/status` and the timeline
+//! of every hand-out ("attempt") for `/attempts`. Folded from the scheduler's
+//! events, so a restart rebuilds it by replaying the log; late proofs, which
+//! change no scheduler state, are added as they arrive.
+
+use std::collections::{BTreeMap, HashMap};
+
+use protocol::lrp::{Completion, Decision, LrpEvent, LrpOutcome, StrikeOutcome};
+use protocol::{JobId, PublicKey, RequestId, Timestamp};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Most attempts remembered; the oldest go first.
+const MAX_ATTEMPTS: usize = 200_000;
+
+/// One prover's counters.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ProverStats {
+    /// Hand-outs received.
+    pub assigned: u64,
+    /// Of which re-serves of a job someone else held.
+    pub reserved: u64,
+    /// First valid proofs (paid).
+    pub accepted: u64,
+    /// Valid proofs after another prover's.
+    pub late: u64,
+    /// Proofs that did not verify.
+    pub invalid: u64,
+    /// Submissions for hand-outs never issued to it.
+    pub not_issued: u64,
+    /// Hand-outs given back.
+    pub released: u64,
+    /// Rewards earned.
+    pub earned: u64,
+}
+
+/// How an attempt ended, so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptOutcome {
+    /// Still held, or abandoned if its job is done.
+    Open,
+    /// The first valid proof.
+    Won,
+    /// A valid proof after another prover's.
+    Late,
+    /// A proof that did not verify.
+    Invalid,
+    /// Given back.
+    Released,
+}
+
+/// One hand-out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    /// The job.
+    pub job: JobId,
+    /// Its request id.
+    pub request: RequestId,
+    /// Who got it.
+    pub prover: PublicKey,
+    /// When it was handed out.
+    pub assigned: Timestamp,
+    /// When it ended, if it did.
+    pub ended: Option<Timestamp>,
+    /// How.
+    pub outcome: AttemptOutcome,
+}
+
+/// Per-prover counters and the attempt timeline.
+#[derive(Debug, Default)]
+pub struct History {
+    /// Counters by prover.
+    pub provers: BTreeMap<PublicKey, ProverStats>,
+    attempts: Vec<Attempt>,
+    by_request: HashMap<RequestId, usize>,
+    first: usize,
+}
+
+impl History {
+    /// Folds one scheduler event and its outcome in.
+    pub fn record(&mut self, event: &LrpEvent, outcome: &LrpOutcome, reward: u64) {
+        match (event, outcome) {
+            (LrpEvent::Request { prover, now }, LrpOutcome::Decided(Decision::Assign(h))) => {
+                let s = self.provers.entry(*prover).or_default();
+                s.assigned += 1;
+                s.reserved += u64::from(h.reserve);
+                self.push(Attempt {
+                    job: h.job,
+                    request: h.request,
+                    prover: *prover,
+                    assigned: *now,
+                    ended: None,
+                    outcome: AttemptOutcome::Open,
+                });
+            }
+            (
+                LrpEvent::Complete {
+                    prover,
+                    request,
+                    now,
+                    ..
+                },
+                LrpOutcome::Completed(Completion::Accepted { .. }),
+            ) => {
+                let s = self.provers.entry(*prover).or_default();
+                s.accepted += 1;
+                s.earned += reward;
+                self.end(*request, *now, AttemptOutcome::Won);
+            }
+            (
+                LrpEvent::Invalid {
+                    prover,
+                    request,
+                    now,
+                    ..
+                },
+                LrpOutcome::Invalidated(StrikeOutcome::Struck { .. }),
+            ) => {
+                self.provers.entry(*prover).or_default().invalid += 1;
+                self.end(*request, *now, AttemptOutcome::Invalid);
+            }
+            (
+                LrpEvent::Release {
+                    prover,
+                    request,
+                    now,
+                    ..
+                },
+                LrpOutcome::Released(protocol::lrp::ReleaseOutcome::Released { .. }),
+            ) => {
+                self.provers.entry(*prover).or_default().released += 1;
+                self.end(*request, *now, AttemptOutcome::Released);
+            }
+            _ => {}
+        }
+    }
+
+    /// A valid proof that came after another prover's.
+    pub fn late(&mut self, prover: PublicKey, request: RequestId, now: Timestamp) {
+        self.provers.entry(prover).or_default().late += 1;
+        if self
+            .attempt(request)
+            .is_some_and(|a| a.prover == prover && a.outcome == AttemptOutcome::Open)
+        {
+            self.end(request, now, AttemptOutcome::Late);
+        }
+    }
+
+    /// A submission for a hand-out never issued to its sender.
+    pub fn not_issued(&mut self, prover: PublicKey) {
+        self.provers.entry(prover).or_default().not_issued += 1;
+    }
+
+    fn attempt(&self, request: RequestId) -> Option<&Attempt> {
+        let i = *self.by_request.get(&request)?;
+        self.attempts.get(i - self.first)
+    }
+
+    fn push(&mut self, attempt: Attempt) {
+        if self.attempts.len() >= MAX_ATTEMPTS {
+            let gone = self.attempts.remove(0);
+            self.by_request.remove(&gone.request);
+            self.first += 1;
+        }
+        self.by_request
+            .insert(attempt.request, self.first + self.attempts.len());
+        self.attempts.push(attempt);
+    }
+
+    fn end(&mut self, request: RequestId, now: Timestamp, outcome: AttemptOutcome) {
+        if let Some(&i) = self.by_request.get(&request) {
+            if let Some(a) = self.attempts.get_mut(i - self.first) {
+                a.ended = Some(now);
+                a.outcome = outcome;
+            }
+        }
+    }
+
+    /// The timeline as JSON, oldest first. An open attempt whose job is done
+    /// (per `is_done`) is reported as `abandoned`.
+    pub fn attempts_json(&self, is_done: impl Fn(JobId) -> bool) -> Value {
+        let rows: Vec<Value> = self
+            .attempts
+            .iter()
+            .map(|a| {
+                let outcome = match a.outcome {
+                    AttemptOutcome::Open if is_done(a.job) => "abandoned",
+                    AttemptOutcome::Open => "open",
+                    AttemptOutcome::Won => "won",
+                    AttemptOutcome::Late => "late",
+                    AttemptOutcome::Invalid => "invalid",
+                    AttemptOutcome::Released => "released",
+                };
+                json!({
+                    "job": a.job.to_string(),
+                    "batch": a.job.batch.0,
+                    "request": a.request.0,
+                    "prover": a.prover.to_hex(),
+                    "assigned_ms": a.assigned.0,
+                    "ended_ms": a.ended.map(|t| t.0),
+                    "outcome": outcome,
+                })
+            })
+            .collect();
+        json!({ "attempts": rows })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::BatchId;
+    use protocol::lrp::Handout;
+
+    #[test]
+    fn attempts_follow_their_hand_outs() {
+        let mut h = History::default();
+        let a = protocol::SecretKey::from_seed([1; 32]).public();
+        let b = protocol::SecretKey::from_seed([2; 32]).public();
+        let job = JobId::new(BatchId(1), 0);
+        for (prover, request) in [(a, 1), (b, 2)] {
+            h.record(
+                &LrpEvent::Request {
+                    prover,
+                    now: Timestamp(request),
+                },
+                &LrpOutcome::Decided(Decision::Assign(Handout {
+                    job,
+                    request: RequestId(request),
+                    reserve: request == 2,
+                })),
+                10,
+            );
+        }
+        h.record(
+            &LrpEvent::Complete {
+                job,
+                request: RequestId(2),
+                prover: b,
+                now: Timestamp(5),
+            },
+            &LrpOutcome::Completed(Completion::Accepted {
+                superseded: 1,
+                batch_finished: true,
+            }),
+            10,
+        );
+        let doc = h.attempts_json(|_| true);
+        let rows = doc["attempts"].as_array().unwrap();
+        assert_eq!(rows[0]["outcome"], "abandoned");
+        assert_eq!(rows[1]["outcome"], "won");
+        h.late(a, RequestId(1), Timestamp(6));
+        assert_eq!(h.attempts_json(|_| true)["attempts"][0]["outcome"], "late");
+        assert_eq!(h.provers[&b].earned, 10);
+        assert_eq!(h.provers[&b].reserved, 1);
+        assert_eq!(h.provers[&a].late, 1);
+    }
+}

@@ -1,0 +1,463 @@
+//! The distributor's durable job store, on RocksDB and apart from the ledger:
+//! batches, jobs with their witnesses and winning proofs, the rollup state,
+//! and the scheduler's event log. What the distributor needs to resume after
+//! a crash lives here; every change that matters is one atomic, synced write.
+//!
+//! Column families and key layout stay inside this file:
+//! - `meta`: `state` → rollup state bytes; `magic` → format tag;
+//! - `batches`: batch id (u64 BE) → [`BatchRecord`];
+//! - `jobs`: batch id (u64 BE) ‖ index (u32 BE) → [`JobRecord`];
+//! - `events`: sequence (u64 BE) → [`LrpEvent`].
+
+use std::path::{Path, PathBuf};
+
+use protocol::codec;
+use protocol::lrp::LrpEvent;
+use protocol::{BatchId, JobId, PublicKey, RequestId, Timestamp};
+use prover_core::witness::{PublicInputs, Root};
+use rocksdb::{
+    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
+};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+const CF_META: &str = "meta";
+const CF_BATCHES: &str = "batches";
+const CF_JOBS: &str = "jobs";
+const CF_EVENTS: &str = "events";
+const FAMILIES: [&str; 4] = [CF_META, CF_BATCHES, CF_JOBS, CF_EVENTS];
+const MAGIC_KEY: &[u8] = b"magic";
+const MAGIC: &[u8] = b"crowdprove-jobs-v1";
+const STATE_KEY: &[u8] = b"state";
+/// Largest record decoded from the store (a job with the largest witness).
+const MAX_RECORD: usize = 4 << 20;
+
+/// Job store errors. Each names the store's path.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// RocksDB failed (disk full, permissions, another process holds the lock).
+    #[error("job store {path}: {source}")]
+    Db {
+        /// The store's folder.
+        path: PathBuf,
+        /// The RocksDB error.
+        source: rocksdb::Error,
+    },
+    /// A record does not decode or a needed one is missing.
+    #[error("job store {path} is corrupt: {what}")]
+    Corrupt {
+        /// The store's folder.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// Job store results.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    /// Its id.
+    pub id: BatchId,
+    /// State root before it.
+    pub old_root: Root,
+    /// State root after it.
+    pub new_root: Root,
+    /// How many jobs it was cut into.
+    pub jobs: u32,
+    /// Transactions applied.
+    pub txs: u32,
+    /// When it was cut.
+    pub created: Timestamp,
+    /// When its batch proof checked, once it has.
+    pub proven: Option<Timestamp>,
+}
+
+/// One job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The public inputs its proof must verify against.
+    pub public: PublicInputs,
+    /// The witness bytes sent to provers.
+    pub witness: Vec<u8>,
+    /// The winning proof, once there is one.
+    pub done: Option<DoneRecord>,
+}
+
+/// How a job was completed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoneRecord {
+    /// The paid prover.
+    pub prover: PublicKey,
+    /// The hand-out it answered.
+    pub request: RequestId,
+    /// The proof bytes.
+    pub proof: Vec<u8>,
+    /// When it arrived.
+    pub at: Timestamp,
+}
+
+/// The store.
+pub struct JobStore {
+    db: DB,
+    path: PathBuf,
+    next_event: u64,
+}
+
+impl std::fmt::Debug for JobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn batch_key(batch: BatchId) -> [u8; 8] {
+    batch.0.to_be_bytes()
+}
+
+fn job_key(job: JobId) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..8].copy_from_slice(&job.batch.0.to_be_bytes());
+    key[8..].copy_from_slice(&job.index.to_be_bytes());
+    key
+}
+
+impl JobStore {
+    /// Opens the store at `path`, creating it if needed.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let families = FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db =
+            DB::open_cf_descriptors(&opts, &path, families).map_err(|source| StoreError::Db {
+                path: path.clone(),
+                source,
+            })?;
+        let mut store = Self {
+            db,
+            path,
+            next_event: 0,
+        };
+        match store.get_raw(CF_META, MAGIC_KEY)? {
+            None => store.put_meta(MAGIC_KEY, MAGIC)?,
+            Some(m) if m == MAGIC => {}
+            Some(_) => return Err(store.corrupt("not a CrowdProve job store (bad magic)")),
+        }
+        store.next_event = store.last_event_seq()?.map_or(0, |s| s + 1);
+        Ok(store)
+    }
+
+    /// The store's folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn corrupt(&self, what: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            what: what.into(),
+        }
+    }
+
+    fn db_error(&self, source: rocksdb::Error) -> StoreError {
+        StoreError::Db {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("column family opened")
+    }
+
+    fn get_raw(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db
+            .get_cf(self.cf(cf), key)
+            .map_err(|e| self.db_error(e))
+    }
+
+    fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        cf: &str,
+        key: &[u8],
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<T>> {
+        match self.get_raw(cf, key)? {
+            None => Ok(None),
+            Some(bytes) => codec::decode(&bytes, MAX_RECORD)
+                .map(Some)
+                .map_err(|e| self.corrupt(format!("{}: {e}", what()))),
+        }
+    }
+
+    fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.db
+            .put_cf_opt(self.cf(CF_META), key, value, &synced())
+            .map_err(|e| self.db_error(e))
+    }
+
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        let opts = if sync {
+            synced()
+        } else {
+            WriteOptions::default()
+        };
+        self.db
+            .write_opt(batch, &opts)
+            .map_err(|e| self.db_error(e))
+    }
+
+    fn last_event_seq(&self) -> Result<Option<u64>> {
+        let mut iter = self.db.iterator_cf(self.cf(CF_EVENTS), IteratorMode::End);
+        match iter.next() {
+            None => Ok(None),
+            Some(Err(e)) => Err(self.db_error(e)),
+            Some(Ok((key, _))) => {
+                let seq: [u8; 8] = key
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| self.corrupt("event key is not 8 bytes"))?;
+                Ok(Some(u64::from_be_bytes(seq)))
+            }
+        }
+    }
+
+    fn log_into(&mut self, batch: &mut WriteBatch, event: &LrpEvent) {
+        batch.put_cf(
+            self.cf(CF_EVENTS),
+            self.next_event.to_be_bytes(),
+            codec::encode(event),
+        );
+        self.next_event += 1;
+    }
+
+    /// The saved rollup state, if any.
+    pub fn rollup_state(&self) -> Result<Option<Vec<u8>>> {
+        self.get_raw(CF_META, STATE_KEY)
+    }
+
+    /// Saves the genesis rollup state.
+    pub fn save_genesis(&self, state: &[u8]) -> Result<()> {
+        self.put_meta(STATE_KEY, state)
+    }
+
+    /// Records a new batch, its jobs, the rollup state after it and the
+    /// scheduler's submit event in one synced write: a batch exists whole or
+    /// not at all.
+    pub fn add_batch(
+        &mut self,
+        record: &BatchRecord,
+        jobs: &[JobRecord],
+        state_after: &[u8],
+        submit: &LrpEvent,
+    ) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_BATCHES),
+            batch_key(record.id),
+            codec::encode(record),
+        );
+        for (index, job) in jobs.iter().enumerate() {
+            let id = JobId::new(record.id, index as u32);
+            batch.put_cf(self.cf(CF_JOBS), job_key(id), codec::encode(job));
+        }
+        batch.put_cf(self.cf(CF_META), STATE_KEY, state_after);
+        self.log_into(&mut batch, submit);
+        self.write(batch, true)
+    }
+
+    /// Appends one scheduler event. `sync` for events whose effect another
+    /// node sees (a hand-out), so the log never forgets what a prover holds.
+    pub fn log_event(&mut self, event: &LrpEvent, sync: bool) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        self.log_into(&mut batch, event);
+        self.write(batch, sync)
+    }
+
+    /// Records a job's winning proof together with its completion event.
+    pub fn complete_job(&mut self, job: JobId, done: DoneRecord, event: &LrpEvent) -> Result<()> {
+        let mut record = self
+            .job(job)?
+            .ok_or_else(|| self.corrupt(format!("job {job} completed but not stored")))?;
+        record.done = Some(done);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_JOBS), job_key(job), codec::encode(&record));
+        self.log_into(&mut batch, event);
+        self.write(batch, true)
+    }
+
+    /// Marks a batch proven, with the scheduler's forget event.
+    pub fn mark_proven(&mut self, batch: BatchId, at: Timestamp, event: &LrpEvent) -> Result<()> {
+        let mut record = self
+            .batch(batch)?
+            .ok_or_else(|| self.corrupt(format!("batch {batch} proven but not stored")))?;
+        record.proven = Some(at);
+        let mut write = WriteBatch::default();
+        write.put_cf(
+            self.cf(CF_BATCHES),
+            batch_key(batch),
+            codec::encode(&record),
+        );
+        self.log_into(&mut write, event);
+        self.write(write, true)
+    }
+
+    /// Every logged scheduler event, in order.
+    pub fn events(&self) -> Result<Vec<LrpEvent>> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_EVENTS), IteratorMode::Start) {
+            let (key, value) = item.map_err(|e| self.db_error(e))?;
+            let event = codec::decode(&value, MAX_RECORD)
+                .map_err(|e| self.corrupt(format!("event {}: {e}", protocol::hex::encode(&key))))?;
+            out.push(event);
+        }
+        Ok(out)
+    }
+
+    /// One job.
+    pub fn job(&self, job: JobId) -> Result<Option<JobRecord>> {
+        self.read(CF_JOBS, &job_key(job), || format!("job {job}"))
+    }
+
+    /// Every job of a batch, in index order.
+    pub fn batch_jobs(&self, batch: BatchId) -> Result<Vec<JobRecord>> {
+        let prefix = batch_key(batch);
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_JOBS),
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for item in iter {
+            let (key, value) = item.map_err(|e| self.db_error(e))?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let record = codec::decode(&value, MAX_RECORD)
+                .map_err(|e| self.corrupt(format!("a job of batch {batch}: {e}")))?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// One batch.
+    pub fn batch(&self, batch: BatchId) -> Result<Option<BatchRecord>> {
+        self.read(CF_BATCHES, &batch_key(batch), || format!("batch {batch}"))
+    }
+
+    /// Every batch, oldest first.
+    pub fn batches(&self) -> Result<Vec<BatchRecord>> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_BATCHES), IteratorMode::Start)
+        {
+            let (_, value) = item.map_err(|e| self.db_error(e))?;
+            out.push(
+                codec::decode(&value, MAX_RECORD)
+                    .map_err(|e| self.corrupt(format!("a batch record: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+fn synced() -> WriteOptions {
+    let mut opts = WriteOptions::default();
+    opts.set_sync(true);
+    opts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(b: u8) -> Root {
+        Root([b; 32])
+    }
+
+    fn job(b: u8) -> JobRecord {
+        JobRecord {
+            public: PublicInputs {
+                old_root: root(b),
+                new_root: root(b + 1),
+                tx_commitment: root(0),
+                fees: 0,
+            },
+            witness: vec![b; 10],
+            done: None,
+        }
+    }
+
+    #[test]
+    fn batches_jobs_and_events_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let prover = protocol::SecretKey::from_seed([1; 32]).public();
+        let b = BatchId(1);
+        {
+            let mut store = JobStore::open(dir.path()).unwrap();
+            assert!(store.rollup_state().unwrap().is_none());
+            let record = BatchRecord {
+                id: b,
+                old_root: root(1),
+                new_root: root(3),
+                jobs: 2,
+                txs: 4,
+                created: Timestamp(5),
+                proven: None,
+            };
+            let submit = LrpEvent::Submit {
+                jobs: vec![JobId::new(b, 0), JobId::new(b, 1)],
+            };
+            store
+                .add_batch(&record, &[job(1), job(2)], b"state-1", &submit)
+                .unwrap();
+            let request = LrpEvent::Request {
+                prover,
+                now: Timestamp(6),
+            };
+            store.log_event(&request, true).unwrap();
+            let done = DoneRecord {
+                prover,
+                request: RequestId(1),
+                proof: vec![9; 128],
+                at: Timestamp(7),
+            };
+            let complete = LrpEvent::Complete {
+                job: JobId::new(b, 0),
+                request: RequestId(1),
+                prover,
+                now: Timestamp(7),
+            };
+            store
+                .complete_job(JobId::new(b, 0), done, &complete)
+                .unwrap();
+        }
+        let store = JobStore::open(dir.path()).unwrap();
+        assert_eq!(store.rollup_state().unwrap().unwrap(), b"state-1");
+        assert_eq!(store.events().unwrap().len(), 3);
+        let jobs = store.batch_jobs(b).unwrap();
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[0].done.as_ref().unwrap().prover, prover);
+        assert!(jobs[1].done.is_none());
+        assert_eq!(store.batches().unwrap()[0].jobs, 2);
+        assert!(store.batch_jobs(BatchId(2)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_foreign_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            store.put_meta(MAGIC_KEY, b"something-else").unwrap();
+        }
+        let err = JobStore::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("bad magic"), "{err}");
+    }
+}

@@ -1,0 +1,21 @@
+//! The `crowdprove` node: the network layer, the distributor and prover
+//! roles, the job store and the HTTP status API. The binary (`main.rs`) is a
+//! thin command line over this library; integration tests and the testnet
+//! use the same pieces.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration and its defaults.
+//! - [`network`]: the one task that owns the libp2p swarm, and its handle.
+//! - [`distributor`]: batches → jobs → LRP → verification → ledger; the job store.
+//! - [`prover`]: claim → prove → submit; the proving-key cache; receipts.
+//! - [`api`]: `/status`, `/metrics`, `POST /batch`.
+//! - [`metrics`]: the Prometheus registry.
+//! - [`node`]: start-up, `node.json`, shutdown.
+
+pub mod api;
+pub mod config;
+pub mod distributor;
+pub mod metrics;
+pub mod network;
+pub mod node;
+pub mod prover;

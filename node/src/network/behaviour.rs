@@ -1,0 +1,124 @@
+#![allow(missing_docs)] // `#[derive(NetworkBehaviour)]` adds an undocumented event enum
+//! The libp2p behaviour the node runs: every protocol it speaks, in one
+//! struct, built from the node's identity.
+
+use std::time::Duration;
+
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{
+    StreamProtocol, connection_limits, gossipsub, identify, identity::Keypair, kad, ping,
+    request_response,
+};
+
+use super::codec::{EnvelopeCodec, RPC_PROTOCOL};
+use super::{JOBS_TOPIC, NetworkConfig};
+
+/// Kademlia protocol name: our own DHT, apart from any public one.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/crowdprove/1/kad");
+/// Identify protocol version string.
+pub const IDENTIFY_VERSION: &str = "/crowdprove/1/id";
+
+/// Everything the node speaks.
+///
+/// - `limits`: caps on pending and established connections, per peer and in all;
+/// - `identify`: peers tell each other their listen addresses, which feed Kademlia;
+/// - `kad`: the DHT: bootstrap, the distributor's provider record, peer lookup;
+/// - `gossipsub`: signed job announcements and batch results, each validated by
+///   the role before it is forwarded;
+/// - `rpc`: request-response carrying signed envelopes (jobs, proofs, keys,
+///   receipts) with the [`EnvelopeCodec`] size limits;
+/// - `ping`: liveness.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Connection limits.
+    pub limits: connection_limits::Behaviour,
+    /// Address exchange.
+    pub identify: identify::Behaviour,
+    /// The DHT.
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Announcements.
+    pub gossipsub: gossipsub::Behaviour,
+    /// Requests and responses.
+    pub rpc: request_response::Behaviour<EnvelopeCodec>,
+    /// Liveness.
+    pub ping: ping::Behaviour,
+}
+
+impl Behaviour {
+    /// Builds the behaviour for `key` under `config`.
+    pub fn new(
+        key: &Keypair,
+        config: &NetworkConfig,
+        codec: EnvelopeCodec,
+    ) -> Result<Self, String> {
+        let peer_id = key.public().to_peer_id();
+
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(config.max_connections))
+            .with_max_established_per_peer(Some(config.max_connections_per_peer))
+            .with_max_pending_incoming(Some(config.max_connections.min(128)));
+
+        let identify = identify::Behaviour::new(identify::Config::new(
+            IDENTIFY_VERSION.to_string(),
+            key.public(),
+        ));
+
+        let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+        kad_config.set_query_timeout(Duration::from_secs(30));
+        let mut kad =
+            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        // Loopback and LAN addresses are never "confirmed external", so Kademlia
+        // would stay a client and answer no one: every node serves the DHT.
+        kad.set_mode(Some(kad::Mode::Server));
+
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .validate_messages()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .max_transmit_size(96 << 10)
+            .heartbeat_interval(Duration::from_secs(1))
+            .message_id_fn(|message: &gossipsub::Message| {
+                // Content-addressed: the same envelope relayed twice is one message.
+                gossipsub::MessageId::from(protocol::ContentHash::of(&message.data).0.to_vec())
+            })
+            .build()
+            .map_err(|e| format!("gossipsub config: {e}"))?;
+        let mut gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )
+        .map_err(|e| format!("gossipsub: {e}"))?;
+        let topic = gossipsub::IdentTopic::new(JOBS_TOPIC);
+        let mut score = gossipsub::PeerScoreParams::default();
+        score.topics.insert(
+            topic.hash(),
+            gossipsub::TopicScoreParams {
+                // A rejected message costs its sender hard.
+                invalid_message_deliveries_weight: -100.0,
+                ..Default::default()
+            },
+        );
+        gossipsub
+            .with_peer_score(score, gossipsub::PeerScoreThresholds::default())
+            .map_err(|e| format!("gossipsub scoring: {e}"))?;
+        gossipsub
+            .subscribe(&topic)
+            .map_err(|e| format!("gossipsub subscribe: {e}"))?;
+
+        let rpc = request_response::Behaviour::with_codec(
+            codec,
+            [(RPC_PROTOCOL, request_response::ProtocolSupport::Full)],
+            request_response::Config::default()
+                .with_request_timeout(config.request_timeout)
+                .with_max_concurrent_streams(256),
+        );
+
+        Ok(Self {
+            limits: connection_limits::Behaviour::new(limits),
+            identify,
+            kad,
+            gossipsub,
+            rpc,
+            ping: ping::Behaviour::default(),
+        })
+    }
+}

@@ -1,0 +1,767 @@
+//! The network layer: one task owns the libp2p [`Swarm`]; roles hold a
+//! cloneable [`NetworkHandle`] (commands with oneshot replies) and read a
+//! stream of [`NetworkEvent`]s. Nothing outside this module touches libp2p's
+//! swarm.
+//!
+//! # Layout
+//! - [`behaviour`]: the `#[derive(NetworkBehaviour)]` struct: connection limits,
+//!   identify, Kademlia, gossipsub, request-response, ping.
+//! - [`codec`]: the length-framed envelope codec with per-direction limits.
+//! - this file: configuration, the handle, the events and the event loop.
+
+pub mod behaviour;
+pub mod codec;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::{Multiaddr, PeerId, Swarm, identify, identity, kad, noise, tcp, yamux};
+use protocol::{PublicKey, SecretKey};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use self::behaviour::{Behaviour, BehaviourEvent};
+use self::codec::{EnvelopeCodec, WireCounters};
+
+/// The gossipsub topic for job announcements and proven batches.
+pub const JOBS_TOPIC: &str = "/crowdprove/1/jobs";
+
+/// The DHT key under which distributors publish provider records.
+pub const DISTRIBUTOR_KEY: &[u8] = b"/crowdprove/1/distributor";
+
+/// How often a distributor re-publishes its provider record.
+const REPROVIDE_EVERY: Duration = Duration::from_secs(20);
+
+/// Network settings.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Addresses to listen on, e.g. `/ip4/0.0.0.0/tcp/4100`.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start, ideally with a `/p2p/<peer id>` suffix.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Most established connections in all.
+    pub max_connections: u32,
+    /// Most established connections to one peer.
+    pub max_connections_per_peer: u32,
+    /// How long a request may wait for its response.
+    pub request_timeout: Duration,
+    /// How long an unused connection stays open.
+    pub idle_timeout: Duration,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
+            bootstrap: Vec::new(),
+            max_connections: 512,
+            max_connections_per_peer: 2,
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Why a network operation failed.
+#[derive(Debug, Clone, Error)]
+pub enum NetError {
+    /// The network task has stopped.
+    #[error("the network task has stopped")]
+    Stopped,
+    /// A request got no response.
+    #[error("request to {peer} failed: {reason}")]
+    Request {
+        /// The peer asked.
+        peer: PeerId,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The peer could not be located or reached.
+    #[error("could not reach {peer}: {reason}")]
+    Unreachable {
+        /// The peer sought.
+        peer: PeerId,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Publishing failed.
+    #[error("publish failed: {0}")]
+    Publish(String),
+    /// Starting the network failed.
+    #[error("network start failed: {0}")]
+    Start(String),
+}
+
+/// What the network tells the role.
+#[derive(Debug)]
+pub enum NetworkEvent {
+    /// A peer sent a request; answer it with [`NetworkHandle::respond`].
+    Request {
+        /// Who sent it (authenticated by Noise).
+        peer: PeerId,
+        /// The request bytes: an envelope, unchecked.
+        bytes: Vec<u8>,
+        /// Where the answer goes.
+        channel: ResponseChannel<Vec<u8>>,
+    },
+    /// A gossip message; report it with [`NetworkHandle::report`] before it
+    /// is forwarded.
+    Gossip {
+        /// Its id, for the report.
+        id: MessageId,
+        /// The peer it came from.
+        source: PeerId,
+        /// The message bytes: an envelope, unchecked.
+        bytes: Vec<u8>,
+    },
+    /// An inbound request failed below the role (oversized, truncated, timed out).
+    InboundFailure {
+        /// The peer.
+        peer: PeerId,
+        /// A short metrics label.
+        reason: &'static str,
+    },
+    /// A connection to a new peer is up.
+    Connected(PeerId),
+    /// The last connection to a peer closed.
+    Disconnected(PeerId),
+}
+
+/// Counters the network keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetStats {
+    /// Peers with at least one connection.
+    pub peers: u64,
+    /// Request-response bytes read.
+    pub rpc_bytes_read: u64,
+    /// Request-response bytes written.
+    pub rpc_bytes_written: u64,
+}
+
+enum Command {
+    Request {
+        peer: PeerId,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+    },
+    Respond {
+        channel: ResponseChannel<Vec<u8>>,
+        bytes: Vec<u8>,
+    },
+    Publish {
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Report {
+        id: MessageId,
+        source: PeerId,
+        acceptance: MessageAcceptance,
+    },
+    Provide,
+    Locate {
+        peer: PeerId,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Stats {
+        reply: oneshot::Sender<NetStats>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Disconnect {
+        peer: PeerId,
+    },
+}
+
+/// The roles' way to the network. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct NetworkHandle {
+    commands: mpsc::Sender<Command>,
+    local: PeerId,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+/// The libp2p peer id of a node identity: the same ed25519 key.
+pub fn peer_id_of(key: &PublicKey) -> PeerId {
+    let public =
+        identity::ed25519::PublicKey::try_from_bytes(&key.0).expect("a 32-byte ed25519 public key");
+    identity::PublicKey::from(public).to_peer_id()
+}
+
+/// The node identity behind a libp2p peer id, if it is an ed25519 one
+/// (the only kind CrowdProve nodes use).
+pub fn public_key_of(peer: &PeerId) -> Option<PublicKey> {
+    let public = identity::PublicKey::try_decode_protobuf(&peer.to_bytes()[2..]).ok()?;
+    let ed = public.try_into_ed25519().ok()?;
+    Some(PublicKey(ed.to_bytes()))
+}
+
+impl NetworkHandle {
+    /// This node's peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local
+    }
+
+    async fn send(&self, command: Command) -> Result<(), NetError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(make(tx)).await?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Sends `bytes` to `peer` and waits for the response.
+    pub async fn request(&self, peer: PeerId, bytes: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        self.ask(|reply| Command::Request { peer, bytes, reply })
+            .await?
+    }
+
+    /// Answers an inbound request.
+    pub async fn respond(&self, channel: ResponseChannel<Vec<u8>>, bytes: Vec<u8>) {
+        let _ = self.send(Command::Respond { channel, bytes }).await;
+    }
+
+    /// Gossips `bytes` on the jobs topic.
+    pub async fn publish(&self, bytes: Vec<u8>) -> Result<(), NetError> {
+        self.ask(|reply| Command::Publish { bytes, reply }).await?
+    }
+
+    /// Tells gossipsub whether a received message checked out: accepted
+    /// messages are forwarded, rejected ones count against their sender.
+    pub async fn report(&self, id: MessageId, source: PeerId, accept: GossipVerdict) {
+        let acceptance = match accept {
+            GossipVerdict::Accept => MessageAcceptance::Accept,
+            GossipVerdict::Reject => MessageAcceptance::Reject,
+            GossipVerdict::Ignore => MessageAcceptance::Ignore,
+        };
+        let _ = self
+            .send(Command::Report {
+                id,
+                source,
+                acceptance,
+            })
+            .await;
+    }
+
+    /// Publishes (and keeps re-publishing) this node's provider record under
+    /// [`DISTRIBUTOR_KEY`].
+    pub async fn provide(&self) -> Result<(), NetError> {
+        self.send(Command::Provide).await
+    }
+
+    /// Finds `peer` through the DHT (its provider record under
+    /// [`DISTRIBUTOR_KEY`], then its addresses) and connects to it. Returns at
+    /// once when already connected.
+    pub async fn locate(&self, peer: PeerId) -> Result<(), NetError> {
+        self.ask(|reply| Command::Locate { peer, reply }).await?
+    }
+
+    /// Peers and wire counters.
+    pub async fn stats(&self) -> Result<NetStats, NetError> {
+        self.ask(|reply| Command::Stats { reply }).await
+    }
+
+    /// The addresses the node listens on.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        self.ask(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// Closes every connection to `peer`.
+    pub async fn disconnect(&self, peer: PeerId) {
+        let _ = self.send(Command::Disconnect { peer }).await;
+    }
+}
+
+/// A role's verdict on a gossip message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GossipVerdict {
+    /// Checked out: forward it.
+    Accept,
+    /// Forged or malformed: drop it and score the sender down.
+    Reject,
+    /// Not for us (e.g. stale): drop it without penalty.
+    Ignore,
+}
+
+/// Starts the network for `secret` and returns the handle, the event stream
+/// and the task that owns the swarm (it ends when every handle is dropped).
+pub async fn start(
+    secret: &SecretKey,
+    config: NetworkConfig,
+) -> Result<
+    (
+        NetworkHandle,
+        mpsc::Receiver<NetworkEvent>,
+        tokio::task::JoinHandle<()>,
+    ),
+    NetError,
+> {
+    let keypair = identity::Keypair::ed25519_from_bytes(secret.seed())
+        .map_err(|e| NetError::Start(format!("identity: {e}")))?;
+    let counters = Arc::new(WireCounters::default());
+    let codec = EnvelopeCodec::new(counters.clone());
+    let idle = config.idle_timeout;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Start(format!("tcp transport: {e}")))?
+        .with_behaviour(|key| {
+            Behaviour::new(key, &config, codec)
+                .map_err(|e| Box::<dyn std::error::Error + Send + Sync>::from(e))
+        })
+        .map_err(|e| NetError::Start(format!("behaviour: {e}")))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build();
+
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Start(format!("cannot listen on {addr}: {e}")))?;
+    }
+    // Wait until every listener has its address, so callers can publish them.
+    let mut listening = Vec::new();
+    while listening.len() < config.listen.len() {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(target: "net", %address, "listening");
+                listening.push(address);
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                return Err(NetError::Start(format!("listener failed: {error}")));
+            }
+            SwarmEvent::ListenerClosed { reason, .. } => {
+                return Err(NetError::Start(format!("listener closed: {reason:?}")));
+            }
+            _ => {}
+        }
+    }
+    for addr in &config.bootstrap {
+        if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+            let mut transport_addr = addr.clone();
+            transport_addr.pop();
+            swarm.behaviour_mut().kad.add_address(&peer, transport_addr);
+        }
+        if let Err(e) = swarm.dial(addr.clone()) {
+            warn!(target: "net", %addr, error = %e, "cannot dial bootstrap peer");
+        }
+    }
+
+    let local = *swarm.local_peer_id();
+    let (command_tx, command_rx) = mpsc::channel(1024);
+    let (event_tx, event_rx) = mpsc::channel(1024);
+    let event_loop = EventLoop {
+        swarm,
+        commands: command_rx,
+        events: event_tx,
+        counters,
+        listening,
+        requests: HashMap::new(),
+        locates: Vec::new(),
+        queries: HashMap::new(),
+        providing: false,
+        last_provide: None,
+        bootstrapped: config.bootstrap.is_empty(),
+    };
+    let task = tokio::spawn(event_loop.run());
+    Ok((
+        NetworkHandle {
+            commands: command_tx,
+            local,
+        },
+        event_rx,
+        task,
+    ))
+}
+
+/// A pending [`NetworkHandle::locate`].
+struct Locate {
+    peer: PeerId,
+    reply: oneshot::Sender<Result<(), NetError>>,
+    started: Instant,
+}
+
+/// What a running Kademlia query is for.
+enum Query {
+    /// Looking for providers of [`DISTRIBUTOR_KEY`] on behalf of locates.
+    Providers,
+    /// Looking up a peer's addresses.
+    Closest(PeerId),
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetworkEvent>,
+    counters: Arc<WireCounters>,
+    listening: Vec<Multiaddr>,
+    requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
+    locates: Vec<Locate>,
+    queries: HashMap<kad::QueryId, Query>,
+    providing: bool,
+    last_provide: Option<Instant>,
+    bootstrapped: bool,
+}
+
+/// How long a locate may take before it fails.
+const LOCATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl EventLoop {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+        debug!(target: "net", "network task stopped");
+    }
+
+    fn on_tick(&mut self) {
+        if self.providing
+            && self
+                .last_provide
+                .is_none_or(|at| at.elapsed() >= REPROVIDE_EVERY)
+        {
+            self.publish_provider_record();
+        }
+        let now = Instant::now();
+        let (expired, live): (Vec<_>, Vec<_>) = std::mem::take(&mut self.locates)
+            .into_iter()
+            .partition(|l| now.duration_since(l.started) >= LOCATE_TIMEOUT);
+        self.locates = live;
+        for l in expired {
+            let _ = l.reply.send(Err(NetError::Unreachable {
+                peer: l.peer,
+                reason: "not found in the DHT in time".into(),
+            }));
+        }
+        if !self.locates.is_empty() && !self.queries.values().any(|q| matches!(q, Query::Providers))
+        {
+            self.query_providers();
+        }
+    }
+
+    fn publish_provider_record(&mut self) {
+        self.last_provide = Some(Instant::now());
+        let key = kad::RecordKey::new(&DISTRIBUTOR_KEY);
+        if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
+            warn!(target: "net", error = %e, "cannot store provider record");
+        }
+    }
+
+    fn query_providers(&mut self) {
+        let key = kad::RecordKey::new(&DISTRIBUTOR_KEY);
+        let id = self.swarm.behaviour_mut().kad.get_providers(key);
+        self.queries.insert(id, Query::Providers);
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Request { peer, bytes, reply } => {
+                let id = self.swarm.behaviour_mut().rpc.send_request(&peer, bytes);
+                self.requests.insert(id, reply);
+            }
+            Command::Respond { channel, bytes } => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .rpc
+                    .send_response(channel, bytes)
+                    .is_err()
+                {
+                    debug!(target: "net", "response dropped: the requester went away");
+                }
+            }
+            Command::Publish { bytes, reply } => {
+                let topic = gossipsub::IdentTopic::new(JOBS_TOPIC);
+                let result = match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
+                    Ok(_) => Ok(()),
+                    // Nobody listening yet is normal: provers also poll.
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(()),
+                    Err(e) => Err(NetError::Publish(e.to_string())),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Report {
+                id,
+                source,
+                acceptance,
+            } => {
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, acceptance);
+            }
+            Command::Provide => {
+                self.providing = true;
+                self.publish_provider_record();
+            }
+            Command::Locate { peer, reply } => {
+                if self.swarm.is_connected(&peer) {
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                self.locates.push(Locate {
+                    peer,
+                    reply,
+                    started: Instant::now(),
+                });
+                // Fast path: an address we already know (a restarted peer on
+                // its old address). The DHT lookup runs alongside.
+                if let Err(e) = self.swarm.dial(peer) {
+                    debug!(target: "net", %peer, error = %e, "no known address yet");
+                }
+                self.query_providers();
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(NetStats {
+                    peers: self.swarm.connected_peers().count() as u64,
+                    rpc_bytes_read: self.counters.read.load(Ordering::Relaxed),
+                    rpc_bytes_written: self.counters.written.load(Ordering::Relaxed),
+                });
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.listening.clone());
+            }
+            Command::Disconnect { peer } => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+        }
+    }
+
+    async fn emit(&mut self, event: NetworkEvent) {
+        if self.events.send(event).await.is_err() {
+            debug!(target: "net", "role stopped reading events");
+        }
+    }
+
+    async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Rpc(event)) => self.on_rpc(event).await,
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                self.emit(NetworkEvent::Gossip {
+                    id: message_id,
+                    source: propagation_source,
+                    bytes: message.data,
+                })
+                .await;
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+                if !self.bootstrapped {
+                    self.bootstrapped = true;
+                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                }
+                // A new neighbour: make sure it holds our provider record.
+                if self.providing
+                    && self
+                        .last_provide
+                        .is_none_or(|at| at.elapsed() >= Duration::from_millis(500))
+                {
+                    self.publish_provider_record();
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result,
+                step,
+                ..
+            })) => self.on_query(id, result, step.last),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                let waiting: Vec<_>;
+                (waiting, self.locates) = std::mem::take(&mut self.locates)
+                    .into_iter()
+                    .partition(|l| l.peer == peer_id);
+                for l in waiting {
+                    let _ = l.reply.send(Ok(()));
+                }
+                if num_established.get() == 1 {
+                    debug!(target: "net", %peer_id, "connected");
+                    self.emit(NetworkEvent::Connected(peer_id)).await;
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    debug!(target: "net", %peer_id, "disconnected");
+                    self.emit(NetworkEvent::Disconnected(peer_id)).await;
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(target: "net", ?peer_id, %error, "dial failed");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(target: "net", %address, "listening");
+                self.listening.push(address);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_query(&mut self, id: kad::QueryId, result: kad::QueryResult, last: bool) {
+        let Some(query) = self.queries.get(&id) else {
+            return;
+        };
+        match (query, result) {
+            (
+                Query::Providers,
+                kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
+                    providers,
+                    ..
+                })),
+            ) => {
+                let wanted: Vec<PeerId> = self
+                    .locates
+                    .iter()
+                    .map(|l| l.peer)
+                    .filter(|p| providers.contains(p))
+                    .collect();
+                for peer in wanted {
+                    debug!(target: "net", %peer, "found provider record");
+                    let lookup = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                    self.queries.insert(lookup, Query::Closest(peer));
+                }
+            }
+            (Query::Closest(peer), kad::QueryResult::GetClosestPeers(Ok(ok))) => {
+                let peer = *peer;
+                let addrs: Vec<Multiaddr> = ok
+                    .peers
+                    .into_iter()
+                    .filter(|info| info.peer_id == peer)
+                    .flat_map(|info| info.addrs)
+                    .collect();
+                for addr in &addrs {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                }
+                let dial = DialOpts::peer_id(peer).addresses(addrs).build();
+                if let Err(e) = self.swarm.dial(dial) {
+                    debug!(target: "net", %peer, error = %e, "dial after lookup failed");
+                }
+            }
+            (_, other) => {
+                debug!(target: "net", ?other, "kad query step");
+            }
+        }
+        if last {
+            self.queries.remove(&id);
+        }
+    }
+
+    async fn on_rpc(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    self.emit(NetworkEvent::Request {
+                        peer,
+                        bytes: request,
+                        channel,
+                    })
+                    .await;
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.requests.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.requests.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                let reason = match error {
+                    request_response::InboundFailure::Io(_) => "malformed_frame",
+                    request_response::InboundFailure::Timeout => "timeout",
+                    request_response::InboundFailure::UnsupportedProtocols => {
+                        "unsupported_protocol"
+                    }
+                    request_response::InboundFailure::ResponseOmission => "no_response",
+                    request_response::InboundFailure::ConnectionClosed => "connection_closed",
+                };
+                debug!(target: "net", %peer, reason, "inbound request failed");
+                self.emit(NetworkEvent::InboundFailure { peer, reason })
+                    .await;
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_ids_and_node_keys_convert_both_ways() {
+        let secret = SecretKey::from_seed([9; 32]);
+        let peer = peer_id_of(&secret.public());
+        assert_eq!(public_key_of(&peer), Some(secret.public()));
+        let keypair = identity::Keypair::ed25519_from_bytes(secret.seed()).unwrap();
+        assert_eq!(keypair.public().to_peer_id(), peer);
+    }
+}

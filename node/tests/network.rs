@@ -1,0 +1,195 @@
+//! End-to-end tests: a distributor and provers as separate `crowdprove`
+//! processes over real TCP on loopback, real Groth16 proofs of the tiny
+//! transfer circuit, the real RocksDB ledger.
+
+mod support;
+
+use serde_json::Value;
+use support::{Net, check_ledger};
+
+const REWARD: u64 = 100;
+const JOBS: u64 = 8; // batch_txs 8, one transfer per job
+
+fn proven(status: &Value, batches: u64) -> bool {
+    status["batches"]["proven"].as_u64() == Some(batches)
+}
+
+fn prover_row<'a>(status: &'a Value, public_key: &str) -> Option<&'a Value> {
+    status["provers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["public_key"] == public_key)
+}
+
+#[test]
+fn three_provers_prove_a_batch_and_each_job_is_paid_once() {
+    let mut net = Net::new();
+    let d = net.start_distributor("", &[]);
+    let key = net.node(d).public_key();
+    let boot = net.node(d).bootstrap();
+    let provers: Vec<usize> = (0..3)
+        .map(|i| net.start_prover(&format!("prover{i}"), &key, &boot, &[]))
+        .collect();
+    net.wait_status(d, "three provers connected", |s| {
+        s["peers"].as_u64() >= Some(3)
+    });
+    let answer = net.submit_batch(d);
+    assert_eq!(answer["jobs"].as_u64(), Some(JOBS), "{answer}");
+
+    let status = net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    let accepted: u64 = status["provers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["accepted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(accepted, JOBS, "{status:#}");
+    assert_eq!(status["batches"]["list"][0]["done"].as_u64(), Some(JOBS));
+
+    // Provers keep checked receipts of what they were paid for.
+    for &p in &provers {
+        let pk = net.node(p).public_key();
+        let row = prover_row(&status, &pk).cloned();
+        let accepted = row.map_or(0, |r| r["accepted"].as_u64().unwrap());
+        net.wait_status(p, "receipts for every accepted job", |s| {
+            s["receipts"].as_u64() == Some(accepted)
+                && s["jobs"]["accepted"].as_u64() == Some(accepted)
+        });
+    }
+    let metrics = net.metrics(d);
+    assert!(
+        metrics.contains(&format!("crowdprove_jobs_completed_total {JOBS}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("crowdprove_verify_seconds_count"),
+        "{metrics}"
+    );
+
+    for &p in &provers {
+        assert!(
+            net.stop(p).success(),
+            "prover exits cleanly\n{}",
+            net.logs()
+        );
+    }
+    assert!(
+        net.stop(d).success(),
+        "distributor exits cleanly\n{}",
+        net.logs()
+    );
+    check_ledger(&net, net.node(d), 1, JOBS, REWARD);
+}
+
+#[test]
+fn a_prover_that_claims_and_stalls_does_not_stop_the_batch() {
+    let mut net = Net::new();
+    let d = net.start_distributor("", &[]);
+    let key = net.node(d).public_key();
+    let boot = net.node(d).bootstrap();
+    let staller = net.start_prover("staller", &key, &boot, &["--fault", "stall"]);
+    net.wait_status(d, "the staller connected", |s| {
+        s["peers"].as_u64() >= Some(1)
+    });
+    net.submit_batch(d);
+    let staller_key = net.node(staller).public_key();
+    net.wait_status(d, "the staller holding jobs", |s| {
+        prover_row(s, &staller_key).is_some_and(|r| r["assigned"].as_u64() >= Some(2))
+    });
+    let honest = net.start_prover("honest", &key, &boot, &[]);
+    let status = net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    let staller_row = prover_row(&status, &staller_key).unwrap();
+    assert_eq!(staller_row["accepted"].as_u64(), Some(0));
+    let honest_row = prover_row(&status, &net.node(honest).public_key()).unwrap();
+    assert_eq!(honest_row["accepted"].as_u64(), Some(JOBS));
+    assert!(
+        honest_row["reserved"].as_u64() >= Some(1),
+        "stalled jobs were re-served: {status:#}"
+    );
+    assert!(net.stop(d).success());
+    check_ledger(&net, net.node(d), 1, JOBS, REWARD);
+}
+
+#[test]
+fn a_byzantine_prover_is_never_paid_and_honest_work_goes_on() {
+    let mut net = Net::new();
+    let d = net.start_distributor("", &[]);
+    let key = net.node(d).public_key();
+    let boot = net.node(d).bootstrap();
+    let byzantine = net.start_prover("byzantine", &key, &boot, &["--fault", "byzantine"]);
+    let honest = net.start_prover("honest", &key, &boot, &[]);
+    net.wait_status(d, "both provers connected", |s| {
+        s["peers"].as_u64() >= Some(2)
+    });
+    net.submit_batch(d);
+    net.submit_batch(d);
+    let status = net.wait_status(d, "both batches proven", |s| proven(s, 2));
+    let bad = prover_row(&status, &net.node(byzantine).public_key()).cloned();
+    let good = prover_row(&status, &net.node(honest).public_key()).unwrap();
+    assert_eq!(good["accepted"].as_u64(), Some(2 * JOBS), "{status:#}");
+    if let Some(bad) = bad {
+        assert_eq!(bad["accepted"].as_u64(), Some(0), "{status:#}");
+        assert_eq!(bad["earned"].as_u64(), Some(0));
+    }
+    let metrics = net.metrics(d);
+    // Its invalid proofs, misbound submissions and replays were each counted.
+    assert!(metrics.contains("outcome=\"invalid\""), "{metrics}");
+    assert!(net.stop(d).success());
+    check_ledger(&net, net.node(d), 2, JOBS, REWARD);
+    let balances = support::ledger_balances(&net, &net.node(d).data_dir);
+    assert_eq!(
+        balances.get(&net.node(byzantine).public_key()),
+        None,
+        "{balances:?}"
+    );
+}
+
+#[test]
+fn a_distributor_killed_mid_batch_resumes_and_pays_no_job_twice() {
+    let mut net = Net::new();
+    let d = net.start_distributor("batch_txs = 16\n", &[]);
+    let key = net.node(d).public_key();
+    let boot = net.node(d).bootstrap();
+    // Restart on the same port so provers reconnect to the address they know.
+    let listen = boot.split("/p2p/").next().unwrap().to_string();
+    let mut args = net.node(d).args.clone();
+    args.extend(["--listen".to_string(), listen]);
+    net.start_prover("prover0", &key, &boot, &[]);
+    net.start_prover("prover1", &key, &boot, &[]);
+    net.wait_status(d, "provers connected", |s| s["peers"].as_u64() >= Some(2));
+    net.submit_batch(d);
+    net.wait_status(d, "some jobs done", |s| {
+        s["jobs"]["done"].as_u64() >= Some(3)
+    });
+    net.kill(d);
+    net.restart(d, Some(args));
+    let status = net.wait_status(d, "the batch proven after the restart", |s| proven(s, 1));
+    let accepted: u64 = status["provers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["accepted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(accepted, 16, "{status:#}");
+    assert!(net.stop(d).success());
+    check_ledger(&net, net.node(d), 1, 16, REWARD);
+}
+
+#[test]
+fn provers_find_the_distributor_through_kademlia_from_another_peer() {
+    let mut net = Net::new();
+    let d = net.start_distributor("", &[]);
+    let key = net.node(d).public_key();
+    let boot = net.node(d).bootstrap();
+    // The first prover knows the distributor; it stalls, so all proving is
+    // left to the second, which knows only the first prover's address.
+    let relay = net.start_prover("relay", &key, &boot, &["--fault", "stall"]);
+    let relay_addr = net.node(relay).bootstrap();
+    assert!(!relay_addr.contains(&net.node(d).info().peer_id));
+    let finder = net.start_prover("finder", &key, &relay_addr, &[]);
+    net.submit_batch(d);
+    let status = net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    let row = prover_row(&status, &net.node(finder).public_key()).unwrap();
+    assert_eq!(row["accepted"].as_u64(), Some(JOBS), "{status:#}");
+    assert!(net.log("finder").contains("connected to the distributor"));
+}

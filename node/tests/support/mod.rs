@@ -1,0 +1,415 @@
+//! A multi-process test network: real `crowdprove` processes on loopback,
+//! driven and observed through their HTTP API, with deadlines instead of
+//! sleeps.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use node::node::NodeInfo;
+use serde_json::Value;
+
+/// The tiny circuit the tests prove: Merkle depth 4, one transfer per job.
+pub const CIRCUIT: &str = "transfer-d4-k1";
+/// How long any one wait may take.
+pub const DEADLINE: Duration = Duration::from_secs(180);
+
+/// The binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_crowdprove")
+}
+
+/// One test network's folder, keys and processes.
+pub struct Net {
+    pub dir: tempfile::TempDir,
+    pub keys: PathBuf,
+    nodes: Vec<Node>,
+}
+
+/// One running (or stopped) node process.
+pub struct Node {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub key: PathBuf,
+    pub args: Vec<String>,
+    pub child: Option<Child>,
+    pub info: Option<NodeInfo>,
+}
+
+impl Node {
+    pub fn info(&self) -> &NodeInfo {
+        self.info.as_ref().expect("node started")
+    }
+
+    pub fn public_key(&self) -> String {
+        self.info().public_key.clone()
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.info().listen[0].clone()
+    }
+}
+
+impl Net {
+    /// A folder with keys for [`CIRCUIT`].
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        let out = Command::new(binary())
+            .args(["setup", "--circuit", CIRCUIT, "--out"])
+            .arg(&keys)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "setup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            dir,
+            keys,
+            nodes: Vec::new(),
+        }
+    }
+
+    fn log_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.log"))
+    }
+
+    /// Writes a config file for a distributor.
+    pub fn distributor_config(&self, extra: &str) -> PathBuf {
+        let path = self.dir.path().join("distributor.toml");
+        let text = format!(
+            "[node]\nrole = \"distributor\"\n\n[distributor]\ncircuit = \"{CIRCUIT}\"\nkeys_dir = \"{}\"\naccounts = 16\nbatch_txs = 8\nreward_per_job = 100\nblock_interval_ms = 300\nreserve_after_ms = 1500\nlease_ms = 3000\n{extra}\n",
+            self.keys.display()
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Starts a node named `name` with `args` after `run`; returns its index.
+    pub fn start(&mut self, name: &str, args: Vec<String>) -> usize {
+        let data_dir = self.dir.path().join(name);
+        let key = self.dir.path().join(format!("{name}.key"));
+        let mut node = Node {
+            name: name.to_string(),
+            data_dir,
+            key,
+            args,
+            child: None,
+            info: None,
+        };
+        self.spawn(&mut node);
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
+
+    fn spawn(&self, node: &mut Node) {
+        let _ = std::fs::remove_file(node.data_dir.join("node.json"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(&node.name))
+            .unwrap();
+        let child = Command::new(binary())
+            .arg("run")
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .arg("--key")
+            .arg(&node.key)
+            .args(["--api", "127.0.0.1:0"])
+            .args(&node.args)
+            .env("RUST_LOG", "info,libp2p=warn")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        node.child = Some(child);
+        let started = Instant::now();
+        loop {
+            if let Ok(info) = NodeInfo::read(&node.data_dir) {
+                if info.pid == node.child.as_ref().unwrap().id() {
+                    node.info = Some(info);
+                    return;
+                }
+            }
+            if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "{} exited with {status} at start:\n{}",
+                    node.name,
+                    self.log(&node.name)
+                );
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "{} did not start:\n{}",
+                node.name,
+                self.log(&node.name)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts a distributor with the test config plus `extra` config lines
+    /// and `args`.
+    pub fn start_distributor(&mut self, extra: &str, args: &[&str]) -> usize {
+        let config = self.distributor_config(extra);
+        let mut all = vec!["--config".to_string(), config.display().to_string()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        self.start("distributor", all)
+    }
+
+    /// Starts a prover bootstrapping from `bootstrap`, trusting `distributor`.
+    pub fn start_prover(
+        &mut self,
+        name: &str,
+        distributor: &str,
+        bootstrap: &str,
+        args: &[&str],
+    ) -> usize {
+        let mut all: Vec<String> = [
+            "--role",
+            "prover",
+            "--distributor",
+            distributor,
+            "--bootstrap",
+            bootstrap,
+            "--threads",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        all.extend(args.iter().map(|s| s.to_string()));
+        self.start(name, all)
+    }
+
+    pub fn node(&self, index: usize) -> &Node {
+        &self.nodes[index]
+    }
+
+    /// The node's log so far.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.log_path(name)).unwrap_or_default()
+    }
+
+    /// Every node's log, for a failure message.
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("===== {} =====\n{}", n.name, tail(&self.log(&n.name), 60)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// GET a JSON document from node `index`'s API.
+    pub fn get(&self, index: usize, path: &str) -> Value {
+        let api = self.nodes[index].info().api;
+        runtime().block_on(node::api::get_json(api, path)).unwrap()
+    }
+
+    /// The raw `/metrics` text of node `index`.
+    pub fn metrics(&self, index: usize) -> String {
+        let api = self.nodes[index].info().api;
+        let (code, body) = runtime()
+            .block_on(node::api::request(api, "GET", "/metrics", &[]))
+            .unwrap();
+        assert_eq!(code, 200);
+        String::from_utf8(body).unwrap()
+    }
+
+    /// POST /batch to node `index`; returns the answer.
+    pub fn submit_batch(&self, index: usize) -> Value {
+        let api = self.nodes[index].info().api;
+        let (code, body) = runtime()
+            .block_on(node::api::request(api, "POST", "/batch", &[]))
+            .unwrap();
+        let answer: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(code, 200, "{answer}");
+        answer
+    }
+
+    /// Polls node `index`'s status until `done` holds, failing after
+    /// [`DEADLINE`] with every log.
+    pub fn wait_status(&self, index: usize, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let api = self.nodes[index].info().api;
+            if let Ok(status) = runtime().block_on(node::api::get_json(api, "/status")) {
+                if done(&status) {
+                    return status;
+                }
+                if started.elapsed() > DEADLINE {
+                    panic!(
+                        "timed out waiting for {what}; last status:\n{status:#}\n{}",
+                        self.logs()
+                    );
+                }
+            } else if started.elapsed() > DEADLINE {
+                panic!(
+                    "timed out waiting for {what}; node unreachable\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// SIGKILLs node `index` (no chance to clean up).
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.nodes[index].child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Asks node `index` to shut down (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self, index: usize) -> std::process::ExitStatus {
+        let mut child = self.nodes[index].child.take().expect("running");
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if started.elapsed() > DEADLINE {
+                child.kill().unwrap();
+                panic!(
+                    "{} ignored SIGTERM\n{}",
+                    self.nodes[index].name,
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts node `index` again with the same identity, data and `args`
+    /// (replacing the old arguments when given).
+    pub fn restart(&mut self, index: usize, args: Option<Vec<String>>) {
+        let mut node = std::mem::replace(
+            &mut self.nodes[index],
+            Node {
+                name: String::new(),
+                data_dir: PathBuf::new(),
+                key: PathBuf::new(),
+                args: Vec::new(),
+                child: None,
+                info: None,
+            },
+        );
+        if let Some(args) = args {
+            node.args = args;
+        }
+        self.spawn(&mut node);
+        self.nodes[index] = node;
+    }
+
+    /// Runs `crowdprove <args>` to completion.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(binary()).args(args).output().unwrap()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The ledger's balances (prover hex → balance) as of its tip, read by
+/// `crowdprove ledger export`.
+pub fn ledger_balances(net: &Net, data_dir: &Path) -> std::collections::BTreeMap<String, u64> {
+    let out = net.cli(&["ledger", "export", "--data-dir", data_dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["prover"].as_str().unwrap().to_string(),
+                a["balance"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Checks the distributor's ledger after it stopped: the chain verifies,
+/// every job of batches `1..=batches` (with `jobs` each) has a receipt that
+/// checks offline, and the balances add up to exactly one reward per job.
+pub fn check_ledger(net: &Net, distributor: &Node, batches: u64, jobs: u64, reward: u64) {
+    let dir = distributor.data_dir.to_str().unwrap();
+    let key = distributor.public_key();
+    let out = net.cli(&["ledger", "verify", "--data-dir", dir, "--distributor", &key]);
+    assert!(
+        out.status.success(),
+        "ledger verify failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for batch in 1..=batches {
+        for index in 0..jobs {
+            let job = format!("b{batch}/j{index}");
+            let file = net.dir.path().join(format!("receipt-{batch}-{index}"));
+            let out = net.cli(&[
+                "ledger",
+                "receipt",
+                "--data-dir",
+                dir,
+                "--job",
+                &job,
+                "--out",
+                file.to_str().unwrap(),
+            ]);
+            assert!(
+                out.status.success(),
+                "no receipt for {job}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = net.cli(&[
+                "ledger",
+                "check-receipt",
+                "--receipt",
+                file.to_str().unwrap(),
+                "--distributor",
+                &key,
+            ]);
+            assert!(
+                out.status.success(),
+                "receipt for {job} does not check: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let total: u64 = ledger_balances(net, &distributor.data_dir).values().sum();
+    assert_eq!(
+        total,
+        batches * jobs * reward,
+        "paid {total}, expected one reward per job"
+    );
+}
