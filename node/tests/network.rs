@@ -162,8 +162,24 @@ fn a_distributor_killed_mid_batch_resumes_and_pays_no_job_twice() {
         s["jobs"]["done"].as_u64() >= Some(3)
     });
     net.kill(d);
+    let killed_at = protocol::Timestamp::now().0;
     net.restart(d, Some(args));
     let status = net.wait_status(d, "the batch proven after the restart", |s| proven(s, 1));
+    // Hand-outs from before the crash stayed valid: their proofs, delivered
+    // to the restarted distributor, won.
+    let attempts = net.get(d, "/attempts");
+    let carried_over = attempts["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["outcome"] == "won"
+                && a["assigned_ms"].as_u64() < Some(killed_at)
+                && a["ended_ms"].as_u64() > Some(killed_at)
+        })
+        .count();
+    assert!(carried_over >= 1, "no pre-crash hand-out was completed after the restart: {attempts:#}\n{}", net.logs());
+    assert!(net.log("distributor").matches("state loaded").count() == 2);
     let accepted: u64 = status["provers"]
         .as_array()
         .unwrap()

@@ -78,13 +78,32 @@ impl Net {
         self.dir.path().join(format!("{name}.log"))
     }
 
-    /// Writes a config file for a distributor.
-    pub fn distributor_config(&self, extra: &str) -> PathBuf {
+    /// Writes a config file for a distributor: the test settings, with
+    /// `overrides` (`key = value` lines of the `[distributor]` section)
+    /// replacing them.
+    pub fn distributor_config(&self, overrides: &str) -> PathBuf {
         let path = self.dir.path().join("distributor.toml");
-        let text = format!(
-            "[node]\nrole = \"distributor\"\n\n[distributor]\ncircuit = \"{CIRCUIT}\"\nkeys_dir = \"{}\"\naccounts = 16\nbatch_txs = 8\nreward_per_job = 100\nblock_interval_ms = 300\nreserve_after_ms = 1500\nlease_ms = 3000\n{extra}\n",
-            self.keys.display()
-        );
+        let mut settings: Vec<(String, String)> = [
+            ("circuit", format!("\"{CIRCUIT}\"")),
+            ("keys_dir", format!("\"{}\"", self.keys.display())),
+            ("accounts", "16".into()),
+            ("batch_txs", "8".into()),
+            ("reward_per_job", "100".into()),
+            ("block_interval_ms", "300".into()),
+            ("reserve_after_ms", "1500".into()),
+            ("lease_ms", "3000".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for line in overrides.lines().filter(|l| l.contains('=')) {
+            let (key, value) = line.split_once('=').unwrap();
+            let (key, value) = (key.trim().to_string(), value.trim().to_string());
+            settings.retain(|(k, _)| *k != key);
+            settings.push((key, value));
+        }
+        let body: String = settings.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+        let text = format!("[node]\nrole = \"distributor\"\n\n[distributor]\n{body}");
         std::fs::write(&path, text).unwrap();
         path
     }
