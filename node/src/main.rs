@@ -442,6 +442,10 @@ fn print_status(status: &serde_json::Value) {
         node["peer_id"].as_str().unwrap_or("?"),
         node["api"].as_str().unwrap_or("?"),
     );
+    println!("public key {}", node["public_key"].as_str().unwrap_or("?"));
+    for addr in node["listen"].as_array().into_iter().flatten() {
+        println!("listening  {}", addr.as_str().unwrap_or("?"));
+    }
     if status["role"] == "distributor" {
         let b = &status["batches"];
         let j = &status["jobs"];

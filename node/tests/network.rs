@@ -56,6 +56,16 @@ fn three_provers_prove_a_batch_and_each_job_is_paid_once() {
                 && s["jobs"]["accepted"].as_u64() == Some(accepted)
         });
     }
+    let out = net.cli(&[
+        "status",
+        "--data-dir",
+        net.node(d).data_dir.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 proven / 1 total"),
+        "{text}"
+    );
     let metrics = net.metrics(d);
     assert!(
         metrics.contains(&format!("crowdprove_jobs_completed_total {JOBS}")),
@@ -178,7 +188,11 @@ fn a_distributor_killed_mid_batch_resumes_and_pays_no_job_twice() {
                 && a["ended_ms"].as_u64() > Some(killed_at)
         })
         .count();
-    assert!(carried_over >= 1, "no pre-crash hand-out was completed after the restart: {attempts:#}\n{}", net.logs());
+    assert!(
+        carried_over >= 1,
+        "no pre-crash hand-out was completed after the restart: {attempts:#}\n{}",
+        net.logs()
+    );
     assert!(net.log("distributor").matches("state loaded").count() == 2);
     let accepted: u64 = status["provers"]
         .as_array()
@@ -208,4 +222,98 @@ fn provers_find_the_distributor_through_kademlia_from_another_peer() {
     let row = prover_row(&status, &net.node(finder).public_key()).unwrap();
     assert_eq!(row["accepted"].as_u64(), Some(JOBS), "{status:#}");
     assert!(net.log("finder").contains("connected to the distributor"));
+}
+
+#[test]
+fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
+    use node::network::{self, NetworkConfig, peer_id_of};
+    use protocol::envelope::{open_any, seal, seal_now};
+    use protocol::messages::{AnyMessage, InvalidReason, JobRequest, Outcome, ProofSubmission};
+    use protocol::{BatchId, JobId, RequestId, SecretKey, Timestamp};
+
+    let mut net = Net::new();
+    let d = net.start_distributor("rate_limit_per_sec = 5\nrate_limit_burst = 10\n", &[]);
+    let key = node::config::parse_public_key(&net.node(d).public_key()).unwrap();
+    let boot = net.node(d).bootstrap();
+    let answers = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let attacker = SecretKey::from_seed([7; 32]);
+        let config = NetworkConfig {
+            bootstrap: vec![boot.parse().unwrap()],
+            ..NetworkConfig::default()
+        };
+        let (client, _events, _task) = network::start(&attacker, config).await.unwrap();
+        let distributor = peer_id_of(&key);
+        client.locate(distributor).await.unwrap();
+        let ask = |bytes: Vec<u8>| {
+            let client = client.clone();
+            async move {
+                let answer = client.request(distributor, bytes).await.unwrap();
+                let signed = open_any(&answer, Timestamp::now(), Default::default()).unwrap();
+                assert_eq!(
+                    signed.signer(),
+                    key,
+                    "answers are signed by the distributor"
+                );
+                signed.body
+            }
+        };
+        let request = JobRequest { circuits: vec![] };
+        let mut answers = Vec::new();
+        // Garbage bytes.
+        answers.push(ask(vec![0xde, 0xad, 0xbe, 0xef]).await);
+        // A request signed by a key other than the sender's.
+        answers.push(ask(seal_now(&request, &SecretKey::from_seed([8; 32]))).await);
+        // A stale request.
+        let old = Timestamp(Timestamp::now().0 - 600_000);
+        answers.push(ask(seal(&request, &attacker, old, 1)).await);
+        // A replay.
+        let once = seal_now(
+            &ProofSubmission {
+                job: JobId::new(BatchId(1), 0),
+                request: RequestId(999),
+                proof: vec![0; 128],
+            },
+            &attacker,
+        );
+        answers.push(ask(once.clone()).await);
+        answers.push(ask(once).await);
+        // A flood: the rate limit cuts it off.
+        for _ in 0..20 {
+            answers.push(ask(seal_now(&request, &attacker)).await);
+        }
+        answers
+    });
+    let reason = |m: &AnyMessage| match m {
+        AnyMessage::Rejected(r) => r.reason.clone(),
+        other => format!("{:?}", other.kind()),
+    };
+    assert_eq!(reason(&answers[0]), "too_short");
+    assert_eq!(reason(&answers[1]), "signer_mismatch");
+    assert_eq!(reason(&answers[2]), "stale");
+    // A proof for a hand-out never issued is judged without verification.
+    match &answers[3] {
+        AnyMessage::Verdict(v) => assert_eq!(v.outcome, Outcome::Invalid(InvalidReason::NotIssued)),
+        other => panic!("expected a verdict, got {other:?}"),
+    }
+    assert_eq!(reason(&answers[4]), "replayed");
+    assert!(answers[5..].iter().any(|a| reason(a) == "rate_limited"));
+    let metrics = net.metrics(d);
+    for counted in [
+        "too_short",
+        "signer_mismatch",
+        "stale",
+        "replayed",
+        "rate_limited",
+    ] {
+        assert!(
+            metrics.contains(&format!("reason=\"{counted}\"")),
+            "{counted} not counted:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("outcome=\"not_issued\""), "{metrics}");
+
+    // Honest work goes on.
+    net.start_prover("honest", &net.node(d).public_key(), &boot, &[]);
+    net.submit_batch(d);
+    net.wait_status(d, "the batch proven", |s| proven(s, 1));
 }

@@ -522,7 +522,7 @@ mod tests {
             assert_eq!(Kind::from_tag(kind.tag()), Some(*kind));
         }
         assert_eq!(Kind::from_tag(0), None);
-        assert_eq!(Kind::from_tag(11), None);
+        assert_eq!(Kind::from_tag(Kind::ALL.len() as u8 + 1), None);
     }
 
     #[test]

@@ -102,7 +102,10 @@ impl Net {
             settings.retain(|(k, _)| *k != key);
             settings.push((key, value));
         }
-        let body: String = settings.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+        let body: String = settings
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect();
         let text = format!("[node]\nrole = \"distributor\"\n\n[distributor]\n{body}");
         std::fs::write(&path, text).unwrap();
         path
