@@ -1022,9 +1022,18 @@ impl Lrp {
                 Err(retry_at) => return Decision::NoWork { retry_at },
             };
             self.queue.remove(&old_key);
+            let mut replaced = None;
             if let Some(Slot::Pending { key: k, holders }) = self.slot_mut(job) {
                 *k = key;
+                // The prover's own expired hand-out of this job, if any, is
+                // voided: a prover holds a job at most once.
+                if let Some(i) = holders.as_slice().iter().position(|h| h.prover == prover) {
+                    replaced = Some(holders.remove(i).request);
+                }
                 holders.push(holder);
+            }
+            if let Some(old) = replaced {
+                remove_holding(&mut self.provers, &prover, old);
             }
             (job, true)
         };
@@ -1080,7 +1089,8 @@ impl Lrp {
     /// The queue entry to re-serve to `prover`, or when to ask again.
     ///
     /// Walks the queue from its head (orphans, then least recently handed out),
-    /// skipping jobs the prover holds or that are at the holder cap, for at most
+    /// skipping jobs the prover holds within its lease or that are at the
+    /// holder cap, for at most
     /// `max_reserve_scan` entries. It stops at the first held job younger than
     /// the minimum age: every job behind it is younger still.
     fn pick_reserve(
@@ -1101,7 +1111,13 @@ impl Lrp {
                 continue;
             };
             let holders = holders.as_slice();
-            if holders.iter().any(|h| h.prover == *prover) {
+            // Not to a prover still within its lease on this job; one whose
+            // lease ran out (it crashed, or lost its proof) may have it again.
+            let lease = self.config.lease_ms;
+            if holders
+                .iter()
+                .any(|h| h.prover == *prover && now.millis_since(h.at) < lease)
+            {
                 continue;
             }
             if self.live_holders(holders, now) >= self.config.max_live_holders as usize {

@@ -421,12 +421,18 @@ impl Harness {
                         self.now.millis_since(at)
                     );
                 }
-                // A prover never holds the same job twice.
-                assert!(
-                    self.held_by(prover).iter().all(|(_, j)| *j != h.job),
-                    "{prover:?} already holds {}",
-                    h.job
-                );
+                // A prover gets a job it holds again only once its lease on
+                // it ran out, and the old hand-out is voided.
+                for (r, j) in self.held_by(prover) {
+                    if j == h.job {
+                        assert!(
+                            self.now.millis_since(self.handed_at[&r]) >= config().lease_ms,
+                            "{prover:?} already holds {} within its lease",
+                            h.job
+                        );
+                        self.voided.insert(r);
+                    }
+                }
                 self.issued.insert(h.request, (h.job, prover));
                 self.handed_at.insert(h.request, self.now);
             }

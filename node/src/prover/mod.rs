@@ -530,18 +530,25 @@ async fn prove_and_submit(
     Ok(verdict.outcome)
 }
 
-/// Submits a sealed proof, retrying a network failure a few times: a proof
-/// is worth more than the request.
+/// How many times a proof submission is tried when the distributor cannot
+/// be reached (back-off 0.5 s doubling to 8 s: about 40 s in all, enough for
+/// a distributor restart).
+const SUBMIT_ATTEMPTS: u32 = 8;
+
+/// Submits a sealed proof, retrying network failures: a proof is worth more
+/// than the request, and a restarted distributor still accepts it.
 async fn submit(shared: &Shared, bytes: Vec<u8>) -> anyhow::Result<Verdict> {
     let mut delay = BACKOFF_MIN;
-    for attempt in 1..=4 {
+    for attempt in 1..=SUBMIT_ATTEMPTS {
         match shared.call_raw(bytes.clone()).await {
             Ok(AnyMessage::Verdict(v)) => return Ok(v),
             Ok(other) => bail!("submitted a proof, got a {}", other.kind()),
-            Err(CallError::Network(e)) if attempt < 4 => {
+            Err(CallError::Network(e)) if attempt < SUBMIT_ATTEMPTS => {
                 debug!(target: "prover", attempt, error = %e, "submission failed; retrying");
                 tokio::time::sleep(delay).await;
-                delay *= 2;
+                delay = (delay * 2).min(Duration::from_secs(8));
+                // Reconnect if the distributor came back elsewhere.
+                let _ = shared.net.locate(shared.distributor_peer).await;
             }
             Err(e) => return Err(anyhow!("{e}")),
         }

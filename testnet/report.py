@@ -1,0 +1,209 @@
+"""The testnet run report: JSON (everything), Markdown (to read) and an SVG
+timeline (a row per prover, a bar per job attempt coloured by outcome)."""
+
+import html
+import json
+import os
+
+COLOURS = {
+    "won": "#2e7d32",
+    "late": "#f9a825",
+    "invalid": "#c62828",
+    "abandoned": "#9e9e9e",
+    "released": "#1565c0",
+    "open": "#ce93d8",
+}
+
+
+def prover_rows(run):
+    """Per prover: role, jobs won, earnings, invalid submissions, jobs lost."""
+    status = run["status"]
+    balances = run["checks"]["balances"]
+    lost = {}
+    for a in run["attempts"]:
+        if a["outcome"] in ("late", "abandoned"):
+            lost[a["prover"]] = lost.get(a["prover"], 0) + 1
+    rows = []
+    for p in status["provers"]:
+        key = p["public_key"]
+        role = run["roles"].get(key, {"name": "distributor (local)", "fault": "none"})
+        fault = role["fault"]
+        if role.get("killed"):
+            fault = "killed" + (", restarted" if role.get("restarted") else "")
+        rows.append({
+            "name": role["name"],
+            "node_id": p["node_id"],
+            "fault": fault,
+            "assigned": p["assigned"],
+            "won": p["accepted"],
+            "earned": balances.get(key, 0),
+            "invalid": p["invalid"],
+            "not_issued": p["not_issued"],
+            "late": p["late"],
+            "lost_to_faster": lost.get(key, 0),
+        })
+    for key, role in run["roles"].items():
+        if not any(r["name"] == role["name"] for r in rows):
+            rows.append({"name": role["name"], "node_id": key[:12], "fault": role["fault"],
+                         "assigned": 0, "won": 0, "earned": balances.get(key, 0), "invalid": 0,
+                         "not_issued": 0, "late": 0, "lost_to_faster": 0})
+    rows.sort(key=lambda r: r["name"])
+    return rows
+
+
+def batch_rows(run):
+    return [{"batch": b["id"], "jobs": b["jobs"], "latency_s": (b["latency_ms"] or 0) / 1000}
+            for b in run["status"]["batches"]["list"]]
+
+
+def timeline_svg(run):
+    attempts = run["attempts"]
+    names = {k: v["name"] for k, v in run["roles"].items()}
+    keys = sorted({a["prover"] for a in attempts} | set(names), key=lambda k: names.get(k, k))
+    if not attempts:
+        return "<svg xmlns='http://www.w3.org/2000/svg' width='400' height='40'>" \
+               "<text x='10' y='25'>no attempts</text></svg>"
+    t0 = min(a["assigned_ms"] for a in attempts)
+    end = max(max((a["ended_ms"] or a["assigned_ms"]) for a in attempts),
+              max((b["proven_ms"] or 0) for b in run["status"]["batches"]["list"]))
+    span = max(end - t0, 1)
+    left, width, row_h, top = 150, 900, 26, 40
+    height = top + row_h * len(keys) + 70
+    x = lambda ms: left + (ms - t0) * width / span
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{left + width + 30}' height='{height}' "
+           f"font-family='sans-serif' font-size='12'>",
+           "<rect width='100%' height='100%' fill='white'/>",
+           f"<text x='{left}' y='20' font-size='14'>{html.escape(run['mode'])} run: "
+           f"job attempts over time ({span / 1000:.1f} s)</text>"]
+    for i, key in enumerate(keys):
+        y = top + i * row_h
+        fault = run["roles"].get(key, {}).get("fault", "")
+        label = names.get(key, key[:12]) + (f" ({fault})" if fault not in ("", "none") else "")
+        out.append(f"<text x='5' y='{y + 16}'>{html.escape(label)}</text>")
+        out.append(f"<line x1='{left}' y1='{y + row_h - 2}' x2='{left + width}' "
+                   f"y2='{y + row_h - 2}' stroke='#eee'/>")
+    row_of = {k: i for i, k in enumerate(keys)}
+    for a in attempts:
+        y = top + row_of[a["prover"]] * row_h + 3
+        stop = a["ended_ms"] or end
+        x0, x1 = x(a["assigned_ms"]), x(stop)
+        colour = COLOURS.get(a["outcome"], "#000")
+        out.append(f"<rect x='{x0:.1f}' y='{y}' width='{max(x1 - x0, 1.5):.1f}' height='{row_h - 8}' "
+                   f"fill='{colour}' stroke='white' stroke-width='0.5'>"
+                   f"<title>{html.escape(a['job'])} r{a['request']}: {a['outcome']}</title></rect>")
+    for e in run.get("events", []):
+        ex = x(e["at_ms"])
+        if left <= ex <= left + width:
+            out.append(f"<line x1='{ex:.1f}' y1='{top - 5}' x2='{ex:.1f}' y2='{top + row_h * len(keys)}' "
+                       f"stroke='black' stroke-dasharray='4,3'/>")
+            out.append(f"<text x='{ex + 3:.1f}' y='{top - 8}' font-size='10'>{html.escape(e['what'])}</text>")
+    ly = top + row_h * len(keys) + 25
+    for i, (name, colour) in enumerate(COLOURS.items()):
+        lx = left + i * 120
+        out.append(f"<rect x='{lx}' y='{ly}' width='14' height='14' fill='{colour}'/>")
+        out.append(f"<text x='{lx + 20}' y='{ly + 12}'>{name}</text>")
+    out.append(f"<text x='{left}' y='{ly + 35}' font-size='10'>0 s</text>")
+    out.append(f"<text x='{left + width - 30}' y='{ly + 35}' font-size='10'>{span / 1000:.1f} s</text>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def table(rows, columns):
+    head = "| " + " | ".join(title for title, _ in columns) + " |"
+    rule = "| " + " | ".join("---" for _ in columns) + " |"
+    body = ["| " + " | ".join(str(fn(r)) for _, fn in columns) + " |" for r in rows]
+    return "\n".join([head, rule] + body)
+
+
+def write(run_dir, options, runs):
+    """Writes report.json, report.md and one timeline SVG per run."""
+    paths = {"json": os.path.join(run_dir, "report.json"),
+             "markdown": os.path.join(run_dir, "report.md")}
+    charts = []
+    for run in runs:
+        name = "timeline.svg" if run["mode"] == "community" else f"timeline-{run['mode']}.svg"
+        with open(os.path.join(run_dir, name), "w") as f:
+            f.write(timeline_svg(run))
+        charts.append(name)
+    paths["chart"] = os.path.join(run_dir, charts[0])
+
+    summary = []
+    for run in runs:
+        s = run["status"]
+        verification = s["verification"]
+        summary.append({
+            "mode": run["mode"],
+            "batches": s["batches"]["proven"],
+            "jobs": run["checks"]["jobs"],
+            "wall_s": round(run["wall_s"], 2),
+            "batch_latency_s": [r["latency_s"] for r in batch_rows(run)],
+            "mean_batch_latency_s": sum(r["latency_s"] for r in batch_rows(run)) / max(len(batch_rows(run)), 1),
+            "verify_mean_ms": verification["mean_ms"],
+            "verify_total_ms": verification["total_ms"],
+            "proofs_verified": verification["proofs"],
+            "rpc_bytes": s["wire"]["rpc_bytes_read"] + s["wire"]["rpc_bytes_written"],
+            "ledger_verify": run["checks"]["ledger_verify"],
+            "each_job_paid_once": run["checks"]["each_job_paid_once"],
+            "provers": prover_rows(run),
+        })
+    with open(paths["json"], "w") as f:
+        json.dump({"options": options, "summary": summary, "runs": runs}, f, indent=1)
+
+    md = ["# CrowdProve testnet run", ""]
+    opts = options
+    md.append(f"Workload: {opts['batches']} batches × {opts['jobs_per_batch']} jobs of "
+              f"`{opts['circuit']}`, {opts['provers']} provers ({opts['stragglers']} straggling, "
+              f"{opts['byzantine']} byzantine), {opts['threads']} thread(s) per prover. Faults: "
+              f"kill {opts['kill_provers']} prover(s){' (restarted)' if opts['restart_killed'] else ''}"
+              f"{', restart the distributor' if opts['restart_distributor'] else ''}.")
+    md.append("")
+    for run, s in zip(runs, summary):
+        c = run["checks"]
+        md.append(f"## {run['mode'].capitalize()} run")
+        md.append("")
+        md.append(f"- **Every job proven once and paid once: {'yes' if s['each_job_paid_once'] else 'NO'}** "
+                  f"— {c['jobs']} jobs, {c['total_paid']} paid for {c['expected_paid']} expected, "
+                  f"jobs without a credit: {len(c['jobs_without_credit'])}.")
+        md.append(f"- **`crowdprove ledger verify`: {'passed' if s['ledger_verify'] else 'FAILED'}.**")
+        md.append(f"- Wall time {s['wall_s']:.1f} s; mean batch latency {s['mean_batch_latency_s']:.2f} s.")
+        md.append(f"- Distributor verification: {s['proofs_verified']} proofs, "
+                  f"{s['verify_mean_ms']:.2f} ms each, {s['verify_total_ms']:.0f} ms in all.")
+        md.append(f"- Request-response traffic: {s['rpc_bytes'] / 1e6:.2f} MB "
+                  f"({s['rpc_bytes'] / max(c['jobs'], 1) / 1e3:.1f} kB per job, proving-key downloads included).")
+        for e in run.get("events", []):
+            md.append(f"- Fault: {e['what']}.")
+        md.append("")
+        md.append("### Batches")
+        md.append("")
+        md.append(table(batch_rows(run), [("batch", lambda r: r["batch"]), ("jobs", lambda r: r["jobs"]),
+                                          ("latency (s)", lambda r: f"{r['latency_s']:.2f}")]))
+        md.append("")
+        md.append("### Provers")
+        md.append("")
+        md.append(table(s["provers"], [
+            ("prover", lambda r: r["name"]), ("node", lambda r: r["node_id"]),
+            ("fault", lambda r: r["fault"]), ("assigned", lambda r: r["assigned"]),
+            ("jobs won", lambda r: r["won"]), ("earned", lambda r: r["earned"]),
+            ("invalid", lambda r: r["invalid"]), ("misbound", lambda r: r["not_issued"]),
+            ("lost to a faster prover", lambda r: r["lost_to_faster"])]))
+        md.append("")
+        chart = "timeline.svg" if run["mode"] == "community" else f"timeline-{run['mode']}.svg"
+        md.append(f"![timeline]({chart})")
+        md.append("")
+    if len(runs) == 2:
+        a, b = summary
+        md.append("## Community vs centralized")
+        md.append("")
+        md.append(table([
+            {"m": "mean batch latency (s)", "a": f"{a['mean_batch_latency_s']:.2f}",
+             "b": f"{b['mean_batch_latency_s']:.2f}",
+             "r": f"{a['mean_batch_latency_s'] / max(b['mean_batch_latency_s'], 1e-9):.2f}"},
+            {"m": "wall time (s)", "a": f"{a['wall_s']:.1f}", "b": f"{b['wall_s']:.1f}",
+             "r": f"{a['wall_s'] / max(b['wall_s'], 1e-9):.2f}"},
+        ], [("measure", lambda r: r["m"]), ("community", lambda r: r["a"]),
+            ("centralized", lambda r: r["b"]), ("community / centralized", lambda r: r["r"])]))
+        md.append("")
+    md.append("How to read this report: docs/testnet.md.")
+    with open(paths["markdown"], "w") as f:
+        f.write("\n".join(md) + "\n")
+    return paths
