@@ -67,7 +67,9 @@ def timeline_svg(run):
     end = max(max((a["ended_ms"] or a["assigned_ms"]) for a in attempts),
               max((b["proven_ms"] or 0) for b in run["status"]["batches"]["list"]))
     span = max(end - t0, 1)
-    left, width, row_h, top = 150, 900, 26, 40
+    events = run.get("events", [])
+    left, width, row_h = 150, 900, 26
+    top = 40 + 13 * len(events)
     height = top + row_h * len(keys) + 70
     x = lambda ms: left + (ms - t0) * width / span
     out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{left + width + 30}' height='{height}' "
@@ -91,12 +93,12 @@ def timeline_svg(run):
         out.append(f"<rect x='{x0:.1f}' y='{y}' width='{max(x1 - x0, 1.5):.1f}' height='{row_h - 8}' "
                    f"fill='{colour}' stroke='white' stroke-width='0.5'>"
                    f"<title>{html.escape(a['job'])} r{a['request']}: {a['outcome']}</title></rect>")
-    for e in run.get("events", []):
-        ex = x(e["at_ms"])
-        if left <= ex <= left + width:
-            out.append(f"<line x1='{ex:.1f}' y1='{top - 5}' x2='{ex:.1f}' y2='{top + row_h * len(keys)}' "
-                       f"stroke='black' stroke-dasharray='4,3'/>")
-            out.append(f"<text x='{ex + 3:.1f}' y='{top - 8}' font-size='10'>{html.escape(e['what'])}</text>")
+    for i, e in enumerate(events):
+        ex = min(max(x(e["at_ms"]), left), left + width)
+        ly = 36 + 13 * i
+        out.append(f"<line x1='{ex:.1f}' y1='{ly - 9}' x2='{ex:.1f}' y2='{top + row_h * len(keys)}' "
+                   f"stroke='black' stroke-dasharray='4,3'/>")
+        out.append(f"<text x='{ex + 3:.1f}' y='{ly}' font-size='10'>{html.escape(e['what'])}</text>")
     ly = top + row_h * len(keys) + 25
     for i, (name, colour) in enumerate(COLOURS.items()):
         lx = left + i * 120
@@ -166,10 +168,12 @@ def write(run_dir, options, runs):
                   f"jobs without a credit: {len(c['jobs_without_credit'])}.")
         md.append(f"- **`crowdprove ledger verify`: {'passed' if s['ledger_verify'] else 'FAILED'}.**")
         md.append(f"- Wall time {s['wall_s']:.1f} s; mean batch latency {s['mean_batch_latency_s']:.2f} s.")
-        md.append(f"- Distributor verification: {s['proofs_verified']} proofs, "
+        since = " since the distributor's restart" if opts["restart_distributor"] and run["mode"] == "community" else ""
+        md.append(f"- Distributor verification{since}: {s['proofs_verified']} proofs, "
                   f"{s['verify_mean_ms']:.2f} ms each, {s['verify_total_ms']:.0f} ms in all.")
-        md.append(f"- Request-response traffic: {s['rpc_bytes'] / 1e6:.2f} MB "
-                  f"({s['rpc_bytes'] / max(c['jobs'], 1) / 1e3:.1f} kB per job, proving-key downloads included).")
+        md.append(f"- Request-response traffic{since}: {s['rpc_bytes'] / 1e6:.2f} MB "
+                  f"({s['rpc_bytes'] / max(s['proofs_verified'], 1) / 1e3:.1f} kB per verified proof, "
+                  f"proving-key downloads included).")
         for e in run.get("events", []):
             md.append(f"- Fault: {e['what']}.")
         md.append("")
