@@ -101,7 +101,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         api: api_addr,
         pid: std::process::id(),
     };
-    info.write(&data_dir)?;
     info!(
         target: "node",
         role = ?info.role,
@@ -117,11 +116,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let result = match config.node.role {
         Role::Distributor => {
             let (local_tx, local_rx) = mpsc::channel(4);
-            let distributor =
-                Distributor::open(&config, secret, net.clone(), metrics, info, local_tx)?;
+            let distributor = Distributor::open(
+                &config,
+                secret,
+                net.clone(),
+                metrics,
+                info.clone(),
+                local_tx,
+            )?;
+            // Announced only once the state opened: a node.json means a
+            // working node.
+            info.write(&data_dir)?;
             distributor.run(events, api_rx, local_rx, stop_rx).await
         }
         Role::Prover => {
+            info.write(&data_dir)?;
             prover::run(
                 config.prover.clone(),
                 distributor_key.expect("checked above"),
