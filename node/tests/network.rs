@@ -24,9 +24,7 @@ fn prover_row<'a>(status: &'a Value, public_key: &str) -> Option<&'a Value> {
 #[test]
 fn three_provers_prove_a_batch_and_each_job_is_paid_once() {
     let mut net = Net::new();
-    let d = net.start_distributor("", &[]);
-    let key = net.node(d).public_key();
-    let boot = net.node(d).bootstrap();
+    let (d, key, boot) = net.start_distributor("", &[]);
     let provers: Vec<usize> = (0..3)
         .map(|i| net.start_prover(&format!("prover{i}"), &key, &boot, &[]))
         .collect();
@@ -94,9 +92,7 @@ fn three_provers_prove_a_batch_and_each_job_is_paid_once() {
 #[test]
 fn a_prover_that_claims_and_stalls_does_not_stop_the_batch() {
     let mut net = Net::new();
-    let d = net.start_distributor("", &[]);
-    let key = net.node(d).public_key();
-    let boot = net.node(d).bootstrap();
+    let (d, key, boot) = net.start_distributor("", &[]);
     let staller = net.start_prover("staller", &key, &boot, &["--fault", "stall"]);
     net.wait_status(d, "the staller connected", |s| {
         s["peers"].as_u64() >= Some(1)
@@ -123,9 +119,7 @@ fn a_prover_that_claims_and_stalls_does_not_stop_the_batch() {
 #[test]
 fn a_byzantine_prover_is_never_paid_and_honest_work_goes_on() {
     let mut net = Net::new();
-    let d = net.start_distributor("", &[]);
-    let key = net.node(d).public_key();
-    let boot = net.node(d).bootstrap();
+    let (d, key, boot) = net.start_distributor("", &[]);
     let byzantine = net.start_prover("byzantine", &key, &boot, &["--fault", "byzantine"]);
     let honest = net.start_prover("honest", &key, &boot, &[]);
     net.wait_status(d, "both provers connected", |s| {
@@ -157,9 +151,7 @@ fn a_byzantine_prover_is_never_paid_and_honest_work_goes_on() {
 #[test]
 fn a_distributor_killed_mid_batch_resumes_and_pays_no_job_twice() {
     let mut net = Net::new();
-    let d = net.start_distributor("batch_txs = 16\n", &[]);
-    let key = net.node(d).public_key();
-    let boot = net.node(d).bootstrap();
+    let (d, key, boot) = net.start_distributor("batch_txs = 16\n", &[]);
     // Restart on the same port so provers reconnect to the address they know.
     let listen = boot.split("/p2p/").next().unwrap().to_string();
     let mut args = net.node(d).args.clone();
@@ -208,9 +200,7 @@ fn a_distributor_killed_mid_batch_resumes_and_pays_no_job_twice() {
 #[test]
 fn provers_find_the_distributor_through_kademlia_from_another_peer() {
     let mut net = Net::new();
-    let d = net.start_distributor("", &[]);
-    let key = net.node(d).public_key();
-    let boot = net.node(d).bootstrap();
+    let (d, key, boot) = net.start_distributor("", &[]);
     // The first prover knows the distributor; it stalls, so all proving is
     // left to the second, which knows only the first prover's address.
     let relay = net.start_prover("relay", &key, &boot, &["--fault", "stall"]);
@@ -232,9 +222,9 @@ fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
     use protocol::{BatchId, JobId, RequestId, SecretKey, Timestamp};
 
     let mut net = Net::new();
-    let d = net.start_distributor("rate_limit_per_sec = 5\nrate_limit_burst = 10\n", &[]);
-    let key = node::config::parse_public_key(&net.node(d).public_key()).unwrap();
-    let boot = net.node(d).bootstrap();
+    let (d, key_hex, boot) =
+        net.start_distributor("rate_limit_per_sec = 5\nrate_limit_burst = 10\n", &[]);
+    let key = node::config::parse_public_key(&key_hex).unwrap();
     let answers = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let attacker = SecretKey::from_seed([7; 32]);
         let config = NetworkConfig {
@@ -313,7 +303,7 @@ fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
     assert!(metrics.contains("outcome=\"not_issued\""), "{metrics}");
 
     // Honest work goes on.
-    net.start_prover("honest", &net.node(d).public_key(), &boot, &[]);
+    net.start_prover("honest", &key_hex, &boot, &[]);
     net.submit_batch(d);
     net.wait_status(d, "the batch proven", |s| proven(s, 1));
 }

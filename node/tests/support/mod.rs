@@ -175,12 +175,13 @@ impl Net {
     }
 
     /// Starts a distributor with the test config plus `extra` config lines
-    /// and `args`.
-    pub fn start_distributor(&mut self, extra: &str, args: &[&str]) -> usize {
+    /// and `args`; returns its index, public key and bootstrap address.
+    pub fn start_distributor(&mut self, extra: &str, args: &[&str]) -> (usize, String, String) {
         let config = self.distributor_config(extra);
         let mut all = vec!["--config".to_string(), config.display().to_string()];
         all.extend(args.iter().map(|s| s.to_string()));
-        self.start("distributor", all)
+        let d = self.start("distributor", all);
+        (d, self.node(d).public_key(), self.node(d).bootstrap())
     }
 
     /// Starts a prover bootstrapping from `bootstrap`, trusting `distributor`.
