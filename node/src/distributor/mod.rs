@@ -87,7 +87,8 @@ pub struct Distributor {
     uncredited: Vec<ledger::Credit>,
     local_busy: bool,
     local_tx: mpsc::Sender<LocalProof>,
-    generated: u64,
+    /// Batches stored so far (the last batch id).
+    batches: u64,
     last_generated: Instant,
     verify_count: u64,
     verify_seconds: f64,
@@ -217,14 +218,14 @@ impl Distributor {
             uncredited: Vec::new(),
             local_busy: false,
             local_tx,
-            generated: 0,
+            batches: 0,
             last_generated: Instant::now(),
             verify_count: 0,
             verify_seconds: 0.0,
             started: Instant::now(),
             settings,
         };
-        distributor.generated = distributor.store.batches()?.len() as u64;
+        distributor.batches = distributor.store.batches()?.len() as u64;
         distributor.recover()?;
         Ok(distributor)
     }
@@ -255,7 +256,7 @@ impl Distributor {
         let counts = self.lrp.counts();
         info!(
             target: "distributor",
-            batches = self.generated,
+            batches = self.batches,
             open_jobs = open,
             fresh = counts.fresh,
             pending = counts.pending,
@@ -328,7 +329,7 @@ impl Distributor {
         }
         let s = &self.settings;
         if s.batch_interval_secs > 0
-            && (s.max_batches == 0 || self.generated < s.max_batches)
+            && (s.max_batches == 0 || self.batches < s.max_batches)
             && self.last_generated.elapsed() >= Duration::from_secs(s.batch_interval_secs)
         {
             if let Err(e) = self.new_batch(None).await {
@@ -354,7 +355,8 @@ impl Distributor {
         let built = next
             .apply_batch(&txs)
             .context("no transaction in the batch is valid")?;
-        let id = BatchId(self.store.batches()?.last().map_or(1, |b| b.id.0 + 1));
+        // Batch ids run 1, 2, 3, ... with no gaps: a batch is stored whole or not at all.
+        let id = BatchId(self.batches + 1);
         let record = BatchRecord {
             id,
             old_root: built.old_root,
@@ -381,7 +383,7 @@ impl Distributor {
             .add_batch(&record, &jobs, &next.to_bytes(), &submit)?;
         self.rollup = next;
         self.lrp.apply(&submit);
-        self.generated += 1;
+        self.batches += 1;
         self.metrics.batches_submitted.inc();
         for rejection in &built.rejected {
             debug!(target: "distributor", batch = %id, %rejection, "transaction refused");

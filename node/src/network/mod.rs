@@ -177,9 +177,6 @@ enum Command {
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
-    Disconnect {
-        peer: PeerId,
-    },
 }
 
 /// The roles' way to the network. Cheap to clone.
@@ -286,11 +283,6 @@ impl NetworkHandle {
     /// The addresses the node listens on.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
         self.ask(|reply| Command::ListenAddrs { reply }).await
-    }
-
-    /// Closes every connection to `peer`.
-    pub async fn disconnect(&self, peer: PeerId) {
-        let _ = self.send(Command::Disconnect { peer }).await;
     }
 }
 
@@ -553,9 +545,6 @@ impl EventLoop {
             }
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.listening.clone());
-            }
-            Command::Disconnect { peer } => {
-                let _ = self.swarm.disconnect_peer_id(peer);
             }
         }
     }
