@@ -1,8 +1,9 @@
-//! The node's HTTP API: `GET /status` (JSON), `GET /metrics` (Prometheus
-//! text), and on a distributor `GET /attempts` (every hand-out and its fate)
-//! and `POST /batch` (a batch from outside). A
-//! deliberately small HTTP/1.1 server: one request per connection, bounded
-//! header and body sizes, a deadline per connection.
+//! The node's HTTP API: `GET /` (the live dashboard, a read-only page that
+//! polls the JSON below; its files are embedded in the binary), `GET /status`
+//! (JSON), `GET /metrics` (Prometheus text), and on a distributor
+//! `GET /attempts[?last=N]` (every hand-out and its fate) and `POST /batch`
+//! (a batch from outside). A deliberately small HTTP/1.1 server: one request
+//! per connection, bounded header and body sizes, a deadline per connection.
 //!
 //! The role owns its state; the server asks it through [`ApiRequest`]s.
 
@@ -26,13 +27,44 @@ pub const MAX_BODY: usize = 8 << 20;
 /// How long one connection may take.
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 
+/// The dashboard's files: path, content type, body.
+const DASHBOARD: [(&str, &str, &str); 3] = [
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("../dashboard/index.html"),
+    ),
+    (
+        "/dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/dashboard.js"),
+    ),
+    (
+        "/dashboard.css",
+        "text/css; charset=utf-8",
+        include_str!("../dashboard/dashboard.css"),
+    ),
+];
+
+/// The dashboard runs only its own script and talks only to this API: what
+/// it shows comes from strangers on the network (node ids, error texts).
+const DASHBOARD_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+
 /// What the API asks of the role.
 #[derive(Debug)]
 pub enum ApiRequest {
     /// The `/status` document.
     Status(oneshot::Sender<Value>),
-    /// The `/attempts` document (distributor): every hand-out and its fate.
-    Attempts(oneshot::Sender<Value>),
+    /// The `/attempts` document (distributor): every hand-out and its fate,
+    /// or only the `last` newest.
+    Attempts {
+        /// How many of the newest attempts; `None`: all that are kept.
+        last: Option<usize>,
+        /// Where the document goes.
+        reply: oneshot::Sender<Value>,
+    },
     /// `POST /batch`: the body (empty: let the generator make one). The reply
     /// is the JSON answer or an error for the caller.
     SubmitBatch(Vec<u8>, oneshot::Sender<Result<Value, String>>),
@@ -80,6 +112,8 @@ struct Reply {
     status: u16,
     content_type: &'static str,
     body: Vec<u8>,
+    /// Extra header lines, each ending in CRLF.
+    headers: String,
 }
 
 impl Reply {
@@ -90,6 +124,19 @@ impl Reply {
             status,
             content_type: "application/json",
             body,
+            headers: "Cache-Control: no-store\r\n".into(),
+        }
+    }
+
+    fn page(content_type: &'static str, body: &str) -> Self {
+        Self {
+            status: 200,
+            content_type,
+            body: body.as_bytes().to_vec(),
+            headers: format!(
+                "Content-Security-Policy: {DASHBOARD_POLICY}\r\nX-Frame-Options: DENY\r\n\
+                 Referrer-Policy: no-referrer\r\nCache-Control: no-cache\r\n"
+            ),
         }
     }
 
@@ -116,10 +163,12 @@ async fn handle(
         _ => "Service Unavailable",
     };
     let head = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+         X-Content-Type-Options: nosniff\r\n{}Connection: close\r\n\r\n",
         reply.status,
         reply.content_type,
-        reply.body.len()
+        reply.body.len(),
+        reply.headers,
     );
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(&reply.body).await?;
@@ -134,19 +183,29 @@ async fn route(
     metrics: &Metrics,
     role: &mpsc::Sender<ApiRequest>,
 ) -> Reply {
-    let path = path.split('?').next().unwrap_or(path);
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    if let Some((_, content_type, body)) = DASHBOARD.iter().find(|(p, ..)| *p == path) {
+        return match method {
+            "GET" => Reply::page(content_type, body),
+            _ => Reply::error(405, "method not allowed"),
+        };
+    }
     match (method, path) {
         ("GET", "/metrics") => Reply {
             status: 200,
             content_type: "text/plain; version=0.0.4",
             body: metrics.render().into_bytes(),
+            headers: String::new(),
         },
         ("GET", "/status" | "/attempts") => {
             let (tx, rx) = oneshot::channel();
             let request = if path == "/status" {
                 ApiRequest::Status(tx)
             } else {
-                ApiRequest::Attempts(tx)
+                match query_number(query, "last") {
+                    Ok(last) => ApiRequest::Attempts { last, reply: tx },
+                    Err(message) => return Reply::error(400, &message),
+                }
             };
             if role.send(request).await.is_err() {
                 return Reply::error(503, "the node is shutting down");
@@ -172,9 +231,23 @@ async fn route(
         }
         _ => Reply::error(
             404,
-            "no such endpoint; try /status, /metrics, /attempts or POST /batch",
+            "no such endpoint; try / (the dashboard), /status, /metrics, /attempts or POST /batch",
         ),
     }
+}
+
+/// The number `name=N` in a query string, if present.
+fn query_number(query: &str, name: &str) -> Result<Option<usize>, String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| {
+            value
+                .parse()
+                .map_err(|_| format!("{name} must be a whole number, not {value:?}"))
+        })
+        .transpose()
 }
 
 async fn read_request(stream: &mut TcpStream) -> anyhow::Result<(String, String, Vec<u8>)> {
@@ -289,8 +362,11 @@ mod tests {
         tokio::spawn(async move {
             while let Some(request) = role_rx.recv().await {
                 match request {
-                    ApiRequest::Status(reply) | ApiRequest::Attempts(reply) => {
+                    ApiRequest::Status(reply) => {
                         let _ = reply.send(serde_json::json!({"role": "test"}));
+                    }
+                    ApiRequest::Attempts { last, reply } => {
+                        let _ = reply.send(serde_json::json!({ "last": last }));
                     }
                     ApiRequest::SubmitBatch(body, reply) => {
                         let _ = reply.send(Err(format!("{} bytes refused", body.len())));
@@ -307,6 +383,36 @@ mod tests {
         assert_eq!(code, 400);
         assert!(String::from_utf8(body).unwrap().contains("5 bytes refused"));
         assert_eq!(request(addr, "GET", "/nope", &[]).await.unwrap().0, 404);
+        assert_eq!(get_json(addr, "/attempts?last=7").await.unwrap()["last"], 7);
+        assert!(get_json(addr, "/attempts").await.unwrap()["last"].is_null());
+        assert_eq!(
+            request(addr, "GET", "/attempts?last=x", &[])
+                .await
+                .unwrap()
+                .0,
+            400
+        );
+        // The dashboard: its page and assets, under a policy that lets it run
+        // only its own script and reach only this API.
+        for (path, kind) in [
+            ("/", "text/html"),
+            ("/dashboard.js", "text/javascript"),
+            ("/dashboard.css", "text/css"),
+        ] {
+            let mut raw = TcpStream::connect(addr).await.unwrap();
+            let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+            raw.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            raw.read_to_end(&mut answer).await.unwrap();
+            let answer = String::from_utf8(answer).unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer:.200}");
+            assert!(answer.contains(&format!("Content-Type: {kind}")), "{path}");
+            assert!(
+                answer.contains("Content-Security-Policy: default-src 'none'; script-src 'self'")
+            );
+            assert!(answer.contains("X-Content-Type-Options: nosniff"));
+        }
+        assert_eq!(request(addr, "POST", "/", &[]).await.unwrap().0, 405);
         assert_eq!(
             request(addr, "DELETE", "/status", &[]).await.unwrap().0,
             405

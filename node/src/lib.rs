@@ -8,7 +8,8 @@
 //! - [`network`]: the one task that owns the libp2p swarm, and its handle.
 //! - [`distributor`]: batches → jobs → LRP → verification → ledger; the job store.
 //! - [`prover`]: claim → prove → submit; the proving-key cache; receipts.
-//! - [`api`]: `/status`, `/metrics`, `POST /batch`.
+//! - [`api`]: the dashboard at `/`, `/status`, `/metrics`, `POST /batch`.
+//! - [`status_text`]: `/status` rendered for a person (`crowdprove status`).
 //! - [`metrics`]: the Prometheus registry.
 //! - [`node`]: start-up, `node.json`, shutdown.
 
@@ -19,3 +20,4 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod prover;
+pub mod status_text;

@@ -302,7 +302,10 @@ fn run(command: Command) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
-                print_status(&status);
+                print!(
+                    "{}",
+                    node::status_text::render(&status, protocol::Timestamp::now().0)
+                );
             }
         }
         Command::Ledger { command } => ledger(command)?,
@@ -431,65 +434,6 @@ fn setup(circuit: &str, out: &Path, seed: u64, force: bool) -> anyhow::Result<()
     println!("verifying key  {}  {}", vk.hash(), vk_path.display());
     println!("setup took     {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-fn print_status(status: &serde_json::Value) {
-    let node = &status["node"];
-    println!(
-        "{} {}  peer {}  api {}",
-        status["role"].as_str().unwrap_or("?"),
-        node["node_id"].as_str().unwrap_or("?"),
-        node["peer_id"].as_str().unwrap_or("?"),
-        node["api"].as_str().unwrap_or("?"),
-    );
-    println!("public key {}", node["public_key"].as_str().unwrap_or("?"));
-    for addr in node["listen"].as_array().into_iter().flatten() {
-        println!("listening  {}", addr.as_str().unwrap_or("?"));
-    }
-    if status["role"] == "distributor" {
-        let b = &status["batches"];
-        let j = &status["jobs"];
-        println!(
-            "batches  {} proven / {} total     jobs  {} done, {} pending, {} fresh",
-            b["proven"], b["total"], j["done"], j["pending"], j["fresh"]
-        );
-        println!(
-            "peers {}   ledger height {}   proofs verified {} (mean {:.2} ms)",
-            status["peers"],
-            status["ledger"]["height"],
-            status["verification"]["proofs"],
-            status["verification"]["mean_ms"].as_f64().unwrap_or(0.0)
-        );
-        println!(
-            "{:<14}{:>9}{:>9}{:>6}{:>9}{:>10}",
-            "prover", "assigned", "accepted", "late", "invalid", "earned"
-        );
-        for p in status["provers"].as_array().into_iter().flatten() {
-            println!(
-                "{:<14}{:>9}{:>9}{:>6}{:>9}{:>10}",
-                p["node_id"].as_str().unwrap_or("?"),
-                p["assigned"],
-                p["accepted"],
-                p["late"],
-                p["invalid"],
-                p["earned"]
-            );
-        }
-    } else {
-        let j = &status["jobs"];
-        println!(
-            "jobs  {} accepted, {} late, {} invalid, {} active   earned {}   receipts {}",
-            j["accepted"],
-            j["late"],
-            j["invalid"],
-            j["active"],
-            status["earned"],
-            status["receipts"]
-        );
-        if let Some(e) = status["last_error"].as_str() {
-            println!("last error: {e}");
-        }
-    }
 }
 
 fn ledger(command: LedgerCommand) -> anyhow::Result<()> {

@@ -44,6 +44,18 @@ pub struct Metrics {
     pub wire_bytes: Family<Label, Gauge>,
     /// Bytes of proving key fetched (prover).
     pub key_bytes_fetched: Counter,
+    /// Always 1, labelled with the binary's version and the node's role.
+    pub build_info: Family<Label, Gauge>,
+    /// Jobs of unproven batches still waiting for a valid proof (distributor).
+    pub jobs_open: Gauge,
+    /// Items waiting in each of the node's internal queues, by `queue`.
+    pub queue_depth: Family<Label, Gauge>,
+    /// Each internal queue's capacity, by `queue`.
+    pub queue_capacity: Family<Label, Gauge>,
+    /// Ledger writes that failed (credits not yet durable, blocks not cut).
+    pub ledger_write_errors: Counter,
+    /// Ledger transactions waiting for the next block.
+    pub ledger_pending_txs: Gauge,
 }
 
 impl Default for Metrics {
@@ -71,6 +83,12 @@ impl Metrics {
             ledger_height: Gauge::default(),
             wire_bytes: Family::default(),
             key_bytes_fetched: Counter::default(),
+            build_info: Family::default(),
+            jobs_open: Gauge::default(),
+            queue_depth: Family::default(),
+            queue_capacity: Family::default(),
+            ledger_write_errors: Counter::default(),
+            ledger_pending_txs: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -130,7 +148,54 @@ impl Metrics {
             "Proving-key bytes fetched from the distributor",
             m.key_bytes_fetched.clone(),
         );
+        registry.register(
+            "build_info",
+            "Always 1: the binary's version and the node's role",
+            m.build_info.clone(),
+        );
+        registry.register(
+            "jobs_open",
+            "Jobs of unproven batches still waiting for a valid proof",
+            m.jobs_open.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Items waiting in an internal queue",
+            m.queue_depth.clone(),
+        );
+        registry.register(
+            "queue_capacity",
+            "Capacity of an internal queue",
+            m.queue_capacity.clone(),
+        );
+        registry.register(
+            "ledger_write_errors",
+            "Ledger writes that failed",
+            m.ledger_write_errors.clone(),
+        );
+        registry.register(
+            "ledger_pending_txs",
+            "Ledger transactions waiting for the next block",
+            m.ledger_pending_txs.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    /// Sets `build_info` for a node of `role`.
+    pub fn set_role(&self, role: &str) {
+        self.build_info
+            .get_or_create(&vec![
+                ("version", env!("CARGO_PKG_VERSION").to_string()),
+                ("role", role.to_string()),
+            ])
+            .set(1);
+    }
+
+    /// Publishes one internal queue's depth and capacity.
+    pub fn queue(&self, queue: &str, depth: usize, capacity: usize) {
+        let key = label("queue", queue);
+        self.queue_depth.get_or_create(&key).set(depth as i64);
+        self.queue_capacity.get_or_create(&key).set(capacity as i64);
     }
 
     /// Counts one refused message under `reason`.
@@ -185,5 +250,81 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("crowdprove_proofs_total{outcome=\"valid\"} 1"));
+    }
+
+    /// Every metric family and sample name the node exports, from a render
+    /// with each labelled family touched once.
+    fn exported_names() -> std::collections::BTreeSet<String> {
+        let m = Metrics::new();
+        m.reject("r");
+        m.proof("valid");
+        m.assigned("fresh");
+        m.prover_job("accepted");
+        m.queue("network_events", 0, 1);
+        m.set_role("distributor");
+        m.wire_bytes
+            .get_or_create(&label("direction", "read"))
+            .set(0);
+        let mut names = std::collections::BTreeSet::new();
+        for line in m.render().lines() {
+            let Some(rest) = line.strip_prefix("# TYPE ") else {
+                continue;
+            };
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            let suffixes: &[&str] = match kind {
+                "counter" => &["_total"],
+                "histogram" => &["_bucket", "_sum", "_count"],
+                _ => &[""],
+            };
+            names.insert(name.to_string());
+            names.extend(suffixes.iter().map(|s| format!("{name}{s}")));
+        }
+        names
+    }
+
+    #[test]
+    fn the_monitoring_files_use_only_exported_metrics() {
+        let exported = exported_names();
+        assert!(
+            exported.contains("crowdprove_jobs_completed_total"),
+            "{exported:?}"
+        );
+        assert!(
+            exported.contains("crowdprove_verify_seconds_bucket"),
+            "{exported:?}"
+        );
+        let files = [
+            (
+                "alerts.yml",
+                include_str!("../../docs/monitoring/alerts.yml"),
+            ),
+            (
+                "alerts.test.yml",
+                include_str!("../../docs/monitoring/alerts.test.yml"),
+            ),
+            (
+                "grafana-dashboard.json",
+                include_str!("../../docs/monitoring/grafana-dashboard.json"),
+            ),
+        ];
+        for (file, text) in files {
+            let mut used = 0;
+            for (i, _) in text.match_indices("crowdprove_") {
+                let name: String = text[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                // Alert names and job labels (crowdprove-distributor) are not metrics.
+                if name.len() > "crowdprove_".len() {
+                    assert!(
+                        exported.contains(&name),
+                        "docs/monitoring/{file} uses {name}, which the node does not export"
+                    );
+                    used += 1;
+                }
+            }
+            assert!(used > 0, "docs/monitoring/{file} uses no metric");
+        }
+        serde_json::from_str::<serde_json::Value>(files[2].1).expect("the dashboard is JSON");
     }
 }

@@ -78,6 +78,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Role::Distributor => None,
     };
     let metrics = Arc::new(Metrics::new());
+    metrics.set_role(match config.node.role {
+        Role::Distributor => "distributor",
+        Role::Prover => "prover",
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let (net, events, net_task) = network::start(&secret, config.network()?).await?;

@@ -32,6 +32,32 @@ pub struct ProverStats {
     pub released: u64,
     /// Rewards earned.
     pub earned: u64,
+    /// Milliseconds from hand-out to valid proof, summed over the valid
+    /// proofs (first or late) whose hand-out is still remembered.
+    pub valid_ms: u64,
+    /// How many valid proofs `valid_ms` sums over.
+    pub valid_timed: u64,
+    /// The scheduler time of the prover's last request or submission.
+    pub last_seen: Option<Timestamp>,
+}
+
+impl ProverStats {
+    /// Mean milliseconds from hand-out to valid proof: the prover's speed as
+    /// the distributor sees it (network and queueing included).
+    pub fn mean_prove_ms(&self) -> Option<f64> {
+        (self.valid_timed > 0).then(|| self.valid_ms as f64 / self.valid_timed as f64)
+    }
+
+    fn seen(&mut self, now: Timestamp) {
+        self.last_seen = Some(self.last_seen.map_or(now, |t| t.max(now)));
+    }
+
+    fn timed(&mut self, assigned: Option<Timestamp>, now: Timestamp) {
+        if let Some(assigned) = assigned {
+            self.valid_ms += now.millis_since(assigned);
+            self.valid_timed += 1;
+        }
+    }
 }
 
 /// How an attempt ended, so far.
@@ -83,6 +109,7 @@ impl History {
         match (event, outcome) {
             (LrpEvent::Request { prover, now }, LrpOutcome::Decided(Decision::Assign(h))) => {
                 let s = self.provers.entry(*prover).or_default();
+                s.seen(*now);
                 s.assigned += 1;
                 s.reserved += u64::from(h.reserve);
                 self.push(Attempt {
@@ -103,7 +130,10 @@ impl History {
                 },
                 LrpOutcome::Completed(Completion::Accepted { .. }),
             ) => {
+                let assigned = self.assigned_at(*request, *prover);
                 let s = self.provers.entry(*prover).or_default();
+                s.seen(*now);
+                s.timed(assigned, *now);
                 s.accepted += 1;
                 s.earned += reward;
                 self.end(*request, *now, AttemptOutcome::Won);
@@ -117,7 +147,9 @@ impl History {
                 },
                 LrpOutcome::Invalidated(StrikeOutcome::Struck { .. }),
             ) => {
-                self.provers.entry(*prover).or_default().invalid += 1;
+                let s = self.provers.entry(*prover).or_default();
+                s.seen(*now);
+                s.invalid += 1;
                 self.end(*request, *now, AttemptOutcome::Invalid);
             }
             (
@@ -129,8 +161,13 @@ impl History {
                 },
                 LrpOutcome::Released(protocol::lrp::ReleaseOutcome::Released { .. }),
             ) => {
-                self.provers.entry(*prover).or_default().released += 1;
+                let s = self.provers.entry(*prover).or_default();
+                s.seen(*now);
+                s.released += 1;
                 self.end(*request, *now, AttemptOutcome::Released);
+            }
+            (LrpEvent::Request { prover, now }, _) => {
+                self.provers.entry(*prover).or_default().seen(*now);
             }
             _ => {}
         }
@@ -138,7 +175,11 @@ impl History {
 
     /// A valid proof that came after another prover's.
     pub fn late(&mut self, prover: PublicKey, request: RequestId, now: Timestamp) {
-        self.provers.entry(prover).or_default().late += 1;
+        let assigned = self.assigned_at(request, prover);
+        let s = self.provers.entry(prover).or_default();
+        s.seen(now);
+        s.timed(assigned, now);
+        s.late += 1;
         if self
             .attempt(request)
             .is_some_and(|a| a.prover == prover && a.outcome == AttemptOutcome::Open)
@@ -155,6 +196,13 @@ impl History {
     fn attempt(&self, request: RequestId) -> Option<&Attempt> {
         let i = *self.by_request.get(&request)?;
         self.attempts.get(i - self.first)
+    }
+
+    /// When `request` was handed out to `prover`, if remembered.
+    fn assigned_at(&self, request: RequestId, prover: PublicKey) -> Option<Timestamp> {
+        self.attempt(request)
+            .filter(|a| a.prover == prover)
+            .map(|a| a.assigned)
     }
 
     fn push(&mut self, attempt: Attempt) {
@@ -177,12 +225,15 @@ impl History {
         }
     }
 
-    /// The timeline as JSON, oldest first. An open attempt whose job is done
-    /// (per `is_done`) is reported as `abandoned`.
-    pub fn attempts_json(&self, is_done: impl Fn(JobId) -> bool) -> Value {
+    /// The timeline as JSON, oldest first; with `last`, only that many of
+    /// the newest. An open attempt whose job is done (per `is_done`) is
+    /// reported as `abandoned`.
+    pub fn attempts_json(&self, last: Option<usize>, is_done: impl Fn(JobId) -> bool) -> Value {
+        let skip = last.map_or(0, |n| self.attempts.len().saturating_sub(n));
         let rows: Vec<Value> = self
             .attempts
             .iter()
+            .skip(skip)
             .map(|a| {
                 let outcome = match a.outcome {
                     AttemptOutcome::Open if is_done(a.job) => "abandoned",
@@ -246,14 +297,25 @@ mod tests {
             }),
             10,
         );
-        let doc = h.attempts_json(|_| true);
+        let doc = h.attempts_json(None, |_| true);
         let rows = doc["attempts"].as_array().unwrap();
         assert_eq!(rows[0]["outcome"], "abandoned");
         assert_eq!(rows[1]["outcome"], "won");
+        let newest = h.attempts_json(Some(1), |_| true);
+        assert_eq!(newest["attempts"].as_array().unwrap().len(), 1);
+        assert_eq!(newest["attempts"][0]["request"], 2);
         h.late(a, RequestId(1), Timestamp(6));
-        assert_eq!(h.attempts_json(|_| true)["attempts"][0]["outcome"], "late");
+        assert_eq!(
+            h.attempts_json(None, |_| true)["attempts"][0]["outcome"],
+            "late"
+        );
         assert_eq!(h.provers[&b].earned, 10);
         assert_eq!(h.provers[&b].reserved, 1);
         assert_eq!(h.provers[&a].late, 1);
+        // Speed: hand-out to valid proof, first (2 → 5) or late (1 → 6).
+        assert_eq!(h.provers[&b].mean_prove_ms(), Some(3.0));
+        assert_eq!(h.provers[&a].mean_prove_ms(), Some(5.0));
+        assert_eq!(h.provers[&a].last_seen, Some(Timestamp(6)));
+        assert_eq!(h.provers[&b].last_seen, Some(Timestamp(5)));
     }
 }

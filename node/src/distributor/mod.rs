@@ -93,6 +93,34 @@ pub struct Distributor {
     verify_count: u64,
     verify_seconds: f64,
     started: Instant,
+    /// The depth and capacity of the queues the run loop drains, as of its
+    /// last turn: `/status` and the metrics show them.
+    queues: Vec<QueueDepth>,
+}
+
+/// One internal queue's fill, for `/status` and the metrics.
+#[derive(Debug, Clone, Copy)]
+struct QueueDepth {
+    name: &'static str,
+    depth: usize,
+    capacity: usize,
+}
+
+impl QueueDepth {
+    fn of<T>(name: &'static str, queue: &mpsc::Receiver<T>) -> Self {
+        Self {
+            name,
+            depth: queue.len(),
+            capacity: queue.max_capacity(),
+        }
+    }
+
+    fn all(events: &mpsc::Receiver<NetworkEvent>, api: &mpsc::Receiver<ApiRequest>) -> Vec<Self> {
+        vec![
+            Self::of("network_events", events),
+            Self::of("api_requests", api),
+        ]
+    }
 }
 
 /// Paths of a circuit's key files in `keys_dir`.
@@ -223,6 +251,7 @@ impl Distributor {
             verify_count: 0,
             verify_seconds: 0.0,
             started: Instant::now(),
+            queues: Vec::new(),
             settings,
         };
         distributor.batches = distributor.store.batches()?.len() as u64;
@@ -286,9 +315,15 @@ impl Distributor {
         loop {
             tokio::select! {
                 Some(event) = events.recv() => self.on_network(event).await?,
-                Some(request) = api.recv() => self.on_api(request).await?,
+                Some(request) = api.recv() => {
+                    self.queues = QueueDepth::all(&events, &api);
+                    self.on_api(request).await?
+                }
                 Some(proof) = local.recv() => self.on_local_proof(proof).await?,
-                _ = tick.tick() => self.on_tick().await?,
+                _ = tick.tick() => {
+                    self.queues = QueueDepth::all(&events, &api);
+                    self.on_tick().await?
+                }
                 _ = shutdown.changed() => break,
             }
         }
@@ -307,9 +342,22 @@ impl Distributor {
                     info!(target: "ledger", height = block.header.height, txs = block.header.tx_count, "block cut");
                 }
             }
-            Err(e) => error!(target: "ledger", error = %e, "cannot cut a block"),
+            Err(e) => {
+                self.metrics.ledger_write_errors.inc();
+                error!(target: "ledger", error = %e, "cannot cut a block")
+            }
         }
         self.metrics.ledger_height.set(self.ledger.height() as i64);
+        self.metrics
+            .ledger_pending_txs
+            .set(self.ledger.pending_len() as i64);
+        let counts = self.lrp.counts();
+        self.metrics
+            .jobs_open
+            .set((counts.fresh + counts.pending) as i64);
+        for q in &self.queues {
+            self.metrics.queue(q.name, q.depth, q.capacity);
+        }
         if !self.uncredited.is_empty() {
             let pending = std::mem::take(&mut self.uncredited);
             for credit in pending {
@@ -789,6 +837,7 @@ impl Distributor {
                 debug!(target: "ledger", %job, "already credited");
             }
             Err(e) => {
+                self.metrics.ledger_write_errors.inc();
                 error!(target: "ledger", job = %credit.job, error = %e, "credit not written; will retry");
                 self.uncredited.push(credit);
             }
@@ -972,10 +1021,10 @@ impl Distributor {
                 let status = self.status().await;
                 let _ = reply.send(status);
             }
-            ApiRequest::Attempts(reply) => {
+            ApiRequest::Attempts { last, reply } => {
                 let store = &self.store;
                 let lrp = &self.lrp;
-                let doc = self.history.attempts_json(|job| match lrp.job(job) {
+                let doc = self.history.attempts_json(last, |job| match lrp.job(job) {
                     Some(protocol::lrp::JobView::Done { .. }) => true,
                     Some(_) => false,
                     None => matches!(store.job(job), Ok(Some(JobRecord { done: Some(_), .. }))),
@@ -996,6 +1045,7 @@ impl Distributor {
     async fn status(&self) -> Value {
         let net = self.net.stats().await.unwrap_or_default();
         let counts = self.lrp.counts();
+        let tip = self.ledger.tip();
         let batches: Vec<Value> = self
             .store
             .batches()
@@ -1039,6 +1089,8 @@ impl Distributor {
                     "balance": self.ledger.balance(key),
                     "strikes": view.as_ref().map_or(0, |v| v.strikes),
                     "holding": view.as_ref().map_or(0, |v| v.holdings.len()),
+                    "mean_prove_ms": s.mean_prove_ms(),
+                    "last_seen_ms": s.last_seen.map(|t| t.0),
                 })
             })
             .collect();
@@ -1050,6 +1102,7 @@ impl Distributor {
             "proving_key": self.proving_key_hash.to_hex(),
             "verifying_key": self.vk.hash().to_hex(),
             "centralized": self.settings.centralized,
+            "now_ms": Timestamp::now().0,
             "uptime_ms": self.started.elapsed().as_millis() as u64,
             "batches": {
                 "total": batches.len(),
@@ -1073,9 +1126,18 @@ impl Distributor {
                 "rpc_bytes_read": net.rpc_bytes_read,
                 "rpc_bytes_written": net.rpc_bytes_written,
             },
+            "queues": self.queues.iter().map(|q| {
+                (q.name.to_string(), json!({ "depth": q.depth, "capacity": q.capacity }))
+            }).collect::<serde_json::Map<_, _>>(),
             "ledger": {
                 "height": self.ledger.height(),
                 "pending": self.ledger.pending_len(),
+                "last_block": {
+                    "height": tip.header.height,
+                    "hash": tip.hash().to_hex(),
+                    "txs": tip.header.tx_count,
+                    "time_ms": tip.header.timestamp.0,
+                },
             },
         })
     }

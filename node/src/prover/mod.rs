@@ -14,6 +14,7 @@
 
 pub mod keys;
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,6 +44,8 @@ const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often pending receipts are asked for.
 const RECEIPT_POLL: Duration = Duration::from_secs(2);
+/// How many finished jobs and kept receipts `/status` lists.
+const RECENT: usize = 50;
 
 /// Counters for `/status`.
 #[derive(Debug, Default)]
@@ -58,6 +61,77 @@ struct Tally {
     stopped_workers: u64,
     last_error: Option<String>,
     awaiting_receipts: Vec<JobId>,
+    /// The newest finished assignments, newest first.
+    recent_jobs: VecDeque<RecentJob>,
+    /// The newest receipts kept: job and block height, newest first.
+    recent_receipts: VecDeque<(JobId, u64)>,
+}
+
+/// One finished assignment, as `/status` lists it.
+#[derive(Debug, Clone)]
+struct RecentJob {
+    job: JobId,
+    request: protocol::RequestId,
+    /// `accepted`, `late`, `invalid`, `released` or `failed`.
+    outcome: &'static str,
+    reward: u64,
+    prove_ms: Option<u64>,
+    ended: Timestamp,
+}
+
+impl Tally {
+    fn finished(&mut self, job: RecentJob) {
+        if self.recent_jobs.len() == RECENT {
+            self.recent_jobs.pop_back();
+        }
+        self.recent_jobs.push_front(job);
+    }
+
+    fn kept_receipt(&mut self, job: JobId, height: u64) {
+        if self.recent_receipts.len() == RECENT {
+            self.recent_receipts.pop_back();
+        }
+        self.recent_receipts.push_front((job, height));
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let jobs: Vec<_> = self
+            .recent_jobs
+            .iter()
+            .map(|r| {
+                json!({
+                    "job": r.job.to_string(),
+                    "request": r.request.0,
+                    "outcome": r.outcome,
+                    "reward": r.reward,
+                    "prove_ms": r.prove_ms,
+                    "ended_ms": r.ended.0,
+                })
+            })
+            .collect();
+        let receipts: Vec<_> = self
+            .recent_receipts
+            .iter()
+            .map(|(job, height)| json!({ "job": job.to_string(), "height": height }))
+            .collect();
+        json!({
+            "jobs": {
+                "active": self.active,
+                "accepted": self.accepted,
+                "late": self.late,
+                "invalid": self.invalid,
+                "released": self.released,
+                "failed": self.failed,
+            },
+            "earned": self.earned,
+            "receipts": self.receipts,
+            "awaiting_receipts": self.awaiting_receipts.len(),
+            "workers_stopped": self.stopped_workers,
+            "last_error": self.last_error,
+            "recent_jobs": jobs,
+            "recent_receipts": receipts,
+        })
+    }
 }
 
 /// What every worker shares.
@@ -76,6 +150,7 @@ struct Shared {
     wake: Notify,
     stop: watch::Receiver<bool>,
     pool: Vec<Arc<prover_core::ThreadPool>>,
+    started: Instant,
 }
 
 /// Why a call to the distributor failed.
@@ -209,6 +284,7 @@ pub async fn run(
         pool,
         secret,
         settings,
+        started: Instant::now(),
     });
     info!(
         target: "prover",
@@ -298,32 +374,22 @@ async fn on_network(shared: &Shared, event: NetworkEvent) {
 fn on_api(shared: &Shared, info: &NodeInfo, request: ApiRequest) {
     match request {
         ApiRequest::Status(reply) => {
-            let t = shared.tally();
-            let _ = reply.send(json!({
-                "role": "prover",
-                "node": info.to_json(),
-                "distributor": shared.distributor.to_hex(),
-                "fault": format!("{:?}", shared.settings.fault).to_lowercase(),
-                "jobs": {
-                    "active": t.active,
-                    "accepted": t.accepted,
-                    "late": t.late,
-                    "invalid": t.invalid,
-                    "released": t.released,
-                    "failed": t.failed,
-                },
-                "earned": t.earned,
-                "receipts": t.receipts,
-                "workers_stopped": t.stopped_workers,
-                "last_error": t.last_error,
-            }));
+            let mut doc = shared.tally().to_json();
+            doc["role"] = json!("prover");
+            doc["node"] = info.to_json();
+            doc["now_ms"] = json!(Timestamp::now().0);
+            doc["uptime_ms"] = json!(shared.started.elapsed().as_millis() as u64);
+            doc["distributor"] = json!(shared.distributor.to_hex());
+            doc["distributor_node_id"] = json!(shared.distributor.node_id().to_string());
+            doc["fault"] = json!(format!("{:?}", shared.settings.fault).to_lowercase());
+            let _ = reply.send(doc);
         }
         ApiRequest::SubmitBatch(_, reply) => {
             let _ = reply.send(Err(
                 "a prover takes no batches; POST /batch to the distributor".into(),
             ));
         }
-        ApiRequest::Attempts(reply) => {
+        ApiRequest::Attempts { reply, .. } => {
             let _ = reply.send(json!({ "error": "attempts are kept by the distributor" }));
         }
     }
@@ -424,7 +490,22 @@ async fn worker(shared: Arc<Shared>, slot: usize) {
                 &mut backoff,
                 format!("job {job}: proof judged invalid ({reason:?})"),
             ),
-            Err(e) => fail(&mut failures, &mut backoff, format!("job {job}: {e:#}")),
+            Err(e) => {
+                if !shared.stopping() {
+                    let mut t = shared.tally();
+                    t.failed += 1;
+                    t.finished(RecentJob {
+                        job,
+                        request: assignment.request,
+                        outcome: "failed",
+                        reward: 0,
+                        prove_ms: None,
+                        ended: Timestamp::now(),
+                    });
+                    shared.metrics.prover_job("failed");
+                }
+                fail(&mut failures, &mut backoff, format!("job {job}: {e:#}"))
+            }
         }
     }
 }
@@ -508,6 +589,19 @@ async fn prove_and_submit(
     *last_envelope = Some(bytes.clone());
     let verdict = submit(shared, bytes).await?;
     let mut t = shared.tally();
+    let (outcome, reward) = match verdict.outcome {
+        Outcome::Accepted { reward } => ("accepted", reward),
+        Outcome::Late => ("late", 0),
+        Outcome::Invalid(_) => ("invalid", 0),
+    };
+    t.finished(RecentJob {
+        job: assignment.job,
+        request: assignment.request,
+        outcome,
+        reward,
+        prove_ms: Some((seconds * 1e3) as u64),
+        ended: Timestamp::now(),
+    });
     match verdict.outcome {
         Outcome::Accepted { reward } => {
             t.accepted += 1;
@@ -563,7 +657,17 @@ async fn release(shared: &Shared, assignment: &Assignment) {
     };
     match shared.call(&release).await {
         Ok(_) => {
-            shared.tally().released += 1;
+            let mut t = shared.tally();
+            t.released += 1;
+            t.finished(RecentJob {
+                job: assignment.job,
+                request: assignment.request,
+                outcome: "released",
+                reward: 0,
+                prove_ms: None,
+                ended: Timestamp::now(),
+            });
+            drop(t);
             shared.metrics.prover_job("released");
             info!(target: "prover", job = %assignment.job, "job released");
         }
@@ -585,16 +689,18 @@ async fn fetch_receipts(shared: &Shared) {
         };
         let mut t = shared.tally();
         match saved {
-            Ok(()) => {
+            Ok(height) => {
                 t.receipts += 1;
                 t.awaiting_receipts.retain(|j| *j != job);
+                t.kept_receipt(job, height);
             }
             Err(e) => warn!(target: "prover", %job, error = %format!("{e:#}"), "receipt not kept"),
         }
     }
 }
 
-fn save_receipt(shared: &Shared, job: JobId, bytes: &[u8]) -> anyhow::Result<()> {
+/// Checks and keeps one receipt; returns the height of its block.
+fn save_receipt(shared: &Shared, job: JobId, bytes: &[u8]) -> anyhow::Result<u64> {
     let receipt = ledger::Receipt::decode(bytes).context("receipt does not decode")?;
     let credit = ledger::verify_receipt(&receipt, &shared.distributor)
         .context("receipt does not verify against the distributor's key")?;
@@ -609,7 +715,7 @@ fn save_receipt(shared: &Shared, job: JobId, bytes: &[u8]) -> anyhow::Result<()>
     let path = receipt_path(&shared.receipts_dir, job);
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     debug!(target: "prover", %job, path = %path.display(), "receipt kept");
-    Ok(())
+    Ok(receipt.header.header.height)
 }
 
 /// Where a prover keeps the receipt of `job`.
