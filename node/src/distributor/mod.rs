@@ -95,11 +95,11 @@ pub struct Distributor {
     started: Instant,
     /// The depth and capacity of the queues the run loop drains, as of its
     /// last turn: `/status` and the metrics show them.
-    queues: Vec<QueueDepth>,
+    queues: [QueueDepth; 2],
 }
 
 /// One internal queue's fill, for `/status` and the metrics.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct QueueDepth {
     name: &'static str,
     depth: usize,
@@ -115,8 +115,8 @@ impl QueueDepth {
         }
     }
 
-    fn all(events: &mpsc::Receiver<NetworkEvent>, api: &mpsc::Receiver<ApiRequest>) -> Vec<Self> {
-        vec![
+    fn all(events: &mpsc::Receiver<NetworkEvent>, api: &mpsc::Receiver<ApiRequest>) -> [Self; 2] {
+        [
             Self::of("network_events", events),
             Self::of("api_requests", api),
         ]
@@ -251,7 +251,7 @@ impl Distributor {
             verify_count: 0,
             verify_seconds: 0.0,
             started: Instant::now(),
-            queues: Vec::new(),
+            queues: Default::default(),
             settings,
         };
         distributor.batches = distributor.store.batches()?.len() as u64;
@@ -313,17 +313,12 @@ impl Distributor {
         }
         let mut tick = tokio::time::interval(TICK);
         loop {
+            self.queues = QueueDepth::all(&events, &api);
             tokio::select! {
                 Some(event) = events.recv() => self.on_network(event).await?,
-                Some(request) = api.recv() => {
-                    self.queues = QueueDepth::all(&events, &api);
-                    self.on_api(request).await?
-                }
+                Some(request) = api.recv() => self.on_api(request).await?,
                 Some(proof) = local.recv() => self.on_local_proof(proof).await?,
-                _ = tick.tick() => {
-                    self.queues = QueueDepth::all(&events, &api);
-                    self.on_tick().await?
-                }
+                _ = tick.tick() => self.on_tick().await?,
                 _ = shutdown.changed() => break,
             }
         }

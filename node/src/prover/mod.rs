@@ -79,19 +79,33 @@ struct RecentJob {
     ended: Timestamp,
 }
 
+impl RecentJob {
+    /// `assignment` ended just now with `outcome`, unpaid and unproved.
+    fn new(assignment: &Assignment, outcome: &'static str) -> Self {
+        Self {
+            job: assignment.job,
+            request: assignment.request,
+            outcome,
+            reward: 0,
+            prove_ms: None,
+            ended: Timestamp::now(),
+        }
+    }
+}
+
+/// Puts `item` first in `ring`, dropping the oldest past [`RECENT`].
+fn remember<T>(ring: &mut VecDeque<T>, item: T) {
+    ring.truncate(RECENT - 1);
+    ring.push_front(item);
+}
+
 impl Tally {
     fn finished(&mut self, job: RecentJob) {
-        if self.recent_jobs.len() == RECENT {
-            self.recent_jobs.pop_back();
-        }
-        self.recent_jobs.push_front(job);
+        remember(&mut self.recent_jobs, job);
     }
 
     fn kept_receipt(&mut self, job: JobId, height: u64) {
-        if self.recent_receipts.len() == RECENT {
-            self.recent_receipts.pop_back();
-        }
-        self.recent_receipts.push_front((job, height));
+        remember(&mut self.recent_receipts, (job, height));
     }
 
     fn to_json(&self) -> serde_json::Value {
@@ -494,14 +508,7 @@ async fn worker(shared: Arc<Shared>, slot: usize) {
                 if !shared.stopping() {
                     let mut t = shared.tally();
                     t.failed += 1;
-                    t.finished(RecentJob {
-                        job,
-                        request: assignment.request,
-                        outcome: "failed",
-                        reward: 0,
-                        prove_ms: None,
-                        ended: Timestamp::now(),
-                    });
+                    t.finished(RecentJob::new(&assignment, "failed"));
                     shared.metrics.prover_job("failed");
                 }
                 fail(&mut failures, &mut backoff, format!("job {job}: {e:#}"))
@@ -595,12 +602,9 @@ async fn prove_and_submit(
         Outcome::Invalid(_) => ("invalid", 0),
     };
     t.finished(RecentJob {
-        job: assignment.job,
-        request: assignment.request,
-        outcome,
         reward,
         prove_ms: Some((seconds * 1e3) as u64),
-        ended: Timestamp::now(),
+        ..RecentJob::new(assignment, outcome)
     });
     match verdict.outcome {
         Outcome::Accepted { reward } => {
@@ -659,14 +663,7 @@ async fn release(shared: &Shared, assignment: &Assignment) {
         Ok(_) => {
             let mut t = shared.tally();
             t.released += 1;
-            t.finished(RecentJob {
-                job: assignment.job,
-                request: assignment.request,
-                outcome: "released",
-                reward: 0,
-                prove_ms: None,
-                ended: Timestamp::now(),
-            });
+            t.finished(RecentJob::new(assignment, "released"));
             drop(t);
             shared.metrics.prover_job("released");
             info!(target: "prover", job = %assignment.job, "job released");
@@ -721,4 +718,36 @@ fn save_receipt(shared: &Shared, job: JobId, bytes: &[u8]) -> anyhow::Result<u64
 /// Where a prover keeps the receipt of `job`.
 pub fn receipt_path(dir: &std::path::Path, job: JobId) -> PathBuf {
     dir.join(format!("b{}-j{}.receipt", job.batch.0, job.index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::BatchId;
+
+    #[test]
+    fn status_lists_the_newest_jobs_and_receipts_first_and_keeps_only_a_few() {
+        let mut t = Tally::default();
+        for index in 0..(RECENT as u32 + 5) {
+            let job = JobId::new(BatchId(1), index);
+            t.finished(RecentJob {
+                job,
+                request: protocol::RequestId(u64::from(index)),
+                outcome: "accepted",
+                reward: 100,
+                prove_ms: Some(7),
+                ended: Timestamp(1),
+            });
+            t.kept_receipt(job, u64::from(index));
+        }
+        let doc = t.to_json();
+        let jobs = doc["recent_jobs"].as_array().unwrap();
+        assert_eq!(jobs.len(), RECENT);
+        assert_eq!(jobs[0]["job"], format!("b1/j{}", RECENT + 4));
+        assert_eq!(jobs[RECENT - 1]["job"], "b1/j5");
+        assert_eq!(jobs[0]["prove_ms"], 7);
+        let receipts = doc["recent_receipts"].as_array().unwrap();
+        assert_eq!(receipts.len(), RECENT);
+        assert_eq!(receipts[0]["height"], RECENT as u64 + 4);
+    }
 }
