@@ -3,7 +3,7 @@
 //! events, so a restart rebuilds it by replaying the log; late proofs, which
 //! change no scheduler state, are added as they arrive.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use protocol::lrp::{Completion, Decision, LrpEvent, LrpOutcome, StrikeOutcome};
 use protocol::{JobId, PublicKey, RequestId, Timestamp};
@@ -98,7 +98,8 @@ pub struct Attempt {
 pub struct History {
     /// Counters by prover.
     pub provers: BTreeMap<PublicKey, ProverStats>,
-    attempts: Vec<Attempt>,
+    /// Oldest first; a ring, so dropping the oldest costs nothing.
+    attempts: VecDeque<Attempt>,
     by_request: HashMap<RequestId, usize>,
     first: usize,
 }
@@ -207,13 +208,14 @@ impl History {
 
     fn push(&mut self, attempt: Attempt) {
         if self.attempts.len() >= MAX_ATTEMPTS {
-            let gone = self.attempts.remove(0);
-            self.by_request.remove(&gone.request);
+            if let Some(gone) = self.attempts.pop_front() {
+                self.by_request.remove(&gone.request);
+            }
             self.first += 1;
         }
         self.by_request
             .insert(attempt.request, self.first + self.attempts.len());
-        self.attempts.push(attempt);
+        self.attempts.push_back(attempt);
     }
 
     fn end(&mut self, request: RequestId, now: Timestamp, outcome: AttemptOutcome) {
@@ -317,5 +319,35 @@ mod tests {
         assert_eq!(h.provers[&a].mean_prove_ms(), Some(5.0));
         assert_eq!(h.provers[&a].last_seen, Some(Timestamp(6)));
         assert_eq!(h.provers[&b].last_seen, Some(Timestamp(5)));
+    }
+
+    #[test]
+    fn the_oldest_attempts_are_dropped_past_the_cap_and_the_rest_still_end() {
+        let mut h = History::default();
+        let a = protocol::SecretKey::from_seed([1; 32]).public();
+        let job = JobId::new(BatchId(1), 0);
+        let total = MAX_ATTEMPTS as u64 + 2;
+        for request in 1..=total {
+            h.record(
+                &LrpEvent::Request {
+                    prover: a,
+                    now: Timestamp(request),
+                },
+                &LrpOutcome::Decided(Decision::Assign(Handout {
+                    job,
+                    request: RequestId(request),
+                    reserve: false,
+                })),
+                10,
+            );
+        }
+        assert!(h.attempt(RequestId(1)).is_none());
+        assert!(h.attempt(RequestId(2)).is_none());
+        assert_eq!(h.attempt(RequestId(3)).unwrap().assigned, Timestamp(3));
+        h.late(a, RequestId(total), Timestamp(total + 5));
+        let doc = h.attempts_json(Some(1), |_| false);
+        assert_eq!(doc["attempts"][0]["request"], total);
+        assert_eq!(doc["attempts"][0]["outcome"], "late");
+        assert_eq!(h.provers[&a].mean_prove_ms(), Some(5.0));
     }
 }
