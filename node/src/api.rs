@@ -274,10 +274,10 @@ async fn read_request(stream: &mut TcpStream) -> anyhow::Result<(String, String,
     };
     let mut length = 0usize;
     for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().context("bad Content-Length")?;
-            }
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().context("bad Content-Length")?;
         }
     }
     if length > MAX_BODY {

@@ -40,6 +40,7 @@ pub enum Fault {
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Config {
     /// Settings of every node.
     pub node: NodeSection,
@@ -200,17 +201,6 @@ impl Default for ProverSection {
             max_failures: 10,
             shutdown_grace_secs: 30,
             fault: Fault::None,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            node: NodeSection::default(),
-            network: NetworkSection::default(),
-            distributor: DistributorSection::default(),
-            prover: ProverSection::default(),
         }
     }
 }

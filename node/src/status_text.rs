@@ -238,7 +238,7 @@ fn ago(then_ms: Option<u64>, now_ms: u64) -> String {
 }
 
 fn bar(done: u64, total: u64, width: u64) -> String {
-    let filled = if total == 0 { 0 } else { width * done / total };
+    let filled = (width * done).checked_div(total).unwrap_or(0).min(width);
     format!(
         "[{}{}]",
         "#".repeat(filled as usize),

@@ -219,11 +219,11 @@ impl History {
     }
 
     fn end(&mut self, request: RequestId, now: Timestamp, outcome: AttemptOutcome) {
-        if let Some(&i) = self.by_request.get(&request) {
-            if let Some(a) = self.attempts.get_mut(i - self.first) {
-                a.ended = Some(now);
-                a.outcome = outcome;
-            }
+        if let Some(&i) = self.by_request.get(&request)
+            && let Some(a) = self.attempts.get_mut(i - self.first)
+        {
+            a.ended = Some(now);
+            a.outcome = outcome;
         }
     }
 

@@ -374,10 +374,9 @@ impl Distributor {
         if s.batch_interval_secs > 0
             && (s.max_batches == 0 || self.batches < s.max_batches)
             && self.last_generated.elapsed() >= Duration::from_secs(s.batch_interval_secs)
+            && let Err(e) = self.new_batch(None).await
         {
-            if let Err(e) = self.new_batch(None).await {
-                warn!(target: "distributor", error = %e, "could not generate a batch");
-            }
+            warn!(target: "distributor", error = %e, "could not generate a batch");
         }
         self.run_local_prover()?;
         Ok(())

@@ -325,7 +325,7 @@ pub async fn start(
         .map_err(|e| NetError::Start(format!("tcp transport: {e}")))?
         .with_behaviour(|key| {
             Behaviour::new(key, &config, codec)
-                .map_err(|e| Box::<dyn std::error::Error + Send + Sync>::from(e))
+                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         })
         .map_err(|e| NetError::Start(format!("behaviour: {e}")))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
@@ -616,13 +616,11 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    debug!(target: "net", %peer_id, "disconnected");
-                    self.emit(NetworkEvent::Disconnected(peer_id)).await;
-                }
+                debug!(target: "net", %peer_id, "disconnected");
+                self.emit(NetworkEvent::Disconnected(peer_id)).await;
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(target: "net", ?peer_id, %error, "dial failed");

@@ -153,11 +153,11 @@ impl Net {
         node.child = Some(child);
         let started = Instant::now();
         loop {
-            if let Ok(info) = NodeInfo::read(&node.data_dir) {
-                if info.pid == node.child.as_ref().unwrap().id() {
-                    node.info = Some(info);
-                    return;
-                }
+            if let Ok(info) = NodeInfo::read(&node.data_dir)
+                && info.pid == node.child.as_ref().unwrap().id()
+            {
+                node.info = Some(info);
+                return;
             }
             if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!(
