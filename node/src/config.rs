@@ -38,9 +38,8 @@ pub enum Fault {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[derive(Default)]
 pub struct Config {
     /// Settings of every node.
     pub node: NodeSection,
