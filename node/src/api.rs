@@ -5,7 +5,9 @@
 //! (a batch from outside). A deliberately small HTTP/1.1 server: one request
 //! per connection, bounded header and body sizes, a deadline per connection.
 //!
-//! The role owns its state; the server asks it through [`ApiRequest`]s.
+//! `/status` comes from a [`StatusSource`] the role keeps current, read
+//! without asking the role; `/attempts` and `POST /batch` are asked of the
+//! role through [`ApiRequest`]s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,11 +54,12 @@ const DASHBOARD_POLICY: &str = "default-src 'none'; script-src 'self'; style-src
     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
 
+/// Where `/status` comes from: the role's latest document, read at once.
+pub type StatusSource = Arc<dyn Fn() -> Value + Send + Sync>;
+
 /// What the API asks of the role.
 #[derive(Debug)]
 pub enum ApiRequest {
-    /// The `/status` document.
-    Status(oneshot::Sender<Value>),
     /// The `/attempts` document (distributor): every hand-out and its fate,
     /// or only the `last` newest.
     Attempts {
@@ -75,6 +78,7 @@ pub enum ApiRequest {
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
+    status: StatusSource,
     role: mpsc::Sender<ApiRequest>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
@@ -90,10 +94,11 @@ pub async fn serve(
                     let Ok((stream, peer)) = accepted else { continue };
                     let metrics = metrics.clone();
                     let role = role.clone();
+                    let status = status.clone();
                     tokio::spawn(async move {
                         let served = tokio::time::timeout(
                             CONNECTION_DEADLINE,
-                            handle(stream, &metrics, &role),
+                            handle(stream, &metrics, &status, &role),
                         )
                         .await;
                         if !matches!(served, Ok(Ok(()))) {
@@ -148,10 +153,11 @@ impl Reply {
 async fn handle(
     mut stream: TcpStream,
     metrics: &Metrics,
+    status: &StatusSource,
     role: &mpsc::Sender<ApiRequest>,
 ) -> anyhow::Result<()> {
     let reply = match read_request(&mut stream).await {
-        Ok((method, path, body)) => route(&method, &path, body, metrics, role).await,
+        Ok((method, path, body)) => route(&method, &path, body, metrics, status, role).await,
         Err(e) => Reply::error(400, &format!("{e:#}")),
     };
     let reason = match reply.status {
@@ -181,6 +187,7 @@ async fn route(
     path: &str,
     body: Vec<u8>,
     metrics: &Metrics,
+    status: &StatusSource,
     role: &mpsc::Sender<ApiRequest>,
 ) -> Reply {
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
@@ -197,15 +204,12 @@ async fn route(
             body: metrics.render().into_bytes(),
             headers: String::new(),
         },
-        ("GET", "/status" | "/attempts") => {
+        ("GET", "/status") => Reply::json(200, &status()),
+        ("GET", "/attempts") => {
             let (tx, rx) = oneshot::channel();
-            let request = if path == "/status" {
-                ApiRequest::Status(tx)
-            } else {
-                match query_number(query, "last") {
-                    Ok(last) => ApiRequest::Attempts { last, reply: tx },
-                    Err(message) => return Reply::error(400, &message),
-                }
+            let request = match query_number(query, "last") {
+                Ok(last) => ApiRequest::Attempts { last, reply: tx },
+                Err(message) => return Reply::error(400, &message),
             };
             if role.send(request).await.is_err() {
                 return Reply::error(503, "the node is shutting down");
@@ -356,15 +360,19 @@ mod tests {
         metrics.reject("bad-signature");
         let (role_tx, mut role_rx) = mpsc::channel(4);
         let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let (addr, _task) = serve("127.0.0.1:0".parse().unwrap(), metrics, role_tx, stop_rx)
-            .await
-            .unwrap();
+        let status: StatusSource = Arc::new(|| serde_json::json!({"role": "test"}));
+        let (addr, _task) = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            metrics,
+            status,
+            role_tx,
+            stop_rx,
+        )
+        .await
+        .unwrap();
         tokio::spawn(async move {
             while let Some(request) = role_rx.recv().await {
                 match request {
-                    ApiRequest::Status(reply) => {
-                        let _ = reply.send(serde_json::json!({"role": "test"}));
-                    }
                     ApiRequest::Attempts { last, reply } => {
                         let _ = reply.send(serde_json::json!({ "last": last }));
                     }

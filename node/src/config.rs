@@ -100,8 +100,20 @@ pub struct DistributorSection {
     pub batch_interval_secs: u64,
     /// Stop generating after this many batches; 0 for no limit.
     pub max_batches: u64,
-    /// Prove every job locally on all cores instead of handing them out.
+    /// Prove every job locally instead of handing them out: the
+    /// centralized baseline.
     pub centralized: bool,
+    /// Centralized mode: jobs proved at once, sharing the cores (1: one job
+    /// on all cores; the core count: one job per core).
+    pub centralized_jobs: usize,
+    /// Threads of the verification pool; 0 for one per core.
+    pub verify_threads: usize,
+    /// Proofs that may wait for verification; more are answered `busy`.
+    pub verify_queue: usize,
+    /// Most proofs checked together in one batch verification.
+    pub verify_batch: usize,
+    /// Key-chunk and receipt requests that may wait; more are answered `busy`.
+    pub serve_queue: usize,
     /// If not empty, only these provers (hex public keys) get work.
     pub allowlist: Vec<String>,
     /// Requests per second one peer may send, sustained.
@@ -178,6 +190,11 @@ impl Default for DistributorSection {
             batch_interval_secs: 0,
             max_batches: 0,
             centralized: false,
+            centralized_jobs: 1,
+            verify_threads: 0,
+            verify_queue: 4096,
+            verify_batch: 256,
+            serve_queue: 1024,
             allowlist: Vec::new(),
             rate_limit_per_sec: 20,
             rate_limit_burst: 40,

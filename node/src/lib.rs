@@ -11,7 +11,8 @@
 //! - [`api`]: the dashboard at `/`, `/status`, `/metrics`, `POST /batch`.
 //! - [`status_text`]: `/status` rendered for a person (`crowdprove status`).
 //! - [`metrics`]: the Prometheus registry.
-//! - [`node`]: start-up, `node.json`, shutdown.
+//! - [`node`]: start-up and shutdown.
+//! - [`node_info`]: what a running node says about itself (`node.json`).
 
 pub mod api;
 pub mod config;
@@ -19,5 +20,6 @@ pub mod distributor;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod node_info;
 pub mod prover;
 pub mod status_text;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use node::config::{Config, Fault, Role, parse_public_key};
-use node::node::NodeInfo;
+use node::node_info::NodeInfo;
 use protocol::{CircuitId, JobId, SecretKey};
 
 /// CrowdProve: community proving for ZK rollups.
@@ -150,9 +150,15 @@ struct DistributorArgs {
     /// Seed of the transaction generator.
     #[arg(long)]
     seed: Option<u64>,
-    /// Prove every job here on all cores: the centralized baseline.
+    /// Prove every job here: the centralized baseline.
     #[arg(long)]
     centralized: bool,
+    /// Centralized mode: jobs proved at once (1: one job on all cores).
+    #[arg(long)]
+    centralized_jobs: Option<usize>,
+    /// Threads verifying proofs (0: one per core).
+    #[arg(long)]
+    verify_threads: Option<usize>,
     /// Only give work to these provers (hex public keys; repeatable).
     #[arg(long)]
     allow: Vec<String>,
@@ -385,6 +391,12 @@ fn run_config(args: RunArgs) -> anyhow::Result<Config> {
         s.reserve_after_ms = v;
     }
     s.centralized |= d.centralized;
+    if let Some(v) = d.centralized_jobs {
+        s.centralized_jobs = v;
+    }
+    if let Some(v) = d.verify_threads {
+        s.verify_threads = v;
+    }
     if !d.allow.is_empty() {
         s.allowlist = d.allow;
     }

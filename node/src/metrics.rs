@@ -56,6 +56,10 @@ pub struct Metrics {
     pub ledger_write_errors: Counter,
     /// Ledger transactions waiting for the next block.
     pub ledger_pending_txs: Gauge,
+    /// What the network loop did when a queue to the role was full, by
+    /// `policy`: `gossip_dropped`, `request_busy` (answered `busy`),
+    /// `event_dropped`.
+    pub overflow: Counted,
 }
 
 impl Default for Metrics {
@@ -89,6 +93,7 @@ impl Metrics {
             queue_capacity: Family::default(),
             ledger_write_errors: Counter::default(),
             ledger_pending_txs: Gauge::default(),
+            overflow: Counted::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -178,6 +183,11 @@ impl Metrics {
             "Ledger transactions waiting for the next block",
             m.ledger_pending_txs.clone(),
         );
+        registry.register(
+            "overflow",
+            "Network events not queued to the role because its queue was full, by policy",
+            m.overflow.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -196,6 +206,11 @@ impl Metrics {
         let key = label("queue", queue);
         self.queue_depth.get_or_create(&key).set(depth as i64);
         self.queue_capacity.get_or_create(&key).set(capacity as i64);
+    }
+
+    /// Counts one event the network could not queue, under `policy`.
+    pub fn overflowed(&self, policy: &str) {
+        self.overflow.get_or_create(&label("policy", policy)).inc();
     }
 
     /// Counts one refused message under `reason`.

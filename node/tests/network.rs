@@ -231,7 +231,8 @@ fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
             bootstrap: vec![boot.parse().unwrap()],
             ..NetworkConfig::default()
         };
-        let (client, _events, _task) = network::start(&attacker, config).await.unwrap();
+        let metrics = std::sync::Arc::new(node::metrics::Metrics::new());
+        let (client, _events, _task) = network::start(&attacker, config, metrics).await.unwrap();
         let distributor = peer_id_of(&key);
         client.locate(distributor).await.unwrap();
         let ask = |bytes: Vec<u8>| {

@@ -74,7 +74,7 @@ pub use keys::{
 };
 pub use prove::{
     PROOF_BYTES, Proof, ThreadPool, batch_verify, prove, prove_with_public, verify,
-    verify_batch_proof,
+    verify_batch_proof, verify_each,
 };
 pub use rollup::{BuiltBatch, JobWitness, Rejection, Rollup};
 pub use snarkjs::export_snarkjs;

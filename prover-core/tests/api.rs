@@ -165,6 +165,22 @@ fn batch_verification_accepts_good_and_rejects_one_bad_proof() {
 }
 
 #[test]
+fn verify_each_finds_the_bad_proofs_in_a_batch_and_passes_the_rest() {
+    let f = fixture();
+    let pvk = f.vk.prepare();
+    let mut rng = StdRng::seed_from_u64(7);
+    let good = items(f);
+    assert_eq!(verify_each(&pvk, &good, &mut rng), vec![true; good.len()]);
+    assert!(verify_each(&pvk, &[], &mut rng).is_empty());
+    // Repeat the statements so bisection has levels to walk, then spoil two.
+    let mut many: Vec<_> = good.iter().cycle().take(9).cloned().collect();
+    many[1].1 = good[2].1.clone();
+    many[7].0.fees += 1;
+    let expected: Vec<bool> = (0..9).map(|i| i != 1 && i != 7).collect();
+    assert_eq!(verify_each(&pvk, &many, &mut rng), expected);
+}
+
+#[test]
 fn batch_proof_rejects_a_broken_root_chain() {
     let f = fixture();
     let pvk = f.vk.prepare();

@@ -1,127 +1,86 @@
 //! The distributor role: batches in, jobs out, proofs verified, provers paid.
 //!
-//! One task owns the whole state (job store, ledger, scheduler, rollup
-//! state) and handles, in turn, network requests, API calls and timer ticks,
-//! so no lock is ever taken. Every scheduler input is logged to the job store
-//! before its effect leaves the node; on restart the log is replayed, so
-//! hand-outs made before a crash stay valid and no job is lost or paid twice.
+//! A run loop routes requests to services, each on its own thread behind a
+//! queue, so the loop itself does no proof verification, no fsync and no
+//! batch building:
+//!
+//! ```text
+//!  network ──▶ run loop: admission (router) ─┬─▶ scheduler core (LRP) ──▶ journal ──▶ reply
+//!                                            ├─▶ verification pool ──▶ scheduler ──▶ journal ──▶ payout ──▶ reply
+//!                                            └─▶ serving (key chunks, receipts) ──▶ reply
+//!  API ──▶ run loop ──▶ intake (apply_batch) ──▶ scheduler ──▶ journal ──▶ announce
+//! ```
+//!
+//! Every scheduler input is logged to the job store before its effect
+//! leaves the node; on restart the log is replayed, so hand-outs made
+//! before a crash stay valid and no job is lost or paid twice.
 //!
 //! # Layout
-//! - [`store`]: the durable job store (RocksDB).
-//! - [`history`]: per-prover counters and the attempt timeline.
-//! - this file: recovery, the request handlers, batch intake and the batch
-//!   proof, the centralized baseline's local prover.
+//! - [`router`]: admission — rate limit, envelope, signer, allowlist.
+//! - [`scheduler`]: the LRP and the history; the one `apply`.
+//! - [`journal`]: the job-store writer (group commits, follow-ups).
+//! - [`verify`]: the verification pool (batched, bisected).
+//! - [`payout`]: the ledger writer (group commits, blocks).
+//! - [`serving`]: key chunks and receipts.
+//! - [`intake`]: batch building.
+//! - [`centralized`]: the local-proving baseline.
+//! - [`status`]: the `/status` snapshot.
+//! - [`store`], [`history`]: the durable job store; per-prover counters.
+//! - this file: start-up and recovery, the run loop, dispatch, shutdown.
 
+pub mod centralized;
 pub mod history;
+pub mod intake;
+pub mod journal;
+pub mod outbox;
+pub mod payout;
+pub mod router;
+pub mod scheduler;
+pub mod serving;
+pub mod status;
 pub mod store;
+pub mod verify;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use libp2p::PeerId;
-use libp2p::request_response::ResponseChannel;
-use protocol::envelope::{self, Verifier};
-use protocol::lrp::{Completion, Decision, Lrp, LrpEvent, LrpOutcome, Refusal};
+use protocol::lrp::{Completion, Decision, LrpEvent, LrpOutcome, Refusal};
 use protocol::messages::{
-    AnyMessage, Assignment, BatchProven, InvalidReason, JobAnnouncement, JobRequest,
-    KEY_CHUNK_BYTES, KeyChunk, KeyRequest, Message, NoWork, NoWorkReason, Outcome, ProofSubmission,
-    ReceiptReply, ReceiptRequest, Rejected, Verdict,
+    AnyMessage, Assignment, BatchProven, InvalidReason, JobAnnouncement, JobRequest, NoWork,
+    NoWorkReason, Outcome, ProofSubmission, Verdict,
 };
 use protocol::{BatchId, CircuitId, ContentHash, JobId, PublicKey, SecretKey, Timestamp};
-use prover_core::{
-    CircuitConfig, PreparedVerifyingKey, Proof, ProvingKey, Rollup, SignedTransfer, TxGenerator,
-    VerifyingKey,
-};
+use prover_core::{CircuitConfig, ProvingKey, Rollup, SignedTransfer, TxGenerator, VerifyingKey};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, watch};
-use tracing::{debug, error, info, info_span, warn};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, error, info, warn};
 
-use self::history::History;
-use self::store::{BatchRecord, DoneRecord, JobRecord, JobStore};
+use self::centralized::{LocalProof, LocalProver};
+use self::intake::{BuildRequest, Intake, IntakeThread, NewBatch};
+use self::journal::{Journal, JournalThread};
+use self::outbox::{Channel, Outbox};
+use self::payout::{Payout, PayoutThread, SharedLedger};
+use self::router::Admission;
+use self::scheduler::{Log, Scheduler};
+use self::serving::{Serve, Server, ServerThread, Sources};
+use self::status::{QueueDepth, StatusBoard};
+use self::store::{BatchRecord, Change, DoneRecord, JobRecord, JobStore};
+use self::verify::{BatchCheck, Checked, PoolThread, ProofCheck, VerifyPool};
 use crate::api::ApiRequest;
 use crate::config::{Config, DistributorSection};
 use crate::metrics::Metrics;
-use crate::network::{GossipVerdict, NetworkEvent, NetworkHandle, peer_id_of};
-use crate::node::NodeInfo;
+use crate::network::{EVENT_QUEUE, NetworkEvent, NetworkHandle};
+use crate::node_info::NodeInfo;
 
 /// Starting balance of every generated account.
 const GENESIS_BALANCE: u64 = 1_000_000_000;
-/// How often the distributor checks its timers.
+/// How often the distributor checks its timers and refreshes its status.
 const TICK: Duration = Duration::from_millis(250);
-/// Rate-limit buckets kept before the idle ones are dropped.
-const MAX_BUCKETS: usize = 65_536;
-
-/// A proof made by the centralized baseline's local prover.
-pub struct LocalProof {
-    job: JobId,
-    request: protocol::RequestId,
-    proof: Result<Vec<u8>, String>,
-    seconds: f64,
-}
-
-/// The distributor's state.
-pub struct Distributor {
-    secret: SecretKey,
-    public: PublicKey,
-    info: NodeInfo,
-    settings: DistributorSection,
-    circuit: CircuitId,
-    proving_key_bytes: Arc<Vec<u8>>,
-    proving_key_hash: ContentHash,
-    local_key: Option<Arc<ProvingKey>>,
-    vk: VerifyingKey,
-    pvk: PreparedVerifyingKey,
-    store: JobStore,
-    ledger: ledger::Ledger,
-    lrp: Lrp,
-    rollup: Rollup,
-    generator: TxGenerator,
-    verifier: Verifier,
-    net: NetworkHandle,
-    metrics: Arc<Metrics>,
-    allowlist: HashSet<PublicKey>,
-    buckets: HashMap<PeerId, (f64, Instant)>,
-    history: History,
-    uncredited: Vec<ledger::Credit>,
-    local_busy: bool,
-    local_tx: mpsc::Sender<LocalProof>,
-    /// Batches stored so far (the last batch id).
-    batches: u64,
-    last_generated: Instant,
-    verify_count: u64,
-    verify_seconds: f64,
-    started: Instant,
-    /// The depth and capacity of the queues the run loop drains, as of its
-    /// last turn: `/status` and the metrics show them.
-    queues: [QueueDepth; 2],
-}
-
-/// One internal queue's fill, for `/status` and the metrics.
-#[derive(Debug, Clone, Copy, Default)]
-struct QueueDepth {
-    name: &'static str,
-    depth: usize,
-    capacity: usize,
-}
-
-impl QueueDepth {
-    fn of<T>(name: &'static str, queue: &mpsc::Receiver<T>) -> Self {
-        Self {
-            name,
-            depth: queue.len(),
-            capacity: queue.max_capacity(),
-        }
-    }
-
-    fn all(events: &mpsc::Receiver<NetworkEvent>, api: &mpsc::Receiver<ApiRequest>) -> [Self; 2] {
-        [
-            Self::of("network_events", events),
-            Self::of("api_requests", api),
-        ]
-    }
-}
+/// Batches that may wait to be built.
+const INTAKE_QUEUE: usize = 4;
 
 /// Paths of a circuit's key files in `keys_dir`.
 pub fn key_paths(
@@ -134,20 +93,97 @@ pub fn key_paths(
     )
 }
 
+/// A proof on its way through the verification pool.
+struct Submission {
+    job: JobId,
+    request: protocol::RequestId,
+    prover: PublicKey,
+    proof: Vec<u8>,
+    record: JobRecord,
+    /// Where the verdict goes; `None` for the baseline's own proofs.
+    channel: Option<Channel>,
+}
+
+/// A finished batch on its way through the verification pool.
+struct BatchContext {
+    record: BatchRecord,
+    proofs: ContentHash,
+}
+
+/// Where a `POST /batch` answer goes; `None` for generated batches.
+type BatchReply = Option<oneshot::Sender<Result<Value, String>>>;
+
+/// What the services tell the run loop.
+enum Internal {
+    Checked(Checked<Submission, BatchContext>),
+    Built(anyhow::Result<NewBatch>, BatchReply),
+    /// Every job of the batch is credited: check its batch proof.
+    Credited(BatchId),
+    /// A baseline hand-out is logged: prove it on the reserved slot.
+    LocalAssigned(usize, Assignment),
+    Local(LocalProof),
+    Fatal(String),
+}
+
+/// The services' threads, joined at shutdown in pipeline order.
+struct Threads {
+    intake: IntakeThread,
+    pool: PoolThread,
+    journal: JournalThread,
+    payout: PayoutThread,
+    server: ServerThread,
+}
+
+/// The distributor.
+pub struct Distributor {
+    public: PublicKey,
+    settings: DistributorSection,
+    circuit: CircuitId,
+    proving_key_hash: ContentHash,
+    verifying_key_hash: ContentHash,
+    store: Arc<JobStore>,
+    ledger: SharedLedger,
+    scheduler: Scheduler,
+    admission: Admission,
+    outbox: Outbox,
+    metrics: Arc<Metrics>,
+    payout: Payout,
+    pool: VerifyPool<Submission, BatchContext>,
+    server: Server,
+    intake: Intake<BatchReply>,
+    local: Option<LocalProver>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    internal: mpsc::UnboundedReceiver<Internal>,
+    /// Taken at shutdown.
+    threads: Option<Threads>,
+    status: StatusBoard,
+    info: NodeInfo,
+    net: NetworkHandle,
+    /// Batches asked of intake so far, stored or not.
+    batches: u64,
+    last_generated: Instant,
+    /// Finished batches whose batch proof waits for room in the pool.
+    unchecked: Vec<BatchId>,
+    verify_count: u64,
+    verify_seconds: f64,
+    started: Instant,
+    last_status: Option<Instant>,
+}
+
 impl Distributor {
-    /// Opens (or creates) the distributor's state under the data dir and
-    /// replays its scheduler log.
+    /// Opens (or creates) the distributor's state under the data dir,
+    /// replays its scheduler log and starts its services.
     pub fn open(
         config: &Config,
         secret: SecretKey,
         net: NetworkHandle,
         metrics: Arc<Metrics>,
         info: NodeInfo,
-        local_tx: mpsc::Sender<LocalProof>,
+        status: StatusBoard,
     ) -> anyhow::Result<Self> {
         let settings = config.distributor.clone();
         let circuit = CircuitId::new(settings.circuit.clone())
-            .map_err(|e| anyhow::anyhow!("invalid circuit id {:?}: {e}", settings.circuit))?;
+            .map_err(|e| anyhow!("invalid circuit id {:?}: {e}", settings.circuit))?;
         let circuit_config = CircuitConfig::from_circuit_id(&circuit)
             .with_context(|| format!("unsupported circuit {circuit}"))?;
         let jobs_per_batch = settings
@@ -173,24 +209,23 @@ impl Distributor {
             VerifyingKey::load_for(&vk_path, &circuit, None).with_context(|| missing(&vk_path))?;
         let proving_key_bytes = std::fs::read(&pk_path).with_context(|| missing(&pk_path))?;
         let proving_key_hash = ContentHash::of(&proving_key_bytes);
-        let local_key = if settings.centralized {
-            info!(target: "distributor", "centralized mode: loading the proving key to prove every job here");
-            Some(Arc::new(
-                ProvingKey::from_bytes(&proving_key_bytes, Some(proving_key_hash))
-                    .with_context(|| format!("cannot parse proving key {}", pk_path.display()))?,
-            ))
+        let local = if settings.centralized {
+            info!(target: "distributor", jobs = settings.centralized_jobs, "centralized mode: proving every job here");
+            let key = ProvingKey::from_bytes(&proving_key_bytes, Some(proving_key_hash))
+                .with_context(|| format!("cannot parse proving key {}", pk_path.display()))?;
+            Some(LocalProver::new(Arc::new(key), settings.centralized_jobs)?)
         } else {
             None
         };
-        let pvk = vk.prepare();
 
         let data = &config.node.data_dir;
-        let store = JobStore::open(data.join("jobs"))?;
+        let store = Arc::new(JobStore::open(data.join("jobs"))?);
         let ledger_config = ledger::LedgerConfig {
             max_block_age_ms: settings.block_interval_ms,
             ..ledger::LedgerConfig::default()
         };
         let ledger = ledger::Ledger::open(data.join("ledger"), &secret, ledger_config)?;
+        let ledger: SharedLedger = Arc::new(RwLock::new(ledger));
 
         let mut generator = TxGenerator::new(settings.seed, settings.accounts);
         let rollup = match store.rollup_state()? {
@@ -213,360 +248,405 @@ impl Distributor {
                 rollup
             }
         };
+        let batches = store.batches()?.len() as u64;
 
-        let events = store.events()?;
-        let (lrp, outcomes) = Lrp::replay(config.lrp(), &events)?;
-        let mut history = History::default();
-        for (event, outcome) in events.iter().zip(&outcomes) {
-            history.record(event, outcome, settings.reward_per_job);
-        }
-        let allowlist = config.allowlist()?.into_iter().collect();
-        let public = secret.public();
-        let mut distributor = Self {
-            secret,
-            public,
-            info,
-            circuit,
-            proving_key_bytes: Arc::new(proving_key_bytes),
-            proving_key_hash,
-            local_key,
-            vk,
-            pvk,
-            store,
-            ledger,
-            lrp,
+        let (internal_tx, internal) = mpsc::unbounded_channel();
+        let fatal = |tx: &mpsc::UnboundedSender<Internal>| {
+            let tx = tx.clone();
+            move |e: String| {
+                let _ = tx.send(Internal::Fatal(e));
+            }
+        };
+        let outbox = Outbox::new(net.clone(), secret.clone(), metrics.clone());
+        let (journal, journal_thread) = Journal::start(store.clone(), fatal(&internal_tx))?;
+        let (payout, payout_thread) =
+            Payout::start(ledger.clone(), metrics.clone(), fatal(&internal_tx))?;
+        let to_loop = internal_tx.clone();
+        let (pool, pool_thread) = VerifyPool::start(
+            Arc::new(vk.prepare()),
+            verify::PoolConfig {
+                threads: match settings.verify_threads {
+                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    n => n,
+                },
+                queue: settings.verify_queue,
+                max_batch: settings.verify_batch,
+            },
+            move |checked| {
+                let _ = to_loop.send(Internal::Checked(checked));
+            },
+        )?;
+        let (server, server_thread) = Server::start(
+            Sources {
+                proving_key: Arc::new(proving_key_bytes),
+                proving_key_hash,
+                ledger: ledger.clone(),
+            },
+            outbox.clone(),
+            settings.serve_queue,
+        )?;
+        let to_loop = internal_tx.clone();
+        let (intake, intake_thread) = Intake::start(
             rollup,
             generator,
-            verifier: Verifier::default(),
-            net,
+            settings.batch_txs,
+            BatchId(batches),
+            INTAKE_QUEUE,
+            move |built, reply| {
+                let _ = to_loop.send(Internal::Built(built, reply));
+            },
+        )?;
+
+        let started = Instant::now();
+        let events = store.events()?;
+        let scheduler = Scheduler::replay(config.lrp(), &events, settings.reward_per_job, journal)?;
+        info!(
+            target: "distributor",
+            events = events.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "scheduler log replayed"
+        );
+        let allowlist: HashSet<PublicKey> = config.allowlist()?.into_iter().collect();
+        let mut distributor = Self {
+            public: secret.public(),
+            admission: Admission::new(
+                allowlist,
+                settings.rate_limit_per_sec,
+                settings.rate_limit_burst,
+            ),
+            circuit,
+            proving_key_hash,
+            verifying_key_hash: vk.hash(),
+            store,
+            ledger,
+            scheduler,
+            outbox,
             metrics,
-            allowlist,
-            buckets: HashMap::new(),
-            history,
-            uncredited: Vec::new(),
-            local_busy: false,
-            local_tx,
-            batches: 0,
+            payout,
+            pool,
+            server,
+            intake,
+            local,
+            internal_tx,
+            internal,
+            threads: Some(Threads {
+                intake: intake_thread,
+                pool: pool_thread,
+                journal: journal_thread,
+                payout: payout_thread,
+                server: server_thread,
+            }),
+            status,
+            info,
+            net,
+            batches,
             last_generated: Instant::now(),
+            unchecked: Vec::new(),
             verify_count: 0,
             verify_seconds: 0.0,
             started: Instant::now(),
-            queues: Default::default(),
+            last_status: None,
             settings,
         };
-        distributor.batches = distributor.store.batches()?.len() as u64;
         distributor.recover()?;
         Ok(distributor)
     }
 
-    /// After a restart: pays completed jobs the ledger missed and finishes
-    /// batches whose last proof arrived just before the crash.
+    /// After a restart: pays completed jobs the ledger missed, and checks
+    /// batches whose last proof arrived just before the crash once their
+    /// credits are durable.
     fn recover(&mut self) -> anyhow::Result<()> {
         let mut open = 0;
         for batch in self.store.batches()? {
             if batch.proven.is_some() {
                 continue;
             }
+            let mut missing = Vec::new();
             for (index, job) in self.store.batch_jobs(batch.id)?.into_iter().enumerate() {
                 let id = JobId::new(batch.id, index as u32);
                 match job.done {
-                    Some(done) if !self.ledger.is_credited(id)? => {
+                    Some(done) if !self.ledger.read().expect("ledger lock").is_credited(id)? => {
                         warn!(target: "distributor", job = %id, "completed before the crash but not paid; paying now");
-                        self.credit(id, &done);
+                        missing.push(self.credit_for(id, &done));
                     }
                     Some(_) => {}
                     None => open += 1,
                 }
             }
-            if self.lrp.is_finished(batch.id) {
-                self.finish_batch(batch.id);
+            let finished = self.scheduler.lrp().is_finished(batch.id);
+            let last = missing.len();
+            for (i, credit) in missing.into_iter().enumerate() {
+                let tx = self.internal_tx.clone();
+                let id = batch.id;
+                let then_check = finished && i + 1 == last;
+                self.payout.credit(
+                    credit,
+                    Box::new(move || {
+                        if then_check {
+                            let _ = tx.send(Internal::Credited(id));
+                        }
+                    }),
+                );
+            }
+            if finished && last == 0 {
+                let _ = self.internal_tx.send(Internal::Credited(batch.id));
             }
         }
-        let counts = self.lrp.counts();
+        let counts = self.scheduler.lrp().counts();
         info!(
             target: "distributor",
             batches = self.batches,
             open_jobs = open,
             fresh = counts.fresh,
             pending = counts.pending,
-            next_request = self.lrp.next_request_id().0,
-            ledger_height = self.ledger.height(),
+            next_request = self.scheduler.lrp().next_request_id().0,
+            ledger_height = self.ledger.read().expect("ledger lock").height(),
             "state loaded"
         );
         Ok(())
     }
 
-    /// Serves until `shutdown` fires.
+    fn credit_for(&self, job: JobId, done: &DoneRecord) -> ledger::Credit {
+        ledger::Credit::new(
+            done.prover,
+            job,
+            self.settings.reward_per_job,
+            ContentHash::of(&done.proof),
+        )
+    }
+
+    /// Serves until `shutdown` fires, then shuts the services down in order:
+    /// intake stops, the verification pool drains and its verdicts are
+    /// judged, the journal and the payout writer write what they hold and
+    /// send the answers waiting on it, a last block is cut. The caller then
+    /// stops the network, which flushes those answers.
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<NetworkEvent>,
         mut api: mpsc::Receiver<ApiRequest>,
-        mut local: mpsc::Receiver<LocalProof>,
         mut shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        self.net.provide().await?;
+        self.net.provide()?;
         // Re-announce open batches: provers that were waiting learn of them.
         for batch in self.store.batches()? {
             if batch.proven.is_none() {
-                self.announce(&batch).await;
+                self.announce(&batch);
             }
         }
+        self.refresh_status(&events, &api);
         let mut tick = tokio::time::interval(TICK);
-        loop {
-            self.queues = QueueDepth::all(&events, &api);
-            tokio::select! {
-                Some(event) = events.recv() => self.on_network(event).await?,
-                Some(request) = api.recv() => self.on_api(request).await?,
-                Some(proof) = local.recv() => self.on_local_proof(proof).await?,
-                _ = tick.tick() => self.on_tick().await?,
-                _ = shutdown.changed() => break,
+        let result = loop {
+            let turn = tokio::select! {
+                biased;
+                Some(message) = self.internal.recv() => self.on_internal(message),
+                _ = shutdown.changed() => break Ok(()),
+                Some(event) = events.recv() => {
+                    self.on_network(event);
+                    Ok(())
+                }
+                Some(request) = api.recv() => {
+                    self.on_api(request);
+                    Ok(())
+                }
+                _ = tick.tick() => {
+                    self.on_tick(&events, &api);
+                    Ok(())
+                }
+            };
+            if let Err(e) = turn {
+                break Err(e);
+            }
+        };
+        drop(events);
+        drop(api);
+        self.shutdown().await;
+        info!(target: "distributor", "stopped");
+        result
+    }
+
+    async fn shutdown(mut self) {
+        info!(target: "distributor", verifying = self.pool.depth(), "stopping: draining the services");
+        self.intake.close();
+        self.pool.close();
+        let Threads {
+            intake,
+            pool,
+            journal,
+            payout,
+            server,
+        } = self.threads.take().expect("shut down once");
+        join(move || pool.join()).await;
+        join(move || intake.join()).await;
+        // The pool's last verdicts: judge them, so their provers hear.
+        while let Ok(message) = self.internal.try_recv() {
+            if let Internal::Checked(Checked::Proofs(verdicts)) = message {
+                for verdict in verdicts {
+                    self.judge(verdict);
+                }
             }
         }
-        if let Err(e) = self.ledger.cut_block() {
-            warn!(target: "ledger", error = %e, "could not cut a last block at shutdown");
+        self.scheduler.close_journal();
+        join(move || journal.join()).await;
+        self.payout.close();
+        join(move || payout.join()).await;
+        self.server.close();
+        join(move || server.join()).await;
+    }
+
+    fn on_internal(&mut self, message: Internal) -> anyhow::Result<()> {
+        match message {
+            Internal::Checked(Checked::Proofs(verdicts)) => {
+                for verdict in verdicts {
+                    self.judge(verdict);
+                }
+            }
+            Internal::Checked(Checked::Batch {
+                result,
+                ms,
+                context,
+            }) => self.on_batch_checked(result, ms, context),
+            Internal::Built(Ok(batch), reply) => self.schedule_batch(batch, reply),
+            Internal::Built(Err(e), reply) => {
+                warn!(target: "distributor", error = %format!("{e:#}"), "batch not built");
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(format!("{e:#}")));
+                }
+            }
+            Internal::Credited(batch) => self.check_batch(batch),
+            Internal::LocalAssigned(slot, assignment) => self.start_local(slot, assignment),
+            Internal::Local(local) => self.on_local_proof(local),
+            Internal::Fatal(e) => return Err(anyhow!(e)),
         }
-        info!(target: "distributor", "stopped");
         Ok(())
     }
 
-    async fn on_tick(&mut self) -> anyhow::Result<()> {
-        let now = Timestamp::now();
-        match self.ledger.maybe_cut_blocks(now) {
-            Ok(blocks) => {
-                for block in blocks {
-                    info!(target: "ledger", height = block.header.height, txs = block.header.tx_count, "block cut");
-                }
-            }
-            Err(e) => {
-                self.metrics.ledger_write_errors.inc();
-                error!(target: "ledger", error = %e, "cannot cut a block")
-            }
-        }
-        self.metrics.ledger_height.set(self.ledger.height() as i64);
-        self.metrics
-            .ledger_pending_txs
-            .set(self.ledger.pending_len() as i64);
-        let counts = self.lrp.counts();
-        self.metrics
-            .jobs_open
-            .set((counts.fresh + counts.pending) as i64);
-        for q in &self.queues {
-            self.metrics.queue(q.name, q.depth, q.capacity);
-        }
-        if !self.uncredited.is_empty() {
-            let pending = std::mem::take(&mut self.uncredited);
-            for credit in pending {
-                self.append_credit(credit);
-            }
-        }
-        if let Ok(stats) = self.net.stats().await {
-            self.metrics.peers.set(stats.peers as i64);
-            self.metrics
-                .wire_bytes
-                .get_or_create(&crate::metrics::label("direction", "read"))
-                .set(stats.rpc_bytes_read as i64);
-            self.metrics
-                .wire_bytes
-                .get_or_create(&crate::metrics::label("direction", "written"))
-                .set(stats.rpc_bytes_written as i64);
+    fn on_tick(&mut self, events: &mpsc::Receiver<NetworkEvent>, api: &mpsc::Receiver<ApiRequest>) {
+        self.admission.tick();
+        for batch in std::mem::take(&mut self.unchecked) {
+            self.check_batch(batch);
         }
         let s = &self.settings;
         if s.batch_interval_secs > 0
             && (s.max_batches == 0 || self.batches < s.max_batches)
             && self.last_generated.elapsed() >= Duration::from_secs(s.batch_interval_secs)
-            && let Err(e) = self.new_batch(None).await
         {
-            warn!(target: "distributor", error = %e, "could not generate a batch");
+            self.new_batch(None, None);
         }
-        self.run_local_prover()?;
-        Ok(())
+        self.fill_local();
+        self.refresh_status(events, api);
     }
 
-    /// Turns transactions (or, with `None`, a generated set) into a batch:
-    /// applied to the rollup state, cut into jobs, stored, scheduled, announced.
-    pub async fn new_batch(&mut self, txs: Option<Vec<SignedTransfer>>) -> anyhow::Result<Value> {
+    /// Asks intake for a batch (`None`: a generated one).
+    fn new_batch(&mut self, txs: Option<Vec<SignedTransfer>>, reply: BatchReply) {
         self.last_generated = Instant::now();
-        let txs = match txs {
-            Some(txs) => txs,
-            None => self.generator.batch(&self.rollup, self.settings.batch_txs),
-        };
-        if txs.is_empty() {
-            bail!("the batch has no transactions");
+        match self.intake.submit(BuildRequest {
+            txs,
+            context: reply,
+        }) {
+            Ok(()) => self.batches += 1,
+            Err(request) => {
+                let busy = "busy: batches are waiting to be built; try again shortly";
+                match request.context {
+                    Some(reply) => {
+                        let _ = reply.send(Err(busy.into()));
+                    }
+                    None => warn!(target: "distributor", "{busy}"),
+                }
+            }
         }
-        let mut next = self.rollup.clone();
-        let built = next
-            .apply_batch(&txs)
-            .context("no transaction in the batch is valid")?;
-        // Batch ids run 1, 2, 3, ... with no gaps: a batch is stored whole or not at all.
-        let id = BatchId(self.batches + 1);
-        let record = BatchRecord {
-            id,
-            old_root: built.old_root,
-            new_root: built.new_root,
-            jobs: built.jobs.len() as u32,
-            txs: (txs.len() - built.rejected.len()) as u32,
-            created: Timestamp::now(),
-            proven: None,
-        };
-        let jobs: Vec<JobRecord> = built
-            .jobs
-            .iter()
-            .map(|j| JobRecord {
-                public: j.public,
-                witness: j.to_bytes(),
-                done: None,
-            })
-            .collect();
+    }
+
+    /// Schedules a built batch's jobs; the journal stores the batch whole
+    /// with the scheduler's submit event, then the batch is announced and
+    /// the API caller, if any, answered.
+    fn schedule_batch(&mut self, batch: NewBatch, reply: BatchReply) {
+        let NewBatch {
+            record,
+            jobs,
+            state_after,
+            rejected,
+        } = batch;
+        let id = record.id;
         let job_ids: Vec<JobId> = (0..record.jobs).map(|i| JobId::new(id, i)).collect();
-        let submit = LrpEvent::Submit {
-            jobs: job_ids.clone(),
-        };
-        self.store
-            .add_batch(&record, &jobs, &next.to_bytes(), &submit)?;
-        self.rollup = next;
-        self.lrp.apply(&submit);
-        self.batches += 1;
-        self.metrics.batches_submitted.inc();
-        for rejection in &built.rejected {
-            debug!(target: "distributor", batch = %id, %rejection, "transaction refused");
-        }
+        let answer = json!({
+            "batch": id.0,
+            "jobs": record.jobs,
+            "txs": record.txs,
+            "rejected": rejected,
+        });
         info!(
             target: "distributor",
             batch = %id,
             jobs = record.jobs,
             txs = record.txs,
-            rejected = built.rejected.len(),
+            rejected,
             "batch cut into jobs"
         );
-        self.announce(&record).await;
-        Ok(json!({
-            "batch": id.0,
-            "jobs": record.jobs,
-            "txs": record.txs,
-            "rejected": built.rejected.len(),
-        }))
+        self.metrics.batches_submitted.inc();
+        let announcement = self.announcement(&record);
+        let outbox = self.outbox.clone();
+        let stored = Change::NewBatch {
+            record,
+            jobs,
+            state_after,
+        };
+        self.scheduler
+            .apply(LrpEvent::Submit { jobs: job_ids }, move |_| Log {
+                records: vec![stored],
+                then: Some(Box::new(move || {
+                    outbox.publish(&announcement);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(answer));
+                    }
+                })),
+            });
     }
 
-    async fn announce(&self, batch: &BatchRecord) {
-        let announcement = JobAnnouncement {
+    fn announcement(&self, batch: &BatchRecord) -> JobAnnouncement {
+        JobAnnouncement {
             batch: batch.id,
             jobs: (0..batch.jobs).map(|i| JobId::new(batch.id, i)).collect(),
             circuit: self.circuit.clone(),
             proving_key: self.proving_key_hash,
-            verifying_key: self.vk.hash(),
+            verifying_key: self.verifying_key_hash,
             reward_per_job: self.settings.reward_per_job,
-        };
-        let bytes = envelope::seal_now(&announcement, &self.secret);
-        if let Err(e) = self.net.publish(bytes).await {
-            warn!(target: "net", batch = %batch.id, error = %e, "announcement not published");
         }
     }
 
-    async fn on_network(&mut self, event: NetworkEvent) -> anyhow::Result<()> {
+    fn announce(&self, batch: &BatchRecord) {
+        self.outbox.publish(&self.announcement(batch));
+    }
+
+    fn on_network(&mut self, event: NetworkEvent) {
         match event {
             NetworkEvent::Request {
                 peer,
                 bytes,
                 channel,
-            } => self.on_request(peer, bytes, channel).await?,
-            NetworkEvent::Gossip { id, source, bytes } => {
-                // Only our own messages belong on the topic; anything else
-                // claiming to be from a distributor is someone else's.
-                let verdict = match envelope::open_any(&bytes, Timestamp::now(), Default::default())
-                {
-                    Ok(signed) if signed.signer() == self.public => GossipVerdict::Accept,
-                    Ok(_) => GossipVerdict::Ignore,
-                    Err(e) => {
-                        self.metrics.reject(e.label());
-                        GossipVerdict::Reject
-                    }
-                };
-                self.net.report(id, source, verdict).await;
-            }
+            } => self.on_request(peer, &bytes, channel),
             NetworkEvent::InboundFailure { peer, reason } => {
                 debug!(target: "net", %peer, reason, "inbound request failed");
                 self.metrics.reject(reason);
             }
-            NetworkEvent::Connected(peer) => debug!(target: "net", %peer, "peer connected"),
-            NetworkEvent::Disconnected(peer) => debug!(target: "net", %peer, "peer disconnected"),
-        }
-        Ok(())
-    }
-
-    fn rate_limited(&mut self, peer: PeerId) -> bool {
-        let rate = f64::from(self.settings.rate_limit_per_sec.max(1));
-        let burst = f64::from(self.settings.rate_limit_burst.max(1));
-        let now = Instant::now();
-        if self.buckets.len() >= MAX_BUCKETS {
-            self.buckets
-                .retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(60));
-        }
-        let (tokens, at) = self.buckets.entry(peer).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            false
-        } else {
-            true
+            NetworkEvent::Disconnected(peer) => self.admission.disconnected(&peer),
+            NetworkEvent::Gossip(_) | NetworkEvent::Connected(_) => {}
         }
     }
 
-    async fn refuse(&self, channel: ResponseChannel<Vec<u8>>, reason: &str) {
-        self.metrics.reject(reason);
-        let message = Rejected {
-            reason: reason.to_string(),
-        };
-        self.net
-            .respond(channel, envelope::seal_now(&message, &self.secret))
-            .await;
-    }
-
-    async fn reply<M: Message>(&self, channel: ResponseChannel<Vec<u8>>, message: &M) {
-        self.net
-            .respond(channel, envelope::seal_now(message, &self.secret))
-            .await;
-    }
-
-    async fn on_request(
-        &mut self,
-        peer: PeerId,
-        bytes: Vec<u8>,
-        channel: ResponseChannel<Vec<u8>>,
-    ) -> anyhow::Result<()> {
-        if self.rate_limited(peer) {
-            debug!(target: "distributor", %peer, "rate limited");
-            return {
-                self.refuse(channel, "rate_limited").await;
-                Ok(())
-            };
-        }
-        let now = Timestamp::now();
-        let signed = match self.verifier.open_any(&bytes, now) {
-            Ok(signed) => signed,
-            Err(e) => {
-                info!(target: "distributor", %peer, error = %e, "request refused");
-                self.refuse(channel, e.label()).await;
-                return Ok(());
+    /// The router: admission, then dispatch by kind.
+    fn on_request(&mut self, peer: PeerId, bytes: &[u8], channel: Channel) {
+        let now = self.scheduler.now();
+        let (prover, body) = match self.admission.admit(peer, bytes, now) {
+            Ok(admitted) => admitted,
+            Err(reason) => {
+                debug!(target: "distributor", %peer, reason, "request refused");
+                return self.outbox.refuse(channel, reason);
             }
         };
-        let prover = signed.signer();
-        if peer_id_of(&prover) != peer {
-            info!(target: "distributor", %peer, "request signed by another node's key");
-            self.refuse(channel, "signer_mismatch").await;
-            return Ok(());
-        }
-        if !self.allowlist.is_empty() && !self.allowlist.contains(&prover) {
-            self.refuse(channel, "not_admitted").await;
-            return Ok(());
-        }
-        match signed.body {
-            AnyMessage::JobRequest(request) => {
-                self.on_job_request(prover, request, now, channel).await?
-            }
+        match body {
+            AnyMessage::JobRequest(request) => self.on_job_request(prover, request, channel),
             AnyMessage::ProofSubmission(submission) => {
-                let verdict = self.on_submission(prover, submission, now).await?;
-                self.reply(channel, &verdict).await;
+                self.on_submission(prover, submission, Some(channel))
             }
             AnyMessage::Release(release) => {
                 let event = LrpEvent::Release {
@@ -575,80 +655,106 @@ impl Distributor {
                     prover,
                     now,
                 };
-                let outcome = self.apply(&event)?;
+                let outcome = self.scheduler.apply(event, |_| Log::plain());
                 debug!(target: "lrp", job = %release.job, ?outcome, "release");
-                self.reply(channel, &release).await;
+                self.outbox.reply(channel, &release);
             }
-            AnyMessage::KeyRequest(request) => self.on_key_request(request, channel).await,
-            AnyMessage::ReceiptRequest(request) => self.on_receipt_request(request, channel).await,
-            _ => self.refuse(channel, "unexpected_kind").await,
+            AnyMessage::KeyRequest(request) => self.serve(Serve::Key(request, channel)),
+            AnyMessage::ReceiptRequest(request) => self.serve(Serve::Receipt(request, channel)),
+            _ => self.outbox.refuse(channel, "unexpected_kind"),
         }
-        Ok(())
     }
 
-    /// Applies a scheduler event and logs it; a log failure stops the node,
-    /// since a scheduler ahead of its log could forget a hand-out. Events
-    /// whose effect leaves the node (a hand-out) wait for the disk; the rest
-    /// (no work, strikes, releases) only move the clock or void a hand-out,
-    /// and are written without a sync.
-    fn apply(&mut self, event: &LrpEvent) -> anyhow::Result<LrpOutcome> {
-        let outcome = self.lrp.apply(event);
-        let sync = matches!(outcome, LrpOutcome::Decided(Decision::Assign(_)));
-        self.store
-            .log_event(event, sync)
-            .context("cannot log to the job store; stopping so no hand-out is forgotten")?;
-        self.history
-            .record(event, &outcome, self.settings.reward_per_job);
-        Ok(outcome)
+    fn serve(&self, request: Serve) {
+        if let Err(Serve::Key(_, channel) | Serve::Receipt(_, channel)) =
+            self.server.submit(request)
+        {
+            self.outbox.refuse(channel, "busy");
+        }
     }
 
-    async fn on_job_request(
-        &mut self,
-        prover: PublicKey,
-        request: JobRequest,
-        now: Timestamp,
-        channel: ResponseChannel<Vec<u8>>,
-    ) -> anyhow::Result<()> {
+    fn on_job_request(&mut self, prover: PublicKey, request: JobRequest, channel: Channel) {
         let no_work = |reason, retry_after_ms| NoWork {
             reason,
             retry_after_ms,
         };
         if self.settings.centralized {
-            return {
-                self.reply(channel, &no_work(NoWorkReason::Refused, 60_000))
-                    .await;
-                Ok(())
-            };
+            return self
+                .outbox
+                .reply(channel, &no_work(NoWorkReason::Refused, 60_000));
         }
         if !request.circuits.is_empty() && !request.circuits.contains(&self.circuit) {
-            self.reply(channel, &no_work(NoWorkReason::Idle, 30_000))
-                .await;
-            return Ok(());
+            return self
+                .outbox
+                .reply(channel, &no_work(NoWorkReason::Idle, 30_000));
         }
-        match self.hand_out(prover, now)? {
-            Ok(assignment) => self.reply(channel, &assignment).await,
-            Err(no) => self.reply(channel, &no).await,
+        // The answer must survive a crash before it leaves: it goes out
+        // from the journal once the hand-out is on disk.
+        let (deliver, refuse) = channel_once(channel);
+        let outbox = self.outbox.clone();
+        if let Err(no) = self.hand_out(prover, move |assignment| {
+            if let Some(channel) = deliver.take() {
+                outbox.reply(channel, &assignment);
+            }
+        }) && let Some(channel) = refuse.take()
+        {
+            self.outbox.reply(channel, &no);
         }
-        Ok(())
     }
 
-    /// One LRP decision for `prover`: an assignment, or why not.
+    /// One LRP decision for `prover`. An assignment goes to `deliver` once
+    /// its hand-out is durable; otherwise the reason there is none.
     fn hand_out(
         &mut self,
         prover: PublicKey,
-        now: Timestamp,
-    ) -> anyhow::Result<Result<Assignment, NoWork>> {
-        let event = LrpEvent::Request { prover, now };
-        let LrpOutcome::Decided(decision) = self.apply(&event)? else {
+        deliver: impl FnOnce(Assignment) + Send + 'static,
+    ) -> Result<(), NoWork> {
+        let now = self.scheduler.now();
+        let store = &self.store;
+        let (circuit, proving_key, reward) = (
+            self.circuit.clone(),
+            self.proving_key_hash,
+            self.settings.reward_per_job,
+        );
+        let mut missing = None;
+        let outcome = self
+            .scheduler
+            .apply(LrpEvent::Request { prover, now }, |outcome| {
+                let LrpOutcome::Decided(Decision::Assign(handout)) = outcome else {
+                    return Log::plain();
+                };
+                match store.job(handout.job) {
+                    Ok(Some(job)) => {
+                        let assignment = Assignment {
+                            job: handout.job,
+                            request: handout.request,
+                            prover,
+                            circuit,
+                            proving_key,
+                            witness: job.witness,
+                            reward,
+                        };
+                        Log::then(Box::new(move || deliver(assignment)))
+                    }
+                    other => {
+                        missing = Some(format!("{other:?}"));
+                        Log::plain()
+                    }
+                }
+            });
+        let retry = |at: Timestamp| at.millis_since(now).max(250);
+        let LrpOutcome::Decided(decision) = outcome else {
             unreachable!("a request is answered by a decision")
         };
-        let retry = |at: Timestamp| at.millis_since(now).max(250);
-        Ok(match decision {
+        match decision {
             Decision::Assign(handout) => {
-                let job = self
-                    .store
-                    .job(handout.job)?
-                    .with_context(|| format!("job {} is scheduled but not stored", handout.job))?;
+                if let Some(found) = missing {
+                    error!(target: "distributor", job = %handout.job, found, "job scheduled but not readable from the store");
+                    return Err(NoWork {
+                        reason: NoWorkReason::Idle,
+                        retry_after_ms: 1_000,
+                    });
+                }
                 self.metrics
                     .assigned(if handout.reserve { "reserve" } else { "fresh" });
                 info!(
@@ -659,15 +765,7 @@ impl Distributor {
                     reserve = handout.reserve,
                     "assigned"
                 );
-                Ok(Assignment {
-                    job: handout.job,
-                    request: handout.request,
-                    prover,
-                    circuit: self.circuit.clone(),
-                    proving_key: self.proving_key_hash,
-                    witness: job.witness,
-                    reward: self.settings.reward_per_job,
-                })
+                Ok(())
             }
             Decision::NoWork { retry_at } => Err(NoWork {
                 reason: NoWorkReason::Idle,
@@ -687,161 +785,192 @@ impl Distributor {
                     retry_after_ms: 3_600_000,
                 })
             }
-        })
+        }
     }
 
-    /// Judges a proof submission: unknown pairs are dropped unverified, the
-    /// first valid proof of a job is paid, later ones are late.
-    async fn on_submission(
+    /// A proof submission: late and never-issued proofs are answered at
+    /// once, unverified; the rest queue for the verification pool.
+    fn on_submission(
         &mut self,
         prover: PublicKey,
         submission: ProofSubmission,
-        now: Timestamp,
-    ) -> anyhow::Result<Verdict> {
+        channel: Option<Channel>,
+    ) {
         let ProofSubmission {
             job,
             request,
             proof,
         } = submission;
-        let _span = info_span!("job", %job).entered();
+        let answer = |outcome| Verdict {
+            job,
+            request,
+            prover,
+            proof_hash: ContentHash::of(&proof),
+            outcome,
+        };
+        let now = self.scheduler.now();
+        if self.scheduler.is_done(job, &self.store) {
+            self.metrics.proof("late");
+            self.scheduler.late(prover, request, now);
+            debug!(target: "distributor", prover = %prover.node_id(), %job, "late proof");
+            if let Some(channel) = channel {
+                self.outbox.reply(channel, &answer(Outcome::Late));
+            }
+            return;
+        }
+        if !self.scheduler.holds(job, request, &prover) {
+            self.metrics.proof("not_issued");
+            self.scheduler.not_issued(prover);
+            info!(
+                target: "distributor",
+                prover = %prover.node_id(),
+                %job,
+                request = request.0,
+                "proof for a hand-out never issued to this prover; dropped unverified"
+            );
+            if let Some(channel) = channel {
+                self.outbox
+                    .reply(channel, &answer(Outcome::Invalid(InvalidReason::NotIssued)));
+            }
+            return;
+        }
+        let record = match self.store.job(job) {
+            Ok(Some(record)) => record,
+            other => {
+                error!(target: "distributor", %job, found = ?other.map(|_| ()), "job scheduled but not readable from the store");
+                if let Some(channel) = channel {
+                    self.outbox.refuse(channel, "busy");
+                }
+                return;
+            }
+        };
+        let check = ProofCheck {
+            public: record.public,
+            proof: proof.clone(),
+            context: Submission {
+                job,
+                request,
+                prover,
+                proof,
+                record,
+                channel,
+            },
+        };
+        if let Err(check) = self.pool.submit(check) {
+            self.metrics.proof("busy");
+            if let Some(channel) = check.context.channel {
+                self.outbox.refuse(channel, "busy");
+            }
+        }
+    }
+
+    /// A verdict from the pool: strike an invalid proof; complete the job
+    /// with a valid one, store it, pay, and only then say `Accepted`.
+    fn judge(&mut self, verdict: verify::Verdict<Submission>) {
+        let verify::Verdict {
+            result,
+            seconds,
+            context,
+        } = verdict;
+        let Submission {
+            job,
+            request,
+            prover,
+            proof,
+            record,
+            channel,
+        } = context;
+        self.metrics.verify_seconds.observe(seconds);
+        self.verify_count += 1;
+        self.verify_seconds += seconds;
         let proof_hash = ContentHash::of(&proof);
-        let verdict = |outcome| Verdict {
+        let answer = move |outcome| Verdict {
             job,
             request,
             prover,
             proof_hash,
             outcome,
         };
-        let done_already = |this: &Self| match this.lrp.job(job) {
-            Some(protocol::lrp::JobView::Done { .. }) => true,
-            // A finished batch is forgotten by the scheduler; the store remembers.
-            None => matches!(
-                this.store.job(job),
-                Ok(Some(JobRecord { done: Some(_), .. }))
-            ),
-            _ => false,
-        };
-        if done_already(self) {
-            self.metrics.proof("late");
-            self.history.late(prover, request, now);
-            debug!(target: "distributor", prover = %prover.node_id(), "late proof");
-            return Ok(verdict(Outcome::Late));
-        }
-        let holder = match self.lrp.job(job) {
-            Some(protocol::lrp::JobView::Pending { holders }) => {
-                holders.iter().find(|h| h.request == request).copied()
-            }
-            _ => None,
-        };
-        let Some(holder) = holder.filter(|h| h.prover == prover) else {
-            self.metrics.proof("not_issued");
-            self.history.not_issued(prover);
-            info!(
-                target: "distributor",
-                prover = %prover.node_id(),
-                request = request.0,
-                "proof for a hand-out never issued to this prover; dropped unverified"
-            );
-            return Ok(verdict(Outcome::Invalid(InvalidReason::NotIssued)));
-        };
-        let record = self
-            .store
-            .job(job)?
-            .with_context(|| format!("job {job} is scheduled but not stored"))?;
-        let started = Instant::now();
-        let checked = Proof::from_bytes(&proof)
-            .map_err(|_| InvalidReason::MalformedProof)
-            .and_then(|p| {
-                prover_core::verify(&self.pvk, &record.public, &p)
-                    .map_err(|_| InvalidReason::VerificationFailed)
-            });
-        let seconds = started.elapsed().as_secs_f64();
-        self.metrics.verify_seconds.observe(seconds);
-        self.verify_count += 1;
-        self.verify_seconds += seconds;
-        if let Err(reason) = checked {
+        let now = self.scheduler.now();
+        if let Err(reason) = result {
             self.metrics.proof("invalid");
             let event = LrpEvent::Invalid {
                 job,
-                request: holder.request,
+                request,
                 prover,
                 now,
             };
-            let outcome = self.apply(&event)?;
-            warn!(target: "distributor", prover = %prover.node_id(), ?reason, ?outcome, "invalid proof");
-            return Ok(verdict(Outcome::Invalid(reason)));
+            let outcome = self.scheduler.apply(event, |_| Log::plain());
+            warn!(target: "distributor", prover = %prover.node_id(), %job, ?reason, ?outcome, "invalid proof");
+            if let Some(channel) = channel {
+                self.outbox
+                    .reply(channel, &answer(Outcome::Invalid(reason)));
+            }
+            return;
         }
+        let credit = ledger::Credit::new(prover, job, self.settings.reward_per_job, proof_hash);
+        let reward = self.settings.reward_per_job;
+        let (outbox, payout, to_loop) = (
+            self.outbox.clone(),
+            self.payout.handle(),
+            self.internal_tx.clone(),
+        );
+        let (deliver, late) = channel_once_opt(channel);
+        let done = JobRecord {
+            done: Some(DoneRecord {
+                prover,
+                request,
+                proof,
+                at: now,
+            }),
+            ..record
+        };
         let event = LrpEvent::Complete {
             job,
             request,
             prover,
             now,
         };
-        let outcome = self.lrp.apply(&event);
-        self.history
-            .record(&event, &outcome, self.settings.reward_per_job);
-        let LrpOutcome::Completed(completion) = outcome else {
-            unreachable!("a completion is answered by a completion")
-        };
-        match completion {
-            Completion::Accepted { batch_finished, .. } => {
-                let done = DoneRecord {
-                    prover,
-                    request,
-                    proof,
-                    at: now,
-                };
-                self.store
-                    .complete_job(job, done.clone(), &event)
-                    .context("cannot record a completed job; stopping")?;
-                self.metrics.proof("valid");
-                self.metrics.jobs_completed.inc();
-                info!(target: "distributor", prover = %prover.node_id(), ms = (seconds * 1e3) as u64, "proof accepted");
-                self.credit(job, &done);
-                if batch_finished {
-                    self.finish_batch(job.batch);
-                    self.publish_proven(job.batch).await;
+        let outcome = self.scheduler.apply(event, move |outcome| match outcome {
+            LrpOutcome::Completed(Completion::Accepted { batch_finished, .. }) => {
+                let batch_finished = *batch_finished;
+                Log {
+                    records: vec![Change::Job(job, done)],
+                    // Stored, then paid, then told.
+                    then: Some(Box::new(move || {
+                        payout.credit(
+                            credit,
+                            Box::new(move || {
+                                if let Some(channel) = deliver.take() {
+                                    outbox.reply(channel, &answer(Outcome::Accepted { reward }));
+                                }
+                                if batch_finished {
+                                    let _ = to_loop.send(Internal::Credited(job.batch));
+                                }
+                            }),
+                        );
+                    })),
                 }
-                Ok(verdict(Outcome::Accepted {
-                    reward: self.settings.reward_per_job,
-                }))
             }
-            _ => {
-                self.metrics.proof("late");
-                self.history.late(prover, request, now);
-                Ok(verdict(Outcome::Late))
-            }
-        }
-    }
-
-    fn credit(&mut self, job: JobId, done: &DoneRecord) {
-        let credit = ledger::Credit::new(
-            done.prover,
-            job,
-            self.settings.reward_per_job,
-            ContentHash::of(&done.proof),
-        );
-        self.append_credit(credit);
-    }
-
-    fn append_credit(&mut self, credit: ledger::Credit) {
-        match self.ledger.append(&[ledger::Tx::Credit(credit.clone())]) {
-            Ok(_) => {}
-            Err(ledger::Error::AlreadyCredited { job }) => {
-                debug!(target: "ledger", %job, "already credited");
-            }
-            Err(e) => {
-                self.metrics.ledger_write_errors.inc();
-                error!(target: "ledger", job = %credit.job, error = %e, "credit not written; will retry");
-                self.uncredited.push(credit);
+            _ => Log::plain(),
+        });
+        if matches!(outcome, LrpOutcome::Completed(Completion::Accepted { .. })) {
+            self.metrics.proof("valid");
+            self.metrics.jobs_completed.inc();
+            info!(target: "distributor", prover = %prover.node_id(), %job, verify_ms = seconds * 1e3, "proof accepted");
+        } else {
+            self.metrics.proof("late");
+            self.scheduler.late(prover, request, now);
+            if let Some(channel) = late.take() {
+                self.outbox.reply(channel, &answer(Outcome::Late));
             }
         }
     }
 
-    /// Checks a finished batch's proof (root chain and batch verification)
-    /// and records it proven.
-    fn finish_batch(&mut self, batch: BatchId) {
-        let result = (|| -> anyhow::Result<()> {
+    /// Every job of `batch` is proven and credited: check the batch proof
+    /// on the pool.
+    fn check_batch(&mut self, batch: BatchId) {
+        let loaded = (|| -> anyhow::Result<BatchCheck<BatchContext>> {
             let record = self
                 .store
                 .batch(batch)?
@@ -851,51 +980,37 @@ impl Distributor {
                 let done = job
                     .done
                     .with_context(|| format!("batch {batch} has a job without a proof"))?;
-                chunks.push((job.public, Proof::from_bytes(&done.proof)?));
+                chunks.push((job.public, done.proof));
             }
-            let started = Instant::now();
-            prover_core::verify_batch_proof(
-                &self.pvk,
-                record.old_root,
-                record.new_root,
-                &chunks,
-                &mut rand::rngs::OsRng,
-            )?;
-            let now = Timestamp::now();
-            let forget = LrpEvent::Forget { batch };
-            self.store.mark_proven(batch, now, &forget)?;
-            self.lrp.apply(&forget);
-            self.metrics.batches_proven.inc();
-            info!(
-                target: "distributor",
-                batch = %batch,
-                jobs = record.jobs,
-                latency_ms = now.millis_since(record.created),
-                batch_verify_ms = started.elapsed().as_millis() as u64,
-                "batch proven"
-            );
-            Ok(())
+            let proofs = ContentHash::of_parts(chunks.iter().map(|(_, p)| p.as_slice()));
+            Ok(BatchCheck {
+                old_root: record.old_root,
+                new_root: record.new_root,
+                chunks,
+                context: BatchContext { record, proofs },
+            })
         })();
-        if let Err(e) = result {
-            error!(target: "distributor", batch = %batch, error = %format!("{e:#}"), "batch proof failed");
+        match loaded {
+            Ok(check) => {
+                if self.pool.submit_batch(check).is_err() {
+                    self.unchecked.push(batch);
+                }
+            }
+            Err(e) => {
+                error!(target: "distributor", batch = %batch, error = %format!("{e:#}"), "cannot load a finished batch")
+            }
         }
     }
 
-    async fn publish_proven(&self, batch: BatchId) {
-        let Ok(Some(record)) = self.store.batch(batch) else {
-            return;
-        };
-        if record.proven.is_none() {
+    fn on_batch_checked(&mut self, result: Result<(), String>, ms: u64, context: BatchContext) {
+        let BatchContext { mut record, proofs } = context;
+        let batch = record.id;
+        if let Err(e) = result {
+            error!(target: "distributor", batch = %batch, error = %e, "batch proof failed");
             return;
         }
-        let Ok(jobs) = self.store.batch_jobs(batch) else {
-            return;
-        };
-        let proofs = ContentHash::of_parts(
-            jobs.iter()
-                .filter_map(|j| j.done.as_ref())
-                .map(|d| d.proof.as_slice()),
-        );
+        let now = self.scheduler.now();
+        record.proven = Some(now);
         let message = BatchProven {
             batch,
             jobs: record.jobs,
@@ -903,238 +1018,163 @@ impl Distributor {
             new_root: record.new_root.0,
             proofs,
         };
-        if let Err(e) = self
-            .net
-            .publish(envelope::seal_now(&message, &self.secret))
-            .await
-        {
-            debug!(target: "net", error = %e, "batch-proven not published");
-        }
-    }
-
-    async fn on_key_request(&self, request: KeyRequest, channel: ResponseChannel<Vec<u8>>) {
-        if request.key != self.proving_key_hash {
-            self.refuse(channel, "unknown_key").await;
-            return;
-        }
-        let total = self.proving_key_bytes.len() as u64;
-        let start = u64::from(request.chunk) * KEY_CHUNK_BYTES as u64;
-        if start >= total {
-            self.refuse(channel, "chunk_out_of_range").await;
-            return;
-        }
-        let end = (start + KEY_CHUNK_BYTES as u64).min(total);
-        let chunk = KeyChunk {
-            key: self.proving_key_hash,
-            chunk: request.chunk,
-            total_len: total,
-            data: self.proving_key_bytes[start as usize..end as usize].to_vec(),
-        };
-        self.reply(channel, &chunk).await;
-    }
-
-    async fn on_receipt_request(&self, request: ReceiptRequest, channel: ResponseChannel<Vec<u8>>) {
-        match self.ledger.receipt(request.job) {
-            Ok(receipt) => {
-                let reply = ReceiptReply {
-                    job: request.job,
-                    receipt: receipt.encode(),
-                };
-                self.reply(channel, &reply).await;
-            }
-            Err(ledger::Error::NotYetInBlock { .. }) => {
-                let reply = ReceiptReply {
-                    job: request.job,
-                    receipt: Vec::new(),
-                };
-                self.reply(channel, &reply).await;
-            }
-            Err(ledger::Error::NotCredited { .. }) => self.refuse(channel, "not_credited").await,
-            Err(e) => {
-                error!(target: "ledger", error = %e, "receipt failed");
-                self.refuse(channel, "ledger_error").await;
-            }
-        }
-    }
-
-    /// The centralized baseline: while jobs are open, prove one at a time on
-    /// every local core, through the same scheduler, verifier and ledger.
-    fn run_local_prover(&mut self) -> anyhow::Result<()> {
-        let Some(key) = self.local_key.clone() else {
-            return Ok(());
-        };
-        if self.local_busy || self.lrp.is_all_finished() {
-            return Ok(());
-        }
-        let assignment = match self.hand_out(self.public, Timestamp::now())? {
-            Ok(a) => a,
-            Err(_) => return Ok(()),
-        };
-        self.local_busy = true;
-        let tx = self.local_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let started = Instant::now();
-            let proof = prover_core::prove(&key, &assignment.witness)
-                .map(|p| p.to_bytes().to_vec())
-                .map_err(|e| e.to_string());
-            let _ = tx.blocking_send(LocalProof {
-                job: assignment.job,
-                request: assignment.request,
-                proof,
-                seconds: started.elapsed().as_secs_f64(),
+        info!(
+            target: "distributor",
+            batch = %batch,
+            jobs = record.jobs,
+            latency_ms = now.millis_since(record.created),
+            batch_verify_ms = ms,
+            "batch proven"
+        );
+        self.metrics.batches_proven.inc();
+        let outbox = self.outbox.clone();
+        self.scheduler
+            .apply(LrpEvent::Forget { batch }, move |_| Log {
+                records: vec![Change::Batch(record)],
+                then: Some(Box::new(move || outbox.publish(&message))),
             });
-        });
-        Ok(())
     }
 
-    async fn on_local_proof(&mut self, local: LocalProof) -> anyhow::Result<()> {
-        self.local_busy = false;
+    /// The centralized baseline: while jobs are open, keep every local slot
+    /// proving.
+    fn fill_local(&mut self) {
+        while self.local.as_ref().is_some_and(|l| l.has_free_slot())
+            && !self.scheduler.lrp().is_all_finished()
+        {
+            let slot = self.local.as_mut().expect("checked").reserve();
+            let to_loop = self.internal_tx.clone();
+            let public = self.public;
+            if self
+                .hand_out(public, move |assignment| {
+                    let _ = to_loop.send(Internal::LocalAssigned(slot, assignment));
+                })
+                .is_err()
+            {
+                self.local.as_mut().expect("checked").finished(slot);
+                break;
+            }
+        }
+    }
+
+    fn start_local(&mut self, slot: usize, assignment: Assignment) {
+        let Some(local) = self.local.as_mut() else {
+            return;
+        };
+        let to_loop = self.internal_tx.clone();
+        local.start(slot, assignment, move |proof| {
+            let _ = to_loop.send(Internal::Local(proof));
+        });
+    }
+
+    fn on_local_proof(&mut self, local: LocalProof) {
+        if let Some(prover) = self.local.as_mut() {
+            prover.finished(local.slot);
+        }
         self.metrics.prove_seconds.observe(local.seconds);
+        let job = local.assignment.job;
         match local.proof {
             Ok(proof) => {
                 let submission = ProofSubmission {
-                    job: local.job,
-                    request: local.request,
+                    job,
+                    request: local.assignment.request,
                     proof,
                 };
-                let verdict = self
-                    .on_submission(self.public, submission, Timestamp::now())
-                    .await?;
-                debug!(target: "distributor", job = %local.job, outcome = ?verdict.outcome, "local proof");
+                self.on_submission(self.public, submission, None);
             }
-            Err(e) => {
-                error!(target: "distributor", job = %local.job, error = %e, "local proving failed")
-            }
+            Err(e) => error!(target: "distributor", %job, error = %e, "local proving failed"),
         }
-        self.run_local_prover()
+        self.fill_local();
     }
 
-    async fn on_api(&mut self, request: ApiRequest) -> anyhow::Result<()> {
+    fn on_api(&mut self, request: ApiRequest) {
         match request {
-            ApiRequest::Status(reply) => {
-                let status = self.status().await;
-                let _ = reply.send(status);
-            }
             ApiRequest::Attempts { last, reply } => {
+                let scheduler = &self.scheduler;
                 let store = &self.store;
-                let lrp = &self.lrp;
-                let doc = self.history.attempts_json(last, |job| match lrp.job(job) {
-                    Some(protocol::lrp::JobView::Done { .. }) => true,
-                    Some(_) => false,
-                    None => matches!(store.job(job), Ok(Some(JobRecord { done: Some(_), .. }))),
-                });
+                let doc = scheduler
+                    .history()
+                    .attempts_json(last, |job| scheduler.is_done(job, store));
                 let _ = reply.send(doc);
             }
-            ApiRequest::SubmitBatch(body, reply) => {
-                let answer = match parse_batch_body(&body) {
-                    Ok(txs) => self.new_batch(txs).await.map_err(|e| format!("{e:#}")),
-                    Err(e) => Err(e),
-                };
-                let _ = reply.send(answer);
-            }
+            ApiRequest::SubmitBatch(body, reply) => match parse_batch_body(&body) {
+                Ok(txs) => self.new_batch(txs, Some(reply)),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
         }
-        Ok(())
     }
 
-    async fn status(&self) -> Value {
-        let net = self.net.stats().await.unwrap_or_default();
-        let counts = self.lrp.counts();
-        let tip = self.ledger.tip();
-        let batches: Vec<Value> = self
-            .store
-            .batches()
-            .unwrap_or_default()
-            .iter()
-            .map(|b| {
-                let done = match self.lrp.batch(b.id) {
-                    Some(p) => p.done,
-                    None if b.proven.is_some() => u64::from(b.jobs),
-                    None => 0,
-                };
-                json!({
-                    "id": b.id.0,
-                    "jobs": b.jobs,
-                    "txs": b.txs,
-                    "done": done,
-                    "created_ms": b.created.0,
-                    "proven_ms": b.proven.map(|t| t.0),
-                    "latency_ms": b.proven.map(|t| t.millis_since(b.created)),
-                })
-            })
-            .collect();
-        let proven = batches.iter().filter(|b| !b["proven_ms"].is_null()).count();
-        let provers: Vec<Value> = self
-            .history
-            .provers
-            .iter()
-            .map(|(key, s)| {
-                let view = self.lrp.prover(key);
-                json!({
-                    "public_key": key.to_hex(),
-                    "node_id": key.node_id().to_string(),
-                    "assigned": s.assigned,
-                    "reserved": s.reserved,
-                    "accepted": s.accepted,
-                    "late": s.late,
-                    "invalid": s.invalid,
-                    "not_issued": s.not_issued,
-                    "released": s.released,
-                    "earned": s.earned,
-                    "balance": self.ledger.balance(key),
-                    "strikes": view.as_ref().map_or(0, |v| v.strikes),
-                    "holding": view.as_ref().map_or(0, |v| v.holdings.len()),
-                    "mean_prove_ms": s.mean_prove_ms(),
-                    "last_seen_ms": s.last_seen.map(|t| t.0),
-                })
-            })
-            .collect();
-        json!({
-            "role": "distributor",
-            "node": self.info.to_json(),
-            "peers": net.peers,
-            "circuit": self.circuit.as_str(),
-            "proving_key": self.proving_key_hash.to_hex(),
-            "verifying_key": self.vk.hash().to_hex(),
-            "centralized": self.settings.centralized,
-            "now_ms": Timestamp::now().0,
-            "uptime_ms": self.started.elapsed().as_millis() as u64,
-            "batches": {
-                "total": batches.len(),
-                "proven": proven,
-                "open": batches.len() - proven,
-                "list": batches,
-            },
-            "jobs": {
-                "fresh": counts.fresh,
-                "pending": counts.pending,
-                "done": counts.done,
-                "next_request_id": self.lrp.next_request_id().0,
-            },
-            "provers": provers,
-            "verification": {
-                "proofs": self.verify_count,
-                "total_ms": self.verify_seconds * 1e3,
-                "mean_ms": if self.verify_count == 0 { 0.0 } else { self.verify_seconds * 1e3 / self.verify_count as f64 },
-            },
-            "wire": {
-                "rpc_bytes_read": net.rpc_bytes_read,
-                "rpc_bytes_written": net.rpc_bytes_written,
-            },
-            "queues": self.queues.iter().map(|q| {
-                (q.name.to_string(), json!({ "depth": q.depth, "capacity": q.capacity }))
-            }).collect::<serde_json::Map<_, _>>(),
-            "ledger": {
-                "height": self.ledger.height(),
-                "pending": self.ledger.pending_len(),
-                "last_block": {
-                    "height": tip.header.height,
-                    "hash": tip.hash().to_hex(),
-                    "txs": tip.header.tx_count,
-                    "time_ms": tip.header.timestamp.0,
-                },
-            },
-        })
+    /// Publishes the `/status` snapshot and the queue metrics.
+    fn refresh_status(
+        &mut self,
+        events: &mpsc::Receiver<NetworkEvent>,
+        api: &mpsc::Receiver<ApiRequest>,
+    ) {
+        if self
+            .last_status
+            .is_some_and(|at| at.elapsed() < status::REFRESH)
+        {
+            return;
+        }
+        self.last_status = Some(Instant::now());
+        let queues = [
+            QueueDepth::new("network_events", events.len(), EVENT_QUEUE),
+            QueueDepth::new("api_requests", api.len(), api.max_capacity()),
+            QueueDepth::new("verification", self.pool.depth(), self.pool.capacity()),
+            QueueDepth::new("serving", self.server.depth(), self.server.capacity()),
+            QueueDepth::unbounded("journal", self.scheduler.journal_depth()),
+            QueueDepth::unbounded("payout", self.payout.depth()),
+        ];
+        for q in &queues {
+            self.metrics.queue(q.name, q.depth, q.capacity);
+        }
+        let counts = self.scheduler.lrp().counts();
+        self.metrics
+            .jobs_open
+            .set((counts.fresh + counts.pending) as i64);
+        let doc = status::document(&status::Parts {
+            info: &self.info,
+            settings: &self.settings,
+            circuit: &self.circuit,
+            proving_key: self.proving_key_hash,
+            verifying_key: self.verifying_key_hash,
+            store: &self.store,
+            scheduler: &self.scheduler,
+            ledger: &self.ledger,
+            net: self.net.stats(),
+            queues: &queues,
+            verify_count: self.verify_count,
+            verify_seconds: self.verify_seconds,
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+        });
+        self.status.publish(doc);
     }
+}
+
+/// Runs a blocking join off the async runtime's threads.
+async fn join(f: impl FnOnce() + Send + 'static) {
+    let _ = tokio::task::spawn_blocking(f).await;
+}
+
+/// A response channel that exactly one of two paths may take: the deferred
+/// answer (from a follow-up) or the immediate one.
+struct Once(Arc<std::sync::Mutex<Option<Channel>>>);
+
+impl Once {
+    fn take(&self) -> Option<Channel> {
+        self.0.lock().expect("channel lock").take()
+    }
+}
+
+fn channel_once(channel: Channel) -> (Once, Once) {
+    let shared = Arc::new(std::sync::Mutex::new(Some(channel)));
+    (Once(shared.clone()), Once(shared))
+}
+
+fn channel_once_opt(channel: Option<Channel>) -> (Once, Once) {
+    let shared = Arc::new(std::sync::Mutex::new(channel));
+    (Once(shared.clone()), Once(shared))
 }
 
 /// `POST /batch` bodies: empty (generate a batch of the configured size) or

@@ -1,7 +1,8 @@
 //! The distributor's durable job store, on RocksDB and apart from the ledger:
 //! batches, jobs with their witnesses and winning proofs, the rollup state,
 //! and the scheduler's event log. What the distributor needs to resume after
-//! a crash lives here; every change that matters is one atomic, synced write.
+//! a crash lives here. Writes are groups of [`Change`]s committed atomically
+//! ([`JobStore::commit`]); only the journal thread writes, everyone reads.
 //!
 //! Column families and key layout stay inside this file:
 //! - `meta`: `state` → rollup state bytes; `magic` → format tag;
@@ -10,6 +11,7 @@
 //! - `events`: sequence (u64 BE) → [`LrpEvent`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use protocol::codec;
 use protocol::lrp::LrpEvent;
@@ -99,11 +101,32 @@ pub struct DoneRecord {
     pub at: Timestamp,
 }
 
+/// One change to the store; a group of them commits atomically.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A scheduler event, appended to the log.
+    Event(LrpEvent),
+    /// A new batch: its record, its jobs and the rollup state after it.
+    NewBatch {
+        /// The batch.
+        record: BatchRecord,
+        /// Its jobs, in index order.
+        jobs: Vec<JobRecord>,
+        /// The rollup state once it is applied.
+        state_after: Vec<u8>,
+    },
+    /// A batch record rewritten (marked proven).
+    Batch(BatchRecord),
+    /// A job record rewritten (its winning proof).
+    Job(JobId, JobRecord),
+}
+
 /// The store.
 pub struct JobStore {
     db: DB,
     path: PathBuf,
-    next_event: u64,
+    /// The sequence number of the next logged event; held across a commit.
+    next_event: Mutex<u64>,
 }
 
 impl std::fmt::Debug for JobStore {
@@ -140,17 +163,18 @@ impl JobStore {
                 path: path.clone(),
                 source,
             })?;
-        let mut store = Self {
+        let store = Self {
             db,
             path,
-            next_event: 0,
+            next_event: Mutex::new(0),
         };
         match store.get_raw(CF_META, MAGIC_KEY)? {
             None => store.put_meta(MAGIC_KEY, MAGIC)?,
             Some(m) if m == MAGIC => {}
             Some(_) => return Err(store.corrupt("not a CrowdProve job store (bad magic)")),
         }
-        store.next_event = store.last_event_seq()?.map_or(0, |s| s + 1);
+        *store.next_event.lock().expect("store lock") =
+            store.last_event_seq()?.map_or(0, |s| s + 1);
         Ok(store)
     }
 
@@ -229,15 +253,6 @@ impl JobStore {
         }
     }
 
-    fn log_into(&mut self, batch: &mut WriteBatch, event: &LrpEvent) {
-        batch.put_cf(
-            self.cf(CF_EVENTS),
-            self.next_event.to_be_bytes(),
-            codec::encode(event),
-        );
-        self.next_event += 1;
-    }
-
     /// The saved rollup state, if any.
     pub fn rollup_state(&self) -> Result<Option<Vec<u8>>> {
         self.get_raw(CF_META, STATE_KEY)
@@ -248,65 +263,54 @@ impl JobStore {
         self.put_meta(STATE_KEY, state)
     }
 
-    /// Records a new batch, its jobs, the rollup state after it and the
-    /// scheduler's submit event in one synced write: a batch exists whole or
-    /// not at all.
-    pub fn add_batch(
-        &mut self,
-        record: &BatchRecord,
-        jobs: &[JobRecord],
-        state_after: &[u8],
-        submit: &LrpEvent,
+    /// Writes `changes` in one atomic write, synced to disk if `sync`: a
+    /// batch exists whole or not at all, a winning proof is stored with its
+    /// completion event, and events keep the order they are given in.
+    pub fn commit<'a>(
+        &self,
+        changes: impl IntoIterator<Item = &'a Change>,
+        sync: bool,
     ) -> Result<()> {
+        let mut next_event = self.next_event.lock().expect("store lock");
+        let mut seq = *next_event;
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(CF_BATCHES),
-            batch_key(record.id),
-            codec::encode(record),
-        );
-        for (index, job) in jobs.iter().enumerate() {
-            let id = JobId::new(record.id, index as u32);
-            batch.put_cf(self.cf(CF_JOBS), job_key(id), codec::encode(job));
+        for change in changes {
+            match change {
+                Change::Event(event) => {
+                    batch.put_cf(self.cf(CF_EVENTS), seq.to_be_bytes(), codec::encode(event));
+                    seq += 1;
+                }
+                Change::NewBatch {
+                    record,
+                    jobs,
+                    state_after,
+                } => {
+                    batch.put_cf(
+                        self.cf(CF_BATCHES),
+                        batch_key(record.id),
+                        codec::encode(record),
+                    );
+                    for (index, job) in jobs.iter().enumerate() {
+                        let id = JobId::new(record.id, index as u32);
+                        batch.put_cf(self.cf(CF_JOBS), job_key(id), codec::encode(job));
+                    }
+                    batch.put_cf(self.cf(CF_META), STATE_KEY, state_after);
+                }
+                Change::Batch(record) => {
+                    batch.put_cf(
+                        self.cf(CF_BATCHES),
+                        batch_key(record.id),
+                        codec::encode(record),
+                    );
+                }
+                Change::Job(id, record) => {
+                    batch.put_cf(self.cf(CF_JOBS), job_key(*id), codec::encode(record));
+                }
+            }
         }
-        batch.put_cf(self.cf(CF_META), STATE_KEY, state_after);
-        self.log_into(&mut batch, submit);
-        self.write(batch, true)
-    }
-
-    /// Appends one scheduler event. `sync` for events whose effect another
-    /// node sees (a hand-out), so the log never forgets what a prover holds.
-    pub fn log_event(&mut self, event: &LrpEvent, sync: bool) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        self.log_into(&mut batch, event);
-        self.write(batch, sync)
-    }
-
-    /// Records a job's winning proof together with its completion event.
-    pub fn complete_job(&mut self, job: JobId, done: DoneRecord, event: &LrpEvent) -> Result<()> {
-        let mut record = self
-            .job(job)?
-            .ok_or_else(|| self.corrupt(format!("job {job} completed but not stored")))?;
-        record.done = Some(done);
-        let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_JOBS), job_key(job), codec::encode(&record));
-        self.log_into(&mut batch, event);
-        self.write(batch, true)
-    }
-
-    /// Marks a batch proven, with the scheduler's forget event.
-    pub fn mark_proven(&mut self, batch: BatchId, at: Timestamp, event: &LrpEvent) -> Result<()> {
-        let mut record = self
-            .batch(batch)?
-            .ok_or_else(|| self.corrupt(format!("batch {batch} proven but not stored")))?;
-        record.proven = Some(at);
-        let mut write = WriteBatch::default();
-        write.put_cf(
-            self.cf(CF_BATCHES),
-            batch_key(batch),
-            codec::encode(&record),
-        );
-        self.log_into(&mut write, event);
-        self.write(write, true)
+        self.write(batch, sync)?;
+        *next_event = seq;
+        Ok(())
     }
 
     /// Every logged scheduler event, in order.
@@ -401,7 +405,7 @@ mod tests {
         let prover = protocol::SecretKey::from_seed([1; 32]).public();
         let b = BatchId(1);
         {
-            let mut store = JobStore::open(dir.path()).unwrap();
+            let store = JobStore::open(dir.path()).unwrap();
             assert!(store.rollup_state().unwrap().is_none());
             let record = BatchRecord {
                 id: b,
@@ -415,14 +419,19 @@ mod tests {
             let submit = LrpEvent::Submit {
                 jobs: vec![JobId::new(b, 0), JobId::new(b, 1)],
             };
+            let new_batch = Change::NewBatch {
+                record,
+                jobs: vec![job(1), job(2)],
+                state_after: b"state-1".to_vec(),
+            };
             store
-                .add_batch(&record, &[job(1), job(2)], b"state-1", &submit)
+                .commit(&[new_batch, Change::Event(submit)], true)
                 .unwrap();
             let request = LrpEvent::Request {
                 prover,
                 now: Timestamp(6),
             };
-            store.log_event(&request, true).unwrap();
+            store.commit(&[Change::Event(request)], false).unwrap();
             let done = DoneRecord {
                 prover,
                 request: RequestId(1),
@@ -435,8 +444,18 @@ mod tests {
                 prover,
                 now: Timestamp(7),
             };
+            let done_job = JobRecord {
+                done: Some(done),
+                ..job(1)
+            };
             store
-                .complete_job(JobId::new(b, 0), done, &complete)
+                .commit(
+                    &[
+                        Change::Job(JobId::new(b, 0), done_job),
+                        Change::Event(complete),
+                    ],
+                    true,
+                )
                 .unwrap();
         }
         let store = JobStore::open(dir.path()).unwrap();

@@ -1,36 +1,50 @@
 //! The network layer: one task owns the libp2p [`Swarm`]; roles hold a
-//! cloneable [`NetworkHandle`] (commands with oneshot replies) and read a
-//! stream of [`NetworkEvent`]s. Nothing outside this module touches libp2p's
-//! swarm.
+//! cloneable [`NetworkHandle`] (commands, some with oneshot replies) and read
+//! a bounded stream of [`NetworkEvent`]s. Nothing outside this module touches
+//! libp2p's swarm.
+//!
+//! The swarm loop never waits on a role: events go to the role's queue with
+//! `try_send`, and when the queue is full the overflow policy applies — a
+//! request is answered `busy` at once (the requester backs off and retries),
+//! any other event is dropped — each counted in `crowdprove_overflow_total`.
+//! Gossip is validated here, before it is queued ([`gossip`]). Roles never
+//! wait on the swarm either: commands go down an unbounded queue whose
+//! producers are bounded by the role's own inputs, and the counters
+//! ([`NetworkHandle::stats`]) are shared atomics.
 //!
 //! # Layout
 //! - [`behaviour`]: the `#[derive(NetworkBehaviour)]` struct: connection limits,
 //!   identify, Kademlia, gossipsub, request-response, ping.
 //! - [`codec`]: the length-framed envelope codec with per-direction limits.
+//! - [`gossip`]: the gossip validator both roles share.
 //! - this file: configuration, the handle, the events and the event loop.
 
 pub mod behaviour;
 pub mod codec;
+pub mod gossip;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, identity, kad, noise, tcp, yamux};
-use protocol::{PublicKey, SecretKey};
+use protocol::envelope;
+use protocol::messages::{AnyMessage, Rejected};
+use protocol::{PublicKey, SecretKey, Timestamp};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use self::behaviour::{Behaviour, BehaviourEvent};
 use self::codec::{EnvelopeCodec, WireCounters};
+use crate::metrics::Metrics;
 
 /// The gossipsub topic for job announcements and proven batches.
 pub const JOBS_TOPIC: &str = "/crowdprove/1/jobs";
@@ -40,6 +54,12 @@ pub const DISTRIBUTOR_KEY: &[u8] = b"/crowdprove/1/distributor";
 
 /// How often a distributor re-publishes its provider record.
 const REPROVIDE_EVERY: Duration = Duration::from_secs(20);
+
+/// Slots in the queue of events to the role.
+pub const EVENT_QUEUE: usize = 1024;
+
+/// How long a stopping network keeps sending answers already queued.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Network settings.
 #[derive(Debug, Clone)]
@@ -56,6 +76,9 @@ pub struct NetworkConfig {
     pub request_timeout: Duration,
     /// How long an unused connection stays open.
     pub idle_timeout: Duration,
+    /// The one key whose gossip this node accepts and forwards (a prover:
+    /// its distributor's; a distributor: its own). `None` ignores all gossip.
+    pub gossip_signer: Option<PublicKey>,
 }
 
 impl Default for NetworkConfig {
@@ -67,6 +90,7 @@ impl Default for NetworkConfig {
             max_connections_per_peer: 2,
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
+            gossip_signer: None,
         }
     }
 }
@@ -113,16 +137,9 @@ pub enum NetworkEvent {
         /// Where the answer goes.
         channel: ResponseChannel<Vec<u8>>,
     },
-    /// A gossip message; report it with [`NetworkHandle::report`] before it
-    /// is forwarded.
-    Gossip {
-        /// Its id, for the report.
-        id: MessageId,
-        /// The peer it came from.
-        source: PeerId,
-        /// The message bytes: an envelope, unchecked.
-        bytes: Vec<u8>,
-    },
+    /// A gossip message signed by [`NetworkConfig::gossip_signer`]: already
+    /// checked and forwarded.
+    Gossip(AnyMessage),
     /// An inbound request failed below the role (oversized, truncated, timed out).
     InboundFailure {
         /// The peer.
@@ -136,7 +153,7 @@ pub enum NetworkEvent {
     Disconnected(PeerId),
 }
 
-/// Counters the network keeps.
+/// Counters the network keeps, read without asking the network task.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NetStats {
     /// Peers with at least one connection.
@@ -159,31 +176,27 @@ enum Command {
     },
     Publish {
         bytes: Vec<u8>,
-        reply: oneshot::Sender<Result<(), NetError>>,
-    },
-    Report {
-        id: MessageId,
-        source: PeerId,
-        acceptance: MessageAcceptance,
     },
     Provide,
     Locate {
         peer: PeerId,
         reply: oneshot::Sender<Result<(), NetError>>,
     },
-    Stats {
-        reply: oneshot::Sender<NetStats>,
-    },
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Stop {
+        done: oneshot::Sender<()>,
     },
 }
 
 /// The roles' way to the network. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct NetworkHandle {
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::UnboundedSender<Command>,
     local: PeerId,
+    counters: Arc<WireCounters>,
+    peers: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Command {
@@ -213,11 +226,8 @@ impl NetworkHandle {
         self.local
     }
 
-    async fn send(&self, command: Command) -> Result<(), NetError> {
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| NetError::Stopped)
+    fn send(&self, command: Command) -> Result<(), NetError> {
+        self.commands.send(command).map_err(|_| NetError::Stopped)
     }
 
     async fn ask<T>(
@@ -225,7 +235,7 @@ impl NetworkHandle {
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, NetError> {
         let (tx, rx) = oneshot::channel();
-        self.send(make(tx)).await?;
+        self.send(make(tx))?;
         rx.await.map_err(|_| NetError::Stopped)
     }
 
@@ -235,37 +245,22 @@ impl NetworkHandle {
             .await?
     }
 
-    /// Answers an inbound request.
-    pub async fn respond(&self, channel: ResponseChannel<Vec<u8>>, bytes: Vec<u8>) {
-        let _ = self.send(Command::Respond { channel, bytes }).await;
+    /// Answers an inbound request. Never waits; from any thread.
+    pub fn respond(&self, channel: ResponseChannel<Vec<u8>>, bytes: Vec<u8>) {
+        let _ = self.send(Command::Respond { channel, bytes });
     }
 
-    /// Gossips `bytes` on the jobs topic.
-    pub async fn publish(&self, bytes: Vec<u8>) -> Result<(), NetError> {
-        self.ask(|reply| Command::Publish { bytes, reply }).await?
-    }
-
-    /// Tells gossipsub whether a received message checked out: accepted
-    /// messages are forwarded, rejected ones count against their sender.
-    pub async fn report(&self, id: MessageId, source: PeerId, accept: GossipVerdict) {
-        let acceptance = match accept {
-            GossipVerdict::Accept => MessageAcceptance::Accept,
-            GossipVerdict::Reject => MessageAcceptance::Reject,
-            GossipVerdict::Ignore => MessageAcceptance::Ignore,
-        };
-        let _ = self
-            .send(Command::Report {
-                id,
-                source,
-                acceptance,
-            })
-            .await;
+    /// Gossips `bytes` on the jobs topic. Never waits; a failure is logged
+    /// by the network task (provers also poll, so a lost announcement only
+    /// delays them).
+    pub fn publish(&self, bytes: Vec<u8>) {
+        let _ = self.send(Command::Publish { bytes });
     }
 
     /// Publishes (and keeps re-publishing) this node's provider record under
     /// [`DISTRIBUTOR_KEY`].
-    pub async fn provide(&self) -> Result<(), NetError> {
-        self.send(Command::Provide).await
+    pub fn provide(&self) -> Result<(), NetError> {
+        self.send(Command::Provide)
     }
 
     /// Finds `peer` through the DHT (its provider record under
@@ -275,26 +270,25 @@ impl NetworkHandle {
         self.ask(|reply| Command::Locate { peer, reply }).await?
     }
 
-    /// Peers and wire counters.
-    pub async fn stats(&self) -> Result<NetStats, NetError> {
-        self.ask(|reply| Command::Stats { reply }).await
+    /// Peers and wire counters, from shared atomics: never waits.
+    pub fn stats(&self) -> NetStats {
+        NetStats {
+            peers: self.peers.load(Ordering::Relaxed),
+            rpc_bytes_read: self.counters.read.load(Ordering::Relaxed),
+            rpc_bytes_written: self.counters.written.load(Ordering::Relaxed),
+        }
     }
 
     /// The addresses the node listens on.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
         self.ask(|reply| Command::ListenAddrs { reply }).await
     }
-}
 
-/// A role's verdict on a gossip message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GossipVerdict {
-    /// Checked out: forward it.
-    Accept,
-    /// Forged or malformed: drop it and score the sender down.
-    Reject,
-    /// Not for us (e.g. stale): drop it without penalty.
-    Ignore,
+    /// Stops the network: answers already queued are sent (for up to a few
+    /// seconds), then the swarm is dropped. Returns once it is.
+    pub async fn stop(&self) {
+        let _ = self.ask(|done| Command::Stop { done }).await;
+    }
 }
 
 /// Starts the network for `secret` and returns the handle, the event stream
@@ -302,6 +296,7 @@ pub enum GossipVerdict {
 pub async fn start(
     secret: &SecretKey,
     config: NetworkConfig,
+    metrics: Arc<Metrics>,
 ) -> Result<
     (
         NetworkHandle,
@@ -365,13 +360,19 @@ pub async fn start(
     }
 
     let local = *swarm.local_peer_id();
-    let (command_tx, command_rx) = mpsc::channel(1024);
-    let (event_tx, event_rx) = mpsc::channel(1024);
+    let (command_tx, command_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
+    let peers = Arc::new(AtomicU64::new(0));
     let event_loop = EventLoop {
         swarm,
         commands: command_rx,
         events: event_tx,
-        counters,
+        secret: secret.clone(),
+        gossip_signer: config.gossip_signer,
+        metrics,
+        peers: peers.clone(),
+        inbound: HashSet::new(),
+        stopping: None,
         listening,
         requests: HashMap::new(),
         locates: Vec::new(),
@@ -385,6 +386,8 @@ pub async fn start(
         NetworkHandle {
             commands: command_tx,
             local,
+            counters,
+            peers,
         },
         event_rx,
         task,
@@ -408,9 +411,18 @@ enum Query {
 
 struct EventLoop {
     swarm: Swarm<Behaviour>,
-    commands: mpsc::Receiver<Command>,
+    commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<NetworkEvent>,
-    counters: Arc<WireCounters>,
+    /// Seals the `busy` answers of the overflow policy.
+    secret: SecretKey,
+    gossip_signer: Option<PublicKey>,
+    metrics: Arc<Metrics>,
+    peers: Arc<AtomicU64>,
+    /// Inbound requests not yet answered or failed: a stopping network
+    /// waits for them to drain.
+    inbound: HashSet<InboundRequestId>,
+    /// Set by [`Command::Stop`]: when the stop was asked, and whom to tell.
+    stopping: Option<(Instant, oneshot::Sender<()>)>,
     listening: Vec<Multiaddr>,
     requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     locates: Vec<Locate>,
@@ -425,10 +437,21 @@ const LOCATE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl EventLoop {
     async fn run(mut self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
+            if let Some((since, _)) = &self.stopping
+                && (self.inbound.is_empty() || since.elapsed() >= FLUSH_DEADLINE)
+            {
+                let unsent = self.inbound.len();
+                if unsent > 0 {
+                    warn!(target: "net", unsent, "stopping with answers not yet sent");
+                }
+                let (_, done) = self.stopping.take().expect("checked");
+                let _ = done.send(());
+                break;
+            }
             tokio::select! {
-                event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 command = self.commands.recv() => match command {
                     Some(command) => self.on_command(command),
                     None => break,
@@ -440,6 +463,9 @@ impl EventLoop {
     }
 
     fn on_tick(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
         if self.providing
             && self
                 .last_provide
@@ -495,25 +521,13 @@ impl EventLoop {
                     debug!(target: "net", "response dropped: the requester went away");
                 }
             }
-            Command::Publish { bytes, reply } => {
+            Command::Publish { bytes } => {
                 let topic = gossipsub::IdentTopic::new(JOBS_TOPIC);
-                let result = match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
-                    Ok(_) => Ok(()),
+                match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
                     // Nobody listening yet is normal: provers also poll.
-                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(()),
-                    Err(e) => Err(NetError::Publish(e.to_string())),
-                };
-                let _ = reply.send(result);
-            }
-            Command::Report {
-                id,
-                source,
-                acceptance,
-            } => {
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&id, &source, acceptance);
+                    Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+                    Err(e) => warn!(target: "net", error = %e, "gossip not published"),
+                }
             }
             Command::Provide => {
                 self.providing = true;
@@ -536,40 +550,76 @@ impl EventLoop {
                 }
                 self.query_providers();
             }
-            Command::Stats { reply } => {
-                let _ = reply.send(NetStats {
-                    peers: self.swarm.connected_peers().count() as u64,
-                    rpc_bytes_read: self.counters.read.load(Ordering::Relaxed),
-                    rpc_bytes_written: self.counters.written.load(Ordering::Relaxed),
-                });
-            }
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.listening.clone());
             }
+            Command::Stop { done } => {
+                info!(target: "net", unanswered = self.inbound.len(), "network stopping");
+                self.stopping = Some((Instant::now(), done));
+            }
         }
     }
 
-    async fn emit(&mut self, event: NetworkEvent) {
-        if self.events.send(event).await.is_err() {
-            debug!(target: "net", "role stopped reading events");
-        }
-    }
-
-    async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+    /// Queues `event` to the role without waiting; when the queue is full a
+    /// request is answered `busy` and anything else is dropped.
+    fn emit(&mut self, event: NetworkEvent) {
+        let event = match self.events.try_send(event) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                debug!(target: "net", "role stopped reading events");
+                return;
+            }
+            Err(mpsc::error::TrySendError::Full(event)) => event,
+        };
         match event {
-            SwarmEvent::Behaviour(BehaviourEvent::Rpc(event)) => self.on_rpc(event).await,
+            NetworkEvent::Request { channel, .. } => {
+                self.metrics.overflowed("request_busy");
+                let busy = Rejected {
+                    reason: "busy".into(),
+                };
+                let bytes = envelope::seal_now(&busy, &self.secret);
+                let _ = self.swarm.behaviour_mut().rpc.send_response(channel, bytes);
+            }
+            NetworkEvent::Gossip(_) => self.metrics.overflowed("gossip_dropped"),
+            _ => self.metrics.overflowed("event_dropped"),
+        }
+    }
+
+    fn on_gossip(&mut self, id: MessageId, source: PeerId, bytes: &[u8]) {
+        let (acceptance, message) = match &self.gossip_signer {
+            None => (MessageAcceptance::Ignore, None),
+            Some(signer) => match gossip::check(bytes, signer, Timestamp::now()) {
+                gossip::Checked::Accept(message) => (MessageAcceptance::Accept, Some(message)),
+                gossip::Checked::Ignore => (MessageAcceptance::Ignore, None),
+                gossip::Checked::Reject(reason) => {
+                    self.metrics.reject(reason);
+                    (MessageAcceptance::Reject, None)
+                }
+            },
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &source, acceptance);
+        if let Some(message) = message {
+            self.emit(NetworkEvent::Gossip(message));
+        }
+    }
+
+    fn set_peers(&self) {
+        let peers = self.swarm.connected_peers().count() as u64;
+        self.peers.store(peers, Ordering::Relaxed);
+        self.metrics.peers.set(peers as i64);
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Rpc(event)) => self.on_rpc(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
                 message,
-            })) => {
-                self.emit(NetworkEvent::Gossip {
-                    id: message_id,
-                    source: propagation_source,
-                    bytes: message.data,
-                })
-                .await;
-            }
+            })) => self.on_gossip(message_id, propagation_source, &message.data),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -611,7 +661,8 @@ impl EventLoop {
                 }
                 if num_established.get() == 1 {
                     debug!(target: "net", %peer_id, "connected");
-                    self.emit(NetworkEvent::Connected(peer_id)).await;
+                    self.set_peers();
+                    self.emit(NetworkEvent::Connected(peer_id));
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -620,7 +671,8 @@ impl EventLoop {
                 ..
             } => {
                 debug!(target: "net", %peer_id, "disconnected");
-                self.emit(NetworkEvent::Disconnected(peer_id)).await;
+                self.set_peers();
+                self.emit(NetworkEvent::Disconnected(peer_id));
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(target: "net", ?peer_id, %error, "dial failed");
@@ -685,18 +737,30 @@ impl EventLoop {
         }
     }
 
-    async fn on_rpc(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+    fn on_rpc(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
+                    request,
+                    channel,
+                    request_id,
                 } => {
+                    self.inbound.insert(request_id);
+                    if self.stopping.is_some() {
+                        // Intake has stopped: say so rather than drop it.
+                        self.metrics.overflowed("request_busy");
+                        let busy = Rejected {
+                            reason: "busy".into(),
+                        };
+                        let bytes = envelope::seal_now(&busy, &self.secret);
+                        let _ = self.swarm.behaviour_mut().rpc.send_response(channel, bytes);
+                        return;
+                    }
                     self.emit(NetworkEvent::Request {
                         peer,
                         bytes: request,
                         channel,
-                    })
-                    .await;
+                    });
                 }
                 request_response::Message::Response {
                     request_id,
@@ -720,7 +784,13 @@ impl EventLoop {
                     }));
                 }
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
+            request_response::Event::InboundFailure {
+                peer,
+                error,
+                request_id,
+                ..
+            } => {
+                self.inbound.remove(&request_id);
                 let reason = match error {
                     request_response::InboundFailure::Io(_) => "malformed_frame",
                     request_response::InboundFailure::Timeout => "timeout",
@@ -731,10 +801,11 @@ impl EventLoop {
                     request_response::InboundFailure::ConnectionClosed => "connection_closed",
                 };
                 debug!(target: "net", %peer, reason, "inbound request failed");
-                self.emit(NetworkEvent::InboundFailure { peer, reason })
-                    .await;
+                self.emit(NetworkEvent::InboundFailure { peer, reason });
             }
-            request_response::Event::ResponseSent { .. } => {}
+            request_response::Event::ResponseSent { request_id, .. } => {
+                self.inbound.remove(&request_id);
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use node::node::NodeInfo;
+use node::node_info::NodeInfo;
 use serde_json::Value;
 
 /// The tiny circuit the tests prove: Merkle depth 4, one transfer per job.

@@ -1,0 +1,188 @@
+//! The journal: the one thread that writes the job store, in group commits.
+//!
+//! The scheduler core applies an event in memory and hands it here with the
+//! records that go with it (a new batch, a winning proof) and, when its
+//! effect must not leave the node before it is on disk, a follow-up to run
+//! once it is (send the assignment, pay the prover). The thread takes every
+//! entry waiting, writes them as one atomic RocksDB write — synced if any
+//! entry asks — and then runs their follow-ups in order. Under load a
+//! thousand hand-outs share one fsync; idle, an entry waits for one.
+//!
+//! Entries commit in the order they were queued, so the log's order is the
+//! order the scheduler applied them in. A failed write is fatal: the thread
+//! reports it and stops, and no follow-up of the failed group runs (a
+//! scheduler ahead of its log could forget a hand-out).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tracing::{debug, error};
+
+use super::store::{Change, JobStore};
+
+/// Work to run once an entry is durable.
+pub type FollowUp = Box<dyn FnOnce() + Send>;
+
+/// Most entries in one group commit.
+const MAX_GROUP: usize = 4096;
+
+struct Entry {
+    changes: Vec<Change>,
+    /// Run once the entry is on disk; its presence makes the group synced.
+    then: Option<FollowUp>,
+}
+
+/// The handle to the journal thread. Dropping every handle lets the thread
+/// write what is queued and stop.
+pub struct Journal {
+    tx: Option<mpsc::Sender<Entry>>,
+    depth: Arc<AtomicUsize>,
+}
+
+/// The running thread: join it at shutdown.
+pub struct JournalThread(JoinHandle<()>);
+
+impl JournalThread {
+    /// Waits until every queued entry is written and its follow-up has run.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+impl Journal {
+    /// Starts the journal thread over `store`. `fatal` hears of a failed
+    /// write (the node must stop).
+    pub fn start(
+        store: Arc<JobStore>,
+        fatal: impl Fn(String) + Send + 'static,
+    ) -> std::io::Result<(Self, JournalThread)> {
+        let (tx, rx) = mpsc::channel::<Entry>();
+        let depth = Arc::new(AtomicUsize::new(0));
+        let counted = depth.clone();
+        let thread = std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || run(&store, &rx, &counted, &fatal))?;
+        Ok((
+            Self {
+                tx: Some(tx),
+                depth,
+            },
+            JournalThread(thread),
+        ))
+    }
+
+    /// Queues `changes`, unsynced and with nothing waiting on them (a
+    /// refusal's strike, a release: replay must see them, but nothing has
+    /// left the node that depends on them).
+    pub fn write(&self, changes: Vec<Change>) {
+        self.push(Entry {
+            changes,
+            then: None,
+        });
+    }
+
+    /// Queues `changes` and runs `then` once they are synced to disk.
+    pub fn write_then(&self, changes: Vec<Change>, then: FollowUp) {
+        self.push(Entry {
+            changes,
+            then: Some(then),
+        });
+    }
+
+    fn push(&self, entry: Entry) {
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(entry).is_ok());
+        if !sent {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+            error!(target: "distributor", "the journal has stopped; change dropped");
+        }
+    }
+
+    /// Lets the thread stop once it has written what is queued (and every
+    /// other handle is gone); later writes are dropped and logged.
+    pub fn close(&mut self) {
+        self.tx = None;
+    }
+
+    /// Entries queued and not yet written.
+    pub fn depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+}
+
+fn run(store: &JobStore, rx: &mpsc::Receiver<Entry>, depth: &AtomicUsize, fatal: &dyn Fn(String)) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(entry) => group.push(entry),
+                Err(_) => break,
+            }
+        }
+        let sync = group.iter().any(|e| e.then.is_some());
+        let written = store.commit(group.iter().flat_map(|e| &e.changes), sync);
+        depth.fetch_sub(group.len(), Ordering::Relaxed);
+        if let Err(e) = written {
+            error!(target: "distributor", error = %e, "cannot write the job store; stopping");
+            fatal(format!(
+                "cannot write the job store ({e}); stopping so no hand-out is forgotten"
+            ));
+            return;
+        }
+        debug!(target: "distributor", entries = group.len(), sync, "journal group committed");
+        for then in group.into_iter().filter_map(|e| e.then) {
+            then();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::lrp::LrpEvent;
+    use protocol::{SecretKey, Timestamp};
+    use std::sync::Mutex;
+
+    fn request(at: u64) -> Change {
+        Change::Event(LrpEvent::Request {
+            prover: SecretKey::from_seed([3; 32]).public(),
+            now: Timestamp(at),
+        })
+    }
+
+    #[test]
+    fn entries_commit_in_order_and_follow_ups_run_after_the_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(JobStore::open(dir.path()).unwrap());
+        let (journal, thread) = Journal::start(store.clone(), |e| panic!("{e}")).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        for at in 0..500u64 {
+            if at % 7 == 0 {
+                let seen = seen.clone();
+                let store = store.clone();
+                journal.write_then(
+                    vec![request(at)],
+                    Box::new(move || {
+                        // Durable before the follow-up runs: it is in the log.
+                        let logged = store.events().unwrap().len() as u64;
+                        assert!(logged > at, "{logged} events logged at follow-up {at}");
+                        seen.lock().unwrap().push(at);
+                    }),
+                );
+            } else {
+                journal.write(vec![request(at)]);
+            }
+        }
+        drop(journal);
+        thread.join();
+        let events = store.events().unwrap();
+        assert_eq!(events.len(), 500);
+        for (i, e) in events.iter().enumerate() {
+            assert!(matches!(e, LrpEvent::Request { now, .. } if now.0 == i as u64));
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(*seen, (0..500).filter(|a| a % 7 == 0).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,237 @@
+//! The payout writer: the one thread that writes the ledger. Credits come in
+//! with a follow-up (tell the prover `Accepted`); the thread appends every
+//! credit waiting as one atomic, fsynced ledger write — a group commit —
+//! and runs the follow-ups once it is durable. Between groups it cuts
+//! blocks when they are due.
+//!
+//! Readers (receipts, balances in the status) share the ledger through a
+//! read lock, held only while they read; the writer holds the write lock
+//! only for the append itself.
+//!
+//! A credit the ledger already holds counts as paid: its follow-up runs.
+//! A failed write is fatal: the thread reports it and stops without
+//! running the group's follow-ups, so no prover is told it was paid when it
+//! was not; on restart, recovery pays every proven job the ledger misses.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use protocol::Timestamp;
+use tracing::{debug, error, info, warn};
+
+use super::journal::FollowUp;
+use crate::metrics::Metrics;
+
+/// The ledger, shared: one writer (this thread), many readers.
+pub type SharedLedger = Arc<RwLock<ledger::Ledger>>;
+
+/// Most credits in one group commit.
+const MAX_GROUP: usize = 4096;
+/// How often the thread checks whether a block is due.
+const BLOCK_CHECK: Duration = Duration::from_millis(250);
+
+struct Order {
+    credit: ledger::Credit,
+    then: FollowUp,
+}
+
+/// The handle to the payout thread. Dropping every handle lets the thread
+/// write what is queued, cut a last block and stop.
+pub struct Payout {
+    tx: Option<std::sync::mpsc::Sender<Order>>,
+    depth: Arc<AtomicUsize>,
+}
+
+/// The running thread: join it at shutdown.
+pub struct PayoutThread(JoinHandle<()>);
+
+impl PayoutThread {
+    /// Waits until every queued credit is written and a last block is cut.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+impl Payout {
+    /// Starts the payout thread over `ledger`. `fatal` hears of a failed write.
+    pub fn start(
+        ledger: SharedLedger,
+        metrics: Arc<Metrics>,
+        fatal: impl Fn(String) + Send + 'static,
+    ) -> std::io::Result<(Self, PayoutThread)> {
+        let (tx, rx) = std::sync::mpsc::channel::<Order>();
+        let depth = Arc::new(AtomicUsize::new(0));
+        let counted = depth.clone();
+        let thread = std::thread::Builder::new()
+            .name("payout".into())
+            .spawn(move || run(&ledger, &rx, &counted, &metrics, &fatal))?;
+        Ok((
+            Self {
+                tx: Some(tx),
+                depth,
+            },
+            PayoutThread(thread),
+        ))
+    }
+
+    /// Queues `credit`; `then` runs once it is durable.
+    pub fn credit(&self, credit: ledger::Credit, then: FollowUp) {
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        let order = Order { credit, then };
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(order).is_ok());
+        if !sent {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+            error!(target: "ledger", "the payout writer has stopped; credit not queued");
+        }
+    }
+
+    /// Credits queued and not yet durable.
+    pub fn depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    /// Lets the thread stop once every handle is closed or gone.
+    pub fn close(&mut self) {
+        self.tx = None;
+    }
+
+    /// A second handle to the same thread.
+    pub fn handle(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            depth: self.depth.clone(),
+        }
+    }
+}
+
+fn run(
+    ledger: &SharedLedger,
+    rx: &std::sync::mpsc::Receiver<Order>,
+    depth: &AtomicUsize,
+    metrics: &Metrics,
+    fatal: &dyn Fn(String),
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        let first = match rx.recv_timeout(BLOCK_CHECK) {
+            Ok(order) => Some(order),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if let Some(first) = first {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(order) => group.push(order),
+                    Err(_) => break,
+                }
+            }
+            let n = group.len();
+            let written = write_group(ledger, &group);
+            depth.fetch_sub(n, Ordering::Relaxed);
+            if let Err(e) = written {
+                metrics.ledger_write_errors.inc();
+                error!(target: "ledger", error = %e, credits = n, "credits not written; stopping");
+                fatal(format!(
+                    "cannot write the ledger ({e}); stopping: restart to pay the proven jobs it misses"
+                ));
+                return;
+            }
+            debug!(target: "ledger", credits = n, "credits committed");
+            for order in group {
+                (order.then)();
+            }
+        }
+        cut_due_blocks(ledger, metrics);
+    }
+    let mut ledger = ledger.write().expect("ledger lock");
+    match ledger.cut_block() {
+        Ok(Some(block)) => {
+            info!(target: "ledger", height = block.header.height, txs = block.header.tx_count, "last block cut")
+        }
+        Ok(None) => {}
+        Err(e) => warn!(target: "ledger", error = %e, "could not cut a last block at shutdown"),
+    }
+}
+
+/// Appends the group's new credits in one write; credits already in the
+/// ledger (or twice in the group) are paid already and skipped.
+fn write_group(ledger: &SharedLedger, group: &[Order]) -> Result<(), ledger::Error> {
+    let mut ledger = ledger.write().expect("ledger lock");
+    let mut seen = HashSet::new();
+    let mut txs = Vec::with_capacity(group.len());
+    for order in group {
+        let job = order.credit.job;
+        if !seen.insert(job) || ledger.is_credited(job)? {
+            debug!(target: "ledger", %job, "already credited");
+            continue;
+        }
+        txs.push(ledger::Tx::Credit(order.credit.clone()));
+    }
+    ledger.append(&txs).map(|_| ())
+}
+
+fn cut_due_blocks(ledger: &SharedLedger, metrics: &Metrics) {
+    let now = Timestamp::now();
+    if !ledger.read().expect("ledger lock").block_due(now) {
+        return;
+    }
+    let mut ledger = ledger.write().expect("ledger lock");
+    match ledger.maybe_cut_blocks(now) {
+        Ok(blocks) => {
+            for block in blocks {
+                info!(target: "ledger", height = block.header.height, txs = block.header.tx_count, "block cut");
+            }
+        }
+        Err(e) => {
+            metrics.ledger_write_errors.inc();
+            error!(target: "ledger", error = %e, "cannot cut a block");
+        }
+    }
+    metrics.ledger_height.set(ledger.height() as i64);
+    metrics.ledger_pending_txs.set(ledger.pending_len() as i64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{BatchId, ContentHash, JobId, SecretKey};
+    use std::sync::Mutex;
+
+    #[test]
+    fn credits_are_durable_before_their_follow_up_and_paid_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = SecretKey::from_seed([8; 32]);
+        let prover = SecretKey::from_seed([9; 32]).public();
+        let opened =
+            ledger::Ledger::open(dir.path(), &secret, ledger::LedgerConfig::default()).unwrap();
+        let shared: SharedLedger = Arc::new(RwLock::new(opened));
+        let metrics = Arc::new(Metrics::new());
+        let (payout, thread) = Payout::start(shared.clone(), metrics, |e| panic!("{e}")).unwrap();
+        let paid = Arc::new(Mutex::new(Vec::new()));
+        for index in 0..300u32 {
+            // Every job twice: the second is already paid.
+            for _ in 0..2 {
+                let job = JobId::new(BatchId(1), index);
+                let credit = ledger::Credit::new(prover, job, 100, ContentHash::of(b"p"));
+                let (paid, shared) = (paid.clone(), shared.clone());
+                payout.credit(
+                    credit,
+                    Box::new(move || {
+                        assert!(shared.read().unwrap().is_credited(job).unwrap());
+                        paid.lock().unwrap().push(index);
+                    }),
+                );
+            }
+        }
+        drop(payout);
+        thread.join();
+        assert_eq!(paid.lock().unwrap().len(), 600);
+        let ledger = shared.read().unwrap();
+        assert_eq!(ledger.balance(&prover), 300 * 100);
+        assert_eq!(ledger.pending_len(), 0, "a last block was cut at shutdown");
+    }
+}

@@ -1,0 +1,207 @@
+//! The scheduler core: the LRP state machine, the history kept beside it,
+//! and the one way either changes — [`Scheduler::apply`], which applies an
+//! event and queues it to the journal before its effect can leave the node.
+//!
+//! Single-threaded by design: the run loop owns it. Polls that change
+//! nothing but the clock (no work, at capacity, cooling down, banned) are
+//! not logged one by one: event times are kept monotonic ([`Scheduler::now`]),
+//! so the next logged event moves a replayed clock to the same place.
+
+use protocol::lrp::{Decision, JobView, Lrp, LrpConfig, LrpEvent, LrpOutcome};
+use protocol::{JobId, PublicKey, RequestId, Timestamp};
+
+use super::history::History;
+use super::journal::{FollowUp, Journal};
+use super::store::{Change, JobRecord, JobStore};
+
+/// What goes to the journal with an applied event.
+#[derive(Default)]
+pub struct Log {
+    /// Records written with the event, atomically.
+    pub records: Vec<Change>,
+    /// Run once the event is durable; its presence makes the write synced.
+    pub then: Option<FollowUp>,
+}
+
+impl Log {
+    /// The event alone, unsynced.
+    pub fn plain() -> Self {
+        Self::default()
+    }
+
+    /// The event alone; `then` once it is durable.
+    pub fn then(then: FollowUp) -> Self {
+        Self {
+            records: Vec::new(),
+            then: Some(then),
+        }
+    }
+}
+
+/// The scheduler core.
+pub struct Scheduler {
+    lrp: Lrp,
+    history: History,
+    reward: u64,
+    journal: Journal,
+    clock: Timestamp,
+}
+
+impl Scheduler {
+    /// Replays the logged `events` into a fresh scheduler.
+    pub fn replay(
+        config: LrpConfig,
+        events: &[LrpEvent],
+        reward: u64,
+        journal: Journal,
+    ) -> anyhow::Result<Self> {
+        let (lrp, outcomes) = Lrp::replay(config, events)?;
+        let mut history = History::default();
+        for (event, outcome) in events.iter().zip(&outcomes) {
+            history.record(event, outcome, reward);
+        }
+        Ok(Self {
+            clock: lrp.clock(),
+            lrp,
+            history,
+            reward,
+            journal,
+        })
+    }
+
+    /// The time for the next event: the wall clock, never earlier than the
+    /// last event's.
+    pub fn now(&mut self) -> Timestamp {
+        self.clock = self.clock.max(Timestamp::now());
+        self.clock
+    }
+
+    /// Applies `event`, records it in the history and queues it to the
+    /// journal with what `log` asks for, given the outcome.
+    pub fn apply(&mut self, event: LrpEvent, log: impl FnOnce(&LrpOutcome) -> Log) -> LrpOutcome {
+        let outcome = self.lrp.apply(&event);
+        self.history.record(&event, &outcome, self.reward);
+        let Log { mut records, then } = log(&outcome);
+        let clock_only = matches!(
+            outcome,
+            LrpOutcome::Decided(Decision::NoWork { .. } | Decision::Refused(_))
+        );
+        if !clock_only {
+            records.push(Change::Event(event));
+        }
+        match then {
+            Some(then) => self.journal.write_then(records, then),
+            None if records.is_empty() => {}
+            None => self.journal.write(records),
+        }
+        outcome
+    }
+
+    /// Whether `job` has its winning proof: the one definition. A finished
+    /// batch is forgotten by the scheduler; the store remembers.
+    pub fn is_done(&self, job: JobId, store: &JobStore) -> bool {
+        match self.lrp.job(job) {
+            Some(JobView::Done { .. }) => true,
+            Some(_) => false,
+            None => matches!(store.job(job), Ok(Some(JobRecord { done: Some(_), .. }))),
+        }
+    }
+
+    /// Whether `(job, request)` was handed out to `prover` and still stands.
+    pub fn holds(&self, job: JobId, request: RequestId, prover: &PublicKey) -> bool {
+        match self.lrp.job(job) {
+            Some(JobView::Pending { holders }) => holders
+                .iter()
+                .any(|h| h.request == request && h.prover == *prover),
+            _ => false,
+        }
+    }
+
+    /// A late proof (another prover's was first), for the history.
+    pub fn late(&mut self, prover: PublicKey, request: RequestId, now: Timestamp) {
+        self.history.late(prover, request, now);
+    }
+
+    /// A proof for a hand-out never issued to its sender, for the history.
+    pub fn not_issued(&mut self, prover: PublicKey) {
+        self.history.not_issued(prover);
+    }
+
+    /// The LRP state, read-only.
+    pub fn lrp(&self) -> &Lrp {
+        &self.lrp
+    }
+
+    /// The history, read-only.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Entries waiting in the journal.
+    pub fn journal_depth(&self) -> usize {
+        self.journal.depth()
+    }
+
+    /// Closes the journal handle (shutdown: the journal writes what it
+    /// holds and stops).
+    pub fn close_journal(&mut self) {
+        self.journal.close();
+    }
+
+    /// The reward per job the history prices with.
+    pub fn reward(&self) -> u64 {
+        self.reward
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{BatchId, SecretKey};
+    use std::sync::Arc;
+
+    #[test]
+    fn polls_that_only_move_the_clock_are_not_logged_and_replay_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(JobStore::open(dir.path()).unwrap());
+        let (journal, thread) = Journal::start(store.clone(), |e| panic!("{e}")).unwrap();
+        let config = LrpConfig::default();
+        let mut s = Scheduler::replay(config.clone(), &[], 100, journal).unwrap();
+        let prover = SecretKey::from_seed([11; 32]).public();
+        let job = JobId::new(BatchId(1), 0);
+        // Nothing to do yet: a poll, not logged.
+        let now = s.now();
+        let idle = s.apply(LrpEvent::Request { prover, now }, |_| Log::plain());
+        assert!(matches!(idle, LrpOutcome::Decided(Decision::NoWork { .. })));
+        s.apply(LrpEvent::Submit { jobs: vec![job] }, |_| Log::plain());
+        let now = s.now();
+        let given = s.apply(LrpEvent::Request { prover, now }, |_| Log::plain());
+        let LrpOutcome::Decided(Decision::Assign(handout)) = given else {
+            panic!("{given:?}")
+        };
+        assert!(s.holds(job, handout.request, &prover));
+        assert!(!s.is_done(job, &store));
+        let now = s.now();
+        s.apply(
+            LrpEvent::Complete {
+                job,
+                request: handout.request,
+                prover,
+                now,
+            },
+            |_| Log::plain(),
+        );
+        assert!(s.is_done(job, &store));
+        let live = s.lrp().counts();
+        s.close_journal();
+        thread.join();
+        let events = store.events().unwrap();
+        assert_eq!(events.len(), 3, "submit, the hand-out, the completion");
+        let (journal, thread) = Journal::start(store.clone(), |e| panic!("{e}")).unwrap();
+        let replayed = Scheduler::replay(config, &events, 100, journal).unwrap();
+        assert_eq!(replayed.lrp().counts(), live);
+        assert!(replayed.is_done(job, &store));
+        drop(replayed);
+        thread.join();
+    }
+}

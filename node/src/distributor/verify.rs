@@ -1,0 +1,286 @@
+//! The verification pool: Groth16 checks off the run loop, on a rayon pool
+//! of their own, behind a bounded queue.
+//!
+//! One dispatcher thread takes every proof waiting (up to a batch), checks
+//! them together — one multi-pairing per slice of the batch, a slice per
+//! pool thread — and bisects a failing slice ([`prover_core::verify_each`]),
+//! so a bad proof costs its sender a few extra pairings and the honest
+//! proofs beside it nothing. Verdicts go back to the run loop in the order
+//! the proofs came. Batch proofs (a finished batch's root chain and its
+//! proofs) run on the same pool.
+//!
+//! When the queue is full, [`VerifyPool::submit`] gives the check back and
+//! the caller answers `busy`: a prover whose proof is refused that way keeps
+//! it and submits again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use protocol::messages::InvalidReason;
+use prover_core::{PreparedVerifyingKey, Proof, PublicInputs, ThreadPool};
+use rayon::prelude::*;
+use tracing::debug;
+
+/// One proof to check, with whatever the caller needs back with its verdict.
+pub struct ProofCheck<T> {
+    /// The statement.
+    pub public: PublicInputs,
+    /// The proof bytes as submitted.
+    pub proof: Vec<u8>,
+    /// Carried through untouched.
+    pub context: T,
+}
+
+/// A checked proof.
+pub struct Verdict<T> {
+    /// `Ok` for a valid proof.
+    pub result: Result<(), InvalidReason>,
+    /// The check's share of its batch's time, in seconds.
+    pub seconds: f64,
+    /// What the caller sent along.
+    pub context: T,
+}
+
+/// A whole batch's proof to check.
+pub struct BatchCheck<B> {
+    /// State root before the batch.
+    pub old_root: prover_core::Root,
+    /// State root after it.
+    pub new_root: prover_core::Root,
+    /// Every job's statement and proof, in job order.
+    pub chunks: Vec<(PublicInputs, Vec<u8>)>,
+    /// Carried through untouched.
+    pub context: B,
+}
+
+enum Work<T, B> {
+    Proof(ProofCheck<T>),
+    Batch(BatchCheck<B>),
+}
+
+/// What the pool sends back.
+pub enum Checked<T, B> {
+    /// Proof verdicts, in submission order.
+    Proofs(Vec<Verdict<T>>),
+    /// A batch proof's result: `Err` names what is wrong.
+    Batch {
+        /// The result.
+        result: Result<(), String>,
+        /// Milliseconds the check took.
+        ms: u64,
+        /// What the caller sent along.
+        context: B,
+    },
+}
+
+/// Pool settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    /// Threads of the pool's own rayon pool.
+    pub threads: usize,
+    /// Checks that may wait; more are refused.
+    pub queue: usize,
+    /// Most proofs checked in one batch.
+    pub max_batch: usize,
+}
+
+/// The handle to the pool.
+pub struct VerifyPool<T, B> {
+    tx: Option<mpsc::SyncSender<Work<T, B>>>,
+    depth: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+/// The running dispatcher: join it at shutdown, after dropping the handle.
+pub struct PoolThread(JoinHandle<()>);
+
+impl PoolThread {
+    /// Waits until every queued check is done and its verdict sent.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+impl<T: Send + 'static, B: Send + 'static> VerifyPool<T, B> {
+    /// Starts the pool; verdicts go to `out`.
+    pub fn start(
+        pvk: Arc<PreparedVerifyingKey>,
+        config: PoolConfig,
+        out: impl Fn(Checked<T, B>) + Send + 'static,
+    ) -> anyhow::Result<(Self, PoolThread)> {
+        let pool = ThreadPool::new(config.threads.max(1))?;
+        let (tx, rx) = mpsc::sync_channel::<Work<T, B>>(config.queue.max(1));
+        let depth = Arc::new(AtomicUsize::new(0));
+        let counted = depth.clone();
+        let max_batch = config.max_batch.max(1);
+        let thread = std::thread::Builder::new()
+            .name("verify".into())
+            .spawn(move || dispatch(&pvk, &pool, &rx, &counted, max_batch, &out))?;
+        Ok((
+            Self {
+                tx: Some(tx),
+                depth,
+                capacity: config.queue.max(1),
+            },
+            PoolThread(thread),
+        ))
+    }
+
+    /// Queues a proof; a full queue gives it back.
+    pub fn submit(&self, check: ProofCheck<T>) -> Result<(), ProofCheck<T>> {
+        self.push(Work::Proof(check)).map_err(|w| match w {
+            Work::Proof(c) => c,
+            Work::Batch(_) => unreachable!("a proof was pushed"),
+        })
+    }
+
+    /// Queues a batch proof; a full queue gives it back.
+    pub fn submit_batch(&self, check: BatchCheck<B>) -> Result<(), BatchCheck<B>> {
+        self.push(Work::Batch(check)).map_err(|w| match w {
+            Work::Batch(c) => c,
+            Work::Proof(_) => unreachable!("a batch was pushed"),
+        })
+    }
+
+    fn push(&self, work: Work<T, B>) -> Result<(), Work<T, B>> {
+        let Some(tx) = &self.tx else {
+            return Err(work);
+        };
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        tx.try_send(work).map_err(|e| {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                mpsc::TrySendError::Full(w) | mpsc::TrySendError::Disconnected(w) => w,
+            }
+        })
+    }
+
+    /// Takes no more checks; the dispatcher stops once the queue is empty.
+    pub fn close(&mut self) {
+        self.tx = None;
+    }
+
+    /// Checks waiting or in progress.
+    pub fn depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    /// The queue's capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+fn dispatch<T: Send, B>(
+    pvk: &PreparedVerifyingKey,
+    pool: &ThreadPool,
+    rx: &mpsc::Receiver<Work<T, B>>,
+    depth: &AtomicUsize,
+    max_batch: usize,
+    out: &dyn Fn(Checked<T, B>),
+) {
+    let threads = pool.threads();
+    while let Ok(first) = rx.recv() {
+        let mut proofs = Vec::new();
+        let mut batches = Vec::new();
+        let mut take = |work| match work {
+            Work::Proof(p) => proofs.push(p),
+            Work::Batch(b) => batches.push(b),
+        };
+        take(first);
+        let mut taken = 1;
+        while taken < max_batch {
+            match rx.try_recv() {
+                Ok(work) => {
+                    take(work);
+                    taken += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        if !proofs.is_empty() {
+            let n = proofs.len();
+            let verdicts = pool.install(|| check_proofs(pvk, proofs, threads));
+            depth.fetch_sub(n, Ordering::Relaxed);
+            out(Checked::Proofs(verdicts));
+        }
+        for batch in batches {
+            let started = Instant::now();
+            let (old_root, new_root, chunks) = (batch.old_root, batch.new_root, &batch.chunks);
+            let result = pool.install(|| check_batch(pvk, old_root, new_root, chunks));
+            depth.fetch_sub(1, Ordering::Relaxed);
+            out(Checked::Batch {
+                result,
+                ms: started.elapsed().as_millis() as u64,
+                context: batch.context,
+            });
+        }
+    }
+}
+
+/// Parses and checks `proofs` in slices, one per pool thread.
+fn check_proofs<T: Send>(
+    pvk: &PreparedVerifyingKey,
+    proofs: Vec<ProofCheck<T>>,
+    threads: usize,
+) -> Vec<Verdict<T>> {
+    let started = Instant::now();
+    let parsed: Vec<Option<Proof>> = proofs
+        .iter()
+        .map(|c| Proof::from_bytes(&c.proof).ok())
+        .collect();
+    let items: Vec<(usize, (PublicInputs, Proof))> = parsed
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.clone().map(|p| (i, (proofs[i].public, p))))
+        .collect();
+    let slice = items.len().div_ceil(threads.max(1)).max(1);
+    let valid: Vec<bool> = items
+        .par_chunks(slice)
+        .flat_map_iter(|chunk| {
+            let statements: Vec<_> = chunk.iter().map(|(_, item)| item.clone()).collect();
+            prover_core::verify_each(pvk, &statements, &mut rand::rngs::OsRng)
+        })
+        .collect();
+    let mut results: Vec<Result<(), InvalidReason>> = parsed
+        .iter()
+        .map(|p| match p {
+            Some(_) => Ok(()),
+            None => Err(InvalidReason::MalformedProof),
+        })
+        .collect();
+    for ((index, _), ok) in items.iter().zip(valid) {
+        if !ok {
+            results[*index] = Err(InvalidReason::VerificationFailed);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64() / proofs.len().max(1) as f64;
+    debug!(target: "distributor", proofs = proofs.len(), per_proof_ms = seconds * 1e3, "verified a batch");
+    proofs
+        .into_iter()
+        .zip(results)
+        .map(|(check, result)| Verdict {
+            result,
+            seconds,
+            context: check.context,
+        })
+        .collect()
+}
+
+fn check_batch(
+    pvk: &PreparedVerifyingKey,
+    old_root: prover_core::Root,
+    new_root: prover_core::Root,
+    chunks: &[(PublicInputs, Vec<u8>)],
+) -> Result<(), String> {
+    let chunks = chunks
+        .iter()
+        .map(|(public, bytes)| Proof::from_bytes(bytes).map(|p| (*public, p)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    prover_core::verify_batch_proof(pvk, old_root, new_root, &chunks, &mut rand::rngs::OsRng)
+        .map_err(|e| e.to_string())
+}

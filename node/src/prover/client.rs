@@ -1,0 +1,157 @@
+//! The prover's client of its distributor: signed requests out, answers
+//! checked against the one key the prover trusts.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, bail};
+use libp2p::PeerId;
+use protocol::envelope::{self, Verifier};
+use protocol::messages::{AnyMessage, KeyChunk, KeyRequest, Message};
+use protocol::{PublicKey, SecretKey, Timestamp};
+
+use super::keys::ChunkSource;
+use crate::metrics::Metrics;
+use crate::network::{NetError, NetworkHandle, peer_id_of};
+
+/// Why a call to the distributor failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// No answer (unreachable, timed out).
+    Network(String),
+    /// The distributor is overloaded or rate-limits us: back off and retry;
+    /// not the prover's fault.
+    Busy(String),
+    /// The distributor answered with a refusal.
+    Rejected(String),
+    /// The answer did not check out (bad signature, not the distributor).
+    BadAnswer(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Network(e) => write!(f, "distributor unreachable: {e}"),
+            CallError::Busy(r) => write!(f, "distributor busy: {r}"),
+            CallError::Rejected(r) => write!(f, "distributor refused: {r}"),
+            CallError::BadAnswer(e) => write!(f, "bad answer from the distributor: {e}"),
+        }
+    }
+}
+
+/// One identity's line to the distributor.
+pub struct Client {
+    secret: SecretKey,
+    distributor: PublicKey,
+    distributor_peer: PeerId,
+    net: NetworkHandle,
+    verifier: Mutex<Verifier>,
+    metrics: Arc<Metrics>,
+}
+
+impl Client {
+    /// A client for `secret`, trusting `distributor`.
+    pub fn new(
+        secret: SecretKey,
+        distributor: PublicKey,
+        net: NetworkHandle,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            secret,
+            distributor_peer: peer_id_of(&distributor),
+            distributor,
+            net,
+            verifier: Mutex::new(Verifier::default()),
+            metrics,
+        }
+    }
+
+    /// This identity's public key.
+    pub fn me(&self) -> PublicKey {
+        self.secret.public()
+    }
+
+    /// The distributor's key.
+    pub fn distributor(&self) -> PublicKey {
+        self.distributor
+    }
+
+    /// The distributor's peer id.
+    pub fn distributor_peer(&self) -> PeerId {
+        self.distributor_peer
+    }
+
+    /// The metrics this client counts into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Finds and connects to the distributor.
+    pub async fn locate(&self) -> Result<(), NetError> {
+        self.net.locate(self.distributor_peer).await
+    }
+
+    /// Answers an inbound request (provers serve none: a refusal).
+    pub fn respond<M: Message>(
+        &self,
+        channel: libp2p::request_response::ResponseChannel<Vec<u8>>,
+        message: &M,
+    ) {
+        self.net.respond(channel, self.seal(message));
+    }
+
+    /// Seals `message` with this identity's key.
+    pub fn seal<M: Message>(&self, message: &M) -> Vec<u8> {
+        envelope::seal_now(message, &self.secret)
+    }
+
+    /// Sends a signed request to the distributor and checks that the answer
+    /// is signed by it.
+    pub async fn call<M: Message>(&self, message: &M) -> Result<AnyMessage, CallError> {
+        self.call_raw(self.seal(message)).await
+    }
+
+    /// [`Client::call`] with an envelope sealed already.
+    pub async fn call_raw(&self, bytes: Vec<u8>) -> Result<AnyMessage, CallError> {
+        let answer = self
+            .net
+            .request(self.distributor_peer, bytes)
+            .await
+            .map_err(|e| CallError::Network(e.to_string()))?;
+        let signed = self
+            .verifier
+            .lock()
+            .expect("verifier lock")
+            .open_any(&answer, Timestamp::now())
+            .map_err(|e| {
+                self.metrics.reject(e.label());
+                CallError::BadAnswer(e.to_string())
+            })?;
+        if signed.signer() != self.distributor {
+            self.metrics.reject("not_the_distributor");
+            return Err(CallError::BadAnswer("signed by another key".into()));
+        }
+        match signed.body {
+            AnyMessage::Rejected(r) if matches!(r.reason.as_str(), "busy" | "rate_limited") => {
+                Err(CallError::Busy(r.reason))
+            }
+            AnyMessage::Rejected(r) => Err(CallError::Rejected(r.reason)),
+            body => Ok(body),
+        }
+    }
+}
+
+impl ChunkSource for Client {
+    async fn fetch(&self, request: KeyRequest) -> anyhow::Result<KeyChunk> {
+        match self.call(&request).await {
+            Ok(AnyMessage::KeyChunk(chunk)) => {
+                self.metrics
+                    .key_bytes_fetched
+                    .inc_by(chunk.data.len() as u64);
+                Ok(chunk)
+            }
+            Ok(other) => bail!("asked for a key chunk, got a {}", other.kind()),
+            Err(e) => Err(anyhow!("{e}")),
+        }
+    }
+}

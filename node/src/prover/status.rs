@@ -1,0 +1,147 @@
+//! What a prover reports in `/status`: counters, the newest finished jobs
+//! and the newest receipts kept.
+
+use std::collections::VecDeque;
+
+use protocol::messages::Assignment;
+use protocol::{JobId, Timestamp};
+use serde_json::json;
+
+/// How many finished jobs and kept receipts `/status` lists.
+pub const RECENT: usize = 50;
+
+/// Counters for `/status`.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub(crate) active: u64,
+    pub(crate) accepted: u64,
+    pub(crate) late: u64,
+    pub(crate) invalid: u64,
+    pub(crate) released: u64,
+    pub(crate) failed: u64,
+    pub(crate) earned: u64,
+    pub(crate) receipts: u64,
+    pub(crate) stopped_workers: u64,
+    pub(crate) last_error: Option<String>,
+    pub(crate) awaiting_receipts: Vec<JobId>,
+    /// The newest finished assignments, newest first.
+    recent_jobs: VecDeque<RecentJob>,
+    /// The newest receipts kept: job and block height, newest first.
+    recent_receipts: VecDeque<(JobId, u64)>,
+}
+
+/// One finished assignment, as `/status` lists it.
+#[derive(Debug, Clone)]
+pub struct RecentJob {
+    pub(crate) job: JobId,
+    pub(crate) request: protocol::RequestId,
+    /// `accepted`, `late`, `invalid`, `released` or `failed`.
+    pub(crate) outcome: &'static str,
+    pub(crate) reward: u64,
+    pub(crate) prove_ms: Option<u64>,
+    pub(crate) ended: Timestamp,
+}
+
+impl RecentJob {
+    /// `assignment` ended just now with `outcome`, unpaid and unproved.
+    pub fn new(assignment: &Assignment, outcome: &'static str) -> Self {
+        Self {
+            job: assignment.job,
+            request: assignment.request,
+            outcome,
+            reward: 0,
+            prove_ms: None,
+            ended: Timestamp::now(),
+        }
+    }
+}
+
+/// Puts `item` first in `ring`, dropping the oldest past [`RECENT`].
+fn remember<T>(ring: &mut VecDeque<T>, item: T) {
+    ring.truncate(RECENT - 1);
+    ring.push_front(item);
+}
+
+impl Tally {
+    /// An assignment ended.
+    pub fn finished(&mut self, job: RecentJob) {
+        remember(&mut self.recent_jobs, job);
+    }
+
+    /// A receipt was checked and kept.
+    pub fn kept_receipt(&mut self, job: JobId, height: u64) {
+        remember(&mut self.recent_receipts, (job, height));
+    }
+
+    /// The counters as the `/status` document's core.
+    pub fn to_json(&self) -> serde_json::Value {
+        let jobs: Vec<_> = self
+            .recent_jobs
+            .iter()
+            .map(|r| {
+                json!({
+                    "job": r.job.to_string(),
+                    "request": r.request.0,
+                    "outcome": r.outcome,
+                    "reward": r.reward,
+                    "prove_ms": r.prove_ms,
+                    "ended_ms": r.ended.0,
+                })
+            })
+            .collect();
+        let receipts: Vec<_> = self
+            .recent_receipts
+            .iter()
+            .map(|(job, height)| json!({ "job": job.to_string(), "height": height }))
+            .collect();
+        json!({
+            "jobs": {
+                "active": self.active,
+                "accepted": self.accepted,
+                "late": self.late,
+                "invalid": self.invalid,
+                "released": self.released,
+                "failed": self.failed,
+            },
+            "earned": self.earned,
+            "receipts": self.receipts,
+            "awaiting_receipts": self.awaiting_receipts.len(),
+            "workers_stopped": self.stopped_workers,
+            "last_error": self.last_error,
+            "recent_jobs": jobs,
+            "recent_receipts": receipts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::BatchId;
+
+    #[test]
+    fn status_lists_the_newest_jobs_and_receipts_first_and_keeps_only_a_few() {
+        let mut t = Tally::default();
+        for index in 0..(RECENT as u32 + 5) {
+            let job = JobId::new(BatchId(1), index);
+            t.finished(RecentJob {
+                job,
+                request: protocol::RequestId(u64::from(index)),
+                outcome: "accepted",
+                reward: 100,
+                prove_ms: Some(7),
+                ended: Timestamp(1),
+            });
+            t.kept_receipt(job, u64::from(index));
+        }
+        let doc = t.to_json();
+        let jobs = doc["recent_jobs"].as_array().unwrap();
+        assert_eq!(jobs.len(), RECENT);
+        assert_eq!(jobs[0]["job"], format!("b1/j{}", RECENT + 4));
+        assert_eq!(jobs[RECENT - 1]["job"], "b1/j5");
+        assert_eq!(jobs[0]["prove_ms"], 7);
+        let receipts = doc["recent_receipts"].as_array().unwrap();
+        assert_eq!(receipts.len(), RECENT);
+        assert_eq!(receipts[0]["height"], RECENT as u64 + 4);
+    }
+}

@@ -1,0 +1,342 @@
+//! The claim → prove → submit loop of one worker, and the proving pools
+//! workers share. Proving runs on a blocking thread inside a fixed-size
+//! pool, so the async side stays responsive; a crowd of identities in one
+//! process shares one set of pools.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use protocol::messages::{
+    AnyMessage, Assignment, JobRequest, NoWorkReason, Outcome, ProofSubmission, Release, Verdict,
+};
+use prover_core::{Proof, ProvingKey, ThreadPool};
+use tokio::sync::Semaphore;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use super::Shared;
+use super::client::CallError;
+use super::fault::Byzantine;
+use super::status::RecentJob;
+use crate::config::Fault;
+
+/// Shortest and longest back-off after a failure.
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Proving slots, each a thread pool of its own; at most one proof per slot
+/// at a time. Cheap to clone; clones share the slots.
+#[derive(Clone)]
+pub struct ProvingPools {
+    pools: Arc<Vec<Arc<ThreadPool>>>,
+    free: Arc<Mutex<Vec<usize>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl ProvingPools {
+    /// `slots` slots of `threads` threads each (0: share all cores).
+    pub fn new(slots: usize, threads: usize) -> anyhow::Result<Self> {
+        let slots = slots.max(1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = if threads == 0 {
+            (cores / slots).max(1)
+        } else {
+            threads
+        };
+        let pools = (0..slots)
+            .map(|_| ThreadPool::new(threads).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            pools: Arc::new(pools),
+            free: Arc::new(Mutex::new((0..slots).collect())),
+            permits: Arc::new(Semaphore::new(slots)),
+        })
+    }
+
+    /// Slots in all.
+    pub fn slots(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// Threads per slot.
+    pub fn threads(&self) -> usize {
+        self.pools.first().map_or(1, |p| p.threads())
+    }
+
+    /// Waits for a free slot, then proves there on a blocking thread.
+    pub async fn prove(
+        &self,
+        key: Arc<ProvingKey>,
+        witness: Vec<u8>,
+    ) -> tokio::task::JoinHandle<prover_core::Result<Proof>> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let slot = self
+            .free
+            .lock()
+            .expect("slot lock")
+            .pop()
+            .expect("a permit means a free slot");
+        let pool = self.pools[slot].clone();
+        let free = self.free.clone();
+        tokio::task::spawn_blocking(move || {
+            let proof = pool.install(|| prover_core::prove(&key, &witness));
+            free.lock().expect("slot lock").push(slot);
+            drop(permit);
+            proof
+        })
+    }
+}
+
+/// One worker: claim → prove → submit, until shutdown or too many failures.
+pub async fn run(shared: Arc<Shared>, slot: usize) {
+    let mut failures = 0u32;
+    let mut backoff = BACKOFF_MIN;
+    let mut byzantine = Byzantine::default();
+    let fail = |failures: &mut u32, backoff: &mut Duration, what: String| {
+        *failures += 1;
+        *backoff = (*backoff * 2).min(BACKOFF_MAX);
+        warn!(target: "prover", failures = *failures, "{what}");
+        shared.tally().last_error = Some(what);
+    };
+    while !shared.stopping() {
+        if failures >= shared.settings.max_failures {
+            error!(target: "prover", failures, "too many consecutive failures; this worker stops claiming jobs");
+            shared.tally().stopped_workers += 1;
+            return;
+        }
+        if let Err(e) = shared.client.locate().await {
+            fail(
+                &mut failures,
+                &mut backoff,
+                format!("cannot find the distributor: {e}"),
+            );
+            shared.pause(backoff).await;
+            continue;
+        }
+        let answer = shared
+            .client
+            .call(&JobRequest {
+                circuits: Vec::new(),
+            })
+            .await;
+        let assignment = match answer {
+            Ok(AnyMessage::Assignment(a)) if a.prover == shared.client.me() => a,
+            Ok(AnyMessage::Assignment(_)) => {
+                fail(
+                    &mut failures,
+                    &mut backoff,
+                    "assignment for another prover".into(),
+                );
+                continue;
+            }
+            Ok(AnyMessage::NoWork(no)) => {
+                if no.reason == NoWorkReason::Refused {
+                    let what = "the distributor refuses this prover work".to_string();
+                    error!(target: "prover", "{what}");
+                    let mut t = shared.tally();
+                    t.last_error = Some(what);
+                    t.stopped_workers += 1;
+                    return;
+                }
+                backoff = BACKOFF_MIN;
+                debug!(target: "prover", reason = ?no.reason, retry_ms = no.retry_after_ms, "no work");
+                shared
+                    .pause(Duration::from_millis(no.retry_after_ms.clamp(100, 60_000)))
+                    .await;
+                continue;
+            }
+            Ok(other) => {
+                fail(
+                    &mut failures,
+                    &mut backoff,
+                    format!("unexpected {} answer", other.kind()),
+                );
+                continue;
+            }
+            Err(CallError::Busy(reason)) => {
+                // Back-pressure, not a failure: wait longer each time.
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                debug!(target: "prover", reason, backoff_ms = backoff.as_millis() as u64, "distributor busy; backing off");
+                shared.pause(backoff).await;
+                continue;
+            }
+            Err(e) => {
+                fail(&mut failures, &mut backoff, e.to_string());
+                shared.pause(backoff).await;
+                continue;
+            }
+        };
+        let job = assignment.job;
+        let span = info_span!("job", %job, request = assignment.request.0, slot);
+        if shared.settings.fault == Fault::Stall {
+            info!(target: "prover", %job, "stalling on purpose (fault injection): never answering");
+            shared.tally().active += 1;
+            continue;
+        }
+        shared.tally().active += 1;
+        let outcome = prove_and_submit(&shared, &assignment, &mut byzantine)
+            .instrument(span)
+            .await;
+        shared.tally().active -= 1;
+        match outcome {
+            Ok(Outcome::Accepted { .. }) => {
+                failures = 0;
+                backoff = BACKOFF_MIN;
+            }
+            Ok(Outcome::Late) => failures = 0,
+            Ok(Outcome::Invalid(reason)) => fail(
+                &mut failures,
+                &mut backoff,
+                format!("job {job}: proof judged invalid ({reason:?})"),
+            ),
+            Err(e) => {
+                if !shared.stopping() {
+                    let mut t = shared.tally();
+                    t.failed += 1;
+                    t.finished(RecentJob::new(&assignment, "failed"));
+                    shared.client.metrics().prover_job("failed");
+                }
+                fail(&mut failures, &mut backoff, format!("job {job}: {e:#}"))
+            }
+        }
+    }
+}
+
+/// Proves one assignment and submits the proof; on shutdown past the grace
+/// period, releases the job instead.
+async fn prove_and_submit(
+    shared: &Arc<Shared>,
+    assignment: &Assignment,
+    byzantine: &mut Byzantine,
+) -> anyhow::Result<Outcome> {
+    let (key, fetched) = match shared
+        .keys
+        .get(assignment.proving_key, shared.client.as_ref())
+        .await
+    {
+        Ok(k) => k,
+        Err(e) => {
+            release(shared, assignment).await;
+            return Err(e.context("cannot get the proving key"));
+        }
+    };
+    if fetched > 0 {
+        info!(target: "prover", bytes = fetched, "proving key fetched");
+    }
+    let started = Instant::now();
+    let mut proving = shared.pools.prove(key, assignment.witness.clone()).await;
+    let mut stop = shared.stop.clone();
+    let proof = tokio::select! {
+        proof = &mut proving => proof,
+        _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+            let grace = Duration::from_secs(shared.settings.shutdown_grace_secs);
+            match tokio::time::timeout(grace, &mut proving).await {
+                Ok(proof) => proof,
+                Err(_) => {
+                    warn!(target: "prover", "not done within the shutdown grace period; releasing the job");
+                    release(shared, assignment).await;
+                    bail!("released at shutdown");
+                }
+            }
+        }
+    };
+    let proof = proof
+        .context("proving task panicked")?
+        .context("proving failed")?;
+    let seconds = started.elapsed().as_secs_f64();
+    shared.client.metrics().prove_seconds.observe(seconds);
+    info!(target: "prover", ms = (seconds * 1e3) as u64, "proved");
+    let mut submission = ProofSubmission {
+        job: assignment.job,
+        request: assignment.request,
+        proof: proof.to_bytes().to_vec(),
+    };
+    let replay = match shared.settings.fault {
+        Fault::Byzantine => byzantine.spoil(&mut submission, assignment),
+        _ => None,
+    };
+    let bytes = replay.unwrap_or_else(|| shared.client.seal(&submission));
+    byzantine.sent(&bytes);
+    let verdict = submit(shared, bytes).await?;
+    let mut t = shared.tally();
+    let (outcome, reward) = match verdict.outcome {
+        Outcome::Accepted { reward } => ("accepted", reward),
+        Outcome::Late => ("late", 0),
+        Outcome::Invalid(_) => ("invalid", 0),
+    };
+    t.finished(RecentJob {
+        reward,
+        prove_ms: Some((seconds * 1e3) as u64),
+        ..RecentJob::new(assignment, outcome)
+    });
+    let metrics = shared.client.metrics();
+    match verdict.outcome {
+        Outcome::Accepted { reward } => {
+            t.accepted += 1;
+            t.earned += reward;
+            t.awaiting_receipts.push(assignment.job);
+            metrics.prover_job("accepted");
+            info!(target: "prover", reward, "proof accepted");
+        }
+        Outcome::Late => {
+            t.late += 1;
+            metrics.prover_job("late");
+            info!(target: "prover", "proof late: another prover was first");
+        }
+        Outcome::Invalid(reason) => {
+            t.invalid += 1;
+            metrics.prover_job("invalid");
+            warn!(target: "prover", ?reason, "proof refused");
+        }
+    }
+    Ok(verdict.outcome)
+}
+
+/// How many times a proof submission is tried when the distributor cannot
+/// be reached or is busy (back-off 0.5 s doubling to 8 s: about 40 s in
+/// all, enough for a distributor restart).
+const SUBMIT_ATTEMPTS: u32 = 8;
+
+/// Submits a sealed proof, retrying network failures and `busy`: a proof is
+/// worth more than the request, and a restarted distributor still accepts it.
+async fn submit(shared: &Shared, bytes: Vec<u8>) -> anyhow::Result<Verdict> {
+    let mut delay = BACKOFF_MIN;
+    for attempt in 1..=SUBMIT_ATTEMPTS {
+        match shared.client.call_raw(bytes.clone()).await {
+            Ok(AnyMessage::Verdict(v)) => return Ok(v),
+            Ok(other) => bail!("submitted a proof, got a {}", other.kind()),
+            Err(CallError::Network(e) | CallError::Busy(e)) if attempt < SUBMIT_ATTEMPTS => {
+                debug!(target: "prover", attempt, error = %e, "submission not taken; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(8));
+                // Reconnect if the distributor came back elsewhere.
+                let _ = shared.client.locate().await;
+            }
+            Err(e) => return Err(anyhow!("{e}")),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+async fn release(shared: &Shared, assignment: &Assignment) {
+    let release = Release {
+        job: assignment.job,
+        request: assignment.request,
+    };
+    match shared.client.call(&release).await {
+        Ok(_) => {
+            let mut t = shared.tally();
+            t.released += 1;
+            t.finished(RecentJob::new(assignment, "released"));
+            drop(t);
+            shared.client.metrics().prover_job("released");
+            info!(target: "prover", job = %assignment.job, "job released");
+        }
+        Err(e) => warn!(target: "prover", job = %assignment.job, error = %e, "release failed"),
+    }
+}
