@@ -8,6 +8,7 @@
 //! - [`network`]: the one task that owns the libp2p swarm, and its handle.
 //! - [`distributor`]: batches → jobs → LRP → verification → ledger; the job store.
 //! - [`prover`]: claim → prove → submit; the proving-key cache; receipts.
+//! - [`crowd`]: many prover identities in one process (`crowdprove crowd`).
 //! - [`api`]: the dashboard at `/`, `/status`, `/metrics`, `POST /batch`.
 //! - [`status_text`]: `/status` rendered for a person (`crowdprove status`).
 //! - [`metrics`]: the Prometheus registry.
@@ -16,6 +17,7 @@
 
 pub mod api;
 pub mod config;
+pub mod crowd;
 pub mod distributor;
 pub mod metrics;
 pub mod network;

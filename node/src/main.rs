@@ -74,6 +74,12 @@ enum Command {
     },
     /// Run a node: a distributor or a prover.
     Run(Box<RunArgs>),
+    /// Run many prover identities in one process, for load and scale tests.
+    ///
+    /// Each identity has its own key (derived from --seed) and its own
+    /// libp2p swarm; all share one set of proving slots and one key cache,
+    /// so one machine can host hundreds of provers. Test identities only.
+    Crowd(CrowdArgs),
     /// Show a running node's status (from its HTTP API).
     Status {
         /// The node's API address; default: read it from <data-dir>/node.json.
@@ -119,6 +125,10 @@ struct RunArgs {
     /// Bootstrap peer: a multiaddr ending in /p2p/<peer id> (repeatable).
     #[arg(long)]
     bootstrap: Vec<String>,
+    /// Most network connections in all (a distributor serving a large crowd
+    /// needs one per prover).
+    #[arg(long)]
+    max_connections: Option<u32>,
     #[command(flatten)]
     distributor: DistributorArgs,
     #[command(flatten)]
@@ -184,6 +194,35 @@ struct ProverArgs {
     /// Fault injection for tests and the testnet: stall or byzantine.
     #[arg(long, value_enum)]
     fault: Option<Fault>,
+}
+
+/// `crowdprove crowd`.
+#[derive(Debug, Args)]
+struct CrowdArgs {
+    /// Prover identities to run.
+    #[arg(long, default_value_t = 50)]
+    provers: usize,
+    /// The distributor's public key (hex).
+    #[arg(long)]
+    distributor: String,
+    /// Bootstrap peer: a multiaddr ending in /p2p/<peer id> (repeatable).
+    #[arg(long, required = true)]
+    bootstrap: Vec<String>,
+    /// Receipts (one folder per identity) and the shared key cache.
+    #[arg(long, default_value = "crowd-data")]
+    data_dir: PathBuf,
+    /// HTTP API for /status (all identities summed) and /metrics.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    api: SocketAddr,
+    /// Seed the identities' keys are derived from.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Proofs made at once across the crowd (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    parallel: usize,
+    /// Threads per proof (0: share the cores among --parallel).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,6 +333,11 @@ fn run(command: Command) -> anyhow::Result<()> {
             init_tracing();
             tokio::runtime::Runtime::new()?.block_on(node::node::run(config))?;
         }
+        Command::Crowd(args) => {
+            let config = crowd_config(args)?;
+            init_tracing();
+            tokio::runtime::Runtime::new()?.block_on(node::crowd::run(config))?;
+        }
         Command::Status {
             api,
             data_dir,
@@ -343,6 +387,7 @@ fn run_config(args: RunArgs) -> anyhow::Result<Config> {
         api,
         listen,
         bootstrap,
+        max_connections,
         distributor: d,
         prover: p,
         ..
@@ -364,6 +409,9 @@ fn run_config(args: RunArgs) -> anyhow::Result<Config> {
     }
     if !bootstrap.is_empty() {
         c.network.bootstrap = bootstrap;
+    }
+    if let Some(v) = max_connections {
+        c.network.max_connections = v;
     }
     let s = &mut c.distributor;
     if let Some(v) = d.circuit {
@@ -416,6 +464,28 @@ fn run_config(args: RunArgs) -> anyhow::Result<Config> {
     c.network()?;
     c.allowlist()?;
     Ok(c)
+}
+
+fn crowd_config(args: CrowdArgs) -> anyhow::Result<node::crowd::CrowdConfig> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut base = Config::default();
+    base.network.bootstrap = args.bootstrap;
+    let bootstrap = base.network()?.bootstrap;
+    Ok(node::crowd::CrowdConfig {
+        provers: args.provers.max(1),
+        seed: args.seed,
+        parallel: if args.parallel == 0 {
+            cores
+        } else {
+            args.parallel
+        },
+        threads: args.threads,
+        prover: base.prover,
+        distributor: parse_public_key(&args.distributor)?,
+        bootstrap,
+        data_dir: args.data_dir,
+        api: args.api,
+    })
 }
 
 fn setup(circuit: &str, out: &Path, seed: u64, force: bool) -> anyhow::Result<()> {

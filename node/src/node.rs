@@ -121,7 +121,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     result
 }
 
-async fn watch_signals(stop: watch::Sender<bool>) {
+/// Fires `stop` on ctrl-c or SIGTERM.
+pub async fn watch_signals(stop: watch::Sender<bool>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
