@@ -308,3 +308,85 @@ fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
     net.submit_batch(d);
     net.wait_status(d, "the batch proven", |s| proven(s, 1));
 }
+
+/// The swarm loop never waits on its role: with the role's event queue full
+/// and nobody reading it, the network still answers every request (the
+/// overflow `busy`), still serves its own handle, and counts what it did.
+#[test]
+fn a_full_event_queue_never_stalls_the_network() {
+    use node::metrics::Metrics;
+    use node::network::{self, NetworkConfig};
+    use protocol::envelope::{open_any, seal_now};
+    use protocol::messages::{AnyMessage, JobRequest};
+    use protocol::{SecretKey, Timestamp};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let server_key = SecretKey::from_seed([21; 32]);
+        let server_metrics = Arc::new(Metrics::new());
+        // `_events` is never read: the role is "stuck".
+        const QUEUE: usize = 8;
+        let small_queue = NetworkConfig {
+            event_queue: QUEUE,
+            ..NetworkConfig::default()
+        };
+        let (server, _events, _server_task) =
+            network::start(&server_key, small_queue, server_metrics.clone())
+                .await
+                .unwrap();
+        let addr = server.listen_addrs().await.unwrap()[0].clone();
+        let boot = addr.with(libp2p::multiaddr::Protocol::P2p(server.local_peer_id()));
+        let client_key = SecretKey::from_seed([22; 32]);
+        let config = NetworkConfig {
+            bootstrap: vec![boot],
+            ..NetworkConfig::default()
+        };
+        let (client, _client_events, _client_task) =
+            network::start(&client_key, config, Arc::new(Metrics::new()))
+                .await
+                .unwrap();
+        client.locate(server.local_peer_id()).await.unwrap();
+        // Under libp2p's 100 concurrent streams per connection: all get in.
+        let total = QUEUE + 60;
+        let mut answers = tokio::task::JoinSet::new();
+        for _ in 0..total {
+            let client = client.clone();
+            let peer = server.local_peer_id();
+            let bytes = seal_now(&JobRequest { circuits: vec![] }, &client_key);
+            answers.spawn(async move { client.request(peer, bytes).await });
+        }
+        let mut busy = 0;
+        let deadline = tokio::time::sleep(Duration::from_secs(60));
+        tokio::pin!(deadline);
+        let mut answered = 0;
+        while answered < total - QUEUE {
+            tokio::select! {
+                Some(answer) = answers.join_next() => {
+                    if let Ok(Ok(bytes)) = answer {
+                        let signed = open_any(&bytes, Timestamp::now(), Default::default()).unwrap();
+                        assert_eq!(signed.signer(), server_key.public());
+                        if let AnyMessage::Rejected(r) = signed.body {
+                            assert_eq!(r.reason, "busy");
+                            busy += 1;
+                        }
+                        answered += 1;
+                    }
+                }
+                _ = &mut deadline => panic!("only {answered} of {total} requests answered"),
+            }
+            // The network task keeps serving its own handle meanwhile.
+            if answered % 10 == 0 {
+                server.listen_addrs().await.unwrap();
+            }
+        }
+        assert_eq!(busy, total - QUEUE, "every request past the queue is answered busy");
+        assert!(
+            server_metrics
+                .render()
+                .contains("crowdprove_overflow_total{policy=\"request_busy\"}"),
+            "{}",
+            server_metrics.render()
+        );
+    });
+}

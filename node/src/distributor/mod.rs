@@ -72,7 +72,7 @@ use self::verify::{BatchCheck, Checked, PoolThread, ProofCheck, VerifyPool};
 use crate::api::ApiRequest;
 use crate::config::{Config, DistributorSection};
 use crate::metrics::Metrics;
-use crate::network::{EVENT_QUEUE, NetworkEvent, NetworkHandle};
+use crate::network::{NetworkEvent, NetworkHandle};
 use crate::node_info::NodeInfo;
 
 /// Starting balance of every generated account.
@@ -1119,7 +1119,7 @@ impl Distributor {
         }
         self.last_status = Some(Instant::now());
         let queues = [
-            QueueDepth::new("network_events", events.len(), EVENT_QUEUE),
+            QueueDepth::new("network_events", events.len(), events.max_capacity()),
             QueueDepth::new("api_requests", api.len(), api.max_capacity()),
             QueueDepth::new("verification", self.pool.depth(), self.pool.capacity()),
             QueueDepth::new("serving", self.server.depth(), self.server.capacity()),

@@ -55,7 +55,7 @@ pub const DISTRIBUTOR_KEY: &[u8] = b"/crowdprove/1/distributor";
 /// How often a distributor re-publishes its provider record.
 const REPROVIDE_EVERY: Duration = Duration::from_secs(20);
 
-/// Slots in the queue of events to the role.
+/// Slots in the queue of events to the role, by default.
 pub const EVENT_QUEUE: usize = 1024;
 
 /// How long a stopping network keeps sending answers already queued.
@@ -79,6 +79,9 @@ pub struct NetworkConfig {
     /// The one key whose gossip this node accepts and forwards (a prover:
     /// its distributor's; a distributor: its own). `None` ignores all gossip.
     pub gossip_signer: Option<PublicKey>,
+    /// Slots in the queue of events to the role; when it is full, requests
+    /// are answered `busy` and other events dropped.
+    pub event_queue: usize,
 }
 
 impl Default for NetworkConfig {
@@ -91,6 +94,7 @@ impl Default for NetworkConfig {
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             gossip_signer: None,
+            event_queue: EVENT_QUEUE,
         }
     }
 }
@@ -361,7 +365,7 @@ pub async fn start(
 
     let local = *swarm.local_peer_id();
     let (command_tx, command_rx) = mpsc::unbounded_channel();
-    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
+    let (event_tx, event_rx) = mpsc::channel(config.event_queue.max(1));
     let peers = Arc::new(AtomicU64::new(0));
     let event_loop = EventLoop {
         swarm,
