@@ -29,6 +29,9 @@ use crate::prover::worker::ProvingPools;
 use crate::prover::{Prover, Resources, Shared};
 use crate::{api, node};
 
+/// Most connections of one identity: the distributor and a few peers.
+const CONNECTIONS_PER_IDENTITY: u32 = 16;
+
 /// A crowd's settings.
 #[derive(Debug, Clone)]
 pub struct CrowdConfig {
@@ -77,9 +80,12 @@ pub async fn run(config: CrowdConfig) -> anyhow::Result<()> {
     let mut networks = Vec::with_capacity(config.provers);
     for index in 0..config.provers {
         let secret = identity(config.seed, index);
+        // A few connections each: identities would otherwise find and dial
+        // each other through the DHT, hundreds of sockets apiece.
         let net_config = NetworkConfig {
             bootstrap: config.bootstrap.clone(),
             gossip_signer: Some(config.distributor),
+            max_connections: CONNECTIONS_PER_IDENTITY,
             ..NetworkConfig::default()
         };
         let (net, events, task) = network::start(&secret, net_config, metrics.clone())
