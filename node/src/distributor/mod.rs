@@ -690,7 +690,7 @@ impl Distributor {
         }
         // The answer must survive a crash before it leaves: it goes out
         // from the journal once the hand-out is on disk.
-        let (deliver, refuse) = channel_once(channel);
+        let (deliver, refuse) = channel_once(Some(channel));
         let outbox = self.outbox.clone();
         if let Err(no) = self.hand_out(prover, move |assignment| {
             if let Some(channel) = deliver.take() {
@@ -915,7 +915,7 @@ impl Distributor {
             self.payout.handle(),
             self.internal_tx.clone(),
         );
-        let (deliver, late) = channel_once_opt(channel);
+        let (deliver, late) = channel_once(channel);
         let done = JobRecord {
             done: Some(DoneRecord {
                 prover,
@@ -1167,12 +1167,7 @@ impl Once {
     }
 }
 
-fn channel_once(channel: Channel) -> (Once, Once) {
-    let shared = Arc::new(std::sync::Mutex::new(Some(channel)));
-    (Once(shared.clone()), Once(shared))
-}
-
-fn channel_once_opt(channel: Option<Channel>) -> (Once, Once) {
+fn channel_once(channel: Option<Channel>) -> (Once, Once) {
     let shared = Arc::new(std::sync::Mutex::new(channel));
     (Once(shared.clone()), Once(shared))
 }
