@@ -213,6 +213,7 @@ fn crowd_status(members: &[Arc<Shared>]) -> Value {
             "late": sum(&["jobs", "late"]),
             "invalid": sum(&["jobs", "invalid"]),
             "released": sum(&["jobs", "released"]),
+            "dropped": sum(&["jobs", "dropped"]),
             "failed": sum(&["jobs", "failed"]),
         },
         "earned": sum(&["earned"]),

@@ -25,13 +25,14 @@ pub mod receipts;
 pub mod status;
 pub mod worker;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use protocol::messages::AnyMessage;
-use protocol::{PublicKey, SecretKey, Timestamp};
+use protocol::{BatchId, PublicKey, SecretKey, Timestamp};
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
@@ -54,6 +55,8 @@ pub use self::receipts::receipt_path;
 const RECEIPT_POLL: Duration = Duration::from_secs(2);
 /// How often the status document is refreshed.
 const STATUS_REFRESH: Duration = Duration::from_millis(500);
+/// Proven batches remembered (their held jobs are dropped unproved).
+const PROVEN_KEPT: usize = 64;
 
 /// What provers in one process may share: proving slots and the key cache.
 #[derive(Clone)]
@@ -83,12 +86,30 @@ pub struct Shared {
     keys: Arc<KeyCache>,
     pools: ProvingPools,
     tally: Mutex<Tally>,
+    /// Batches the distributor gossiped proven, newest last: a job of one
+    /// of them is not worth proving any more.
+    proven: Mutex<VecDeque<BatchId>>,
     wake: Notify,
     stop: watch::Receiver<bool>,
     started: Instant,
 }
 
 impl Shared {
+    /// Whether `batch` is known to be proven already.
+    fn is_proven(&self, batch: BatchId) -> bool {
+        self.proven.lock().expect("proven lock").contains(&batch)
+    }
+
+    fn proven(&self, batch: BatchId) {
+        let mut proven = self.proven.lock().expect("proven lock");
+        if !proven.contains(&batch) {
+            if proven.len() == PROVEN_KEPT {
+                proven.pop_front();
+            }
+            proven.push_back(batch);
+        }
+    }
+
     fn stopping(&self) -> bool {
         *self.stop.borrow()
     }
@@ -158,6 +179,7 @@ impl Prover {
                 keys: resources.keys,
                 pools: resources.pools,
                 tally: Mutex::new(Tally::default()),
+                proven: Mutex::new(VecDeque::new()),
                 wake: Notify::new(),
                 stop,
                 started: Instant::now(),
@@ -242,6 +264,10 @@ fn on_network(shared: &Shared, event: NetworkEvent) {
         NetworkEvent::Gossip(AnyMessage::JobAnnouncement(a)) => {
             debug!(target: "prover", batch = %a.batch, jobs = a.jobs.len(), "announcement");
             shared.wake.notify_waiters();
+        }
+        NetworkEvent::Gossip(AnyMessage::BatchProven(p)) => {
+            debug!(target: "prover", batch = %p.batch, "batch proven");
+            shared.proven(p.batch);
         }
         NetworkEvent::Request { channel, .. } => {
             // Provers serve no requests; say so rather than leave the peer waiting.

@@ -18,6 +18,8 @@ pub struct Tally {
     pub(crate) late: u64,
     pub(crate) invalid: u64,
     pub(crate) released: u64,
+    /// Jobs dropped unproved because their batch was proven meanwhile.
+    pub(crate) dropped: u64,
     pub(crate) failed: u64,
     pub(crate) earned: u64,
     pub(crate) receipts: u64,
@@ -35,7 +37,7 @@ pub struct Tally {
 pub struct RecentJob {
     pub(crate) job: JobId,
     pub(crate) request: protocol::RequestId,
-    /// `accepted`, `late`, `invalid`, `released` or `failed`.
+    /// `accepted`, `late`, `invalid`, `released`, `dropped` or `failed`.
     pub(crate) outcome: &'static str,
     pub(crate) reward: u64,
     pub(crate) prove_ms: Option<u64>,
@@ -101,6 +103,7 @@ impl Tally {
                 "late": self.late,
                 "invalid": self.invalid,
                 "released": self.released,
+                "dropped": self.dropped,
                 "failed": self.failed,
             },
             "earned": self.earned,

@@ -63,18 +63,23 @@ impl ProvingPools {
         self.pools.first().map_or(1, |p| p.threads())
     }
 
-    /// Waits for a free slot, then proves there on a blocking thread.
+    /// Waits for a free slot, then — if the job is still `wanted` — proves
+    /// there on a blocking thread. `None`: no longer wanted, slot not used.
     pub async fn prove(
         &self,
         key: Arc<ProvingKey>,
         witness: Vec<u8>,
-    ) -> tokio::task::JoinHandle<prover_core::Result<Proof>> {
+        wanted: impl FnOnce() -> bool,
+    ) -> Option<tokio::task::JoinHandle<prover_core::Result<Proof>>> {
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
+        if !wanted() {
+            return None;
+        }
         let slot = self
             .free
             .lock()
@@ -83,12 +88,12 @@ impl ProvingPools {
             .expect("a permit means a free slot");
         let pool = self.pools[slot].clone();
         let free = self.free.clone();
-        tokio::task::spawn_blocking(move || {
+        Some(tokio::task::spawn_blocking(move || {
             let proof = pool.install(|| prover_core::prove(&key, &witness));
             free.lock().expect("slot lock").push(slot);
             drop(permit);
             proof
-        })
+        }))
     }
 }
 
@@ -229,8 +234,29 @@ async fn prove_and_submit(
         info!(target: "prover", bytes = fetched, "proving key fetched");
     }
     let started = Instant::now();
-    let mut proving = shared.pools.prove(key, assignment.witness.clone()).await;
+    let batch = assignment.job.batch;
     let mut stop = shared.stop.clone();
+    let waiting = shared
+        .pools
+        .prove(key, assignment.witness.clone(), || !shared.is_proven(batch));
+    let proving = tokio::select! {
+        proving = waiting => proving,
+        _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+            // Stopping before a slot came free: nothing to finish.
+            release(shared, assignment).await;
+            bail!("released at shutdown");
+        }
+    };
+    let Some(mut proving) = proving else {
+        // Its batch was proven while this job waited for a slot: another
+        // prover won it, and proving it now would only make a late proof.
+        info!(target: "prover", "batch already proven; dropping the job unproved");
+        let mut t = shared.tally();
+        t.dropped += 1;
+        t.finished(RecentJob::new(assignment, "dropped"));
+        shared.client.metrics().prover_job("dropped");
+        return Ok(Outcome::Late);
+    };
     let proof = tokio::select! {
         proof = &mut proving => proof,
         _ = async { let _ = stop.wait_for(|s| *s).await; } => {
