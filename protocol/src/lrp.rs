@@ -1373,6 +1373,187 @@ impl Lrp {
     }
 }
 
+/// The scheduler's whole state as plain data, so a log can be compacted: a
+/// restart restores the snapshot ([`Lrp::restore`]) and replays only the
+/// events logged after it, with the same outcomes as replaying everything.
+/// Maps are listed sorted by key, so equal states give equal snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LrpSnapshot {
+    clock: Timestamp,
+    next_request: u64,
+    fresh: Vec<JobId>,
+    /// Re-serve queue entries: orphan lane?, request id, job, hand-out time.
+    queue: Vec<(bool, RequestId, JobId, Timestamp)>,
+    /// Provers: key, strikes, cooldown end, holdings still held.
+    provers: Vec<(PublicKey, u32, Timestamp, Vec<Holding>)>,
+    batches: Vec<(BatchId, BatchProgress, Vec<(u32, SlotSnapshot)>)>,
+    pending: u64,
+    done: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum SlotSnapshot {
+    Fresh,
+    Pending {
+        orphan: bool,
+        request: RequestId,
+        holders: Vec<Holder>,
+    },
+    Done {
+        prover: PublicKey,
+        request: RequestId,
+        at: Timestamp,
+        late: Vec<Holder>,
+    },
+}
+
+impl LrpSnapshot {
+    /// Jobs of open batches in the snapshot.
+    pub fn jobs(&self) -> usize {
+        self.batches.iter().map(|(_, _, slots)| slots.len()).sum()
+    }
+}
+
+impl Lrp {
+    /// The whole state as plain data; see [`LrpSnapshot`].
+    pub fn snapshot(&self) -> LrpSnapshot {
+        let lane = |l: Lane| matches!(l, Lane::Orphan);
+        let mut provers: Vec<_> = self
+            .provers
+            .iter()
+            .map(|(k, p)| (k.0, p.strikes, p.cooldown_until, p.held().to_vec()))
+            .collect();
+        provers.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut batches: Vec<_> = self
+            .batches
+            .iter()
+            .map(|(id, b)| {
+                let mut slots: Vec<(u32, SlotSnapshot)> = b
+                    .dense
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
+                    .chain(b.sparse.iter().map(|(i, s)| (*i, s)))
+                    .map(|(i, slot)| {
+                        let snap = match slot {
+                            Slot::Fresh => SlotSnapshot::Fresh,
+                            Slot::Pending { key, holders } => SlotSnapshot::Pending {
+                                orphan: lane(key.lane),
+                                request: key.request,
+                                holders: holders.as_slice().to_vec(),
+                            },
+                            Slot::Done {
+                                prover,
+                                request,
+                                at,
+                                late,
+                            } => SlotSnapshot::Done {
+                                prover: *prover,
+                                request: *request,
+                                at: *at,
+                                late: late.clone(),
+                            },
+                        };
+                        (i, snap)
+                    })
+                    .collect();
+                slots.sort_by_key(|(i, _)| *i);
+                (*id, b.progress, slots)
+            })
+            .collect();
+        batches.sort_by_key(|(id, _, _)| *id);
+        LrpSnapshot {
+            clock: self.clock,
+            next_request: self.next_request,
+            fresh: self.fresh.iter().copied().collect(),
+            queue: self
+                .queue
+                .iter()
+                .map(|(k, e)| (lane(k.lane), k.request, e.job, e.at))
+                .collect(),
+            provers,
+            batches,
+            pending: self.pending,
+            done: self.done,
+        }
+    }
+
+    /// A scheduler in the state `snapshot` holds, with `config`'s knobs.
+    pub fn restore(config: LrpConfig, snapshot: &LrpSnapshot) -> Result<Self> {
+        let mut lrp = Self::new(config)?;
+        let lane = |orphan: bool| if orphan { Lane::Orphan } else { Lane::Held };
+        lrp.clock = snapshot.clock;
+        lrp.next_request = snapshot.next_request;
+        lrp.fresh = snapshot.fresh.iter().copied().collect();
+        lrp.queue = snapshot
+            .queue
+            .iter()
+            .map(|&(orphan, request, job, at)| {
+                let key = QueueKey {
+                    lane: lane(orphan),
+                    request,
+                };
+                (key, QueueEntry { job, at })
+            })
+            .collect();
+        for (key, strikes, cooldown_until, holdings) in &snapshot.provers {
+            lrp.provers.insert(
+                ProverKey::of(key),
+                ProverState {
+                    strikes: *strikes,
+                    cooldown_until: *cooldown_until,
+                    holdings: holdings.clone(),
+                    gone: 0,
+                },
+            );
+        }
+        for (id, progress, slots) in &snapshot.batches {
+            let mut state = BatchState {
+                progress: *progress,
+                ..BatchState::default()
+            };
+            for (index, slot) in slots {
+                let slot = match slot {
+                    SlotSnapshot::Fresh => Slot::Fresh,
+                    SlotSnapshot::Pending {
+                        orphan,
+                        request,
+                        holders,
+                    } => {
+                        let mut list = Holders::default();
+                        for h in holders {
+                            list.push(*h);
+                        }
+                        Slot::Pending {
+                            key: QueueKey {
+                                lane: lane(*orphan),
+                                request: *request,
+                            },
+                            holders: list,
+                        }
+                    }
+                    SlotSnapshot::Done {
+                        prover,
+                        request,
+                        at,
+                        late,
+                    } => Slot::Done {
+                        prover: *prover,
+                        request: *request,
+                        at: *at,
+                        late: late.clone(),
+                    },
+                };
+                state.add(*index, slot);
+            }
+            lrp.batches.insert(*id, state);
+        }
+        lrp.pending = snapshot.pending;
+        lrp.done = snapshot.done;
+        Ok(lrp)
+    }
+}
+
 enum HolderMiss {
     WrongProver,
     Unknown,
