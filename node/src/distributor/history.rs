@@ -7,14 +7,14 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use protocol::lrp::{Completion, Decision, LrpEvent, LrpOutcome, StrikeOutcome};
 use protocol::{JobId, PublicKey, RequestId, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// Most attempts remembered; the oldest go first.
 const MAX_ATTEMPTS: usize = 200_000;
 
 /// One prover's counters.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProverStats {
     /// Hand-outs received.
     pub assigned: u64,
@@ -105,6 +105,15 @@ pub struct History {
 }
 
 impl History {
+    /// A history that starts from `provers`' counters (a restored snapshot),
+    /// with no attempts.
+    pub fn from_provers(provers: BTreeMap<PublicKey, ProverStats>) -> Self {
+        Self {
+            provers,
+            ..Self::default()
+        }
+    }
+
     /// Folds one scheduler event and its outcome in.
     pub fn record(&mut self, event: &LrpEvent, outcome: &LrpOutcome, reward: u64) {
         match (event, outcome) {

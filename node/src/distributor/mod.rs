@@ -298,13 +298,24 @@ impl Distributor {
         )?;
 
         let started = Instant::now();
-        let events = store.events()?;
-        let scheduler = Scheduler::replay(config.lrp(), &events, settings.reward_per_job, journal)?;
+        let (first, snapshot) = match store.snapshot()? {
+            Some((first, snapshot)) => (first, Some(snapshot)),
+            None => (0, None),
+        };
+        let events = store.events_from(first)?;
+        let scheduler = Scheduler::replay(
+            config.lrp(),
+            snapshot.as_ref(),
+            &events,
+            settings.reward_per_job,
+            journal,
+        )?;
         info!(
             target: "distributor",
+            snapshot_jobs = snapshot.as_ref().map_or(0, |s| s.lrp.jobs()),
             events = events.len(),
             ms = started.elapsed().as_millis() as u64,
-            "scheduler log replayed"
+            "scheduler state restored"
         );
         let allowlist: HashSet<PublicKey> = config.allowlist()?.into_iter().collect();
         let mut distributor = Self {
@@ -1033,6 +1044,9 @@ impl Distributor {
                 records: vec![Change::Batch(record)],
                 then: Some(Box::new(move || outbox.publish(&message))),
             });
+        // The batch is gone from the scheduler: nothing before this point of
+        // the log is needed any more.
+        self.scheduler.compact();
     }
 
     /// The centralized baseline: while jobs are open, keep every local slot

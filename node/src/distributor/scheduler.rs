@@ -12,7 +12,7 @@ use protocol::{JobId, PublicKey, RequestId, Timestamp};
 
 use super::history::History;
 use super::journal::{FollowUp, Journal};
-use super::store::{Change, JobRecord, JobStore};
+use super::store::{Change, JobRecord, JobStore, Snapshot};
 
 /// What goes to the journal with an applied event.
 #[derive(Default)]
@@ -48,17 +48,24 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Replays the logged `events` into a fresh scheduler.
+    /// Restores `snapshot` (if any) and replays the logged `events` after it.
     pub fn replay(
         config: LrpConfig,
+        snapshot: Option<&Snapshot>,
         events: &[LrpEvent],
         reward: u64,
         journal: Journal,
     ) -> anyhow::Result<Self> {
-        let (lrp, outcomes) = Lrp::replay(config, events)?;
-        let mut history = History::default();
-        for (event, outcome) in events.iter().zip(&outcomes) {
-            history.record(event, outcome, reward);
+        let (mut lrp, mut history) = match snapshot {
+            Some(s) => (
+                Lrp::restore(config, &s.lrp)?,
+                History::from_provers(s.provers.iter().cloned().collect()),
+            ),
+            None => (Lrp::new(config)?, History::default()),
+        };
+        for event in events {
+            let outcome = lrp.apply(event);
+            history.record(event, &outcome, reward);
         }
         Ok(Self {
             clock: lrp.clock(),
@@ -95,6 +102,22 @@ impl Scheduler {
             None => self.journal.write(records),
         }
         outcome
+    }
+
+    /// Compacts the log: queues a snapshot of the state after every event so
+    /// far; once it is written, the events before it are gone, so restart
+    /// time and disk follow the open work, not the uptime.
+    pub fn compact(&mut self) {
+        let snapshot = Snapshot {
+            lrp: self.lrp.snapshot(),
+            provers: self
+                .history
+                .provers
+                .iter()
+                .map(|(k, s)| (*k, s.clone()))
+                .collect(),
+        };
+        self.journal.write(vec![Change::Snapshot(Box::new(snapshot))]);
     }
 
     /// Whether `job` has its winning proof: the one definition. A finished
@@ -166,7 +189,7 @@ mod tests {
         let store = Arc::new(JobStore::open(dir.path()).unwrap());
         let (journal, thread) = Journal::start(store.clone(), |e| panic!("{e}")).unwrap();
         let config = LrpConfig::default();
-        let mut s = Scheduler::replay(config.clone(), &[], 100, journal).unwrap();
+        let mut s = Scheduler::replay(config.clone(), None, &[], 100, journal).unwrap();
         let prover = SecretKey::from_seed([11; 32]).public();
         let job = JobId::new(BatchId(1), 0);
         // Nothing to do yet: a poll, not logged.
@@ -198,10 +221,22 @@ mod tests {
         let events = store.events().unwrap();
         assert_eq!(events.len(), 3, "submit, the hand-out, the completion");
         let (journal, thread) = Journal::start(store.clone(), |e| panic!("{e}")).unwrap();
-        let replayed = Scheduler::replay(config, &events, 100, journal).unwrap();
+        let mut replayed = Scheduler::replay(config.clone(), None, &events, 100, journal).unwrap();
         assert_eq!(replayed.lrp().counts(), live);
         assert!(replayed.is_done(job, &store));
-        drop(replayed);
+        // Compacted: the snapshot replaces the log, and replays the same.
+        replayed.compact();
+        replayed.close_journal();
+        thread.join();
+        let (from, snapshot) = store.snapshot().unwrap().expect("a snapshot");
+        assert_eq!(from, 3);
+        assert!(store.events_from(from).unwrap().is_empty());
+        assert!(store.events().unwrap().is_empty(), "the compacted events are gone");
+        let (journal, thread) = Journal::start(store.clone(), |e| panic!("{e}")).unwrap();
+        let restored = Scheduler::replay(config, Some(&snapshot), &[], 100, journal).unwrap();
+        assert_eq!(restored.lrp().snapshot(), replayed.lrp().snapshot());
+        assert_eq!(restored.history().provers, replayed.history().provers);
+        drop(restored);
         thread.join();
     }
 }

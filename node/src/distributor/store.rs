@@ -6,6 +6,8 @@
 //!
 //! Column families and key layout stay inside this file:
 //! - `meta`: `state` → rollup state bytes; `magic` → format tag;
+//!   `snapshot` → the scheduler's last [`Snapshot`] and the sequence number
+//!   of the first event after it (the events before it are deleted);
 //! - `batches`: batch id (u64 BE) → [`BatchRecord`];
 //! - `jobs`: batch id (u64 BE) ‖ index (u32 BE) → [`JobRecord`];
 //! - `events`: sequence (u64 BE) → [`LrpEvent`].
@@ -14,13 +16,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use protocol::codec;
-use protocol::lrp::LrpEvent;
+use protocol::lrp::{LrpEvent, LrpSnapshot};
 use protocol::{BatchId, JobId, PublicKey, RequestId, Timestamp};
 use prover_core::witness::{PublicInputs, Root};
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 use serde::{Deserialize, Serialize};
+
+use super::history::ProverStats;
 use thiserror::Error;
 
 const CF_META: &str = "meta";
@@ -31,6 +35,9 @@ const FAMILIES: [&str; 4] = [CF_META, CF_BATCHES, CF_JOBS, CF_EVENTS];
 const MAGIC_KEY: &[u8] = b"magic";
 const MAGIC: &[u8] = b"crowdprove-jobs-v1";
 const STATE_KEY: &[u8] = b"state";
+const SNAPSHOT_KEY: &[u8] = b"snapshot";
+/// Largest snapshot decoded (open batches' jobs and every prover's counters).
+const MAX_SNAPSHOT: usize = 256 << 20;
 /// Largest record decoded from the store (a job with the largest witness).
 const MAX_RECORD: usize = 4 << 20;
 
@@ -101,6 +108,16 @@ pub struct DoneRecord {
     pub at: Timestamp,
 }
 
+/// The scheduler's state at a point of its log: the LRP's and the
+/// per-prover counters. With it stored, the events before that point go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The LRP state.
+    pub lrp: LrpSnapshot,
+    /// Per-prover counters.
+    pub provers: Vec<(PublicKey, ProverStats)>,
+}
+
 /// One change to the store; a group of them commits atomically.
 #[derive(Debug, Clone)]
 pub enum Change {
@@ -119,6 +136,9 @@ pub enum Change {
     Batch(BatchRecord),
     /// A job record rewritten (its winning proof).
     Job(JobId, JobRecord),
+    /// The scheduler's state after every event before this change: stored,
+    /// and the events it covers deleted (log compaction).
+    Snapshot(Box<Snapshot>),
 }
 
 /// The store.
@@ -306,6 +326,15 @@ impl JobStore {
                 Change::Job(id, record) => {
                     batch.put_cf(self.cf(CF_JOBS), job_key(*id), codec::encode(record));
                 }
+                Change::Snapshot(snapshot) => {
+                    let stored = (seq, snapshot.as_ref());
+                    batch.put_cf(self.cf(CF_META), SNAPSHOT_KEY, codec::encode(&stored));
+                    batch.delete_range_cf(
+                        self.cf(CF_EVENTS),
+                        0u64.to_be_bytes(),
+                        seq.to_be_bytes(),
+                    );
+                }
             }
         }
         self.write(batch, sync)?;
@@ -313,10 +342,29 @@ impl JobStore {
         Ok(())
     }
 
-    /// Every logged scheduler event, in order.
+    /// The last snapshot, if any, and the sequence number of the first event
+    /// after it.
+    pub fn snapshot(&self) -> Result<Option<(u64, Snapshot)>> {
+        match self.get_raw(CF_META, SNAPSHOT_KEY)? {
+            None => Ok(None),
+            Some(bytes) => codec::decode(&bytes, MAX_SNAPSHOT)
+                .map(Some)
+                .map_err(|e| self.corrupt(format!("the scheduler snapshot: {e}"))),
+        }
+    }
+
+    /// Every logged scheduler event, in order (after a compaction: those
+    /// after the snapshot).
     pub fn events(&self) -> Result<Vec<LrpEvent>> {
+        self.events_from(0)
+    }
+
+    /// The logged scheduler events from sequence number `first` on, in order.
+    pub fn events_from(&self, first: u64) -> Result<Vec<LrpEvent>> {
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_EVENTS), IteratorMode::Start) {
+        let start = first.to_be_bytes();
+        let mode = IteratorMode::From(&start, Direction::Forward);
+        for item in self.db.iterator_cf(self.cf(CF_EVENTS), mode) {
             let (key, value) = item.map_err(|e| self.db_error(e))?;
             let event = codec::decode(&value, MAX_RECORD)
                 .map_err(|e| self.corrupt(format!("event {}: {e}", protocol::hex::encode(&key))))?;

@@ -88,7 +88,17 @@ impl Behaviour {
         )
         .map_err(|e| format!("gossipsub: {e}"))?;
         let topic = gossipsub::IdentTopic::new(JOBS_TOPIC);
-        let mut score = gossipsub::PeerScoreParams::default();
+        let mut score = gossipsub::PeerScoreParams {
+            // No penalty for peers sharing an IP: many honest provers do (one
+            // NAT, one cloud host, the testnet's loopback), and the default
+            // (-5 per extra peer past 10, squared) left a crowd of 500 on one
+            // address so far below the publish threshold that the
+            // distributor's gossip never reached it. Gossip carries only
+            // distributor-signed messages, checked before forwarding, so
+            // colocation guards nothing the signature does not.
+            ip_colocation_factor_weight: 0.0,
+            ..Default::default()
+        };
         score.topics.insert(
             topic.hash(),
             gossipsub::TopicScoreParams {
