@@ -117,7 +117,8 @@ impl Scheduler {
                 .map(|(k, s)| (*k, s.clone()))
                 .collect(),
         };
-        self.journal.write(vec![Change::Snapshot(Box::new(snapshot))]);
+        self.journal
+            .write(vec![Change::Snapshot(Box::new(snapshot))]);
     }
 
     /// Whether `job` has its winning proof: the one definition. A finished
@@ -231,7 +232,10 @@ mod tests {
         let (from, snapshot) = store.snapshot().unwrap().expect("a snapshot");
         assert_eq!(from, 3);
         assert!(store.events_from(from).unwrap().is_empty());
-        assert!(store.events().unwrap().is_empty(), "the compacted events are gone");
+        assert!(
+            store.events().unwrap().is_empty(),
+            "the compacted events are gone"
+        );
         let (journal, thread) = Journal::start(store.clone(), |e| panic!("{e}")).unwrap();
         let restored = Scheduler::replay(config, Some(&snapshot), &[], 100, journal).unwrap();
         assert_eq!(restored.lrp().snapshot(), replayed.lrp().snapshot());

@@ -6,8 +6,9 @@
 //!
 //! Column families and key layout stay inside this file:
 //! - `meta`: `state` → rollup state bytes; `magic` → format tag;
-//!   `snapshot` → the scheduler's last [`Snapshot`] and the sequence number
-//!   of the first event after it (the events before it are deleted);
+//!   `snapshot` → the scheduler's last [`Snapshot`]; `compacted` → the
+//!   sequence number of the first event after it (the events before it are
+//!   deleted);
 //! - `batches`: batch id (u64 BE) → [`BatchRecord`];
 //! - `jobs`: batch id (u64 BE) ‖ index (u32 BE) → [`JobRecord`];
 //! - `events`: sequence (u64 BE) → [`LrpEvent`].
@@ -36,6 +37,7 @@ const MAGIC_KEY: &[u8] = b"magic";
 const MAGIC: &[u8] = b"crowdprove-jobs-v1";
 const STATE_KEY: &[u8] = b"state";
 const SNAPSHOT_KEY: &[u8] = b"snapshot";
+const COMPACTED_KEY: &[u8] = b"compacted";
 /// Largest snapshot decoded (open batches' jobs and every prover's counters).
 const MAX_SNAPSHOT: usize = 256 << 20;
 /// Largest record decoded from the store (a job with the largest witness).
@@ -145,8 +147,17 @@ pub enum Change {
 pub struct JobStore {
     db: DB,
     path: PathBuf,
-    /// The sequence number of the next logged event; held across a commit.
-    next_event: Mutex<u64>,
+    /// Where the log stands; held across a commit.
+    log: Mutex<LogPosition>,
+}
+
+/// The event log's extent.
+#[derive(Debug, Clone, Copy, Default)]
+struct LogPosition {
+    /// The sequence number of the next event.
+    next: u64,
+    /// The first event after the last snapshot (those before are deleted).
+    compacted: u64,
 }
 
 impl std::fmt::Debug for JobStore {
@@ -186,15 +197,25 @@ impl JobStore {
         let store = Self {
             db,
             path,
-            next_event: Mutex::new(0),
+            log: Mutex::new(LogPosition::default()),
         };
         match store.get_raw(CF_META, MAGIC_KEY)? {
             None => store.put_meta(MAGIC_KEY, MAGIC)?,
             Some(m) if m == MAGIC => {}
             Some(_) => return Err(store.corrupt("not a CrowdProve job store (bad magic)")),
         }
-        *store.next_event.lock().expect("store lock") =
-            store.last_event_seq()?.map_or(0, |s| s + 1);
+        let compacted = match store.get_raw(CF_META, COMPACTED_KEY)? {
+            None => 0,
+            Some(bytes) => u64::from_be_bytes(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| store.corrupt("the compaction mark is not 8 bytes"))?,
+            ),
+        };
+        // Every event may be compacted away: the next one still comes after.
+        let next = store.last_event_seq()?.map_or(0, |s| s + 1).max(compacted);
+        *store.log.lock().expect("store lock") = LogPosition { next, compacted };
         Ok(store)
     }
 
@@ -291,8 +312,9 @@ impl JobStore {
         changes: impl IntoIterator<Item = &'a Change>,
         sync: bool,
     ) -> Result<()> {
-        let mut next_event = self.next_event.lock().expect("store lock");
-        let mut seq = *next_event;
+        let mut log = self.log.lock().expect("store lock");
+        let mut seq = log.next;
+        let mut compacted = log.compacted;
         let mut batch = WriteBatch::default();
         for change in changes {
             match change {
@@ -327,28 +349,49 @@ impl JobStore {
                     batch.put_cf(self.cf(CF_JOBS), job_key(*id), codec::encode(record));
                 }
                 Change::Snapshot(snapshot) => {
-                    let stored = (seq, snapshot.as_ref());
-                    batch.put_cf(self.cf(CF_META), SNAPSHOT_KEY, codec::encode(&stored));
+                    batch.put_cf(
+                        self.cf(CF_META),
+                        SNAPSHOT_KEY,
+                        codec::encode(snapshot.as_ref()),
+                    );
+                    batch.put_cf(self.cf(CF_META), COMPACTED_KEY, seq.to_be_bytes());
+                    // Only the events since the last snapshot: the ranges
+                    // never overlap, so reads never wade through tombstones.
                     batch.delete_range_cf(
                         self.cf(CF_EVENTS),
-                        0u64.to_be_bytes(),
+                        compacted.to_be_bytes(),
                         seq.to_be_bytes(),
                     );
+                    compacted = seq;
                 }
             }
         }
+        let snapshotted = compacted != log.compacted;
         self.write(batch, sync)?;
-        *next_event = seq;
+        *log = LogPosition {
+            next: seq,
+            compacted,
+        };
+        if snapshotted {
+            // Write the memtables out, so a restart's WAL replay stays short
+            // and the deleted events leave the disk.
+            for name in FAMILIES {
+                self.db
+                    .flush_cf(self.cf(name))
+                    .map_err(|e| self.db_error(e))?;
+            }
+        }
         Ok(())
     }
 
     /// The last snapshot, if any, and the sequence number of the first event
     /// after it.
     pub fn snapshot(&self) -> Result<Option<(u64, Snapshot)>> {
+        let compacted = self.log.lock().expect("store lock").compacted;
         match self.get_raw(CF_META, SNAPSHOT_KEY)? {
             None => Ok(None),
             Some(bytes) => codec::decode(&bytes, MAX_SNAPSHOT)
-                .map(Some)
+                .map(|snapshot| Some((compacted, snapshot)))
                 .map_err(|e| self.corrupt(format!("the scheduler snapshot: {e}"))),
         }
     }
@@ -515,6 +558,45 @@ mod tests {
         assert!(jobs[1].done.is_none());
         assert_eq!(store.batches().unwrap()[0].jobs, 2);
         assert!(store.batch_jobs(BatchId(2)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_drops_the_events_before_it_and_the_log_goes_on_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let prover = protocol::SecretKey::from_seed([1; 32]).public();
+        let request = |at| {
+            Change::Event(LrpEvent::Request {
+                prover,
+                now: Timestamp(at),
+            })
+        };
+        let snapshot = || {
+            let lrp = protocol::lrp::Lrp::new(Default::default()).unwrap();
+            Change::Snapshot(Box::new(Snapshot {
+                lrp: lrp.snapshot(),
+                provers: Vec::new(),
+            }))
+        };
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            store.commit(&[request(1), request(2)], false).unwrap();
+            store.commit(&[snapshot(), request(3)], false).unwrap();
+            store.commit(&[request(4), snapshot()], false).unwrap();
+            assert_eq!(store.snapshot().unwrap().unwrap().0, 4);
+            assert!(store.events().unwrap().is_empty());
+        }
+        // Reopened with every event compacted away: the next goes after them.
+        let store = JobStore::open(dir.path()).unwrap();
+        store.commit(&[request(5)], false).unwrap();
+        let (first, _) = store.snapshot().unwrap().unwrap();
+        let events = store.events_from(first).unwrap();
+        assert!(matches!(
+            events[..],
+            [LrpEvent::Request {
+                now: Timestamp(5),
+                ..
+            }]
+        ));
     }
 
     #[test]
