@@ -76,7 +76,7 @@ use crate::network::{NetworkEvent, NetworkHandle};
 use crate::node_info::NodeInfo;
 
 /// Starting balance of every generated account.
-const GENESIS_BALANCE: u64 = 1_000_000_000;
+pub const GENESIS_BALANCE: u64 = 1_000_000_000;
 /// How often the distributor checks its timers and refreshes its status.
 const TICK: Duration = Duration::from_millis(250);
 /// Batches that may wait to be built.
