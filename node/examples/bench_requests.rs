@@ -6,6 +6,9 @@
 //! and verify). Prints p50/p90/p99/max of the job-request round trip while
 //! the submissions arrive. Run through `scripts/bench-distributor`.
 //!
+//! The first `WARM_UP` of the run (connections settling: identify, the DHT,
+//! the gossip mesh) is not measured.
+//!
 //! Usage: bench_requests [POLLERS] [PROOFS] [SECONDS]
 
 use std::collections::HashMap;
@@ -25,6 +28,7 @@ use tokio::sync::Mutex;
 const CIRCUIT: &str = "transfer-d4-k1";
 const SEED: u64 = 11;
 const ACCOUNTS: u32 = 16;
+const WARM_UP: Duration = Duration::from_secs(5);
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -114,14 +118,19 @@ fn main() -> anyhow::Result<()> {
         for (_, net, _, _) in &clients {
             net.locate(distributor_peer).await?;
         }
-        // One batch of `proofs` jobs, then everyone polls.
-        let (code, body) = node::api::request(info.api, "POST", "/batch", &[]).await?;
-        anyhow::ensure!(code == 200, "POST /batch: {}", String::from_utf8_lossy(&body));
         let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
         let submitted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let started = Instant::now();
-        let deadline = started + Duration::from_secs(seconds);
+        let measured_from = started + WARM_UP;
+        let deadline = measured_from + Duration::from_secs(seconds);
+        // Everyone polls; the batch of `proofs` jobs arrives once the
+        // warm-up is over, so its hand-outs and submissions are measured.
+        let api = info.api;
+        let batch = tokio::spawn(async move {
+            tokio::time::sleep_until(measured_from.into()).await;
+            node::api::request(api, "POST", "/batch", &[]).await
+        });
         let mut tasks = tokio::task::JoinSet::new();
         for (i, (key, net, events, task)) in clients.into_iter().enumerate() {
             let (latencies, ready) = (latencies.clone(), ready.clone());
@@ -136,7 +145,9 @@ fn main() -> anyhow::Result<()> {
                     let Ok(answer) = net.request(distributor_peer, ask).await else {
                         continue;
                     };
-                    latencies.lock().await.push(sent.elapsed().as_secs_f64() * 1e3);
+                    if sent >= measured_from {
+                        latencies.lock().await.push(sent.elapsed().as_secs_f64() * 1e3);
+                    }
                     let body = open_any(&answer, Timestamp::now(), Default::default())
                         .map(|s| s.body);
                     if let Ok(AnyMessage::Assignment(a)) = body
@@ -161,7 +172,9 @@ fn main() -> anyhow::Result<()> {
             });
         }
         while tasks.join_next().await.is_some() {}
-        let elapsed = started.elapsed().as_secs_f64();
+        let (code, body) = batch.await??;
+        anyhow::ensure!(code == 200, "POST /batch: {}", String::from_utf8_lossy(&body));
+        let elapsed = measured_from.elapsed().as_secs_f64();
         let mut all = latencies.lock().await.clone();
         all.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
         let submitted = submitted.load(std::sync::atomic::Ordering::Relaxed);
