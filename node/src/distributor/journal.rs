@@ -14,12 +14,12 @@
 //! scheduler ahead of its log could forget a hand-out).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use tracing::{debug, error};
 
+use super::queue::{self, Depth, Unbounded};
 use super::store::{Change, JobStore};
 
 /// Work to run once an entry is durable.
@@ -37,8 +37,7 @@ struct Entry {
 /// The handle to the journal thread. Dropping every handle lets the thread
 /// write what is queued and stop.
 pub struct Journal {
-    tx: Option<mpsc::Sender<Entry>>,
-    depth: Arc<AtomicUsize>,
+    queue: Unbounded<Entry>,
 }
 
 /// The running thread: join it at shutdown.
@@ -58,19 +57,11 @@ impl Journal {
         store: Arc<JobStore>,
         fatal: impl Fn(String) + Send + 'static,
     ) -> std::io::Result<(Self, JournalThread)> {
-        let (tx, rx) = mpsc::channel::<Entry>();
-        let depth = Arc::new(AtomicUsize::new(0));
-        let counted = depth.clone();
+        let (queue, rx, depth) = queue::unbounded();
         let thread = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || run(&store, &rx, &counted, &fatal))?;
-        Ok((
-            Self {
-                tx: Some(tx),
-                depth,
-            },
-            JournalThread(thread),
-        ))
+            .spawn(move || run(&store, &rx, &depth, &fatal))?;
+        Ok((Self { queue }, JournalThread(thread)))
     }
 
     /// Queues `changes`, unsynced and with nothing waiting on them (a
@@ -92,10 +83,7 @@ impl Journal {
     }
 
     fn push(&self, entry: Entry) {
-        self.depth.fetch_add(1, Ordering::Relaxed);
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(entry).is_ok());
-        if !sent {
-            self.depth.fetch_sub(1, Ordering::Relaxed);
+        if self.queue.push(entry).is_err() {
             error!(target: "distributor", "the journal has stopped; change dropped");
         }
     }
@@ -103,16 +91,16 @@ impl Journal {
     /// Lets the thread stop once it has written what is queued (and every
     /// other handle is gone); later writes are dropped and logged.
     pub fn close(&mut self) {
-        self.tx = None;
+        self.queue.close();
     }
 
     /// Entries queued and not yet written.
     pub fn depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        self.queue.depth()
     }
 }
 
-fn run(store: &JobStore, rx: &mpsc::Receiver<Entry>, depth: &AtomicUsize, fatal: &dyn Fn(String)) {
+fn run(store: &JobStore, rx: &mpsc::Receiver<Entry>, depth: &Depth, fatal: &dyn Fn(String)) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -123,7 +111,7 @@ fn run(store: &JobStore, rx: &mpsc::Receiver<Entry>, depth: &AtomicUsize, fatal:
         }
         let sync = group.iter().any(|e| e.then.is_some());
         let written = store.commit(group.iter().flat_map(|e| &e.changes), sync);
-        depth.fetch_sub(group.len(), Ordering::Relaxed);
+        depth.done(group.len());
         if let Err(e) = written {
             error!(target: "distributor", error = %e, "cannot write the job store; stopping");
             fatal(format!(

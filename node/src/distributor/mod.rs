@@ -21,6 +21,7 @@
 //! - [`journal`]: the job-store writer (group commits, follow-ups).
 //! - [`verify`]: the verification pool (batched, bisected).
 //! - [`payout`]: the ledger writer (group commits, blocks).
+//! - [`queue`]: the never-waiting queues in front of the services.
 //! - [`serving`]: key chunks and receipts.
 //! - [`intake`]: batch building.
 //! - [`centralized`]: the local-proving baseline.
@@ -34,6 +35,7 @@ pub mod intake;
 pub mod journal;
 pub mod outbox;
 pub mod payout;
+pub mod queue;
 pub mod router;
 pub mod scheduler;
 pub mod serving;

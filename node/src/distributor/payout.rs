@@ -14,7 +14,6 @@
 //! was not; on restart, recovery pays every proven job the ledger misses.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -23,6 +22,7 @@ use protocol::Timestamp;
 use tracing::{debug, error, info, warn};
 
 use super::journal::FollowUp;
+use super::queue::{self, Depth, Unbounded};
 use crate::metrics::Metrics;
 
 /// The ledger, shared: one writer (this thread), many readers.
@@ -41,8 +41,7 @@ struct Order {
 /// The handle to the payout thread. Dropping every handle lets the thread
 /// write what is queued, cut a last block and stop.
 pub struct Payout {
-    tx: Option<std::sync::mpsc::Sender<Order>>,
-    depth: Arc<AtomicUsize>,
+    queue: Unbounded<Order>,
 }
 
 /// The running thread: join it at shutdown.
@@ -62,47 +61,34 @@ impl Payout {
         metrics: Arc<Metrics>,
         fatal: impl Fn(String) + Send + 'static,
     ) -> std::io::Result<(Self, PayoutThread)> {
-        let (tx, rx) = std::sync::mpsc::channel::<Order>();
-        let depth = Arc::new(AtomicUsize::new(0));
-        let counted = depth.clone();
+        let (queue, rx, depth) = queue::unbounded();
         let thread = std::thread::Builder::new()
             .name("payout".into())
-            .spawn(move || run(&ledger, &rx, &counted, &metrics, &fatal))?;
-        Ok((
-            Self {
-                tx: Some(tx),
-                depth,
-            },
-            PayoutThread(thread),
-        ))
+            .spawn(move || run(&ledger, &rx, &depth, &metrics, &fatal))?;
+        Ok((Self { queue }, PayoutThread(thread)))
     }
 
     /// Queues `credit`; `then` runs once it is durable.
     pub fn credit(&self, credit: ledger::Credit, then: FollowUp) {
-        self.depth.fetch_add(1, Ordering::Relaxed);
-        let order = Order { credit, then };
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(order).is_ok());
-        if !sent {
-            self.depth.fetch_sub(1, Ordering::Relaxed);
+        if self.queue.push(Order { credit, then }).is_err() {
             error!(target: "ledger", "the payout writer has stopped; credit not queued");
         }
     }
 
     /// Credits queued and not yet durable.
     pub fn depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        self.queue.depth()
     }
 
     /// Lets the thread stop once every handle is closed or gone.
     pub fn close(&mut self) {
-        self.tx = None;
+        self.queue.close();
     }
 
     /// A second handle to the same thread.
     pub fn handle(&self) -> Self {
         Self {
-            tx: self.tx.clone(),
-            depth: self.depth.clone(),
+            queue: self.queue.clone(),
         }
     }
 }
@@ -110,7 +96,7 @@ impl Payout {
 fn run(
     ledger: &SharedLedger,
     rx: &std::sync::mpsc::Receiver<Order>,
-    depth: &AtomicUsize,
+    depth: &Depth,
     metrics: &Metrics,
     fatal: &dyn Fn(String),
 ) {
@@ -131,7 +117,7 @@ fn run(
             }
             let n = group.len();
             let written = write_group(ledger, &group);
-            depth.fetch_sub(n, Ordering::Relaxed);
+            depth.done(n);
             if let Err(e) = written {
                 metrics.ledger_write_errors.inc();
                 error!(target: "ledger", error = %e, credits = n, "credits not written; stopping");

@@ -4,8 +4,6 @@
 //! `busy` by the caller.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use protocol::ContentHash;
@@ -14,6 +12,7 @@ use tracing::error;
 
 use super::outbox::{Channel, Outbox};
 use super::payout::SharedLedger;
+use super::queue::{self, Bounded};
 
 /// A request the serving thread answers.
 pub enum Serve {
@@ -35,9 +34,7 @@ pub struct Sources {
 
 /// The handle to the serving thread.
 pub struct Server {
-    tx: Option<mpsc::SyncSender<Serve>>,
-    depth: Arc<AtomicUsize>,
-    capacity: usize,
+    queue: Bounded<Serve>,
 }
 
 /// The running thread.
@@ -57,55 +54,36 @@ impl Server {
         outbox: Outbox,
         queue: usize,
     ) -> std::io::Result<(Self, ServerThread)> {
-        let capacity = queue.max(1);
-        let (tx, rx) = mpsc::sync_channel::<Serve>(capacity);
-        let depth = Arc::new(AtomicUsize::new(0));
-        let counted = depth.clone();
+        let (queue, rx, depth) = queue::bounded(queue);
         let thread = std::thread::Builder::new()
             .name("serving".into())
             .spawn(move || {
                 while let Ok(request) = rx.recv() {
                     serve(&sources, &outbox, request);
-                    counted.fetch_sub(1, Ordering::Relaxed);
+                    depth.done(1);
                 }
             })?;
-        Ok((
-            Self {
-                tx: Some(tx),
-                depth,
-                capacity,
-            },
-            ServerThread(thread),
-        ))
+        Ok((Self { queue }, ServerThread(thread)))
     }
 
     /// Queues a request; a full queue gives it back.
     pub fn submit(&self, request: Serve) -> Result<(), Serve> {
-        let Some(tx) = &self.tx else {
-            return Err(request);
-        };
-        self.depth.fetch_add(1, Ordering::Relaxed);
-        tx.try_send(request).map_err(|e| {
-            self.depth.fetch_sub(1, Ordering::Relaxed);
-            match e {
-                mpsc::TrySendError::Full(r) | mpsc::TrySendError::Disconnected(r) => r,
-            }
-        })
+        self.queue.push(request)
     }
 
     /// Takes no more requests; the thread stops once the queue is empty.
     pub fn close(&mut self) {
-        self.tx = None;
+        self.queue.close();
     }
 
     /// Requests waiting.
     pub fn depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        self.queue.depth()
     }
 
     /// The queue's capacity.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.queue.capacity()
     }
 }
 

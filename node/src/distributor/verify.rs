@@ -14,7 +14,6 @@
 //! it and submits again.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -23,6 +22,8 @@ use protocol::messages::InvalidReason;
 use prover_core::{PreparedVerifyingKey, Proof, PublicInputs, ThreadPool};
 use rayon::prelude::*;
 use tracing::debug;
+
+use super::queue::{self, Bounded, Depth};
 
 /// One proof to check, with whatever the caller needs back with its verdict.
 pub struct ProofCheck<T> {
@@ -89,9 +90,7 @@ pub struct PoolConfig {
 
 /// The handle to the pool.
 pub struct VerifyPool<T, B> {
-    tx: Option<mpsc::SyncSender<Work<T, B>>>,
-    depth: Arc<AtomicUsize>,
-    capacity: usize,
+    queue: Bounded<Work<T, B>>,
 }
 
 /// The running dispatcher: join it at shutdown, after dropping the handle.
@@ -112,21 +111,12 @@ impl<T: Send + 'static, B: Send + 'static> VerifyPool<T, B> {
         out: impl Fn(Checked<T, B>) + Send + 'static,
     ) -> anyhow::Result<(Self, PoolThread)> {
         let pool = ThreadPool::new(config.threads.max(1))?;
-        let (tx, rx) = mpsc::sync_channel::<Work<T, B>>(config.queue.max(1));
-        let depth = Arc::new(AtomicUsize::new(0));
-        let counted = depth.clone();
+        let (queue, rx, depth) = queue::bounded(config.queue);
         let max_batch = config.max_batch.max(1);
         let thread = std::thread::Builder::new()
             .name("verify".into())
-            .spawn(move || dispatch(&pvk, &pool, &rx, &counted, max_batch, &out))?;
-        Ok((
-            Self {
-                tx: Some(tx),
-                depth,
-                capacity: config.queue.max(1),
-            },
-            PoolThread(thread),
-        ))
+            .spawn(move || dispatch(&pvk, &pool, &rx, &depth, max_batch, &out))?;
+        Ok((Self { queue }, PoolThread(thread)))
     }
 
     /// Queues a proof; a full queue gives it back.
@@ -146,31 +136,22 @@ impl<T: Send + 'static, B: Send + 'static> VerifyPool<T, B> {
     }
 
     fn push(&self, work: Work<T, B>) -> Result<(), Work<T, B>> {
-        let Some(tx) = &self.tx else {
-            return Err(work);
-        };
-        self.depth.fetch_add(1, Ordering::Relaxed);
-        tx.try_send(work).map_err(|e| {
-            self.depth.fetch_sub(1, Ordering::Relaxed);
-            match e {
-                mpsc::TrySendError::Full(w) | mpsc::TrySendError::Disconnected(w) => w,
-            }
-        })
+        self.queue.push(work)
     }
 
     /// Takes no more checks; the dispatcher stops once the queue is empty.
     pub fn close(&mut self) {
-        self.tx = None;
+        self.queue.close();
     }
 
     /// Checks waiting or in progress.
     pub fn depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        self.queue.depth()
     }
 
     /// The queue's capacity.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.queue.capacity()
     }
 }
 
@@ -178,7 +159,7 @@ fn dispatch<T: Send, B>(
     pvk: &PreparedVerifyingKey,
     pool: &ThreadPool,
     rx: &mpsc::Receiver<Work<T, B>>,
-    depth: &AtomicUsize,
+    depth: &Depth,
     max_batch: usize,
     out: &dyn Fn(Checked<T, B>),
 ) {
@@ -204,14 +185,14 @@ fn dispatch<T: Send, B>(
         if !proofs.is_empty() {
             let n = proofs.len();
             let verdicts = pool.install(|| check_proofs(pvk, proofs, threads));
-            depth.fetch_sub(n, Ordering::Relaxed);
+            depth.done(n);
             out(Checked::Proofs(verdicts));
         }
         for batch in batches {
             let started = Instant::now();
             let (old_root, new_root, chunks) = (batch.old_root, batch.new_root, &batch.chunks);
             let result = pool.install(|| check_batch(pvk, old_root, new_root, chunks));
-            depth.fetch_sub(1, Ordering::Relaxed);
+            depth.done(1);
             out(Checked::Batch {
                 result,
                 ms: started.elapsed().as_millis() as u64,
