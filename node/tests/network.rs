@@ -309,6 +309,65 @@ fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
     net.wait_status(d, "the batch proven", |s| proven(s, 1));
 }
 
+/// Shutdown drains in order: a proof the distributor has just accepted when
+/// SIGTERM arrives is still stored, paid, and its prover told — what the
+/// ledger credits and what the provers heard as `Accepted` agree exactly.
+#[test]
+fn a_proof_accepted_at_shutdown_is_paid_and_its_prover_told() {
+    use std::time::{Duration, Instant};
+
+    let mut net = Net::new();
+    let (d, key, boot) = net.start_distributor("batch_txs = 16\n", &[]);
+    let provers = [
+        net.start_prover("prover0", &key, &boot, &[]),
+        net.start_prover("prover1", &key, &boot, &[]),
+    ];
+    net.wait_status(d, "provers connected", |s| s["peers"].as_u64() >= Some(2));
+    net.submit_batch(d);
+    // Stop the distributor the moment it accepts its first proof: the
+    // proof's record, its credit and its verdict are still on their way.
+    let deadline = Instant::now() + support::DEADLINE;
+    while !net.log("distributor").contains("proof accepted") {
+        assert!(
+            Instant::now() < deadline,
+            "no proof accepted\n{}",
+            net.logs()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(net.stop(d).success(), "{}", net.log("distributor"));
+    let paid: u64 = support::ledger_balances(&net, &net.node(d).data_dir)
+        .values()
+        .sum();
+    assert!(
+        paid >= REWARD,
+        "the accepted proof was paid\n{}",
+        net.logs()
+    );
+    // The provers' status catches up within a refresh or two.
+    let told = || -> u64 {
+        provers
+            .iter()
+            .map(|p| net.get(*p, "/status")["jobs"]["accepted"].as_u64().unwrap())
+            .sum()
+    };
+    let settle = Instant::now() + Duration::from_secs(10);
+    while told() * REWARD != paid && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        told() * REWARD,
+        paid,
+        "credited but not told, or told but not credited\n{}",
+        net.logs()
+    );
+    assert!(
+        !net.log("distributor").contains("answers not yet sent"),
+        "{}",
+        net.log("distributor")
+    );
+}
+
 /// The swarm loop never waits on its role: with the role's event queue full
 /// and nobody reading it, the network still answers every request (the
 /// overflow `busy`), still serves its own handle, and counts what it did.
