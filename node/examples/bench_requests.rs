@@ -1,5 +1,5 @@
 //! Job-request latency with a crowd connected: one distributor (in this
-//! process, the shipped node code), `POLLERS` prover identities each on its
+//! process on a runtime of its own, the shipped node code), `POLLERS` prover identities each on its
 //! own libp2p swarm polling for work over the real protocol, and valid
 //! proofs submitted as soon as their jobs are handed out (precomputed from
 //! the same generator seed the distributor uses, so the submissions are real
@@ -88,10 +88,13 @@ fn main() -> anyhow::Result<()> {
     d.rate_limit_per_sec = 100;
     d.rate_limit_burst = 100;
 
+    // The distributor on a runtime (and threads) of its own, as on its own
+    // machine; the pollers share the other runtime.
+    let data_dir = node_config.node.data_dir.clone();
+    let distributor_runtime = tokio::runtime::Runtime::new()?;
+    let distributor = distributor_runtime.spawn(node::node::run(node_config));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let data_dir = node_config.node.data_dir.clone();
-        let distributor = tokio::spawn(node::node::run(node_config));
         let info = loop {
             if let Ok(info) = NodeInfo::read(&data_dir) {
                 break info;
