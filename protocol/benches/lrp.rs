@@ -37,7 +37,9 @@ use support::Stopwatch;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use protocol::lrp::{Completion, Decision, Handout, JobView, Lrp, LrpConfig, ReleaseOutcome};
+use protocol::lrp::{
+    Completion, Decision, Handout, JobView, Lrp, LrpConfig, LrpEvent, LrpOutcome, ReleaseOutcome,
+};
 use protocol::{BatchId, JobId, PublicKey, RequestId, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -112,7 +114,8 @@ impl Crowd {
         let batch = BatchId(self.next_batch);
         self.next_batch += 1;
         let n = u32::try_from(n).expect("batch fits in u32");
-        self.lrp.submit((0..n).map(|i| JobId::new(batch, i)));
+        let jobs = (0..n).map(|i| JobId::new(batch, i)).collect();
+        self.lrp.apply(&LrpEvent::Submit { jobs });
         self.open_batches.push(batch);
         batch
     }
@@ -127,7 +130,7 @@ impl Crowd {
 
     fn ask(&mut self) -> (PublicKey, Handout) {
         let (p, now) = self.next();
-        match self.lrp.request(p, now) {
+        match decide(&mut self.lrp, p, now) {
             Decision::Assign(h) => (p, h),
             other => panic!("bench crowd was refused work: {other:?}"),
         }
@@ -141,7 +144,7 @@ impl Crowd {
         let lrp = &mut self.lrp;
         self.open_batches.retain(|&b| {
             if lrp.is_finished(b) {
-                lrp.forget_batch(b);
+                lrp.apply(&LrpEvent::Forget { batch: b });
                 false
             } else {
                 true
@@ -153,6 +156,14 @@ impl Crowd {
 /// Runs `iters` timed decisions in rounds of at most half the pending jobs,
 /// so that the untimed work after each round restores the crowd before the
 /// queue comes round again; returns the total timed duration.
+/// One request through `apply`, the scheduler's only mutator.
+fn decide(lrp: &mut Lrp, prover: PublicKey, now: Timestamp) -> Decision {
+    match lrp.apply(&LrpEvent::Request { prover, now }) {
+        LrpOutcome::Decided(decision) => decision,
+        other => unreachable!("a request is answered by a decision: {other:?}"),
+    }
+}
+
 fn in_rounds(iters: u64, mut round: impl FnMut(u64) -> Duration) -> Duration {
     let mut total = Duration::ZERO;
     let mut left = iters;
@@ -177,7 +188,7 @@ fn bench_request(c: &mut Criterion) {
                 let watch = Stopwatch::start();
                 for _ in 0..n {
                     let (p, now) = crowd.next();
-                    handed.push((p, black_box(crowd.lrp.request(p, now))));
+                    handed.push((p, black_box(decide(&mut crowd.lrp, p, now))));
                 }
                 let elapsed = watch.elapsed();
                 let now = crowd.now();
@@ -186,8 +197,16 @@ fn bench_request(c: &mut Criterion) {
                         panic!("re-serve refused: {d:?}")
                     };
                     assert!(h.reserve);
-                    let released = crowd.lrp.release(h.job, h.request, p, now);
-                    assert!(matches!(released, ReleaseOutcome::Released { .. }));
+                    let released = crowd.lrp.apply(&LrpEvent::Release {
+                        job: h.job,
+                        request: h.request,
+                        prover: p,
+                        now,
+                    });
+                    assert!(matches!(
+                        released,
+                        LrpOutcome::Released(ReleaseOutcome::Released { .. })
+                    ));
                 }
                 elapsed
             })
@@ -202,7 +221,7 @@ fn bench_request(c: &mut Criterion) {
                 let watch = Stopwatch::start();
                 for _ in 0..n {
                     let (p, now) = crowd.next();
-                    handed.push((p, black_box(crowd.lrp.request(p, now))));
+                    handed.push((p, black_box(decide(&mut crowd.lrp, p, now))));
                 }
                 let elapsed = watch.elapsed();
                 let now = crowd.now();
@@ -211,8 +230,16 @@ fn bench_request(c: &mut Criterion) {
                         panic!("fresh hand-out refused: {d:?}")
                     };
                     assert!(!h.reserve);
-                    let done = crowd.lrp.complete(h.job, h.request, p, now);
-                    assert!(matches!(done, Completion::Accepted { .. }));
+                    let done = crowd.lrp.apply(&LrpEvent::Complete {
+                        job: h.job,
+                        request: h.request,
+                        prover: p,
+                        now,
+                    });
+                    assert!(matches!(
+                        done,
+                        LrpOutcome::Completed(Completion::Accepted { .. })
+                    ));
                 }
                 crowd.forget_finished();
                 assert_eq!(crowd.lrp.counts().pending, pending_jobs());
@@ -267,7 +294,12 @@ fn complete_with_holders(
                 let now = crowd.now();
                 let watch = Stopwatch::start();
                 for &(job, request, p) in &targets {
-                    black_box(crowd.lrp.complete(job, request, p, now));
+                    black_box(crowd.lrp.apply(&LrpEvent::Complete {
+                        job,
+                        request,
+                        prover: p,
+                        now,
+                    }));
                 }
                 let elapsed = watch.elapsed();
                 // Back to `pending_jobs()` jobs with about `holders` each.

@@ -13,9 +13,8 @@
 //! Every input is an [`LrpEvent`] that carries its own time, and
 //! [`Lrp::apply`] is a pure function of the state and the event, so replaying a
 //! persisted log into a fresh [`Lrp::new`] gives identical [`LrpOutcome`]s —
-//! that is what makes the assignment auditable. The convenience methods
-//! ([`Lrp::request`], [`Lrp::complete`], ...) run exactly the code `apply`
-//! runs.
+//! that is what makes the assignment auditable. `apply` is the only public
+//! way the state changes.
 //!
 //! Knobs live in [`LrpConfig`]; `docs/lrp.md` explains each default.
 //!
@@ -809,60 +808,6 @@ impl Lrp {
         }
     }
 
-    /// [`LrpEvent::Submit`].
-    pub fn submit(&mut self, jobs: impl IntoIterator<Item = JobId>) -> SubmitOutcome {
-        let jobs: Vec<JobId> = jobs.into_iter().collect();
-        self.on_submit(&jobs)
-    }
-
-    /// [`LrpEvent::Request`].
-    pub fn request(&mut self, prover: PublicKey, now: Timestamp) -> Decision {
-        self.on_request(prover, now)
-    }
-
-    /// [`LrpEvent::Complete`].
-    pub fn complete(
-        &mut self,
-        job: JobId,
-        request: RequestId,
-        prover: PublicKey,
-        now: Timestamp,
-    ) -> Completion {
-        self.on_complete(job, request, prover, now)
-    }
-
-    /// [`LrpEvent::Invalid`].
-    pub fn invalid(
-        &mut self,
-        job: JobId,
-        request: RequestId,
-        prover: PublicKey,
-        now: Timestamp,
-    ) -> StrikeOutcome {
-        self.on_invalid(job, request, prover, now)
-    }
-
-    /// [`LrpEvent::Release`].
-    pub fn release(
-        &mut self,
-        job: JobId,
-        request: RequestId,
-        prover: PublicKey,
-        now: Timestamp,
-    ) -> ReleaseOutcome {
-        self.on_release(job, request, prover, now)
-    }
-
-    /// [`LrpEvent::Pardon`]; returns the strikes cleared.
-    pub fn pardon(&mut self, prover: PublicKey) -> u32 {
-        self.on_pardon(prover)
-    }
-
-    /// [`LrpEvent::Forget`].
-    pub fn forget_batch(&mut self, batch: BatchId) -> ForgetOutcome {
-        self.on_forget(batch)
-    }
-
     /// The knobs in force.
     pub fn config(&self) -> &LrpConfig {
         &self.config
@@ -1370,6 +1315,65 @@ impl Lrp {
         ForgetOutcome::Forgotten {
             jobs: state.job_count(),
         }
+    }
+}
+
+/// Shorthands for the unit tests: each runs exactly what [`Lrp::apply`]
+/// runs for its event. Outside tests `apply` is the only way state changes.
+#[cfg(test)]
+impl Lrp {
+    /// [`LrpEvent::Submit`].
+    pub(crate) fn submit(&mut self, jobs: impl IntoIterator<Item = JobId>) -> SubmitOutcome {
+        let jobs: Vec<JobId> = jobs.into_iter().collect();
+        self.on_submit(&jobs)
+    }
+
+    /// [`LrpEvent::Request`].
+    pub(crate) fn request(&mut self, prover: PublicKey, now: Timestamp) -> Decision {
+        self.on_request(prover, now)
+    }
+
+    /// [`LrpEvent::Complete`].
+    pub(crate) fn complete(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        now: Timestamp,
+    ) -> Completion {
+        self.on_complete(job, request, prover, now)
+    }
+
+    /// [`LrpEvent::Invalid`].
+    pub(crate) fn invalid(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        now: Timestamp,
+    ) -> StrikeOutcome {
+        self.on_invalid(job, request, prover, now)
+    }
+
+    /// [`LrpEvent::Release`].
+    pub(crate) fn release(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        now: Timestamp,
+    ) -> ReleaseOutcome {
+        self.on_release(job, request, prover, now)
+    }
+
+    /// [`LrpEvent::Pardon`]; returns the strikes cleared.
+    pub(crate) fn pardon(&mut self, prover: PublicKey) -> u32 {
+        self.on_pardon(prover)
+    }
+
+    /// [`LrpEvent::Forget`].
+    pub(crate) fn forget_batch(&mut self, batch: BatchId) -> ForgetOutcome {
+        self.on_forget(batch)
     }
 }
 
