@@ -83,10 +83,10 @@ fn main() -> anyhow::Result<()> {
     d.seed = SEED;
     d.accounts = ACCOUNTS;
     d.batch_txs = proofs;
-    // Hand-outs are not re-served during the run: each job is proved once.
-    d.reserve_after_ms = 600_000;
     d.rate_limit_per_sec = 100;
     d.rate_limit_burst = 100;
+    // Hand-outs are not re-served during the run: each job is proved once.
+    node_config.scheduler.min_reserve_age_ms = 600_000;
 
     // The distributor on a runtime (and threads) of its own, as on its own
     // machine; the pollers share the other runtime.

@@ -37,187 +37,231 @@ pub enum Fault {
     Byzantine,
 }
 
-/// The whole configuration file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The whole configuration: an optional TOML file, then command-line flags.
+///
+/// Every setting is declared once, as a field below: its doc comment is both
+/// the file's documentation and the flag's `--help`, its `#[arg]` default is
+/// the default of both, and its name is both the TOML key and the flag
+/// (`batch_txs` ⇔ `--batch-txs`). `Default` is what the flags parse to when
+/// none is given. The scheduler's knobs are the LRP's own [`LrpConfig`],
+/// embedded as `[scheduler]` (file only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Settings of every node.
+    #[command(flatten)]
     pub node: NodeSection,
     /// Network settings.
+    #[command(flatten)]
     pub network: NetworkSection,
     /// Distributor settings.
+    #[command(flatten)]
     pub distributor: DistributorSection,
     /// Prover settings.
+    #[command(flatten)]
     pub prover: ProverSection,
+    /// The scheduler's knobs (docs/lrp.md explains each); file only.
+    #[arg(skip)]
+    pub scheduler: LrpConfig,
 }
 
 /// `[node]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeSection {
     /// Which role to run.
+    #[arg(long, value_enum, default_value = "prover")]
     pub role: Role,
     /// The node identity key file; created on first start if missing.
+    #[arg(long, env = "CROWDPROVE_KEY", default_value = "crowdprove.key")]
     pub key: PathBuf,
     /// Where the node keeps its databases, caches and receipts.
+    #[arg(long, default_value = "crowdprove-data")]
     pub data_dir: PathBuf,
-    /// The HTTP status API (`/status`, `/metrics`); port 0 picks a free one.
+    /// The HTTP API (dashboard, /status, /metrics, POST /batch); port 0
+    /// picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
     pub api: SocketAddr,
 }
 
 /// `[network]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Network")]
 pub struct NetworkSection {
-    /// Listen addresses (libp2p multiaddrs).
+    /// libp2p listen address, e.g. /ip4/0.0.0.0/tcp/4100 (repeatable).
+    #[arg(long, default_values_t = [String::from("/ip4/127.0.0.1/tcp/0")])]
     pub listen: Vec<String>,
-    /// Bootstrap peers: multiaddrs ending in `/p2p/<peer id>`.
+    /// Bootstrap peer: a multiaddr ending in /p2p/<peer id> (repeatable).
+    #[arg(long)]
     pub bootstrap: Vec<String>,
-    /// Most connections in all.
+    /// Most connections in all (a distributor serving a large crowd needs
+    /// one per prover).
+    #[arg(long, default_value_t = 512)]
     pub max_connections: u32,
     /// Seconds a request waits for its answer.
+    #[arg(long, default_value_t = 30)]
     pub request_timeout_secs: u64,
 }
 
 /// `[distributor]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Distributor")]
 pub struct DistributorSection {
-    /// Circuit id, e.g. `transfer-d8-k2` (Merkle depth 8, 2 transfers per job).
+    /// Circuit id: transfer-d<Merkle depth>-k<transfers per job>.
+    #[arg(long, default_value = "transfer-d8-k2")]
     pub circuit: String,
-    /// Folder with `<circuit>.pk` and `<circuit>.vk` (see `crowdprove setup`).
+    /// Folder with <circuit>.pk and <circuit>.vk (see `crowdprove setup`).
+    #[arg(long, default_value = "keys")]
     pub keys_dir: PathBuf,
     /// Ledger units paid per accepted proof.
+    #[arg(long, alias = "reward", default_value_t = 100)]
     pub reward_per_job: u64,
     /// Seed of the transaction generator.
+    #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Accounts in the generated rollup state.
+    /// Accounts in the generated rollup state (at most 2^depth).
+    #[arg(long, default_value_t = 256)]
     pub accounts: u32,
     /// Transactions per generated batch.
+    #[arg(long, default_value_t = 16)]
     pub batch_txs: usize,
-    /// Seconds between generated batches; 0 generates none on its own (submit
-    /// through `POST /batch`).
+    /// Seconds between generated batches; 0 generates none on its own
+    /// (submit through POST /batch).
+    #[arg(long, alias = "batch-interval", default_value_t = 0)]
     pub batch_interval_secs: u64,
     /// Stop generating after this many batches; 0 for no limit.
+    #[arg(long, default_value_t = 0)]
     pub max_batches: u64,
-    /// Prove every job locally instead of handing them out: the
-    /// centralized baseline.
+    /// Prove every job here instead of handing them out: the centralized
+    /// baseline.
+    #[arg(long)]
     pub centralized: bool,
     /// Centralized mode: jobs proved at once, sharing the cores (1: one job
     /// on all cores; the core count: one job per core).
+    #[arg(long, default_value_t = 1)]
     pub centralized_jobs: usize,
     /// Threads of the verification pool; 0 for one per core.
+    #[arg(long, default_value_t = 0)]
     pub verify_threads: usize,
     /// Proofs that may wait for verification; more are answered `busy`.
+    #[arg(long, default_value_t = 4096)]
     pub verify_queue: usize,
     /// Most proofs checked together in one batch verification.
+    #[arg(long, default_value_t = 256)]
     pub verify_batch: usize,
     /// Key-chunk and receipt requests that may wait; more are answered `busy`.
+    #[arg(long, default_value_t = 1024)]
     pub serve_queue: usize,
-    /// If not empty, only these provers (hex public keys) get work.
+    /// If not empty, only these provers (hex public keys) get work (repeatable).
+    #[arg(long, alias = "allow")]
     pub allowlist: Vec<String>,
     /// Requests per second one peer may send, sustained.
+    #[arg(long, default_value_t = 20)]
     pub rate_limit_per_sec: u32,
     /// Requests one peer may send in a burst.
+    #[arg(long, default_value_t = 40)]
     pub rate_limit_burst: u32,
-    /// Milliseconds before a handed-out job may be re-served.
-    pub reserve_after_ms: u64,
-    /// Milliseconds a hand-out counts against a prover's capacity.
-    pub lease_ms: u64,
-    /// Most live hand-outs of one job.
-    pub max_holders: u32,
-    /// Most live hand-outs per prover.
-    pub max_held_per_prover: u32,
-    /// Invalid proofs before a prover is refused for good.
-    pub max_strikes: u32,
     /// Milliseconds between ledger blocks at most.
+    #[arg(long, default_value_t = 2_000)]
     pub block_interval_ms: u64,
 }
 
 /// `[prover]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Prover")]
 pub struct ProverSection {
     /// The distributor's public key (hex): the only signer whose jobs this
     /// prover accepts.
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub distributor: String,
     /// Jobs proved at once.
+    #[arg(long, default_value_t = 1)]
     pub jobs: usize,
     /// Threads per proof; 0 shares all cores among the jobs.
+    #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Consecutive failures (unreachable distributor, rejected proofs) before
-    /// the prover stops claiming.
+    /// Consecutive failures (invalid proofs, an unreachable distributor)
+    /// before a worker stops claiming; `busy` answers do not count.
+    #[arg(long, default_value_t = 10)]
     pub max_failures: u32,
     /// Seconds to finish held jobs on shutdown before releasing them.
+    #[arg(long, default_value_t = 30)]
     pub shutdown_grace_secs: u64,
-    /// Fault injection for tests; `none` on every real prover.
+    /// Fault injection for tests and the testnet; `none` on every real prover.
+    #[arg(long, value_enum, default_value = "none")]
     pub fault: Fault,
+}
+
+impl NetworkSection {
+    /// The settings as the network layer takes them; what the file and the
+    /// flags do not set keeps the network's built-in values.
+    pub fn parse(&self) -> anyhow::Result<NetworkConfig> {
+        let parse = |list: &[String], what: &str| -> anyhow::Result<Vec<Multiaddr>> {
+            list.iter()
+                .map(|a| {
+                    a.parse::<Multiaddr>()
+                        .with_context(|| format!("invalid {what} address {a:?}"))
+                })
+                .collect()
+        };
+        Ok(NetworkConfig {
+            listen: parse(&self.listen, "listen")?,
+            bootstrap: parse(&self.bootstrap, "bootstrap")?,
+            max_connections: self.max_connections,
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            max_connections_per_peer: 2,
+            idle_timeout: Duration::from_secs(300),
+            gossip_signer: None,
+            event_queue: crate::network::EVENT_QUEUE,
+        })
+    }
+}
+
+/// What a settings struct parses to with no flags: its defaults.
+fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults"));
+    let matches = command
+        .try_get_matches_from(["defaults"])
+        .expect("every setting has a default");
+    T::from_arg_matches(&matches).expect("every setting has a default")
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            node: defaults(),
+            network: defaults(),
+            distributor: defaults(),
+            prover: defaults(),
+            scheduler: LrpConfig::default(),
+        }
+    }
 }
 
 impl Default for NodeSection {
     fn default() -> Self {
-        Self {
-            role: Role::Prover,
-            key: PathBuf::from("crowdprove.key"),
-            data_dir: PathBuf::from("crowdprove-data"),
-            api: "127.0.0.1:0".parse().expect("valid address"),
-        }
+        defaults()
     }
 }
 
 impl Default for NetworkSection {
     fn default() -> Self {
-        let net = NetworkConfig::default();
-        Self {
-            listen: net.listen.iter().map(|a| a.to_string()).collect(),
-            bootstrap: Vec::new(),
-            max_connections: net.max_connections,
-            request_timeout_secs: net.request_timeout.as_secs(),
-        }
+        defaults()
     }
 }
 
 impl Default for DistributorSection {
     fn default() -> Self {
-        let lrp = LrpConfig::default();
-        Self {
-            circuit: "transfer-d8-k2".into(),
-            keys_dir: PathBuf::from("keys"),
-            reward_per_job: 100,
-            seed: 7,
-            accounts: 256,
-            batch_txs: 16,
-            batch_interval_secs: 0,
-            max_batches: 0,
-            centralized: false,
-            centralized_jobs: 1,
-            verify_threads: 0,
-            verify_queue: 4096,
-            verify_batch: 256,
-            serve_queue: 1024,
-            allowlist: Vec::new(),
-            rate_limit_per_sec: 20,
-            rate_limit_burst: 40,
-            reserve_after_ms: lrp.min_reserve_age_ms,
-            lease_ms: lrp.lease_ms,
-            max_holders: lrp.max_live_holders,
-            max_held_per_prover: lrp.max_held_per_prover,
-            max_strikes: lrp.max_strikes,
-            block_interval_ms: 2_000,
-        }
+        defaults()
     }
 }
 
 impl Default for ProverSection {
     fn default() -> Self {
-        Self {
-            distributor: String::new(),
-            jobs: 1,
-            threads: 0,
-            max_failures: 10,
-            shutdown_grace_secs: 30,
-            fault: Fault::None,
-        }
+        defaults()
     }
 }
 
@@ -231,21 +275,7 @@ impl Config {
 
     /// The network settings, parsed.
     pub fn network(&self) -> anyhow::Result<NetworkConfig> {
-        let parse = |list: &[String], what: &str| -> anyhow::Result<Vec<Multiaddr>> {
-            list.iter()
-                .map(|a| {
-                    a.parse::<Multiaddr>()
-                        .with_context(|| format!("invalid {what} address {a:?}"))
-                })
-                .collect()
-        };
-        Ok(NetworkConfig {
-            listen: parse(&self.network.listen, "listen")?,
-            bootstrap: parse(&self.network.bootstrap, "bootstrap")?,
-            max_connections: self.network.max_connections,
-            request_timeout: Duration::from_secs(self.network.request_timeout_secs.max(1)),
-            ..NetworkConfig::default()
-        })
+        self.network.parse()
     }
 
     /// The distributor's trust anchor, parsed.
@@ -259,17 +289,48 @@ impl Config {
         parse_public_key(&self.prover.distributor)
     }
 
-    /// The scheduler knobs, from the distributor section.
+    /// The scheduler knobs.
     pub fn lrp(&self) -> LrpConfig {
-        let d = &self.distributor;
-        LrpConfig {
-            min_reserve_age_ms: d.reserve_after_ms,
-            lease_ms: d.lease_ms,
-            max_live_holders: d.max_holders,
-            max_held_per_prover: d.max_held_per_prover,
-            max_strikes: d.max_strikes,
-            ..LrpConfig::default()
+        self.scheduler.clone()
+    }
+
+    /// The file's settings (defaults where it has none) with `flags` laid
+    /// over them — only the flags that `given` says were on the command
+    /// line. Keys are the same on both sides, so this is one generic merge.
+    pub fn with_flags(
+        file: Option<&Path>,
+        flags: &Config,
+        given: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<Self> {
+        let base = match file {
+            Some(path) => Self::load(path)?,
+            None => Self::default(),
+        };
+        let mut merged = toml::Table::try_from(&base).context("settings do not encode")?;
+        let flags = toml::Table::try_from(flags).context("flags do not encode")?;
+        // The sections flags can set; `[scheduler]` is file only.
+        let flagged = ["node", "network", "distributor", "prover"];
+        for (section, values) in flags
+            .into_iter()
+            .filter(|(s, _)| flagged.contains(&s.as_str()))
+        {
+            let (Some(values), Some(target)) = (
+                values.as_table(),
+                merged.get_mut(&section).and_then(|t| t.as_table_mut()),
+            ) else {
+                continue;
+            };
+            for (key, value) in values {
+                if given(key) {
+                    target.insert(key.clone(), value.clone());
+                }
+            }
         }
+        let config: Self = merged.try_into().context("invalid settings")?;
+        config.network()?;
+        config.allowlist()?;
+        config.scheduler.validate()?;
+        Ok(config)
     }
 
     /// The allowlist, parsed.
@@ -280,6 +341,17 @@ impl Config {
             .map(|k| parse_public_key(k))
             .collect()
     }
+}
+
+/// Whether the argument `id` of `matches` was given on the command line (or
+/// through its environment variable), not left at its default.
+pub fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    use clap::parser::ValueSource;
+    matches.try_get_raw(id).is_ok()
+        && matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
 }
 
 /// Parses a 64-hex-digit public key.
@@ -310,6 +382,35 @@ mod tests {
         assert_eq!(c.node.role, Role::Distributor);
         assert_eq!(c.distributor, DistributorSection::default());
         assert!(toml::from_str::<Config>("[node]\nrol = \"prover\"\n").is_err());
+    }
+
+    #[test]
+    fn flags_given_override_the_file_and_the_rest_keep_it() {
+        use clap::{Args, FromArgMatches};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[distributor]\nbatch_txs = 9\nseed = 3\n[scheduler]\nlease_ms = 1234\n",
+        )
+        .unwrap();
+        let command = Config::augment_args(clap::Command::new("t"));
+        let matches = command
+            .try_get_matches_from(["t", "--batch-txs", "5", "--role", "distributor"])
+            .unwrap();
+        let flags = Config::from_arg_matches(&matches).unwrap();
+        let c = Config::with_flags(Some(&file), &flags, |id| given(&matches, id)).unwrap();
+        assert_eq!(c.distributor.batch_txs, 5, "the flag wins");
+        assert_eq!(c.distributor.seed, 3, "the file keeps what no flag gives");
+        assert_eq!(c.node.role, Role::Distributor);
+        assert_eq!(c.scheduler.lease_ms, 1234);
+        assert_eq!(
+            c.distributor.circuit, "transfer-d8-k2",
+            "defaults fill the rest"
+        );
+        // A typo in the scheduler's section is an error too.
+        std::fs::write(&file, "[scheduler]\nlease = 1\n").unwrap();
+        assert!(Config::load(&file).is_err());
     }
 
     #[test]

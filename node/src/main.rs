@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use node::config::{Config, Fault, Role, parse_public_key};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use node::config::{Config, parse_public_key};
 use node::node_info::NodeInfo;
 use protocol::{CircuitId, JobId, SecretKey};
 
@@ -23,7 +23,7 @@ use protocol::{CircuitId, JobId, SecretKey};
 ///
 /// Quick start on one machine:
 ///   crowdprove setup --out keys
-///   crowdprove run --role distributor --data-dir d --batch-interval 10
+///   crowdprove run --role distributor --data-dir d --batch-interval-secs 10
 ///   crowdprove run --role prover --data-dir p --distributor <key> --bootstrap <addr>
 #[derive(Debug, Parser)]
 #[command(
@@ -100,100 +100,15 @@ enum Command {
 }
 
 /// `crowdprove run`: settings come from the config file (if any), then
-/// these flags.
+/// these flags; each flag is the config key of the same name.
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// Which role to run.
-    #[arg(long, value_enum)]
-    role: Option<Role>,
     /// A TOML config file; flags override it. Every setting has a default
     /// that serves local development.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The node identity key file; created if missing.
-    #[arg(long, env = "CROWDPROVE_KEY")]
-    key: Option<PathBuf>,
-    /// Where the node keeps its data (databases, key cache, receipts).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// HTTP API address for /status and /metrics (port 0 picks one).
-    #[arg(long)]
-    api: Option<SocketAddr>,
-    /// libp2p listen address, e.g. /ip4/0.0.0.0/tcp/4100 (repeatable).
-    #[arg(long)]
-    listen: Vec<String>,
-    /// Bootstrap peer: a multiaddr ending in /p2p/<peer id> (repeatable).
-    #[arg(long)]
-    bootstrap: Vec<String>,
-    /// Most network connections in all (a distributor serving a large crowd
-    /// needs one per prover).
-    #[arg(long)]
-    max_connections: Option<u32>,
     #[command(flatten)]
-    distributor: DistributorArgs,
-    #[command(flatten)]
-    prover: ProverArgs,
-}
-
-/// Distributor flags.
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Distributor")]
-struct DistributorArgs {
-    /// Circuit id, e.g. transfer-d8-k2.
-    #[arg(long)]
-    circuit: Option<String>,
-    /// Folder holding <circuit>.pk and <circuit>.vk.
-    #[arg(long)]
-    keys_dir: Option<PathBuf>,
-    /// Transactions per generated batch.
-    #[arg(long)]
-    batch_txs: Option<usize>,
-    /// Seconds between generated batches (0: only batches sent to POST /batch).
-    #[arg(long)]
-    batch_interval: Option<u64>,
-    /// Stop generating after this many batches (0: no limit).
-    #[arg(long)]
-    max_batches: Option<u64>,
-    /// Ledger units paid per accepted proof.
-    #[arg(long)]
-    reward: Option<u64>,
-    /// Seed of the transaction generator.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Prove every job here: the centralized baseline.
-    #[arg(long)]
-    centralized: bool,
-    /// Centralized mode: jobs proved at once (1: one job on all cores).
-    #[arg(long)]
-    centralized_jobs: Option<usize>,
-    /// Threads verifying proofs (0: one per core).
-    #[arg(long)]
-    verify_threads: Option<usize>,
-    /// Only give work to these provers (hex public keys; repeatable).
-    #[arg(long)]
-    allow: Vec<String>,
-    /// Milliseconds before a handed-out job may be handed out again.
-    #[arg(long)]
-    reserve_after_ms: Option<u64>,
-}
-
-/// Prover flags.
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Prover")]
-struct ProverArgs {
-    /// The distributor's public key (hex): the only signer whose jobs this
-    /// prover accepts.
-    #[arg(long)]
-    distributor: Option<String>,
-    /// Jobs to prove at once.
-    #[arg(long)]
-    jobs: Option<usize>,
-    /// Threads per proof (0: share all cores among the jobs).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Fault injection for tests and the testnet: stall or byzantine.
-    #[arg(long, value_enum)]
-    fault: Option<Fault>,
+    settings: Config,
 }
 
 /// `crowdprove crowd`.
@@ -299,8 +214,13 @@ enum ExportFormat {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let run_matches = matches.subcommand_matches("run").cloned();
+    match run(cli.command, run_matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -309,7 +229,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+fn run(command: Command, run_matches: Option<clap::ArgMatches>) -> anyhow::Result<()> {
     match command {
         Command::Keygen { key } => {
             let secret = SecretKey::generate();
@@ -329,7 +249,8 @@ fn run(command: Command) -> anyhow::Result<()> {
             force,
         } => setup(&circuit, &out, seed, force)?,
         Command::Run(args) => {
-            let config = run_config(*args)?;
+            let matches = run_matches.expect("the run subcommand's matches");
+            let config = run_config(*args, &matches)?;
             init_tracing();
             tokio::runtime::Runtime::new()?.block_on(node::node::run(config))?;
         }
@@ -375,95 +296,12 @@ fn init_tracing() {
     tracing_subscriber::fmt().with_env_filter(filter).init();
 }
 
-fn run_config(args: RunArgs) -> anyhow::Result<Config> {
-    let mut c = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
-    let RunArgs {
-        role,
-        key,
-        data_dir,
-        api,
-        listen,
-        bootstrap,
-        max_connections,
-        distributor: d,
-        prover: p,
-        ..
-    } = args;
-    if let Some(v) = role {
-        c.node.role = v;
-    }
-    if let Some(v) = key {
-        c.node.key = v;
-    }
-    if let Some(v) = data_dir {
-        c.node.data_dir = v;
-    }
-    if let Some(v) = api {
-        c.node.api = v;
-    }
-    if !listen.is_empty() {
-        c.network.listen = listen;
-    }
-    if !bootstrap.is_empty() {
-        c.network.bootstrap = bootstrap;
-    }
-    if let Some(v) = max_connections {
-        c.network.max_connections = v;
-    }
-    let s = &mut c.distributor;
-    if let Some(v) = d.circuit {
-        s.circuit = v;
-    }
-    if let Some(v) = d.keys_dir {
-        s.keys_dir = v;
-    }
-    if let Some(v) = d.batch_txs {
-        s.batch_txs = v;
-    }
-    if let Some(v) = d.batch_interval {
-        s.batch_interval_secs = v;
-    }
-    if let Some(v) = d.max_batches {
-        s.max_batches = v;
-    }
-    if let Some(v) = d.reward {
-        s.reward_per_job = v;
-    }
-    if let Some(v) = d.seed {
-        s.seed = v;
-    }
-    if let Some(v) = d.reserve_after_ms {
-        s.reserve_after_ms = v;
-    }
-    s.centralized |= d.centralized;
-    if let Some(v) = d.centralized_jobs {
-        s.centralized_jobs = v;
-    }
-    if let Some(v) = d.verify_threads {
-        s.verify_threads = v;
-    }
-    if !d.allow.is_empty() {
-        s.allowlist = d.allow;
-    }
-    let s = &mut c.prover;
-    if let Some(v) = p.distributor {
-        s.distributor = v;
-    }
-    if let Some(v) = p.jobs {
-        s.jobs = v;
-    }
-    if let Some(v) = p.threads {
-        s.threads = v;
-    }
-    if let Some(v) = p.fault {
-        s.fault = v;
-    }
-    c.network()?;
-    c.allowlist()?;
-    Ok(c)
+/// The settings of `crowdprove run`: the file's, with the flags given on the
+/// command line (`matches`) laid over them.
+fn run_config(args: RunArgs, matches: &clap::ArgMatches) -> anyhow::Result<Config> {
+    Config::with_flags(args.config.as_deref(), &args.settings, |id| {
+        node::config::given(matches, id)
+    })
 }
 
 fn crowd_config(args: CrowdArgs) -> anyhow::Result<node::crowd::CrowdConfig> {

@@ -65,7 +65,7 @@ pub type Result<T> = std::result::Result<T, LrpError>;
 
 /// The knobs of the rule. `Default` gives the documented production values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LrpConfig {
     /// A pending job is re-served only once its latest hand-out is at least this
     /// old, so a healthy prover is not raced at once.

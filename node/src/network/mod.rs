@@ -85,17 +85,11 @@ pub struct NetworkConfig {
 }
 
 impl Default for NetworkConfig {
+    /// The `[network]` section's defaults (declared there, once).
     fn default() -> Self {
-        Self {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
-            bootstrap: Vec::new(),
-            max_connections: 512,
-            max_connections_per_peer: 2,
-            request_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(300),
-            gossip_signer: None,
-            event_queue: EVENT_QUEUE,
-        }
+        crate::config::NetworkSection::default()
+            .parse()
+            .expect("the default addresses parse")
     }
 }
 

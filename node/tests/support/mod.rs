@@ -92,8 +92,6 @@ impl Net {
             ("batch_txs", "8".into()),
             ("reward_per_job", "100".into()),
             ("block_interval_ms", "300".into()),
-            ("reserve_after_ms", "1500".into()),
-            ("lease_ms", "3000".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -108,7 +106,10 @@ impl Net {
             .iter()
             .map(|(k, v)| format!("{k} = {v}\n"))
             .collect();
-        let text = format!("[node]\nrole = \"distributor\"\n\n[distributor]\n{body}");
+        let text = format!(
+            "[node]\nrole = \"distributor\"\n\n[distributor]\n{body}\n\
+             [scheduler]\nmin_reserve_age_ms = 1500\nlease_ms = 3000\n"
+        );
         std::fs::write(&path, text).unwrap();
         path
     }
