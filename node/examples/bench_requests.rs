@@ -30,6 +30,32 @@ const SEED: u64 = 11;
 const ACCOUNTS: u32 = 16;
 const WARM_UP: Duration = Duration::from_secs(5);
 
+/// The upper bound of the histogram bucket holding quantile `q` of
+/// `crowdprove_request_seconds{kind}` in a `/metrics` text, in ms.
+fn server_quantile(metrics: &str, kind: &str, q: f64) -> f64 {
+    let mut buckets: Vec<(f64, f64)> = metrics
+        .lines()
+        .filter(|l| l.starts_with("crowdprove_request_seconds_bucket{"))
+        .filter(|l| l.contains(&format!("kind=\"{kind}\"")))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let count = l.rsplit(' ').next()?.parse::<f64>().ok()?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).expect("no NaN"));
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    buckets
+        .iter()
+        .find(|(_, count)| *count >= q * total)
+        .map_or(f64::NAN, |(le, _)| le * 1e3)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -177,21 +203,25 @@ fn main() -> anyhow::Result<()> {
         while tasks.join_next().await.is_some() {}
         let (code, body) = batch.await??;
         anyhow::ensure!(code == 200, "POST /batch: {}", String::from_utf8_lossy(&body));
+        let (_, metrics) = node::api::request(api, "GET", "/metrics", &[]).await?;
+        let metrics = String::from_utf8_lossy(&metrics).to_string();
         let elapsed = measured_from.elapsed().as_secs_f64();
         let mut all = latencies.lock().await.clone();
         all.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
         let submitted = submitted.load(std::sync::atomic::Ordering::Relaxed);
         let accepted = accepted.load(std::sync::atomic::Ordering::Relaxed);
-        println!("| pollers | job requests | requests/s | proofs submitted | accepted | p50 | p90 | p99 | max |");
-        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| pollers | job requests | requests/s | proofs submitted | accepted | p50 | p90 | p99 | max | in the distributor: p50 ≤ | p99 ≤ |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         println!(
-            "| {pollers} | {} | {:.0} | {submitted} | {accepted} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+            "| {pollers} | {} | {:.0} | {submitted} | {accepted} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
             all.len(),
             all.len() as f64 / elapsed,
             percentile(&all, 0.5),
             percentile(&all, 0.9),
             percentile(&all, 0.99),
             all.last().copied().unwrap_or(f64::NAN),
+            server_quantile(&metrics, "job_request", 0.5),
+            server_quantile(&metrics, "job_request", 0.99),
         );
         distributor.abort();
         Ok::<(), anyhow::Error>(())

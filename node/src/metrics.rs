@@ -56,6 +56,11 @@ pub struct Metrics {
     pub ledger_write_errors: Counter,
     /// Ledger transactions waiting for the next block.
     pub ledger_pending_txs: Gauge,
+    /// Distributor: seconds from a request's arrival at the network task to
+    /// its answer leaving for the network, by `kind` (`job_request`,
+    /// `submission`): queueing, admission, scheduling, verification and the
+    /// fsyncs the answer waits for.
+    pub request_seconds: Family<Label, Histogram>,
     /// What the network loop did when a queue to the role was full, by
     /// `policy`: `gossip_dropped`, `request_busy` (answered `busy`),
     /// `event_dropped`.
@@ -94,6 +99,9 @@ impl Metrics {
             ledger_write_errors: Counter::default(),
             ledger_pending_txs: Gauge::default(),
             overflow: Counted::default(),
+            request_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+            }),
             registry: Registry::default(),
         };
         registry.register(
@@ -184,6 +192,11 @@ impl Metrics {
             m.ledger_pending_txs.clone(),
         );
         registry.register(
+            "request_seconds",
+            "Time from a request's arrival to its answer, by kind",
+            m.request_seconds.clone(),
+        );
+        registry.register(
             "overflow",
             "Network events not queued to the role because its queue was full, by policy",
             m.overflow.clone(),
@@ -206,6 +219,13 @@ impl Metrics {
         let key = label("queue", queue);
         self.queue_depth.get_or_create(&key).set(depth as i64);
         self.queue_capacity.get_or_create(&key).set(capacity as i64);
+    }
+
+    /// Times one answered request of `kind` that arrived at `received`.
+    pub fn answered(&self, kind: &str, received: std::time::Instant) {
+        self.request_seconds
+            .get_or_create(&label("kind", kind))
+            .observe(received.elapsed().as_secs_f64());
     }
 
     /// Counts one event the network could not queue, under `policy`.

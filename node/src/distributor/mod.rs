@@ -636,7 +636,8 @@ impl Distributor {
                 peer,
                 bytes,
                 channel,
-            } => self.on_request(peer, &bytes, channel),
+                received,
+            } => self.on_request(peer, &bytes, Channel::new(channel, received)),
             NetworkEvent::InboundFailure { peer, reason } => {
                 debug!(target: "net", %peer, reason, "inbound request failed");
                 self.metrics.reject(reason);
@@ -692,14 +693,18 @@ impl Distributor {
             retry_after_ms,
         };
         if self.settings.centralized {
-            return self
-                .outbox
-                .reply(channel, &no_work(NoWorkReason::Refused, 60_000));
+            return self.outbox.answer(
+                "job_request",
+                channel,
+                &no_work(NoWorkReason::Refused, 60_000),
+            );
         }
         if !request.circuits.is_empty() && !request.circuits.contains(&self.circuit) {
-            return self
-                .outbox
-                .reply(channel, &no_work(NoWorkReason::Idle, 30_000));
+            return self.outbox.answer(
+                "job_request",
+                channel,
+                &no_work(NoWorkReason::Idle, 30_000),
+            );
         }
         // The answer must survive a crash before it leaves: it goes out
         // from the journal once the hand-out is on disk.
@@ -707,11 +712,11 @@ impl Distributor {
         let outbox = self.outbox.clone();
         if let Err(no) = self.hand_out(prover, move |assignment| {
             if let Some(channel) = deliver.take() {
-                outbox.reply(channel, &assignment);
+                outbox.answer("job_request", channel, &assignment);
             }
         }) && let Some(channel) = refuse.take()
         {
-            self.outbox.reply(channel, &no);
+            self.outbox.answer("job_request", channel, &no);
         }
     }
 
@@ -827,7 +832,8 @@ impl Distributor {
             self.scheduler.late(prover, request, now);
             debug!(target: "distributor", prover = %prover.node_id(), %job, "late proof");
             if let Some(channel) = channel {
-                self.outbox.reply(channel, &answer(Outcome::Late));
+                self.outbox
+                    .answer("submission", channel, &answer(Outcome::Late));
             }
             return;
         }
@@ -842,8 +848,11 @@ impl Distributor {
                 "proof for a hand-out never issued to this prover; dropped unverified"
             );
             if let Some(channel) = channel {
-                self.outbox
-                    .reply(channel, &answer(Outcome::Invalid(InvalidReason::NotIssued)));
+                self.outbox.answer(
+                    "submission",
+                    channel,
+                    &answer(Outcome::Invalid(InvalidReason::NotIssued)),
+                );
             }
             return;
         }
@@ -917,7 +926,7 @@ impl Distributor {
             warn!(target: "distributor", prover = %prover.node_id(), %job, ?reason, ?outcome, "invalid proof");
             if let Some(channel) = channel {
                 self.outbox
-                    .reply(channel, &answer(Outcome::Invalid(reason)));
+                    .answer("submission", channel, &answer(Outcome::Invalid(reason)));
             }
             return;
         }
@@ -955,7 +964,11 @@ impl Distributor {
                             credit,
                             Box::new(move || {
                                 if let Some(channel) = deliver.take() {
-                                    outbox.reply(channel, &answer(Outcome::Accepted { reward }));
+                                    outbox.answer(
+                                        "submission",
+                                        channel,
+                                        &answer(Outcome::Accepted { reward }),
+                                    );
                                 }
                                 if batch_finished {
                                     let _ = to_loop.send(Internal::Credited(job.batch));
@@ -975,7 +988,8 @@ impl Distributor {
             self.metrics.proof("late");
             self.scheduler.late(prover, request, now);
             if let Some(channel) = late.take() {
-                self.outbox.reply(channel, &answer(Outcome::Late));
+                self.outbox
+                    .answer("submission", channel, &answer(Outcome::Late));
             }
         }
     }

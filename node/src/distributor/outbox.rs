@@ -2,6 +2,7 @@
 //! signing key and the network handle in one cheap-to-clone value.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use libp2p::request_response::ResponseChannel;
 use protocol::SecretKey;
@@ -19,8 +20,18 @@ pub struct Outbox {
     metrics: Arc<Metrics>,
 }
 
-/// A request's way back to its sender.
-pub type Channel = ResponseChannel<Vec<u8>>;
+/// A request's way back to its sender, and when it arrived.
+pub struct Channel {
+    inner: ResponseChannel<Vec<u8>>,
+    received: Instant,
+}
+
+impl Channel {
+    /// The way back for a request the network took in at `received`.
+    pub fn new(inner: ResponseChannel<Vec<u8>>, received: Instant) -> Self {
+        Self { inner, received }
+    }
+}
 
 impl Outbox {
     /// Answers signed with `secret`, sent through `net`.
@@ -35,7 +46,14 @@ impl Outbox {
     /// Answers a request with `message`.
     pub fn reply<M: Message>(&self, channel: Channel, message: &M) {
         self.net
-            .respond(channel, envelope::seal_now(message, &self.secret));
+            .respond(channel.inner, envelope::seal_now(message, &self.secret));
+    }
+
+    /// Answers a request of `kind` with `message`, timing it from its arrival
+    /// (`crowdprove_request_seconds{kind}`).
+    pub fn answer<M: Message>(&self, kind: &str, channel: Channel, message: &M) {
+        self.metrics.answered(kind, channel.received);
+        self.reply(channel, message);
     }
 
     /// Answers a request with a refusal, counted under `reason`.

@@ -134,6 +134,8 @@ pub enum NetworkEvent {
         bytes: Vec<u8>,
         /// Where the answer goes.
         channel: ResponseChannel<Vec<u8>>,
+        /// When the network task took it off the wire.
+        received: Instant,
     },
     /// A gossip message signed by [`NetworkConfig::gossip_signer`]: already
     /// checked and forwarded.
@@ -758,6 +760,7 @@ impl EventLoop {
                         peer,
                         bytes: request,
                         channel,
+                        received: Instant::now(),
                     });
                 }
                 request_response::Message::Response {
