@@ -145,3 +145,69 @@ impl Builder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prover_core::CircuitConfig;
+
+    #[test]
+    fn batches_come_out_in_order_with_their_jobs_and_bad_input_is_an_error() {
+        let config = CircuitConfig::new(4, 1).unwrap();
+        let mut generator = TxGenerator::new(5, 8);
+        let rollup = generator.genesis(config, 1_000_000).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (mut intake, thread) = Intake::start(
+            rollup,
+            generator,
+            3,
+            BatchId(4),
+            2,
+            move |built: anyhow::Result<NewBatch>, tag: u32| {
+                let _ = tx.send((tag, built));
+            },
+        )
+        .unwrap();
+        intake
+            .submit(BuildRequest {
+                txs: None,
+                context: 1,
+            })
+            .ok()
+            .unwrap();
+        let (tag, first) = rx.recv().unwrap();
+        let first = first.unwrap();
+        assert_eq!(
+            (tag, first.record.id),
+            (1, BatchId(5)),
+            "ids go on from the last stored"
+        );
+        assert_eq!(first.record.jobs as usize, first.jobs.len());
+        assert_eq!(first.record.txs, 3);
+        intake
+            .submit(BuildRequest {
+                txs: Some(Vec::new()),
+                context: 2,
+            })
+            .ok()
+            .unwrap();
+        let (_, empty) = rx.recv().unwrap();
+        assert!(empty.is_err(), "an empty batch is refused");
+        intake
+            .submit(BuildRequest {
+                txs: None,
+                context: 3,
+            })
+            .ok()
+            .unwrap();
+        let (_, second) = rx.recv().unwrap();
+        let second = second.unwrap();
+        assert_eq!(second.record.id, BatchId(6), "a refused batch takes no id");
+        assert_eq!(
+            second.record.old_root, first.record.new_root,
+            "states chain"
+        );
+        intake.close();
+        thread.join();
+    }
+}

@@ -109,7 +109,6 @@ struct Submission {
 /// A finished batch on its way through the verification pool.
 struct BatchContext {
     record: BatchRecord,
-    proofs: ContentHash,
 }
 
 /// Where a `POST /batch` answer goes; `None` for generated batches.
@@ -1002,19 +1001,21 @@ impl Distributor {
                 .store
                 .batch(batch)?
                 .with_context(|| format!("batch {batch} is not stored"))?;
-            let mut chunks = Vec::with_capacity(record.jobs as usize);
-            for job in self.store.batch_jobs(batch)? {
-                let done = job
-                    .done
-                    .with_context(|| format!("batch {batch} has a job without a proof"))?;
-                chunks.push((job.public, done.proof));
-            }
-            let proofs = ContentHash::of_parts(chunks.iter().map(|(_, p)| p.as_slice()));
+            let store = self.store.clone();
+            let load: verify::LoadChunks = Box::new(move || {
+                let jobs = store.batch_jobs(batch).map_err(|e| e.to_string())?;
+                jobs.into_iter()
+                    .map(|job| match job.done {
+                        Some(done) => Ok((job.public, done.proof)),
+                        None => Err(format!("batch {batch} has a job without a proof")),
+                    })
+                    .collect()
+            });
             Ok(BatchCheck {
                 old_root: record.old_root,
                 new_root: record.new_root,
-                chunks,
-                context: BatchContext { record, proofs },
+                load,
+                context: BatchContext { record },
             })
         })();
         match loaded {
@@ -1029,13 +1030,21 @@ impl Distributor {
         }
     }
 
-    fn on_batch_checked(&mut self, result: Result<(), String>, ms: u64, context: BatchContext) {
-        let BatchContext { mut record, proofs } = context;
+    fn on_batch_checked(
+        &mut self,
+        result: Result<ContentHash, String>,
+        ms: u64,
+        context: BatchContext,
+    ) {
+        let BatchContext { mut record } = context;
         let batch = record.id;
-        if let Err(e) = result {
-            error!(target: "distributor", batch = %batch, error = %e, "batch proof failed");
-            return;
-        }
+        let proofs = match result {
+            Ok(proofs) => proofs,
+            Err(e) => {
+                error!(target: "distributor", batch = %batch, error = %e, "batch proof failed");
+                return;
+            }
+        };
         let now = self.scheduler.now();
         record.proven = Some(now);
         let message = BatchProven {

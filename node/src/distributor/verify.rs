@@ -45,14 +45,18 @@ pub struct Verdict<T> {
     pub context: T,
 }
 
+/// Reads a batch's statements and proofs, in job order.
+pub type LoadChunks = Box<dyn FnOnce() -> Result<Vec<(PublicInputs, Vec<u8>)>, String> + Send>;
+
 /// A whole batch's proof to check.
 pub struct BatchCheck<B> {
     /// State root before the batch.
     pub old_root: prover_core::Root,
     /// State root after it.
     pub new_root: prover_core::Root,
-    /// Every job's statement and proof, in job order.
-    pub chunks: Vec<(PublicInputs, Vec<u8>)>,
+    /// Reads every job's statement and proof, on the pool's thread: a large
+    /// batch's proofs and witnesses are a lot to read.
+    pub load: LoadChunks,
     /// Carried through untouched.
     pub context: B,
 }
@@ -66,10 +70,11 @@ enum Work<T, B> {
 pub enum Checked<T, B> {
     /// Proof verdicts, in submission order.
     Proofs(Vec<Verdict<T>>),
-    /// A batch proof's result: `Err` names what is wrong.
+    /// A batch proof's result: the hash over its proofs in job order when
+    /// it checks, or what is wrong.
     Batch {
         /// The result.
-        result: Result<(), String>,
+        result: Result<protocol::ContentHash, String>,
         /// Milliseconds the check took.
         ms: u64,
         /// What the caller sent along.
@@ -190,8 +195,13 @@ fn dispatch<T: Send, B>(
         }
         for batch in batches {
             let started = Instant::now();
-            let (old_root, new_root, chunks) = (batch.old_root, batch.new_root, &batch.chunks);
-            let result = pool.install(|| check_batch(pvk, old_root, new_root, chunks));
+            let (old_root, new_root) = (batch.old_root, batch.new_root);
+            let result = (batch.load)().and_then(|chunks| {
+                pool.install(|| check_batch(pvk, old_root, new_root, &chunks))?;
+                Ok(protocol::ContentHash::of_parts(
+                    chunks.iter().map(|(_, proof)| proof.as_slice()),
+                ))
+            });
             depth.done(1);
             out(Checked::Batch {
                 result,
