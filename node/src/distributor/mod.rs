@@ -162,6 +162,9 @@ pub struct Distributor {
     net: NetworkHandle,
     /// Batches asked of intake so far, stored or not.
     batches: u64,
+    /// Batches scheduled (stored or on their way to the store), and proven.
+    batches_stored: u64,
+    batches_proven: u64,
     last_generated: Instant,
     /// Finished batches whose batch proof waits for room in the pool.
     unchecked: Vec<BatchId>,
@@ -249,7 +252,11 @@ impl Distributor {
                 rollup
             }
         };
-        let batches = store.batches()?.len() as u64;
+        let (batches, batches_proven) = {
+            let all = store.batches()?;
+            let proven = all.iter().filter(|b| b.proven.is_some()).count();
+            (all.len() as u64, proven as u64)
+        };
 
         let (internal_tx, internal) = mpsc::unbounded_channel();
         let fatal = |tx: &mpsc::UnboundedSender<Internal>| {
@@ -352,6 +359,8 @@ impl Distributor {
             info,
             net,
             batches,
+            batches_stored: batches,
+            batches_proven,
             last_generated: Instant::now(),
             unchecked: Vec::new(),
             verify_count: 0,
@@ -595,6 +604,7 @@ impl Distributor {
             "batch cut into jobs"
         );
         self.metrics.batches_submitted.inc();
+        self.batches_stored += 1;
         let announcement = self.announcement(&record);
         let outbox = self.outbox.clone();
         let stored = Change::NewBatch {
@@ -1063,6 +1073,7 @@ impl Distributor {
             "batch proven"
         );
         self.metrics.batches_proven.inc();
+        self.batches_proven += 1;
         let outbox = self.outbox.clone();
         self.scheduler
             .apply(LrpEvent::Forget { batch }, move |_| Log {
@@ -1186,6 +1197,8 @@ impl Distributor {
             verify_count: self.verify_count,
             verify_seconds: self.verify_seconds,
             uptime_ms: self.started.elapsed().as_millis() as u64,
+            batches_stored: self.batches_stored,
+            batches_proven: self.batches_proven,
         });
         self.status.publish(doc);
     }

@@ -1,5 +1,6 @@
-//! The distributor's `/status` document, built by the run loop a few times
-//! a second and published on a [`StatusBoard`] the HTTP API reads without
+//! The distributor's `/status` document, built by the run loop twice a
+//! second from what it holds in memory and the newest batch records (its
+//! cost does not grow with uptime) and published on a [`StatusBoard`] the HTTP API reads without
 //! asking anyone: a busy run loop never delays the status, and the status
 //! never delays the run loop.
 
@@ -80,17 +81,17 @@ pub(crate) struct Parts<'a> {
     pub(crate) verify_count: u64,
     pub(crate) verify_seconds: f64,
     pub(crate) uptime_ms: u64,
+    pub(crate) batches_stored: u64,
+    pub(crate) batches_proven: u64,
 }
 
 /// Builds the `/status` document.
 pub(crate) fn document(p: &Parts<'_>) -> Value {
     let lrp = p.scheduler.lrp();
     let counts = lrp.counts();
-    let stored = p.store.batches().unwrap_or_default();
-    let proven = stored.iter().filter(|b| b.proven.is_some()).count();
-    let batches: Vec<Value> = stored
+    let latest = p.store.latest_batches(LISTED_BATCHES).unwrap_or_default();
+    let batches: Vec<Value> = latest
         .iter()
-        .skip(stored.len().saturating_sub(LISTED_BATCHES))
         .map(|b| {
             let done = match lrp.batch(b.id) {
                 Some(progress) => progress.done,
@@ -147,9 +148,9 @@ pub(crate) fn document(p: &Parts<'_>) -> Value {
         "now_ms": Timestamp::now().0,
         "uptime_ms": p.uptime_ms,
         "batches": {
-            "total": stored.len(),
-            "proven": proven,
-            "open": stored.len() - proven,
+            "total": p.batches_stored,
+            "proven": p.batches_proven,
+            "open": p.batches_stored.saturating_sub(p.batches_proven),
             "list": batches,
         },
         "jobs": {

@@ -446,6 +446,24 @@ impl JobStore {
         self.read(CF_BATCHES, &batch_key(batch), || format!("batch {batch}"))
     }
 
+    /// The newest `n` batches, oldest of them first.
+    pub fn latest_batches(&self, n: usize) -> Result<Vec<BatchRecord>> {
+        let mut out = Vec::with_capacity(n);
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_BATCHES), IteratorMode::End)
+            .take(n)
+        {
+            let (_, value) = item.map_err(|e| self.db_error(e))?;
+            out.push(
+                codec::decode(&value, MAX_RECORD)
+                    .map_err(|e| self.corrupt(format!("a batch record: {e}")))?,
+            );
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     /// Every batch, oldest first.
     pub fn batches(&self) -> Result<Vec<BatchRecord>> {
         let mut out = Vec::new();

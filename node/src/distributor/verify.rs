@@ -275,3 +275,88 @@ fn check_batch(
     prover_core::verify_batch_proof(pvk, old_root, new_root, &chunks, &mut rand::rngs::OsRng)
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prover_core::{CircuitConfig, TxGenerator};
+
+    #[test]
+    fn verdicts_come_back_in_order_and_a_bad_proof_costs_only_itself() {
+        let config = CircuitConfig::new(4, 1).unwrap();
+        let (pk, vk) = prover_core::setup_insecure(config, 3).unwrap();
+        let mut generator = TxGenerator::new(2, 8);
+        let mut rollup = generator.genesis(config, 1_000_000).unwrap();
+        let txs = generator.batch(&rollup, 3);
+        let built = rollup.apply_batch(&txs).unwrap();
+        let chunks: Vec<(PublicInputs, Vec<u8>)> = built
+            .jobs
+            .iter()
+            .map(|j| {
+                let proof = prover_core::prove(&pk, &j.to_bytes()).unwrap();
+                (j.public, proof.to_bytes().to_vec())
+            })
+            .collect();
+        let (tx, rx) = mpsc::channel();
+        let (mut pool, thread) = VerifyPool::<usize, ()>::start(
+            Arc::new(vk.prepare()),
+            PoolConfig {
+                threads: 2,
+                queue: 16,
+                max_batch: 16,
+            },
+            move |checked| {
+                let _ = tx.send(checked);
+            },
+        )
+        .unwrap();
+        let mut tampered = chunks[1].1.clone();
+        tampered[10] ^= 0x40;
+        let submissions = [
+            (chunks[0].0, chunks[0].1.clone()),
+            (chunks[1].0, tampered),
+            (chunks[2].0, chunks[2].1.clone()),
+            (chunks[0].0, vec![1, 2, 3]),
+            // A valid proof of another job's statement.
+            (chunks[2].0, chunks[0].1.clone()),
+        ];
+        for (i, (public, proof)) in submissions.into_iter().enumerate() {
+            let check = ProofCheck {
+                public,
+                proof,
+                context: i,
+            };
+            assert!(pool.submit(check).is_ok());
+        }
+        let mut verdicts = Vec::new();
+        while verdicts.len() < 5 {
+            if let Checked::Proofs(v) = rx.recv().unwrap() {
+                verdicts.extend(v.into_iter().map(|v| (v.context, v.result)));
+            }
+        }
+        verdicts.sort_by_key(|(i, _)| *i);
+        let results: Vec<_> = verdicts.into_iter().map(|(_, r)| r).collect();
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert!(results[1].is_err(), "a tampered proof fails");
+        assert_eq!(results[3], Err(InvalidReason::MalformedProof));
+        assert_eq!(results[4], Err(InvalidReason::VerificationFailed));
+
+        // A whole batch, read on the pool's thread: its proofs' hash comes back.
+        let (old_root, new_root) = (built.old_root, built.new_root);
+        let expected = protocol::ContentHash::of_parts(chunks.iter().map(|(_, p)| p.as_slice()));
+        let load: LoadChunks = Box::new(move || Ok(chunks));
+        let batch = BatchCheck {
+            old_root,
+            new_root,
+            load,
+            context: (),
+        };
+        assert!(pool.submit_batch(batch).is_ok());
+        match rx.recv().unwrap() {
+            Checked::Batch { result, .. } => assert_eq!(result, Ok(expected)),
+            Checked::Proofs(_) => panic!("expected the batch's result"),
+        }
+        pool.close();
+        thread.join();
+    }
+}
