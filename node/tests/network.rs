@@ -309,6 +309,101 @@ fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
     net.wait_status(d, "the batch proven", |s| proven(s, 1));
 }
 
+/// The winner of a job that asks again — its `Accepted` lost on the way, or
+/// it restarted — is told `Accepted` again and paid once; anyone else's proof
+/// for the job is late or not theirs.
+#[test]
+fn the_winner_resubmitting_is_told_accepted_again_and_paid_once() {
+    use node::network::{self, NetworkConfig, peer_id_of};
+    use protocol::envelope::{open_any, seal_now};
+    use protocol::messages::{AnyMessage, InvalidReason, JobRequest, Outcome, ProofSubmission};
+    use protocol::{SecretKey, Timestamp};
+
+    let mut net = Net::new();
+    let (d, key_hex, boot) = net.start_distributor("batch_txs = 2\n", &[]);
+    let key = node::config::parse_public_key(&key_hex).unwrap();
+    let (pk_path, _) = node::distributor::key_paths(
+        &net.keys,
+        &protocol::CircuitId::new(support::CIRCUIT).unwrap(),
+    );
+    let pk = prover_core::ProvingKey::load(&pk_path, None).unwrap();
+    net.submit_batch(d);
+    let prover = SecretKey::from_seed([31; 32]);
+    let verdicts = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let config = NetworkConfig {
+            bootstrap: vec![boot.parse().unwrap()],
+            ..NetworkConfig::default()
+        };
+        let metrics = std::sync::Arc::new(node::metrics::Metrics::new());
+        let (client, _events, _task) = network::start(&prover, config, metrics).await.unwrap();
+        let distributor = peer_id_of(&key);
+        client.locate(distributor).await.unwrap();
+        let ask = |bytes: Vec<u8>| {
+            let client = client.clone();
+            async move {
+                let answer = client.request(distributor, bytes).await.unwrap();
+                open_any(&answer, Timestamp::now(), Default::default())
+                    .unwrap()
+                    .body
+            }
+        };
+        let assignment = loop {
+            match ask(seal_now(&JobRequest { circuits: vec![] }, &prover)).await {
+                AnyMessage::Assignment(a) => break a,
+                _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            }
+        };
+        let proof = prover_core::prove(&pk, &assignment.witness).unwrap();
+        let submission = ProofSubmission {
+            job: assignment.job,
+            request: assignment.request,
+            proof: proof.to_bytes().to_vec(),
+        };
+        let mut verdicts = Vec::new();
+        for _ in 0..3 {
+            // Sealed afresh each time, as the prover's retries are.
+            loop {
+                match ask(seal_now(&submission, &prover)).await {
+                    AnyMessage::Verdict(v) => {
+                        verdicts.push(v.outcome);
+                        break;
+                    }
+                    // `busy` while the first credit is still being written.
+                    AnyMessage::Rejected(r) if r.reason == "busy" => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        // Someone else with the same proof: not theirs.
+        let other = SecretKey::from_seed([32; 32]);
+        let stranger = ask(seal_now(&submission, &other)).await;
+        (verdicts, stranger)
+    });
+    let (verdicts, stranger) = verdicts;
+    assert!(
+        verdicts
+            .iter()
+            .all(|o| *o == Outcome::Accepted { reward: REWARD }),
+        "{verdicts:?}"
+    );
+    // The stranger's request came from its own key on the client's
+    // connection: refused before any verdict.
+    assert!(
+        matches!(&stranger, AnyMessage::Rejected(r) if r.reason == "signer_mismatch")
+            || matches!(&stranger, AnyMessage::Verdict(v) if v.outcome == Outcome::Invalid(InvalidReason::NotIssued)),
+        "{stranger:?}"
+    );
+    assert!(net.stop(d).success());
+    let balances = support::ledger_balances(&net, &net.node(d).data_dir);
+    assert_eq!(
+        balances.get(&prover.public().to_hex()),
+        Some(&REWARD),
+        "paid once"
+    );
+}
+
 /// Shutdown drains in order: a proof the distributor has just accepted when
 /// SIGTERM arrives is still stored, paid, and its prover told — what the
 /// ledger credits and what the provers heard as `Accepted` agree exactly.

@@ -836,6 +836,29 @@ impl Distributor {
             outcome,
         };
         let now = self.scheduler.now();
+        if self.scheduler.winner(job, &self.store) == Some((prover, request)) {
+            // The winner again: its `Accepted` was lost, or it restarted.
+            // Say so once the credit is durable; until then, `busy`.
+            let credited = self
+                .ledger
+                .read()
+                .expect("ledger lock")
+                .is_credited(job)
+                .unwrap_or(false);
+            if let Some(channel) = channel {
+                if credited {
+                    let reward = self.settings.reward_per_job;
+                    self.outbox.answer(
+                        "submission",
+                        channel,
+                        &answer(Outcome::Accepted { reward }),
+                    );
+                } else {
+                    self.outbox.refuse(channel, "busy");
+                }
+            }
+            return;
+        }
         if self.scheduler.is_done(job, &self.store) {
             self.metrics.proof("late");
             self.scheduler.late(prover, request, now);

@@ -131,6 +131,22 @@ impl Scheduler {
         }
     }
 
+    /// The prover and hand-out whose proof won `job`, once it is done.
+    pub fn winner(&self, job: JobId, store: &JobStore) -> Option<(PublicKey, RequestId)> {
+        match self.lrp.job(job) {
+            Some(JobView::Done {
+                prover, request, ..
+            }) => Some((prover, request)),
+            Some(_) => None,
+            None => match store.job(job) {
+                Ok(Some(JobRecord {
+                    done: Some(done), ..
+                })) => Some((done.prover, done.request)),
+                _ => None,
+            },
+        }
+    }
+
     /// Whether `(job, request)` was handed out to `prover` and still stands.
     pub fn holds(&self, job: JobId, request: RequestId, prover: &PublicKey) -> bool {
         match self.lrp.job(job) {

@@ -286,9 +286,9 @@ async fn prove_and_submit(
         Fault::Byzantine => byzantine.spoil(&mut submission, assignment),
         _ => None,
     };
-    let bytes = replay.unwrap_or_else(|| shared.client.seal(&submission));
-    byzantine.sent(&bytes);
-    let verdict = submit(shared, bytes).await?;
+    let first = replay.unwrap_or_else(|| shared.client.seal(&submission));
+    byzantine.sent(&first);
+    let verdict = submit(shared, first, &submission).await?;
     let mut t = shared.tally();
     let (outcome, reward) = match verdict.outcome {
         Outcome::Accepted { reward } => ("accepted", reward),
@@ -330,9 +330,21 @@ const SUBMIT_ATTEMPTS: u32 = 8;
 
 /// Submits a sealed proof, retrying network failures and `busy`: a proof is
 /// worth more than the request, and a restarted distributor still accepts it.
-async fn submit(shared: &Shared, bytes: Vec<u8>) -> anyhow::Result<Verdict> {
+///
+/// Each retry is sealed afresh (a new nonce): a word-for-word resend would be
+/// refused as a replay, and a winner whose `Accepted` was lost on the way
+/// learns it on the retry.
+async fn submit(
+    shared: &Shared,
+    first: Vec<u8>,
+    submission: &ProofSubmission,
+) -> anyhow::Result<Verdict> {
     let mut delay = BACKOFF_MIN;
+    let mut bytes = first;
     for attempt in 1..=SUBMIT_ATTEMPTS {
+        if attempt > 1 {
+            bytes = shared.client.seal(submission);
+        }
         match shared.client.call_raw(bytes.clone()).await {
             Ok(AnyMessage::Verdict(v)) => return Ok(v),
             Ok(other) => bail!("submitted a proof, got a {}", other.kind()),
