@@ -309,6 +309,49 @@ fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
     net.wait_status(d, "the batch proven", |s| proven(s, 1));
 }
 
+/// A restart with another reward while a batch is open is refused with both
+/// values named (its jobs were announced at the old price); with the old
+/// settings the distributor starts again.
+#[test]
+fn a_restart_with_other_settings_and_an_open_batch_is_refused_clearly() {
+    let mut net = Net::new();
+    let (d, _key, _boot) = net.start_distributor("", &[]);
+    net.submit_batch(d);
+    net.wait_status(d, "the batch stored", |s| {
+        s["batches"]["total"].as_u64() == Some(1)
+    });
+    assert!(net.stop(d).success());
+    let changed = net.distributor_config("reward_per_job = 200\n");
+    let node = net.node(d);
+    let out = net.cli(&[
+        "run",
+        "--config",
+        changed.to_str().unwrap(),
+        "--data-dir",
+        node.data_dir.to_str().unwrap(),
+        "--key",
+        node.key.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("reward_per_job 100 → 200"), "{stderr}");
+    assert!(stderr.contains("1 batch(es) are still open"), "{stderr}");
+    assert_eq!(
+        stderr
+            .trim()
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .count(),
+        1,
+        "one clear line: {stderr}"
+    );
+    net.distributor_config("");
+    net.restart(d, None);
+    net.wait_status(d, "running again", |s| {
+        s["batches"]["open"].as_u64() == Some(1)
+    });
+}
+
 /// The winner of a job that asks again — its `Accepted` lost on the way, or
 /// it restarted — is told `Accepted` again and paid once; anyone else's proof
 /// for the job is late or not theirs.

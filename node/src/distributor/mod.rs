@@ -69,7 +69,7 @@ use self::router::Admission;
 use self::scheduler::{Log, Scheduler};
 use self::serving::{Serve, Server, ServerThread, Sources};
 use self::status::{QueueDepth, StatusBoard};
-use self::store::{BatchRecord, Change, DoneRecord, JobRecord, JobStore};
+use self::store::{BatchRecord, Change, DoneRecord, JobRecord, JobStore, Pinned};
 use self::verify::{BatchCheck, Checked, PoolThread, ProofCheck, VerifyPool};
 use crate::api::ApiRequest;
 use crate::config::{Config, DistributorSection};
@@ -257,6 +257,14 @@ impl Distributor {
             let proven = all.iter().filter(|b| b.proven.is_some()).count();
             (all.len() as u64, proven as u64)
         };
+        pin_settings(
+            &store,
+            &Pinned {
+                scheduler: config.lrp(),
+                reward_per_job: settings.reward_per_job,
+            },
+            batches - batches_proven,
+        )?;
 
         let (internal_tx, internal) = mpsc::unbounded_channel();
         let fatal = |tx: &mpsc::UnboundedSender<Internal>| {
@@ -1227,6 +1235,54 @@ impl Distributor {
     }
 }
 
+/// Checks the settings against those the log was written under. They may
+/// change only while no batch is open: replaying an open batch's log with
+/// other knobs would judge its proofs differently, and another reward would
+/// re-price its jobs. A change is refused with both values named.
+fn pin_settings(store: &JobStore, now: &Pinned, open_batches: u64) -> anyhow::Result<()> {
+    let Some(before) = store.pinned()? else {
+        store.pin(now)?;
+        return Ok(());
+    };
+    if before == *now {
+        return Ok(());
+    }
+    let changes = changed_settings(&before, now);
+    if open_batches > 0 {
+        bail!(
+            "the job store {} was written with other settings ({changes}) and {open_batches} \
+             batch(es) are still open: replaying them with new settings would judge their \
+             proofs differently. Start with the old values until every batch is proven, then \
+             change them",
+            store.path().display()
+        );
+    }
+    warn!(target: "distributor", %changes, "settings changed (no batch was open)");
+    store.pin(now)?;
+    Ok(())
+}
+
+/// `key old → new` for every pinned setting that differs.
+fn changed_settings(before: &Pinned, now: &Pinned) -> String {
+    let table = |p: &Pinned| {
+        let mut t = toml::Table::try_from(&p.scheduler).unwrap_or_default();
+        t.insert(
+            "reward_per_job".into(),
+            toml::Value::Integer(p.reward_per_job as i64),
+        );
+        t
+    };
+    let (old, new) = (table(before), table(now));
+    new.iter()
+        .filter(|(k, v)| old.get(*k) != Some(v))
+        .map(|(k, v)| {
+            let was = old.get(k).map_or("unset".to_string(), |o| o.to_string());
+            format!("{k} {was} → {v}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Runs a blocking join off the async runtime's threads.
 async fn join(f: impl FnOnce() + Send + 'static) {
     let _ = tokio::task::spawn_blocking(f).await;
@@ -1261,5 +1317,42 @@ fn parse_batch_body(body: &[u8]) -> Result<Option<Vec<SignedTransfer>>, String> 
             .map(Some)
             .map_err(|e| format!("not an array of signed transfers: {e}")),
         _ => Err("expected an empty body or a JSON array of signed transfers".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::lrp::LrpConfig;
+
+    #[test]
+    fn settings_are_pinned_and_change_only_with_no_batch_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        let first = Pinned {
+            scheduler: LrpConfig::default(),
+            reward_per_job: 100,
+        };
+        pin_settings(&store, &first, 2).unwrap();
+        pin_settings(&store, &first, 2).unwrap();
+        let changed = Pinned {
+            scheduler: LrpConfig {
+                lease_ms: 1_234,
+                ..LrpConfig::default()
+            },
+            reward_per_job: 250,
+        };
+        let refused = pin_settings(&store, &changed, 2).unwrap_err().to_string();
+        assert!(refused.contains("lease_ms 300000 → 1234"), "{refused}");
+        assert!(refused.contains("reward_per_job 100 → 250"), "{refused}");
+        assert!(refused.contains("2 batch(es) are still open"), "{refused}");
+        assert_eq!(
+            store.pinned().unwrap(),
+            Some(first.clone()),
+            "nothing re-pinned"
+        );
+        // With every batch proven the new settings are taken and pinned.
+        pin_settings(&store, &changed, 0).unwrap();
+        assert_eq!(store.pinned().unwrap(), Some(changed));
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! Column families and key layout stay inside this file:
 //! - `meta`: `state` → rollup state bytes; `magic` → format tag;
+//!   `pinned` → the [`Pinned`] settings the log is written under;
 //!   `snapshot` → the scheduler's last [`Snapshot`]; `compacted` → the
 //!   sequence number of the first event after it (the events before it are
 //!   deleted);
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use protocol::codec;
-use protocol::lrp::{LrpEvent, LrpSnapshot};
+use protocol::lrp::{LrpConfig, LrpEvent, LrpSnapshot};
 use protocol::{BatchId, JobId, PublicKey, RequestId, Timestamp};
 use prover_core::witness::{PublicInputs, Root};
 use rocksdb::{
@@ -38,6 +39,7 @@ const MAGIC: &[u8] = b"crowdprove-jobs-v1";
 const STATE_KEY: &[u8] = b"state";
 const SNAPSHOT_KEY: &[u8] = b"snapshot";
 const COMPACTED_KEY: &[u8] = b"compacted";
+const PINNED_KEY: &[u8] = b"pinned";
 /// Largest snapshot decoded (open batches' jobs and every prover's counters).
 const MAX_SNAPSHOT: usize = 256 << 20;
 /// Largest record decoded from the store (a job with the largest witness).
@@ -108,6 +110,16 @@ pub struct DoneRecord {
     pub proof: Vec<u8>,
     /// When it arrived.
     pub at: Timestamp,
+}
+
+/// The settings a log is written under: replaying it with others would
+/// judge the same proofs differently, so they are stored with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pinned {
+    /// The scheduler's knobs.
+    pub scheduler: LrpConfig,
+    /// Ledger units paid per accepted proof.
+    pub reward_per_job: u64,
 }
 
 /// The scheduler's state at a point of its log: the LRP's and the
@@ -382,6 +394,16 @@ impl JobStore {
             }
         }
         Ok(())
+    }
+
+    /// The settings the log is written under, if recorded.
+    pub fn pinned(&self) -> Result<Option<Pinned>> {
+        self.read(CF_META, PINNED_KEY, || "the pinned settings".into())
+    }
+
+    /// Records the settings the log is written under from now on.
+    pub fn pin(&self, pinned: &Pinned) -> Result<()> {
+        self.put_meta(PINNED_KEY, &codec::encode(pinned))
     }
 
     /// The last snapshot, if any, and the sequence number of the first event
