@@ -75,3 +75,47 @@ fn help_explains_the_commands() {
         "{text}"
     );
 }
+
+#[test]
+fn a_proving_key_from_another_setup_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (ours, theirs) = (path("ours"), path("theirs"));
+    for (out, seed) in [(&ours, "1"), (&theirs, "2")] {
+        let made = crowdprove(&[
+            "setup",
+            "--circuit",
+            "transfer-d4-k1",
+            "--out",
+            out,
+            "--seed",
+            seed,
+        ]);
+        assert!(made.status.success(), "{made:?}");
+    }
+    std::fs::copy(
+        format!("{theirs}/transfer-d4-k1.pk"),
+        format!("{ours}/transfer-d4-k1.pk"),
+    )
+    .unwrap();
+    let started = crowdprove(&[
+        "run",
+        "--role",
+        "distributor",
+        "--circuit",
+        "transfer-d4-k1",
+        "--keys-dir",
+        &ours,
+        "--data-dir",
+        &path("data"),
+        "--key",
+        &path("node.key"),
+    ]);
+    assert!(!started.status.success());
+    let stderr = String::from_utf8_lossy(&started.stderr);
+    assert!(
+        stderr.contains("does not belong to the verifying key"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
+}

@@ -213,10 +213,25 @@ impl Distributor {
             VerifyingKey::load_for(&vk_path, &circuit, None).with_context(|| missing(&vk_path))?;
         let proving_key_bytes = std::fs::read(&pk_path).with_context(|| missing(&pk_path))?;
         let proving_key_hash = ContentHash::of(&proving_key_bytes);
+        // The proving key provers will fetch must match the verifying key
+        // their proofs are judged by, or every honest proof fails and honest
+        // provers are struck.
+        let checked = Instant::now();
+        let key = ProvingKey::from_bytes(&proving_key_bytes, Some(proving_key_hash))
+            .with_context(|| format!("cannot parse proving key {}", pk_path.display()))?;
+        if key.verifying_key().hash() != vk.hash() {
+            bail!(
+                "the proving key {} does not belong to the verifying key {} (the pair is from \
+                 different setups); recreate both with `crowdprove setup --circuit {circuit} \
+                 --out {} --force` while no batch is open",
+                pk_path.display(),
+                vk_path.display(),
+                settings.keys_dir.display()
+            );
+        }
+        debug!(target: "distributor", ms = checked.elapsed().as_millis() as u64, "proving key matches the verifying key");
         let local = if settings.centralized {
             info!(target: "distributor", jobs = settings.centralized_jobs, "centralized mode: proving every job here");
-            let key = ProvingKey::from_bytes(&proving_key_bytes, Some(proving_key_hash))
-                .with_context(|| format!("cannot parse proving key {}", pk_path.display()))?;
             Some(LocalProver::new(Arc::new(key), settings.centralized_jobs)?)
         } else {
             None
