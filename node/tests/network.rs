@@ -309,6 +309,43 @@ fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
     net.wait_status(d, "the batch proven", |s| proven(s, 1));
 }
 
+/// A prover killed after `Accepted` and before its receipts gets them after
+/// its restart: the receipts it is owed are kept on disk.
+#[test]
+fn a_prover_killed_before_its_receipts_gets_them_after_a_restart() {
+    let mut net = Net::new();
+    // No block is cut while the distributor runs: no receipt can be fetched.
+    let (d, key, boot) = net.start_distributor("block_interval_ms = 600000\n", &[]);
+    // It comes back on the same address, which the prover knows.
+    let listen = boot.split("/p2p/").next().unwrap().to_string();
+    let mut args = net.node(d).args.clone();
+    args.extend(["--listen".to_string(), listen]);
+    let p = net.start_prover("prover0", &key, &boot, &[]);
+    net.wait_status(d, "the prover connected", |s| {
+        s["peers"].as_u64() >= Some(1)
+    });
+    net.submit_batch(d);
+    net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    let owed = net.wait_status(p, "every job owed a receipt", |s| {
+        s["awaiting_receipts"].as_u64() == Some(JOBS)
+    });
+    assert_eq!(owed["receipts"].as_u64(), Some(0), "{owed:#}");
+    net.kill(p);
+    // The distributor's shutdown cuts the last block; it comes back.
+    assert!(net.stop(d).success());
+    net.restart(d, Some(args));
+    net.restart(p, None);
+    let status = net.wait_status(p, "the receipts fetched after the restart", |s| {
+        s["receipts"].as_u64() == Some(JOBS)
+    });
+    assert_eq!(status["awaiting_receipts"].as_u64(), Some(0), "{status:#}");
+    let dir = net.node(p).data_dir.join("receipts");
+    for index in 0..JOBS as u32 {
+        let job = protocol::JobId::new(protocol::BatchId(1), index);
+        assert!(node::prover::receipt_path(&dir, job).exists(), "{job}");
+    }
+}
+
 /// A restart with another reward while a batch is open is refused with both
 /// values named (its jobs were announced at the old price); with the old
 /// settings the distributor starts again.

@@ -36,7 +36,7 @@ use protocol::{BatchId, PublicKey, SecretKey, Timestamp};
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
-use tracing::{Instrument, debug, info, info_span};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use self::client::Client;
 use self::keys::KeyCache;
@@ -171,14 +171,27 @@ impl Prover {
         stop: watch::Receiver<bool>,
     ) -> Self {
         let client = Arc::new(Client::new(secret, distributor, net, metrics));
+        let receipts_dir = data_dir.join("receipts");
+        let mut tally = Tally::default();
+        match receipts::load_owed(&receipts_dir) {
+            Ok(owed) => {
+                if !owed.is_empty() {
+                    info!(target: "prover", owed = owed.len(), "receipts still owed from the last run");
+                }
+                tally.awaiting_receipts = owed;
+            }
+            Err(e) => {
+                warn!(target: "prover", error = %format!("{e:#}"), "cannot read the owed-receipts list")
+            }
+        }
         Self {
             shared: Arc::new(Shared {
                 client,
                 settings,
-                receipts_dir: data_dir.join("receipts"),
+                receipts_dir,
                 keys: resources.keys,
                 pools: resources.pools,
-                tally: Mutex::new(Tally::default()),
+                tally: Mutex::new(tally),
                 proven: Mutex::new(VecDeque::new()),
                 wake: Notify::new(),
                 stop,

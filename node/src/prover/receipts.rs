@@ -2,7 +2,13 @@
 //! of its credit once the block holding it is cut, checks it against the
 //! distributor's key and keeps it on disk, where `crowdprove ledger
 //! check-receipt` can verify it offline.
+//!
+//! The jobs whose receipts are still owed are kept on disk too
+//! (`<receipts dir>/owed`, one job per line, replaced atomically), so a
+//! prover that restarts — or is killed — between `Accepted` and its receipt
+//! still asks for it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
@@ -31,6 +37,9 @@ pub async fn fetch(shared: &Shared) {
                 t.receipts += 1;
                 t.awaiting_receipts.retain(|j| *j != job);
                 t.kept_receipt(job, height);
+                if let Err(e) = save_owed(&shared.receipts_dir, &t.awaiting_receipts) {
+                    warn!(target: "prover", error = %format!("{e:#}"), "the owed-receipts list is not saved");
+                }
             }
             Err(e) => warn!(target: "prover", %job, error = %format!("{e:#}"), "receipt not kept"),
         }
@@ -55,6 +64,45 @@ fn save(shared: &Shared, job: JobId, bytes: &[u8]) -> anyhow::Result<u64> {
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     debug!(target: "prover", %job, path = %path.display(), "receipt kept");
     Ok(receipt.header.header.height)
+}
+
+/// The file listing the jobs whose receipts are owed.
+fn owed_path(dir: &Path) -> PathBuf {
+    dir.join("owed")
+}
+
+/// The jobs whose receipts were owed when the prover last ran.
+pub fn load_owed(dir: &Path) -> anyhow::Result<Vec<JobId>> {
+    let path = owed_path(dir);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            l.trim()
+                .parse()
+                .with_context(|| format!("{}: {l:?} is not a job id", path.display()))
+        })
+        .collect()
+}
+
+/// Replaces the owed list with `owed`: written to a temporary file, synced,
+/// renamed over the old one.
+pub fn save_owed(dir: &Path, owed: &[JobId]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let path = owed_path(dir);
+    let tmp = dir.join("owed.tmp");
+    let mut file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    for job in owed {
+        writeln!(file, "{job}")?;
+    }
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// Where a prover keeps the receipt of `job`.

@@ -306,6 +306,9 @@ async fn prove_and_submit(
             t.accepted += 1;
             t.earned += reward;
             t.awaiting_receipts.push(assignment.job);
+            if let Err(e) = super::receipts::save_owed(&shared.receipts_dir, &t.awaiting_receipts) {
+                warn!(target: "prover", error = %format!("{e:#}"), "the owed-receipts list is not saved");
+            }
             metrics.prover_job("accepted");
             info!(target: "prover", reward, "proof accepted");
         }
