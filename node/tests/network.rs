@@ -530,10 +530,11 @@ fn a_proof_accepted_at_shutdown_is_paid_and_its_prover_told() {
     while told() * REWARD != paid && Instant::now() < settle {
         std::thread::sleep(Duration::from_millis(100));
     }
+    let statuses: Vec<_> = provers.iter().map(|p| net.get(*p, "/status")).collect();
     assert_eq!(
         told() * REWARD,
         paid,
-        "credited but not told, or told but not credited\n{}",
+        "credited but not told, or told but not credited\n{statuses:#?}\n{}",
         net.logs()
     );
     assert!(
