@@ -3,11 +3,11 @@
 //!
 //! `jobs` workers each loop claim → prove → submit ([`worker`]); proofs run
 //! in [`worker::ProvingPools`], which a crowd of identities in one process
-//! (`crowdprove crowd`) shares, as it shares the key cache. The run loop
-//! takes gossip (an announcement wakes idle workers), answers the API,
-//! fetches receipts, publishes the status and handles shutdown: workers
-//! stop claiming, finish what they hold within the grace period, and
-//! release what they cannot finish.
+//! (`crowdprove crowd`) shares, as it shares the key cache. A task of its
+//! own fetches receipts. The run loop takes gossip (an announcement wakes
+//! idle workers), answers the API, publishes the status — never waiting on
+//! the network — and handles shutdown: workers stop claiming, finish what
+//! they hold within the grace period, and release what they cannot finish.
 //!
 //! # Layout
 //! - [`client`]: signed calls to the distributor, answers checked.
@@ -237,7 +237,25 @@ impl Prover {
             }
         };
         publish(&shared);
-        let mut receipts = tokio::time::interval(RECEIPT_POLL);
+        // Receipts on a task of their own: a slow or absent distributor must
+        // not hold up the status or the API.
+        let fetcher = {
+            let shared = shared.clone();
+            let mut stop = shared.stop.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(RECEIPT_POLL);
+                while !*stop.borrow() {
+                    tokio::select! {
+                        _ = every.tick() => receipts::fetch(&shared).await,
+                        changed = stop.changed() => {
+                            if changed.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+        };
         let mut status = tokio::time::interval(STATUS_REFRESH);
         let mut stop_signal = shared.stop.clone();
         let mut stopping = false;
@@ -245,7 +263,6 @@ impl Prover {
             tokio::select! {
                 Some(event) = events.recv() => on_network(&shared, event),
                 Some(request) = api.recv() => on_api(request),
-                _ = receipts.tick() => receipts::fetch(&shared).await,
                 _ = status.tick() => publish(&shared),
                 done = workers.join_next() => match done {
                     Some(_) => {}
@@ -257,6 +274,10 @@ impl Prover {
                 }
             }
         }
+        // Stopped or not (every worker may have given up), the fetcher goes;
+        // one last round asks for what is still owed.
+        fetcher.abort();
+        let _ = fetcher.await;
         receipts::fetch(&shared).await;
         publish(&shared);
         let (stopped, last_error) = shared.stopped();
