@@ -24,6 +24,22 @@ const CONFIG: Config = bincode::config::standard()
     .with_fixed_int_encoding()
     .with_limit::<MAX_DECODE_BYTES>();
 
+/// The ceiling for a record a node reads back from its own storage (a
+/// rollup state of a million accounts, a scheduler snapshot): far above
+/// anything the network may send, so never used for network bytes.
+pub const MAX_STORED_BYTES: usize = 1 << 30;
+
+type StoredConfig = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Fixint,
+    bincode::config::Limit<MAX_STORED_BYTES>,
+>;
+
+const STORED: StoredConfig = bincode::config::standard()
+    .with_little_endian()
+    .with_fixed_int_encoding()
+    .with_limit::<MAX_STORED_BYTES>();
+
 /// Why bytes did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CodecError {
@@ -51,6 +67,31 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 /// Appends the encoding of `value` to `out`.
 pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) {
     out.extend_from_slice(&encode(value));
+}
+
+/// Encodes a record for this node's own storage; [`decode_stored`] reads it.
+/// The bytes are those [`encode`] writes: only the decode limit differs.
+pub fn encode_stored<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, STORED).expect("encoding to a Vec cannot fail")
+}
+
+/// Decodes a record this node wrote to its own storage, which may be at most
+/// `limit` (capped at [`MAX_STORED_BYTES`]) long. Never for network bytes:
+/// those go through [`decode`] and its 8 MiB ceiling.
+pub fn decode_stored<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
+    let limit = limit.min(MAX_STORED_BYTES);
+    if bytes.len() > limit {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            limit,
+        });
+    }
+    let (value, used) = bincode::serde::decode_from_slice(bytes, STORED)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError::TrailingBytes(bytes.len() - used));
+    }
+    Ok(value)
 }
 
 /// Decodes exactly one `T` from `bytes`, which may be at most `limit` long.
@@ -127,6 +168,29 @@ mod tests {
         a: u32,
         b: Vec<u8>,
         c: Option<bool>,
+    }
+
+    #[test]
+    fn stored_records_may_pass_the_network_ceiling_and_encode_the_same() {
+        let big = vec![7u8; MAX_DECODE_BYTES + 1024];
+        let bytes = encode_stored(&big);
+        assert!(
+            decode::<Vec<u8>>(&bytes, usize::MAX).is_err(),
+            "over the network ceiling"
+        );
+        let back: Vec<u8> = decode_stored(&bytes, usize::MAX).unwrap();
+        assert_eq!(back, big);
+        // Small records read back the same either way.
+        let small = encode_stored(&(1u32, vec![1u8, 2]));
+        assert_eq!(small, encode(&(1u32, vec![1u8, 2])));
+        assert_eq!(
+            decode::<(u32, Vec<u8>)>(&small, 64).unwrap(),
+            (1, vec![1, 2])
+        );
+        assert!(matches!(
+            decode_stored::<Vec<u8>>(&bytes, 16),
+            Err(CodecError::TooLarge { .. })
+        ));
     }
 
     #[test]

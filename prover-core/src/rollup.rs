@@ -259,7 +259,7 @@ impl Rollup {
 
     /// Serializes the accounts (the tree is rebuilt on load).
     pub fn to_bytes(&self) -> Vec<u8> {
-        codec::encode(&StateWire {
+        codec::encode_stored(&StateWire {
             version: STATE_VERSION,
             circuit: self.config.circuit_id(),
             accounts: self.accounts.clone(),
@@ -268,8 +268,8 @@ impl Rollup {
 
     /// Restores a state saved with [`Self::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let wire: StateWire =
-            codec::decode(bytes, MAX_STATE_BYTES).map_err(|e| Error::StateBytes(e.to_string()))?;
+        let wire: StateWire = codec::decode_stored(bytes, MAX_STATE_BYTES)
+            .map_err(|e| Error::StateBytes(e.to_string()))?;
         if wire.version != STATE_VERSION {
             return Err(Error::StateBytes(format!(
                 "state version {} (this build reads {STATE_VERSION})",

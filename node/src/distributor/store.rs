@@ -364,7 +364,7 @@ impl JobStore {
                     batch.put_cf(
                         self.cf(CF_META),
                         SNAPSHOT_KEY,
-                        codec::encode(snapshot.as_ref()),
+                        codec::encode_stored(snapshot.as_ref()),
                     );
                     batch.put_cf(self.cf(CF_META), COMPACTED_KEY, seq.to_be_bytes());
                     // Only the events since the last snapshot: the ranges
@@ -412,7 +412,7 @@ impl JobStore {
         let compacted = self.log.lock().expect("store lock").compacted;
         match self.get_raw(CF_META, SNAPSHOT_KEY)? {
             None => Ok(None),
-            Some(bytes) => codec::decode(&bytes, MAX_SNAPSHOT)
+            Some(bytes) => codec::decode_stored(&bytes, MAX_SNAPSHOT)
                 .map(|snapshot| Some((compacted, snapshot)))
                 .map_err(|e| self.corrupt(format!("the scheduler snapshot: {e}"))),
         }
