@@ -187,30 +187,53 @@ impl SecretKey {
 
     /// Writes the key to a new file with mode 0600. Refuses to overwrite an
     /// existing file: replacing a node's key loses its identity and earnings.
+    /// The key is written and synced under a temporary name, then linked to
+    /// `path`, so a crash never leaves an empty or half key there.
     pub fn save(&self, path: &Path) -> Result<(), KeyFileError> {
         let io_error = |source| KeyFileError::Io {
             path: path.to_owned(),
             source,
         };
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::AlreadyExists => KeyFileError::AlreadyExists(path.to_owned()),
-                _ => io_error(source),
-            })?;
-        // The mode above is filtered by the umask; make sure it is exactly 0600.
-        file.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io_error)?;
-        let text = format!(
-            "{KEY_FILE_HEADER}\nseed {}\npublic {}\n",
-            hex::encode(&self.seed()),
-            self.public().to_hex()
-        );
-        file.write_all(text.as_bytes()).map_err(io_error)?;
-        file.sync_all().map_err(io_error)
+        let exists = |source: std::io::Error| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => KeyFileError::AlreadyExists(path.to_owned()),
+            _ => io_error(source),
+        };
+        if path.exists() {
+            return Err(KeyFileError::AlreadyExists(path.to_owned()));
+        }
+        let mut tmp_name = path.as_os_str().to_owned();
+        tmp_name.push(format!(".tmp-{}", std::process::id()));
+        let tmp = std::path::PathBuf::from(tmp_name);
+        let written = (|| -> std::io::Result<()> {
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            // The mode above is filtered by the umask; make it exactly 0600.
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+            let text = format!(
+                "{KEY_FILE_HEADER}\nseed {}\npublic {}\n",
+                hex::encode(&self.seed()),
+                self.public().to_hex()
+            );
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_error(e));
+        }
+        // A link, unlike a rename, never replaces a file that appeared meanwhile.
+        let linked = fs::hard_link(&tmp, path);
+        let _ = fs::remove_file(&tmp);
+        linked.map_err(exists)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_error)?;
+        }
+        Ok(())
     }
 
     /// Loads the key at `path`, or creates and saves a new one if there is no

@@ -150,14 +150,28 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    // Write then rename, so a crash never leaves a half key under the real name.
+    // Write, sync, then rename, so a crash never leaves a half key (or an
+    // empty one) under the real name.
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        sync_parent(path)
+    })();
+    written.map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Syncs the folder holding `path`, so a rename into it survives a crash.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 fn expected_text(expected: Option<ContentHash>) -> String {
