@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use libp2p::Multiaddr;
-use libp2p::multiaddr::Protocol;
 use protocol::{PublicKey, SecretKey};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
@@ -118,24 +117,8 @@ pub async fn run(config: CrowdConfig) -> anyhow::Result<()> {
     let (api_tx, mut api_rx) = mpsc::channel(16);
     let (api_addr, api_task) =
         api::serve(config.api, metrics.clone(), status, api_tx, stop_rx.clone()).await?;
-    let first = &networks[0].0;
-    let peer = first.local_peer_id();
-    let listen = first
-        .listen_addrs()
-        .await?
-        .into_iter()
-        .map(|a| a.with(Protocol::P2p(peer)).to_string())
-        .collect();
-    let public = identity(config.seed, 0).public();
-    let info = NodeInfo {
-        role: Role::Prover,
-        public_key: public.to_hex(),
-        node_id: public.node_id().to_string(),
-        peer_id: peer.to_string(),
-        listen,
-        api: api_addr,
-        pid: std::process::id(),
-    };
+    let first = identity(config.seed, 0).public();
+    let info = NodeInfo::describe(Role::Prover, &first, &networks[0].0, api_addr).await?;
     info.write(&config.data_dir)?;
     info!(
         target: "crowd",

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use libp2p::multiaddr::Protocol;
 use protocol::SecretKey;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
@@ -58,23 +57,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         stop_rx.clone(),
     )
     .await?;
-    let peer = net.local_peer_id();
-    let listen = net
-        .listen_addrs()
-        .await?
-        .into_iter()
-        .map(|a| a.with(Protocol::P2p(peer)).to_string())
-        .collect();
-    let public = secret.public();
-    let info = NodeInfo {
-        role: config.node.role,
-        public_key: public.to_hex(),
-        node_id: public.node_id().to_string(),
-        peer_id: peer.to_string(),
-        listen,
-        api: api_addr,
-        pid: std::process::id(),
-    };
+    let info = NodeInfo::describe(config.node.role, &secret.public(), &net, api_addr).await?;
     info!(
         target: "node",
         role = ?info.role,

@@ -36,6 +36,32 @@ pub struct NodeInfo {
 pub const NODE_INFO_FILE: &str = "node.json";
 
 impl NodeInfo {
+    /// This process, as a node of `role` with identity `public` on `net`,
+    /// serving its API at `api`: its listen addresses end in `/p2p/<peer id>`.
+    pub async fn describe(
+        role: Role,
+        public: &protocol::PublicKey,
+        net: &crate::network::NetworkHandle,
+        api: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let peer = net.local_peer_id();
+        let listen = net
+            .listen_addrs()
+            .await?
+            .into_iter()
+            .map(|a| a.with(libp2p::multiaddr::Protocol::P2p(peer)).to_string())
+            .collect();
+        Ok(Self {
+            role,
+            public_key: public.to_hex(),
+            node_id: public.node_id().to_string(),
+            peer_id: peer.to_string(),
+            listen,
+            api,
+            pid: std::process::id(),
+        })
+    }
+
     /// As JSON, for `/status`.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).expect("serializable")

@@ -216,8 +216,7 @@ fn provers_find_the_distributor_through_kademlia_from_another_peer() {
 
 #[test]
 fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
-    use node::network::{self, NetworkConfig, peer_id_of};
-    use protocol::envelope::{open_any, seal, seal_now};
+    use protocol::envelope::{seal, seal_now};
     use protocol::messages::{AnyMessage, InvalidReason, JobRequest, Outcome, ProofSubmission};
     use protocol::{BatchId, JobId, RequestId, SecretKey, Timestamp};
 
@@ -227,27 +226,8 @@ fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
     let key = node::config::parse_public_key(&key_hex).unwrap();
     let answers = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let attacker = SecretKey::from_seed([7; 32]);
-        let config = NetworkConfig {
-            bootstrap: vec![boot.parse().unwrap()],
-            ..NetworkConfig::default()
-        };
-        let metrics = std::sync::Arc::new(node::metrics::Metrics::new());
-        let (client, _events, _task) = network::start(&attacker, config, metrics).await.unwrap();
-        let distributor = peer_id_of(&key);
-        client.locate(distributor).await.unwrap();
-        let ask = |bytes: Vec<u8>| {
-            let client = client.clone();
-            async move {
-                let answer = client.request(distributor, bytes).await.unwrap();
-                let signed = open_any(&answer, Timestamp::now(), Default::default()).unwrap();
-                assert_eq!(
-                    signed.signer(),
-                    key,
-                    "answers are signed by the distributor"
-                );
-                signed.body
-            }
-        };
+        let client = support::Client::connect(&attacker, &boot, key).await;
+        let ask = |bytes: Vec<u8>| client.ask(bytes);
         let request = JobRequest { circuits: vec![] };
         let mut answers = Vec::new();
         // Garbage bytes.
@@ -394,10 +374,9 @@ fn a_restart_with_other_settings_and_an_open_batch_is_refused_clearly() {
 /// for the job is late or not theirs.
 #[test]
 fn the_winner_resubmitting_is_told_accepted_again_and_paid_once() {
-    use node::network::{self, NetworkConfig, peer_id_of};
-    use protocol::envelope::{open_any, seal_now};
+    use protocol::SecretKey;
+    use protocol::envelope::seal_now;
     use protocol::messages::{AnyMessage, InvalidReason, JobRequest, Outcome, ProofSubmission};
-    use protocol::{SecretKey, Timestamp};
 
     let mut net = Net::new();
     let (d, key_hex, boot) = net.start_distributor("batch_txs = 2\n", &[]);
@@ -410,29 +389,17 @@ fn the_winner_resubmitting_is_told_accepted_again_and_paid_once() {
     net.submit_batch(d);
     let prover = SecretKey::from_seed([31; 32]);
     let verdicts = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let config = NetworkConfig {
-            bootstrap: vec![boot.parse().unwrap()],
-            ..NetworkConfig::default()
-        };
-        let metrics = std::sync::Arc::new(node::metrics::Metrics::new());
-        let (client, _events, _task) = network::start(&prover, config, metrics).await.unwrap();
-        let distributor = peer_id_of(&key);
-        client.locate(distributor).await.unwrap();
-        let ask = |bytes: Vec<u8>| {
-            let client = client.clone();
-            async move {
-                let answer = client.request(distributor, bytes).await.unwrap();
-                open_any(&answer, Timestamp::now(), Default::default())
-                    .unwrap()
-                    .body
-            }
-        };
-        let assignment = loop {
-            match ask(seal_now(&JobRequest { circuits: vec![] }, &prover)).await {
-                AnyMessage::Assignment(a) => break a,
-                _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
-            }
-        };
+        let client = support::Client::connect(&prover, &boot, key).await;
+        let assignment = client
+            .ask_until(
+                "an assignment",
+                || seal_now(&JobRequest { circuits: vec![] }, &prover),
+                |answer| match answer {
+                    AnyMessage::Assignment(a) => Some(a),
+                    _ => None,
+                },
+            )
+            .await;
         let proof = prover_core::prove(&pk, &assignment.witness).unwrap();
         let submission = ProofSubmission {
             job: assignment.job,
@@ -441,24 +408,24 @@ fn the_winner_resubmitting_is_told_accepted_again_and_paid_once() {
         };
         let mut verdicts = Vec::new();
         for _ in 0..3 {
-            // Sealed afresh each time, as the prover's retries are.
-            loop {
-                match ask(seal_now(&submission, &prover)).await {
-                    AnyMessage::Verdict(v) => {
-                        verdicts.push(v.outcome);
-                        break;
-                    }
-                    // `busy` while the first credit is still being written.
-                    AnyMessage::Rejected(r) if r.reason == "busy" => {
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                    other => panic!("{other:?}"),
-                }
-            }
+            // Sealed afresh each time, as the prover's retries are; `busy`
+            // while the first credit is still being written.
+            let outcome = client
+                .ask_until(
+                    "a verdict",
+                    || seal_now(&submission, &prover),
+                    |answer| match answer {
+                        AnyMessage::Verdict(v) => Some(v.outcome),
+                        AnyMessage::Rejected(r) if r.reason == "busy" => None,
+                        other => panic!("{other:?}"),
+                    },
+                )
+                .await;
+            verdicts.push(outcome);
         }
         // Someone else with the same proof: not theirs.
         let other = SecretKey::from_seed([32; 32]);
-        let stranger = ask(seal_now(&submission, &other)).await;
+        let stranger = client.ask(seal_now(&submission, &other)).await;
         (verdicts, stranger)
     });
     let (verdicts, stranger) = verdicts;
@@ -489,7 +456,7 @@ fn the_winner_resubmitting_is_told_accepted_again_and_paid_once() {
 /// ledger credits and what the provers heard as `Accepted` agree exactly.
 #[test]
 fn a_proof_accepted_at_shutdown_is_paid_and_its_prover_told() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     let mut net = Net::new();
     let (d, key, boot) = net.start_distributor("batch_txs = 16\n", &[]);
@@ -501,15 +468,11 @@ fn a_proof_accepted_at_shutdown_is_paid_and_its_prover_told() {
     net.submit_batch(d);
     // Stop the distributor the moment it accepts its first proof: the
     // proof's record, its credit and its verdict are still on their way.
-    let deadline = Instant::now() + support::DEADLINE;
-    while !net.log("distributor").contains("proof accepted") {
-        assert!(
-            Instant::now() < deadline,
-            "no proof accepted\n{}",
-            net.logs()
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    support::eventually("a proof accepted", support::DEADLINE, || {
+        net.log("distributor")
+            .contains("proof accepted")
+            .then_some(())
+    });
     assert!(net.stop(d).success(), "{}", net.log("distributor"));
     let paid: u64 = support::ledger_balances(&net, &net.node(d).data_dir)
         .values()
@@ -526,10 +489,8 @@ fn a_proof_accepted_at_shutdown_is_paid_and_its_prover_told() {
             .map(|p| net.get(*p, "/status")["jobs"]["accepted"].as_u64().unwrap())
             .sum()
     };
-    let settle = Instant::now() + Duration::from_secs(10);
-    while told() * REWARD != paid && Instant::now() < settle {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Within a few refreshes, or the assertion below says what differs.
+    support::settles(Duration::from_secs(10), || told() * REWARD == paid);
     let statuses: Vec<_> = provers.iter().map(|p| net.get(*p, "/status")).collect();
     assert_eq!(
         told() * REWARD,
@@ -592,30 +553,30 @@ fn a_full_event_queue_never_stalls_the_network() {
             answers.spawn(async move { client.request(peer, bytes).await });
         }
         let mut busy = 0;
-        let deadline = tokio::time::sleep(Duration::from_secs(60));
-        tokio::pin!(deadline);
         let mut answered = 0;
         while answered < total - QUEUE {
-            tokio::select! {
-                Some(answer) = answers.join_next() => {
-                    if let Ok(Ok(bytes)) = answer {
-                        let signed = open_any(&bytes, Timestamp::now(), Default::default()).unwrap();
-                        assert_eq!(signed.signer(), server_key.public());
-                        if let AnyMessage::Rejected(r) = signed.body {
-                            assert_eq!(r.reason, "busy");
-                            busy += 1;
-                        }
-                        answered += 1;
-                    }
+            let answer = tokio::time::timeout(Duration::from_secs(60), answers.join_next())
+                .await
+                .unwrap_or_else(|_| panic!("only {answered} of {total} requests answered"));
+            if let Some(Ok(Ok(bytes))) = answer {
+                let signed = open_any(&bytes, Timestamp::now(), Default::default()).unwrap();
+                assert_eq!(signed.signer(), server_key.public());
+                if let AnyMessage::Rejected(r) = signed.body {
+                    assert_eq!(r.reason, "busy");
+                    busy += 1;
                 }
-                _ = &mut deadline => panic!("only {answered} of {total} requests answered"),
+                answered += 1;
             }
             // The network task keeps serving its own handle meanwhile.
             if answered % 10 == 0 {
                 server.listen_addrs().await.unwrap();
             }
         }
-        assert_eq!(busy, total - QUEUE, "every request past the queue is answered busy");
+        assert_eq!(
+            busy,
+            total - QUEUE,
+            "every request past the queue is answered busy"
+        );
         assert!(
             server_metrics
                 .render()

@@ -79,31 +79,27 @@ pub fn encode_stored<T: Serialize>(value: &T) -> Vec<u8> {
 /// `limit` (capped at [`MAX_STORED_BYTES`]) long. Never for network bytes:
 /// those go through [`decode`] and its 8 MiB ceiling.
 pub fn decode_stored<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
-    let limit = limit.min(MAX_STORED_BYTES);
-    if bytes.len() > limit {
-        return Err(CodecError::TooLarge {
-            len: bytes.len(),
-            limit,
-        });
-    }
-    let (value, used) = bincode::serde::decode_from_slice(bytes, STORED)
-        .map_err(|e| CodecError::Malformed(e.to_string()))?;
-    if used != bytes.len() {
-        return Err(CodecError::TrailingBytes(bytes.len() - used));
-    }
-    Ok(value)
+    decode_with(bytes, limit.min(MAX_STORED_BYTES), STORED)
 }
 
 /// Decodes exactly one `T` from `bytes`, which may be at most `limit` long.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
-    let limit = limit.min(MAX_DECODE_BYTES);
+    decode_with(bytes, limit.min(MAX_DECODE_BYTES), CONFIG)
+}
+
+/// Decodes exactly one `T` of at most `limit` bytes under `config`.
+fn decode_with<T: DeserializeOwned>(
+    bytes: &[u8],
+    limit: usize,
+    config: impl bincode::config::Config,
+) -> Result<T, CodecError> {
     if bytes.len() > limit {
         return Err(CodecError::TooLarge {
             len: bytes.len(),
             limit,
         });
     }
-    let (value, used) = bincode::serde::decode_from_slice(bytes, CONFIG)
+    let (value, used) = bincode::serde::decode_from_slice(bytes, config)
         .map_err(|e| CodecError::Malformed(e.to_string()))?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes(bytes.len() - used));

@@ -439,3 +439,101 @@ pub fn check_ledger(net: &Net, distributor: &Node, batches: u64, jobs: u64, rewa
         "paid {total}, expected one reward per job"
     );
 }
+
+/// Polls `check` until it gives a value, failing after `within` with
+/// `what` — the one place a test waits by polling.
+pub fn eventually<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let mut found = None;
+    let done = settles(within, || {
+        found = check();
+        found.is_some()
+    });
+    assert!(done, "timed out waiting for {what}");
+    found.expect("settled")
+}
+
+/// Polls `check` until it holds or `within` passes; says which.
+pub fn settles(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A bare protocol client: its own libp2p swarm and key, connected to the
+/// distributor, sending signed requests and reading checked answers.
+pub struct Client {
+    /// The client's network.
+    pub net: node::network::NetworkHandle,
+    distributor: protocol::PublicKey,
+    _events: tokio::sync::mpsc::Receiver<node::network::NetworkEvent>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Client {
+    /// Starts a swarm for `key`, bootstraps from `boot` and finds the
+    /// distributor `distributor`.
+    pub async fn connect(
+        key: &protocol::SecretKey,
+        boot: &str,
+        distributor: protocol::PublicKey,
+    ) -> Self {
+        let config = node::network::NetworkConfig {
+            bootstrap: vec![boot.parse().unwrap()],
+            ..node::network::NetworkConfig::default()
+        };
+        let metrics = std::sync::Arc::new(node::metrics::Metrics::new());
+        let (net, events, task) = node::network::start(key, config, metrics).await.unwrap();
+        net.locate(node::network::peer_id_of(&distributor))
+            .await
+            .unwrap();
+        Self {
+            net,
+            distributor,
+            _events: events,
+            _task: task,
+        }
+    }
+
+    /// Sends `bytes` (an envelope) and returns the answer's message, checked
+    /// to be signed by the distributor.
+    pub async fn ask(&self, bytes: Vec<u8>) -> protocol::messages::AnyMessage {
+        let peer = node::network::peer_id_of(&self.distributor);
+        let answer = self.net.request(peer, bytes).await.unwrap();
+        let signed =
+            protocol::envelope::open_any(&answer, protocol::Timestamp::now(), Default::default())
+                .unwrap();
+        assert_eq!(
+            signed.signer(),
+            self.distributor,
+            "answers are signed by the distributor"
+        );
+        signed.body
+    }
+
+    /// Asks until `accept` takes the answer, failing after [`DEADLINE`].
+    pub async fn ask_until<T>(
+        &self,
+        what: &str,
+        mut bytes: impl FnMut() -> Vec<u8>,
+        mut accept: impl FnMut(protocol::messages::AnyMessage) -> Option<T>,
+    ) -> T {
+        let asking = async {
+            loop {
+                if let Some(value) = accept(self.ask(bytes()).await) {
+                    return value;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(DEADLINE, asking)
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    }
+}
