@@ -183,8 +183,9 @@ pub struct ProverSection {
     /// Threads per proof; 0 shares all cores among the jobs.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Consecutive failures (invalid proofs, an unreachable distributor)
-    /// before a worker stops claiming; `busy` answers do not count.
+    /// Consecutive failures (proofs judged invalid, proving errors) before
+    /// a worker stops claiming; `busy` answers and an unreachable
+    /// distributor do not count: the worker backs off and keeps trying.
     #[arg(long, default_value_t = 10)]
     pub max_failures: u32,
     /// Seconds to finish held jobs on shutdown before releasing them.

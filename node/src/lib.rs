@@ -14,9 +14,11 @@
 //! - [`metrics`]: the Prometheus registry.
 //! - [`node`]: start-up and shutdown.
 //! - [`node_info`]: what a running node says about itself (`node.json`).
+//! - [`crash`]: crash points for the crash tests.
 
 pub mod api;
 pub mod config;
+pub mod crash;
 pub mod crowd;
 pub mod distributor;
 pub mod metrics;

@@ -31,6 +31,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Role::Prover => config.distributor_key()?,
         Role::Distributor => secret.public(),
     };
+    if let Some((point, n)) = crate::crash::arm()? {
+        warn!(target: "node", point = point.name(), pass = n, "crash point armed (testing only): this node will kill itself");
+    }
     let metrics = Arc::new(Metrics::new());
     metrics.set_role(match config.node.role {
         Role::Distributor => "distributor",

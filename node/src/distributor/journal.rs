@@ -120,6 +120,9 @@ fn run(store: &JobStore, rx: &mpsc::Receiver<Entry>, depth: &Depth, fatal: &dyn 
             return;
         }
         debug!(target: "distributor", entries = group.len(), sync, "journal group committed");
+        if sync {
+            crate::crash::at(crate::crash::Point::Logged);
+        }
         for then in group.into_iter().filter_map(|e| e.then) {
             then();
         }

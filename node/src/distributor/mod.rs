@@ -639,6 +639,7 @@ impl Distributor {
             .apply(LrpEvent::Submit { jobs: job_ids }, move |_| Log {
                 records: vec![stored],
                 then: Some(Box::new(move || {
+                    crate::crash::at(crate::crash::Point::BatchStored);
                     outbox.publish(&announcement);
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok(answer));
@@ -985,6 +986,7 @@ impl Distributor {
             }
             return;
         }
+        crate::crash::at(crate::crash::Point::Verified);
         let credit = ledger::Credit::new(prover, job, self.settings.reward_per_job, proof_hash);
         let reward = self.settings.reward_per_job;
         let (outbox, payout, to_loop) = (

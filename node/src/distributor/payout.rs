@@ -127,6 +127,7 @@ fn run(
                 return;
             }
             debug!(target: "ledger", credits = n, "credits committed");
+            crate::crash::at(crate::crash::Point::Credited);
             for order in group {
                 (order.then)();
             }
@@ -168,8 +169,11 @@ fn cut_due_blocks(ledger: &SharedLedger, metrics: &Metrics) {
     let mut ledger = ledger.write().expect("ledger lock");
     match ledger.maybe_cut_blocks(now) {
         Ok(blocks) => {
-            for block in blocks {
+            for block in &blocks {
                 info!(target: "ledger", height = block.header.height, txs = block.header.tx_count, "block cut");
+            }
+            if !blocks.is_empty() {
+                crate::crash::at(crate::crash::Point::BlockCut);
             }
         }
         Err(e) => {

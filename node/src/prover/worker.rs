@@ -115,11 +115,11 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
             return;
         }
         if let Err(e) = shared.client.locate().await {
-            fail(
-                &mut failures,
-                &mut backoff,
-                format!("cannot find the distributor: {e}"),
-            );
+            // The distributor is away (restarting, unreachable): wait for
+            // it; an outage is not this prover's failure.
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            warn!(target: "prover", retry_ms = backoff.as_millis() as u64, "cannot find the distributor: {e}");
+            shared.tally().last_error = Some(format!("cannot find the distributor: {e}"));
             shared.pause(backoff).await;
             continue;
         }
@@ -130,7 +130,10 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
             })
             .await;
         let assignment = match answer {
-            Ok(AnyMessage::Assignment(a)) if a.prover == shared.client.me() => a,
+            Ok(AnyMessage::Assignment(a)) if a.prover == shared.client.me() => {
+                backoff = BACKOFF_MIN;
+                a
+            }
             Ok(AnyMessage::Assignment(_)) => {
                 fail(
                     &mut failures,
@@ -167,6 +170,15 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
                 // Back-pressure, not a failure: wait longer each time.
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 debug!(target: "prover", reason, backoff_ms = backoff.as_millis() as u64, "distributor busy; backing off");
+                shared.pause(backoff).await;
+                continue;
+            }
+            Err(CallError::Network(e)) => {
+                // Unreachable or timed out: the distributor may be
+                // restarting. Keep trying, further apart; not a failure.
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                warn!(target: "prover", retry_ms = backoff.as_millis() as u64, "distributor unreachable: {e}");
+                shared.tally().last_error = Some(format!("distributor unreachable: {e}"));
                 shared.pause(backoff).await;
                 continue;
             }
@@ -326,13 +338,13 @@ async fn prove_and_submit(
     Ok(verdict.outcome)
 }
 
-/// How many times a proof submission is tried when the distributor cannot
-/// be reached or is busy (back-off 0.5 s doubling to 8 s: about 40 s in
-/// all, enough for a distributor restart).
-const SUBMIT_ATTEMPTS: u32 = 8;
+/// How long a proof's submission is retried while the distributor cannot
+/// be reached or is busy (back-off 0.5 s doubling to 8 s): a proof is worth
+/// more than the request, and a restarted distributor still accepts it.
+const SUBMIT_PATIENCE: Duration = Duration::from_secs(600);
 
-/// Submits a sealed proof, retrying network failures and `busy`: a proof is
-/// worth more than the request, and a restarted distributor still accepts it.
+/// Submits a sealed proof, retrying network failures and `busy` for up to
+/// [`SUBMIT_PATIENCE`] (less if the prover is stopping).
 ///
 /// Each retry is sealed afresh (a new nonce): a word-for-word resend would be
 /// refused as a replay, and a winner whose `Accepted` was lost on the way
@@ -342,16 +354,19 @@ async fn submit(
     first: Vec<u8>,
     submission: &ProofSubmission,
 ) -> anyhow::Result<Verdict> {
+    let deadline = Instant::now() + SUBMIT_PATIENCE;
     let mut delay = BACKOFF_MIN;
     let mut bytes = first;
-    for attempt in 1..=SUBMIT_ATTEMPTS {
+    for attempt in 1.. {
         if attempt > 1 {
             bytes = shared.client.seal(submission);
         }
         match shared.client.call_raw(bytes.clone()).await {
             Ok(AnyMessage::Verdict(v)) => return Ok(v),
             Ok(other) => bail!("submitted a proof, got a {}", other.kind()),
-            Err(CallError::Network(e) | CallError::Busy(e)) if attempt < SUBMIT_ATTEMPTS => {
+            Err(CallError::Network(e) | CallError::Busy(e))
+                if Instant::now() + delay < deadline && !shared.stopping() =>
+            {
                 debug!(target: "prover", attempt, error = %e, "submission not taken; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(8));
@@ -361,7 +376,7 @@ async fn submit(
             Err(e) => return Err(anyhow!("{e}")),
         }
     }
-    unreachable!("the last attempt returns")
+    unreachable!("the loop returns")
 }
 
 async fn release(shared: &Shared, assignment: &Assignment) {

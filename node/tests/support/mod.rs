@@ -36,6 +36,8 @@ pub struct Node {
     pub data_dir: PathBuf,
     pub key: PathBuf,
     pub args: Vec<String>,
+    /// Extra environment variables of the process.
+    pub env: Vec<(String, String)>,
     pub child: Option<Child>,
     pub info: Option<NodeInfo>,
 }
@@ -123,6 +125,7 @@ impl Net {
             data_dir,
             key,
             args,
+            env: Vec::new(),
             child: None,
             info: None,
         };
@@ -132,6 +135,18 @@ impl Net {
     }
 
     fn spawn(&self, node: &mut Node) {
+        if let Err(status) = self.try_spawn(node) {
+            panic!(
+                "{} exited with {status} at start:\n{}",
+                node.name,
+                self.log(&node.name)
+            );
+        }
+    }
+
+    /// Starts `node`'s process and waits for its `node.json`; `Err` with
+    /// the exit status if it died first.
+    fn try_spawn(&self, node: &mut Node) -> Result<(), std::process::ExitStatus> {
         let _ = std::fs::remove_file(node.data_dir.join("node.json"));
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -147,6 +162,7 @@ impl Net {
             .args(["--api", "127.0.0.1:0"])
             .args(&node.args)
             .env("RUST_LOG", "info,libp2p=warn")
+            .envs(node.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -158,14 +174,11 @@ impl Net {
                 && info.pid == node.child.as_ref().unwrap().id()
             {
                 node.info = Some(info);
-                return;
+                return Ok(());
             }
             if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "{} exited with {status} at start:\n{}",
-                    node.name,
-                    self.log(&node.name)
-                );
+                node.child = None;
+                return Err(status);
             }
             assert!(
                 started.elapsed() < DEADLINE,
@@ -216,6 +229,10 @@ impl Net {
         &self.nodes[index]
     }
 
+    pub fn node_mut(&mut self, index: usize) -> &mut Node {
+        &mut self.nodes[index]
+    }
+
     /// The node's log so far.
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.log_path(name)).unwrap_or_default()
@@ -255,6 +272,41 @@ impl Net {
         let answer: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(code, 200, "{answer}");
         answer
+    }
+
+    /// POST /batch to node `index`; `None` if it gave no answer (it died
+    /// on the way, as a crash test may want).
+    pub fn try_submit_batch(&self, index: usize) -> Option<Value> {
+        let api = self.nodes[index].info().api;
+        let (code, body) = runtime()
+            .block_on(node::api::request(api, "POST", "/batch", &[]))
+            .ok()?;
+        (code == 200).then(|| serde_json::from_slice(&body).ok())?
+    }
+
+    /// The `/status` of node `index`, `None` if it does not answer.
+    pub fn try_status(&self, index: usize) -> Option<Value> {
+        let api = self.nodes[index].info().api;
+        runtime()
+            .block_on(node::api::get_json(api, "/status"))
+            .ok()
+    }
+
+    /// Waits for node `index` to exit on its own, failing after
+    /// [`DEADLINE`] with `what` and every log.
+    pub fn wait_exit(&mut self, index: usize, what: &str) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            let child = self.nodes[index].child.as_mut().expect("running");
+            if let Some(status) = child.try_wait().unwrap() {
+                self.nodes[index].child = None;
+                return status;
+            }
+            if started.elapsed() > DEADLINE {
+                panic!("timed out waiting for {what}\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Polls node `index`'s status until `done` holds, failing after
@@ -316,6 +368,22 @@ impl Net {
     /// Starts node `index` again with the same identity, data and `args`
     /// (replacing the old arguments when given).
     pub fn restart(&mut self, index: usize, args: Option<Vec<String>>) {
+        if let Err(status) = self.try_restart(index, args) {
+            panic!(
+                "{} exited with {status} at start:\n{}",
+                self.nodes[index].name,
+                self.log(&self.nodes[index].name)
+            );
+        }
+    }
+
+    /// [`Net::restart`], but a node that dies before it is up is an `Err`
+    /// with its exit status, not a failure.
+    pub fn try_restart(
+        &mut self,
+        index: usize,
+        args: Option<Vec<String>>,
+    ) -> Result<(), std::process::ExitStatus> {
         let mut node = std::mem::replace(
             &mut self.nodes[index],
             Node {
@@ -323,6 +391,7 @@ impl Net {
                 data_dir: PathBuf::new(),
                 key: PathBuf::new(),
                 args: Vec::new(),
+                env: Vec::new(),
                 child: None,
                 info: None,
             },
@@ -330,8 +399,9 @@ impl Net {
         if let Some(args) = args {
             node.args = args;
         }
-        self.spawn(&mut node);
+        let started = self.try_spawn(&mut node);
         self.nodes[index] = node;
+        started
     }
 
     /// Runs `crowdprove <args>` to completion.

@@ -1,0 +1,164 @@
+//! Crash tests: a distributor SIGKILLed again and again while real provers
+//! work, at named crash points (between two durable steps) and at random
+//! moments. However it dies, every job is credited exactly once and every
+//! prover is paid for exactly the proofs it was told were accepted, with a
+//! receipt for each.
+
+mod support;
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use node::crash::Point;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use support::{Net, check_ledger, ledger_balances};
+
+const REWARD: u64 = 100;
+const JOBS: u64 = 8; // batch_txs 8, one transfer per job
+const PROVERS: usize = 3;
+
+/// How one run of the distributor ends.
+#[derive(Debug, Clone, Copy)]
+enum Death {
+    /// It kills itself the n-th time it passes the point.
+    At(Point, u64),
+    /// The test SIGKILLs it this long after it has made progress.
+    After(Duration),
+}
+
+/// Open jobs: fresh or held.
+fn open_jobs(status: &Value) -> u64 {
+    status["jobs"]["fresh"].as_u64().unwrap() + status["jobs"]["pending"].as_u64().unwrap()
+}
+
+fn done_jobs(status: &Value) -> u64 {
+    status["jobs"]["done"].as_u64().unwrap()
+}
+
+/// Twenty deaths, seeded: three at each crash point, five at random
+/// moments (the first run ends at one).
+fn deaths(rng: &mut impl Rng) -> Vec<Death> {
+    let mut deaths: Vec<Death> = Point::ALL
+        .iter()
+        .flat_map(|&p| [p; 3])
+        .map(|p| {
+            let n = if p == Point::BatchStored {
+                1
+            } else {
+                rng.gen_range(1..=3)
+            };
+            Death::At(p, n)
+        })
+        .collect();
+    deaths.extend((0..4).map(|_| Death::After(Duration::from_millis(rng.gen_range(0..600)))));
+    deaths.shuffle(rng);
+    deaths.insert(
+        0,
+        Death::After(Duration::from_millis(rng.gen_range(0..600))),
+    );
+    deaths
+}
+
+#[test]
+fn a_distributor_killed_at_twenty_moments_pays_every_accepted_proof_exactly_once() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20);
+    let deaths = deaths(&mut rng);
+    assert_eq!(deaths.len(), 20);
+    let mut net = Net::new();
+    let (d, key, boot) = net.start_distributor("", &[]);
+    // It comes back on the same address, which the provers know.
+    let listen = boot.split("/p2p/").next().unwrap().to_string();
+    let mut args = net.node(d).args.clone();
+    args.extend(["--listen".to_string(), listen]);
+    let provers: Vec<usize> = (0..PROVERS)
+        .map(|i| net.start_prover(&format!("prover{i}"), &key, &boot, &[]))
+        .collect();
+    net.wait_status(d, "provers connected", |s| {
+        s["peers"].as_u64() >= Some(PROVERS as u64)
+    });
+
+    let mut first = true;
+    for (round, &death) in deaths.iter().enumerate() {
+        if !first {
+            net.node_mut(d).env = match death {
+                Death::At(point, n) => vec![(
+                    node::crash::ENV.to_string(),
+                    format!("{}:{n}", point.name()),
+                )],
+                Death::After(_) => Vec::new(),
+            };
+            if net.try_restart(d, Some(args.clone())).is_err() {
+                // Died while starting (recovery reached the crash point).
+                assert!(matches!(death, Death::At(..)), "round {round}: {death:?}");
+                continue;
+            }
+        }
+        first = false;
+        // Keep work open; a batch-stored death needs a new batch.
+        let status = net.try_status(d);
+        let short = status.as_ref().is_some_and(|s| open_jobs(s) < 4);
+        if short || matches!(death, Death::At(Point::BatchStored, _)) {
+            let _ = net.try_submit_batch(d);
+        }
+        match death {
+            Death::At(point, _) => {
+                let exit = net.wait_exit(d, &format!("round {round}: the crash at {point:?}"));
+                assert_eq!(exit.signal(), Some(9), "round {round}: {exit}");
+            }
+            Death::After(delay) => {
+                let before = status.as_ref().map_or(0, done_jobs);
+                net.wait_status(d, &format!("round {round}: progress"), |s| {
+                    done_jobs(s) > before
+                });
+                std::thread::sleep(delay);
+                net.kill(d);
+            }
+        }
+    }
+    let log = net.log("distributor");
+    assert_eq!(
+        log.matches("crash point reached").count(),
+        15,
+        "every crash point was reached"
+    );
+
+    // The last run: no crash; every batch stored is proven and paid.
+    net.node_mut(d).env.clear();
+    net.restart(d, Some(args));
+    let status = net.wait_status(d, "every batch proven", |s| {
+        let total = s["batches"]["total"].as_u64().unwrap();
+        total > 0 && s["batches"]["proven"].as_u64() == Some(total)
+    });
+    let batches = status["batches"]["total"].as_u64().unwrap();
+    let mut told = Vec::new();
+    for &p in &provers {
+        let s = net.wait_status(p, "every receipt fetched", |s| {
+            s["awaiting_receipts"].as_u64() == Some(0)
+        });
+        let accepted = s["jobs"]["accepted"].as_u64().unwrap();
+        told.push((net.node(p).public_key(), accepted));
+        assert_eq!(s["receipts"].as_u64(), Some(accepted), "{s:#}");
+        let held = std::fs::read_dir(net.node(p).data_dir.join("receipts"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().ends_with(".receipt")
+            })
+            .count() as u64;
+        assert_eq!(held, accepted, "receipt files of {p}");
+    }
+    assert!(net.stop(d).success());
+    check_ledger(&net, net.node(d), batches, JOBS, REWARD);
+    let balances = ledger_balances(&net, &net.node(d).data_dir);
+    for (prover, accepted) in &told {
+        assert_eq!(
+            balances.get(prover).copied().unwrap_or(0),
+            accepted * REWARD,
+            "prover {prover}: told accepted {accepted} times; balances {balances:?}"
+        );
+    }
+    let accepted: u64 = told.iter().map(|(_, n)| n).sum();
+    assert_eq!(accepted, batches * JOBS, "every job's winner was told");
+}
