@@ -126,7 +126,10 @@ mod tests {
         assert_eq!(parse("credited:3").unwrap(), (Point::Credited, 3));
         assert_eq!(parse("block-cut").unwrap(), (Point::BlockCut, 1));
         let unknown = parse("nowhere:1").unwrap_err().to_string();
-        assert!(unknown.contains("one of batch-stored, verified"), "{unknown}");
+        assert!(
+            unknown.contains("one of batch-stored, verified"),
+            "{unknown}"
+        );
         assert!(parse("verified:0").is_err());
         assert!(parse("verified:x").is_err());
     }

@@ -92,6 +92,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Lift a prover's ban: clear its strikes in a stopped distributor's log.
+    ///
+    /// A prover is banned after `max_strikes` invalid proofs (see `crowdprove
+    /// run --help`). Stop the distributor first; the pardon is logged and
+    /// replayed like every scheduler event, so it holds across restarts.
+    Pardon {
+        /// The distributor's data dir.
+        #[arg(long, default_value = "crowdprove-data")]
+        data_dir: PathBuf,
+        /// The prover's public key (hex).
+        #[arg(long)]
+        prover: String,
+    },
     /// Read the distributor's ledger: balances, history, receipts, checks.
     Ledger {
         #[command(subcommand)]
@@ -189,6 +202,17 @@ enum LedgerCommand {
         #[arg(long)]
         distributor: String,
     },
+    /// A prover's own account: the receipts in its data dir, each checked
+    /// against the distributor's key, and the jobs whose receipts it is
+    /// still owed. Run it on the prover's machine; the prover may be running.
+    Receipts {
+        /// The prover's data dir (receipts are in <data-dir>/receipts).
+        #[arg(long, default_value = "crowdprove-data")]
+        data_dir: PathBuf,
+        /// The distributor's public key (hex).
+        #[arg(long)]
+        distributor: String,
+    },
     /// Export every block and transaction.
     Export {
         #[command(flatten)]
@@ -277,6 +301,16 @@ fn run(command: Command, run_matches: Option<clap::ArgMatches>) -> anyhow::Resul
                     "{}",
                     node::status_text::render(&status, protocol::Timestamp::now().0)
                 );
+            }
+        }
+        Command::Pardon { data_dir, prover } => {
+            let key = parse_public_key(&prover)?;
+            match node::distributor::pardon::pardon(&data_dir, key)? {
+                0 => println!("prover {} has no strikes; nothing written", key.node_id()),
+                n => println!(
+                    "prover {}: {n} strike(s) cleared; it may take work again once the distributor restarts",
+                    key.node_id()
+                ),
             }
         }
         Command::Ledger { command } => ledger(command)?,
@@ -443,6 +477,39 @@ fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
                 "receipt OK: job {} credited {} to {} in block {}",
                 credit.job, credit.amount, credit.prover, parsed.header.header.height
             );
+        }
+        LedgerCommand::Receipts {
+            data_dir,
+            distributor,
+        } => {
+            let distributor = parse_public_key(&distributor)?;
+            let dir = data_dir.join("receipts");
+            let audit = node::prover::audit_receipts(&dir, &distributor)?;
+            let total: u64 = audit.held.iter().map(|(c, _)| c.amount).sum();
+            println!(
+                "{}: {} receipt(s) held, checked against distributor {}, crediting {total} in all; {} owed",
+                dir.display(),
+                audit.held.len(),
+                distributor.node_id(),
+                audit.owed.len()
+            );
+            for (credit, height) in &audit.held {
+                println!(
+                    "  held  {:<12} {:>8}  block {height}  to {}",
+                    credit.job.to_string(),
+                    credit.amount,
+                    credit.prover.node_id()
+                );
+            }
+            for job in &audit.owed {
+                println!("  owed  {job} (accepted; the prover asks for its receipt while it runs)");
+            }
+            for (path, why) in &audit.bad {
+                println!("  BAD   {}: {why}", path.display());
+            }
+            if !audit.bad.is_empty() {
+                bail!("{} receipt file(s) do not check", audit.bad.len());
+            }
         }
         LedgerCommand::Export { at, format } => {
             let ledger = open(&at)?;

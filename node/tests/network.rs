@@ -138,14 +138,34 @@ fn a_byzantine_prover_is_never_paid_and_honest_work_goes_on() {
     let metrics = net.metrics(d);
     // Its invalid proofs, misbound submissions and replays were each counted.
     assert!(metrics.contains("outcome=\"invalid\""), "{metrics}");
+    let bad_key = net.node(byzantine).public_key();
+    let data = net.node(d).data_dir.to_str().unwrap().to_string();
+    let pardon = ["pardon", "--data-dir", &data, "--prover", &bad_key];
+    // The operator lifts its strikes: refused while the distributor runs...
+    let out = net.cli(&pardon);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is running") && err.lines().count() == 1,
+        "{err}"
+    );
     assert!(net.stop(d).success());
     check_ledger(&net, net.node(d), 2, JOBS, REWARD);
     let balances = support::ledger_balances(&net, &net.node(d).data_dir);
-    assert_eq!(
-        balances.get(&net.node(byzantine).public_key()),
-        None,
-        "{balances:?}"
+    assert_eq!(balances.get(&bad_key), None, "{balances:?}");
+    // ...and done once it is stopped; the restarted distributor has the
+    // prover with no strikes.
+    let out = net.cli(&pardon);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("cleared"),
+        "{said}{out:?}"
     );
+    net.restart(d, None);
+    let status = net.wait_status(d, "restarted", |s| s["provers"].is_array());
+    let row = prover_row(&status, &bad_key).unwrap();
+    assert_eq!(row["strikes"].as_u64(), Some(0), "{status:#}");
+    assert!(net.stop(d).success());
 }
 
 #[test]

@@ -34,6 +34,10 @@ pub const MAX_WITNESS_BYTES: usize = 1 << 20;
 pub const MAX_PROOF_BYTES: usize = 4 << 10;
 /// Proving keys travel in chunks of this many bytes (the last may be shorter).
 pub const KEY_CHUNK_BYTES: usize = 512 << 10;
+/// The longest proving key a chunk may announce: 4 GiB, ample for a circuit
+/// of 2^24 constraints (2^18 constraints make a 50 MB key). A prover never
+/// fetches or stores more than this for one key, whatever a distributor says.
+pub const MAX_KEY_BYTES: u64 = 4 << 30;
 /// The most jobs one announcement may list.
 pub const MAX_JOBS_PER_ANNOUNCEMENT: usize = 4096;
 /// The most circuits a job request may list.
@@ -354,6 +358,9 @@ impl Message for KeyChunk {
     const KIND: Kind = Kind::KeyChunk;
     const MAX_BODY: usize = KEY_CHUNK_BYTES + KIB;
     fn check(&self) -> Result<(), &'static str> {
+        if self.total_len == 0 || self.total_len > MAX_KEY_BYTES {
+            return Err("key length is zero or past the 4 GiB ceiling");
+        }
         let chunks = KeyChunk::count(self.total_len);
         if u64::from(self.chunk) >= chunks {
             return Err("chunk index past the end of the key");
@@ -540,6 +547,10 @@ mod tests {
         assert!(chunk(1, total, 11).check().is_err());
         assert!(chunk(2, total, 0).check().is_err());
         assert!(chunk(0, 0, 0).check().is_err());
+        // A key longer than any circuit needs is refused, whatever its chunks.
+        let huge = MAX_KEY_BYTES + KEY_CHUNK_BYTES as u64;
+        assert!(chunk(0, huge, KEY_CHUNK_BYTES).check().is_err());
+        assert!(chunk(0, MAX_KEY_BYTES, KEY_CHUNK_BYTES).check().is_ok());
     }
 
     #[test]

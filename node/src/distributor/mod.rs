@@ -34,6 +34,7 @@ pub mod history;
 pub mod intake;
 pub mod journal;
 pub mod outbox;
+pub mod pardon;
 pub mod payout;
 pub mod queue;
 pub mod router;

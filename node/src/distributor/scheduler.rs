@@ -6,6 +6,15 @@
 //! nothing but the clock (no work, at capacity, cooling down, banned) are
 //! not logged one by one: event times are kept monotonic ([`Scheduler::now`]),
 //! so the next logged event moves a replayed clock to the same place.
+//!
+//! Event times come from [`Clock`]: the wall clock is read once at start and
+//! the monotonic clock advances it from there, so a wall-clock step while the
+//! node runs (NTP, an operator's `date -s`) neither expires every lease at
+//! once nor freezes them. Across a restart time resumes at the later of the
+//! wall clock and the last logged event: never backwards, and the time the
+//! node was down counts towards leases (their holders may still deliver).
+
+use std::time::Instant;
 
 use protocol::lrp::{Decision, JobView, Lrp, LrpConfig, LrpEvent, LrpOutcome};
 use protocol::{JobId, PublicKey, RequestId, Timestamp};
@@ -44,7 +53,32 @@ pub struct Scheduler {
     history: History,
     reward: u64,
     journal: Journal,
-    clock: Timestamp,
+    clock: Clock,
+}
+
+/// The scheduler's time: `start` (the wall clock when the node started, or
+/// the last logged event if that is later) plus the monotonic time since.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: Timestamp,
+    started: Instant,
+}
+
+impl Clock {
+    /// A clock that starts now, at no earlier than `not_before`.
+    pub fn resume(not_before: Timestamp) -> Self {
+        Self {
+            start: Timestamp::now().max(not_before),
+            started: Instant::now(),
+        }
+    }
+
+    /// The current time; never goes backwards, whatever the wall clock does.
+    pub fn now(&self) -> Timestamp {
+        let elapsed = self.started.elapsed().as_millis();
+        self.start
+            .plus_millis(u64::try_from(elapsed).unwrap_or(u64::MAX))
+    }
 }
 
 impl Scheduler {
@@ -68,7 +102,7 @@ impl Scheduler {
             history.record(event, &outcome, reward);
         }
         Ok(Self {
-            clock: lrp.clock(),
+            clock: Clock::resume(lrp.clock()),
             lrp,
             history,
             reward,
@@ -76,11 +110,10 @@ impl Scheduler {
         })
     }
 
-    /// The time for the next event: the wall clock, never earlier than the
-    /// last event's.
-    pub fn now(&mut self) -> Timestamp {
-        self.clock = self.clock.max(Timestamp::now());
-        self.clock
+    /// The time for the next event: never earlier than the last event's
+    /// (see [`Clock`]).
+    pub fn now(&self) -> Timestamp {
+        self.clock.now().max(self.lrp.clock())
     }
 
     /// Applies `event`, records it in the history and queues it to the
@@ -258,5 +291,28 @@ mod tests {
         assert_eq!(restored.history().provers, replayed.history().provers);
         drop(restored);
         thread.join();
+    }
+
+    #[test]
+    fn the_clock_resumes_after_the_log_and_moves_on_the_monotonic_clock() {
+        // The last logged event is an hour ahead of the wall clock (the wall
+        // clock was stepped back while the node was down): time resumes there.
+        let ahead = Timestamp::now().plus_millis(3_600_000);
+        let clock = Clock::resume(ahead);
+        let first = clock.now();
+        assert!(first >= ahead);
+        // It advances with the monotonic clock alone.
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while clock.now() == first {
+            assert!(Instant::now() < deadline, "the clock did not advance");
+            std::hint::spin_loop();
+        }
+        assert!(clock.now() > first);
+        // A log behind the wall clock resumes at the wall clock.
+        let behind = Clock::resume(Timestamp(1));
+        assert!(
+            behind.now().0 > 1_000_000_000_000,
+            "wall-clock time, not the log's"
+        );
     }
 }

@@ -118,10 +118,19 @@ impl KeyCache {
                     reply.key
                 );
             }
+            // The length is the first chunk's (checked against the 4 GiB
+            // ceiling when it was decoded) and may not change afterwards.
             if *total.get_or_insert(reply.total_len) != reply.total_len {
                 bail!("distributor changed the key length mid-download");
             }
-            file.write_all(&reply.data)?;
+            file.write_all(&reply.data).with_context(|| {
+                format!(
+                    "cannot write the proving key to {} ({} of {} bytes written; is the disk full?)",
+                    part.display(),
+                    u64::from(chunk) * KEY_CHUNK_BYTES as u64,
+                    reply.total_len
+                )
+            })?;
             fetched += reply.data.len() as u64;
             chunk += 1;
             if u64::from(chunk) >= KeyChunk::count(reply.total_len) {

@@ -105,6 +105,58 @@ pub fn save_owed(dir: &Path, owed: &[JobId]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a prover's receipts folder shows: the receipts it holds (each
+/// checked against the distributor's key), the files that do not check,
+/// and the jobs whose receipts it is still owed.
+#[derive(Debug, Default)]
+pub struct Audit {
+    /// Checked receipts: the credit and its block's height, by job.
+    pub held: Vec<(ledger::Credit, u64)>,
+    /// Receipt files that do not check, with the reason.
+    pub bad: Vec<(PathBuf, String)>,
+    /// Jobs accepted whose receipts are not yet fetched.
+    pub owed: Vec<JobId>,
+}
+
+/// Reads and checks every receipt in `dir` against `distributor`.
+pub fn audit(dir: &Path, distributor: &protocol::PublicKey) -> anyhow::Result<Audit> {
+    let mut audit = Audit {
+        owed: load_owed(dir)?,
+        ..Audit::default()
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(audit),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "receipt") {
+            continue;
+        }
+        let checked = std::fs::read(&path)
+            .context("cannot read")
+            .and_then(|bytes| ledger::Receipt::decode(&bytes).context("not a receipt"))
+            .and_then(|receipt| {
+                let credit = ledger::verify_receipt(&receipt, distributor)?.clone();
+                if receipt_path(dir, credit.job) != path {
+                    bail!(
+                        "it is the receipt of job {}, filed under another name",
+                        credit.job
+                    );
+                }
+                Ok((credit, receipt.header.header.height))
+            });
+        match checked {
+            Ok(held) => audit.held.push(held),
+            Err(e) => audit.bad.push((path, format!("{e:#}"))),
+        }
+    }
+    audit.held.sort_by_key(|(credit, _)| credit.job);
+    audit.bad.sort();
+    Ok(audit)
+}
+
 /// Where a prover keeps the receipt of `job`.
 pub fn receipt_path(dir: &Path, job: JobId) -> PathBuf {
     dir.join(format!("b{}-j{}.receipt", job.batch.0, job.index))

@@ -287,9 +287,7 @@ impl Net {
     /// The `/status` of node `index`, `None` if it does not answer.
     pub fn try_status(&self, index: usize) -> Option<Value> {
         let api = self.nodes[index].info().api;
-        runtime()
-            .block_on(node::api::get_json(api, "/status"))
-            .ok()
+        runtime().block_on(node::api::get_json(api, "/status")).ok()
     }
 
     /// Waits for node `index` to exit on its own, failing after
