@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::Value;
 use support::{Net, check_ledger};
 
@@ -605,4 +607,41 @@ fn a_full_event_queue_never_stalls_the_network() {
             server_metrics.render()
         );
     });
+}
+
+#[test]
+fn a_distributor_with_a_200_000_account_state_restarts() {
+    // Depth 18 holds 262,144 accounts; the saved state is past the 8 MiB a
+    // network message may be.
+    let mut net = Net::new();
+    let keys = net.keys.to_str().unwrap().to_string();
+    let out = net.cli(&["setup", "--circuit", "transfer-d18-k1", "--out", &keys]);
+    assert!(out.status.success(), "{out:?}");
+    let (d, _, _) = net.start_distributor(
+        "circuit = \"transfer-d18-k1\"\naccounts = 200000\nbatch_txs = 4\n",
+        &[],
+    );
+    let loaded = |net: &Net, times: usize| {
+        support::eventually("the state loaded", Duration::from_secs(600), || {
+            (net.log("distributor").matches("state loaded").count() >= times).then_some(())
+        })
+    };
+    loaded(&net, 1);
+    net.submit_batch(d);
+    net.wait_status(d, "the batch stored", |s| {
+        s["batches"]["total"].as_u64() == Some(1)
+    });
+    assert!(net.stop(d).success());
+    net.restart(d, None);
+    loaded(&net, 2);
+    // The restored state is the one the first batch left: the next batch
+    // builds on it.
+    net.submit_batch(d);
+    let status = net.wait_status(d, "the second batch stored", |s| {
+        s["batches"]["total"].as_u64() == Some(2)
+    });
+    assert_eq!(status["batches"]["proven"].as_u64(), Some(0), "{status:#}");
+    let log = net.log("distributor");
+    assert!(!log.contains("ERROR"), "{log}");
+    assert!(net.stop(d).success());
 }

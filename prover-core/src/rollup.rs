@@ -5,6 +5,7 @@ use std::fmt;
 
 use protocol::codec;
 use protocol::ids::CircuitId;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::circuit::CircuitConfig;
@@ -12,7 +13,9 @@ use crate::eddsa::EddsaPublicKey;
 use crate::error::{Error, Result, Rule};
 use crate::merkle::SparseMerkleTree;
 use crate::witness::{ChunkWitness, PublicInputs, Root, TxWitness};
-use crate::workload::{Account, SignedTransfer, Transfer, credit, debit, tx_commitment};
+use crate::workload::{
+    Account, AccountWire, SignedTransfer, Transfer, credit, debit, tx_commitment,
+};
 
 /// Largest rollup state accepted by [`Rollup::from_bytes`] (about 2^22 accounts).
 pub const MAX_STATE_BYTES: usize = 1 << 28;
@@ -83,11 +86,14 @@ pub struct Rollup {
     tree: SparseMerkleTree,
 }
 
+/// The saved state. Written from [`Account`]s; read as [`AccountWire`]s (the
+/// same bytes) so the keys, each a curve point checked to be in the
+/// subgroup, are decoded on every core.
 #[derive(Serialize, Deserialize)]
-struct StateWire {
+struct StateWire<A> {
     version: u8,
     circuit: CircuitId,
-    accounts: Vec<Account>,
+    accounts: Vec<A>,
 }
 
 impl Rollup {
@@ -106,13 +112,12 @@ impl Rollup {
         if accounts.len() as u64 > cap {
             return Err(Error::StateFull(cap));
         }
-        let tree = SparseMerkleTree::from_leaves(
-            config.depth,
-            accounts
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (i as u64, a.leaf())),
-        );
+        let leaves: Vec<(u64, _)> = accounts
+            .par_iter()
+            .enumerate()
+            .map(|(i, a)| (i as u64, a.leaf()))
+            .collect();
+        let tree = SparseMerkleTree::from_leaves(config.depth, leaves);
         Ok(Self {
             config,
             accounts,
@@ -268,7 +273,7 @@ impl Rollup {
 
     /// Restores a state saved with [`Self::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let wire: StateWire = codec::decode_stored(bytes, MAX_STATE_BYTES)
+        let wire: StateWire<AccountWire> = codec::decode_stored(bytes, MAX_STATE_BYTES)
             .map_err(|e| Error::StateBytes(e.to_string()))?;
         if wire.version != STATE_VERSION {
             return Err(Error::StateBytes(format!(
@@ -277,6 +282,12 @@ impl Rollup {
             )));
         }
         let config = CircuitConfig::from_circuit_id(&wire.circuit)?;
-        Self::from_accounts(config, wire.accounts)
+        let accounts = wire
+            .accounts
+            .into_par_iter()
+            .map(Account::try_from)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(Error::StateBytes)?;
+        Self::from_accounts(config, accounts)
     }
 }
