@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, mpsc};
 use std::time::Instant;
 
+use node::disk::Space;
 use node::distributor::payout::Payout;
 use node::distributor::verify::{Checked, PoolConfig, ProofCheck, VerifyPool};
 use node::metrics::Metrics;
@@ -80,7 +81,10 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let shared = Arc::new(RwLock::new(open_ledger(dir.path())?));
     let metrics = Arc::new(Metrics::new());
-    let (payout, payout_thread) = Payout::start(shared.clone(), metrics, |e| panic!("{e}"))?;
+    let (payout, payout_thread) =
+        Payout::start(shared.clone(), metrics, Space::floor(dir.path(), 0), |e| {
+            panic!("{e}")
+        })?;
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let credited = Arc::new(AtomicUsize::new(0));
     let payout = Arc::new(std::sync::Mutex::new(payout));

@@ -166,6 +166,11 @@ pub struct DistributorSection {
     /// Milliseconds between ledger blocks at most.
     #[arg(long, default_value_t = 2_000)]
     pub block_interval_ms: u64,
+    /// MiB the data dir's disk must keep free: below it the distributor
+    /// writes nothing more and stops with a clear error (restart once space
+    /// is freed; nothing is lost). 0: no check.
+    #[arg(long, default_value_t = 256)]
+    pub min_free_disk_mb: u64,
 }
 
 /// `[prover]`.

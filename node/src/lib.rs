@@ -15,11 +15,13 @@
 //! - [`node`]: start-up and shutdown.
 //! - [`node_info`]: what a running node says about itself (`node.json`).
 //! - [`crash`]: crash points for the crash tests.
+//! - [`disk`]: the data dir's free-space floor, checked before every write.
 
 pub mod api;
 pub mod config;
 pub mod crash;
 pub mod crowd;
+pub mod disk;
 pub mod distributor;
 pub mod metrics;
 pub mod network;

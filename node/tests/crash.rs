@@ -180,3 +180,92 @@ fn a_distributor_killed_at_twenty_moments_pays_every_accepted_proof_exactly_once
     let accepted: u64 = told.iter().map(|(_, n)| n).sum();
     assert_eq!(accepted, batches * JOBS, "every job's winner was told");
 }
+
+/// A small tmpfs mounted for one test, unmounted however the test ends.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// Mounts `mib` MiB at `at`; `None` where mounting is not allowed.
+    fn mount(at: &std::path::Path, mib: u32) -> Option<Self> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(at)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| Self(at.to_path_buf()))
+    }
+
+    /// Fills what space is left with a file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        for size in [1 << 20, 4 << 10, 1] {
+            let chunk = vec![0u8; size];
+            while file.write_all(&chunk).is_ok() {}
+        }
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_distributor_clearly_and_loses_no_credit() {
+    let mut net = Net::new();
+    let Some(disk) = SmallDisk::mount(&net.dir.path().join("distributor"), 64) else {
+        // Mounting needs root (CI has it); nothing else here can fill a disk.
+        eprintln!("skipped: cannot mount a small tmpfs (needs root)");
+        return;
+    };
+    let (d, key, boot) = net.start_distributor("batch_txs = 16\nmin_free_disk_mb = 8\n", &[]);
+    let listen = boot.split("/p2p/").next().unwrap().to_string();
+    let mut args = net.node(d).args.clone();
+    args.extend(["--listen".to_string(), listen]);
+    let provers: Vec<usize> = (0..2)
+        .map(|i| net.start_prover(&format!("prover{i}"), &key, &boot, &[]))
+        .collect();
+    net.wait_status(d, "provers connected", |s| s["peers"].as_u64() >= Some(2));
+    net.submit_batch(d);
+    net.wait_status(d, "some proofs accepted", |s| accepted(s) >= 2);
+    // The disk fills while proofs keep arriving: the distributor stops and
+    // says why.
+    let filler = disk.fill();
+    let exit = net.wait_exit(d, "the distributor to stop on the full disk");
+    assert!(!exit.success(), "{exit}");
+    let log = net.log("distributor");
+    let last = log.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: the disk holding") && last.contains("min_free_disk_mb"),
+        "{log}"
+    );
+    // Space returns; the restarted distributor finishes and pays every job
+    // once, and every prover holds a receipt for each proof it was told was
+    // accepted.
+    std::fs::remove_file(filler).unwrap();
+    net.restart(d, Some(args));
+    net.wait_status(d, "the batch proven", |s| {
+        s["batches"]["proven"].as_u64() == Some(1)
+    });
+    let mut told = 0;
+    for &p in &provers {
+        let s = net.wait_status(p, "every receipt fetched", |s| {
+            s["awaiting_receipts"].as_u64() == Some(0)
+        });
+        let accepted = s["jobs"]["accepted"].as_u64().unwrap();
+        assert_eq!(s["receipts"].as_u64(), Some(accepted), "{s:#}");
+        told += accepted;
+    }
+    assert_eq!(told, 16, "every job's winner was told");
+    assert!(net.stop(d).success());
+    check_ledger(&net, net.node(d), 1, 16, REWARD);
+    drop(disk);
+}

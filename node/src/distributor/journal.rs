@@ -21,6 +21,7 @@ use tracing::{debug, error};
 
 use super::queue::{self, Depth, Unbounded};
 use super::store::{Change, JobStore};
+use crate::disk::Space;
 
 /// Work to run once an entry is durable.
 pub type FollowUp = Box<dyn FnOnce() + Send>;
@@ -52,15 +53,17 @@ impl JournalThread {
 
 impl Journal {
     /// Starts the journal thread over `store`. `fatal` hears of a failed
-    /// write (the node must stop).
+    /// write (the node must stop); a disk too full to write ends the process
+    /// ([`Space::check_or_exit`]).
     pub fn start(
         store: Arc<JobStore>,
+        space: Space,
         fatal: impl Fn(String) + Send + 'static,
     ) -> std::io::Result<(Self, JournalThread)> {
         let (queue, rx, depth) = queue::unbounded();
         let thread = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || run(&store, &rx, &depth, &fatal))?;
+            .spawn(move || run(&store, &space, &rx, &depth, &fatal))?;
         Ok((Self { queue }, JournalThread(thread)))
     }
 
@@ -100,7 +103,13 @@ impl Journal {
     }
 }
 
-fn run(store: &JobStore, rx: &mpsc::Receiver<Entry>, depth: &Depth, fatal: &dyn Fn(String)) {
+fn run(
+    store: &JobStore,
+    space: &Space,
+    rx: &mpsc::Receiver<Entry>,
+    depth: &Depth,
+    fatal: &dyn Fn(String),
+) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -110,6 +119,7 @@ fn run(store: &JobStore, rx: &mpsc::Receiver<Entry>, depth: &Depth, fatal: &dyn 
             }
         }
         let sync = group.iter().any(|e| e.then.is_some());
+        space.check_or_exit();
         let written = store.commit(group.iter().flat_map(|e| &e.changes), sync);
         depth.done(group.len());
         if let Err(e) = written {
@@ -147,7 +157,10 @@ mod tests {
     fn entries_commit_in_order_and_follow_ups_run_after_the_write() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(JobStore::open(dir.path()).unwrap());
-        let (journal, thread) = Journal::start(store.clone(), |e| panic!("{e}")).unwrap();
+        let (journal, thread) = Journal::start(store.clone(), Space::floor(dir.path(), 0), |e| {
+            panic!("{e}")
+        })
+        .unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         for at in 0..500u64 {
             if at % 7 == 0 {

@@ -74,6 +74,7 @@ use self::store::{BatchRecord, Change, DoneRecord, JobRecord, JobStore, Pinned};
 use self::verify::{BatchCheck, Checked, PoolThread, ProofCheck, VerifyPool};
 use crate::api::ApiRequest;
 use crate::config::{Config, DistributorSection};
+use crate::disk::Space;
 use crate::metrics::Metrics;
 use crate::network::{NetworkEvent, NetworkHandle};
 use crate::node_info::NodeInfo;
@@ -290,9 +291,12 @@ impl Distributor {
             }
         };
         let outbox = Outbox::new(net.clone(), secret.clone(), metrics.clone());
-        let (journal, journal_thread) = Journal::start(store.clone(), fatal(&internal_tx))?;
+        let space = Space::floor(data, settings.min_free_disk_mb);
+        space.check().map_err(|full| anyhow!("{full}"))?;
+        let (journal, journal_thread) =
+            Journal::start(store.clone(), space.clone(), fatal(&internal_tx))?;
         let (payout, payout_thread) =
-            Payout::start(ledger.clone(), metrics.clone(), fatal(&internal_tx))?;
+            Payout::start(ledger.clone(), metrics.clone(), space, fatal(&internal_tx))?;
         let to_loop = internal_tx.clone();
         let (pool, pool_thread) = VerifyPool::start(
             Arc::new(vk.prepare()),

@@ -23,6 +23,7 @@ use tracing::{debug, error, info, warn};
 
 use super::journal::FollowUp;
 use super::queue::{self, Depth, Unbounded};
+use crate::disk::Space;
 use crate::metrics::Metrics;
 
 /// The ledger, shared: one writer (this thread), many readers.
@@ -59,12 +60,13 @@ impl Payout {
     pub fn start(
         ledger: SharedLedger,
         metrics: Arc<Metrics>,
+        space: Space,
         fatal: impl Fn(String) + Send + 'static,
     ) -> std::io::Result<(Self, PayoutThread)> {
         let (queue, rx, depth) = queue::unbounded();
         let thread = std::thread::Builder::new()
             .name("payout".into())
-            .spawn(move || run(&ledger, &rx, &depth, &metrics, &fatal))?;
+            .spawn(move || run(&ledger, &space, &rx, &depth, &metrics, &fatal))?;
         Ok((Self { queue }, PayoutThread(thread)))
     }
 
@@ -95,6 +97,7 @@ impl Payout {
 
 fn run(
     ledger: &SharedLedger,
+    space: &Space,
     rx: &std::sync::mpsc::Receiver<Order>,
     depth: &Depth,
     metrics: &Metrics,
@@ -116,6 +119,7 @@ fn run(
                 }
             }
             let n = group.len();
+            space.check_or_exit();
             let written = write_group(ledger, &group);
             depth.done(n);
             if let Err(e) = written {
@@ -132,7 +136,13 @@ fn run(
                 (order.then)();
             }
         }
-        cut_due_blocks(ledger, metrics);
+        if space.check().is_ok() {
+            cut_due_blocks(ledger, metrics);
+        }
+    }
+    if let Err(full) = space.check() {
+        warn!(target: "ledger", error = %full, "no last block cut at shutdown");
+        return;
     }
     let mut ledger = ledger.write().expect("ledger lock");
     match ledger.cut_block() {
@@ -200,7 +210,11 @@ mod tests {
             ledger::Ledger::open(dir.path(), &secret, ledger::LedgerConfig::default()).unwrap();
         let shared: SharedLedger = Arc::new(RwLock::new(opened));
         let metrics = Arc::new(Metrics::new());
-        let (payout, thread) = Payout::start(shared.clone(), metrics, |e| panic!("{e}")).unwrap();
+        let (payout, thread) =
+            Payout::start(shared.clone(), metrics, Space::floor(dir.path(), 0), |e| {
+                panic!("{e}")
+            })
+            .unwrap();
         let paid = Arc::new(Mutex::new(Vec::new()));
         for index in 0..300u32 {
             // Every job twice: the second is already paid.

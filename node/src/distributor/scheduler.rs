@@ -230,6 +230,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk::Space;
     use protocol::{BatchId, SecretKey};
     use std::sync::Arc;
 
@@ -237,7 +238,10 @@ mod tests {
     fn polls_that_only_move_the_clock_are_not_logged_and_replay_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(JobStore::open(dir.path()).unwrap());
-        let (journal, thread) = Journal::start(store.clone(), |e| panic!("{e}")).unwrap();
+        let (journal, thread) = Journal::start(store.clone(), Space::floor(dir.path(), 0), |e| {
+            panic!("{e}")
+        })
+        .unwrap();
         let config = LrpConfig::default();
         let mut s = Scheduler::replay(config.clone(), None, &[], 100, journal).unwrap();
         let prover = SecretKey::from_seed([11; 32]).public();
@@ -270,7 +274,10 @@ mod tests {
         thread.join();
         let events = store.events().unwrap();
         assert_eq!(events.len(), 3, "submit, the hand-out, the completion");
-        let (journal, thread) = Journal::start(store.clone(), |e| panic!("{e}")).unwrap();
+        let (journal, thread) = Journal::start(store.clone(), Space::floor(dir.path(), 0), |e| {
+            panic!("{e}")
+        })
+        .unwrap();
         let mut replayed = Scheduler::replay(config.clone(), None, &events, 100, journal).unwrap();
         assert_eq!(replayed.lrp().counts(), live);
         assert!(replayed.is_done(job, &store));
@@ -285,7 +292,10 @@ mod tests {
             store.events().unwrap().is_empty(),
             "the compacted events are gone"
         );
-        let (journal, thread) = Journal::start(store.clone(), |e| panic!("{e}")).unwrap();
+        let (journal, thread) = Journal::start(store.clone(), Space::floor(dir.path(), 0), |e| {
+            panic!("{e}")
+        })
+        .unwrap();
         let restored = Scheduler::replay(config, Some(&snapshot), &[], 100, journal).unwrap();
         assert_eq!(restored.lrp().snapshot(), replayed.lrp().snapshot());
         assert_eq!(restored.history().provers, replayed.history().provers);
