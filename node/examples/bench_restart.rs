@@ -4,6 +4,10 @@
 //! without (as it did before), in the same run. Run through
 //! `scripts/bench-distributor`.
 //!
+//! Then restart time against state size: the rollup state of 10,000, 50,000
+//! and 200,000 accounts (depth-18 circuit) decoded and its Merkle tree
+//! rebuilt, as the distributor does at start, as a ratio to the smallest.
+//!
 //! Usage: bench_restart [EVENTS]
 
 use std::sync::Arc;
@@ -135,6 +139,27 @@ fn main() -> anyhow::Result<()> {
                 "never compacted"
             },
             disk_bytes(dir.path()) as f64 / 1e6
+        );
+    }
+    println!();
+    println!("| rollup state | saved size | restore (decode + tree) | ratio to 10,000 accounts |");
+    println!("|---:|---:|---:|---:|");
+    let config = prover_core::CircuitConfig::new(18, 1)?;
+    let mut baseline = None;
+    for accounts in [10_000u32, 50_000, 200_000] {
+        eprintln!("building a {accounts}-account state ...");
+        let bytes = prover_core::TxGenerator::new(1, accounts)
+            .genesis(config, 1_000_000)?
+            .to_bytes();
+        let started = Instant::now();
+        let restored = prover_core::Rollup::from_bytes(&bytes)?;
+        let seconds = started.elapsed().as_secs_f64();
+        assert_eq!(restored.to_bytes(), bytes);
+        let base = *baseline.get_or_insert(seconds);
+        println!(
+            "| {accounts} accounts | {:.1} MB | {seconds:.2} s | {:.1} |",
+            bytes.len() as f64 / 1e6,
+            seconds / base
         );
     }
     Ok(())
