@@ -282,6 +282,12 @@ impl Distributor {
             },
             batches - batches_proven,
         )?;
+        pin_verifying_key(
+            &store,
+            vk.hash(),
+            batches - batches_proven,
+            &settings.keys_dir,
+        )?;
 
         let (internal_tx, internal) = mpsc::unbounded_channel();
         let fatal = |tx: &mpsc::UnboundedSender<Internal>| {
@@ -1284,6 +1290,32 @@ fn pin_settings(store: &JobStore, now: &Pinned, open_batches: u64) -> anyhow::Re
     Ok(())
 }
 
+/// Checks the verifying key against the one the open batches' proofs are
+/// judged by. New keys (`setup --force`) while a batch is open would fail
+/// every proof made with the old proving key, and strike honest provers.
+fn pin_verifying_key(
+    store: &JobStore,
+    now: ContentHash,
+    open_batches: u64,
+    keys_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    match store.pinned_verifying_key()? {
+        Some(before) if before == now => return Ok(()),
+        Some(before) if open_batches > 0 => bail!(
+            "the keys in {} changed (verifying key {} → {}) while {open_batches} batch(es) are              open: proofs made with the old proving key would fail and honest provers would be              struck. Put back the keys the open batches were cut under, let every batch be              proven, then change them",
+            keys_dir.display(),
+            before.short(),
+            now.short()
+        ),
+        Some(before) => {
+            warn!(target: "distributor", was = %before.short(), now = %now.short(), "keys changed (no batch was open)")
+        }
+        None => {}
+    }
+    store.pin_verifying_key(now)?;
+    Ok(())
+}
+
 /// `key old → new` for every pinned setting that differs.
 fn changed_settings(before: &Pinned, now: &Pinned) -> String {
     let table = |p: &Pinned| {
@@ -1376,5 +1408,25 @@ mod tests {
         // With every batch proven the new settings are taken and pinned.
         pin_settings(&store, &changed, 0).unwrap();
         assert_eq!(store.pinned().unwrap(), Some(changed));
+    }
+
+    #[test]
+    fn new_keys_are_refused_while_a_batch_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        let keys = std::path::Path::new("keys");
+        let (old, new) = (ContentHash([1; 32]), ContentHash([2; 32]));
+        pin_verifying_key(&store, old, 1, keys).unwrap();
+        pin_verifying_key(&store, old, 1, keys).unwrap();
+        let refused = pin_verifying_key(&store, new, 1, keys)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains(&old.short()) && refused.contains(&new.short()),
+            "{refused}"
+        );
+        assert_eq!(store.pinned_verifying_key().unwrap(), Some(old));
+        pin_verifying_key(&store, new, 0, keys).unwrap();
+        assert_eq!(store.pinned_verifying_key().unwrap(), Some(new));
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use protocol::codec;
 use protocol::lrp::{LrpConfig, LrpEvent, LrpSnapshot};
-use protocol::{BatchId, JobId, PublicKey, RequestId, Timestamp};
+use protocol::{BatchId, ContentHash, JobId, PublicKey, RequestId, Timestamp};
 use prover_core::witness::{PublicInputs, Root};
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
@@ -40,6 +40,7 @@ const STATE_KEY: &[u8] = b"state";
 const SNAPSHOT_KEY: &[u8] = b"snapshot";
 const COMPACTED_KEY: &[u8] = b"compacted";
 const PINNED_KEY: &[u8] = b"pinned";
+const PINNED_VK_KEY: &[u8] = b"pinned-verifying-key";
 /// Largest snapshot decoded (open batches' jobs and every prover's counters).
 const MAX_SNAPSHOT: usize = 256 << 20;
 /// Largest record decoded from the store (a job with the largest witness).
@@ -404,6 +405,24 @@ impl JobStore {
     /// Records the settings the log is written under from now on.
     pub fn pin(&self, pinned: &Pinned) -> Result<()> {
         self.put_meta(PINNED_KEY, &codec::encode(pinned))
+    }
+
+    /// The verifying key the open batches' proofs are judged by, if recorded
+    /// (kept apart from [`Pinned`] so stores written before it still open).
+    pub fn pinned_verifying_key(&self) -> Result<Option<ContentHash>> {
+        match self.get_raw(CF_META, PINNED_VK_KEY)? {
+            None => Ok(None),
+            Some(bytes) => bytes
+                .as_slice()
+                .try_into()
+                .map(|hash| Some(ContentHash(hash)))
+                .map_err(|_| self.corrupt("the pinned verifying key is not 32 bytes")),
+        }
+    }
+
+    /// Records the verifying key proofs are judged by from now on.
+    pub fn pin_verifying_key(&self, key: ContentHash) -> Result<()> {
+        self.put_meta(PINNED_VK_KEY, &key.0)
     }
 
     /// The last snapshot, if any, and the sequence number of the first event
