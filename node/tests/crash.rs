@@ -44,6 +44,26 @@ fn accepted(status: &Value) -> u64 {
         .sum()
 }
 
+/// Waits until the provers together were told `Accepted` for `total` proofs:
+/// a winner whose answer was lost when the distributor died hears it on its
+/// retry, which may come after the batch is proven.
+fn wait_told(net: &Net, provers: &[usize], total: u64) {
+    support::eventually(
+        &format!("the provers told of {total} accepted proofs"),
+        Duration::from_secs(180),
+        || {
+            let told: u64 = provers
+                .iter()
+                .map(|&p| {
+                    net.try_status(p)
+                        .map_or(0, |s| s["jobs"]["accepted"].as_u64().unwrap())
+                })
+                .sum();
+            (told == total).then_some(())
+        },
+    );
+}
+
 /// Twenty deaths, seeded: three at each crash point, five at random
 /// moments (the first run ends at one).
 fn deaths(rng: &mut impl Rng) -> Vec<Death> {
@@ -104,11 +124,19 @@ fn a_distributor_killed_at_twenty_moments_pays_every_accepted_proof_exactly_once
         }
         first = false;
         // Keep work open; a batch-stored death needs a new batch. A node
-        // that is to die at a crash point may be gone before it answers.
-        let status = match death {
-            Death::At(..) => net.try_status(d),
-            Death::After(_) => Some(net.wait_status(d, "restarted", |_| true)),
-        };
+        // that is to die at a crash point may be gone before its state is
+        // loaded.
+        let status =
+            support::eventually("the state loaded", Duration::from_secs(180), || {
+                match net.try_status(d).filter(|s| s["provers"].is_array()) {
+                    Some(status) => Some(Some(status)),
+                    None => net.has_exited(d).then_some(None),
+                }
+            });
+        assert!(
+            status.is_some() || matches!(death, Death::At(..)),
+            "round {round}: died unasked"
+        );
         let short = status.as_ref().is_some_and(|s| open_jobs(s) < 4);
         if short || matches!(death, Death::At(Point::BatchStored, _)) {
             let _ = net.try_submit_batch(d);
@@ -143,6 +171,7 @@ fn a_distributor_killed_at_twenty_moments_pays_every_accepted_proof_exactly_once
         total > 0 && s["batches"]["proven"].as_u64() == Some(total)
     });
     let batches = status["batches"]["total"].as_u64().unwrap();
+    wait_told(&net, &provers, batches * JOBS);
     let mut told = Vec::new();
     for &p in &provers {
         let s = net.wait_status(p, "every receipt fetched", |s| {
@@ -255,6 +284,7 @@ fn a_full_disk_stops_the_distributor_clearly_and_loses_no_credit() {
     net.wait_status(d, "the batch proven", |s| {
         s["batches"]["proven"].as_u64() == Some(1)
     });
+    wait_told(&net, &provers, 16);
     let mut told = 0;
     for &p in &provers {
         let s = net.wait_status(p, "every receipt fetched", |s| {

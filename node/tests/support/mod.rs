@@ -290,6 +290,15 @@ impl Net {
         runtime().block_on(node::api::get_json(api, "/status")).ok()
     }
 
+    /// Whether node `index` has exited (its status is kept for
+    /// [`Self::wait_exit`]).
+    pub fn has_exited(&mut self, index: usize) -> bool {
+        self.nodes[index]
+            .child
+            .as_mut()
+            .is_none_or(|c| c.try_wait().unwrap().is_some())
+    }
+
     /// Waits for node `index` to exit on its own, failing after
     /// [`DEADLINE`] with `what` and every log.
     pub fn wait_exit(&mut self, index: usize, what: &str) -> std::process::ExitStatus {
