@@ -1302,7 +1302,10 @@ fn pin_verifying_key(
     match store.pinned_verifying_key()? {
         Some(before) if before == now => return Ok(()),
         Some(before) if open_batches > 0 => bail!(
-            "the keys in {} changed (verifying key {} → {}) while {open_batches} batch(es) are              open: proofs made with the old proving key would fail and honest provers would be              struck. Put back the keys the open batches were cut under, let every batch be              proven, then change them",
+            "the keys in {} changed (verifying key {} → {}) while {open_batches} batch(es) are \
+             open: proofs made with the old proving key would fail and honest provers would be \
+             struck. Put back the keys the open batches were cut under, let every batch be \
+             proven, then change them",
             keys_dir.display(),
             before.short(),
             now.short()
