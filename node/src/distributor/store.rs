@@ -50,12 +50,13 @@ const MAX_RECORD: usize = 4 << 20;
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// RocksDB failed (disk full, permissions, another process holds the lock).
-    #[error("job store {path}: {source}")]
+    #[error("job store {path}: {cause}")]
     Db {
         /// The store's folder.
         path: PathBuf,
-        /// The RocksDB error.
-        source: rocksdb::Error,
+        /// The RocksDB error (in the message, not a second link of the
+        /// chain: printed once).
+        cause: rocksdb::Error,
     },
     /// A record does not decode or a needed one is missing.
     #[error("job store {path} is corrupt: {what}")]
@@ -203,9 +204,9 @@ impl JobStore {
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db =
-            DB::open_cf_descriptors(&opts, &path, families).map_err(|source| StoreError::Db {
+            DB::open_cf_descriptors(&opts, &path, families).map_err(|cause| StoreError::Db {
                 path: path.clone(),
-                source,
+                cause,
             })?;
         let store = Self {
             db,
@@ -244,10 +245,10 @@ impl JobStore {
         }
     }
 
-    fn db_error(&self, source: rocksdb::Error) -> StoreError {
+    fn db_error(&self, cause: rocksdb::Error) -> StoreError {
         StoreError::Db {
             path: self.path.clone(),
-            source,
+            cause,
         }
     }
 
