@@ -470,12 +470,11 @@ fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
                 }
                 _ => bytes,
             };
-            let parsed = ledger::Receipt::decode(&bytes)
-                .with_context(|| format!("{} is not a receipt", receipt.display()))?;
-            let credit = ledger::verify_receipt(&parsed, &distributor)?;
+            let (credit, height) = node::prover::check_receipt(&bytes, &distributor)
+                .with_context(|| receipt.display().to_string())?;
             println!(
-                "receipt OK: job {} credited {} to {} in block {}",
-                credit.job, credit.amount, credit.prover, parsed.header.header.height
+                "receipt OK: job {} credited {} to {} in block {height}",
+                credit.job, credit.amount, credit.prover
             );
         }
         LedgerCommand::Receipts {

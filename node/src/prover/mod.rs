@@ -49,7 +49,7 @@ use crate::metrics::Metrics;
 use crate::network::{NetworkEvent, NetworkHandle};
 use crate::node_info::NodeInfo;
 
-pub use self::receipts::{Audit, audit as audit_receipts, receipt_path};
+pub use self::receipts::{Audit, audit as audit_receipts, check as check_receipt, receipt_path};
 
 /// How often pending receipts are asked for.
 const RECEIPT_POLL: Duration = Duration::from_secs(2);

@@ -46,11 +46,21 @@ pub async fn fetch(shared: &Shared) {
     }
 }
 
+/// Decodes a receipt and checks it against the distributor's key: the
+/// credit it proves and its block's height.
+pub fn check(
+    bytes: &[u8],
+    distributor: &protocol::PublicKey,
+) -> anyhow::Result<(ledger::Credit, u64)> {
+    let receipt = ledger::Receipt::decode(bytes).context("not a receipt: it does not decode")?;
+    let credit = ledger::verify_receipt(&receipt, distributor)
+        .context("the receipt does not verify against the distributor's key")?;
+    Ok((credit.clone(), receipt.header.header.height))
+}
+
 /// Checks and keeps one receipt; returns the height of its block.
 fn save(shared: &Shared, job: JobId, bytes: &[u8]) -> anyhow::Result<u64> {
-    let receipt = ledger::Receipt::decode(bytes).context("receipt does not decode")?;
-    let credit = ledger::verify_receipt(&receipt, &shared.client.distributor())
-        .context("receipt does not verify against the distributor's key")?;
+    let (credit, height) = check(bytes, &shared.client.distributor())?;
     let me = shared.client.me();
     if credit.job != job || credit.prover != me {
         bail!(
@@ -63,7 +73,7 @@ fn save(shared: &Shared, job: JobId, bytes: &[u8]) -> anyhow::Result<u64> {
     let path = receipt_path(&shared.receipts_dir, job);
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     debug!(target: "prover", %job, path = %path.display(), "receipt kept");
-    Ok(receipt.header.header.height)
+    Ok(height)
 }
 
 /// The file listing the jobs whose receipts are owed.
@@ -136,16 +146,15 @@ pub fn audit(dir: &Path, distributor: &protocol::PublicKey) -> anyhow::Result<Au
         }
         let checked = std::fs::read(&path)
             .context("cannot read")
-            .and_then(|bytes| ledger::Receipt::decode(&bytes).context("not a receipt"))
-            .and_then(|receipt| {
-                let credit = ledger::verify_receipt(&receipt, distributor)?.clone();
+            .and_then(|bytes| check(&bytes, distributor))
+            .and_then(|(credit, height)| {
                 if receipt_path(dir, credit.job) != path {
                     bail!(
                         "it is the receipt of job {}, filed under another name",
                         credit.job
                     );
                 }
-                Ok((credit, receipt.header.header.height))
+                Ok((credit, height))
             });
         match checked {
             Ok(held) => audit.held.push(held),

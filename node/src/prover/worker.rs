@@ -108,6 +108,13 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
         warn!(target: "prover", failures = *failures, "{what}");
         shared.tally().last_error = Some(what);
     };
+    // The distributor is away (restarting, unreachable): wait for it,
+    // further apart each time; an outage is not this prover's failure.
+    let away = |backoff: &mut Duration, what: String| {
+        *backoff = (*backoff * 2).min(BACKOFF_MAX);
+        warn!(target: "prover", retry_ms = backoff.as_millis() as u64, "{what}");
+        shared.tally().last_error = Some(what);
+    };
     while !shared.stopping() {
         if failures >= shared.settings.max_failures {
             error!(target: "prover", failures, "too many consecutive failures; this worker stops claiming jobs");
@@ -115,11 +122,7 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
             return;
         }
         if let Err(e) = shared.client.locate().await {
-            // The distributor is away (restarting, unreachable): wait for
-            // it; an outage is not this prover's failure.
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-            warn!(target: "prover", retry_ms = backoff.as_millis() as u64, "cannot find the distributor: {e}");
-            shared.tally().last_error = Some(format!("cannot find the distributor: {e}"));
+            away(&mut backoff, format!("cannot find the distributor: {e}"));
             shared.pause(backoff).await;
             continue;
         }
@@ -174,11 +177,7 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
                 continue;
             }
             Err(CallError::Network(e)) => {
-                // Unreachable or timed out: the distributor may be
-                // restarting. Keep trying, further apart; not a failure.
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                warn!(target: "prover", retry_ms = backoff.as_millis() as u64, "distributor unreachable: {e}");
-                shared.tally().last_error = Some(format!("distributor unreachable: {e}"));
+                away(&mut backoff, format!("distributor unreachable: {e}"));
                 shared.pause(backoff).await;
                 continue;
             }
