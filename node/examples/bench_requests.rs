@@ -156,9 +156,10 @@ fn main() -> anyhow::Result<()> {
         // Everyone polls; the batch of `proofs` jobs arrives once the
         // warm-up is over, so its hand-outs and submissions are measured.
         let api = info.api;
+        let token = node::api::Token::read(&data_dir)?;
         let batch = tokio::spawn(async move {
             tokio::time::sleep_until(measured_from.into()).await;
-            node::api::request(api, "POST", "/batch", &[]).await
+            node::api::request_with(api, "POST", "/batch", &[], Some(&token)).await
         });
         let mut tasks = tokio::task::JoinSet::new();
         for (i, (key, net, events, task)) in clients.into_iter().enumerate() {

@@ -82,6 +82,11 @@ pub struct NodeSection {
     /// picks a free one.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub api: SocketAddr,
+    /// Host names the API answers to, besides IP addresses and localhost
+    /// (repeatable). A request naming any other host is refused, so a web
+    /// page cannot reach the API by rebinding its own name to this node.
+    #[arg(long = "api-host")]
+    pub api_hosts: Vec<String>,
 }
 
 /// `[network]`.
@@ -189,8 +194,9 @@ pub struct ProverSection {
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Consecutive failures (proofs judged invalid, proving errors) before
-    /// a worker stops claiming; `busy` answers and an unreachable
-    /// distributor do not count: the worker backs off and keeps trying.
+    /// a worker stops claiming; `busy` answers, refused messages and an
+    /// unreachable distributor do not count: the worker backs off and keeps
+    /// trying.
     #[arg(long, default_value_t = 10)]
     pub max_failures: u32,
     /// Seconds to finish held jobs on shutdown before releasing them.

@@ -115,8 +115,19 @@ pub async fn run(config: CrowdConfig) -> anyhow::Result<()> {
         Arc::new(move || crowd_status(&members))
     };
     let (api_tx, mut api_rx) = mpsc::channel(16);
-    let (api_addr, api_task) =
-        api::serve(config.api, metrics.clone(), status, api_tx, stop_rx.clone()).await?;
+    let access = api::Access {
+        token: api::Token::load_or_create(&config.data_dir)?,
+        hosts: Vec::new(),
+    };
+    let (api_addr, api_task) = api::serve(
+        config.api,
+        access,
+        metrics.clone(),
+        status,
+        api_tx,
+        stop_rx.clone(),
+    )
+    .await?;
     let first = identity(config.seed, 0).public();
     let info = NodeInfo::describe(Role::Prover, &first, &networks[0].0, api_addr).await?;
     info.write(&config.data_dir)?;
@@ -157,7 +168,7 @@ pub async fn run(config: CrowdConfig) -> anyhow::Result<()> {
 fn answer(request: api::ApiRequest) {
     match request {
         api::ApiRequest::SubmitBatch(_, reply) => {
-            let _ = reply.send(Err("a crowd takes no batches".into()));
+            let _ = reply.send(Err(api::Rejection::new(404, "a crowd takes no batches")));
         }
         api::ApiRequest::Attempts { reply, .. } => {
             let _ = reply.send(json!({ "error": "attempts are kept by the distributor" }));

@@ -301,6 +301,14 @@ fn run(command: Command, run_matches: Option<clap::ArgMatches>) -> anyhow::Resul
                     "{}",
                     node::status_text::render(&status, protocol::Timestamp::now().0)
                 );
+                // For the operator's own calls (POST /batch).
+                if let Ok(token) = node::api::Token::read(&data_dir) {
+                    println!(
+                        "API token: {}  (send as `Authorization: Bearer <token>`; kept in {})",
+                        token.as_str(),
+                        node::api::Token::path(&data_dir).display()
+                    );
+                }
             }
         }
         Command::Pardon { data_dir, prover } => {

@@ -52,8 +52,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Arc::new(move || (*board.read()).clone())
     };
     let (api_tx, api_rx) = mpsc::channel(64);
+    let access = api::Access {
+        token: api::Token::load_or_create(&data_dir)?,
+        hosts: config.node.api_hosts.clone(),
+    };
     let (api_addr, api_task) = api::serve(
         config.node.api,
+        access,
         metrics.clone(),
         status,
         api_tx,

@@ -16,7 +16,7 @@
 //! protection needs memory, so it lives in [`ReplayGuard`]; a [`Verifier`]
 //! does all of it.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rand_core::{OsRng, RngCore};
 use thiserror::Error;
@@ -157,6 +157,10 @@ pub enum EnvelopeError {
     /// let replays through).
     #[error("too many recent messages; try again shortly")]
     Busy,
+    /// This signer sent more messages within the freshness window than its
+    /// quota in the replay guard.
+    #[error("too many recent messages from this signer; slow down")]
+    OverQuota,
 }
 
 impl EnvelopeError {
@@ -175,6 +179,7 @@ impl EnvelopeError {
             EnvelopeError::FromFuture { .. } => "from_future",
             EnvelopeError::Replayed => "replayed",
             EnvelopeError::Busy => "busy",
+            EnvelopeError::OverQuota => "rate_limited",
         }
     }
 }
@@ -303,59 +308,108 @@ fn signing_payload(kind: Kind, signed: &[u8]) -> Vec<u8> {
 }
 
 /// Remembers recently seen (signer, nonce) pairs so no message is accepted
-/// twice.
+/// twice, with a quota per signer so that no sender can crowd out another.
 ///
 /// A pair is remembered until its timestamp falls out of the freshness window;
-/// after that [`open`] refuses the message as stale anyway, so memory is
-/// bounded by the message rate times the window, and by a hard capacity.
+/// after that [`open`] refuses the message as stale anyway. Memory is bounded
+/// by `capacity` entries in all, and each signer holds at most `per_signer`:
+/// past that its messages are refused ([`EnvelopeError::OverQuota`]) until its
+/// own entries expire. When the guard is full, a message from a signer is
+/// admitted by forgetting the oldest entry of the signer that holds the most,
+/// and only if that one holds more than the newcomer: a flood from many keys
+/// costs the flooders, never a signer that sends little.
+///
+/// Forgetting early lets the heaviest signer's oldest message through a
+/// second time. Where the transport authenticates the sender (the
+/// distributor checks that the signer is the sending peer) only that signer
+/// can resend it, and the resend costs it a request like any other.
 #[derive(Debug)]
 pub struct ReplayGuard {
     max_age_ms: u64,
     capacity: usize,
-    seen: HashSet<(PublicKey, u64)>,
+    per_signer: usize,
+    len: usize,
+    /// Each signer's remembered nonces, and the same ordered by expiry.
+    signers: HashMap<PublicKey, SignerEntries>,
+    /// Every entry by expiry, for forgetting.
     by_expiry: BTreeSet<(Timestamp, PublicKey, u64)>,
+    /// Signers by how many entries they hold, heaviest last.
+    by_load: BTreeSet<(usize, PublicKey)>,
+}
+
+#[derive(Debug, Default)]
+struct SignerEntries {
+    nonces: HashSet<u64>,
+    by_expiry: BTreeSet<(Timestamp, u64)>,
 }
 
 impl ReplayGuard {
     /// The default capacity: enough for ~2,000 messages/s over the default
-    /// two-minute window, a few tens of MB at most.
+    /// window, a few tens of MB at most.
     pub const DEFAULT_CAPACITY: usize = 1 << 18;
+    /// The default quota of one signer: 20 messages/s over the window.
+    pub const DEFAULT_PER_SIGNER: usize = 3_000;
 
     /// A guard for messages accepted under `freshness`, holding at most
-    /// `capacity` entries.
-    pub fn new(freshness: Freshness, capacity: usize) -> Self {
+    /// `capacity` entries, `per_signer` of them for any one signer.
+    pub fn new(freshness: Freshness, capacity: usize, per_signer: usize) -> Self {
         Self {
             max_age_ms: freshness.max_age_ms,
-            capacity,
-            seen: HashSet::new(),
+            capacity: capacity.max(1),
+            per_signer: per_signer.max(1),
+            len: 0,
+            signers: HashMap::new(),
             by_expiry: BTreeSet::new(),
+            by_load: BTreeSet::new(),
         }
     }
 
-    /// Records the message's (signer, nonce); refuses it if seen before.
+    /// Records the message's (signer, nonce); refuses it if seen before, if
+    /// its signer is over its quota, or if the guard is full of entries of
+    /// signers holding no more than this one.
     pub fn check(&mut self, header: &Header, now: Timestamp) -> Result<(), EnvelopeError> {
         self.forget_expired(now);
-        let key = (header.signer, header.nonce);
-        if self.seen.contains(&key) {
-            return Err(EnvelopeError::Replayed);
+        let signer = header.signer;
+        let held = match self.signers.get(&signer) {
+            Some(entries) if entries.nonces.contains(&header.nonce) => {
+                return Err(EnvelopeError::Replayed);
+            }
+            Some(entries) => entries.nonces.len(),
+            None => 0,
+        };
+        if held >= self.per_signer {
+            return Err(EnvelopeError::OverQuota);
         }
-        if self.seen.len() >= self.capacity {
-            return Err(EnvelopeError::Busy);
+        if self.len >= self.capacity {
+            match self.by_load.last() {
+                Some(&(load, heaviest)) if load > held + 1 => self.forget_oldest_of(heaviest),
+                _ => return Err(EnvelopeError::Busy),
+            }
         }
         let expiry = header.timestamp.plus_millis(self.max_age_ms);
-        self.seen.insert(key);
-        self.by_expiry.insert((expiry, header.signer, header.nonce));
+        let entries = self.signers.entry(signer).or_default();
+        entries.nonces.insert(header.nonce);
+        entries.by_expiry.insert((expiry, header.nonce));
+        self.by_expiry.insert((expiry, signer, header.nonce));
+        self.len += 1;
+        self.by_load.remove(&(held, signer));
+        self.by_load.insert((held + 1, signer));
         Ok(())
     }
 
     /// How many messages are remembered now.
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.len
     }
 
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.len == 0
+    }
+
+    /// How many messages of `signer` are remembered now.
+    pub fn held_by(&self, signer: &PublicKey) -> usize {
+        self.signers.get(signer).map_or(0, |e| e.nonces.len())
     }
 
     fn forget_expired(&mut self, now: Timestamp) {
@@ -363,8 +417,36 @@ impl ReplayGuard {
             if expiry >= now {
                 break;
             }
-            self.by_expiry.pop_first();
-            self.seen.remove(&(signer, nonce));
+            self.forget(signer, expiry, nonce);
+        }
+    }
+
+    fn forget_oldest_of(&mut self, signer: PublicKey) {
+        let oldest = self
+            .signers
+            .get(&signer)
+            .and_then(|e| e.by_expiry.first().copied());
+        if let Some((expiry, nonce)) = oldest {
+            self.forget(signer, expiry, nonce);
+        }
+    }
+
+    fn forget(&mut self, signer: PublicKey, expiry: Timestamp, nonce: u64) {
+        self.by_expiry.remove(&(expiry, signer, nonce));
+        let Some(entries) = self.signers.get_mut(&signer) else {
+            return;
+        };
+        let held = entries.nonces.len();
+        if !entries.nonces.remove(&nonce) {
+            return;
+        }
+        entries.by_expiry.remove(&(expiry, nonce));
+        self.len -= 1;
+        self.by_load.remove(&(held, signer));
+        if held > 1 {
+            self.by_load.insert((held - 1, signer));
+        } else {
+            self.signers.remove(&signer);
         }
     }
 }
@@ -377,11 +459,11 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// A verifier with the given freshness window and replay capacity.
-    pub fn new(freshness: Freshness, replay_capacity: usize) -> Self {
+    /// A verifier with the given freshness window and replay guard limits.
+    pub fn new(freshness: Freshness, replay_capacity: usize, per_signer: usize) -> Self {
         Self {
             freshness,
-            replays: ReplayGuard::new(freshness, replay_capacity),
+            replays: ReplayGuard::new(freshness, replay_capacity, per_signer),
         }
     }
 
@@ -410,7 +492,11 @@ impl Verifier {
 
 impl Default for Verifier {
     fn default() -> Self {
-        Self::new(Freshness::default(), ReplayGuard::DEFAULT_CAPACITY)
+        Self::new(
+            Freshness::default(),
+            ReplayGuard::DEFAULT_CAPACITY,
+            ReplayGuard::DEFAULT_PER_SIGNER,
+        )
     }
 }
 
@@ -530,7 +616,7 @@ mod tests {
             max_age_ms: 1_000,
             max_skew_ms: 1_000,
         };
-        let mut verifier = Verifier::new(f, 16);
+        let mut verifier = Verifier::new(f, 16, 16);
         let bytes = seal(&request(), &key(), T, 5);
         assert!(verifier.open::<JobRequest>(&bytes, T).is_ok());
         assert_eq!(
@@ -554,19 +640,81 @@ mod tests {
         assert_eq!(verifier.replays.len(), 1);
     }
 
-    #[test]
-    fn full_guard_refuses_instead_of_forgetting() {
-        let mut guard = ReplayGuard::new(Freshness::default(), 2);
-        let header = |nonce| Header {
+    fn header(signer: &SecretKey, nonce: u64) -> Header {
+        Header {
             version: 1,
             kind: Kind::JobRequest,
-            signer: key().public(),
+            signer: signer.public(),
             timestamp: T,
             nonce,
-        };
-        assert!(guard.check(&header(1), T).is_ok());
-        assert!(guard.check(&header(2), T).is_ok());
-        assert_eq!(guard.check(&header(3), T), Err(EnvelopeError::Busy));
-        assert_eq!(guard.check(&header(1), T), Err(EnvelopeError::Replayed));
+        }
+    }
+
+    #[test]
+    fn a_full_guard_refuses_rather_than_forget_an_equal_signer() {
+        let mut guard = ReplayGuard::new(Freshness::default(), 2, 10);
+        assert!(guard.check(&header(&key(), 1), T).is_ok());
+        assert!(guard.check(&header(&key(), 2), T).is_ok());
+        assert_eq!(guard.check(&header(&key(), 3), T), Err(EnvelopeError::Busy));
+        assert_eq!(
+            guard.check(&header(&key(), 1), T),
+            Err(EnvelopeError::Replayed)
+        );
+    }
+
+    #[test]
+    fn a_signer_over_its_quota_is_refused_and_others_are_not() {
+        let flooder = SecretKey::from_seed([11; 32]);
+        let mut guard = ReplayGuard::new(Freshness::default(), 1_000, 3);
+        for nonce in 0..3 {
+            assert!(guard.check(&header(&flooder, nonce), T).is_ok());
+        }
+        assert_eq!(
+            guard.check(&header(&flooder, 3), T),
+            Err(EnvelopeError::OverQuota)
+        );
+        assert!(guard.check(&header(&key(), 3), T).is_ok());
+        // Its quota frees as its own entries expire.
+        let later = T.plus_millis(Freshness::default().max_age_ms + 1);
+        assert!(
+            guard
+                .check(
+                    &Header {
+                        timestamp: later,
+                        ..header(&flooder, 4)
+                    },
+                    later
+                )
+                .is_ok()
+        );
+        assert_eq!(guard.held_by(&flooder.public()), 1);
+    }
+
+    #[test]
+    fn a_full_guard_forgets_the_heaviest_signer_for_a_light_one() {
+        // Many flooders fill the guard; a quiet signer still gets in, at the
+        // cost of the heaviest flooder's oldest entry.
+        let mut guard = ReplayGuard::new(Freshness::default(), 100, 40);
+        let flooders: Vec<SecretKey> = (0..5).map(|i| SecretKey::from_seed([20 + i; 32])).collect();
+        for (i, f) in flooders.iter().enumerate() {
+            for nonce in 0..(16 + i as u64) {
+                let _ = guard.check(&header(f, nonce), T);
+            }
+        }
+        assert_eq!(guard.len(), 90);
+        for nonce in 0..20 {
+            let _ = guard.check(&header(&flooders[4], 100 + nonce), T);
+        }
+        assert_eq!(guard.len(), 100);
+        let quiet = SecretKey::from_seed([50; 32]);
+        for nonce in 0..10 {
+            assert!(guard.check(&header(&quiet, nonce), T).is_ok(), "{nonce}");
+        }
+        assert_eq!(guard.len(), 100);
+        assert_eq!(guard.held_by(&quiet.public()), 10);
+        // The heaviest flooder paid: it held 30, now 20.
+        assert_eq!(guard.held_by(&flooders[4].public()), 20);
+        // Every other flooder kept all it had.
+        assert_eq!(guard.held_by(&flooders[0].public()), 16);
     }
 }

@@ -72,7 +72,7 @@ use self::serving::{Serve, Server, ServerThread, Sources};
 use self::status::{QueueDepth, StatusBoard};
 use self::store::{BatchRecord, Change, DoneRecord, JobRecord, JobStore, Pinned};
 use self::verify::{BatchCheck, Checked, PoolThread, ProofCheck, VerifyPool};
-use crate::api::ApiRequest;
+use crate::api::{ApiRequest, Rejection};
 use crate::config::{Config, DistributorSection};
 use crate::disk::Space;
 use crate::metrics::Metrics;
@@ -114,7 +114,7 @@ struct BatchContext {
 }
 
 /// Where a `POST /batch` answer goes; `None` for generated batches.
-type BatchReply = Option<oneshot::Sender<Result<Value, String>>>;
+type BatchReply = Option<oneshot::Sender<Result<Value, Rejection>>>;
 
 /// What the services tell the run loop.
 enum Internal {
@@ -142,6 +142,9 @@ pub struct Distributor {
     public: PublicKey,
     settings: DistributorSection,
     circuit: CircuitId,
+    /// The most transfers one batch may hold: as many jobs as an
+    /// announcement may name, each full.
+    max_batch_txs: usize,
     proving_key_hash: ContentHash,
     verifying_key_hash: ContentHash,
     store: Arc<JobStore>,
@@ -360,7 +363,10 @@ impl Distributor {
             "scheduler state restored"
         );
         let allowlist: HashSet<PublicKey> = config.allowlist()?.into_iter().collect();
+        let max_batch_txs = protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT
+            * circuit_config.transfers_per_job as usize;
         let mut distributor = Self {
+            max_batch_txs,
             public: secret.public(),
             admission: Admission::new(
                 allowlist,
@@ -564,7 +570,7 @@ impl Distributor {
             Internal::Built(Err(e), reply) => {
                 warn!(target: "distributor", error = %format!("{e:#}"), "batch not built");
                 if let Some(reply) = reply {
-                    let _ = reply.send(Err(format!("{e:#}")));
+                    let _ = reply.send(Err(Rejection::new(422, format!("{e:#}"))));
                 }
             }
             Internal::Credited(batch) => self.check_batch(batch),
@@ -603,7 +609,7 @@ impl Distributor {
                 let busy = "busy: batches are waiting to be built; try again shortly";
                 match request.context {
                     Some(reply) => {
-                        let _ = reply.send(Err(busy.into()));
+                        let _ = reply.send(Err(Rejection::new(503, busy)));
                     }
                     None => warn!(target: "distributor", "{busy}"),
                 }
@@ -1206,9 +1212,21 @@ impl Distributor {
                 let _ = reply.send(doc);
             }
             ApiRequest::SubmitBatch(body, reply) => match parse_batch_body(&body) {
+                Ok(Some(txs)) if txs.len() > self.max_batch_txs => {
+                    let _ = reply.send(Err(Rejection::new(
+                        413,
+                        format!(
+                            "{} transfers is over the {} one batch may hold ({} jobs of {}); split them into batches",
+                            txs.len(),
+                            self.max_batch_txs,
+                            protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT,
+                            self.max_batch_txs / protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT,
+                        ),
+                    )));
+                }
                 Ok(txs) => self.new_batch(txs, Some(reply)),
                 Err(e) => {
-                    let _ = reply.send(Err(e));
+                    let _ = reply.send(Err(Rejection::new(400, e)));
                 }
             },
         }

@@ -1,17 +1,23 @@
-//! Admission: what every request passes before any service sees it — the
-//! sender's rate limit, the envelope (signature, freshness, replay), the
-//! signer being the sending peer, and the allowlist. The distributor's run
-//! loop then dispatches what is admitted by kind.
+//! Admission: what every request passes before any service sees it, cheapest
+//! and stateless first — the sending peer's rate limit, the envelope
+//! (size, decoding, freshness, signature), the signer being the sending
+//! peer, the allowlist — and only then the replay guard, the one check that
+//! remembers. A message that fails an earlier check leaves no trace in it,
+//! and each signer's share of it is capped, so no sender can crowd out
+//! another. The distributor's run loop then dispatches what is admitted by
+//! kind.
 //!
 //! State here is bounded: one token bucket per peer that sent recently,
 //! dropped when the peer disconnects and swept when idle, so the map holds
-//! about as many entries as there are connections.
+//! about as many entries as there are connections; the replay guard holds
+//! at most `ReplayGuard::DEFAULT_CAPACITY` entries, and a peer whose rate
+//! limit holds never reaches its quota there.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use protocol::envelope::Verifier;
+use protocol::envelope::{self, Freshness, ReplayGuard};
 use protocol::messages::AnyMessage;
 use protocol::{PublicKey, Timestamp};
 
@@ -26,7 +32,8 @@ pub type Refusal = &'static str;
 
 /// The admission checks and their state.
 pub struct Admission {
-    verifier: Verifier,
+    freshness: Freshness,
+    replays: ReplayGuard,
     allowlist: HashSet<PublicKey>,
     limiter: RateLimiter,
 }
@@ -34,8 +41,18 @@ pub struct Admission {
 impl Admission {
     /// Admission with the given allowlist (empty: everyone) and rate limit.
     pub fn new(allowlist: HashSet<PublicKey>, per_sec: u32, burst: u32) -> Self {
+        let freshness = Freshness::default();
+        // The most a peer within its rate limit can have in the window: a
+        // message stays remembered up to max_age + max_skew after arrival.
+        let window_secs = (freshness.max_age_ms + freshness.max_skew_ms).div_ceil(1000);
+        let quota = u64::from(burst) + u64::from(per_sec) * window_secs;
         Self {
-            verifier: Verifier::default(),
+            freshness,
+            replays: ReplayGuard::new(
+                freshness,
+                ReplayGuard::DEFAULT_CAPACITY,
+                usize::try_from(quota).unwrap_or(usize::MAX),
+            ),
             allowlist,
             limiter: RateLimiter::new(per_sec, burst),
         }
@@ -51,7 +68,7 @@ impl Admission {
         if !self.limiter.allow(peer, Instant::now()) {
             return Err("rate_limited");
         }
-        let signed = self.verifier.open_any(bytes, now).map_err(|e| e.label())?;
+        let signed = envelope::open_any(bytes, now, self.freshness).map_err(|e| e.label())?;
         let signer = signed.signer();
         if peer_id_of(&signer) != peer {
             return Err("signer_mismatch");
@@ -59,6 +76,9 @@ impl Admission {
         if !self.allowlist.is_empty() && !self.allowlist.contains(&signer) {
             return Err("not_admitted");
         }
+        self.replays
+            .check(&signed.header, now)
+            .map_err(|e| e.label())?;
         Ok((signer, signed.body))
     }
 
@@ -75,6 +95,11 @@ impl Admission {
     /// Buckets held (for tests and status).
     pub fn tracked_peers(&self) -> usize {
         self.limiter.buckets.len()
+    }
+
+    /// Messages the replay guard remembers (for tests and status).
+    pub fn remembered(&self) -> usize {
+        self.replays.len()
     }
 }
 
@@ -187,6 +212,42 @@ mod tests {
                 .unwrap_err(),
             "rate_limited"
         );
+    }
+
+    #[test]
+    fn refused_messages_leave_nothing_in_the_replay_guard() {
+        let key = SecretKey::from_seed([8; 32]);
+        let mut admission = Admission::new(HashSet::new(), 1000, 1000);
+        // Signed by a key that is not the sending peer: refused before the
+        // replay guard, so a flood of such messages costs it nothing.
+        let impostor = PeerId::random();
+        for nonce in 0..100 {
+            assert_eq!(
+                admission
+                    .admit(impostor, &request(&key, nonce), Timestamp::now())
+                    .unwrap_err(),
+                "signer_mismatch"
+            );
+        }
+        let allowed = SecretKey::from_seed([9; 32]).public();
+        let mut closed = Admission::new([allowed].into_iter().collect(), 1000, 1000);
+        let peer = peer_id_of(&key.public());
+        for nonce in 0..100 {
+            assert_eq!(
+                closed
+                    .admit(peer, &request(&key, nonce), Timestamp::now())
+                    .unwrap_err(),
+                "not_admitted"
+            );
+        }
+        assert_eq!(admission.remembered() + closed.remembered(), 0);
+        // A real message from the same key is still admitted, and remembered.
+        assert!(
+            admission
+                .admit(peer, &request(&key, 0), Timestamp::now())
+                .is_ok()
+        );
+        assert_eq!(admission.remembered(), 1);
     }
 
     #[test]

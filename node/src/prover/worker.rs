@@ -138,11 +138,8 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
                 a
             }
             Ok(AnyMessage::Assignment(_)) => {
-                fail(
-                    &mut failures,
-                    &mut backoff,
-                    "assignment for another prover".into(),
-                );
+                away(&mut backoff, "assignment for another prover".into());
+                shared.pause(backoff).await;
                 continue;
             }
             Ok(AnyMessage::NoWork(no)) => {
@@ -162,11 +159,8 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
                 continue;
             }
             Ok(other) => {
-                fail(
-                    &mut failures,
-                    &mut backoff,
-                    format!("unexpected {} answer", other.kind()),
-                );
+                away(&mut backoff, format!("unexpected {} answer", other.kind()));
+                shared.pause(backoff).await;
                 continue;
             }
             Err(CallError::Busy(reason)) => {
@@ -181,8 +175,19 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
                 shared.pause(backoff).await;
                 continue;
             }
-            Err(e) => {
-                fail(&mut failures, &mut backoff, e.to_string());
+            Err(CallError::Rejected(reason)) if reason == "not_admitted" => {
+                let what =
+                    "the distributor admits only allowlisted provers, and not this one".to_string();
+                error!(target: "prover", "{what}");
+                let mut t = shared.tally();
+                t.last_error = Some(what);
+                t.stopped_workers += 1;
+                return;
+            }
+            Err(e @ (CallError::Rejected(_) | CallError::BadAnswer(_))) => {
+                // The distributor's word on one message (a clock off, a
+                // garbled answer), not a verdict on this prover's work.
+                away(&mut backoff, e.to_string());
                 shared.pause(backoff).await;
                 continue;
             }
@@ -217,10 +222,28 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
                     t.finished(RecentJob::new(&assignment, "failed"));
                     shared.client.metrics().prover_job("failed");
                 }
-                fail(&mut failures, &mut backoff, format!("job {job}: {e:#}"))
+                match e {
+                    JobError::Proving(e) => {
+                        fail(&mut failures, &mut backoff, format!("job {job}: {e:#}"))
+                    }
+                    JobError::Away(e) => {
+                        away(&mut backoff, format!("job {job}: {e:#}"));
+                        shared.pause(backoff).await;
+                    }
+                }
             }
         }
     }
+}
+
+/// Why a job came to nothing. Only a proving error is this machine's
+/// failure; the rest is the distributor's absence or refusal, which a
+/// prover outlasts.
+enum JobError {
+    /// This machine could not prove the job.
+    Proving(anyhow::Error),
+    /// The key or the verdict could not be had from the distributor.
+    Away(anyhow::Error),
 }
 
 /// Proves one assignment and submits the proof; on shutdown past the grace
@@ -229,7 +252,7 @@ async fn prove_and_submit(
     shared: &Arc<Shared>,
     assignment: &Assignment,
     byzantine: &mut Byzantine,
-) -> anyhow::Result<Outcome> {
+) -> Result<Outcome, JobError> {
     let (key, fetched) = match shared
         .keys
         .get(assignment.proving_key, shared.client.as_ref())
@@ -238,7 +261,7 @@ async fn prove_and_submit(
         Ok(k) => k,
         Err(e) => {
             release(shared, assignment).await;
-            return Err(e.context("cannot get the proving key"));
+            return Err(JobError::Away(e.context("cannot get the proving key")));
         }
     };
     if fetched > 0 {
@@ -255,7 +278,7 @@ async fn prove_and_submit(
         _ = async { let _ = stop.wait_for(|s| *s).await; } => {
             // Stopping before a slot came free: nothing to finish.
             release(shared, assignment).await;
-            bail!("released at shutdown");
+            return Err(JobError::Away(anyhow!("released at shutdown")));
         }
     };
     let Some(mut proving) = proving else {
@@ -277,14 +300,15 @@ async fn prove_and_submit(
                 Err(_) => {
                     warn!(target: "prover", "not done within the shutdown grace period; releasing the job");
                     release(shared, assignment).await;
-                    bail!("released at shutdown");
+                    return Err(JobError::Away(anyhow!("released at shutdown")));
                 }
             }
         }
     };
     let proof = proof
-        .context("proving task panicked")?
-        .context("proving failed")?;
+        .context("proving task panicked")
+        .and_then(|p| p.context("proving failed"))
+        .map_err(JobError::Proving)?;
     let seconds = started.elapsed().as_secs_f64();
     shared.client.metrics().prove_seconds.observe(seconds);
     info!(target: "prover", ms = (seconds * 1e3) as u64, "proved");
@@ -299,7 +323,9 @@ async fn prove_and_submit(
     };
     let first = replay.unwrap_or_else(|| shared.client.seal(&submission));
     byzantine.sent(&first);
-    let verdict = submit(shared, first, &submission).await?;
+    let verdict = submit(shared, first, &submission)
+        .await
+        .map_err(JobError::Away)?;
     let mut t = shared.tally();
     let (outcome, reward) = match verdict.outcome {
         Outcome::Accepted { reward } => ("accepted", reward),

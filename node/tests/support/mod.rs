@@ -263,12 +263,28 @@ impl Net {
         String::from_utf8(body).unwrap()
     }
 
+    /// The API token of node `index`.
+    pub fn api_token(&self, index: usize) -> node::api::Token {
+        node::api::Token::read(&self.nodes[index].data_dir).unwrap()
+    }
+
+    /// `POST /batch` with `body` to node `index`, with its API token; the
+    /// status code and the body of the answer.
+    pub fn post_batch(&self, index: usize, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+        let api = self.nodes[index].info().api;
+        let token = node::api::Token::read(&self.nodes[index].data_dir)?;
+        runtime().block_on(node::api::request_with(
+            api,
+            "POST",
+            "/batch",
+            body,
+            Some(&token),
+        ))
+    }
+
     /// POST /batch to node `index`; returns the answer.
     pub fn submit_batch(&self, index: usize) -> Value {
-        let api = self.nodes[index].info().api;
-        let (code, body) = runtime()
-            .block_on(node::api::request(api, "POST", "/batch", &[]))
-            .unwrap();
+        let (code, body) = self.post_batch(index, &[]).unwrap();
         let answer: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(code, 200, "{answer}");
         answer
@@ -277,10 +293,7 @@ impl Net {
     /// POST /batch to node `index`; `None` if it gave no answer (it died
     /// on the way, as a crash test may want).
     pub fn try_submit_batch(&self, index: usize) -> Option<Value> {
-        let api = self.nodes[index].info().api;
-        let (code, body) = runtime()
-            .block_on(node::api::request(api, "POST", "/batch", &[]))
-            .ok()?;
+        let (code, body) = self.post_batch(index, &[]).ok()?;
         (code == 200).then(|| serde_json::from_slice(&body).ok())?
     }
 
