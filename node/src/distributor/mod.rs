@@ -1211,24 +1211,14 @@ impl Distributor {
                     .attempts_json(last, |job| scheduler.is_done(job, store));
                 let _ = reply.send(doc);
             }
-            ApiRequest::SubmitBatch(body, reply) => match parse_batch_body(&body) {
-                Ok(Some(txs)) if txs.len() > self.max_batch_txs => {
-                    let _ = reply.send(Err(Rejection::new(
-                        413,
-                        format!(
-                            "{} transfers is over the {} one batch may hold ({} jobs of {}); split them into batches",
-                            txs.len(),
-                            self.max_batch_txs,
-                            protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT,
-                            self.max_batch_txs / protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT,
-                        ),
-                    )));
+            ApiRequest::SubmitBatch(body, reply) => {
+                match parse_batch_body(&body, self.max_batch_txs) {
+                    Ok(txs) => self.new_batch(txs, Some(reply)),
+                    Err(rejection) => {
+                        let _ = reply.send(Err(rejection));
+                    }
                 }
-                Ok(txs) => self.new_batch(txs, Some(reply)),
-                Err(e) => {
-                    let _ = reply.send(Err(Rejection::new(400, e)));
-                }
-            },
+            }
         }
     }
 
@@ -1379,19 +1369,31 @@ fn channel_once(channel: Option<Channel>) -> (Once, Once) {
 }
 
 /// `POST /batch` bodies: empty (generate a batch of the configured size) or
-/// a JSON array of signed transfers.
-fn parse_batch_body(body: &[u8]) -> Result<Option<Vec<SignedTransfer>>, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
+/// a JSON array of at most `max` signed transfers (more would make an
+/// announcement over the jobs limit that every prover refuses).
+fn parse_batch_body(body: &[u8], max: usize) -> Result<Option<Vec<SignedTransfer>>, Rejection> {
+    let bad = |message: String| Rejection::new(400, message);
+    let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8".into()))?;
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     match value {
+        Value::Array(ref txs) if txs.len() > max => Err(Rejection::new(
+            413,
+            format!(
+                "{} transfers is over the {max} one batch may hold ({} jobs); split them into batches",
+                txs.len(),
+                protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT,
+            ),
+        )),
         Value::Array(_) => serde_json::from_value(value)
             .map(Some)
-            .map_err(|e| format!("not an array of signed transfers: {e}")),
-        _ => Err("expected an empty body or a JSON array of signed transfers".into()),
+            .map_err(|e| bad(format!("not an array of signed transfers: {e}"))),
+        _ => Err(bad(
+            "expected an empty body or a JSON array of signed transfers".into(),
+        )),
     }
 }
 
@@ -1399,6 +1401,24 @@ fn parse_batch_body(body: &[u8]) -> Result<Option<Vec<SignedTransfer>>, String> 
 mod tests {
     use super::*;
     use protocol::lrp::LrpConfig;
+
+    #[test]
+    fn batch_bodies_are_checked_before_anything_is_built() {
+        assert_eq!(parse_batch_body(b"  ", 4).unwrap(), None);
+        let too_many = parse_batch_body(b"[{},{},{},{},{}]", 4).unwrap_err();
+        assert_eq!(too_many.status, 413, "{too_many:?}");
+        assert!(too_many.message.contains("5 transfers is over the 4"));
+        for (body, says) in [
+            (&b"{}"[..], "expected an empty body"),
+            (b"[{}]", "not an array of signed transfers"),
+            (b"[1,", "invalid JSON"),
+            (b"\xff", "not UTF-8"),
+        ] {
+            let refused = parse_batch_body(body, 4).unwrap_err();
+            assert_eq!(refused.status, 400);
+            assert!(refused.message.contains(says), "{refused:?}");
+        }
+    }
 
     #[test]
     fn settings_are_pinned_and_change_only_with_no_batch_open() {
