@@ -115,6 +115,13 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
         warn!(target: "prover", retry_ms = backoff.as_millis() as u64, "{what}");
         shared.tally().last_error = Some(what);
     };
+    // Refused for good (banned, not on the allowlist): this worker stops.
+    let refused = |what: &str| {
+        error!(target: "prover", "{what}");
+        let mut t = shared.tally();
+        t.last_error = Some(what.to_string());
+        t.stopped_workers += 1;
+    };
     while !shared.stopping() {
         if failures >= shared.settings.max_failures {
             error!(target: "prover", failures, "too many consecutive failures; this worker stops claiming jobs");
@@ -144,12 +151,7 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
             }
             Ok(AnyMessage::NoWork(no)) => {
                 if no.reason == NoWorkReason::Refused {
-                    let what = "the distributor refuses this prover work".to_string();
-                    error!(target: "prover", "{what}");
-                    let mut t = shared.tally();
-                    t.last_error = Some(what);
-                    t.stopped_workers += 1;
-                    return;
+                    return refused("the distributor refuses this prover work");
                 }
                 backoff = BACKOFF_MIN;
                 debug!(target: "prover", reason = ?no.reason, retry_ms = no.retry_after_ms, "no work");
@@ -176,13 +178,9 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
                 continue;
             }
             Err(CallError::Rejected(reason)) if reason == "not_admitted" => {
-                let what =
-                    "the distributor admits only allowlisted provers, and not this one".to_string();
-                error!(target: "prover", "{what}");
-                let mut t = shared.tally();
-                t.last_error = Some(what);
-                t.stopped_workers += 1;
-                return;
+                return refused(
+                    "the distributor admits only allowlisted provers, and not this one",
+                );
             }
             Err(e @ (CallError::Rejected(_) | CallError::BadAnswer(_))) => {
                 // The distributor's word on one message (a clock off, a
