@@ -18,6 +18,23 @@
 //!
 //! Knobs live in [`LrpConfig`]; `docs/lrp.md` explains each default.
 //!
+//! # Probation
+//! An identity costs nothing, so the caps cannot simply be per key. A prover
+//! is *trusted* once the scheduler accepted a proof of it and while it has
+//! no strikes. Its *allowance* of live hand-outs is
+//! `1 + accepted − strikes − expired`, at most
+//! [`LrpConfig::max_held_per_prover`], where `expired` counts its hand-outs
+//! whose lease ran out with the job still open (claiming and sitting counts
+//! against it until someone else proves that job). So a new key holds one
+//! job at a time, and a key that only claims soon holds none. Only trusted
+//! holders count toward [`LrpConfig::max_live_holders`], so provers on
+//! probation sitting on a job never keep it from a trusted re-serve. A
+//! re-serve to a prover on probation leaves the job's place in the queue
+//! where it is, so they cannot keep a job "recently handed out" either; and
+//! it goes only to a job whose latest hand-out to a prover on probation is
+//! [`LrpConfig::min_reserve_age_ms`] old, so they race each other no faster
+//! than trusted provers race.
+//!
 //! # Complexity
 //! Each decision costs `O(log Q)` for the re-serve queue of `Q` pending jobs
 //! plus expected O(1) look-ups of the job and of the provers holding it (a
@@ -75,9 +92,10 @@ pub struct LrpConfig {
     /// stays valid, so a slow prover can still complete.
     pub lease_ms: u64,
     /// At most this many live holders per job; a re-serve skips jobs at the cap.
-    /// Holders with strikes never count as live.
+    /// Only trusted holders count (see [Probation](self#probation)).
     pub max_live_holders: u32,
-    /// At most this many live hand-outs per prover; beyond it a request is
+    /// At most this many live hand-outs per prover, for a trusted one; a
+    /// prover on probation gets fewer. Beyond its allowance a request is
     /// refused with [`Refusal::AtCapacity`].
     pub max_held_per_prover: u32,
     /// A prover's first strike refuses it work for this long; each further
@@ -237,11 +255,14 @@ pub enum Refusal {
         /// When the cooldown ends.
         until: Timestamp,
     },
-    /// It already holds [`LrpConfig::max_held_per_prover`] live hand-outs.
+    /// It already holds as many live hand-outs as its allowance
+    /// ([`LrpConfig::max_held_per_prover`] once trusted; see
+    /// [Probation](self#probation)).
     AtCapacity {
         /// Its live hand-outs.
         held: u32,
-        /// When its oldest live hand-out stops counting.
+        /// When asking again may give work: its oldest live hand-out's lease
+        /// end, or the idle retry when it holds none live.
         retry_at: Timestamp,
     },
     /// Every request id up to `u64::MAX` has been issued.
@@ -403,6 +424,8 @@ pub enum JobView<'a> {
 pub struct ProverView<'a> {
     /// Invalid proofs counted against it.
     pub strikes: u32,
+    /// Its proofs that completed a job.
+    pub proven: u32,
     /// Until when it is refused work (past values mean no cooldown).
     pub cooldown_until: Timestamp,
     /// Its hand-outs of pending jobs, oldest first (expired ones included).
@@ -687,6 +710,8 @@ impl BatchState {
 #[derive(Debug, Clone, Default)]
 struct ProverState {
     strikes: u32,
+    /// Proofs that completed a job.
+    proven: u32,
     cooldown_until: Timestamp,
     /// Sorted by request id, hence by hand-out time; only `holdings[gone..]`
     /// are still held.
@@ -732,6 +757,25 @@ impl ProverState {
     fn first_live(&self, now: Timestamp, lease_ms: u64) -> usize {
         self.held()
             .partition_point(|h| now.millis_since(h.at) >= lease_ms)
+    }
+
+    /// Past probation: a proof accepted and no strike.
+    fn is_trusted(&self) -> bool {
+        self.proven > 0 && self.strikes == 0
+    }
+
+    /// Nothing worth keeping: no holding, strike or accepted proof.
+    fn is_blank(&self) -> bool {
+        self.held().is_empty() && self.strikes == 0 && self.proven == 0
+    }
+
+    /// How many live hand-outs it may hold, given `expired` of its holdings
+    /// whose lease ran out; see [Probation](self#probation).
+    fn allowance(&self, expired: usize, max_held: usize) -> usize {
+        let earned = 1 + self.proven as usize;
+        earned
+            .saturating_sub(self.strikes as usize + expired)
+            .min(max_held)
     }
 }
 
@@ -852,13 +896,14 @@ impl Lrp {
         })
     }
 
-    /// A prover's strikes and holdings, or `None` if it holds nothing and has
-    /// no strikes.
+    /// A prover's strikes, accepted proofs and holdings, or `None` if it has
+    /// none of them.
     pub fn prover(&self, prover: &PublicKey) -> Option<ProverView<'_>> {
         self.provers
             .get(&ProverKey::of(prover))
             .map(|s| ProverView {
                 strikes: s.strikes,
+                proven: s.proven,
                 cooldown_until: s.cooldown_until,
                 holdings: s.held(),
             })
@@ -871,7 +916,7 @@ impl Lrp {
             .map_or(0, |s| s.strikes)
     }
 
-    /// Provers with holdings or strikes, in key order.
+    /// Provers with holdings, strikes or accepted proofs, in key order.
     pub fn provers(&self) -> impl Iterator<Item = (&PublicKey, ProverView<'_>)> {
         let mut sorted: Vec<_> = self.provers.iter().collect();
         sorted.sort_unstable_by_key(|(k, _)| &k.0);
@@ -880,6 +925,7 @@ impl Lrp {
                 &k.0,
                 ProverView {
                     strikes: s.strikes,
+                    proven: s.proven,
                     cooldown_until: s.cooldown_until,
                     holdings: s.held(),
                 },
@@ -952,7 +998,7 @@ impl Lrp {
             lane: Lane::Held,
             request,
         };
-        let (job, reserve) = if let Some(job) = self.fresh.pop_front() {
+        let (job, reserve, moves) = if let Some(job) = self.fresh.pop_front() {
             if let Some(slot) = self.slot_mut(job) {
                 *slot = Slot::Pending {
                     key,
@@ -960,16 +1006,23 @@ impl Lrp {
                 };
             }
             self.pending += 1;
-            (job, false)
+            (job, false, true)
         } else {
             let (old_key, job) = match self.pick_reserve(&prover, now) {
                 Ok(picked) => picked,
                 Err(retry_at) => return Decision::NoWork { retry_at },
             };
-            self.queue.remove(&old_key);
+            // A hand-out on probation does not move the job: see
+            // [Probation](self#probation).
+            let moves = self.is_trusted(&prover);
+            if moves {
+                self.queue.remove(&old_key);
+            }
             let mut replaced = None;
             if let Some(Slot::Pending { key: k, holders }) = self.slot_mut(job) {
-                *k = key;
+                if moves {
+                    *k = key;
+                }
                 // The prover's own expired hand-out of this job, if any, is
                 // voided: a prover holds a job at most once.
                 if let Some(i) = holders.as_slice().iter().position(|h| h.prover == prover) {
@@ -980,9 +1033,11 @@ impl Lrp {
             if let Some(old) = replaced {
                 remove_holding(&mut self.provers, &prover, old);
             }
-            (job, true)
+            (job, true, moves)
         };
-        self.queue.insert(key, QueueEntry { job, at: now });
+        if moves {
+            self.queue.insert(key, QueueEntry { job, at: now });
+        }
         self.next_request = next;
         self.provers
             .entry(ProverKey::of(&prover))
@@ -1014,30 +1069,43 @@ impl Lrp {
             });
         }
         let max_held = self.config.max_held_per_prover as usize;
-        // Fewer holdings than the cap, expired or not: no need to read them.
         let holdings = state.held();
-        if holdings.len() < max_held {
+        // Fewer holdings than the allowance could shrink to, expired or not:
+        // no need to read them.
+        if holdings.len() < state.allowance(holdings.len(), max_held) {
             return None;
         }
         let first_live = state.first_live(now, self.config.lease_ms);
         let held = holdings.len() - first_live;
-        if held >= max_held {
-            let oldest = holdings[first_live].at;
-            return Some(Refusal::AtCapacity {
-                held: u32::try_from(held).unwrap_or(u32::MAX),
-                retry_at: oldest.plus_millis(self.config.lease_ms),
-            });
+        if held < state.allowance(first_live, max_held) {
+            return None;
         }
-        None
+        let retry_at = match holdings.get(first_live) {
+            Some(oldest) => oldest.at.plus_millis(self.config.lease_ms),
+            None => now.plus_millis(self.config.idle_retry_ms),
+        };
+        Some(Refusal::AtCapacity {
+            held: u32::try_from(held).unwrap_or(u32::MAX),
+            retry_at,
+        })
+    }
+
+    /// Whether `prover` is past probation.
+    fn is_trusted(&self, prover: &PublicKey) -> bool {
+        self.provers
+            .get(&ProverKey::of(prover))
+            .is_some_and(ProverState::is_trusted)
     }
 
     /// The queue entry to re-serve to `prover`, or when to ask again.
     ///
     /// Walks the queue from its head (orphans, then least recently handed out),
-    /// skipping jobs the prover holds within its lease or that are at the
-    /// holder cap, for at most
-    /// `max_reserve_scan` entries. It stops at the first held job younger than
-    /// the minimum age: every job behind it is younger still.
+    /// skipping jobs the prover holds within its lease, jobs at the holder
+    /// cap and, for a prover on probation, jobs handed out to one on
+    /// probation less than the minimum age ago, for at most
+    /// `max_reserve_scan` entries. It stops at the
+    /// first held job younger than the minimum age: every job behind it is
+    /// younger still.
     fn pick_reserve(
         &self,
         prover: &PublicKey,
@@ -1045,6 +1113,7 @@ impl Lrp {
     ) -> std::result::Result<(QueueKey, JobId), Timestamp> {
         let idle = now.plus_millis(self.config.idle_retry_ms);
         let scan = usize::try_from(self.config.max_reserve_scan).unwrap_or(usize::MAX);
+        let on_probation = !self.is_trusted(prover);
         for (key, entry) in self.queue.iter().take(scan) {
             if key.lane == Lane::Held {
                 let ready_at = entry.at.plus_millis(self.config.min_reserve_age_ms);
@@ -1065,7 +1134,10 @@ impl Lrp {
             {
                 continue;
             }
-            if self.live_holders(holders, now) >= self.config.max_live_holders as usize {
+            if self.live_trusted_holders(holders, now) >= self.config.max_live_holders as usize {
+                continue;
+            }
+            if on_probation && self.probation_raced_recently(holders, now) {
                 continue;
             }
             return Ok((*key, entry.job));
@@ -1073,8 +1145,9 @@ impl Lrp {
         Err(idle)
     }
 
-    /// Holders within their lease whose prover has no strikes.
-    fn live_holders(&self, holders: &[Holder], now: Timestamp) -> usize {
+    /// Holders within their lease and past probation. Trust is looked up
+    /// only when the cap could bind.
+    fn live_trusted_holders(&self, holders: &[Holder], now: Timestamp) -> usize {
         let lease = self.config.lease_ms;
         let unexpired = || {
             holders
@@ -1082,11 +1155,18 @@ impl Lrp {
                 .filter(move |h| now.millis_since(h.at) < lease)
         };
         let count = unexpired().count();
-        // Strike look-ups only matter when the cap would bind.
         if count < self.config.max_live_holders as usize {
             return count;
         }
-        unexpired().filter(|h| self.strikes(&h.prover) == 0).count()
+        unexpired().filter(|h| self.is_trusted(&h.prover)).count()
+    }
+
+    /// Whether a holder on probation got the job less than the minimum
+    /// re-serve age ago.
+    fn probation_raced_recently(&self, holders: &[Holder], now: Timestamp) -> bool {
+        holders.iter().any(|h| {
+            now.millis_since(h.at) < self.config.min_reserve_age_ms && !self.is_trusted(&h.prover)
+        })
     }
 
     fn on_complete(
@@ -1133,6 +1213,8 @@ impl Lrp {
                 }
                 let key = *key;
                 let holders = std::mem::take(holders);
+                let winner = self.provers.entry(ProverKey::of(&prover)).or_default();
+                winner.proven = winner.proven.saturating_add(1);
                 for h in holders.as_slice() {
                     remove_holding(&mut self.provers, &h.prover, h.request);
                 }
@@ -1291,7 +1373,7 @@ impl Lrp {
         };
         let cleared = std::mem::take(&mut state.strikes);
         state.cooldown_until = Timestamp(0);
-        if state.held().is_empty() {
+        if state.is_blank() {
             self.provers.remove(&key);
         }
         cleared
@@ -1375,6 +1457,15 @@ impl Lrp {
     pub(crate) fn forget_batch(&mut self, batch: BatchId) -> ForgetOutcome {
         self.on_forget(batch)
     }
+
+    /// Credits `prover` with `proven` accepted proofs, as if it had earned
+    /// them, so a test of another rule starts past probation.
+    pub(crate) fn vouch(&mut self, prover: PublicKey, proven: u32) {
+        self.provers
+            .entry(ProverKey::of(&prover))
+            .or_default()
+            .proven = proven;
+    }
 }
 
 /// The scheduler's whole state as plain data, so a log can be compacted: a
@@ -1388,8 +1479,9 @@ pub struct LrpSnapshot {
     fresh: Vec<JobId>,
     /// Re-serve queue entries: orphan lane?, request id, job, hand-out time.
     queue: Vec<(bool, RequestId, JobId, Timestamp)>,
-    /// Provers: key, strikes, cooldown end, holdings still held.
-    provers: Vec<(PublicKey, u32, Timestamp, Vec<Holding>)>,
+    /// Provers: key, strikes, accepted proofs, cooldown end, holdings still
+    /// held.
+    provers: Vec<(PublicKey, u32, u32, Timestamp, Vec<Holding>)>,
     batches: Vec<(BatchId, BatchProgress, Vec<(u32, SlotSnapshot)>)>,
     pending: u64,
     done: u64,
@@ -1425,7 +1517,10 @@ impl Lrp {
         let mut provers: Vec<_> = self
             .provers
             .iter()
-            .map(|(k, p)| (k.0, p.strikes, p.cooldown_until, p.held().to_vec()))
+            .map(|(k, p)| {
+                let held = p.held().to_vec();
+                (k.0, p.strikes, p.proven, p.cooldown_until, held)
+            })
             .collect();
         provers.sort_by(|a, b| a.0.cmp(&b.0));
         let mut batches: Vec<_> = self
@@ -1500,11 +1595,12 @@ impl Lrp {
                 (key, QueueEntry { job, at })
             })
             .collect();
-        for (key, strikes, cooldown_until, holdings) in &snapshot.provers {
+        for (key, strikes, proven, cooldown_until, holdings) in &snapshot.provers {
             lrp.provers.insert(
                 ProverKey::of(key),
                 ProverState {
                     strikes: *strikes,
+                    proven: *proven,
                     cooldown_until: *cooldown_until,
                     holdings: holdings.clone(),
                     gone: 0,
@@ -1563,8 +1659,9 @@ enum HolderMiss {
     Unknown,
 }
 
-/// Drops a prover's holding; forgets the prover once it holds nothing and has
-/// no strikes, so memory follows the active crowd.
+/// Drops a prover's holding; forgets the prover once nothing about it is
+/// worth keeping ([`ProverState::is_blank`]), so memory follows the crowd
+/// that works or misbehaves, not every key that ever asked.
 fn remove_holding(
     provers: &mut FxMap<ProverKey, ProverState>,
     prover: &PublicKey,
@@ -1575,7 +1672,7 @@ fn remove_holding(
         return;
     };
     state.drop_holding(request);
-    if state.held().is_empty() && state.strikes == 0 {
+    if state.is_blank() {
         provers.remove(&key);
     }
 }
@@ -1612,8 +1709,17 @@ mod tests {
         }
     }
 
+    /// Provers `p(1)` to `p(TRUSTED)` start past probation in [`lrp_with`];
+    /// higher numbers are new identities.
+    const TRUSTED: u8 = 9;
+
+    /// A scheduler with `jobs` fresh jobs of batch 1 and provers up to
+    /// [`TRUSTED`] past probation, so each test sees only its own rule.
     fn lrp_with(config: LrpConfig, jobs: u32) -> Lrp {
         let mut lrp = Lrp::new(config).unwrap();
+        for n in 1..=TRUSTED {
+            lrp.vouch(p(n), 1_000);
+        }
         lrp.submit((0..jobs).map(|i| j(1, i)));
         lrp
     }
@@ -1822,6 +1928,171 @@ mod tests {
     }
 
     #[test]
+    fn a_new_identity_holds_one_job_until_a_proof_is_accepted() {
+        let config = LrpConfig {
+            max_held_per_prover: 3,
+            lease_ms: 1_000,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 6);
+        let newcomer = p(20);
+        let first = assigned(lrp.request(newcomer, t(0)));
+        assert_eq!(
+            lrp.request(newcomer, t(10)),
+            Decision::Refused(Refusal::AtCapacity {
+                held: 1,
+                retry_at: t(1_000)
+            })
+        );
+        assert!(matches!(
+            lrp.complete(first.job, first.request, newcomer, t(20)),
+            Completion::Accepted { .. }
+        ));
+        // One accepted proof: two at a time; the cap still binds above that.
+        assigned(lrp.request(newcomer, t(30)));
+        assigned(lrp.request(newcomer, t(30)));
+        assert!(matches!(
+            lrp.request(newcomer, t(30)),
+            Decision::Refused(Refusal::AtCapacity { held: 2, .. })
+        ));
+        let view = lrp.prover(&newcomer).unwrap();
+        assert_eq!((view.proven, view.holdings.len()), (1, 2));
+    }
+
+    #[test]
+    fn claiming_and_sitting_costs_the_allowance_until_the_job_is_done() {
+        let config = LrpConfig {
+            lease_ms: 1_000,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 2);
+        let sitter = p(20);
+        let sat = assigned(lrp.request(sitter, t(0)));
+        // Its lease ran out and the job is still open: no more work for it,
+        // though nothing it holds is live.
+        assert_eq!(
+            lrp.request(sitter, t(1_000)),
+            Decision::Refused(Refusal::AtCapacity {
+                held: 0,
+                retry_at: t(1_500)
+            })
+        );
+        // Someone else proves the job; the sitter is back to a newcomer's one.
+        let taken = assigned(lrp.request(p(1), t(1_100)));
+        assert_eq!(taken.job, j(1, 1), "the fresh job goes first");
+        let reserve = assigned(lrp.request(p(1), t(1_100)));
+        assert_eq!(reserve.job, sat.job);
+        lrp.complete(reserve.job, reserve.request, p(1), t(1_200));
+        assigned(lrp.request(sitter, t(1_300)));
+        assert!(matches!(
+            lrp.request(sitter, t(1_300)),
+            Decision::Refused(Refusal::AtCapacity { held: 1, .. })
+        ));
+        // A strike costs a trusted prover its standing too.
+        let config = LrpConfig {
+            max_held_per_prover: 2,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 4);
+        lrp.vouch(p(30), 1);
+        let h = assigned(lrp.request(p(30), t(0)));
+        lrp.invalid(h.job, h.request, p(30), t(1));
+        assigned(lrp.request(p(30), t(1_000)));
+        assert!(matches!(
+            lrp.request(p(30), t(1_000)),
+            Decision::Refused(Refusal::AtCapacity { held: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn provers_on_probation_never_keep_a_job_from_a_trusted_reserve() {
+        let config = LrpConfig {
+            max_live_holders: 1,
+            min_reserve_age_ms: 100,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 1);
+        // A new key takes the fresh job; once it is old enough a second new
+        // key races it, but a third must wait the minimum age again.
+        assigned(lrp.request(p(20), t(0)));
+        assert!(matches!(lrp.request(p(21), t(50)), Decision::NoWork { .. }));
+        assert!(assigned(lrp.request(p(21), t(100))).reserve);
+        assert!(matches!(
+            lrp.request(p(22), t(150)),
+            Decision::NoWork { .. }
+        ));
+        // Neither moved the job in the queue nor counts toward the holder
+        // cap: a trusted prover gets it at once, and then the cap binds.
+        assert!(assigned(lrp.request(p(1), t(150))).reserve);
+        assert!(matches!(lrp.request(p(2), t(160)), Decision::NoWork { .. }));
+        // A job with its trusted holders is covered, for new keys too.
+        assert!(matches!(
+            lrp.request(p(22), t(250)),
+            Decision::NoWork { .. }
+        ));
+        match lrp.job(j(1, 0)) {
+            Some(JobView::Pending { holders }) => assert_eq!(holders.len(), 3),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Many new keys poll fast and never submit; one honest prover takes
+    /// 500 ms a proof. With a trusted prover the batch finishes in a time set
+    /// by the prover and the minimum re-serve age, not by the size of the
+    /// crowd; a new honest key gets in once the sitters hold their one job
+    /// each.
+    #[test]
+    fn a_crowd_of_sitters_cannot_stall_a_batch() {
+        for (sitters, honest, within) in [
+            (24u32, p(1), 5_000),
+            (2_000, p(1), 5_000),
+            (24, p(40), 10_000),
+        ] {
+            let config = LrpConfig {
+                min_reserve_age_ms: 1_000,
+                lease_ms: 10_000,
+                max_live_holders: 2,
+                max_held_per_prover: 2,
+                ..open()
+            };
+            let mut lrp = lrp_with(config, 8);
+            let sitter = |n: u32| {
+                let mut key = [0xee; 32];
+                key[..4].copy_from_slice(&n.to_le_bytes());
+                PublicKey(key)
+            };
+            let mut proving: Vec<(Handout, Timestamp)> = Vec::new();
+            let mut sitter_handouts = 0u32;
+            let mut now = 0;
+            while !lrp.is_finished(BatchId(1)) {
+                assert!(now < within, "{sitters} sitters: not done at {now} ms");
+                for n in 0..sitters {
+                    if matches!(lrp.request(sitter(n), t(now)), Decision::Assign(_)) {
+                        sitter_handouts += 1;
+                    }
+                }
+                while let Some(i) = proving.iter().position(|(_, at)| now >= at.0 + 500) {
+                    let (h, _) = proving.remove(i);
+                    lrp.complete(h.job, h.request, honest, t(now));
+                }
+                while let Decision::Assign(h) = lrp.request(honest, t(now)) {
+                    proving.push((h, t(now)));
+                }
+                now += 50;
+            }
+            // Sitters race each job at most once per minimum age, however
+            // many they are.
+            let bound = 8 * (1 + now / 1_000);
+            assert!(
+                u64::from(sitter_handouts) <= bound,
+                "{sitters}: {sitter_handouts} hand-outs to sitters in {now} ms"
+            );
+            let proofs = lrp.prover(&honest).map_or(0, |v| v.proven);
+            assert!(proofs >= 8, "the honest prover proved the batch");
+        }
+    }
+
+    #[test]
     fn strikes_cool_down_then_ban_and_only_count_for_issued_pairs() {
         let mut lrp = lrp_with(open(), 10);
         let h = assigned(lrp.request(p(1), t(0)));
@@ -1843,7 +2114,7 @@ mod tests {
             StrikeOutcome::Unknown
         );
         assert_eq!(lrp.strikes(&p(1)), 0);
-        assert!(lrp.prover(&p(2)).is_none());
+        assert_eq!(lrp.strikes(&p(2)), 0);
 
         assert_eq!(
             lrp.invalid(h.job, h.request, p(1), t(10)),
@@ -2004,8 +2275,8 @@ mod tests {
             matches!(lrp.job(a.job), Some(JobView::Done { prover, request, .. }) if prover == p(3) && request == c.request)
         );
         // Superseded hand-outs leave their provers' holdings.
-        assert!(lrp.prover(&p(1)).is_none());
-        assert!(lrp.prover(&p(3)).is_none());
+        assert!(lrp.prover(&p(1)).unwrap().holdings.is_empty());
+        assert!(lrp.prover(&p(3)).unwrap().holdings.is_empty());
         assert_eq!(
             lrp.complete(b.job, b.request, p(2), t(4)),
             Completion::Accepted {
@@ -2271,23 +2542,32 @@ mod tests {
         for h in held.drain(..) {
             lrp.complete(h.job, h.request, p(1), t(2));
         }
-        assert!(lrp.prover(&p(1)).is_none());
+        assert!(lrp.prover(&p(1)).unwrap().holdings.is_empty());
     }
 
     #[test]
-    fn provers_without_holdings_or_strikes_are_not_kept() {
-        let mut lrp = lrp_with(open(), 2);
-        let h = assigned(lrp.request(p(1), t(0)));
+    fn provers_are_kept_only_for_holdings_strikes_or_accepted_proofs() {
+        let mut lrp = Lrp::new(open()).unwrap();
+        lrp.submit((0..3).map(|i| j(1, i)));
+        // A key that claims and gives back leaves nothing behind.
+        let h = assigned(lrp.request(p(20), t(0)));
         assert_eq!(lrp.provers().count(), 1);
+        lrp.release(h.job, h.request, p(20), t(1));
+        assert_eq!(lrp.provers().count(), 0);
+        // An accepted proof is remembered: it is what lifts probation.
+        let h = assigned(lrp.request(p(21), t(2)));
         assert!(matches!(
-            lrp.complete(h.job, h.request, p(1), t(1)),
+            lrp.complete(h.job, h.request, p(21), t(3)),
             Completion::Accepted { .. }
         ));
-        assert_eq!(lrp.provers().count(), 0);
-        let h = assigned(lrp.request(p(2), t(2)));
-        lrp.invalid(h.job, h.request, p(2), t(3));
-        let view = lrp.prover(&p(2)).unwrap();
+        let view = lrp.prover(&p(21)).unwrap();
+        assert_eq!((view.proven, view.holdings.len()), (1, 0));
+        // So is a strike.
+        let h = assigned(lrp.request(p(22), t(4)));
+        lrp.invalid(h.job, h.request, p(22), t(5));
+        let view = lrp.prover(&p(22)).unwrap();
         assert_eq!((view.strikes, view.holdings.len()), (1, 0));
+        assert_eq!(lrp.provers().count(), 2);
     }
 
     #[test]
@@ -2331,16 +2611,25 @@ mod tests {
             max_live_holders: 2,
             ..open()
         };
+        // A live run logs its events, answering each hand-out one of four ways
+        // (and sometimes with a stranger's request id).
+        let mut live = Lrp::new(config.clone()).unwrap();
         let mut events = vec![LrpEvent::Submit {
             jobs: (0..4).map(|i| j(1, i)).collect(),
         }];
+        let mut live_outcomes = vec![live.apply(&events[0])];
         for i in 0..40u64 {
             let prover = p((i % 5) as u8);
             let now = t(i * 7);
-            events.push(LrpEvent::Request { prover, now });
-            let request = RequestId(i / 2 + 1);
-            let job = j(1, (i % 4) as u32);
-            events.push(match i % 4 {
+            let asked = LrpEvent::Request { prover, now };
+            let decision = live.apply(&asked);
+            live_outcomes.push(decision.clone());
+            events.push(asked);
+            let (job, request) = match decision {
+                LrpOutcome::Decided(Decision::Assign(h)) if i % 7 != 6 => (h.job, h.request),
+                _ => (j(1, (i % 4) as u32), RequestId(i / 2 + 1)),
+            };
+            let answer = match i % 4 {
                 0 => LrpEvent::Complete {
                     job,
                     request,
@@ -2360,10 +2649,14 @@ mod tests {
                     now,
                 },
                 _ => LrpEvent::Pardon { prover },
-            });
+            };
+            live_outcomes.push(live.apply(&answer));
+            events.push(answer);
         }
         events.push(LrpEvent::Forget { batch: BatchId(1) });
+        live_outcomes.push(live.apply(&events[events.len() - 1]));
         let (first, outcomes) = Lrp::replay(config.clone(), &events).unwrap();
+        assert_eq!(outcomes, live_outcomes);
         let bytes = codec::encode(&events);
         let decoded: Vec<LrpEvent> = codec::decode(&bytes, bytes.len()).unwrap();
         let (second, again) = Lrp::replay(config, &decoded).unwrap();

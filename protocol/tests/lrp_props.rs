@@ -89,6 +89,10 @@ struct Harness {
     /// Completed jobs and their winning request.
     done: BTreeMap<JobId, RequestId>,
     strikes: BTreeMap<PublicKey, u32>,
+    /// Accepted proofs per prover.
+    proven: BTreeMap<PublicKey, u32>,
+    /// Hand-outs that moved their job to the back of the queue.
+    moved: BTreeSet<RequestId>,
     next_request: u64,
 }
 
@@ -107,6 +111,8 @@ impl Harness {
             voided: BTreeSet::new(),
             done: BTreeMap::new(),
             strikes: BTreeMap::new(),
+            proven: BTreeMap::new(),
+            moved: BTreeSet::new(),
             next_request: config().first_request_id,
         }
     }
@@ -135,6 +141,39 @@ impl Harness {
             .into_iter()
             .filter(|(r, j)| !self.voided.contains(r) && !self.done.contains_key(j))
             .collect()
+    }
+
+    /// Past probation: a proof accepted and no strike.
+    fn trusted(&self, prover: PublicKey) -> bool {
+        self.proven.get(&prover).is_some_and(|n| *n > 0)
+            && self.strikes.get(&prover).is_none_or(|n| *n == 0)
+    }
+
+    /// Whether the hand-out `request` is still within its lease.
+    fn live(&self, request: &RequestId) -> bool {
+        self.now.millis_since(self.handed_at[request]) < config().lease_ms
+    }
+
+    /// How many live hand-outs `prover` may hold: one, plus its accepted
+    /// proofs, less its strikes and its holdings past their lease, capped.
+    fn allowance(&self, prover: PublicKey) -> usize {
+        let proven = self.proven.get(&prover).copied().unwrap_or(0) as usize;
+        let strikes = self.strikes.get(&prover).copied().unwrap_or(0) as usize;
+        let expired = self
+            .held_by(prover)
+            .iter()
+            .filter(|(r, _)| !self.live(r))
+            .count();
+        (1 + proven)
+            .saturating_sub(strikes + expired)
+            .min(config().max_held_per_prover as usize)
+    }
+
+    fn live_held_by(&self, prover: PublicKey) -> usize {
+        self.held_by(prover)
+            .iter()
+            .filter(|(r, _)| self.live(r))
+            .count()
     }
 
     fn pick(pairs: &[(RequestId, JobId)], k: usize) -> Option<(RequestId, JobId)> {
@@ -293,6 +332,7 @@ impl Harness {
                     );
                     // No job completes twice.
                     assert!(self.done.insert(*job, *request).is_none());
+                    *self.proven.entry(*prover).or_default() += 1;
                     let others = self
                         .issued
                         .iter()
@@ -383,6 +423,22 @@ impl Harness {
         match *decision {
             Decision::Assign(h) => {
                 assert!(strikes < config().max_strikes, "a banned prover got work");
+                assert!(
+                    self.live_held_by(prover) < self.allowance(prover),
+                    "{prover:?} got work past its allowance"
+                );
+                // A prover on probation is re-served only a job that no one
+                // on probation got within the minimum age.
+                if h.reserve && !self.trusted(prover) {
+                    let raced = self.issued.iter().any(|(r, (j, p))| {
+                        *j == h.job
+                            && !self.voided.contains(r)
+                            && self.now.millis_since(self.handed_at[r])
+                                < config().min_reserve_age_ms
+                            && !self.trusted(*p)
+                    });
+                    assert!(!raced, "{} re-served on probation too soon", h.job);
+                }
                 assert_eq!(
                     h.request,
                     RequestId(self.next_request),
@@ -406,11 +462,14 @@ impl Harness {
                 }
                 assert!(!self.done.contains_key(&h.job), "handed out a done job");
                 // A job still held is re-served only past the minimum age of
-                // its latest hand-out; an orphan (no holder left) at once.
+                // its latest hand-out that moved it in the queue (fresh, or to
+                // a trusted prover); an orphan (no holder left) at once.
                 let latest = self
                     .issued
                     .iter()
-                    .filter(|(r, (j, _))| *j == h.job && !self.voided.contains(r))
+                    .filter(|(r, (j, _))| {
+                        *j == h.job && !self.voided.contains(r) && self.moved.contains(r)
+                    })
                     .map(|(r, _)| self.handed_at[r])
                     .max();
                 if let Some(at) = latest {
@@ -433,6 +492,9 @@ impl Harness {
                         self.voided.insert(r);
                     }
                 }
+                if !h.reserve || self.trusted(prover) {
+                    self.moved.insert(h.request);
+                }
                 self.issued.insert(h.request, (h.job, prover));
                 self.handed_at.insert(h.request, self.now);
             }
@@ -443,9 +505,10 @@ impl Harness {
             Decision::Refused(Refusal::Cooldown { until, .. }) => {
                 assert!(strikes > 0 && until > self.now);
             }
-            Decision::Refused(Refusal::AtCapacity { held, .. }) => {
-                assert!(held >= config().max_held_per_prover);
-                assert!(self.held_by(prover).len() >= held as usize);
+            Decision::Refused(Refusal::AtCapacity { held, retry_at }) => {
+                assert_eq!(held as usize, self.live_held_by(prover));
+                assert!(held as usize >= self.allowance(prover));
+                assert!(retry_at > self.now);
             }
             Decision::Refused(Refusal::RequestIdsExhausted) => panic!("ids cannot run out here"),
             Decision::NoWork { retry_at } => {
@@ -455,8 +518,8 @@ impl Harness {
         }
     }
 
-    /// No pending job ever has more live holders than the cap, and holders
-    /// match the model's live pairs.
+    /// No pending job ever has more live trusted holders than the cap, and
+    /// holders match the model's live pairs.
     fn check_holders(&self) {
         let cfg = config();
         let now = self.lrp.clock();
@@ -465,10 +528,7 @@ impl Harness {
                 Some(JobView::Pending { holders }) => {
                     let live = holders
                         .iter()
-                        .filter(|h| {
-                            now.millis_since(h.at) < cfg.lease_ms
-                                && self.lrp.strikes(&h.prover) == 0
-                        })
+                        .filter(|h| now.millis_since(h.at) < cfg.lease_ms && self.trusted(h.prover))
                         .count();
                     assert!(
                         live <= cfg.max_live_holders as usize,

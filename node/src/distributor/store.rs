@@ -35,7 +35,11 @@ const CF_JOBS: &str = "jobs";
 const CF_EVENTS: &str = "events";
 const FAMILIES: [&str; 4] = [CF_META, CF_BATCHES, CF_JOBS, CF_EVENTS];
 const MAGIC_KEY: &[u8] = b"magic";
-const MAGIC: &[u8] = b"crowdprove-jobs-v1";
+/// The format tag. v2: the scheduler applies probation (`protocol::lrp`), so
+/// a v1 log would replay to other decisions than its provers were told, and
+/// its snapshot lacks the accepted-proof counts.
+const MAGIC: &[u8] = b"crowdprove-jobs-v2";
+const MAGIC_V1: &[u8] = b"crowdprove-jobs-v1";
 const STATE_KEY: &[u8] = b"state";
 const SNAPSHOT_KEY: &[u8] = b"snapshot";
 const COMPACTED_KEY: &[u8] = b"compacted";
@@ -65,6 +69,16 @@ pub enum StoreError {
         path: PathBuf,
         /// What is wrong.
         what: String,
+    },
+    /// The store was written by an earlier CrowdProve whose scheduler would
+    /// replay its log to other decisions.
+    #[error(
+        "job store {path} was written by an earlier CrowdProve (its scheduler had no probation); \
+         finish its open batches with that version, or start this one on a new data dir"
+    )]
+    Outdated {
+        /// The store's folder.
+        path: PathBuf,
     },
 }
 
@@ -216,6 +230,7 @@ impl JobStore {
         match store.get_raw(CF_META, MAGIC_KEY)? {
             None => store.put_meta(MAGIC_KEY, MAGIC)?,
             Some(m) if m == MAGIC => {}
+            Some(m) if m == MAGIC_V1 => return Err(StoreError::Outdated { path: store.path }),
             Some(_) => return Err(store.corrupt("not a CrowdProve job store (bad magic)")),
         }
         let compacted = match store.get_raw(CF_META, COMPACTED_KEY)? {
@@ -668,5 +683,13 @@ mod tests {
         }
         let err = JobStore::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("bad magic"), "{err}");
+        // A store of the format before probation is named as such.
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            store.put_meta(MAGIC_KEY, MAGIC_V1).unwrap();
+        }
+        let err = JobStore::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("earlier CrowdProve"), "{err}");
     }
 }

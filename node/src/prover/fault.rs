@@ -21,8 +21,10 @@ impl Byzantine {
         submission: &mut ProofSubmission,
         assignment: &Assignment,
     ) -> Option<Vec<u8>> {
-        self.attack += 1;
+        // The invalid proof first: a new identity gets one job at a time,
+        // and a misbound submission leaves it sitting on that one.
         let attack = self.attack % 3;
+        self.attack += 1;
         warn!(target: "prover", attack, "sending a byzantine submission (fault injection)");
         match attack {
             0 => {
