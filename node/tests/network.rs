@@ -646,3 +646,92 @@ fn a_distributor_with_a_200_000_account_state_restarts() {
     assert!(!log.contains("ERROR"), "{log}");
     assert!(net.stop(d).success());
 }
+
+/// 24 identities that claim jobs every 50 ms and never prove, against one
+/// honest prover as new as they are: an 8-job batch is proven within 60 s,
+/// and the sitters, who did get jobs, earn nothing.
+#[test]
+fn claim_and_sit_identities_neither_stall_a_batch_nor_earn() {
+    use protocol::SecretKey;
+    use protocol::envelope::seal_now;
+    use protocol::messages::{AnyMessage, JobRequest};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::Instant;
+
+    const SITTERS: u8 = 24;
+    let mut net = Net::new();
+    let (d, key_hex, boot) = net.start_distributor("", &[]);
+    let key = node::config::parse_public_key(&key_hex).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let connected = Arc::new(AtomicU64::new(0));
+    let claimed = Arc::new(AtomicU64::new(0));
+    let sitters: Vec<SecretKey> = (0..SITTERS)
+        .map(|i| SecretKey::from_seed([100 + i; 32]))
+        .collect();
+    let sitter_keys: Vec<String> = sitters.iter().map(|s| s.public().to_string()).collect();
+    let crowd = {
+        let (stop, connected, claimed) = (stop.clone(), connected.clone(), claimed.clone());
+        let boot = boot.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                let peer = node::network::peer_id_of(&key);
+                let mut tasks = Vec::new();
+                for secret in sitters {
+                    let (stop, connected, claimed) =
+                        (stop.clone(), connected.clone(), claimed.clone());
+                    let boot = boot.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let client = support::Client::connect(&secret, &boot, key).await;
+                        connected.fetch_add(1, Ordering::SeqCst);
+                        let request = JobRequest { circuits: vec![] };
+                        while !stop.load(Ordering::SeqCst) {
+                            // Errors and refusals are the sitter's problem.
+                            if let Ok(answer) =
+                                client.net.request(peer, seal_now(&request, &secret)).await
+                                && let Ok(signed) = protocol::envelope::open_any(
+                                    &answer,
+                                    protocol::Timestamp::now(),
+                                    Default::default(),
+                                )
+                                && matches!(signed.body, AnyMessage::Assignment(_))
+                            {
+                                claimed.fetch_add(1, Ordering::SeqCst);
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }));
+                }
+                for task in tasks {
+                    task.await.unwrap();
+                }
+            });
+        })
+    };
+    support::eventually("the sitters connected", Duration::from_secs(60), || {
+        (connected.load(Ordering::SeqCst) == u64::from(SITTERS)).then_some(())
+    });
+    let honest = net.start_prover("honest", &key_hex, &boot, &[]);
+    net.wait_status(d, "the honest prover connected", |s| {
+        s["peers"].as_u64() > Some(u64::from(SITTERS))
+    });
+    let started = Instant::now();
+    net.submit_batch(d);
+    net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    let took = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    crowd.join().unwrap();
+    let sat = claimed.load(Ordering::SeqCst);
+    eprintln!("proven in {took:?} against {SITTERS} sitters, who were handed {sat} jobs");
+    assert!(took < Duration::from_secs(60), "proven in {took:?}");
+    assert!(sat >= 1, "the sitters were handed jobs to sit on");
+    assert!(net.stop(d).success());
+    check_ledger(&net, net.node(d), 1, JOBS, REWARD);
+    let balances = support::ledger_balances(&net, &net.node(d).data_dir);
+    let honest_key = net.node(honest).public_key();
+    assert_eq!(balances.get(&honest_key), Some(&(JOBS * REWARD)));
+    for sitter in &sitter_keys {
+        assert_eq!(balances.get(sitter), None, "a sitter earned: {balances:?}");
+    }
+}
