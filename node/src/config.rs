@@ -159,6 +159,10 @@ pub struct DistributorSection {
     /// Key-chunk and receipt requests that may wait; more are answered `busy`.
     #[arg(long, default_value_t = 1024)]
     pub serve_queue: usize,
+    /// Full copies of the proving key one prover may fetch per hour (with a
+    /// burst of two); chunks go only to provers holding a job.
+    #[arg(long, default_value_t = 4)]
+    pub key_downloads_per_hour: u32,
     /// If not empty, only these provers (hex public keys) get work (repeatable).
     #[arg(long, alias = "allow")]
     pub allowlist: Vec<String>,

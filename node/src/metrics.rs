@@ -44,6 +44,8 @@ pub struct Metrics {
     pub wire_bytes: Family<Label, Gauge>,
     /// Bytes of proving key fetched (prover).
     pub key_bytes_fetched: Counter,
+    /// Bytes of proving key served (distributor).
+    pub key_bytes_served: Counter,
     /// Always 1, labelled with the binary's version and the node's role.
     pub build_info: Family<Label, Gauge>,
     /// Jobs of unproven batches still waiting for a valid proof (distributor).
@@ -92,6 +94,7 @@ impl Metrics {
             ledger_height: Gauge::default(),
             wire_bytes: Family::default(),
             key_bytes_fetched: Counter::default(),
+            key_bytes_served: Counter::default(),
             build_info: Family::default(),
             jobs_open: Gauge::default(),
             queue_depth: Family::default(),
@@ -160,6 +163,11 @@ impl Metrics {
             "key_bytes_fetched",
             "Proving-key bytes fetched from the distributor",
             m.key_bytes_fetched.clone(),
+        );
+        registry.register(
+            "key_bytes_served",
+            "Proving-key bytes served to provers",
+            m.key_bytes_served.clone(),
         );
         registry.register(
             "build_info",

@@ -735,3 +735,76 @@ fn claim_and_sit_identities_neither_stall_a_batch_nor_earn() {
         assert_eq!(balances.get(sitter), None, "a sitter earned: {balances:?}");
     }
 }
+
+/// Proving-key chunks go only to a peer holding a job, and within its byte
+/// budget however fast it asks; an honest prover's download still finishes.
+#[test]
+fn key_chunks_go_only_to_job_holders_within_a_budget() {
+    use protocol::SecretKey;
+    use protocol::envelope::seal_now;
+    use protocol::messages::{AnyMessage, JobRequest, KeyRequest};
+
+    let mut net = Net::new();
+    let (d, key_hex, boot) = net.start_distributor("", &[]);
+    let key = node::config::parse_public_key(&key_hex).unwrap();
+    net.submit_batch(d);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (stranger_answer, served, total_len, refusals) = runtime.block_on(async {
+        let stranger = SecretKey::from_seed([31; 32]);
+        let stranger_client = support::Client::connect(&stranger, &boot, key).await;
+        let flooder = SecretKey::from_seed([32; 32]);
+        let client = support::Client::connect(&flooder, &boot, key).await;
+        let assignment = client
+            .ask_until(
+                "a job for the flooder",
+                || seal_now(&JobRequest { circuits: vec![] }, &flooder),
+                |m| match m {
+                    AnyMessage::Assignment(a) => Some(a),
+                    _ => None,
+                },
+            )
+            .await;
+        let request = KeyRequest {
+            key: assignment.proving_key,
+            chunk: 0,
+        };
+        let stranger_answer = stranger_client.ask(seal_now(&request, &stranger)).await;
+        let (mut served, mut total_len, mut refusals) = (0u64, 0u64, Vec::new());
+        for _ in 0..30 {
+            match client.ask(seal_now(&request, &flooder)).await {
+                AnyMessage::KeyChunk(chunk) => {
+                    served += chunk.data.len() as u64;
+                    total_len = chunk.total_len;
+                }
+                AnyMessage::Rejected(r) => refusals.push(r.reason),
+                other => panic!("unexpected answer {:?}", other.kind()),
+            }
+        }
+        (stranger_answer, served, total_len, refusals)
+    });
+    match stranger_answer {
+        AnyMessage::Rejected(r) => assert_eq!(r.reason, "no_handout"),
+        other => panic!("a stranger got {:?}", other.kind()),
+    }
+    assert!(total_len > 0, "the flooder got its first chunks");
+    assert!(
+        served <= 2 * total_len,
+        "served {served} bytes of a {total_len}-byte key"
+    );
+    assert!(refusals.iter().any(|r| r == "key_budget"), "{refusals:?}");
+    // An honest prover fetches the key and proves the batch.
+    net.start_prover("honest", &key_hex, &boot, &[]);
+    net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    let metrics = net.metrics(d);
+    let served_total: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("crowdprove_key_bytes_served_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no key_bytes_served:\n{metrics}"));
+    assert!(
+        served_total <= 3 * total_len,
+        "{served_total} bytes served in all"
+    );
+    assert!(metrics.contains("reason=\"no_handout\""), "{metrics}");
+    drop(runtime);
+}

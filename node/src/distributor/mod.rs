@@ -52,8 +52,8 @@ use anyhow::{Context, anyhow, bail};
 use libp2p::PeerId;
 use protocol::lrp::{Completion, Decision, LrpEvent, LrpOutcome, Refusal};
 use protocol::messages::{
-    AnyMessage, Assignment, BatchProven, InvalidReason, JobAnnouncement, JobRequest, NoWork,
-    NoWorkReason, Outcome, ProofSubmission, Verdict,
+    AnyMessage, Assignment, BatchProven, InvalidReason, JobAnnouncement, JobRequest, KeyRequest,
+    NoWork, NoWorkReason, Outcome, ProofSubmission, Verdict,
 };
 use protocol::{BatchId, CircuitId, ContentHash, JobId, PublicKey, SecretKey, Timestamp};
 use prover_core::{CircuitConfig, ProvingKey, Rollup, SignedTransfer, TxGenerator, VerifyingKey};
@@ -68,7 +68,7 @@ use self::outbox::{Channel, Outbox};
 use self::payout::{Payout, PayoutThread, SharedLedger};
 use self::router::Admission;
 use self::scheduler::{Log, Scheduler};
-use self::serving::{Serve, Server, ServerThread, Sources};
+use self::serving::{KeyBudget, Serve, Server, ServerThread, Sources};
 use self::status::{QueueDepth, StatusBoard};
 use self::store::{BatchRecord, Change, DoneRecord, JobRecord, JobStore, Pinned};
 use self::verify::{BatchCheck, Checked, PoolThread, ProofCheck, VerifyPool};
@@ -146,6 +146,8 @@ pub struct Distributor {
     /// announcement may name, each full.
     max_batch_txs: usize,
     proving_key_hash: ContentHash,
+    /// What each prover may still fetch of the proving key.
+    key_budget: KeyBudget,
     verifying_key_hash: ContentHash,
     store: Arc<JobStore>,
     ledger: SharedLedger,
@@ -218,6 +220,10 @@ impl Distributor {
             VerifyingKey::load_for(&vk_path, &circuit, None).with_context(|| missing(&vk_path))?;
         let proving_key_bytes = std::fs::read(&pk_path).with_context(|| missing(&pk_path))?;
         let proving_key_hash = ContentHash::of(&proving_key_bytes);
+        let key_budget = KeyBudget::new(
+            proving_key_bytes.len() as u64,
+            settings.key_downloads_per_hour,
+        );
         // The proving key provers will fetch must match the verifying key
         // their proofs are judged by, or every honest proof fails and honest
         // provers are struck.
@@ -326,6 +332,7 @@ impl Distributor {
                 proving_key: Arc::new(proving_key_bytes),
                 proving_key_hash,
                 ledger: ledger.clone(),
+                metrics: metrics.clone(),
             },
             outbox.clone(),
             settings.serve_queue,
@@ -375,6 +382,7 @@ impl Distributor {
             ),
             circuit,
             proving_key_hash,
+            key_budget,
             verifying_key_hash: vk.hash(),
             store,
             ledger,
@@ -723,16 +731,43 @@ impl Distributor {
                 debug!(target: "lrp", job = %release.job, ?outcome, "release");
                 self.outbox.reply(channel, &release);
             }
-            AnyMessage::KeyRequest(request) => self.serve(Serve::Key(request, channel)),
-            AnyMessage::ReceiptRequest(request) => self.serve(Serve::Receipt(request, channel)),
+            AnyMessage::KeyRequest(request) => self.on_key_request(prover, request, channel, now),
+            AnyMessage::ReceiptRequest(request) => {
+                if let Err(Serve::Receipt(_, channel) | Serve::Key(_, channel)) =
+                    self.server.submit(Serve::Receipt(request, channel))
+                {
+                    self.outbox.refuse(channel, "busy");
+                }
+            }
             _ => self.outbox.refuse(channel, "unexpected_kind"),
         }
     }
 
-    fn serve(&self, request: Serve) {
+    /// Key chunks go only to a prover that holds a job (it needs the key to
+    /// prove it) and within its [`KeyBudget`].
+    fn on_key_request(
+        &mut self,
+        prover: PublicKey,
+        request: KeyRequest,
+        channel: Channel,
+        now: Timestamp,
+    ) {
+        let holds_a_job = self
+            .scheduler
+            .lrp()
+            .prover(&prover)
+            .is_some_and(|view| !view.holdings.is_empty());
+        if !holds_a_job {
+            return self.outbox.refuse(channel, "no_handout");
+        }
+        let bytes = self.key_budget.chunk_bytes(request.chunk);
+        if !self.key_budget.charge(prover, now, bytes) {
+            return self.outbox.refuse(channel, "key_budget");
+        }
         if let Err(Serve::Key(_, channel) | Serve::Receipt(_, channel)) =
-            self.server.submit(request)
+            self.server.submit(Serve::Key(request, channel))
         {
+            self.key_budget.refund(prover, bytes);
             self.outbox.refuse(channel, "busy");
         }
     }

@@ -1,18 +1,21 @@
 //! The serving thread: proving-key chunks and receipts, answered from
 //! read-only views (the key bytes in memory, the ledger under a read lock)
 //! off the run loop, behind a bounded queue. A full queue is answered
-//! `busy` by the caller.
+//! `busy` by the caller. What a prover may fetch is the run loop's
+//! [`KeyBudget`], checked before a request is queued.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use protocol::ContentHash;
 use protocol::messages::{KEY_CHUNK_BYTES, KeyChunk, KeyRequest, ReceiptReply, ReceiptRequest};
+use protocol::{ContentHash, PublicKey, Timestamp};
 use tracing::error;
 
 use super::outbox::{Channel, Outbox};
 use super::payout::SharedLedger;
 use super::queue::{self, Bounded};
+use crate::metrics::Metrics;
 
 /// A request the serving thread answers.
 pub enum Serve {
@@ -30,6 +33,80 @@ pub struct Sources {
     pub proving_key_hash: ContentHash,
     /// The ledger.
     pub ledger: SharedLedger,
+    /// Where served key bytes are counted.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Proving-key bytes each prover may still fetch: a bucket per prover that
+/// holds two copies of the key and refills at `downloads_per_hour` copies an
+/// hour. A ~100-byte request buys up to a 512 KiB chunk, so without it a
+/// key request would be a 5,000-fold amplifier for anyone.
+pub struct KeyBudget {
+    key_len: u64,
+    capacity: u64,
+    downloads_per_hour: u64,
+    /// Prover → (bytes left, when last topped up).
+    buckets: HashMap<PublicKey, (u64, Timestamp)>,
+}
+
+impl KeyBudget {
+    /// Buckets past which full ones are dropped (a full bucket is what a
+    /// prover never seen gets anyway).
+    const PRUNE_AT: usize = 1 << 16;
+
+    /// A budget for a key of `key_len` bytes.
+    pub fn new(key_len: u64, downloads_per_hour: u32) -> Self {
+        Self {
+            key_len,
+            capacity: key_len.saturating_mul(2),
+            downloads_per_hour: downloads_per_hour.into(),
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// The bytes chunk `chunk` of the key holds (0 past its end).
+    pub fn chunk_bytes(&self, chunk: u32) -> u64 {
+        let start = u64::from(chunk).saturating_mul(KEY_CHUNK_BYTES as u64);
+        self.key_len
+            .saturating_sub(start)
+            .min(KEY_CHUNK_BYTES as u64)
+    }
+
+    /// Takes `bytes` from `prover`'s bucket, or says no and takes nothing.
+    pub fn charge(&mut self, prover: PublicKey, now: Timestamp, bytes: u64) -> bool {
+        if self.buckets.len() >= Self::PRUNE_AT {
+            let (capacity, refill) = (self.capacity, self.refill_fn());
+            self.buckets
+                .retain(|_, (left, at)| refill(*left, now.millis_since(*at)) < capacity);
+        }
+        let refill = self.refill_fn();
+        let (left, at) = self.buckets.entry(prover).or_insert((self.capacity, now));
+        let topped = refill(*left, now.millis_since(*at));
+        if topped < bytes {
+            return false;
+        }
+        *left = topped - bytes;
+        *at = now;
+        true
+    }
+
+    /// Gives back a charge whose chunk was not sent.
+    pub fn refund(&mut self, prover: PublicKey, bytes: u64) {
+        if let Some((left, _)) = self.buckets.get_mut(&prover) {
+            *left = left.saturating_add(bytes).min(self.capacity);
+        }
+    }
+
+    /// `(bytes left, ms since)` → bytes left now, at most the capacity.
+    fn refill_fn(&self) -> impl Fn(u64, u64) -> u64 + use<> {
+        let (capacity, key_len, per_hour) = (self.capacity, self.key_len, self.downloads_per_hour);
+        move |left, elapsed_ms| {
+            let gained =
+                u128::from(key_len) * u128::from(per_hour) * u128::from(elapsed_ms) / 3_600_000;
+            let gained = u64::try_from(gained).unwrap_or(u64::MAX);
+            left.saturating_add(gained).min(capacity)
+        }
+    }
 }
 
 /// The handle to the serving thread.
@@ -90,7 +167,13 @@ impl Server {
 fn serve(sources: &Sources, outbox: &Outbox, request: Serve) {
     match request {
         Serve::Key(request, channel) => match key_chunk(sources, &request) {
-            Ok(chunk) => outbox.reply(channel, &chunk),
+            Ok(chunk) => {
+                sources
+                    .metrics
+                    .key_bytes_served
+                    .inc_by(chunk.data.len() as u64);
+                outbox.reply(channel, &chunk)
+            }
             Err(reason) => outbox.refuse(channel, reason),
         },
         Serve::Receipt(request, channel) => {
@@ -158,6 +241,7 @@ mod tests {
             proving_key: Arc::new(key),
             proving_key_hash: hash,
             ledger: Arc::new(RwLock::new(ledger)),
+            metrics: Arc::new(Metrics::new()),
         };
         let ask = |chunk| KeyRequest { key: hash, chunk };
         assert_eq!(
@@ -178,5 +262,35 @@ mod tests {
             chunk: 0,
         };
         assert_eq!(key_chunk(&sources, &other).unwrap_err(), "unknown_key");
+    }
+
+    #[test]
+    fn the_key_budget_allows_two_copies_then_refills_by_the_hour() {
+        let len = 3 * KEY_CHUNK_BYTES as u64 + 5;
+        let mut budget = KeyBudget::new(len, 4);
+        assert_eq!(budget.chunk_bytes(0), KEY_CHUNK_BYTES as u64);
+        assert_eq!(budget.chunk_bytes(3), 5);
+        assert_eq!(budget.chunk_bytes(4), 0);
+        let (a, b) = (
+            SecretKey::from_seed([1; 32]).public(),
+            SecretKey::from_seed([2; 32]).public(),
+        );
+        let t = Timestamp;
+        // Two whole copies, chunk by chunk, then nothing.
+        for _ in 0..2 {
+            for chunk in 0..4 {
+                assert!(budget.charge(a, t(0), budget.chunk_bytes(chunk)));
+            }
+        }
+        assert!(!budget.charge(a, t(0), budget.chunk_bytes(0)));
+        // Another prover has its own bucket.
+        assert!(budget.charge(b, t(0), budget.chunk_bytes(0)));
+        // Four copies an hour: a quarter hour buys one copy back.
+        assert!(!budget.charge(a, t(60_000), KEY_CHUNK_BYTES as u64));
+        assert!(budget.charge(a, t(900_000), len));
+        assert!(!budget.charge(a, t(900_000), 1));
+        // A refund returns what a chunk that was not sent took.
+        budget.refund(a, 10);
+        assert!(budget.charge(a, t(900_000), 10));
     }
 }
