@@ -103,6 +103,9 @@ fn main() -> anyhow::Result<()> {
     node_config.node.key = dir.path().join("distributor.key");
     node_config.node.data_dir = dir.path().join("distributor");
     node_config.network.max_connections = pollers as u32 + 64;
+    // Every poller dials from 127.0.0.1.
+    node_config.network.max_connections_per_ip = 0;
+    node_config.network.max_connections_per_subnet = 0;
     let d = &mut node_config.distributor;
     d.circuit = CIRCUIT.into();
     d.keys_dir = keys;

@@ -104,6 +104,13 @@ pub struct NetworkSection {
     /// one per prover).
     #[arg(long, default_value_t = 512)]
     pub max_connections: u32,
+    /// Most inbound connections from one IP address (0: no cap); identities
+    /// are free, addresses are not.
+    #[arg(long, default_value_t = 32)]
+    pub max_connections_per_ip: u32,
+    /// Most inbound connections from one /24 (IPv4) or /48 (IPv6) (0: no cap).
+    #[arg(long, default_value_t = 128)]
+    pub max_connections_per_subnet: u32,
     /// Seconds a request waits for its answer.
     #[arg(long, default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -229,6 +236,10 @@ impl NetworkSection {
             max_connections: self.max_connections,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             max_connections_per_peer: 2,
+            ip_caps: crate::network::ip_limits::IpCaps {
+                per_ip: self.max_connections_per_ip,
+                per_subnet: self.max_connections_per_subnet,
+            },
             idle_timeout: Duration::from_secs(300),
             gossip_signer: None,
             event_queue: crate::network::EVENT_QUEUE,

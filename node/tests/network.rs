@@ -808,3 +808,52 @@ fn key_chunks_go_only_to_job_holders_within_a_budget() {
     assert!(metrics.contains("reason=\"no_handout\""), "{metrics}");
     drop(runtime);
 }
+
+/// Identities are free, addresses are not: past `max_connections_per_ip`
+/// inbound connections from one address are refused (and counted), and the
+/// peers already in keep being served.
+#[test]
+fn connections_past_the_per_address_cap_are_refused() {
+    use protocol::SecretKey;
+    use protocol::envelope::seal_now;
+    use protocol::messages::{AnyMessage, JobRequest};
+
+    let mut net = Net::new();
+    let (d, key_hex, boot) = net.start_distributor("", &["--max-connections-per-ip", "1"]);
+    let key = node::config::parse_public_key(&key_hex).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let first = SecretKey::from_seed([41; 32]);
+        let client = support::Client::connect(&first, &boot, key).await;
+        let second = SecretKey::from_seed([42; 32]);
+        let config = node::network::NetworkConfig {
+            bootstrap: vec![boot.parse().unwrap()],
+            ..node::network::NetworkConfig::default()
+        };
+        let metrics = std::sync::Arc::new(node::metrics::Metrics::new());
+        let (other, _events, _task) = node::network::start(&second, config, metrics)
+            .await
+            .unwrap();
+        let reached = tokio::time::timeout(
+            Duration::from_secs(15),
+            other.locate(node::network::peer_id_of(&key)),
+        )
+        .await;
+        assert!(
+            !matches!(reached, Ok(Ok(()))),
+            "a second identity from the same address got in"
+        );
+        // The first is still served.
+        let answer = client
+            .ask(seal_now(&JobRequest { circuits: vec![] }, &first))
+            .await;
+        assert!(
+            matches!(answer, AnyMessage::NoWork(_)),
+            "{:?}",
+            answer.kind()
+        );
+    });
+    let metrics = net.metrics(d);
+    assert!(metrics.contains("reason=\"connection_cap\""), "{metrics}");
+    drop(runtime);
+}

@@ -11,6 +11,7 @@ use libp2p::{
 };
 
 use super::codec::{EnvelopeCodec, RPC_PROTOCOL};
+use super::ip_limits;
 use super::{JOBS_TOPIC, NetworkConfig};
 
 /// Kademlia protocol name: our own DHT, apart from any public one.
@@ -21,6 +22,7 @@ pub const IDENTIFY_VERSION: &str = "/crowdprove/1/id";
 /// Everything the node speaks.
 ///
 /// - `limits`: caps on pending and established connections, per peer and in all;
+/// - `ip_limits`: caps on inbound connections per address and per subnet;
 /// - `identify`: peers tell each other their listen addresses, which feed Kademlia;
 /// - `kad`: the DHT: bootstrap, the distributor's provider record, peer lookup;
 /// - `gossipsub`: signed job announcements and batch results, each validated by
@@ -32,6 +34,8 @@ pub const IDENTIFY_VERSION: &str = "/crowdprove/1/id";
 pub struct Behaviour {
     /// Connection limits.
     pub limits: connection_limits::Behaviour,
+    /// Connection limits per address and subnet.
+    pub ip_limits: ip_limits::Behaviour,
     /// Address exchange.
     pub identify: identify::Behaviour,
     /// The DHT.
@@ -124,6 +128,7 @@ impl Behaviour {
 
         Ok(Self {
             limits: connection_limits::Behaviour::new(limits),
+            ip_limits: ip_limits::Behaviour::new(config.ip_caps),
             identify,
             kad,
             gossipsub,

@@ -17,11 +17,13 @@
 //!   identify, Kademlia, gossipsub, request-response, ping.
 //! - [`codec`]: the length-framed envelope codec with per-direction limits.
 //! - [`gossip`]: the gossip validator both roles share.
+//! - [`ip_limits`]: inbound connection caps per address and per subnet.
 //! - this file: configuration, the handle, the events and the event loop.
 
 pub mod behaviour;
 pub mod codec;
 pub mod gossip;
+pub mod ip_limits;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -72,6 +74,8 @@ pub struct NetworkConfig {
     pub max_connections: u32,
     /// Most established connections to one peer.
     pub max_connections_per_peer: u32,
+    /// Most inbound connections per address and per subnet.
+    pub ip_caps: ip_limits::IpCaps,
     /// How long a request may wait for its response.
     pub request_timeout: Duration,
     /// How long an unused connection stays open.
@@ -676,6 +680,16 @@ impl EventLoop {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(target: "net", ?peer_id, %error, "dial failed");
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error: libp2p::swarm::ListenError::Denied { cause },
+                ..
+            } => {
+                if let Some(over) = cause.downcast_ref::<ip_limits::OverCap>() {
+                    debug!(target: "net", from = %send_back_addr, %over, "connection refused");
+                    self.metrics.reject("connection_cap");
+                }
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(target: "net", %address, "listening");
