@@ -857,3 +857,56 @@ fn connections_past_the_per_address_cap_are_refused() {
     assert!(metrics.contains("reason=\"connection_cap\""), "{metrics}");
     drop(runtime);
 }
+
+/// 20 fake provider records under the distributors' key, published before
+/// the distributor's own: a prover that bootstraps through one of the fakes
+/// still reaches the distributor (it pins its peer id and looks it up) and
+/// proves a batch, within 60 s of starting.
+#[test]
+fn fake_provider_records_cannot_hide_the_distributor() {
+    use protocol::SecretKey;
+    use std::time::Instant;
+
+    const FAKES: u8 = 20;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut fakes = Vec::new();
+    let mut first: Option<String> = None;
+    for i in 0..FAKES {
+        let secret = SecretKey::from_seed([60 + i; 32]);
+        let config = node::network::NetworkConfig {
+            bootstrap: first.iter().map(|a| a.parse().unwrap()).collect(),
+            ..node::network::NetworkConfig::default()
+        };
+        let metrics = std::sync::Arc::new(node::metrics::Metrics::new());
+        let (handle, events, task) = runtime
+            .block_on(node::network::start(&secret, config, metrics))
+            .unwrap();
+        handle.provide().unwrap();
+        let addr = runtime.block_on(handle.listen_addrs()).unwrap()[0].clone();
+        let peer = node::network::peer_id_of(&secret.public());
+        first.get_or_insert(format!("{addr}/p2p/{peer}"));
+        fakes.push((handle, events, task, format!("{addr}/p2p/{peer}")));
+    }
+    // Every fake is in the DHT (and so has published) before the distributor.
+    support::eventually("the fakes joined", Duration::from_secs(30), || {
+        fakes
+            .iter()
+            .all(|(handle, ..)| handle.stats().peers >= 1)
+            .then_some(())
+    });
+    let mut net = Net::new();
+    let first = first.unwrap();
+    let (d, key, _) = net.start_distributor("", &["--bootstrap", &first]);
+    let through = fakes[FAKES as usize / 2].3.clone();
+    let started = Instant::now();
+    let prover = net.start_prover("prover", &key, &through, &[]);
+    net.submit_batch(d);
+    net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    let status = net.get(d, "/status");
+    let row = prover_row(&status, &net.node(prover).public_key()).unwrap();
+    assert_eq!(row["accepted"].as_u64(), Some(JOBS), "{status:#}");
+    drop(fakes);
+    drop(runtime);
+}

@@ -69,8 +69,16 @@ impl Behaviour {
 
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
         kad_config.set_query_timeout(Duration::from_secs(30));
-        let mut kad =
-            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        // Room for many providers per key: with the default 20, fake records
+        // published first would crowd the distributor's out of a node's store.
+        let store = kad::store::MemoryStore::with_config(
+            peer_id,
+            kad::store::MemoryStoreConfig {
+                max_providers_per_key: 1024,
+                ..Default::default()
+            },
+        );
+        let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
         // Loopback and LAN addresses are never "confirmed external", so Kademlia
         // would stay a client and answer no one: every node serves the DHT.
         kad.set_mode(Some(kad::Mode::Server));

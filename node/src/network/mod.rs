@@ -51,8 +51,21 @@ use crate::metrics::Metrics;
 /// The gossipsub topic for job announcements and proven batches.
 pub const JOBS_TOPIC: &str = "/crowdprove/1/jobs";
 
-/// The DHT key under which distributors publish provider records.
+/// The name distributors publish provider records under; the DHT key is its
+/// multihash ([`provider_key`]).
 pub const DISTRIBUTOR_KEY: &[u8] = b"/crowdprove/1/distributor";
+
+/// The Kademlia key of the distributors' provider records: the sha2-256
+/// multihash of [`DISTRIBUTOR_KEY`] (code 0x12, length 32, digest), as the
+/// spec wants provider keys to be, so other implementations (js-libp2p's
+/// kad-dht reads the key as a CID's multihash) store and find it too.
+pub fn provider_key() -> kad::RecordKey {
+    let digest = protocol::ContentHash::of(DISTRIBUTOR_KEY).0;
+    let mut multihash = Vec::with_capacity(2 + digest.len());
+    multihash.extend_from_slice(&[0x12, 0x20]);
+    multihash.extend_from_slice(&digest);
+    kad::RecordKey::new(&multihash)
+}
 
 /// How often a distributor re-publishes its provider record.
 const REPROVIDE_EVERY: Duration = Duration::from_secs(20);
@@ -267,9 +280,11 @@ impl NetworkHandle {
         self.send(Command::Provide)
     }
 
-    /// Finds `peer` through the DHT (its provider record under
-    /// [`DISTRIBUTOR_KEY`], then its addresses) and connects to it. Returns at
-    /// once when already connected.
+    /// Finds `peer` through the DHT and connects to it. Returns at once when
+    /// already connected. Two lookups run side by side: the peer id itself
+    /// (a closest-peers walk, which a crowd of fake provider records cannot
+    /// hide: the caller pins the id), and the provider records under
+    /// [`provider_key`], every step of the walk, not just the first 20.
     pub async fn locate(&self, peer: PeerId) -> Result<(), NetError> {
         self.ask(|reply| Command::Locate { peer, reply }).await?
     }
@@ -492,20 +507,40 @@ impl EventLoop {
         {
             self.query_providers();
         }
+        let sought: Vec<PeerId> = self.locates.iter().map(|l| l.peer).collect();
+        for peer in sought {
+            self.look_up(peer);
+        }
     }
 
     fn publish_provider_record(&mut self) {
         self.last_provide = Some(Instant::now());
-        let key = kad::RecordKey::new(&DISTRIBUTOR_KEY);
-        if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .start_providing(provider_key())
+        {
             warn!(target: "net", error = %e, "cannot store provider record");
         }
     }
 
     fn query_providers(&mut self) {
-        let key = kad::RecordKey::new(&DISTRIBUTOR_KEY);
-        let id = self.swarm.behaviour_mut().kad.get_providers(key);
+        let id = self.swarm.behaviour_mut().kad.get_providers(provider_key());
         self.queries.insert(id, Query::Providers);
+    }
+
+    /// Walks the DHT toward `peer` for its addresses, unless a walk runs.
+    fn look_up(&mut self, peer: PeerId) {
+        if self
+            .queries
+            .values()
+            .any(|q| matches!(q, Query::Closest(p) if *p == peer))
+        {
+            return;
+        }
+        let id = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+        self.queries.insert(id, Query::Closest(peer));
     }
 
     fn on_command(&mut self, command: Command) {
@@ -553,6 +588,7 @@ impl EventLoop {
                     debug!(target: "net", %peer, error = %e, "no known address yet");
                 }
                 self.query_providers();
+                self.look_up(peer);
             }
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.listening.clone());
@@ -719,18 +755,24 @@ impl EventLoop {
                     .collect();
                 for peer in wanted {
                     debug!(target: "net", %peer, "found provider record");
-                    let lookup = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
-                    self.queries.insert(lookup, Query::Closest(peer));
+                    self.look_up(peer);
                 }
             }
-            (Query::Closest(peer), kad::QueryResult::GetClosestPeers(Ok(ok))) => {
+            (Query::Closest(peer), kad::QueryResult::GetClosestPeers(found)) => {
                 let peer = *peer;
-                let addrs: Vec<Multiaddr> = ok
-                    .peers
+                // A walk that timed out still reports what it met.
+                let peers = match found {
+                    Ok(ok) => ok.peers,
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                };
+                let addrs: Vec<Multiaddr> = peers
                     .into_iter()
                     .filter(|info| info.peer_id == peer)
                     .flat_map(|info| info.addrs)
                     .collect();
+                if addrs.is_empty() {
+                    return self.finish_query(id, last);
+                }
                 for addr in &addrs {
                     self.swarm
                         .behaviour_mut()
@@ -746,6 +788,10 @@ impl EventLoop {
                 debug!(target: "net", ?other, "kad query step");
             }
         }
+        self.finish_query(id, last);
+    }
+
+    fn finish_query(&mut self, id: kad::QueryId, last: bool) {
         if last {
             self.queries.remove(&id);
         }
@@ -828,6 +874,21 @@ impl EventLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_provider_key_is_the_sha256_multihash_of_the_name() {
+        let key = provider_key().to_vec();
+        assert_eq!(key.len(), 34);
+        assert_eq!(&key[..2], &[0x12, 0x20], "sha2-256, 32 bytes");
+        // The same bytes libp2p's own multihash type writes.
+        let multihash = libp2p::multihash::Multihash::<64>::wrap(0x12, &key[2..]).unwrap();
+        assert_eq!(multihash.to_bytes(), key);
+        assert_eq!(
+            &key[2..],
+            &protocol::ContentHash::of(DISTRIBUTOR_KEY).0,
+            "sha2-256 of the name"
+        );
+    }
 
     #[test]
     fn peer_ids_and_node_keys_convert_both_ways() {
