@@ -910,3 +910,56 @@ fn fake_provider_records_cannot_hide_the_distributor() {
     drop(fakes);
     drop(runtime);
 }
+
+/// A distributor down for five minutes: no prover gives up (an unreachable
+/// distributor is back-pressure, not a failure), and once it is back every
+/// prover gets work again.
+#[test]
+fn provers_ride_out_a_five_minute_distributor_outage() {
+    use std::time::Instant;
+
+    const OUTAGE: Duration = Duration::from_secs(300);
+    let mut net = Net::new();
+    let (d, key, boot) = net.start_distributor("", &[]);
+    let listen = boot.split("/p2p/").next().unwrap().to_string();
+    let mut args = net.node(d).args.clone();
+    args.extend(["--listen".to_string(), listen]);
+    let provers = [
+        net.start_prover("prover0", &key, &boot, &[]),
+        net.start_prover("prover1", &key, &boot, &[]),
+    ];
+    net.wait_status(d, "provers connected", |s| s["peers"].as_u64() >= Some(2));
+    net.submit_batch(d);
+    let before = net.wait_status(d, "the first batch proven", |s| proven(s, 1));
+    let accepted = |status: &Value, i: usize| {
+        prover_row(status, &net.node(provers[i]).public_key())
+            .and_then(|r| r["accepted"].as_u64())
+            .unwrap_or(0)
+    };
+    let before: Vec<u64> = (0..2).map(|i| accepted(&before, i)).collect();
+    net.kill(d);
+    let down = Instant::now();
+    while down.elapsed() < OUTAGE {
+        for &p in &provers {
+            assert!(
+                !net.has_exited(p),
+                "{} quit during the outage",
+                net.node(p).name
+            );
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    net.restart(d, Some(args));
+    net.submit_batch(d);
+    let after = net.wait_status(d, "the second batch proven, both provers working", |s| {
+        proven(s, 2) && (0..2).all(|i| accepted(s, i) > before[i])
+    });
+    for &p in &provers {
+        assert!(!net.has_exited(p), "{} quit", net.node(p).name);
+    }
+    assert_eq!(
+        accepted(&after, 0) + accepted(&after, 1),
+        2 * JOBS,
+        "{after:#}"
+    );
+}
