@@ -931,8 +931,9 @@ fn provers_ride_out_a_five_minute_distributor_outage() {
     net.wait_status(d, "provers connected", |s| s["peers"].as_u64() >= Some(2));
     net.submit_batch(d);
     let before = net.wait_status(d, "the first batch proven", |s| proven(s, 1));
+    let keys: Vec<String> = provers.iter().map(|&p| net.node(p).public_key()).collect();
     let accepted = |status: &Value, i: usize| {
-        prover_row(status, &net.node(provers[i]).public_key())
+        prover_row(status, &keys[i])
             .and_then(|r| r["accepted"].as_u64())
             .unwrap_or(0)
     };
