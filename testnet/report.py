@@ -52,8 +52,16 @@ def prover_rows(run):
 
 
 def batch_rows(run):
-    return [{"batch": b["id"], "jobs": b["jobs"], "latency_s": (b["latency_ms"] or 0) / 1000}
+    """One row per batch; `latency_s` is None while the status has no latency
+    for it yet (never a made-up 0)."""
+    return [{"batch": b["id"], "jobs": b["jobs"],
+             "latency_s": None if b["latency_ms"] is None else b["latency_ms"] / 1000}
             for b in run["status"]["batches"]["list"]]
+
+
+def mean_latency(run):
+    known = [r["latency_s"] for r in batch_rows(run) if r["latency_s"] is not None]
+    return sum(known) / max(len(known), 1)
 
 
 def timeline_svg(run):
@@ -139,7 +147,7 @@ def write(run_dir, options, runs):
             "jobs": run["checks"]["jobs"],
             "wall_s": round(run["wall_s"], 2),
             "batch_latency_s": [r["latency_s"] for r in batch_rows(run)],
-            "mean_batch_latency_s": sum(r["latency_s"] for r in batch_rows(run)) / max(len(batch_rows(run)), 1),
+            "mean_batch_latency_s": mean_latency(run),
             "verify_mean_ms": verification["mean_ms"],
             "verify_total_ms": verification["total_ms"],
             "proofs_verified": verification["proofs"],
@@ -180,7 +188,7 @@ def write(run_dir, options, runs):
         md.append("### Batches")
         md.append("")
         md.append(table(batch_rows(run), [("batch", lambda r: r["batch"]), ("jobs", lambda r: r["jobs"]),
-                                          ("latency (s)", lambda r: f"{r['latency_s']:.2f}")]))
+                                          ("latency (s)", lambda r: "—" if r["latency_s"] is None else f"{r['latency_s']:.2f}")]))
         md.append("")
         md.append("### Provers")
         md.append("")

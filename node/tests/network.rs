@@ -964,3 +964,59 @@ fn provers_ride_out_a_five_minute_distributor_outage() {
         "{after:#}"
     );
 }
+
+/// `POST /batch` refusals against a running distributor: each is a 4xx and
+/// none creates a batch; the honest request after them does.
+#[test]
+fn the_api_refuses_unsafe_or_malformed_batch_requests_and_creates_nothing() {
+    use std::io::{Read, Write};
+
+    let mut net = Net::new();
+    let (d, _, _) = net.start_distributor("", &[]);
+    let api = net.node(d).info().api;
+    let token = net.api_token(d);
+    let auth = format!("Authorization: Bearer {}\r\n", token.as_str());
+    let status_of = |request: &[u8]| -> u16 {
+        let mut stream = std::net::TcpStream::connect(api).unwrap();
+        stream.write_all(request).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let text = String::from_utf8_lossy(&answer);
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"))
+    };
+    let post = |headers: &str, body: &[u8]| -> u16 {
+        let mut request = format!(
+            "POST /batch HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n"
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        status_of(&request)
+    };
+    let sized = |extra: &str, body: &[u8]| format!("{extra}Content-Length: {}\r\n", body.len());
+    // No token.
+    assert_eq!(post(&sized("", b""), b""), 401);
+    // A web page's cross-origin POST, even carrying the token.
+    let origin = format!("{auth}Origin: http://evil.example\r\n");
+    assert_eq!(post(&sized(&origin, b""), b""), 403);
+    // A chunked body, which would otherwise read as "generate a batch".
+    let chunked = format!("{auth}Transfer-Encoding: chunked\r\n");
+    assert_eq!(post(&chunked, b"0\r\n\r\n"), 411);
+    // An oversized body (refused from its declared length).
+    assert_eq!(
+        post(&format!("{auth}Content-Length: {}\r\n", 9 << 20), b""),
+        413
+    );
+    // More transfers than announcements may carry.
+    let many = format!("[{}{{}}]", "{},".repeat(4096 * 8));
+    assert_eq!(post(&sized(&auth, many.as_bytes()), many.as_bytes()), 413);
+    // Malformed JSON.
+    assert_eq!(post(&sized(&auth, b"[{"), b"[{"), 400);
+    let status = net.get(d, "/status");
+    assert_eq!(status["batches"]["total"].as_u64(), Some(0), "{status:#}");
+    // The operator's own request, with the token, is taken.
+    let answer = net.submit_batch(d);
+    assert!(answer["batch"].is_u64(), "{answer}");
+}
