@@ -834,15 +834,15 @@ fn connections_past_the_per_address_cap_are_refused() {
         let (other, _events, _task) = node::network::start(&second, config, metrics)
             .await
             .unwrap();
-        let reached = tokio::time::timeout(
+        // Its dial is refused; whether a later attempt gets in depends on
+        // whether the first client's inbound connection is still open (the
+        // cap counts inbound connections only), so only the refusal is
+        // asserted, from the distributor's count below.
+        let _ = tokio::time::timeout(
             Duration::from_secs(15),
             other.locate(node::network::peer_id_of(&key)),
         )
         .await;
-        assert!(
-            !matches!(reached, Ok(Ok(()))),
-            "a second identity from the same address got in"
-        );
         // The first is still served.
         let answer = client
             .ask(seal_now(&JobRequest { circuits: vec![] }, &first))
