@@ -1103,9 +1103,9 @@ impl Lrp {
     /// skipping jobs the prover holds within its lease, jobs at the holder
     /// cap and, for a prover on probation, jobs handed out to one on
     /// probation less than the minimum age ago, for at most
-    /// `max_reserve_scan` entries. It stops at the
-    /// first held job younger than the minimum age: every job behind it is
-    /// younger still.
+    /// `max_reserve_scan` entries. It stops at the first held job younger
+    /// than the minimum age: every job behind it is younger still (hand-outs
+    /// on probation do not move a job, so they cannot break that order).
     fn pick_reserve(
         &self,
         prover: &PublicKey,
