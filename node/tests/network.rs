@@ -809,9 +809,10 @@ fn key_chunks_go_only_to_job_holders_within_a_budget() {
     drop(runtime);
 }
 
-/// Identities are free, addresses are not: past `max_connections_per_ip`
-/// inbound connections from one address are refused (and counted), and the
-/// peers already in keep being served.
+/// Identities are free, addresses are not: while one identity from an
+/// address holds its inbound connection, a second identity from the same
+/// address is refused (and counted) and the first keeps being served; once
+/// the first leaves, its place is free again.
 #[test]
 fn connections_past_the_per_address_cap_are_refused() {
     use protocol::SecretKey;
@@ -821,10 +822,21 @@ fn connections_past_the_per_address_cap_are_refused() {
     let mut net = Net::new();
     let (d, key_hex, boot) = net.start_distributor("", &["--max-connections-per-ip", "1"]);
     let key = node::config::parse_public_key(&key_hex).unwrap();
+    let distributor = node::network::peer_id_of(&key);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let first = SecretKey::from_seed([41; 32]);
         let client = support::Client::connect(&first, &boot, key).await;
+        let ask_for_work = || seal_now(&JobRequest { circuits: vec![] }, &first);
+        // An answer means the distributor has counted the first connection
+        // (the dialler can see it established a moment before the listener).
+        let answer = client.ask(ask_for_work()).await;
+        assert!(
+            matches!(answer, AnyMessage::NoWork(_)),
+            "{:?}",
+            answer.kind()
+        );
+
         let second = SecretKey::from_seed([42; 32]);
         let config = node::network::NetworkConfig {
             bootstrap: vec![boot.parse().unwrap()],
@@ -834,24 +846,23 @@ fn connections_past_the_per_address_cap_are_refused() {
         let (other, _events, _task) = node::network::start(&second, config, metrics)
             .await
             .unwrap();
-        // Its dial is refused; whether a later attempt gets in depends on
-        // whether the first client's inbound connection is still open (the
-        // cap counts inbound connections only), so only the refusal is
-        // asserted, from the distributor's count below.
-        let _ = tokio::time::timeout(
-            Duration::from_secs(15),
-            other.locate(node::network::peer_id_of(&key)),
-        )
-        .await;
-        // The first is still served.
-        let answer = client
-            .ask(seal_now(&JobRequest { circuits: vec![] }, &first))
-            .await;
+        // It keeps dialling (a locate retries every tick) and never gets in.
+        let refused =
+            tokio::time::timeout(Duration::from_secs(10), other.locate(distributor)).await;
+        assert!(refused.is_err(), "a second identity got in: {refused:?}");
+        let answer = client.ask(ask_for_work()).await;
         assert!(
             matches!(answer, AnyMessage::NoWork(_)),
             "{:?}",
             answer.kind()
         );
+
+        // The first leaves: its place goes to the one still trying.
+        client.net.stop().await;
+        tokio::time::timeout(support::DEADLINE, other.locate(distributor))
+            .await
+            .expect("the second got in once the first left")
+            .unwrap();
     });
     let metrics = net.metrics(d);
     assert!(metrics.contains("reason=\"connection_cap\""), "{metrics}");
