@@ -113,6 +113,8 @@ fn main() -> anyhow::Result<()> {
     d.accounts = ACCOUNTS;
     d.batch_txs = proofs;
     d.rate_limit_per_sec = 100;
+    d.rate_limit_per_ip_per_sec = 0;
+    d.rate_limit_per_subnet_per_sec = 0;
     d.rate_limit_burst = 100;
     // Hand-outs are not re-served during the run: each job is proved once.
     node_config.scheduler.min_reserve_age_ms = 600_000;

@@ -179,6 +179,15 @@ pub struct DistributorSection {
     /// Requests one peer may send in a burst.
     #[arg(long, default_value_t = 40)]
     pub rate_limit_burst: u32,
+    /// Requests per second from one IP address, all its peers together
+    /// (burst: two seconds' worth; 0: no limit). A new identity is free, an
+    /// address is not.
+    #[arg(long, default_value_t = 160)]
+    pub rate_limit_per_ip_per_sec: u32,
+    /// Requests per second from one /24 (IPv4) or /48 (IPv6), all its peers
+    /// together (burst: two seconds' worth; 0: no limit).
+    #[arg(long, default_value_t = 640)]
+    pub rate_limit_per_subnet_per_sec: u32,
     /// Milliseconds between ledger blocks at most.
     #[arg(long, default_value_t = 2_000)]
     pub block_interval_ms: u64,

@@ -869,6 +869,49 @@ fn connections_past_the_per_address_cap_are_refused() {
     drop(runtime);
 }
 
+/// A fresh identity comes with a fresh per-peer allowance, so an address
+/// has a request rate of its own: eight identities from 127.0.0.1, each
+/// asking once, share its burst (two seconds of its rate).
+#[test]
+fn requests_past_the_per_address_rate_are_refused() {
+    use protocol::SecretKey;
+    use protocol::envelope::seal_now;
+    use protocol::messages::{AnyMessage, JobRequest};
+
+    let mut net = Net::new();
+    let (d, key_hex, boot) = net.start_distributor("rate_limit_per_ip_per_sec = 2", &[]);
+    let key = node::config::parse_public_key(&key_hex).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answers: Vec<AnyMessage> = runtime.block_on(async {
+        let mut clients = Vec::new();
+        for i in 0..8 {
+            let secret = SecretKey::from_seed([90 + i; 32]);
+            let client = support::Client::connect(&secret, &boot, key).await;
+            clients.push((secret, client));
+        }
+        let asks = clients
+            .iter()
+            .map(|(secret, client)| client.ask(seal_now(&JobRequest { circuits: vec![] }, secret)));
+        futures::future::join_all(asks).await
+    });
+    let refused = answers
+        .iter()
+        .filter(|a| matches!(a, AnyMessage::Rejected(r) if r.reason == "rate_limited"))
+        .count();
+    let served = answers
+        .iter()
+        .filter(|a| matches!(a, AnyMessage::NoWork(_)))
+        .count();
+    // The burst is 4; the refill while eight asks land is well under 4.
+    assert!(
+        (4..=7).contains(&served) && served + refused == 8,
+        "{served} served, {refused} refused"
+    );
+    let metrics = net.metrics(d);
+    assert!(metrics.contains("reason=\"rate_limited\""), "{metrics}");
+    drop(runtime);
+}
+
 /// 20 fake provider records under the distributors' key, published before
 /// the distributor's own: a prover that bootstraps through one of the fakes
 /// still reaches the distributor (it pins its peer id and looks it up) and

@@ -45,6 +45,7 @@ pub mod store;
 pub mod verify;
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -66,7 +67,7 @@ use self::intake::{BuildRequest, Intake, IntakeThread, NewBatch};
 use self::journal::{Journal, JournalThread};
 use self::outbox::{Channel, Outbox};
 use self::payout::{Payout, PayoutThread, SharedLedger};
-use self::router::Admission;
+use self::router::{Admission, RateLimits};
 use self::scheduler::{Log, Scheduler};
 use self::serving::{KeyBudget, Serve, Server, ServerThread, Sources};
 use self::status::{QueueDepth, StatusBoard};
@@ -377,8 +378,12 @@ impl Distributor {
             public: secret.public(),
             admission: Admission::new(
                 allowlist,
-                settings.rate_limit_per_sec,
-                settings.rate_limit_burst,
+                RateLimits {
+                    per_peer: settings.rate_limit_per_sec,
+                    peer_burst: settings.rate_limit_burst,
+                    per_ip: settings.rate_limit_per_ip_per_sec,
+                    per_subnet: settings.rate_limit_per_subnet_per_sec,
+                },
             ),
             circuit,
             proving_key_hash,
@@ -692,10 +697,11 @@ impl Distributor {
         match event {
             NetworkEvent::Request {
                 peer,
+                from,
                 bytes,
                 channel,
                 received,
-            } => self.on_request(peer, &bytes, Channel::new(channel, received)),
+            } => self.on_request(peer, from, &bytes, Channel::new(channel, received)),
             NetworkEvent::InboundFailure { peer, reason } => {
                 debug!(target: "net", %peer, reason, "inbound request failed");
                 self.metrics.reject(reason);
@@ -706,9 +712,9 @@ impl Distributor {
     }
 
     /// The router: admission, then dispatch by kind.
-    fn on_request(&mut self, peer: PeerId, bytes: &[u8], channel: Channel) {
+    fn on_request(&mut self, peer: PeerId, from: Option<IpAddr>, bytes: &[u8], channel: Channel) {
         let now = self.scheduler.now();
-        let (prover, body) = match self.admission.admit(peer, bytes, now) {
+        let (prover, body) = match self.admission.admit(peer, from, bytes, now) {
             Ok(admitted) => admitted,
             Err(reason) => {
                 debug!(target: "distributor", %peer, reason, "request refused");

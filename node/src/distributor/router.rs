@@ -1,19 +1,26 @@
 //! Admission: what every request passes before any service sees it, cheapest
-//! and stateless first — the sending peer's rate limit, the envelope
-//! (size, decoding, freshness, signature), the signer being the sending
-//! peer, the allowlist — and only then the replay guard, the one check that
-//! remembers. A message that fails an earlier check leaves no trace in it,
-//! and each signer's share of it is capped, so no sender can crowd out
-//! another. The distributor's run loop then dispatches what is admitted by
-//! kind.
+//! and stateless first — the rate limits of the sending peer, of its
+//! address and of its subnet, the envelope (size, decoding, freshness,
+//! signature), the signer being the sending peer, the allowlist — and only
+//! then the replay guard, the one check that remembers. A message that fails
+//! an earlier check leaves no trace in it, and each signer's share of it is
+//! capped, so no sender can crowd out another. The distributor's run loop
+//! then dispatches what is admitted by kind.
 //!
-//! State here is bounded: one token bucket per peer that sent recently,
-//! dropped when the peer disconnects and swept when idle, so the map holds
-//! about as many entries as there are connections; the replay guard holds
-//! at most `ReplayGuard::DEFAULT_CAPACITY` entries, and a peer whose rate
-//! limit holds never reaches its quota there.
+//! Identities are free, addresses are not: the per-peer limit alone lets a
+//! thousand keys on one machine send a thousand times as much, so the
+//! address (and its /24 or /48) has a limit of its own.
+//!
+//! State here is bounded: one token bucket per peer, address and subnet that
+//! sent recently — a peer's dropped when it disconnects, all swept once
+//! refilled — so the maps hold about as many entries as there are
+//! connections; the replay guard holds at most
+//! `ReplayGuard::DEFAULT_CAPACITY` entries, and a peer whose rate limit holds
+//! never reaches its quota there.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -21,31 +28,50 @@ use protocol::envelope::{self, Freshness, ReplayGuard};
 use protocol::messages::AnyMessage;
 use protocol::{PublicKey, Timestamp};
 
+use crate::network::ip_limits::Subnet;
 use crate::network::peer_id_of;
 
 /// How often idle buckets are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
+/// Seconds of its rate an address or subnet may send at once.
+const ADDRESS_BURST_SECS: u32 = 2;
+
 /// Why a request was not admitted: a short label, for the refusal and the
 /// metrics.
 pub type Refusal = &'static str;
+
+/// Requests per second, sustained; 0 for no limit on an address or subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// From one peer.
+    pub per_peer: u32,
+    /// From one peer at once.
+    pub peer_burst: u32,
+    /// From one address, all its peers together.
+    pub per_ip: u32,
+    /// From one /24 (IPv4) or /48 (IPv6), all its peers together.
+    pub per_subnet: u32,
+}
 
 /// The admission checks and their state.
 pub struct Admission {
     freshness: Freshness,
     replays: ReplayGuard,
     allowlist: HashSet<PublicKey>,
-    limiter: RateLimiter,
+    by_peer: RateLimiter<PeerId>,
+    by_ip: Option<RateLimiter<IpAddr>>,
+    by_subnet: Option<RateLimiter<Subnet>>,
 }
 
 impl Admission {
-    /// Admission with the given allowlist (empty: everyone) and rate limit.
-    pub fn new(allowlist: HashSet<PublicKey>, per_sec: u32, burst: u32) -> Self {
+    /// Admission with the given allowlist (empty: everyone) and rate limits.
+    pub fn new(allowlist: HashSet<PublicKey>, limits: RateLimits) -> Self {
         let freshness = Freshness::default();
         // The most a peer within its rate limit can have in the window: a
         // message stays remembered up to max_age + max_skew after arrival.
         let window_secs = (freshness.max_age_ms + freshness.max_skew_ms).div_ceil(1000);
-        let quota = u64::from(burst) + u64::from(per_sec) * window_secs;
+        let quota = u64::from(limits.peer_burst) + u64::from(limits.per_peer) * window_secs;
         Self {
             freshness,
             replays: ReplayGuard::new(
@@ -54,19 +80,35 @@ impl Admission {
                 usize::try_from(quota).unwrap_or(usize::MAX),
             ),
             allowlist,
-            limiter: RateLimiter::new(per_sec, burst),
+            by_peer: RateLimiter::new(limits.per_peer, limits.peer_burst),
+            by_ip: RateLimiter::per_address(limits.per_ip),
+            by_subnet: RateLimiter::per_address(limits.per_subnet),
         }
     }
 
-    /// Checks one request from `peer`; returns its signer and message.
+    /// Checks one request from `peer`, which came on a connection from
+    /// `from`; returns its signer and message.
     pub fn admit(
         &mut self,
         peer: PeerId,
+        from: Option<IpAddr>,
         bytes: &[u8],
         now: Timestamp,
     ) -> Result<(PublicKey, AnyMessage), Refusal> {
-        if !self.limiter.allow(peer, Instant::now()) {
+        let at = Instant::now();
+        if !self.by_peer.allow(peer, at) {
             return Err("rate_limited");
+        }
+        if let Some(ip) = from {
+            let ip_ok = self.by_ip.as_mut().is_none_or(|l| l.allow(ip, at));
+            if !ip_ok
+                || !self
+                    .by_subnet
+                    .as_mut()
+                    .is_none_or(|l| l.allow(Subnet::of(ip), at))
+            {
+                return Err("rate_limited");
+            }
         }
         let signed = envelope::open_any(bytes, now, self.freshness).map_err(|e| e.label())?;
         let signer = signed.signer();
@@ -84,17 +126,24 @@ impl Admission {
 
     /// `peer` has gone: forget its bucket.
     pub fn disconnected(&mut self, peer: &PeerId) {
-        self.limiter.forget(peer);
+        self.by_peer.forget(peer);
     }
 
     /// Periodic upkeep: drops idle buckets.
     pub fn tick(&mut self) {
-        self.limiter.sweep(Instant::now());
+        let now = Instant::now();
+        self.by_peer.sweep(now);
+        if let Some(l) = &mut self.by_ip {
+            l.sweep(now);
+        }
+        if let Some(l) = &mut self.by_subnet {
+            l.sweep(now);
+        }
     }
 
-    /// Buckets held (for tests and status).
+    /// Peer buckets held (for tests and status).
     pub fn tracked_peers(&self) -> usize {
-        self.limiter.buckets.len()
+        self.by_peer.buckets.len()
     }
 
     /// Messages the replay guard remembers (for tests and status).
@@ -103,15 +152,15 @@ impl Admission {
     }
 }
 
-/// A token bucket per peer: `per_sec` sustained, `burst` at once.
-struct RateLimiter {
+/// A token bucket per key: `per_sec` sustained, `burst` at once.
+struct RateLimiter<K> {
     rate: f64,
     burst: f64,
-    buckets: HashMap<PeerId, (f64, Instant)>,
+    buckets: HashMap<K, (f64, Instant)>,
     last_sweep: Option<Instant>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
     fn new(per_sec: u32, burst: u32) -> Self {
         Self {
             rate: f64::from(per_sec.max(1)),
@@ -121,8 +170,13 @@ impl RateLimiter {
         }
     }
 
-    fn allow(&mut self, peer: PeerId, now: Instant) -> bool {
-        let (tokens, at) = self.buckets.entry(peer).or_insert((self.burst, now));
+    /// An address's or subnet's limiter; `None` for a rate of 0.
+    fn per_address(rate: u32) -> Option<Self> {
+        (rate > 0).then(|| Self::new(rate, rate.saturating_mul(ADDRESS_BURST_SECS)))
+    }
+
+    fn allow(&mut self, key: K, now: Instant) -> bool {
+        let (tokens, at) = self.buckets.entry(key).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
         *at = now;
         if *tokens >= 1.0 {
@@ -133,8 +187,8 @@ impl RateLimiter {
         }
     }
 
-    fn forget(&mut self, peer: &PeerId) {
-        self.buckets.remove(peer);
+    fn forget(&mut self, key: &K) {
+        self.buckets.remove(key);
     }
 
     /// Drops buckets that have refilled: a fresh bucket would be the same.
@@ -159,6 +213,16 @@ mod tests {
     use protocol::envelope;
     use protocol::messages::JobRequest;
 
+    /// Per-peer limits only.
+    fn per_peer(per_sec: u32, burst: u32) -> RateLimits {
+        RateLimits {
+            per_peer: per_sec,
+            peer_burst: burst,
+            per_ip: 0,
+            per_subnet: 0,
+        }
+    }
+
     fn request(key: &SecretKey, nonce: u64) -> Vec<u8> {
         envelope::seal(
             &JobRequest {
@@ -174,19 +238,23 @@ mod tests {
     fn admits_the_signer_on_its_own_connection_once() {
         let key = SecretKey::from_seed([4; 32]);
         let peer = peer_id_of(&key.public());
-        let mut admission = Admission::new(HashSet::new(), 100, 100);
+        let mut admission = Admission::new(HashSet::new(), per_peer(100, 100));
         let bytes = request(&key, 1);
-        let (signer, body) = admission.admit(peer, &bytes, Timestamp::now()).unwrap();
+        let (signer, body) = admission
+            .admit(peer, None, &bytes, Timestamp::now())
+            .unwrap();
         assert_eq!(signer, key.public());
         assert!(matches!(body, AnyMessage::JobRequest(_)));
         assert_eq!(
-            admission.admit(peer, &bytes, Timestamp::now()).unwrap_err(),
+            admission
+                .admit(peer, None, &bytes, Timestamp::now())
+                .unwrap_err(),
             "replayed"
         );
         let other = peer_id_of(&SecretKey::from_seed([5; 32]).public());
         assert_eq!(
             admission
-                .admit(other, &request(&key, 2), Timestamp::now())
+                .admit(other, None, &request(&key, 2), Timestamp::now())
                 .unwrap_err(),
             "signer_mismatch"
         );
@@ -197,18 +265,18 @@ mod tests {
         let key = SecretKey::from_seed([6; 32]);
         let peer = peer_id_of(&key.public());
         let stranger = SecretKey::from_seed([7; 32]).public();
-        let mut admission = Admission::new([stranger].into_iter().collect(), 1, 2);
+        let mut admission = Admission::new([stranger].into_iter().collect(), per_peer(1, 2));
         assert_eq!(
             admission
-                .admit(peer, &request(&key, 1), Timestamp::now())
+                .admit(peer, None, &request(&key, 1), Timestamp::now())
                 .unwrap_err(),
             "not_admitted"
         );
         // The burst of 2 is spent (one above); the next is limited.
-        let _ = admission.admit(peer, &request(&key, 2), Timestamp::now());
+        let _ = admission.admit(peer, None, &request(&key, 2), Timestamp::now());
         assert_eq!(
             admission
-                .admit(peer, &request(&key, 3), Timestamp::now())
+                .admit(peer, None, &request(&key, 3), Timestamp::now())
                 .unwrap_err(),
             "rate_limited"
         );
@@ -217,25 +285,25 @@ mod tests {
     #[test]
     fn refused_messages_leave_nothing_in_the_replay_guard() {
         let key = SecretKey::from_seed([8; 32]);
-        let mut admission = Admission::new(HashSet::new(), 1000, 1000);
+        let mut admission = Admission::new(HashSet::new(), per_peer(1000, 1000));
         // Signed by a key that is not the sending peer: refused before the
         // replay guard, so a flood of such messages costs it nothing.
         let impostor = PeerId::random();
         for nonce in 0..100 {
             assert_eq!(
                 admission
-                    .admit(impostor, &request(&key, nonce), Timestamp::now())
+                    .admit(impostor, None, &request(&key, nonce), Timestamp::now())
                     .unwrap_err(),
                 "signer_mismatch"
             );
         }
         let allowed = SecretKey::from_seed([9; 32]).public();
-        let mut closed = Admission::new([allowed].into_iter().collect(), 1000, 1000);
+        let mut closed = Admission::new([allowed].into_iter().collect(), per_peer(1000, 1000));
         let peer = peer_id_of(&key.public());
         for nonce in 0..100 {
             assert_eq!(
                 closed
-                    .admit(peer, &request(&key, nonce), Timestamp::now())
+                    .admit(peer, None, &request(&key, nonce), Timestamp::now())
                     .unwrap_err(),
                 "not_admitted"
             );
@@ -244,10 +312,61 @@ mod tests {
         // A real message from the same key is still admitted, and remembered.
         assert!(
             admission
-                .admit(peer, &request(&key, 0), Timestamp::now())
+                .admit(peer, None, &request(&key, 0), Timestamp::now())
                 .is_ok()
         );
         assert_eq!(admission.remembered(), 1);
+    }
+
+    #[test]
+    fn many_identities_on_one_address_share_its_limit() {
+        let mut admission = Admission::new(
+            HashSet::new(),
+            RateLimits {
+                per_peer: 100,
+                peer_burst: 100,
+                per_ip: 5,
+                per_subnet: 15,
+            },
+        );
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let mut admitted_from = |from: Option<IpAddr>, seed: u8| {
+            // One request each from 40 fresh identities: each is within its
+            // own limit, so only the address's bucket (burst 2 s × 5) holds.
+            (0..40u8)
+                .filter(|i| {
+                    let mut bytes = [1u8; 32];
+                    (bytes[0], bytes[1]) = (seed, *i);
+                    let key = SecretKey::from_seed(bytes);
+                    let peer = peer_id_of(&key.public());
+                    admission
+                        .admit(peer, from, &request(&key, 1), Timestamp::now())
+                        .is_ok()
+                })
+                .count()
+        };
+        assert_eq!(
+            admitted_from(ip("10.0.0.1"), 1),
+            10,
+            "one address: its burst"
+        );
+        assert_eq!(
+            admitted_from(ip("10.0.0.2"), 2),
+            10,
+            "a neighbour has its own"
+        );
+        assert_eq!(
+            admitted_from(ip("10.0.0.3"), 3),
+            10,
+            "the /24's burst of 30 is now spent"
+        );
+        assert_eq!(admitted_from(ip("10.0.0.4"), 4), 0, "the /24 is spent");
+        assert_eq!(admitted_from(ip("10.0.1.1"), 5), 10, "another /24");
+        assert_eq!(
+            admitted_from(None, 6),
+            40,
+            "no address (not TCP/IP): only the peer limit"
+        );
     }
 
     #[test]

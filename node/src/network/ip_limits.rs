@@ -41,8 +41,10 @@ pub struct OverCap {
 
 /// A /24 of IPv4 or a /48 of IPv6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Subnet {
+pub enum Subnet {
+    /// The first three octets.
     V4([u8; 3]),
+    /// The first six octets.
     V6([u8; 6]),
 }
 
@@ -60,7 +62,8 @@ impl std::fmt::Display for Subnet {
 }
 
 impl Subnet {
-    fn of(ip: IpAddr) -> Self {
+    /// The subnet `ip` is in (an IPv4-mapped IPv6 address: its IPv4 one's).
+    pub fn of(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V4(v4) => {
                 let o = v4.octets();
@@ -78,7 +81,7 @@ impl Subnet {
 }
 
 /// The address a multiaddr dials or was dialled from, if it names one.
-fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+pub fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     addr.iter().find_map(|p| match p {
         Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
         Protocol::Ip6(ip) => Some(match ip.to_ipv4_mapped() {

@@ -26,6 +26,7 @@ pub mod gossip;
 pub mod ip_limits;
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -34,8 +35,8 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
-use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, identity, kad, noise, tcp, yamux};
 use protocol::envelope;
 use protocol::messages::{AnyMessage, Rejected};
@@ -147,6 +148,8 @@ pub enum NetworkEvent {
     Request {
         /// Who sent it (authenticated by Noise).
         peer: PeerId,
+        /// The address of the connection it came on, if it has one.
+        from: Option<IpAddr>,
         /// The request bytes: an envelope, unchecked.
         bytes: Vec<u8>,
         /// Where the answer goes.
@@ -391,6 +394,7 @@ pub async fn start(
         metrics,
         peers: peers.clone(),
         inbound: HashSet::new(),
+        remote_ips: HashMap::new(),
         stopping: None,
         listening,
         requests: HashMap::new(),
@@ -440,6 +444,8 @@ struct EventLoop {
     /// Inbound requests not yet answered or failed: a stopping network
     /// waits for them to drain.
     inbound: HashSet<InboundRequestId>,
+    /// The remote address of each open connection, either direction.
+    remote_ips: HashMap<ConnectionId, IpAddr>,
     /// Set by [`Command::Stop`]: when the stop was asked, and whom to tell.
     stopping: Option<(Instant, oneshot::Sender<()>)>,
     listening: Vec<Multiaddr>,
@@ -689,9 +695,14 @@ impl EventLoop {
             })) => self.on_query(id, result, step.last),
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
                 num_established,
+                endpoint,
                 ..
             } => {
+                if let Some(ip) = ip_limits::ip_of(endpoint.get_remote_address()) {
+                    self.remote_ips.insert(connection_id, ip);
+                }
                 let waiting: Vec<_>;
                 (waiting, self.locates) = std::mem::take(&mut self.locates)
                     .into_iter()
@@ -707,12 +718,16 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
-                debug!(target: "net", %peer_id, "disconnected");
-                self.set_peers();
-                self.emit(NetworkEvent::Disconnected(peer_id));
+                self.remote_ips.remove(&connection_id);
+                if num_established == 0 {
+                    debug!(target: "net", %peer_id, "disconnected");
+                    self.set_peers();
+                    self.emit(NetworkEvent::Disconnected(peer_id));
+                }
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(target: "net", ?peer_id, %error, "dial failed");
@@ -799,7 +814,11 @@ impl EventLoop {
 
     fn on_rpc(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
         match event {
-            request_response::Event::Message { peer, message, .. } => match message {
+            request_response::Event::Message {
+                peer,
+                connection_id,
+                message,
+            } => match message {
                 request_response::Message::Request {
                     request,
                     channel,
@@ -818,6 +837,7 @@ impl EventLoop {
                     }
                     self.emit(NetworkEvent::Request {
                         peer,
+                        from: self.remote_ips.get(&connection_id).copied(),
                         bytes: request,
                         channel,
                         received: Instant::now(),

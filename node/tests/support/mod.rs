@@ -94,6 +94,10 @@ impl Net {
             ("batch_txs", "8".into()),
             ("reward_per_job", "100".into()),
             ("block_interval_ms", "300".into()),
+            // Every test client sends from 127.0.0.1: the per-address limits
+            // would meter them together (a test sets them to see that).
+            ("rate_limit_per_ip_per_sec", "0".into()),
+            ("rate_limit_per_subnet_per_sec", "0".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
