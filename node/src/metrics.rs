@@ -36,6 +36,9 @@ pub struct Metrics {
     /// Prover: jobs by how they ended: `accepted`, `late`, `invalid`,
     /// `released`, `failed`.
     pub prover_jobs: Counted,
+    /// Prover: the distributor's answers that asked it to back off, by
+    /// reason (`busy`, `rate_limited`).
+    pub pushed_back: Counted,
     /// Connected peers.
     pub peers: Gauge,
     /// Ledger height (distributor).
@@ -90,6 +93,7 @@ impl Metrics {
             verify_seconds: seconds(),
             prove_seconds: seconds(),
             prover_jobs: Counted::default(),
+            pushed_back: Counted::default(),
             peers: Gauge::default(),
             ledger_height: Gauge::default(),
             wire_bytes: Family::default(),
@@ -147,6 +151,11 @@ impl Metrics {
             "prover_jobs",
             "Prover: assignments by how they ended",
             m.prover_jobs.clone(),
+        );
+        registry.register(
+            "pushed_back",
+            "Prover: answers that asked it to back off, by reason",
+            m.pushed_back.clone(),
         );
         registry.register("peers", "Connected peers", m.peers.clone());
         registry.register(
@@ -260,6 +269,13 @@ impl Metrics {
     pub fn prover_job(&self, outcome: &str) {
         self.prover_jobs
             .get_or_create(&label("outcome", outcome))
+            .inc();
+    }
+
+    /// Counts one answer that asked this prover to back off.
+    pub fn pushed_back(&self, reason: &str) {
+        self.pushed_back
+            .get_or_create(&label("reason", reason))
             .inc();
     }
 

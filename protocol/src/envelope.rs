@@ -402,6 +402,11 @@ impl ReplayGuard {
         self.len
     }
 
+    /// The most it remembers at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.len == 0

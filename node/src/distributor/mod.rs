@@ -1283,6 +1283,11 @@ impl Distributor {
             QueueDepth::new("serving", self.server.depth(), self.server.capacity()),
             QueueDepth::unbounded("journal", self.scheduler.journal_depth()),
             QueueDepth::unbounded("payout", self.payout.depth()),
+            QueueDepth::new(
+                "replay_memory",
+                self.admission.remembered(),
+                self.admission.remembered_capacity(),
+            ),
         ];
         for q in &queues {
             self.metrics.queue(q.name, q.depth, q.capacity);

@@ -150,6 +150,11 @@ impl Admission {
     pub fn remembered(&self) -> usize {
         self.replays.len()
     }
+
+    /// The most messages the replay guard remembers.
+    pub fn remembered_capacity(&self) -> usize {
+        self.replays.capacity()
+    }
 }
 
 /// A token bucket per key: `per_sec` sustained, `burst` at once.

@@ -133,6 +133,7 @@ impl Client {
         }
         match signed.body {
             AnyMessage::Rejected(r) if matches!(r.reason.as_str(), "busy" | "rate_limited") => {
+                self.metrics.pushed_back(&r.reason);
                 Err(CallError::Busy(r.reason))
             }
             AnyMessage::Rejected(r) => Err(CallError::Rejected(r.reason)),

@@ -631,3 +631,115 @@ impl Client {
             .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
     }
 }
+
+/// What a [`Crowd`]'s members were answered: counts by message kind (a
+/// refusal as `rejected:<reason>`, a failed request as `error`).
+pub type Tally = std::collections::BTreeMap<String, u64>;
+
+/// In-test identities, each its own libp2p swarm, each sending a request
+/// made by `request(key, n)` to the distributor every `every`, from a thread
+/// of their own until [`Crowd::stop`]. The project's own hostile clients.
+pub struct Crowd {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tally: std::sync::Arc<std::sync::Mutex<Tally>>,
+    size: usize,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Crowd {
+    /// Starts `secrets.len()` members; returns once each has found the
+    /// distributor (within a minute).
+    pub fn start(
+        secrets: Vec<protocol::SecretKey>,
+        boot: &str,
+        distributor: protocol::PublicKey,
+        every: Duration,
+        request: impl Fn(&protocol::SecretKey, u64) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Self {
+        use std::sync::atomic::Ordering;
+        use std::sync::{Arc, Mutex};
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tally = Arc::new(Mutex::new(Tally::new()));
+        let size = secrets.len();
+        let request = Arc::new(request);
+        let thread = {
+            let (stop, connected, tally) = (stop.clone(), connected.clone(), tally.clone());
+            let boot = boot.to_string();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Runtime::new().unwrap();
+                runtime.block_on(async move {
+                    let peer = node::network::peer_id_of(&distributor);
+                    let mut members = Vec::new();
+                    for secret in secrets {
+                        let (stop, connected, tally) =
+                            (stop.clone(), connected.clone(), tally.clone());
+                        let (boot, request) = (boot.clone(), request.clone());
+                        members.push(tokio::spawn(async move {
+                            let client = Client::connect(&secret, &boot, distributor).await;
+                            connected.fetch_add(1, Ordering::SeqCst);
+                            let mut beat = tokio::time::interval(every);
+                            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                            for n in 0.. {
+                                beat.tick().await;
+                                if stop.load(Ordering::SeqCst) {
+                                    break;
+                                }
+                                let answer = client.net.request(peer, request(&secret, n)).await;
+                                *tally
+                                    .lock()
+                                    .unwrap()
+                                    .entry(answer_kind(answer))
+                                    .or_default() += 1;
+                            }
+                        }));
+                    }
+                    for member in members {
+                        member.await.unwrap();
+                    }
+                });
+            })
+        };
+        let crowd = Self {
+            stop,
+            connected,
+            tally,
+            size,
+            thread: Some(thread),
+        };
+        eventually("the crowd connected", Duration::from_secs(60), || {
+            (crowd.connected.load(Ordering::SeqCst) == crowd.size).then_some(())
+        });
+        crowd
+    }
+
+    /// The answers so far.
+    pub fn tally(&self) -> Tally {
+        self.tally.lock().unwrap().clone()
+    }
+
+    /// Stops every member; returns what they were answered.
+    pub fn stop(mut self) -> Tally {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+        self.tally()
+    }
+}
+
+/// How an answer is counted in a [`Tally`].
+fn answer_kind(answer: Result<Vec<u8>, node::network::NetError>) -> String {
+    use protocol::messages::AnyMessage;
+    let Ok(bytes) = answer else {
+        return "error".into();
+    };
+    match protocol::envelope::open_any(&bytes, protocol::Timestamp::now(), Default::default()) {
+        Ok(signed) => match signed.body {
+            AnyMessage::Rejected(r) => format!("rejected:{}", r.reason),
+            body => body.kind().name().into(),
+        },
+        Err(e) => format!("bad_answer:{}", e.label()),
+    }
+}
