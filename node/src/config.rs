@@ -45,7 +45,7 @@ pub enum Fault {
 /// (`batch_txs` ⇔ `--batch-txs`). `Default` is what the flags parse to when
 /// none is given. The scheduler's knobs are the LRP's own [`LrpConfig`],
 /// embedded as `[scheduler]` (file only).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Settings of every node.
@@ -263,18 +263,6 @@ fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
         .try_get_matches_from(["defaults"])
         .expect("every setting has a default");
     T::from_arg_matches(&matches).expect("every setting has a default")
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            node: defaults(),
-            network: defaults(),
-            distributor: defaults(),
-            prover: defaults(),
-            scheduler: LrpConfig::default(),
-        }
-    }
 }
 
 impl Default for NodeSection {

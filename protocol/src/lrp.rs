@@ -1522,7 +1522,7 @@ impl Lrp {
                 (k.0, p.strikes, p.proven, p.cooldown_until, held)
             })
             .collect();
-        provers.sort_by(|a, b| a.0.cmp(&b.0));
+        provers.sort_by_key(|p| p.0);
         let mut batches: Vec<_> = self
             .batches
             .iter()

@@ -742,7 +742,7 @@ mod tests {
                 "cross-origin",
             ),
             (
-                format!("GET /status HTTP/1.1\r\nHost: evil.example:8100\r\n\r\n"),
+                "GET /status HTTP/1.1\r\nHost: evil.example:8100\r\n\r\n".to_string(),
                 403,
                 "not an address of this node",
             ),
