@@ -96,19 +96,16 @@ impl Admission {
         now: Timestamp,
     ) -> Result<(PublicKey, AnyMessage), Refusal> {
         let at = Instant::now();
-        if !self.by_peer.allow(peer, at) {
+        let within = self.by_peer.allow(peer, at)
+            && from.is_none_or(|ip| {
+                self.by_ip.as_mut().is_none_or(|l| l.allow(ip, at))
+                    && self
+                        .by_subnet
+                        .as_mut()
+                        .is_none_or(|l| l.allow(Subnet::of(ip), at))
+            });
+        if !within {
             return Err("rate_limited");
-        }
-        if let Some(ip) = from {
-            let ip_ok = self.by_ip.as_mut().is_none_or(|l| l.allow(ip, at));
-            if !ip_ok
-                || !self
-                    .by_subnet
-                    .as_mut()
-                    .is_none_or(|l| l.allow(Subnet::of(ip), at))
-            {
-                return Err("rate_limited");
-            }
         }
         let signed = envelope::open_any(bytes, now, self.freshness).map_err(|e| e.label())?;
         let signer = signed.signer();
