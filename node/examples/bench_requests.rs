@@ -109,6 +109,7 @@ fn main() -> anyhow::Result<()> {
     let d = &mut node_config.distributor;
     d.circuit = CIRCUIT.into();
     d.keys_dir = keys;
+    d.dev = true; // seeded keys
     d.seed = SEED;
     d.accounts = ACCOUNTS;
     d.batch_txs = proofs;

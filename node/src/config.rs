@@ -127,6 +127,11 @@ pub struct DistributorSection {
     /// Folder with <circuit>.pk and <circuit>.vk (see `crowdprove setup`).
     #[arg(long, default_value = "keys")]
     pub keys_dir: PathBuf,
+    /// Development mode: accept keys from an insecure seeded setup
+    /// (`crowdprove setup --insecure-seed`), for which anyone can forge
+    /// proofs. Testnets and tests only.
+    #[arg(long)]
+    pub dev: bool,
     /// Ledger units paid per accepted proof.
     #[arg(long, alias = "reward", default_value_t = 100)]
     pub reward_per_job: u64,

@@ -56,8 +56,9 @@ enum Command {
     },
     /// Create the proving and verifying keys of a circuit and print their hashes.
     ///
-    /// Writes <out>/<circuit>.pk and <out>/<circuit>.vk. The setup is seeded
-    /// and therefore INSECURE: fine for testnets, never for real value.
+    /// Writes <out>/<circuit>.pk and <out>/<circuit>.vk. The setup draws its
+    /// secret randomness from the OS and keeps none of it. It is still one
+    /// party's setup: whoever ran it must be trusted not to have kept it.
     Setup {
         /// Circuit id: transfer-d<merkle depth>-k<transfers per job>.
         #[arg(long, default_value = "transfer-d8-k2")]
@@ -65,9 +66,11 @@ enum Command {
         /// Output folder.
         #[arg(long, default_value = "keys")]
         out: PathBuf,
-        /// Seed of the (insecure) setup.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// INSECURE, testnets only: draw the setup's randomness from this
+        /// seed, so anyone who knows it can forge proofs. The key files say
+        /// so, and a distributor refuses them unless run with --dev.
+        #[arg(long, value_name = "SEED")]
+        insecure_seed: Option<u64>,
         /// Overwrite existing key files.
         #[arg(long)]
         force: bool,
@@ -269,9 +272,9 @@ fn run(command: Command, run_matches: Option<clap::ArgMatches>) -> anyhow::Resul
         Command::Setup {
             circuit,
             out,
-            seed,
+            insecure_seed,
             force,
-        } => setup(&circuit, &out, seed, force)?,
+        } => setup(&circuit, &out, insecure_seed, force)?,
         Command::Run(args) => {
             let matches = run_matches.expect("the run subcommand's matches");
             let config = run_config(*args, &matches)?;
@@ -368,7 +371,7 @@ fn crowd_config(args: CrowdArgs) -> anyhow::Result<node::crowd::CrowdConfig> {
     })
 }
 
-fn setup(circuit: &str, out: &Path, seed: u64, force: bool) -> anyhow::Result<()> {
+fn setup(circuit: &str, out: &Path, seed: Option<u64>, force: bool) -> anyhow::Result<()> {
     let id =
         CircuitId::new(circuit).map_err(|e| anyhow::anyhow!("invalid circuit {circuit:?}: {e}"))?;
     let config = prover_core::CircuitConfig::from_circuit_id(&id)
@@ -381,9 +384,17 @@ fn setup(circuit: &str, out: &Path, seed: u64, force: bool) -> anyhow::Result<()
         );
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    eprintln!("running the (insecure, seeded) setup for {id} ...");
     let started = std::time::Instant::now();
-    let (pk, vk) = prover_core::setup_insecure(config, seed)?;
+    let (pk, vk) = match seed {
+        Some(seed) => {
+            eprintln!("running the INSECURE setup for {id} from seed {seed} (testnets only) ...");
+            prover_core::setup_insecure(config, seed)?
+        }
+        None => {
+            eprintln!("running the setup for {id} from the OS's randomness ...");
+            prover_core::setup(prover_core::Circuit::Transfer(config))?
+        }
+    };
     pk.save(&pk_path)?;
     vk.save(&vk_path)?;
     println!("circuit        {id}");
@@ -394,6 +405,7 @@ fn setup(circuit: &str, out: &Path, seed: u64, force: bool) -> anyhow::Result<()
         pk.size()
     );
     println!("verifying key  {}  {}", vk.hash(), vk_path.display());
+    println!("setup          {}", pk.setup());
     println!("setup took     {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -51,6 +51,9 @@ pub struct Metrics {
     pub key_bytes_served: Counter,
     /// Always 1, labelled with the binary's version and the node's role.
     pub build_info: Family<Label, Gauge>,
+    /// Distributor: 1, labelled with where its keys' setup randomness came
+    /// from (`random` or `insecure-seed`).
+    pub key_setup: Family<Label, Gauge>,
     /// Jobs of unproven batches still waiting for a valid proof (distributor).
     pub jobs_open: Gauge,
     /// Items waiting in each of the node's internal queues, by `queue`.
@@ -100,6 +103,7 @@ impl Metrics {
             key_bytes_fetched: Counter::default(),
             key_bytes_served: Counter::default(),
             build_info: Family::default(),
+            key_setup: Family::default(),
             jobs_open: Gauge::default(),
             queue_depth: Family::default(),
             queue_capacity: Family::default(),
@@ -184,6 +188,11 @@ impl Metrics {
             m.build_info.clone(),
         );
         registry.register(
+            "key_setup",
+            "Always 1: where the distributor's keys' setup randomness came from",
+            m.key_setup.clone(),
+        );
+        registry.register(
             "jobs_open",
             "Jobs of unproven batches still waiting for a valid proof",
             m.jobs_open.clone(),
@@ -228,6 +237,14 @@ impl Metrics {
                 ("version", env!("CARGO_PKG_VERSION").to_string()),
                 ("role", role.to_string()),
             ])
+            .set(1);
+    }
+
+    /// Sets `key_setup` for the distributor's keys.
+    pub fn set_key_setup(&self, setup: prover_core::KeySetup) {
+        self.key_setup.clear();
+        self.key_setup
+            .get_or_create(&label("setup", setup.label()))
             .set(1);
     }
 

@@ -353,6 +353,57 @@ fn a_prover_killed_before_its_receipts_gets_them_after_a_restart() {
 /// values named (its jobs were announced at the old price); with the old
 /// settings the distributor starts again.
 #[test]
+fn seeded_keys_need_dev_and_random_keys_prove_without_it() {
+    let mut net = Net::new(); // seeded keys; the test config says dev = true
+    let (d, _, _) = net.start_distributor("", &[]);
+    let status = net.get(d, "/status");
+    assert_eq!(status["key_setup"]["kind"], "insecure-seed", "{status}");
+    assert_eq!(status["key_setup"]["secure"], false);
+    assert!(
+        net.metrics(d)
+            .contains("crowdprove_key_setup{setup=\"insecure-seed\"} 1"),
+        "{}",
+        net.metrics(d)
+    );
+    assert!(net.log("distributor").contains("development mode"));
+    assert!(net.stop(d).success());
+
+    // Without --dev the same keys are refused, in one line naming the fix.
+    net.distributor_config("dev = false\n");
+    let refused = net.try_restart(d, None);
+    assert!(refused.is_err(), "started with seeded keys and no --dev");
+    let log = net.log("distributor");
+    let last = log.trim().lines().last().unwrap();
+    assert!(
+        last.contains("INSECURE (seed 1)") && last.contains("--dev") && last.contains("--force"),
+        "{log}"
+    );
+
+    // Keys from the OS's randomness run without --dev and prove a batch.
+    let keys = net.keys.display().to_string();
+    let out = net.cli(&[
+        "setup",
+        "--circuit",
+        support::CIRCUIT,
+        "--out",
+        &keys,
+        "--force",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("random (from the OS)"));
+    net.restart(d, None);
+    let status = net.get(d, "/status");
+    assert_eq!(status["key_setup"]["kind"], "random", "{status}");
+    assert_eq!(status["key_setup"]["secure"], true);
+    let (key, boot) = (net.node(d).public_key(), net.node(d).bootstrap());
+    let p = net.start_prover("prover", &key, &boot, &[]);
+    net.submit_batch(d);
+    net.wait_status(d, "the batch proven with random keys", |s| proven(s, 1));
+    assert!(!net.log("prover").contains("insecure seeded setup"));
+    assert!(net.stop(p).success());
+}
+
+#[test]
 fn a_restart_with_other_settings_and_an_open_batch_is_refused_clearly() {
     let mut net = Net::new();
     let (d, _key, _boot) = net.start_distributor("", &[]);
@@ -616,7 +667,15 @@ fn a_distributor_with_a_200_000_account_state_restarts() {
     // network message may be.
     let mut net = Net::new();
     let keys = net.keys.to_str().unwrap().to_string();
-    let out = net.cli(&["setup", "--circuit", "transfer-d18-k1", "--out", &keys]);
+    let out = net.cli(&[
+        "setup",
+        "--circuit",
+        "transfer-d18-k1",
+        "--insecure-seed",
+        "1",
+        "--out",
+        &keys,
+    ]);
     assert!(out.status.success(), "{out:?}");
     let (d, _, _) = net.start_distributor(
         "circuit = \"transfer-d18-k1\"\naccounts = 200000\nbatch_txs = 4\n",

@@ -81,6 +81,9 @@ pub enum Error {
     /// Key bytes (not from a file) do not decode or have the wrong hash.
     #[error("key bytes: {0}")]
     KeyBytes(String),
+    /// A proving key and a verifying key do not belong together.
+    #[error("the proving key does not belong to the verifying key: {0}")]
+    KeyMismatch(String),
     /// Public inputs are not canonical field elements or do not fit the circuit.
     #[error("malformed public inputs: {0}")]
     MalformedPublicInputs(String),

@@ -1,32 +1,78 @@
-//! Groth16 keys: the seeded INSECURE testnet setup, and proving/verifying keys
-//! as bytes and files identified by their content hash.
+//! Groth16 keys: the setup (from the OS's randomness, or INSECURE from a
+//! public seed for testnets), and proving/verifying keys as bytes and files
+//! identified by their content hash.
 //!
-//! File layout: magic (`CPPK` or `CPVK`), format version (1 byte), circuit id
-//! length (1 byte) and id, then the arkworks key in compressed form. The
-//! content hash is SHA-256 of the whole file.
+//! File layout (format 2): magic (`CPPK` or `CPVK`), format version (1 byte),
+//! how the setup drew its randomness (1 byte: 0 the OS, 1 a seed, followed by
+//! the seed as 8 little-endian bytes), circuit id length (1 byte) and id, then
+//! the arkworks key in compressed form. Format 1 lacked the setup byte; only
+//! the seeded setup wrote it, so it reads as insecure. The content hash is
+//! SHA-256 of the whole file, so a key's setup is part of its name.
 
 use std::borrow::Cow;
 use std::path::Path;
 
 use ark_bn254::Bn254;
+use ark_ec::pairing::Pairing;
 use ark_groth16::Groth16;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use ark_snark::SNARK;
 use protocol::ids::{CircuitId, ContentHash};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
+use rand::rngs::{OsRng, StdRng};
+use rand::{CryptoRng, RngCore, SeedableRng};
 
 use crate::circuit::{Circuit, CircuitConfig, TransferCircuit};
 use crate::error::{Error, Result};
 
 const PK_MAGIC: &[u8; 4] = b"CPPK";
 const VK_MAGIC: &[u8; 4] = b"CPVK";
-const KEY_VERSION: u8 = 1;
+const KEY_VERSION: u8 = 2;
+/// The first format, written only by the seeded setup.
+const KEY_VERSION_SEEDED_ONLY: u8 = 1;
+
+/// Where a key pair's secret randomness (α, β, γ, δ, τ: the "toxic waste")
+/// came from. Whoever knows it can forge a proof of any statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySetup {
+    /// The operating system's random source, dropped when the setup ended.
+    /// Still a single party's setup: the operator could have kept it; real
+    /// value needs a multi-party ceremony (e.g. a snarkjs zkey).
+    Random,
+    /// **INSECURE**: a public seed, so anyone can recompute the toxic waste.
+    /// `None` for a format-1 file, which does not record its seed.
+    InsecureSeed(Option<u64>),
+}
+
+impl KeySetup {
+    /// False for keys anyone can forge proofs for.
+    pub fn is_secure(&self) -> bool {
+        matches!(self, Self::Random)
+    }
+
+    /// `random` or `insecure-seed`, for status documents and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Random => "random",
+            Self::InsecureSeed(_) => "insecure-seed",
+        }
+    }
+}
+
+impl std::fmt::Display for KeySetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Random => f.write_str("random (from the OS)"),
+            Self::InsecureSeed(Some(seed)) => write!(f, "INSECURE (seed {seed})"),
+            Self::InsecureSeed(None) => f.write_str("INSECURE (seeded, key format 1)"),
+        }
+    }
+}
 
 /// A proving key for one circuit. Load once, prove many times.
 #[derive(Clone)]
 pub struct ProvingKey {
     pub(crate) circuit: Circuit,
+    setup: KeySetup,
     pub(crate) inner: ark_groth16::ProvingKey<Bn254>,
     hash: ContentHash,
 }
@@ -35,6 +81,7 @@ pub struct ProvingKey {
 #[derive(Clone, Debug)]
 pub struct VerifyingKey {
     pub(crate) circuit: Circuit,
+    setup: KeySetup,
     pub(crate) inner: ark_groth16::VerifyingKey<Bn254>,
     hash: ContentHash,
 }
@@ -59,10 +106,16 @@ impl std::fmt::Debug for ProvingKey {
     }
 }
 
+/// Generates keys for `circuit` from the OS's random source. The toxic waste
+/// lives only inside this call (arkworks draws and drops it).
+pub fn setup(circuit: Circuit) -> Result<(ProvingKey, VerifyingKey)> {
+    setup_with(circuit, KeySetup::Random, &mut OsRng)
+}
+
 /// **INSECURE, testnets only.** Generates keys for the transfer circuit of
 /// `config` from a public seed. Anyone who knows the seed knows the toxic
-/// waste and can forge proofs of false statements; production keys need a
-/// multi-party ceremony.
+/// waste and can forge proofs of false statements; the key files say so and
+/// a distributor refuses them outside `--dev`.
 pub fn setup_insecure(config: CircuitConfig, seed: u64) -> Result<(ProvingKey, VerifyingKey)> {
     setup_insecure_for(Circuit::Transfer(config), seed)
 }
@@ -70,19 +123,44 @@ pub fn setup_insecure(config: CircuitConfig, seed: u64) -> Result<(ProvingKey, V
 /// **INSECURE, testnets only.** [`setup_insecure`] for any registered circuit.
 pub fn setup_insecure_for(circuit: Circuit, seed: u64) -> Result<(ProvingKey, VerifyingKey)> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let (pk, vk) = match circuit {
-        Circuit::Transfer(config) => {
-            Groth16::<Bn254>::circuit_specific_setup(TransferCircuit::blank(config), &mut rng)?
-        }
-    };
-    Ok((ProvingKey::new(circuit, pk), VerifyingKey::new(circuit, vk)))
+    setup_with(circuit, KeySetup::InsecureSeed(Some(seed)), &mut rng)
 }
 
-fn encode_key<K: CanonicalSerialize>(magic: &[u8; 4], circuit: &Circuit, key: &K) -> Vec<u8> {
+fn setup_with<R: RngCore + CryptoRng>(
+    circuit: Circuit,
+    setup: KeySetup,
+    rng: &mut R,
+) -> Result<(ProvingKey, VerifyingKey)> {
+    let (pk, vk) = match circuit {
+        Circuit::Transfer(config) => {
+            Groth16::<Bn254>::circuit_specific_setup(TransferCircuit::blank(config), rng)?
+        }
+    };
+    Ok((
+        ProvingKey::new(circuit, setup, pk),
+        VerifyingKey::new(circuit, setup, vk),
+    ))
+}
+
+fn encode_key<K: CanonicalSerialize>(
+    magic: &[u8; 4],
+    circuit: &Circuit,
+    setup: KeySetup,
+    key: &K,
+) -> Vec<u8> {
     let id = circuit.id();
-    let mut out = Vec::with_capacity(6 + id.as_str().len() + key.compressed_size());
+    let mut out = Vec::with_capacity(15 + id.as_str().len() + key.compressed_size());
     out.extend_from_slice(magic);
     out.push(KEY_VERSION);
+    match setup {
+        KeySetup::Random => out.push(0),
+        KeySetup::InsecureSeed(seed) => {
+            out.push(1);
+            // A format-2 file always knows its seed; 0 stands in for a
+            // re-encoded format-1 key (its hash then changes anyway).
+            out.extend_from_slice(&seed.unwrap_or(0).to_le_bytes());
+        }
+    }
     out.push(id.as_str().len() as u8);
     out.extend_from_slice(id.as_str().as_bytes());
     key.serialize_compressed(&mut out)
@@ -96,7 +174,7 @@ fn decode_key<K: CanonicalDeserialize>(
     magic: &[u8; 4],
     bytes: &[u8],
     trusted: bool,
-) -> std::result::Result<(Circuit, K), String> {
+) -> std::result::Result<(Circuit, KeySetup, K), String> {
     let what = if magic == PK_MAGIC {
         "proving"
     } else {
@@ -107,25 +185,37 @@ fn decode_key<K: CanonicalDeserialize>(
             "not a CrowdProve {what} key (bad magic or truncated header)"
         ));
     }
-    if bytes[4] != KEY_VERSION {
-        return Err(format!(
-            "key format version {} (this build reads {KEY_VERSION})",
-            bytes[4]
-        ));
-    }
-    let id_len = bytes[5] as usize;
-    let id = bytes.get(6..6 + id_len).ok_or("truncated header")?;
+    let truncated = || "truncated header".to_string();
+    let (setup, rest) = match bytes[4] {
+        KEY_VERSION_SEEDED_ONLY => (KeySetup::InsecureSeed(None), &bytes[5..]),
+        KEY_VERSION => match bytes[5] {
+            0 => (KeySetup::Random, &bytes[6..]),
+            1 => {
+                let seed = bytes.get(6..14).ok_or_else(truncated)?;
+                let seed = u64::from_le_bytes(seed.try_into().expect("8 bytes"));
+                (KeySetup::InsecureSeed(Some(seed)), &bytes[14..])
+            }
+            other => return Err(format!("unknown setup kind {other}")),
+        },
+        other => {
+            return Err(format!(
+                "key format version {other} (this build reads {KEY_VERSION_SEEDED_ONLY} and {KEY_VERSION})"
+            ));
+        }
+    };
+    let id_len = *rest.first().ok_or_else(truncated)? as usize;
+    let id = rest.get(1..1 + id_len).ok_or_else(truncated)?;
     let id = std::str::from_utf8(id).map_err(|_| "circuit id is not UTF-8".to_string())?;
     let id = CircuitId::new(id).map_err(|e| e.to_string())?;
     let circuit = Circuit::from_id(&id).map_err(|e| e.to_string())?;
-    let mut body = &bytes[6 + id_len..];
+    let mut body = &rest[1 + id_len..];
     let validate = if trusted { Validate::No } else { Validate::Yes };
     let key = K::deserialize_with_mode(&mut body, Compress::Yes, validate)
         .map_err(|e| format!("key body is truncated or corrupt: {e}"))?;
     if !body.is_empty() {
         return Err(format!("{} trailing bytes after the key", body.len()));
     }
-    Ok((circuit, key))
+    Ok((circuit, setup, key))
 }
 
 fn check_hash(bytes: &[u8], expected: Option<ContentHash>) -> std::result::Result<bool, String> {
@@ -181,10 +271,11 @@ fn expected_text(expected: Option<ContentHash>) -> String {
 macro_rules! key_io {
     ($ty:ident, $inner:ty, $magic:expr) => {
         impl $ty {
-            fn new(circuit: Circuit, inner: $inner) -> Self {
-                let hash = ContentHash::of(&encode_key($magic, &circuit, &inner));
+            fn new(circuit: Circuit, setup: KeySetup, inner: $inner) -> Self {
+                let hash = ContentHash::of(&encode_key($magic, &circuit, setup, &inner));
                 Self {
                     circuit,
+                    setup,
                     inner,
                     hash,
                 }
@@ -195,6 +286,11 @@ macro_rules! key_io {
                 self.circuit
             }
 
+            /// Where the setup's randomness came from.
+            pub fn setup(&self) -> KeySetup {
+                self.setup
+            }
+
             /// SHA-256 of [`Self::to_bytes`]; how the network names the key.
             pub fn hash(&self) -> ContentHash {
                 self.hash
@@ -202,7 +298,7 @@ macro_rules! key_io {
 
             /// The key's file bytes.
             pub fn to_bytes(&self) -> Vec<u8> {
-                encode_key($magic, &self.circuit, &self.inner)
+                encode_key($magic, &self.circuit, self.setup, &self.inner)
             }
 
             /// Parses key bytes, checking them against `expected` when given.
@@ -210,10 +306,11 @@ macro_rules! key_io {
                 let trusted = check_hash(bytes, expected).map_err(|r| {
                     Error::KeyBytes(format!("{r}, expected {}", expected_text(expected)))
                 })?;
-                let (circuit, inner) =
+                let (circuit, setup, inner) =
                     decode_key($magic, bytes, trusted).map_err(Error::KeyBytes)?;
                 Ok(Self {
                     circuit,
+                    setup,
                     inner,
                     hash: ContentHash::of(bytes),
                 })
@@ -251,7 +348,7 @@ macro_rules! key_io {
                 };
                 let bytes = read_file(path)?;
                 let trusted = check_hash(&bytes, expected).map_err(fail)?;
-                let (c, inner) = decode_key($magic, &bytes, trusted).map_err(fail)?;
+                let (c, setup, inner) = decode_key($magic, &bytes, trusted).map_err(fail)?;
                 if let Some(want) = circuit {
                     if c.id() != *want {
                         return Err(fail(format!("key is for circuit {}, not {want}", c.id())));
@@ -259,6 +356,7 @@ macro_rules! key_io {
                 }
                 Ok(Self {
                     circuit: c,
+                    setup,
                     inner,
                     hash: ContentHash::of(&bytes),
                 })
@@ -273,7 +371,40 @@ key_io!(VerifyingKey, ark_groth16::VerifyingKey<Bn254>, VK_MAGIC);
 impl ProvingKey {
     /// The matching verifying key.
     pub fn verifying_key(&self) -> VerifyingKey {
-        VerifyingKey::new(self.circuit, self.inner.vk.clone())
+        VerifyingKey::new(self.circuit, self.setup, self.inner.vk.clone())
+    }
+
+    /// Checks that `vk` judges the proofs this key makes: the same circuit
+    /// and setup, the same embedded verifying key, and the key's own G1
+    /// copies of β and δ pair with the verifying key's G2 ones (a spliced
+    /// file fails here). Two pairings: milliseconds.
+    pub fn check_pairs_with(&self, vk: &VerifyingKey) -> Result<()> {
+        let fail = |why: &str| Err(Error::KeyMismatch(why.to_string()));
+        if self.circuit != vk.circuit {
+            return fail(&format!(
+                "the proving key is for circuit {}, the verifying key for {}",
+                self.circuit.id(),
+                vk.circuit.id()
+            ));
+        }
+        if self.setup != vk.setup {
+            return fail(&format!(
+                "the proving key's setup is {}, the verifying key's {}",
+                self.setup, vk.setup
+            ));
+        }
+        if self.inner.vk != vk.inner {
+            return fail("they come from different setups");
+        }
+        // The setup's generators are random, so compare the two keys'
+        // β and δ against each other: e(β₁, δ₂) = e(δ₁, β₂) = e(g, h)^βδ.
+        let (k, v) = (&self.inner, &vk.inner);
+        if Bn254::pairing(k.beta_g1, v.delta_g2) != Bn254::pairing(k.delta_g1, v.beta_g2) {
+            return fail(
+                "the proving key's β or δ does not match its verifying key (a corrupt or spliced file)",
+            );
+        }
+        Ok(())
     }
 
     /// Compressed size in bytes.

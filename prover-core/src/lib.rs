@@ -47,7 +47,7 @@
 //! - [`witness`]: job witness bytes, decoding, native re-execution, public inputs.
 //! - [`rollup`]: rollup state and the batch builder.
 //! - [`generator`]: seeded transaction generator.
-//! - [`keys`]: insecure setup, key bytes and files.
+//! - [`keys`]: the setup (random, or insecure from a seed), key bytes and files.
 //! - [`prove`](mod@prove): prove, verify, batch verify, thread pools.
 //! - [`snarkjs`]: JSON export for snarkjs.
 //! - [`error`]: the error type.
@@ -70,7 +70,8 @@ pub use eddsa::{EddsaPublicKey, EddsaSecretKey, EddsaSignature};
 pub use error::{Error, Result, Rule};
 pub use generator::TxGenerator;
 pub use keys::{
-    PreparedVerifyingKey, ProvingKey, VerifierKey, VerifyingKey, setup_insecure, setup_insecure_for,
+    KeySetup, PreparedVerifyingKey, ProvingKey, VerifierKey, VerifyingKey, setup, setup_insecure,
+    setup_insecure_for,
 };
 pub use prove::{
     PROOF_BYTES, Proof, ThreadPool, batch_verify, prove, prove_with_public, verify,

@@ -318,6 +318,62 @@ fn keys_round_trip_and_bad_key_files_are_named() {
 }
 
 #[test]
+fn key_files_record_their_setup_and_mismatched_pairs_are_named() {
+    let f = fixture();
+    assert_eq!(f.pk.setup(), KeySetup::InsecureSeed(Some(99)));
+    assert!(!f.vk.setup().is_secure());
+    f.pk.check_pairs_with(&f.vk).unwrap();
+
+    let config = CircuitConfig::new(4, 1).unwrap();
+    let (pk, vk) = setup(Circuit::Transfer(config)).unwrap();
+    assert_eq!(pk.setup(), KeySetup::Random);
+    assert!(vk.setup().is_secure());
+    // The setup survives the file, and is part of the key's name.
+    let again = ProvingKey::from_bytes(&pk.to_bytes(), Some(pk.hash())).unwrap();
+    assert_eq!(again.setup(), KeySetup::Random);
+    let seeded = VerifyingKey::from_bytes(&f.vk.to_bytes(), None).unwrap();
+    assert_eq!(seeded.setup(), KeySetup::InsecureSeed(Some(99)));
+    // Two random setups differ; the same seed twice is the same key.
+    let (_, other_vk) = setup(Circuit::Transfer(config)).unwrap();
+    assert_ne!(other_vk.hash(), vk.hash());
+    let (_, seeded_vk) = setup_insecure(config, 5).unwrap();
+    assert_eq!(
+        seeded_vk.hash(),
+        setup_insecure(config, 5).unwrap().1.hash()
+    );
+
+    // A format-1 file (no setup byte) is from the seeded setup.
+    let v2 = f.vk.to_bytes();
+    let mut v1 = v2[..4].to_vec();
+    v1.push(1);
+    v1.extend_from_slice(&v2[14..]);
+    let old = VerifyingKey::from_bytes(&v1, None).unwrap();
+    assert_eq!(old.setup(), KeySetup::InsecureSeed(None));
+    assert!(matches!(
+        VerifyingKey::from_bytes(&[&v2[..5], &[7][..], &v2[6..]].concat(), None),
+        Err(Error::KeyBytes(reason)) if reason.contains("setup kind 7")
+    ));
+
+    // Keys from different setups, and a spliced proving key, are refused.
+    let mismatch = |pk: &ProvingKey, vk: &VerifyingKey| match pk.check_pairs_with(vk) {
+        Err(Error::KeyMismatch(reason)) => reason,
+        other => panic!("expected KeyMismatch, got {other:?}"),
+    };
+    assert!(mismatch(&pk, &other_vk).contains("different setups"));
+    assert!(mismatch(&pk, &seeded_vk).contains("setup is random"));
+    assert!(mismatch(&f.pk, &vk).contains("transfer-d4-k2"));
+    // A proving key whose embedded verifying key (the first part of its
+    // body) is another setup's: its own β and δ give it away.
+    let mut spliced = pk.to_bytes();
+    let header = spliced.len() - pk.size();
+    let (ours, theirs) = (vk.to_bytes(), other_vk.to_bytes());
+    assert_eq!(&spliced[header..ours.len()], &ours[header..]);
+    spliced[header..ours.len()].copy_from_slice(&theirs[header..]);
+    let spliced = ProvingKey::from_bytes(&spliced, None).unwrap();
+    assert!(mismatch(&spliced, &other_vk).contains("spliced"));
+}
+
+#[test]
 fn snarkjs_export_writes_the_three_files() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();

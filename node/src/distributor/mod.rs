@@ -57,7 +57,9 @@ use protocol::messages::{
     NoWork, NoWorkReason, Outcome, ProofSubmission, Verdict,
 };
 use protocol::{BatchId, CircuitId, ContentHash, JobId, PublicKey, SecretKey, Timestamp};
-use prover_core::{CircuitConfig, ProvingKey, Rollup, SignedTransfer, TxGenerator, VerifyingKey};
+use prover_core::{
+    CircuitConfig, KeySetup, ProvingKey, Rollup, SignedTransfer, TxGenerator, VerifyingKey,
+};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
@@ -150,6 +152,8 @@ pub struct Distributor {
     /// What each prover may still fetch of the proving key.
     key_budget: KeyBudget,
     verifying_key_hash: ContentHash,
+    /// Where the keys' setup randomness came from (`--dev` admits seeded).
+    key_setup: KeySetup,
     store: Arc<JobStore>,
     ledger: SharedLedger,
     scheduler: Scheduler,
@@ -231,16 +235,29 @@ impl Distributor {
         let checked = Instant::now();
         let key = ProvingKey::from_bytes(&proving_key_bytes, Some(proving_key_hash))
             .with_context(|| format!("cannot parse proving key {}", pk_path.display()))?;
-        if key.verifying_key().hash() != vk.hash() {
+        if let Err(e) = key.check_pairs_with(&vk) {
             bail!(
-                "the proving key {} does not belong to the verifying key {} (the pair is from \
-                 different setups); recreate both with `crowdprove setup --circuit {circuit} \
+                "{} and {}: {e}; recreate both with `crowdprove setup --circuit {circuit} \
                  --out {} --force` while no batch is open",
                 pk_path.display(),
                 vk_path.display(),
                 settings.keys_dir.display()
             );
         }
+        if !vk.setup().is_secure() {
+            if !settings.dev {
+                bail!(
+                    "the keys in {} come from an {} setup: anyone can forge proofs for them; \
+                     create real ones with `crowdprove setup --circuit {circuit} --out {} --force` \
+                     (no batch open), or pass --dev on a testnet",
+                    settings.keys_dir.display(),
+                    vk.setup(),
+                    settings.keys_dir.display()
+                );
+            }
+            warn!(target: "distributor", setup = %vk.setup(), "development mode: running keys anyone can forge proofs for");
+        }
+        metrics.set_key_setup(vk.setup());
         debug!(target: "distributor", ms = checked.elapsed().as_millis() as u64, "proving key matches the verifying key");
         let local = if settings.centralized {
             info!(target: "distributor", jobs = settings.centralized_jobs, "centralized mode: proving every job here");
@@ -389,6 +406,7 @@ impl Distributor {
             proving_key_hash,
             key_budget,
             verifying_key_hash: vk.hash(),
+            key_setup: vk.setup(),
             store,
             ledger,
             scheduler,
@@ -1302,6 +1320,7 @@ impl Distributor {
             circuit: &self.circuit,
             proving_key: self.proving_key_hash,
             verifying_key: self.verifying_key_hash,
+            key_setup: self.key_setup,
             store: &self.store,
             scheduler: &self.scheduler,
             ledger: &self.ledger,

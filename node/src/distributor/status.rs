@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use protocol::{CircuitId, ContentHash, Timestamp};
+use prover_core::KeySetup;
 use serde_json::{Value, json};
 
 use super::payout::SharedLedger;
@@ -73,6 +74,7 @@ pub(crate) struct Parts<'a> {
     pub(crate) circuit: &'a CircuitId,
     pub(crate) proving_key: ContentHash,
     pub(crate) verifying_key: ContentHash,
+    pub(crate) key_setup: KeySetup,
     pub(crate) store: &'a JobStore,
     pub(crate) scheduler: &'a Scheduler,
     pub(crate) ledger: &'a SharedLedger,
@@ -144,6 +146,11 @@ pub(crate) fn document(p: &Parts<'_>) -> Value {
         "circuit": p.circuit.as_str(),
         "proving_key": p.proving_key.to_hex(),
         "verifying_key": p.verifying_key.to_hex(),
+        "key_setup": {
+            "kind": p.key_setup.label(),
+            "secure": p.key_setup.is_secure(),
+            "about": p.key_setup.to_string(),
+        },
         "centralized": p.settings.centralized,
         "now_ms": Timestamp::now().0,
         "uptime_ms": p.uptime_ms,

@@ -11,7 +11,7 @@ use protocol::ContentHash;
 use protocol::messages::{KEY_CHUNK_BYTES, KeyChunk, KeyRequest};
 use prover_core::ProvingKey;
 use tokio::sync::Mutex;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Fetches one chunk of a key; the prover's request path.
 pub trait ChunkSource {
@@ -80,7 +80,12 @@ impl KeyCache {
                     .with_context(|| format!("cached key {} is bad; removed", path.display()));
             }
         };
-        info!(target: "prover", key = %key.short(), ms = started.elapsed().as_millis() as u64, "proving key loaded");
+        info!(target: "prover", key = %key.short(), ms = started.elapsed().as_millis() as u64, setup = %pk.setup(), "proving key loaded");
+        if !pk.setup().is_secure() {
+            // Proofs under such keys can be forged: another prover could take
+            // every reward without proving. The distributor runs --dev.
+            warn!(target: "prover", key = %key.short(), "the distributor's keys come from an insecure seeded setup (a testnet)");
+        }
         *loaded = Some(pk.clone());
         Ok((pk, fetched))
     }

@@ -57,12 +57,20 @@ impl Node {
 }
 
 impl Net {
-    /// A folder with keys for [`CIRCUIT`].
+    /// A folder with keys for [`CIRCUIT`], from the seeded (insecure,
+    /// reproducible) setup: the test distributor runs `--dev`.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("keys");
         let out = Command::new(binary())
-            .args(["setup", "--circuit", CIRCUIT, "--out"])
+            .args([
+                "setup",
+                "--circuit",
+                CIRCUIT,
+                "--insecure-seed",
+                "1",
+                "--out",
+            ])
             .arg(&keys)
             .output()
             .unwrap();
@@ -94,6 +102,7 @@ impl Net {
             ("batch_txs", "8".into()),
             ("reward_per_job", "100".into()),
             ("block_interval_ms", "300".into()),
+            ("dev", "true".into()),
             // Every test client sends from 127.0.0.1: the per-address limits
             // would meter them together (a test sets them to see that).
             ("rate_limit_per_ip_per_sec", "0".into()),
