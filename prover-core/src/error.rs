@@ -81,6 +81,25 @@ pub enum Error {
     /// Key bytes (not from a file) do not decode or have the wrong hash.
     #[error("key bytes: {0}")]
     KeyBytes(String),
+    /// A snarkjs zkey is malformed, for another curve, or too large.
+    #[error("zkey: {0}")]
+    Zkey(String),
+    /// A circom witness (`.wtns`) is malformed, for another field, too large,
+    /// or does not fit the circuit.
+    #[error("witness: {0}")]
+    Wtns(String),
+    /// A circom file (zkey or wtns) cannot be used.
+    #[error("{path}: {reason}")]
+    CircomFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A circom witness fits the circuit but does not satisfy it: the proof
+    /// made from it does not verify.
+    #[error("the witness does not satisfy the circuit (its proof does not verify)")]
+    CircomUnsatisfied,
     /// A proving key and a verifying key do not belong together.
     #[error("the proving key does not belong to the verifying key: {0}")]
     KeyMismatch(String),

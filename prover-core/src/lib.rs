@@ -47,11 +47,13 @@
 //! - [`witness`]: job witness bytes, decoding, native re-execution, public inputs.
 //! - [`rollup`]: rollup state and the batch builder.
 //! - [`generator`]: seeded transaction generator.
+//! - [`circom`]: snarkjs zkeys, circom witnesses, proving with snarkjs's reduction.
 //! - [`keys`]: the setup (random, or insecure from a seed), key bytes and files.
 //! - [`prove`](mod@prove): prove, verify, batch verify, thread pools.
 //! - [`snarkjs`]: JSON export for snarkjs.
 //! - [`error`]: the error type.
 
+pub mod circom;
 pub mod circuit;
 pub mod eddsa;
 pub mod error;
@@ -65,6 +67,7 @@ pub mod snarkjs;
 pub mod witness;
 pub mod workload;
 
+pub use circom::{CircomKey, CircomWitness};
 pub use circuit::{Circuit, CircuitConfig, TransferCircuit};
 pub use eddsa::{EddsaPublicKey, EddsaSecretKey, EddsaSignature};
 pub use error::{Error, Result, Rule};
@@ -78,6 +81,6 @@ pub use prove::{
     verify_batch_proof, verify_each,
 };
 pub use rollup::{BuiltBatch, JobWitness, Rejection, Rollup};
-pub use snarkjs::export_snarkjs;
+pub use snarkjs::{export_snarkjs, export_snarkjs_circom};
 pub use witness::{ChunkWitness, PublicInputs, Root, TxWitness, public_inputs};
 pub use workload::{Account, SignedTransfer, Transfer, tx_commitment};

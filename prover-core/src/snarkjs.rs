@@ -7,10 +7,11 @@
 
 use std::path::Path;
 
-use ark_bn254::{Fq, G1Affine, G2Affine};
+use ark_bn254::{Bn254, Fq, Fr, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
 use serde_json::{Value, json};
 
+use crate::circom::CircomKey;
 use crate::error::{Error, Result};
 use crate::keys::VerifyingKey;
 use crate::prove::Proof;
@@ -36,7 +37,11 @@ fn g2(p: &G2Affine) -> Value {
 
 /// `verification_key.json`.
 pub fn verification_key_json(vk: &VerifyingKey) -> Value {
-    let k = &vk.inner;
+    ark_verification_key_json(&vk.inner)
+}
+
+/// `verification_key.json` of any Groth16 verifying key over BN254.
+pub fn ark_verification_key_json(k: &ark_groth16::VerifyingKey<Bn254>) -> Value {
     json!({
         "protocol": "groth16",
         "curve": "bn128",
@@ -62,13 +67,17 @@ pub fn proof_json(proof: &Proof) -> Value {
 
 /// `public.json`: the public inputs as decimal strings, in circuit order.
 pub fn public_json(public: &PublicInputs) -> Result<Value> {
-    let inputs = public.to_field_elements()?;
-    Ok(Value::Array(
-        inputs
+    Ok(signals_json(&public.to_field_elements()?))
+}
+
+/// `public.json` of any circuit's public signals.
+pub fn signals_json(signals: &[Fr]) -> Value {
+    Value::Array(
+        signals
             .iter()
             .map(|x| Value::String(x.to_string()))
             .collect(),
-    ))
+    )
 }
 
 /// Writes `verification_key.json`, `proof.json` and `public.json` into `dir`.
@@ -78,11 +87,34 @@ pub fn export_snarkjs(
     public: &PublicInputs,
     proof: &Proof,
 ) -> Result<()> {
-    let dir = dir.as_ref();
+    write_three(
+        dir.as_ref(),
+        verification_key_json(vk),
+        proof,
+        public_json(public)?,
+    )
+}
+
+/// [`export_snarkjs`] for a circom circuit's proof.
+pub fn export_snarkjs_circom(
+    dir: impl AsRef<Path>,
+    key: &CircomKey,
+    public: &[Fr],
+    proof: &Proof,
+) -> Result<()> {
+    write_three(
+        dir.as_ref(),
+        ark_verification_key_json(key.verifying_key()),
+        proof,
+        signals_json(public),
+    )
+}
+
+fn write_three(dir: &Path, vk: Value, proof: &Proof, public: Value) -> Result<()> {
     let files = [
-        ("verification_key.json", verification_key_json(vk)),
+        ("verification_key.json", vk),
         ("proof.json", proof_json(proof)),
-        ("public.json", public_json(public)?),
+        ("public.json", public),
     ];
     for (name, value) in files {
         let path = dir.join(name);

@@ -1,0 +1,601 @@
+//! circom circuits: a snarkjs `.zkey` is the proving key (and holds the
+//! verification key), a `.wtns` file is one job's witness, and proofs are made
+//! with the QAP reduction snarkjs uses, so snarkjs and its Solidity verifier
+//! accept them.
+//!
+//! Every zkey and wtns is treated as hostile: its size is capped, its layout
+//! (section table, field primes, counts, every section's length, every
+//! coefficient's indices) is checked against itself before any part of it is
+//! decoded, so the decoder never indexes or allocates from an unchecked
+//! length; points are checked to be on their curves and in their subgroups.
+//! Every failure is an error naming the reason.
+
+use std::path::Path;
+
+use ark_bn254::{Bn254, Fq, Fr};
+use ark_ff::{BigInteger, One, PrimeField};
+use ark_groth16::Groth16;
+use ark_groth16::r1cs_to_qap::{R1CSToQAP, evaluate_constraint};
+use ark_poly::EvaluationDomain;
+use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
+use ark_relations::utils::matrix::Matrix;
+use protocol::ids::ContentHash;
+use rand::RngCore;
+use rand::rngs::OsRng;
+use taceo_circom_types::CheckElement;
+use taceo_circom_types::groth16::Zkey;
+
+use crate::error::{Error, Result};
+use crate::prove::Proof;
+
+/// Largest zkey accepted: about 2^22 constraints' worth.
+pub const MAX_ZKEY_BYTES: u64 = 2 << 30;
+/// Largest witness accepted: 2^24 values.
+pub const MAX_WITNESS_BYTES: u64 = (32 << 24) + 64;
+
+const G1_BYTES: u64 = 64;
+const G2_BYTES: u64 = 128;
+const FIELD_BYTES: usize = 32;
+/// A zkey's sections: 1 header, 2 Groth16 header, 3 IC, 4 coefficients,
+/// 5 A, 6 B in G1, 7 B in G2, 8 C (the L query), 9 H, 10 contributions.
+const ZKEY_SECTIONS: u32 = 10;
+/// The Groth16 header: two field sizes and primes, n_vars, n_public,
+/// domain size, α₁ β₁ β₂ γ₂ δ₁ δ₂.
+const GROTH16_HEADER_BYTES: u64 = 4 + 32 + 4 + 32 + 12 + 3 * G1_BYTES + 3 * G2_BYTES;
+/// Coefficient: matrix, constraint, signal (u32 each), value.
+const COEFFICIENT_BYTES: u64 = 12 + FIELD_BYTES as u64;
+
+/// A circom circuit's proving key, read from a snarkjs zkey.
+pub struct CircomKey {
+    pk: ark_groth16::ProvingKey<Bn254>,
+    pvk: ark_groth16::PreparedVerifyingKey<Bn254>,
+    a: Matrix<Fr>,
+    b: Matrix<Fr>,
+    num_constraints: usize,
+    num_public: usize,
+    num_vars: usize,
+    hash: ContentHash,
+}
+
+impl std::fmt::Debug for CircomKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CircomKey({} constraints, {} public, {})",
+            self.num_constraints,
+            self.num_public,
+            self.hash.short()
+        )
+    }
+}
+
+/// The checked shape of a zkey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    num_vars: usize,
+    num_public: usize,
+    domain_size: usize,
+    num_constraints: usize,
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// Whether `bytes` (little-endian) is below the field's modulus.
+fn below_modulus<F: PrimeField>(bytes: &[u8]) -> bool {
+    let modulus = F::MODULUS.to_bytes_le();
+    bytes.iter().rev().cmp(modulus.iter().rev()) == std::cmp::Ordering::Less
+}
+
+/// The section table of a snarkjs binary file (`magic`, version, sections):
+/// each id in 1..=`max_id` once, every length inside the file, nothing
+/// after the last. Returns each section's byte range by id (index id-1).
+fn sections(
+    bytes: &[u8],
+    magic: &[u8; 4],
+    versions: &[u32],
+    max_id: u32,
+) -> std::result::Result<Vec<Option<std::ops::Range<usize>>>, String> {
+    if bytes.get(..4) != Some(&magic[..]) {
+        return Err(format!(
+            "not a {} file (bad magic)",
+            String::from_utf8_lossy(magic)
+        ));
+    }
+    let version = u32_at(bytes, 4).ok_or("truncated header")?;
+    if !versions.contains(&version) {
+        return Err(format!(
+            "format version {version} (this build reads {versions:?})"
+        ));
+    }
+    let count = u32_at(bytes, 8).ok_or("truncated header")?;
+    if count > max_id {
+        return Err(format!("{count} sections (at most {max_id})"));
+    }
+    let mut table = vec![None; max_id as usize];
+    let mut at = 12usize;
+    for _ in 0..count {
+        let id = u32_at(bytes, at).ok_or("truncated section table")?;
+        let len = u64_at(bytes, at + 4).ok_or("truncated section table")?;
+        at += 12;
+        if id == 0 || id > max_id {
+            return Err(format!("unknown section {id}"));
+        }
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|len| at.checked_add(len))
+            .filter(|end| *end <= bytes.len())
+            .ok_or_else(|| format!("section {id} runs past the end of the file"))?;
+        let slot = &mut table[id as usize - 1];
+        if slot.is_some() {
+            return Err(format!("section {id} appears twice"));
+        }
+        *slot = Some(at..end);
+        at = end;
+    }
+    if at != bytes.len() {
+        return Err(format!("{} bytes after the last section", bytes.len() - at));
+    }
+    Ok(table)
+}
+
+/// Checks a zkey's layout against itself; see the module doc.
+fn check_zkey(bytes: &[u8]) -> std::result::Result<Shape, String> {
+    let table = sections(bytes, b"zkey", &[1], ZKEY_SECTIONS)?;
+    let section = |id: u32| -> std::result::Result<&[u8], String> {
+        let range = table[id as usize - 1]
+            .clone()
+            .ok_or_else(|| format!("section {id} is missing"))?;
+        Ok(&bytes[range])
+    };
+    if section(1)? != 1u32.to_le_bytes() {
+        return Err("not a Groth16 zkey (header section 1 names another protocol)".into());
+    }
+    let h = section(2)?;
+    if h.len() as u64 != GROTH16_HEADER_BYTES {
+        return Err(format!(
+            "Groth16 header is {} bytes, expected {GROTH16_HEADER_BYTES}",
+            h.len()
+        ));
+    }
+    let q = Fq::MODULUS.to_bytes_le();
+    let r = Fr::MODULUS.to_bytes_le();
+    if u32_at(h, 0) != Some(32)
+        || h[4..36] != q[..]
+        || u32_at(h, 36) != Some(32)
+        || h[40..72] != r[..]
+    {
+        return Err("not a BN254 (bn128) zkey: its field primes differ".into());
+    }
+    let num_vars = u32_at(h, 72).expect("in the header") as usize;
+    let num_public = u32_at(h, 76).expect("in the header") as usize;
+    let domain_size = u32_at(h, 80).expect("in the header") as usize;
+    if num_vars <= num_public {
+        return Err(format!(
+            "{num_vars} variables cannot hold {num_public} public inputs and the constant 1"
+        ));
+    }
+    if !domain_size.is_power_of_two() || domain_size > 1 << 28 {
+        return Err(format!(
+            "domain size {domain_size} is not a power of two up to 2^28"
+        ));
+    }
+    let expect =
+        |id: u32, what: &str, count: usize, each: u64| -> std::result::Result<(), String> {
+            let len = section(id)?.len() as u64;
+            if len != count as u64 * each {
+                return Err(format!(
+                    "section {id} ({what}) is {len} bytes; {count} points need {}",
+                    count as u64 * each
+                ));
+            }
+            Ok(())
+        };
+    expect(3, "IC", num_public + 1, G1_BYTES)?;
+    expect(5, "A", num_vars, G1_BYTES)?;
+    expect(6, "B in G1", num_vars, G1_BYTES)?;
+    expect(7, "B in G2", num_vars, G2_BYTES)?;
+    expect(8, "C", num_vars - num_public - 1, G1_BYTES)?;
+    expect(9, "H", domain_size, G1_BYTES)?;
+    // Every point coordinate must be a base-field element (the decoder
+    // asserts it): the header's six points and sections 3 and 5–9.
+    let points = [3, 5, 6, 7, 8, 9]
+        .into_iter()
+        .map(section)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    for coordinates in std::iter::once(&h[84..]).chain(points) {
+        if !coordinates
+            .chunks_exact(FIELD_BYTES)
+            .all(below_modulus::<Fq>)
+        {
+            return Err("a point coordinate is not a field element".into());
+        }
+    }
+    let coefficients = section(4)?;
+    let count = u32_at(coefficients, 0).ok_or("coefficient section is empty")? as u64;
+    if coefficients.len() as u64 != 4 + count * COEFFICIENT_BYTES {
+        return Err(format!(
+            "coefficient section is {} bytes; {count} coefficients need {}",
+            coefficients.len(),
+            4 + count * COEFFICIENT_BYTES
+        ));
+    }
+    let mut last_constraint = None;
+    for c in coefficients[4..].chunks_exact(COEFFICIENT_BYTES as usize) {
+        let (matrix, constraint, signal) = (
+            u32_at(c, 0).expect("12 bytes"),
+            u32_at(c, 4).expect("12 bytes") as usize,
+            u32_at(c, 8).expect("12 bytes") as usize,
+        );
+        if matrix > 1 || constraint >= domain_size || signal >= num_vars {
+            return Err(format!(
+                "coefficient (matrix {matrix}, constraint {constraint}, signal {signal}) is \
+                 outside {domain_size} constraints of {num_vars} signals"
+            ));
+        }
+        if !below_modulus::<Fr>(&c[12..]) {
+            return Err("a coefficient is not a field element".into());
+        }
+        last_constraint = last_constraint.max(Some(constraint));
+    }
+    // snarkjs appends one constraint per public input (and the constant)
+    // after the circuit's own: the last index is constraints + public.
+    let num_constraints = last_constraint
+        .and_then(|last| last.checked_sub(num_public))
+        .ok_or("the coefficients lack the public inputs' constraints")?;
+    if num_constraints + num_public + 1 > domain_size {
+        return Err(format!(
+            "{num_constraints} constraints and {num_public} public inputs do not fit domain size {domain_size}"
+        ));
+    }
+    Ok(Shape {
+        num_vars,
+        num_public,
+        domain_size,
+        num_constraints,
+    })
+}
+
+impl CircomKey {
+    /// Reads a snarkjs Groth16 zkey for BN254. Takes seconds for large keys
+    /// (every point is checked).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let bad = |reason: String| Error::Zkey(reason);
+        if bytes.len() as u64 > MAX_ZKEY_BYTES {
+            return Err(bad(format!(
+                "{} bytes (at most {MAX_ZKEY_BYTES})",
+                bytes.len()
+            )));
+        }
+        let shape = check_zkey(bytes).map_err(bad)?;
+        let zkey = Zkey::<Bn254>::from_reader(bytes, CheckElement::Yes)
+            .map_err(|e| bad(format!("cannot decode: {e}")))?;
+        debug_assert_eq!(zkey.num_constraints, shape.num_constraints);
+        let vk = ark_groth16::VerifyingKey {
+            alpha_g1: zkey.alpha_g1,
+            beta_g2: zkey.beta_g2,
+            gamma_g2: zkey.gamma_g2,
+            delta_g2: zkey.delta_g2,
+            gamma_abc_g1: zkey.ic,
+        };
+        let pvk = ark_groth16::prepare_verifying_key(&vk);
+        let pk = ark_groth16::ProvingKey {
+            vk,
+            beta_g1: zkey.beta_g1,
+            delta_g1: zkey.delta_g1,
+            a_query: zkey.a_query,
+            b_g1_query: zkey.b_g1_query,
+            b_g2_query: zkey.b_g2_query,
+            h_query: zkey.h_query,
+            l_query: zkey.l_query,
+        };
+        Ok(Self {
+            pk,
+            pvk,
+            a: zkey.a_matrix,
+            b: zkey.b_matrix,
+            num_constraints: shape.num_constraints,
+            num_public: shape.num_public,
+            num_vars: shape.num_vars,
+            hash: ContentHash::of(bytes),
+        })
+    }
+
+    /// Reads a zkey file; errors name the file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = read_capped(path, MAX_ZKEY_BYTES)?;
+        Self::from_bytes(&bytes).map_err(|e| Error::CircomFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// SHA-256 of the zkey file: how the network names the key.
+    pub fn hash(&self) -> ContentHash {
+        self.hash
+    }
+
+    /// The circuit's own constraints (without snarkjs's input constraints).
+    pub fn num_constraints(&self) -> usize {
+        self.num_constraints
+    }
+
+    /// Public signals (outputs first, then public inputs, as circom orders them).
+    pub fn num_public(&self) -> usize {
+        self.num_public
+    }
+
+    /// Signals in a full witness, the constant 1 included.
+    pub fn num_vars(&self) -> usize {
+        self.num_vars
+    }
+
+    /// The verification key inside the zkey.
+    pub fn verifying_key(&self) -> &ark_groth16::VerifyingKey<Bn254> {
+        &self.pk.vk
+    }
+
+    /// Proves `witness` and checks the proof before returning it: a
+    /// witness that does not satisfy the circuit gives
+    /// [`Error::CircomUnsatisfied`], never a proof that will not verify.
+    /// Runs on the current rayon pool.
+    pub fn prove(&self, witness: &CircomWitness) -> Result<Proof> {
+        self.check_witness(witness)?;
+        let (r, s) = (random_scalar(), random_scalar());
+        let proof = Groth16::<Bn254, CircomReduction>::create_proof_with_reduction_and_matrices(
+            &self.pk,
+            r,
+            s,
+            &[self.a.clone(), self.b.clone()],
+            self.num_public + 1,
+            self.num_constraints,
+            &witness.values,
+        )?;
+        let proof = Proof(proof);
+        match self.verify(witness.public(), &proof) {
+            Ok(()) => Ok(proof),
+            Err(Error::InvalidProof) => Err(Error::CircomUnsatisfied),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Verifies a proof against public signals.
+    pub fn verify(&self, public: &[Fr], proof: &Proof) -> Result<()> {
+        if public.len() != self.num_public {
+            return Err(Error::MalformedPublicInputs(format!(
+                "{} public signals, the circuit has {}",
+                public.len(),
+                self.num_public
+            )));
+        }
+        match Groth16::<Bn254>::verify_proof(&self.pvk, &proof.0, public) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::InvalidProof),
+            Err(e) => Err(Error::MalformedPublicInputs(e.to_string())),
+        }
+    }
+
+    /// Checks a witness fits this circuit (its length; its field was checked
+    /// when it was read).
+    pub fn check_witness(&self, witness: &CircomWitness) -> Result<()> {
+        if witness.values.len() != self.num_vars {
+            return Err(Error::Wtns(format!(
+                "{} values, the circuit takes {} (a witness for another circuit?)",
+                witness.values.len(),
+                self.num_vars
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn random_scalar() -> Fr {
+    let mut bytes = [0u8; 64];
+    OsRng.fill_bytes(&mut bytes);
+    Fr::from_le_bytes_mod_order(&bytes)
+}
+
+fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > cap {
+        return Err(Error::CircomFile {
+            path: path.to_path_buf(),
+            reason: format!("{len} bytes (at most {cap})"),
+        });
+    }
+    std::fs::read(path).map_err(io)
+}
+
+/// One job's full witness, read from a circom `.wtns` file: the constant 1,
+/// then the public signals, then the private ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircomWitness {
+    values: Vec<Fr>,
+    num_public: usize,
+}
+
+impl CircomWitness {
+    /// Reads `.wtns` bytes (format 2, BN254) for a circuit with `num_public`
+    /// public signals.
+    pub fn from_bytes(bytes: &[u8], num_public: usize) -> Result<Self> {
+        let bad = |reason: String| Error::Wtns(reason);
+        if bytes.len() as u64 > MAX_WITNESS_BYTES {
+            return Err(bad(format!(
+                "{} bytes (at most {MAX_WITNESS_BYTES})",
+                bytes.len()
+            )));
+        }
+        let table = sections(bytes, b"wtns", &[2], 2).map_err(bad)?;
+        let (Some(header), Some(values)) = (table[0].clone(), table[1].clone()) else {
+            return Err(bad("a section is missing".into()));
+        };
+        let (header, values) = (&bytes[header], &bytes[values]);
+        if header.len() != 4 + FIELD_BYTES + 4
+            || u32_at(header, 0) != Some(FIELD_BYTES as u32)
+            || header[4..36] != Fr::MODULUS.to_bytes_le()[..]
+        {
+            return Err(bad(
+                "not a BN254 witness (its header names another field)".into()
+            ));
+        }
+        let count = u32_at(header, 36).expect("checked length") as usize;
+        if values.len() != count * FIELD_BYTES {
+            return Err(bad(format!(
+                "{} value bytes for {count} values",
+                values.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(count);
+        for v in values.chunks_exact(FIELD_BYTES) {
+            if !below_modulus::<Fr>(v) {
+                return Err(bad(format!("value {} is not a field element", out.len())));
+            }
+            out.push(Fr::from_le_bytes_mod_order(v));
+        }
+        if out.first() != Some(&Fr::one()) {
+            return Err(bad("the first value (the constant) is not 1".into()));
+        }
+        if out.len() <= num_public {
+            return Err(bad(format!(
+                "{} values cannot hold {num_public} public signals",
+                out.len()
+            )));
+        }
+        Ok(Self {
+            values: out,
+            num_public,
+        })
+    }
+
+    /// Reads a `.wtns` file; errors name the file.
+    pub fn load(path: impl AsRef<Path>, num_public: usize) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = read_capped(path, MAX_WITNESS_BYTES)?;
+        Self::from_bytes(&bytes, num_public).map_err(|e| Error::CircomFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The public signals, in circuit order.
+    pub fn public(&self) -> &[Fr] {
+        &self.values[1..=self.num_public]
+    }
+
+    /// Every value, the constant 1 first.
+    pub fn values(&self) -> &[Fr] {
+        &self.values
+    }
+
+    /// The `.wtns` bytes (format 2).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12 + 2 * 12 + 40 + self.values.len() * FIELD_BYTES);
+        out.extend_from_slice(b"wtns");
+        out.extend_from_slice(&2u32.to_le_bytes());
+        out.extend_from_slice(&2u32.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&40u64.to_le_bytes());
+        out.extend_from_slice(&(FIELD_BYTES as u32).to_le_bytes());
+        out.extend_from_slice(&Fr::MODULUS.to_bytes_le());
+        out.extend_from_slice(&(self.values.len() as u32).to_le_bytes());
+        out.extend_from_slice(&2u32.to_le_bytes());
+        out.extend_from_slice(&((self.values.len() * FIELD_BYTES) as u64).to_le_bytes());
+        for v in &self.values {
+            out.extend_from_slice(&v.into_bigint().to_bytes_le());
+        }
+        out
+    }
+}
+
+/// The R1CS-to-QAP reduction of snarkjs (and circom-compat): the quotient
+/// `h` is evaluated on the coset `g·H`, `g` a primitive `2n`-th root of
+/// unity, where the vanishing polynomial is the constant `g^n - 1 = -2`; a
+/// snarkjs zkey's H query already holds that constant and the coset's
+/// Lagrange basis, so `h`'s evaluations are used as they are. arkworks'
+/// default (libsnark) reduction divides by the vanishing polynomial on
+/// another coset instead, and its proofs against a zkey do not verify.
+pub struct CircomReduction;
+
+impl R1CSToQAP for CircomReduction {
+    /// Not used: circom circuits' keys come from snarkjs, never from an
+    /// arkworks setup.
+    #[allow(clippy::type_complexity)]
+    fn instance_map_with_evaluation<F: PrimeField, D: EvaluationDomain<F>>(
+        _cs: ConstraintSystemRef<F>,
+        _t: &F,
+    ) -> std::result::Result<(Vec<F>, Vec<F>, Vec<F>, F, usize, usize), SynthesisError> {
+        Err(SynthesisError::Unsatisfiable)
+    }
+
+    fn witness_map_from_matrices<F: PrimeField, D: EvaluationDomain<F>>(
+        matrices: &[Matrix<F>],
+        num_inputs: usize,
+        num_constraints: usize,
+        full_assignment: &[F],
+    ) -> std::result::Result<Vec<F>, SynthesisError> {
+        let domain =
+            D::new(num_constraints + num_inputs).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+        let n = domain.size();
+        let mut a = vec![F::zero(); n];
+        let mut b = vec![F::zero(); n];
+        for (i, (a_row, b_row)) in matrices[0].iter().zip(&matrices[1]).enumerate() {
+            a[i] = evaluate_constraint(a_row, full_assignment);
+            b[i] = evaluate_constraint(b_row, full_assignment);
+        }
+        // snarkjs's input constraints: input j times 1 (B is zero there).
+        a[num_constraints..num_constraints + num_inputs]
+            .copy_from_slice(&full_assignment[..num_inputs]);
+        let mut c: Vec<F> = a.iter().zip(&b).map(|(x, y)| *x * y).collect();
+        let g = D::new(2 * n)
+            .ok_or(SynthesisError::PolynomialDegreeTooLarge)?
+            .element(1);
+        for evals in [&mut a, &mut b, &mut c] {
+            domain.ifft_in_place(evals);
+            D::distribute_powers_and_mul_by_const(evals, g, F::one());
+            domain.fft_in_place(evals);
+        }
+        Ok(a.iter()
+            .zip(&b)
+            .zip(&c)
+            .map(|((a, b), c)| *a * b - c)
+            .collect())
+    }
+
+    /// Not used: see [`Self::instance_map_with_evaluation`].
+    fn h_query_scalars<F: PrimeField, D: EvaluationDomain<F>>(
+        _max_power: usize,
+        _t: F,
+        _zt: F,
+        _delta_inverse: F,
+    ) -> std::result::Result<Vec<F>, SynthesisError> {
+        Err(SynthesisError::Unsatisfiable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_modulus_compares_little_endian_numbers() {
+        let r = Fr::MODULUS.to_bytes_le();
+        assert!(!below_modulus::<Fr>(&r));
+        let mut less = r.clone();
+        less[0] -= 1;
+        assert!(below_modulus::<Fr>(&less));
+        let mut more = r.clone();
+        more[31] += 1;
+        assert!(!below_modulus::<Fr>(&more));
+        assert!(below_modulus::<Fr>(&[0u8; 32]));
+    }
+}

@@ -1,0 +1,254 @@
+//! circom circuits end to end against the committed snarkjs fixtures
+//! (`tests/fixtures/circom/`, made by `scripts/circom-fixtures`): our prover
+//! proves snarkjs zkeys and circom witnesses, `snarkjs groth16 verify`
+//! accepts the proofs and refuses a tampered input, and every malformed zkey
+//! or witness is a named error, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ark_bn254::Fr;
+use proptest::prelude::*;
+use prover_core::circom::{CircomKey, CircomWitness};
+use prover_core::snarkjs::ark_verification_key_json;
+use prover_core::{Error, Proof, export_snarkjs_circom};
+
+fn fixture(circuit: &str, file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/circom")
+        .join(circuit)
+        .join(file)
+}
+
+fn key(circuit: &str) -> CircomKey {
+    CircomKey::load(fixture(circuit, "circuit.zkey")).unwrap()
+}
+
+fn witness(circuit: &str, key: &CircomKey, i: usize) -> CircomWitness {
+    CircomWitness::load(
+        fixture(circuit, &format!("witness-{i}.wtns")),
+        key.num_public(),
+    )
+    .unwrap()
+}
+
+/// The snarkjs command line, installed by `scripts/setup --tests`.
+fn snarkjs() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts/circom-tools/node_modules/.bin/snarkjs");
+    assert!(
+        path.exists(),
+        "{} not found: the interop tests run snarkjs; run scripts/setup --tests",
+        path.display()
+    );
+    path
+}
+
+/// `snarkjs groth16 verify` on the three files in `dir`.
+fn snarkjs_accepts(dir: &Path) -> bool {
+    let out = Command::new(snarkjs())
+        .args(["groth16", "verify"])
+        .args(["verification_key.json", "public.json", "proof.json"].map(|f| dir.join(f)))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.contains("OK!") && out.status.success()
+}
+
+#[test]
+fn the_zkeys_verification_key_is_the_one_snarkjs_exports() {
+    for circuit in ["multiplier", "chain"] {
+        let key = key(circuit);
+        let ours = ark_verification_key_json(key.verifying_key());
+        let theirs: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture(circuit, "verification_key.json")).unwrap(),
+        )
+        .unwrap();
+        for field in [
+            "nPublic",
+            "vk_alpha_1",
+            "vk_beta_2",
+            "vk_gamma_2",
+            "vk_delta_2",
+            "IC",
+        ] {
+            assert_eq!(ours[field], theirs[field], "{circuit}: {field}");
+        }
+    }
+    let chain = key("chain");
+    assert_eq!(
+        (
+            chain.num_constraints(),
+            chain.num_public(),
+            chain.num_vars()
+        ),
+        (3000, 2, 3002)
+    );
+}
+
+#[test]
+fn our_proofs_of_circom_witnesses_verify_here_and_in_snarkjs() {
+    for circuit in ["multiplier", "chain"] {
+        let key = key(circuit);
+        for i in 1..=2 {
+            let w = witness(circuit, &key, i);
+            let proof = key.prove(&w).unwrap();
+            key.verify(w.public(), &proof).unwrap();
+            let back = Proof::from_bytes(&proof.to_bytes()).unwrap();
+            key.verify(w.public(), &back).unwrap();
+
+            let dir = tempfile::tempdir().unwrap();
+            export_snarkjs_circom(dir.path(), &key, w.public(), &proof).unwrap();
+            assert!(snarkjs_accepts(dir.path()), "{circuit} witness {i}");
+            // A tampered public signal: refused by both.
+            let mut tampered = w.public().to_vec();
+            tampered[0] += Fr::from(1u64);
+            assert!(matches!(
+                key.verify(&tampered, &proof),
+                Err(Error::InvalidProof)
+            ));
+            export_snarkjs_circom(dir.path(), &key, &tampered, &proof).unwrap();
+            assert!(
+                !snarkjs_accepts(dir.path()),
+                "{circuit}: tampered input accepted"
+            );
+        }
+    }
+    // The multiplier's public signal is its output c = a·b (3·11).
+    let m = key("multiplier");
+    assert_eq!(witness("multiplier", &m, 1).public(), &[Fr::from(33u64)]);
+}
+
+#[test]
+fn witnesses_that_do_not_fit_or_do_not_satisfy_are_refused() {
+    let chain = key("chain");
+    let multiplier = key("multiplier");
+    // A witness for another circuit.
+    let other = witness("multiplier", &multiplier, 1);
+    let other = CircomWitness::from_bytes(&other.to_bytes(), chain.num_public()).unwrap();
+    assert!(matches!(chain.prove(&other), Err(Error::Wtns(r)) if r.contains("another circuit")));
+    // A witness that fits but breaks a constraint: the proof would not
+    // verify, so the prover says so instead of handing it out.
+    let w = witness("multiplier", &multiplier, 1);
+    let mut bytes = w.to_bytes();
+    let last = bytes.len() - 32; // b, a private input
+    bytes[last] ^= 1;
+    let broken = CircomWitness::from_bytes(&bytes, multiplier.num_public()).unwrap();
+    assert!(matches!(
+        multiplier.prove(&broken),
+        Err(Error::CircomUnsatisfied)
+    ));
+    // The byte form round-trips to what circom wrote.
+    let file = std::fs::read(fixture("multiplier", "witness-1.wtns")).unwrap();
+    assert_eq!(w.to_bytes(), file);
+}
+
+#[test]
+fn malformed_witness_files_get_named_errors() {
+    let good = std::fs::read(fixture("multiplier", "witness-1.wtns")).unwrap();
+    let bad = |bytes: &[u8], expect: &str| match CircomWitness::from_bytes(bytes, 1) {
+        Err(Error::Wtns(reason)) => assert!(reason.contains(expect), "{expect}: {reason}"),
+        other => panic!("{expect}: expected a witness error, got {other:?}"),
+    };
+    bad(&good[..good.len() - 1], "past the end");
+    bad(&good[..10], "truncated");
+    bad(&[&good[..], &[0]].concat(), "after the last section");
+    bad(b"zkey\x02\0\0\0", "bad magic");
+    let mut field = good.clone();
+    field[24] ^= 1; // the prime
+    bad(&field, "another field");
+    let mut big = good.clone();
+    let v = big.len() - 32;
+    big[v..].fill(0xff);
+    bad(&big, "not a field element");
+    let mut constant = good.clone();
+    constant[76] = 2; // the first value
+    bad(&constant, "constant");
+    let mut version = good.clone();
+    version[4] = 9;
+    bad(&version, "version 9");
+    // Named by its file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.wtns");
+    std::fs::write(&path, &good[..40]).unwrap();
+    let e = CircomWitness::load(&path, 1).unwrap_err().to_string();
+    assert!(e.contains("broken.wtns"), "{e}");
+}
+
+#[test]
+fn malformed_zkeys_get_named_errors() {
+    let good = std::fs::read(fixture("multiplier", "circuit.zkey")).unwrap();
+    CircomKey::from_bytes(&good).unwrap();
+    let bad = |bytes: &[u8], expect: &str| match CircomKey::from_bytes(bytes) {
+        Err(Error::Zkey(reason)) => assert!(reason.contains(expect), "{expect}: {reason}"),
+        other => panic!("{expect}: expected a zkey error, got {other:?}"),
+    };
+    bad(&good[..good.len() - 1], "");
+    bad(&good[..8], "truncated");
+    bad(b"wtns\x01\0\0\0\0\0\0\0", "bad magic");
+    bad(&[&good[..], &[0; 3]].concat(), "after the last section");
+    // Find the Groth16 header (section 2) and break its fields.
+    let header = section_start(&good, 2);
+    let mut prime = good.clone();
+    prime[header + 10] ^= 1;
+    bad(&prime, "field primes");
+    let mut vars = good.clone();
+    vars[header + 72..header + 76].copy_from_slice(&1_000_000u32.to_le_bytes());
+    bad(&vars, "section 5 (A)");
+    let mut domain = good.clone();
+    domain[header + 80..header + 84].copy_from_slice(&3u32.to_le_bytes());
+    bad(&domain, "power of two");
+    let mut public = good.clone();
+    public[header + 76..header + 80].copy_from_slice(&u32::MAX.to_le_bytes());
+    bad(&public, "public inputs");
+    // A coefficient pointing outside the matrices.
+    let coefficients = section_start(&good, 4);
+    let mut index = good.clone();
+    index[coefficients + 4..coefficients + 8].copy_from_slice(&7u32.to_le_bytes());
+    bad(&index, "outside");
+    // A point off the curve.
+    let a = section_start(&good, 5);
+    let mut point = good.clone();
+    point[a + 64] ^= 1;
+    bad(&point, "decode");
+    // A section id the table cannot hold.
+    let mut id = good.clone();
+    id[12..16].copy_from_slice(&99u32.to_le_bytes());
+    bad(&id, "unknown section 99");
+}
+
+/// Offset of section `id`'s body in a snarkjs binary file.
+fn section_start(bytes: &[u8], id: u32) -> usize {
+    let mut at = 12;
+    loop {
+        let this = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        let len = u64::from_le_bytes(bytes[at + 4..at + 12].try_into().unwrap()) as usize;
+        if this == id {
+            return at + 12;
+        }
+        at += 12 + len;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_zkeys_and_witnesses_never_panic(
+        pos in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let zkey = std::fs::read(fixture("multiplier", "circuit.zkey")).unwrap();
+        let wtns = std::fs::read(fixture("multiplier", "witness-1.wtns")).unwrap();
+        for good in [zkey, wtns] {
+            let mut bytes = good.clone();
+            bytes[pos.index(good.len())] = byte;
+            let _ = CircomKey::from_bytes(&bytes);
+            let _ = CircomWitness::from_bytes(&bytes, 1);
+            let short = &good[..cut.index(good.len())];
+            let _ = CircomKey::from_bytes(short);
+            let _ = CircomWitness::from_bytes(short, 1);
+        }
+    }
+}
