@@ -374,7 +374,7 @@ fn key_files_record_their_setup_and_mismatched_pairs_are_named() {
 }
 
 #[test]
-fn snarkjs_export_writes_the_three_files() {
+fn snarkjs_export_writes_files_snarkjs_verifies() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
     export_snarkjs(dir.path(), &f.vk, &f.batch.jobs[0].public, &f.proofs[0]).unwrap();
@@ -391,6 +391,10 @@ fn snarkjs_export_writes_the_three_files() {
     let public = read("public.json");
     assert_eq!(public.as_array().unwrap().len(), 4);
     assert_eq!(public[3], f.batch.jobs[0].public.fees.to_string());
+    // snarkjs accepts the proof, and refuses it for another job's inputs.
+    assert!(snarkjs_accepts(dir.path()));
+    export_snarkjs(dir.path(), &f.vk, &f.batch.jobs[1].public, &f.proofs[0]).unwrap();
+    assert!(!snarkjs_accepts(dir.path()));
 }
 
 proptest! {

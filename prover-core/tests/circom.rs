@@ -4,13 +4,15 @@
 //! accepts the proofs and refuses a tampered input, and every malformed zkey
 //! or witness is a named error, never a panic.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ark_bn254::Fr;
 use proptest::prelude::*;
 use prover_core::circom::{CircomKey, CircomWitness};
 use prover_core::snarkjs::ark_verification_key_json;
+use common::snarkjs_accepts;
 use prover_core::{Error, Proof, export_snarkjs_circom};
 
 fn fixture(circuit: &str, file: &str) -> PathBuf {
@@ -30,29 +32,6 @@ fn witness(circuit: &str, key: &CircomKey, i: usize) -> CircomWitness {
         key.num_public(),
     )
     .unwrap()
-}
-
-/// The snarkjs command line, installed by `scripts/setup --tests`.
-fn snarkjs() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts/circom-tools/node_modules/.bin/snarkjs");
-    assert!(
-        path.exists(),
-        "{} not found: the interop tests run snarkjs; run scripts/setup --tests",
-        path.display()
-    );
-    path
-}
-
-/// `snarkjs groth16 verify` on the three files in `dir`.
-fn snarkjs_accepts(dir: &Path) -> bool {
-    let out = Command::new(snarkjs())
-        .args(["groth16", "verify"])
-        .args(["verification_key.json", "public.json", "proof.json"].map(|f| dir.join(f)))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.contains("OK!") && out.status.success()
 }
 
 #[test]
