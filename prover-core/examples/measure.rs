@@ -5,7 +5,11 @@
 //! cargo run --release -p prover-core --example measure -- builder [depth] [accounts] [txs]
 //! cargo run --release -p prover-core --example measure -- keygen DIR [depth] [k]
 //! cargo run --release -p prover-core --example measure -- prove-file DIR [threads]
+//! cargo run --release -p prover-core --example measure -- circom ZKEY WTNS [threads] [reps]
 //! ```
+//! `circom` loads a snarkjs zkey and a witness and proves `reps` times on
+//! `threads` threads; it prints one line of seconds (`scripts/bench-circom`
+//! reads it): `load <s> prove <median s> verify <s> proof <bytes>`.
 //! `keygen` writes a proving key and one job's witness to DIR; `prove-file`
 //! loads them and proves once, which is a community prover's whole footprint.
 //! Run each mode under `/usr/bin/time -v` for its peak memory: `prove` does
@@ -249,12 +253,44 @@ fn prove_file_mode() {
     );
 }
 
+fn circom_mode() {
+    let zkey = std::env::args().nth(2).expect("ZKEY");
+    let wtns = std::env::args().nth(3).expect("WTNS");
+    let threads = arg(4, 1) as usize;
+    let reps = arg(5, 3).max(1) as usize;
+    let t = Instant::now();
+    let key = CircomKey::load(&zkey).unwrap();
+    let witness = CircomWitness::load(&wtns, key.num_public()).unwrap();
+    let loaded = t.elapsed().as_secs_f64();
+    let pool = ThreadPool::new(threads).unwrap();
+    let mut times = Vec::new();
+    let mut proof = None;
+    for _ in 0..reps {
+        let t = Instant::now();
+        proof = Some(pool.install(|| key.prove(&witness)).unwrap());
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let proof = proof.expect("at least one rep");
+    let t = Instant::now();
+    key.verify(witness.public(), &proof).unwrap();
+    println!(
+        "load {loaded:.4} prove {:.4} verify {:.4} proof {}",
+        times[reps / 2],
+        t.elapsed().as_secs_f64(),
+        proof.to_bytes().len()
+    );
+}
+
 fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("keygen") => keygen_mode(),
         Some("prove-file") => prove_file_mode(),
         Some("builder") => builder_mode(),
+        Some("circom") => circom_mode(),
         Some("prove") | None => prove_mode(),
-        Some(other) => panic!("unknown mode {other}: use prove, builder, keygen or prove-file"),
+        Some(other) => {
+            panic!("unknown mode {other}: use prove, builder, keygen, prove-file or circom")
+        }
     }
 }

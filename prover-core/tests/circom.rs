@@ -9,10 +9,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use ark_bn254::Fr;
+use common::snarkjs_accepts;
 use proptest::prelude::*;
 use prover_core::circom::{CircomKey, CircomWitness};
 use prover_core::snarkjs::ark_verification_key_json;
-use common::snarkjs_accepts;
 use prover_core::{Error, Proof, export_snarkjs_circom};
 
 fn fixture(circuit: &str, file: &str) -> PathBuf {
