@@ -49,8 +49,8 @@ const COEFFICIENT_BYTES: u64 = 12 + FIELD_BYTES as u64;
 pub struct CircomKey {
     pk: ark_groth16::ProvingKey<Bn254>,
     pvk: ark_groth16::PreparedVerifyingKey<Bn254>,
-    a: Matrix<Fr>,
-    b: Matrix<Fr>,
+    /// The A and B matrices (a zkey holds no C).
+    matrices: [Matrix<Fr>; 2],
     num_constraints: usize,
     num_public: usize,
     num_vars: usize,
@@ -297,8 +297,7 @@ impl CircomKey {
         Ok(Self {
             pk,
             pvk,
-            a: zkey.a_matrix,
-            b: zkey.b_matrix,
+            matrices: [zkey.a_matrix, zkey.b_matrix],
             num_constraints: shape.num_constraints,
             num_public: shape.num_public,
             num_vars: shape.num_vars,
@@ -352,7 +351,7 @@ impl CircomKey {
             &self.pk,
             r,
             s,
-            &[self.a.clone(), self.b.clone()],
+            &self.matrices,
             self.num_public + 1,
             self.num_constraints,
             &witness.values,
