@@ -151,15 +151,15 @@ fn encode_key<K: CanonicalSerialize>(
     let id = circuit.id();
     let mut out = Vec::with_capacity(15 + id.as_str().len() + key.compressed_size());
     out.extend_from_slice(magic);
-    out.push(KEY_VERSION);
+    // A format-1 key is written back as format 1, so its bytes (and hash)
+    // stay what they were.
     match setup {
-        KeySetup::Random => out.push(0),
-        KeySetup::InsecureSeed(seed) => {
-            out.push(1);
-            // A format-2 file always knows its seed; 0 stands in for a
-            // re-encoded format-1 key (its hash then changes anyway).
-            out.extend_from_slice(&seed.unwrap_or(0).to_le_bytes());
+        KeySetup::Random => out.extend_from_slice(&[KEY_VERSION, 0]),
+        KeySetup::InsecureSeed(Some(seed)) => {
+            out.extend_from_slice(&[KEY_VERSION, 1]);
+            out.extend_from_slice(&seed.to_le_bytes());
         }
+        KeySetup::InsecureSeed(None) => out.push(KEY_VERSION_SEEDED_ONLY),
     }
     out.push(id.as_str().len() as u8);
     out.extend_from_slice(id.as_str().as_bytes());

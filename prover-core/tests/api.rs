@@ -349,6 +349,11 @@ fn key_files_record_their_setup_and_mismatched_pairs_are_named() {
     v1.extend_from_slice(&v2[14..]);
     let old = VerifyingKey::from_bytes(&v1, None).unwrap();
     assert_eq!(old.setup(), KeySetup::InsecureSeed(None));
+    assert_eq!(
+        old.to_bytes(),
+        v1,
+        "a format-1 key keeps its bytes and hash"
+    );
     assert!(matches!(
         VerifyingKey::from_bytes(&[&v2[..5], &[7][..], &v2[6..]].concat(), None),
         Err(Error::KeyBytes(reason)) if reason.contains("setup kind 7")
