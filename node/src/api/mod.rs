@@ -304,7 +304,12 @@ impl Server {
                 body: self.metrics.render().into_bytes(),
                 headers: String::new(),
             },
-            ("GET", "/status") => Reply::json(200, &(self.status)()),
+            ("GET", "/status") => match (self.status)() {
+                // The role publishes its first document a moment after the
+                // API starts: until then there is no status to give.
+                Value::Null => Reply::error(503, "the node is starting; try again in a moment"),
+                doc => Reply::json(200, &doc),
+            },
             ("GET", "/attempts") => {
                 let (tx, rx) = oneshot::channel();
                 let request = match query_number(query, "last") {
