@@ -122,7 +122,7 @@ fn main() -> anyhow::Result<()> {
     for i in 0..submissions {
         let (public, bytes) = item(i);
         let check = ProofCheck {
-            public: *public,
+            public: (*public).into(),
             proof: bytes.clone(),
             context: i,
         };

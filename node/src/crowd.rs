@@ -166,14 +166,7 @@ pub async fn run(config: CrowdConfig) -> anyhow::Result<()> {
 }
 
 fn answer(request: api::ApiRequest) {
-    match request {
-        api::ApiRequest::SubmitBatch(_, reply) => {
-            let _ = reply.send(Err(api::Rejection::new(404, "a crowd takes no batches")));
-        }
-        api::ApiRequest::Attempts { reply, .. } => {
-            let _ = reply.send(json!({ "error": "attempts are kept by the distributor" }));
-        }
-    }
+    request.not_served("crowd");
 }
 
 /// The crowd's `/status`: every counter summed, and each identity's line.

@@ -54,15 +54,25 @@ enum Command {
         #[arg(long, default_value = "crowdprove.key", env = "CROWDPROVE_KEY")]
         key: PathBuf,
     },
-    /// Create the proving and verifying keys of a circuit and print their hashes.
+    /// Create the proving and verifying keys of a circuit and print their
+    /// hashes, or register a circom circuit's snarkjs zkey.
     ///
     /// Writes <out>/<circuit>.pk and <out>/<circuit>.vk. The setup draws its
     /// secret randomness from the OS and keeps none of it. It is still one
     /// party's setup: whoever ran it must be trusted not to have kept it.
+    ///
+    /// With --zkey, checks the zkey (every point), names the circuit after
+    /// its hash (circom-<hash>-p<public signals>) and writes
+    /// <out>/<circuit>.zkey and <out>/<circuit>.vk; run the distributor with
+    /// that circuit id.
     Setup {
         /// Circuit id: transfer-d<merkle depth>-k<transfers per job>.
-        #[arg(long, default_value = "transfer-d8-k2")]
+        #[arg(long, default_value = "transfer-d8-k2", conflicts_with = "zkey")]
         circuit: String,
+        /// Register this snarkjs Groth16 zkey (BN254) instead of running a
+        /// setup: its ceremony is the setup.
+        #[arg(long, value_name = "FILE", conflicts_with = "insecure_seed")]
+        zkey: Option<PathBuf>,
         /// Output folder.
         #[arg(long, default_value = "keys")]
         out: PathBuf,
@@ -75,6 +85,34 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Submit circom witness files to a running distributor as one batch.
+    ///
+    /// Each `.wtns` file (from `snarkjs wtns calculate` or circom's witness
+    /// generator) is one job. The distributor checks every file against its
+    /// circuit and refuses the whole batch, naming the file, if one is bad.
+    Submit {
+        /// The witness files, one per job.
+        #[arg(required = true, value_name = "WTNS")]
+        witnesses: Vec<PathBuf>,
+        #[command(flatten)]
+        at: ApiAt,
+    },
+    /// Download a job's accepted proof in snarkjs JSON.
+    ///
+    /// Writes proof.json, public.json and verification_key.json into --out,
+    /// so `snarkjs groth16 verify verification_key.json public.json
+    /// proof.json` checks it (and `snarkjs zkey export soliditycalldata
+    /// public.json proof.json` gives the on-chain verifier's arguments).
+    Proof {
+        /// The job, e.g. b1/j0.
+        #[arg(long)]
+        job: String,
+        /// Output folder (created if missing).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        #[command(flatten)]
+        at: ApiAt,
+    },
     /// Run a node: a distributor or a prover.
     Run(Box<RunArgs>),
     /// Run many prover identities in one process, for load and scale tests.
@@ -85,12 +123,8 @@ enum Command {
     Crowd(CrowdArgs),
     /// Show a running node's status (from its HTTP API).
     Status {
-        /// The node's API address; default: read it from <data-dir>/node.json.
-        #[arg(long)]
-        api: Option<SocketAddr>,
-        /// The node's data dir, to find its API address.
-        #[arg(long, default_value = "crowdprove-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        at: ApiAt,
         /// Print the raw JSON document.
         #[arg(long)]
         json: bool,
@@ -154,6 +188,26 @@ struct CrowdArgs {
     /// Threads per proof (0: share the cores among --parallel).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+}
+
+/// Where a running node's API is.
+#[derive(Debug, Args)]
+struct ApiAt {
+    /// The node's API address; default: read it from <data-dir>/node.json.
+    #[arg(long)]
+    api: Option<SocketAddr>,
+    /// The node's data dir: its API address (and a distributor's API token).
+    #[arg(long, default_value = "crowdprove-data")]
+    data_dir: PathBuf,
+}
+
+impl ApiAt {
+    fn addr(&self) -> anyhow::Result<SocketAddr> {
+        match self.api {
+            Some(api) => Ok(api),
+            None => Ok(NodeInfo::read(&self.data_dir)?.api),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,11 +324,20 @@ fn run(command: Command, run_matches: Option<clap::ArgMatches>) -> anyhow::Resul
             print_identity(&secret, &key, "loaded");
         }
         Command::Setup {
+            zkey: Some(zkey),
+            out,
+            force,
+            ..
+        } => register_zkey(&zkey, &out, force)?,
+        Command::Setup {
             circuit,
             out,
             insecure_seed,
             force,
+            zkey: None,
         } => setup(&circuit, &out, insecure_seed, force)?,
+        Command::Submit { witnesses, at } => submit(&witnesses, &at)?,
+        Command::Proof { job, out, at } => download_proof(&job, &out, &at)?,
         Command::Run(args) => {
             let matches = run_matches.expect("the run subcommand's matches");
             let config = run_config(*args, &matches)?;
@@ -286,17 +349,10 @@ fn run(command: Command, run_matches: Option<clap::ArgMatches>) -> anyhow::Resul
             init_tracing();
             tokio::runtime::Runtime::new()?.block_on(node::crowd::run(config))?;
         }
-        Command::Status {
-            api,
-            data_dir,
-            json,
-        } => {
-            let api = match api {
-                Some(api) => api,
-                None => NodeInfo::read(&data_dir)?.api,
-            };
-            let status =
-                tokio::runtime::Runtime::new()?.block_on(node::api::get_json(api, "/status"))?;
+        Command::Status { at, json } => {
+            let data_dir = &at.data_dir;
+            let status = tokio::runtime::Runtime::new()?
+                .block_on(node::api::get_json(at.addr()?, "/status"))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
@@ -305,11 +361,11 @@ fn run(command: Command, run_matches: Option<clap::ArgMatches>) -> anyhow::Resul
                     node::status_text::render(&status, protocol::Timestamp::now().0)
                 );
                 // For the operator's own calls (POST /batch).
-                if let Ok(token) = node::api::Token::read(&data_dir) {
+                if let Ok(token) = node::api::Token::read(data_dir) {
                     println!(
                         "API token: {}  (send as `Authorization: Bearer <token>`; kept in {})",
                         token.as_str(),
-                        node::api::Token::path(&data_dir).display()
+                        node::api::Token::path(data_dir).display()
                     );
                 }
             }
@@ -407,6 +463,95 @@ fn setup(circuit: &str, out: &Path, seed: Option<u64>, force: bool) -> anyhow::R
     println!("verifying key  {}  {}", vk.hash(), vk_path.display());
     println!("setup          {}", pk.setup());
     println!("setup took     {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn register_zkey(zkey: &Path, out: &Path, force: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    eprintln!(
+        "checking {} (every point; large keys take a while) ...",
+        zkey.display()
+    );
+    let key = prover_core::CircomKey::load(zkey)?;
+    let id = key.circuit().id();
+    let (zkey_path, vk_path) = node::distributor::key_paths(out, &id);
+    if !force && (zkey_path.exists() || vk_path.exists()) {
+        bail!(
+            "{} already has keys for {id}; pass --force to replace them",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let copy = zkey_path.with_extension("zkey.tmp");
+    std::fs::copy(zkey, &copy)
+        .and_then(|_| std::fs::rename(&copy, &zkey_path))
+        .with_context(|| format!("cannot copy {} to {}", zkey.display(), zkey_path.display()))?;
+    let vk = key.to_verifying_key();
+    vk.save(&vk_path)?;
+    println!("circuit        {id}");
+    println!(
+        "zkey           {}  {} ({} constraints, {} public signals)",
+        key.hash(),
+        zkey_path.display(),
+        key.num_constraints(),
+        key.num_public()
+    );
+    println!("verifying key  {}  {}", vk.hash(), vk_path.display());
+    println!("setup          {}", vk.setup());
+    println!("checked in     {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "run the distributor with --circuit {id} --keys-dir {}",
+        out.display()
+    );
+    Ok(())
+}
+
+fn submit(witnesses: &[PathBuf], at: &ApiAt) -> anyhow::Result<()> {
+    let mut body = Vec::new();
+    for path in witnesses {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        body.extend_from_slice(&bytes);
+    }
+    if body.len() > node::api::MAX_BODY {
+        bail!(
+            "{} witness files are {} bytes, over the API's {}-byte limit; submit them in smaller batches",
+            witnesses.len(),
+            body.len(),
+            node::api::MAX_BODY
+        );
+    }
+    let addr = at.addr()?;
+    let token = node::api::Token::read(&at.data_dir)?;
+    let (code, answer) = tokio::runtime::Runtime::new()?.block_on(node::api::request_with(
+        addr,
+        "POST",
+        "/batch/witnesses",
+        &body,
+        Some(&token),
+    ))?;
+    let answer = String::from_utf8_lossy(&answer);
+    if code != 200 {
+        bail!(
+            "the distributor refused the batch ({code}): {}",
+            answer.trim()
+        );
+    }
+    println!("{}", answer.trim());
+    Ok(())
+}
+
+fn download_proof(job: &str, out: &Path, at: &ApiAt) -> anyhow::Result<()> {
+    let job: protocol::JobId = job.parse()?;
+    let bundle = tokio::runtime::Runtime::new()?
+        .block_on(node::api::get_json(at.addr()?, &format!("/proofs/{job}")))?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    prover_core::snarkjs::write_bundle(out, &bundle)?;
+    println!(
+        "wrote proof.json, public.json and verification_key.json of {job} (circuit {}) to {}",
+        bundle["circuit"].as_str().unwrap_or("?"),
+        out.display()
+    );
     Ok(())
 }
 

@@ -25,7 +25,9 @@ use rand::rngs::OsRng;
 use taceo_circom_types::CheckElement;
 use taceo_circom_types::groth16::Zkey;
 
+use crate::circuit::{CircomCircuit, Circuit};
 use crate::error::{Error, Result};
+use crate::keys::{KeySetup, VerifyingKey};
 use crate::prove::Proof;
 
 /// Largest zkey accepted: about 2^22 constraints' worth.
@@ -55,6 +57,7 @@ pub struct CircomKey {
     num_public: usize,
     num_vars: usize,
     hash: ContentHash,
+    circuit: Circuit,
 }
 
 impl std::fmt::Debug for CircomKey {
@@ -95,12 +98,32 @@ fn below_modulus<F: PrimeField>(bytes: &[u8]) -> bool {
 /// The section table of a snarkjs binary file (`magic`, version, sections):
 /// each id in 1..=`max_id` once, every length inside the file, nothing
 /// after the last. Returns each section's byte range by id (index id-1).
+type SectionTable = Vec<Option<std::ops::Range<usize>>>;
+
 fn sections(
     bytes: &[u8],
     magic: &[u8; 4],
     versions: &[u32],
     max_id: u32,
-) -> std::result::Result<Vec<Option<std::ops::Range<usize>>>, String> {
+) -> std::result::Result<SectionTable, String> {
+    let (table, end) = leading_sections(bytes, magic, versions, max_id)?;
+    if end != bytes.len() {
+        return Err(format!(
+            "{} bytes after the last section",
+            bytes.len() - end
+        ));
+    }
+    Ok(table)
+}
+
+/// The section table of the file `bytes` starts with, and where that file
+/// ends.
+fn leading_sections(
+    bytes: &[u8],
+    magic: &[u8; 4],
+    versions: &[u32],
+    max_id: u32,
+) -> std::result::Result<(SectionTable, usize), String> {
     if bytes.get(..4) != Some(&magic[..]) {
         return Err(format!(
             "not a {} file (bad magic)",
@@ -138,10 +161,23 @@ fn sections(
         *slot = Some(at..end);
         at = end;
     }
-    if at != bytes.len() {
-        return Err(format!("{} bytes after the last section", bytes.len() - at));
+    Ok((table, at))
+}
+
+/// Splits concatenated `.wtns` files (how a batch of witnesses travels to
+/// `POST /batch/witnesses`) into one slice per file, walking each file's
+/// section table; each is then read with [`CircomWitness::from_bytes`].
+pub fn split_witness_files(bytes: &[u8]) -> Result<Vec<&[u8]>> {
+    let mut files = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (_, end) = leading_sections(rest, b"wtns", &[2], 2)
+            .map_err(|reason| Error::Wtns(format!("witness {}: {reason}", files.len())))?;
+        let (file, tail) = rest.split_at(end);
+        files.push(file);
+        rest = tail;
     }
-    Ok(table)
+    Ok(files)
 }
 
 /// Checks a zkey's layout against itself; see the module doc.
@@ -265,6 +301,26 @@ impl CircomKey {
     /// Reads a snarkjs Groth16 zkey for BN254. Takes seconds for large keys
     /// (every point is checked).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::decode(bytes, CheckElement::Yes)
+    }
+
+    /// Reads zkey bytes fetched by content hash: when they match `expected`
+    /// (a key the distributor checked when it was registered), the points'
+    /// curve and subgroup checks are skipped, which is most of the time a
+    /// large key takes to load. The layout is checked either way.
+    pub fn from_bytes_named(bytes: &[u8], expected: ContentHash) -> Result<Self> {
+        let got = ContentHash::of(bytes);
+        if got != expected {
+            return Err(Error::Zkey(format!(
+                "content hash is {}, expected {}",
+                got.to_hex(),
+                expected.to_hex()
+            )));
+        }
+        Self::decode(bytes, CheckElement::No)
+    }
+
+    fn decode(bytes: &[u8], check: CheckElement) -> Result<Self> {
         let bad = |reason: String| Error::Zkey(reason);
         if bytes.len() as u64 > MAX_ZKEY_BYTES {
             return Err(bad(format!(
@@ -273,7 +329,11 @@ impl CircomKey {
             )));
         }
         let shape = check_zkey(bytes).map_err(bad)?;
-        let zkey = Zkey::<Bn254>::from_reader(bytes, CheckElement::Yes)
+        let hash = ContentHash::of(bytes);
+        let circuit = Circuit::Circom(
+            CircomCircuit::new(&hash, shape.num_public).map_err(|e| bad(e.to_string()))?,
+        );
+        let zkey = Zkey::<Bn254>::from_reader(bytes, check)
             .map_err(|e| bad(format!("cannot decode: {e}")))?;
         debug_assert_eq!(zkey.num_constraints, shape.num_constraints);
         let vk = ark_groth16::VerifyingKey {
@@ -301,7 +361,8 @@ impl CircomKey {
             num_constraints: shape.num_constraints,
             num_public: shape.num_public,
             num_vars: shape.num_vars,
-            hash: ContentHash::of(bytes),
+            hash,
+            circuit,
         })
     }
 
@@ -338,6 +399,33 @@ impl CircomKey {
     /// The verification key inside the zkey.
     pub fn verifying_key(&self) -> &ark_groth16::VerifyingKey<Bn254> {
         &self.pk.vk
+    }
+
+    /// The circuit this zkey defines, named by its hash.
+    pub fn circuit(&self) -> Circuit {
+        self.circuit
+    }
+
+    /// The zkey's verification key as a CrowdProve verifying key (setup
+    /// [`KeySetup::Snarkjs`]), to save and verify with.
+    pub fn to_verifying_key(&self) -> VerifyingKey {
+        VerifyingKey::new(self.circuit, KeySetup::Snarkjs, self.pk.vk.clone())
+    }
+
+    /// Checks that `vk` is this zkey's verification key.
+    pub fn check_pairs_with(&self, vk: &VerifyingKey) -> Result<()> {
+        let fail = |why: String| Err(Error::KeyMismatch(why));
+        if vk.circuit != self.circuit {
+            return fail(format!(
+                "the zkey is circuit {}, the verifying key is for {}",
+                self.circuit.id(),
+                vk.circuit.id()
+            ));
+        }
+        if vk.setup() != KeySetup::Snarkjs || vk.inner != self.pk.vk {
+            return fail("the verifying key is not the zkey's".into());
+        }
+        Ok(())
     }
 
     /// Proves `witness` and checks the proof before returning it: a
@@ -400,7 +488,7 @@ fn random_scalar() -> Fr {
     Fr::from_le_bytes_mod_order(&bytes)
 }
 
-fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -584,6 +672,32 @@ impl R1CSToQAP for CircomReduction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concatenated_witness_files_split_where_each_ends() {
+        let w = |v: u64| {
+            CircomWitness {
+                values: vec![Fr::one(), Fr::from(v), Fr::from(v + 1)],
+                num_public: 1,
+            }
+            .to_bytes()
+        };
+        let (a, b) = (w(5), w(7));
+        let both = [a.clone(), b.clone()].concat();
+        assert_eq!(split_witness_files(&both).unwrap(), vec![&a[..], &b[..]]);
+        assert!(split_witness_files(&[]).unwrap().is_empty());
+        let err = split_witness_files(&both[..both.len() - 1])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("witness 1: section 2 runs past the end"),
+            "{err}"
+        );
+        let err = split_witness_files(&[&a[..], b"junk"].concat())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("witness 1: "), "{err}");
+    }
 
     #[test]
     fn below_modulus_compares_little_endian_numbers() {

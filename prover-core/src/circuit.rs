@@ -28,7 +28,7 @@ use ark_r1cs_std::fields::FieldVar;
 use ark_r1cs_std::fields::fp::FpVar;
 use ark_r1cs_std::select::CondSelectGadget;
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError};
-use protocol::ids::CircuitId;
+use protocol::ids::{CircuitId, ContentHash};
 
 use crate::eddsa::{self, SCALAR_BITS};
 use crate::error::{Error, Result};
@@ -94,16 +94,8 @@ impl CircuitConfig {
         let unknown = || Error::UnknownCircuit(id.to_string());
         let rest = id.as_str().strip_prefix("transfer-d").ok_or_else(unknown)?;
         let (d, k) = rest.split_once("-k").ok_or_else(unknown)?;
-        let num = |s: &str| -> Result<u32> {
-            // Reject "+1", "01" and the like so each config has one id.
-            if s.is_empty()
-                || (s.len() > 1 && s.starts_with('0'))
-                || !s.bytes().all(|b| b.is_ascii_digit())
-            {
-                return Err(unknown());
-            }
-            s.parse().map_err(|_| unknown())
-        };
+        // Reject "+1", "01" and the like so each config has one id.
+        let num = |s: &str| canonical_u32(s).ok_or_else(unknown);
         Self::new(num(d)?, num(k)?)
     }
 }
@@ -122,17 +114,91 @@ impl FromStr for CircuitConfig {
     }
 }
 
+/// A circom circuit, named by its snarkjs zkey: the id
+/// `circom-<the zkey's hash, first 16 hex digits>-p<public signals>` says how
+/// many public signals its proofs take; the full hash travels with every
+/// announcement as the proving key's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CircomCircuit {
+    /// The first 8 bytes of the zkey's SHA-256.
+    pub tag: [u8; 8],
+    /// Public signals (outputs, then public inputs).
+    pub num_public: u32,
+}
+
+impl CircomCircuit {
+    /// Most public signals a circom circuit may have here.
+    pub const MAX_PUBLIC: u32 = 1 << 10;
+
+    /// The circuit of a zkey with this hash and public signal count.
+    pub fn new(zkey_hash: &ContentHash, num_public: usize) -> Result<Self> {
+        if num_public as u64 > Self::MAX_PUBLIC as u64 {
+            return Err(Error::Config(format!(
+                "{num_public} public signals (at most {})",
+                Self::MAX_PUBLIC
+            )));
+        }
+        let mut tag = [0u8; 8];
+        tag.copy_from_slice(&zkey_hash.0[..8]);
+        Ok(Self {
+            tag,
+            num_public: num_public as u32,
+        })
+    }
+
+    fn id(&self) -> CircuitId {
+        CircuitId::new(format!(
+            "circom-{}-p{}",
+            protocol::hex::encode(&self.tag),
+            self.num_public
+        ))
+        .expect("circom ids are valid circuit ids")
+    }
+
+    fn from_id(id: &CircuitId) -> Result<Self> {
+        let unknown = || Error::UnknownCircuit(id.to_string());
+        let rest = id.as_str().strip_prefix("circom-").ok_or_else(unknown)?;
+        let (tag, public) = rest.split_once("-p").ok_or_else(unknown)?;
+        let tag = protocol::hex::decode(tag).map_err(|_| unknown())?;
+        let tag: [u8; 8] = tag.try_into().map_err(|_| unknown())?;
+        let num_public = canonical_u32(public).ok_or_else(unknown)?;
+        if num_public > Self::MAX_PUBLIC {
+            return Err(unknown());
+        }
+        let circuit = Self { tag, num_public };
+        // One spelling per circuit (lower-case hex).
+        if circuit.id() != *id {
+            return Err(unknown());
+        }
+        Ok(circuit)
+    }
+}
+
+/// A decimal without sign or leading zeros, so each number has one spelling.
+fn canonical_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
 /// Every circuit this build can prove, looked up by id. A new circuit is a new
 /// variant here; the network only ever sees its [`CircuitId`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Circuit {
     /// The transfer rollup.
     Transfer(CircuitConfig),
+    /// An operator's circom circuit, proved from its snarkjs zkey.
+    Circom(CircomCircuit),
 }
 
 impl Circuit {
     /// Looks a circuit up by id.
     pub fn from_id(id: &CircuitId) -> Result<Self> {
+        if id.as_str().starts_with("circom-") {
+            return CircomCircuit::from_id(id).map(Self::Circom);
+        }
         Ok(Self::Transfer(CircuitConfig::from_circuit_id(id)?))
     }
 
@@ -140,6 +206,7 @@ impl Circuit {
     pub fn id(&self) -> CircuitId {
         match self {
             Self::Transfer(c) => c.circuit_id(),
+            Self::Circom(c) => c.id(),
         }
     }
 
@@ -147,6 +214,7 @@ impl Circuit {
     pub fn num_public_inputs(&self) -> usize {
         match self {
             Self::Transfer(_) => 4,
+            Self::Circom(c) => c.num_public as usize,
         }
     }
 }
@@ -416,5 +484,27 @@ mod tests {
             Circuit::from_id(&c.circuit_id()).unwrap(),
             Circuit::Transfer(c)
         );
+    }
+
+    #[test]
+    fn circom_ids_name_the_zkey_and_its_public_signals() {
+        let hash = ContentHash::of(b"a zkey");
+        let c = Circuit::Circom(CircomCircuit::new(&hash, 2).unwrap());
+        let id = c.id();
+        assert_eq!(id.as_str(), format!("circom-{}-p2", &hash.to_hex()[..16]));
+        assert_eq!(Circuit::from_id(&id).unwrap(), c);
+        assert_eq!(c.num_public_inputs(), 2);
+        assert!(CircomCircuit::new(&hash, 1025).is_err());
+        for bad in [
+            "circom-0011223344556677-p02",
+            "circom-0011223344556677-p",
+            "circom-0011223344556677-p1025",
+            "circom-00112233445566-p1",
+            "circom-0011223344556677x-p1",
+            "circom-p1",
+        ] {
+            let id = CircuitId::new(bad).unwrap();
+            assert!(Circuit::from_id(&id).is_err(), "{bad}");
+        }
     }
 }

@@ -3,8 +3,9 @@
 //! identified by their content hash.
 //!
 //! File layout (format 2): magic (`CPPK` or `CPVK`), format version (1 byte),
-//! how the setup drew its randomness (1 byte: 0 the OS, 1 a seed, followed by
-//! the seed as 8 little-endian bytes), circuit id length (1 byte) and id, then
+//! how the setup drew its randomness (1 byte: 0 the OS; 1 a seed, followed by
+//! the seed as 8 little-endian bytes; 2 a snarkjs zkey's ceremony, for the
+//! verifying key of a registered circom circuit), circuit id length (1 byte) and id, then
 //! the arkworks key in compressed form. Format 1 lacked the setup byte; only
 //! the seeded setup wrote it, so it reads as insecure. The content hash is
 //! SHA-256 of the whole file, so a key's setup is part of its name.
@@ -41,12 +42,15 @@ pub enum KeySetup {
     /// **INSECURE**: a public seed, so anyone can recompute the toxic waste.
     /// `None` for a format-1 file, which does not record its seed.
     InsecureSeed(Option<u64>),
+    /// A snarkjs zkey's ceremony (powers of tau and phase 2): as secure as
+    /// its contributions, which the operator who registered it vouches for.
+    Snarkjs,
 }
 
 impl KeySetup {
     /// False for keys anyone can forge proofs for.
     pub fn is_secure(&self) -> bool {
-        matches!(self, Self::Random)
+        matches!(self, Self::Random | Self::Snarkjs)
     }
 
     /// `random` or `insecure-seed`, for status documents and metrics.
@@ -54,6 +58,7 @@ impl KeySetup {
         match self {
             Self::Random => "random",
             Self::InsecureSeed(_) => "insecure-seed",
+            Self::Snarkjs => "snarkjs-zkey",
         }
     }
 }
@@ -64,6 +69,7 @@ impl std::fmt::Display for KeySetup {
             Self::Random => f.write_str("random (from the OS)"),
             Self::InsecureSeed(Some(seed)) => write!(f, "INSECURE (seed {seed})"),
             Self::InsecureSeed(None) => f.write_str("INSECURE (seeded, key format 1)"),
+            Self::Snarkjs => f.write_str("a snarkjs zkey's ceremony"),
         }
     }
 }
@@ -135,6 +141,13 @@ fn setup_with<R: RngCore + CryptoRng>(
         Circuit::Transfer(config) => {
             Groth16::<Bn254>::circuit_specific_setup(TransferCircuit::blank(config), rng)?
         }
+        Circuit::Circom(_) => {
+            return Err(Error::Config(
+                "circom keys come from a snarkjs ceremony; register the zkey with \
+                 `crowdprove setup --zkey FILE`"
+                    .into(),
+            ));
+        }
     };
     Ok((
         ProvingKey::new(circuit, setup, pk),
@@ -160,6 +173,7 @@ fn encode_key<K: CanonicalSerialize>(
             out.extend_from_slice(&seed.to_le_bytes());
         }
         KeySetup::InsecureSeed(None) => out.push(KEY_VERSION_SEEDED_ONLY),
+        KeySetup::Snarkjs => out.extend_from_slice(&[KEY_VERSION, 2]),
     }
     out.push(id.as_str().len() as u8);
     out.extend_from_slice(id.as_str().as_bytes());
@@ -195,6 +209,7 @@ fn decode_key<K: CanonicalDeserialize>(
                 let seed = u64::from_le_bytes(seed.try_into().expect("8 bytes"));
                 (KeySetup::InsecureSeed(Some(seed)), &bytes[14..])
             }
+            2 => (KeySetup::Snarkjs, &bytes[6..]),
             other => return Err(format!("unknown setup kind {other}")),
         },
         other => {
@@ -271,7 +286,7 @@ fn expected_text(expected: Option<ContentHash>) -> String {
 macro_rules! key_io {
     ($ty:ident, $inner:ty, $magic:expr) => {
         impl $ty {
-            fn new(circuit: Circuit, setup: KeySetup, inner: $inner) -> Self {
+            pub(crate) fn new(circuit: Circuit, setup: KeySetup, inner: $inner) -> Self {
                 let hash = ContentHash::of(&encode_key($magic, &circuit, setup, &inner));
                 Self {
                     circuit,

@@ -68,7 +68,7 @@ pub mod witness;
 pub mod workload;
 
 pub use circom::{CircomKey, CircomWitness};
-pub use circuit::{Circuit, CircuitConfig, TransferCircuit};
+pub use circuit::{CircomCircuit, Circuit, CircuitConfig, TransferCircuit};
 pub use eddsa::{EddsaPublicKey, EddsaSecretKey, EddsaSignature};
 pub use error::{Error, Result, Rule};
 pub use generator::TxGenerator;
@@ -77,10 +77,10 @@ pub use keys::{
     setup_insecure_for,
 };
 pub use prove::{
-    PROOF_BYTES, Proof, ThreadPool, batch_verify, prove, prove_with_public, verify,
-    verify_batch_proof, verify_each,
+    AnyProvingKey, PROOF_BYTES, Proof, PublicSignals, Statement, ThreadPool, batch_verify, prove,
+    prove_with_public, verify, verify_batch_proof, verify_each,
 };
 pub use rollup::{BuiltBatch, JobWitness, Rejection, Rollup};
-pub use snarkjs::{export_snarkjs, export_snarkjs_circom};
+pub use snarkjs::export_snarkjs;
 pub use witness::{ChunkWitness, PublicInputs, Root, TxWitness, public_inputs};
 pub use workload::{Account, SignedTransfer, Transfer, tx_commitment};

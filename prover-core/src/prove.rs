@@ -9,9 +9,15 @@ use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use rand::RngCore;
 use rand::rngs::OsRng;
 
+use std::path::Path;
+use std::sync::Arc;
+
+use protocol::ids::ContentHash;
+
+use crate::circom::{CircomKey, CircomWitness};
 use crate::circuit::{Circuit, TransferCircuit};
 use crate::error::{Error, Result};
-use crate::keys::{ProvingKey, VerifierKey};
+use crate::keys::{KeySetup, ProvingKey, VerifierKey, VerifyingKey};
 use crate::witness::{ChunkWitness, PublicInputs, Root};
 
 /// Size of a compressed proof.
@@ -71,8 +77,174 @@ pub fn prove_with_public(pk: &ProvingKey, witness_bytes: &[u8]) -> Result<(Proof
     Ok((Proof(proof), public))
 }
 
-fn inputs_for(circuit: Circuit, public: &PublicInputs) -> Result<Vec<Fr>> {
-    let inputs = public.to_field_elements()?;
+/// A proof's public inputs, as field elements in the circuit's order.
+pub trait Statement {
+    /// The field elements the verifier uses.
+    fn field_elements(&self) -> Result<Vec<Fr>>;
+}
+
+impl Statement for PublicInputs {
+    fn field_elements(&self) -> Result<Vec<Fr>> {
+        self.to_field_elements()
+    }
+}
+
+impl Statement for [Fr] {
+    fn field_elements(&self) -> Result<Vec<Fr>> {
+        Ok(self.to_vec())
+    }
+}
+
+/// A job's public inputs, whichever circuit it is for; what a distributor
+/// stores with each job and judges its proofs against.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PublicSignals {
+    /// The transfer circuit's four inputs.
+    Transfer(PublicInputs),
+    /// A circom circuit's public signals, each a canonical field element
+    /// (32 bytes, big-endian as [`Root`]).
+    Circom(Vec<Root>),
+}
+
+impl PublicSignals {
+    /// A circom witness's public signals.
+    pub fn circom(signals: &[Fr]) -> Self {
+        Self::Circom(signals.iter().map(Root::from_field).collect())
+    }
+
+    /// The transfer inputs, for a transfer job.
+    pub fn transfer(&self) -> Option<&PublicInputs> {
+        match self {
+            Self::Transfer(p) => Some(p),
+            Self::Circom(_) => None,
+        }
+    }
+}
+
+impl From<PublicInputs> for PublicSignals {
+    fn from(p: PublicInputs) -> Self {
+        Self::Transfer(p)
+    }
+}
+
+impl Statement for PublicSignals {
+    fn field_elements(&self) -> Result<Vec<Fr>> {
+        match self {
+            Self::Transfer(p) => p.to_field_elements(),
+            Self::Circom(signals) => signals
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    s.to_field().ok_or_else(|| {
+                        Error::MalformedPublicInputs(format!(
+                            "public signal {i} is not a canonical field element"
+                        ))
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The proving key of any circuit: what a prover holds for the jobs it was
+/// handed, and proves each job's witness bytes with.
+#[derive(Debug)]
+pub enum AnyProvingKey {
+    /// A transfer circuit's CrowdProve key file.
+    Transfer(ProvingKey),
+    /// A circom circuit's snarkjs zkey (shared: a distributor's intake
+    /// checks witnesses against it too).
+    Circom(Arc<CircomKey>),
+}
+
+impl AnyProvingKey {
+    /// Parses the key bytes of `circuit`, checked against `expected` (its
+    /// content hash) when given.
+    pub fn from_bytes(
+        circuit: Circuit,
+        bytes: &[u8],
+        expected: Option<ContentHash>,
+    ) -> Result<Self> {
+        let key = match (circuit, expected) {
+            (Circuit::Transfer(_), _) => Self::Transfer(ProvingKey::from_bytes(bytes, expected)?),
+            (Circuit::Circom(_), Some(hash)) => {
+                Self::Circom(Arc::new(CircomKey::from_bytes_named(bytes, hash)?))
+            }
+            (Circuit::Circom(_), None) => Self::Circom(Arc::new(CircomKey::from_bytes(bytes)?)),
+        };
+        if key.circuit() != circuit {
+            return Err(Error::KeyBytes(format!(
+                "the key is for circuit {}, not {}",
+                key.circuit().id(),
+                circuit.id()
+            )));
+        }
+        Ok(key)
+    }
+
+    /// Reads a key file of `circuit`; errors name the file.
+    pub fn load(
+        circuit: Circuit,
+        path: impl AsRef<Path>,
+        expected: Option<ContentHash>,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        if let Circuit::Transfer(_) = circuit {
+            let id = circuit.id();
+            return ProvingKey::load_for(path, &id, expected).map(Self::Transfer);
+        }
+        let bytes = crate::circom::read_capped(path, crate::circom::MAX_ZKEY_BYTES)?;
+        Self::from_bytes(circuit, &bytes, expected).map_err(|e| Error::CircomFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The circuit the key proves.
+    pub fn circuit(&self) -> Circuit {
+        match self {
+            Self::Transfer(k) => k.circuit(),
+            Self::Circom(k) => k.circuit(),
+        }
+    }
+
+    /// The key's content hash.
+    pub fn hash(&self) -> ContentHash {
+        match self {
+            Self::Transfer(k) => k.hash(),
+            Self::Circom(k) => k.hash(),
+        }
+    }
+
+    /// Where the setup's randomness came from.
+    pub fn setup(&self) -> KeySetup {
+        match self {
+            Self::Transfer(k) => k.setup(),
+            Self::Circom(_) => KeySetup::Snarkjs,
+        }
+    }
+
+    /// Proves one job from its witness bytes (a transfer chunk, or a circom
+    /// `.wtns` file). Either way the witness is checked first: an
+    /// unsatisfied one is an error, never a proof that will not verify.
+    pub fn prove(&self, witness_bytes: &[u8]) -> Result<Proof> {
+        match self {
+            Self::Transfer(k) => prove(k, witness_bytes),
+            Self::Circom(k) => k.prove(&CircomWitness::from_bytes(witness_bytes, k.num_public())?),
+        }
+    }
+
+    /// Checks that `vk` judges the proofs this key makes.
+    pub fn check_pairs_with(&self, vk: &VerifyingKey) -> Result<()> {
+        match self {
+            Self::Transfer(k) => k.check_pairs_with(vk),
+            Self::Circom(k) => k.check_pairs_with(vk),
+        }
+    }
+}
+
+fn inputs_for(circuit: Circuit, public: &dyn Statement) -> Result<Vec<Fr>> {
+    let inputs = public.field_elements()?;
     if inputs.len() != circuit.num_public_inputs() {
         return Err(Error::MalformedPublicInputs(format!(
             "{} inputs, circuit {} takes {}",
@@ -90,10 +262,14 @@ fn inputs_for(circuit: Circuit, public: &PublicInputs) -> Result<Vec<Fr>> {
 /// The verifiers take `&dyn` keys so their pairing code is compiled here,
 /// once, at this crate's optimization level: generic, they would be
 /// instantiated in each caller (an unoptimized node build verified 15× slower).
-pub fn verify(vk: &dyn VerifierKey, public: &PublicInputs, proof: &Proof) -> Result<()> {
+pub fn verify(vk: &dyn VerifierKey, public: &dyn Statement, proof: &Proof) -> Result<()> {
     let inputs = inputs_for(vk.circuit(), public)?;
+    verify_fields(vk, &inputs, proof)
+}
+
+fn verify_fields(vk: &dyn VerifierKey, inputs: &[Fr], proof: &Proof) -> Result<()> {
     let pvk = vk.prepared();
-    match Groth16::<Bn254>::verify_proof(&pvk, &proof.0, &inputs) {
+    match Groth16::<Bn254>::verify_proof(&pvk, &proof.0, inputs) {
         Ok(true) => Ok(()),
         Ok(false) => Err(Error::InvalidProof),
         Err(e) => Err(Error::MalformedPublicInputs(e.to_string())),
@@ -107,17 +283,36 @@ pub fn verify(vk: &dyn VerifierKey, public: &PublicInputs, proof: &Proof) -> Res
 /// n + 3 Miller loops and one final exponentiation instead of 3n and n. A
 /// batch holding any invalid proof passes with probability at most 2^-128.
 /// An empty batch verifies.
-pub fn batch_verify(
+pub fn batch_verify<S: Statement>(
     vk: &dyn VerifierKey,
-    items: &[(PublicInputs, Proof)],
+    items: &[(S, Proof)],
+    rng: &mut dyn RngCore,
+) -> Result<()> {
+    let items = fields_of(vk, items)?;
+    batch_verify_fields(vk, &items, rng)
+}
+
+/// Each item's inputs as field elements, checked against the key's circuit.
+fn fields_of<'a, S: Statement>(
+    vk: &dyn VerifierKey,
+    items: &'a [(S, Proof)],
+) -> Result<Vec<(Vec<Fr>, &'a Proof)>> {
+    items
+        .iter()
+        .map(|(public, proof)| Ok((inputs_for(vk.circuit(), public)?, proof)))
+        .collect()
+}
+
+fn batch_verify_fields(
+    vk: &dyn VerifierKey,
+    items: &[(Vec<Fr>, &Proof)],
     rng: &mut dyn RngCore,
 ) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
-    let circuit = vk.circuit();
     let pvk = vk.prepared();
-    let n_inputs = circuit.num_public_inputs();
+    let n_inputs = vk.circuit().num_public_inputs();
     let mut r_sum = Fr::zero();
     // Σ r_i·IC_i = (Σ r_i)·γ_0 + Σ_j (Σ_i r_i·x_ij)·γ_j: one small MSM.
     let mut ic_scalars = vec![Fr::zero(); n_inputs + 1];
@@ -125,15 +320,14 @@ pub fn batch_verify(
     let mut rs = Vec::with_capacity(items.len());
     let mut g1 = Vec::with_capacity(items.len() + 3);
     let mut g2 = Vec::with_capacity(items.len() + 3);
-    for (public, proof) in items {
-        let inputs = inputs_for(circuit, public)?;
+    for (inputs, proof) in items {
         let mut r = Fr::zero();
         while r.is_zero() {
             r = Fr::from(((rng.next_u64() as u128) << 64) | rng.next_u64() as u128);
         }
         r_sum += r;
         ic_scalars[0] += r;
-        for (s, x) in ic_scalars[1..].iter_mut().zip(&inputs) {
+        for (s, x) in ic_scalars[1..].iter_mut().zip(inputs) {
             *s += r * x;
         }
         c_points.push(proof.0.c);
@@ -166,27 +360,40 @@ pub fn batch_verify(
 /// about `2k·log2(n/k)` extra batch checks, so one bad proof costs its sender
 /// a few multi-pairings and everyone else nothing. Returns one verdict per
 /// item, in order: `true` for a valid proof.
-pub fn verify_each(
+pub fn verify_each<S: Statement>(
     vk: &dyn VerifierKey,
-    items: &[(PublicInputs, Proof)],
+    items: &[(S, Proof)],
     rng: &mut dyn RngCore,
 ) -> Vec<bool> {
     let mut verdicts = vec![false; items.len()];
-    bisect(vk, items, &mut verdicts, rng);
+    // Items whose inputs do not fit the circuit are invalid on their own.
+    let mut fitting = Vec::with_capacity(items.len());
+    let mut index = Vec::with_capacity(items.len());
+    for (i, (public, proof)) in items.iter().enumerate() {
+        if let Ok(inputs) = inputs_for(vk.circuit(), public) {
+            fitting.push((inputs, proof));
+            index.push(i);
+        }
+    }
+    let mut fit_verdicts = vec![false; fitting.len()];
+    bisect(vk, &fitting, &mut fit_verdicts, rng);
+    for (i, v) in index.into_iter().zip(fit_verdicts) {
+        verdicts[i] = v;
+    }
     verdicts
 }
 
 fn bisect(
     vk: &dyn VerifierKey,
-    items: &[(PublicInputs, Proof)],
+    items: &[(Vec<Fr>, &Proof)],
     verdicts: &mut [bool],
     rng: &mut dyn RngCore,
 ) {
     match items.len() {
         0 => {}
-        1 => verdicts[0] = verify(vk, &items[0].0, &items[0].1).is_ok(),
+        1 => verdicts[0] = verify_fields(vk, &items[0].0, items[0].1).is_ok(),
         n => {
-            if batch_verify(vk, items, rng).is_ok() {
+            if batch_verify_fields(vk, items, rng).is_ok() {
                 verdicts.fill(true);
                 return;
             }

@@ -7,15 +7,13 @@
 
 use std::path::Path;
 
-use ark_bn254::{Bn254, Fq, Fr, G1Affine, G2Affine};
+use ark_bn254::{Bn254, Fq, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
 use serde_json::{Value, json};
 
-use crate::circom::CircomKey;
 use crate::error::{Error, Result};
 use crate::keys::VerifyingKey;
-use crate::prove::Proof;
-use crate::witness::PublicInputs;
+use crate::prove::{Proof, Statement};
 
 fn fq(x: &Fq) -> Value {
     Value::String(x.to_string())
@@ -66,60 +64,60 @@ pub fn proof_json(proof: &Proof) -> Value {
 }
 
 /// `public.json`: the public inputs as decimal strings, in circuit order.
-pub fn public_json(public: &PublicInputs) -> Result<Value> {
-    Ok(signals_json(&public.to_field_elements()?))
-}
-
-/// `public.json` of any circuit's public signals.
-pub fn signals_json(signals: &[Fr]) -> Value {
-    Value::Array(
-        signals
+pub fn public_json(public: &(impl Statement + ?Sized)) -> Result<Value> {
+    Ok(Value::Array(
+        public
+            .field_elements()?
             .iter()
             .map(|x| Value::String(x.to_string()))
             .collect(),
-    )
+    ))
 }
 
-/// Writes `verification_key.json`, `proof.json` and `public.json` into `dir`.
-pub fn export_snarkjs(
-    dir: impl AsRef<Path>,
+/// The names of a proof's snarkjs files, and their keys in a bundle.
+const FILES: [(&str, &str); 3] = [
+    ("verification_key", "verification_key.json"),
+    ("proof", "proof.json"),
+    ("public", "public.json"),
+];
+
+/// One proof's three snarkjs files as one document: `{"verification_key":
+/// …, "proof": …, "public": …}`. A distributor's `GET /proofs/<job>` answers
+/// with it; [`write_bundle`] writes the files.
+pub fn proof_bundle(
     vk: &VerifyingKey,
-    public: &PublicInputs,
+    public: &(impl Statement + ?Sized),
     proof: &Proof,
-) -> Result<()> {
-    write_three(
-        dir.as_ref(),
-        verification_key_json(vk),
-        proof,
-        public_json(public)?,
-    )
+) -> Result<Value> {
+    Ok(json!({
+        "verification_key": verification_key_json(vk),
+        "proof": proof_json(proof),
+        "public": public_json(public)?,
+    }))
 }
 
-/// [`export_snarkjs`] for a circom circuit's proof.
-pub fn export_snarkjs_circom(
-    dir: impl AsRef<Path>,
-    key: &CircomKey,
-    public: &[Fr],
-    proof: &Proof,
-) -> Result<()> {
-    write_three(
-        dir.as_ref(),
-        ark_verification_key_json(key.verifying_key()),
-        proof,
-        signals_json(public),
-    )
-}
-
-fn write_three(dir: &Path, vk: Value, proof: &Proof, public: Value) -> Result<()> {
-    let files = [
-        ("verification_key.json", vk),
-        ("proof.json", proof_json(proof)),
-        ("public.json", public),
-    ];
-    for (name, value) in files {
-        let path = dir.join(name);
-        let text = serde_json::to_string_pretty(&value).expect("JSON values always serialise");
+/// Writes a [`proof_bundle`] as `verification_key.json`, `proof.json` and
+/// `public.json` into `dir`.
+pub fn write_bundle(dir: impl AsRef<Path>, bundle: &Value) -> Result<()> {
+    for (key, name) in FILES {
+        let path = dir.as_ref().join(name);
+        let value = bundle
+            .get(key)
+            .ok_or_else(|| Error::MalformedProof(format!("the proof document has no {key:?}")))?;
+        let text = serde_json::to_string_pretty(value).expect("JSON values always serialise");
         std::fs::write(&path, text).map_err(|source| Error::Io { path, source })?;
     }
     Ok(())
+}
+
+/// Writes `verification_key.json`, `proof.json` and `public.json` of one
+/// proof into `dir`: the transfer circuit's inputs or a circom circuit's
+/// signals (`CircomKey::to_verifying_key` gives its key).
+pub fn export_snarkjs(
+    dir: impl AsRef<Path>,
+    vk: &VerifyingKey,
+    public: &(impl Statement + ?Sized),
+    proof: &Proof,
+) -> Result<()> {
+    write_bundle(dir, &proof_bundle(vk, public, proof)?)
 }

@@ -145,7 +145,7 @@ fn batch_verification_accepts_good_and_rejects_one_bad_proof() {
     let good = items(f);
     batch_verify(&pvk, &good, &mut rng).unwrap();
     verify_batch_proof(&pvk, f.batch.old_root, f.batch.new_root, &good, &mut rng).unwrap();
-    batch_verify(&pvk, &[], &mut rng).unwrap();
+    batch_verify::<PublicInputs>(&pvk, &[], &mut rng).unwrap();
 
     // Swap two proofs: each is valid, but not for its statement.
     let mut swapped = good.clone();
@@ -171,7 +171,7 @@ fn verify_each_finds_the_bad_proofs_in_a_batch_and_passes_the_rest() {
     let mut rng = StdRng::seed_from_u64(7);
     let good = items(f);
     assert_eq!(verify_each(&pvk, &good, &mut rng), vec![true; good.len()]);
-    assert!(verify_each(&pvk, &[], &mut rng).is_empty());
+    assert!(verify_each::<PublicInputs>(&pvk, &[], &mut rng).is_empty());
     // Repeat the statements so bisection has levels to walk, then spoil two.
     let mut many: Vec<_> = good.iter().cycle().take(9).cloned().collect();
     many[1].1 = good[2].1.clone();

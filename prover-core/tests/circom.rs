@@ -13,7 +13,7 @@ use common::snarkjs_accepts;
 use proptest::prelude::*;
 use prover_core::circom::{CircomKey, CircomWitness};
 use prover_core::snarkjs::ark_verification_key_json;
-use prover_core::{Error, Proof, export_snarkjs_circom};
+use prover_core::{Error, Proof, export_snarkjs};
 
 fn fixture(circuit: &str, file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -77,7 +77,7 @@ fn our_proofs_of_circom_witnesses_verify_here_and_in_snarkjs() {
             key.verify(w.public(), &back).unwrap();
 
             let dir = tempfile::tempdir().unwrap();
-            export_snarkjs_circom(dir.path(), &key, w.public(), &proof).unwrap();
+            export_snarkjs(dir.path(), &key.to_verifying_key(), w.public(), &proof).unwrap();
             assert!(snarkjs_accepts(dir.path()), "{circuit} witness {i}");
             // A tampered public signal: refused by both.
             let mut tampered = w.public().to_vec();
@@ -86,7 +86,7 @@ fn our_proofs_of_circom_witnesses_verify_here_and_in_snarkjs() {
                 key.verify(&tampered, &proof),
                 Err(Error::InvalidProof)
             ));
-            export_snarkjs_circom(dir.path(), &key, &tampered, &proof).unwrap();
+            export_snarkjs(dir.path(), &key.to_verifying_key(), &tampered[..], &proof).unwrap();
             assert!(
                 !snarkjs_accepts(dir.path()),
                 "{circuit}: tampered input accepted"

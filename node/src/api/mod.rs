@@ -1,19 +1,21 @@
 //! The node's HTTP API: `GET /` (the live dashboard, a read-only page that
 //! polls the JSON below; its files are embedded in the binary), `GET /status`
 //! (JSON), `GET /metrics` (Prometheus text), and on a distributor
-//! `GET /attempts[?last=N]` (every hand-out and its fate) and `POST /batch`
-//! (a batch from outside). A deliberately small HTTP/1.1 server: one request
+//! `GET /attempts[?last=N]` (every hand-out and its fate), `GET
+//! /proofs/b<batch>/j<index>` (a job's accepted proof in snarkjs JSON), `POST
+//! /batch` (a batch of transfers) and `POST /batch/witnesses` (a batch of
+//! circom witness files). A deliberately small HTTP/1.1 server: one request
 //! per connection, bounded header and body sizes, a deadline per connection,
 //! a cap on connections at once.
 //!
 //! The API is for the operator, and a web page the operator visits must not
-//! be able to use it: `POST /batch` needs the bearer [`Token`], a request
+//! be able to use it: every `POST` needs the bearer [`Token`], a request
 //! whose `Host` is not an address of this node (DNS rebinding) is refused,
 //! and so is a cross-origin `Origin` on a mutating call.
 //!
 //! `/status` comes from a [`StatusSource`] the role keeps current, read
-//! without asking the role; `/attempts` and `POST /batch` are asked of the
-//! role through [`ApiRequest`]s.
+//! without asking the role; the other endpoints are asked of the role
+//! through [`ApiRequest`]s.
 
 pub mod token;
 
@@ -22,7 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde_json::Value;
+use protocol::JobId;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -112,6 +115,29 @@ pub enum ApiRequest {
     /// `POST /batch`: the body (empty: let the generator make one). The reply
     /// is the JSON answer or a refusal for the caller.
     SubmitBatch(Vec<u8>, oneshot::Sender<Result<Value, Rejection>>),
+    /// `POST /batch/witnesses`: circom `.wtns` files, concatenated; each is
+    /// one job.
+    SubmitWitnesses(Vec<u8>, oneshot::Sender<Result<Value, Rejection>>),
+    /// `GET /proofs/<job>`: the job's accepted proof with its public signals
+    /// and the circuit's verification key, in snarkjs JSON.
+    Proof(JobId, oneshot::Sender<Result<Value, Rejection>>),
+}
+
+impl ApiRequest {
+    /// Answers a request for the distributor on another role's node.
+    pub fn not_served(self, role: &str) {
+        let why = format!("a {role} serves only /status and /metrics; ask the distributor");
+        match self {
+            Self::Attempts { reply, .. } => {
+                let _ = reply.send(json!({ "error": why }));
+            }
+            Self::SubmitBatch(_, reply)
+            | Self::SubmitWitnesses(_, reply)
+            | Self::Proof(_, reply) => {
+                let _ = reply.send(Err(Rejection::new(404, why)));
+            }
+        }
+    }
 }
 
 /// Binds the API on `addr` and serves it until `shutdown` fires. Returns the
@@ -288,6 +314,23 @@ impl Server {
         Ok(())
     }
 
+    /// Asks the role and turns its answer into the reply.
+    async fn ask(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<Value, Rejection>>) -> ApiRequest,
+    ) -> Reply {
+        let gone = || Reply::error(503, "the node is shutting down");
+        let (tx, rx) = oneshot::channel();
+        if self.role.send(request(tx)).await.is_err() {
+            return gone();
+        }
+        match rx.await {
+            Ok(Ok(answer)) => Reply::json(200, &answer),
+            Ok(Err(refusal)) => Reply::refused(&refusal),
+            Err(_) => gone(),
+        }
+    }
+
     async fn route(&self, method: &str, path: &str, body: Vec<u8>) -> Reply {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         if let Some((_, content_type, body)) = DASHBOARD.iter().find(|(p, ..)| *p == path) {
@@ -324,28 +367,24 @@ impl Server {
                     Err(_) => gone(),
                 }
             }
-            ("POST", "/batch") => {
-                let (tx, rx) = oneshot::channel();
-                if self
-                    .role
-                    .send(ApiRequest::SubmitBatch(body, tx))
-                    .await
-                    .is_err()
-                {
-                    return gone();
-                }
-                match rx.await {
-                    Ok(Ok(answer)) => Reply::json(200, &answer),
-                    Ok(Err(refusal)) => Reply::refused(&refusal),
-                    Err(_) => gone(),
+            ("POST", "/batch") => self.ask(|tx| ApiRequest::SubmitBatch(body, tx)).await,
+            ("POST", "/batch/witnesses") => {
+                self.ask(|tx| ApiRequest::SubmitWitnesses(body, tx)).await
+            }
+            ("GET", _) if path.starts_with("/proofs/") => {
+                match path["/proofs/".len()..].parse::<JobId>() {
+                    Ok(job) => self.ask(|tx| ApiRequest::Proof(job, tx)).await,
+                    Err(e) => Reply::error(400, &e.to_string()),
                 }
             }
-            (_, "/metrics" | "/status" | "/attempts" | "/batch") => {
+            (_, "/metrics" | "/status" | "/attempts" | "/batch" | "/batch/witnesses") => {
                 Reply::error(405, "method not allowed")
             }
+            (_, _) if path.starts_with("/proofs/") => Reply::error(405, "method not allowed"),
             _ => Reply::error(
                 404,
-                "no such endpoint; try / (the dashboard), /status, /metrics, /attempts or POST /batch",
+                "no such endpoint; try / (the dashboard), /status, /metrics, /attempts, \
+                 /proofs/<job>, POST /batch or POST /batch/witnesses",
             ),
         }
     }
@@ -621,11 +660,15 @@ mod tests {
                     ApiRequest::Attempts { last, reply } => {
                         let _ = reply.send(serde_json::json!({ "last": last }));
                     }
-                    ApiRequest::SubmitBatch(body, reply) => {
+                    ApiRequest::SubmitBatch(body, reply)
+                    | ApiRequest::SubmitWitnesses(body, reply) => {
                         let _ = reply.send(Err(Rejection::new(
                             422,
                             format!("{} bytes refused", body.len()),
                         )));
+                    }
+                    ApiRequest::Proof(job, reply) => {
+                        let _ = reply.send(Ok(serde_json::json!({ "job": job.to_string() })));
                     }
                 }
             }
@@ -642,6 +685,21 @@ mod tests {
         assert!(String::from_utf8(body).unwrap().contains("5 bytes refused"));
         assert_eq!(request(addr, "GET", "/nope", &[]).await.unwrap().0, 404);
         assert_eq!(get_json(addr, "/attempts?last=7").await.unwrap()["last"], 7);
+        let (code, _) = request_with(addr, "POST", "/batch/witnesses", b"abc", Some(&token))
+            .await
+            .unwrap();
+        assert_eq!(code, 422, "witness batches reach the role");
+        assert_eq!(
+            get_json(addr, "/proofs/b3/j1").await.unwrap()["job"],
+            "b3/j1"
+        );
+        let (code, body) = request(addr, "GET", "/proofs/b3", &[]).await.unwrap();
+        assert_eq!(code, 400, "a malformed job id");
+        assert!(String::from_utf8(body).unwrap().contains("not a job id"));
+        assert_eq!(
+            request(addr, "POST", "/proofs/b3/j1", &[]).await.unwrap().0,
+            401
+        );
         assert!(get_json(addr, "/attempts").await.unwrap()["last"].is_null());
         assert_eq!(
             request(addr, "GET", "/attempts?last=x", &[])

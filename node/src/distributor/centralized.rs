@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use protocol::messages::Assignment;
-use prover_core::{ProvingKey, ThreadPool};
+use prover_core::{AnyProvingKey, ThreadPool};
 
 /// A proof the baseline made.
 pub struct LocalProof {
@@ -25,14 +25,14 @@ pub struct LocalProof {
 
 /// The baseline's proving slots.
 pub struct LocalProver {
-    key: Arc<ProvingKey>,
+    key: Arc<AnyProvingKey>,
     pools: Vec<Arc<ThreadPool>>,
     free: Vec<usize>,
 }
 
 impl LocalProver {
     /// `jobs` slots (at least 1) sharing this machine's cores.
-    pub fn new(key: Arc<ProvingKey>, jobs: usize) -> anyhow::Result<Self> {
+    pub fn new(key: Arc<AnyProvingKey>, jobs: usize) -> anyhow::Result<Self> {
         let jobs = jobs.max(1);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = (cores / jobs).max(1);
@@ -69,7 +69,7 @@ impl LocalProver {
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let proof = pool
-                .install(|| prover_core::prove(&key, &assignment.witness))
+                .install(|| key.prove(&assignment.witness))
                 .map(|p| p.to_bytes().to_vec())
                 .map_err(|e| e.to_string());
             done(LocalProof {

@@ -1,15 +1,20 @@
-//! Batch intake, off the run loop: one thread owns the rollup state and the
-//! transaction generator, applies each batch's transactions (seconds for a
-//! large batch), cuts the result into jobs and encodes the state after it.
-//! The run loop then schedules the jobs and the journal stores the batch
-//! whole. Batches are built one at a time, in order; ids run 1, 2, 3, ...
+//! Batch intake, off the run loop: one thread owns the distributor's
+//! workload and turns each request into a batch of jobs. For the transfer
+//! rollup it applies the batch's transactions to the rollup state (seconds
+//! for a large batch), cuts the result into jobs and encodes the state
+//! after it; for a circom circuit it checks each witness file against the
+//! circuit, and each becomes one job. The run loop then schedules the jobs
+//! and the journal stores the batch whole. Batches are built one at a time,
+//! in order; ids run 1, 2, 3, ...
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use protocol::{BatchId, Timestamp};
-use prover_core::{Rollup, SignedTransfer, TxGenerator};
+use prover_core::{
+    CircomKey, CircomWitness, PublicSignals, Rollup, Root, SignedTransfer, TxGenerator,
+};
 use tracing::debug;
 
 use super::store::{BatchRecord, JobRecord};
@@ -20,16 +25,42 @@ pub struct NewBatch {
     pub record: BatchRecord,
     /// Its jobs, in index order.
     pub jobs: Vec<JobRecord>,
-    /// The rollup state after it, encoded.
-    pub state_after: Vec<u8>,
+    /// The rollup state after it, encoded (none for a circom circuit).
+    pub state_after: Option<Vec<u8>>,
     /// Transactions refused.
     pub rejected: usize,
 }
 
-/// One batch to build: given transactions, or `None` for a generated set.
+/// What a distributor's batches are made of.
+pub enum Workload {
+    /// The transfer rollup: transactions applied to its state.
+    Rollup {
+        /// The state after the last stored batch.
+        rollup: Rollup,
+        /// Makes the generated batches.
+        generator: TxGenerator,
+        /// Transactions in a generated batch.
+        batch_txs: usize,
+    },
+    /// A circom circuit: each witness is one job.
+    Circom(Arc<CircomKey>),
+}
+
+/// What one batch is to hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchInput {
+    /// A generated set of transactions (the transfer rollup only).
+    Generated,
+    /// Given transactions (the transfer rollup).
+    Transfers(Vec<SignedTransfer>),
+    /// circom `.wtns` files, one per job (a circom circuit).
+    Witnesses(Vec<Vec<u8>>),
+}
+
+/// One batch to build.
 pub struct BuildRequest<R> {
-    /// The transactions.
-    pub txs: Option<Vec<SignedTransfer>>,
+    /// What it holds.
+    pub input: BatchInput,
     /// Carried back with the result (e.g. the API caller's reply).
     pub context: R,
 }
@@ -53,9 +84,7 @@ impl<R: Send + 'static> Intake<R> {
     /// Starts the thread; `last` is the id of the last stored batch, and
     /// results go to `out`. At most `queue` requests wait.
     pub fn start(
-        rollup: Rollup,
-        generator: TxGenerator,
-        batch_txs: usize,
+        workload: Workload,
         last: BatchId,
         queue: usize,
         out: impl Fn(anyhow::Result<NewBatch>, R) + Send + 'static,
@@ -65,13 +94,11 @@ impl<R: Send + 'static> Intake<R> {
             .name("intake".into())
             .spawn(move || {
                 let mut builder = Builder {
-                    rollup,
-                    generator,
-                    batch_txs,
+                    workload,
                     next: BatchId(last.0 + 1),
                 };
                 while let Ok(request) = rx.recv() {
-                    let built = builder.build(request.txs);
+                    let built = builder.build(request.input);
                     out(built, request.context);
                 }
             })?;
@@ -95,55 +122,132 @@ impl<R: Send + 'static> Intake<R> {
 }
 
 struct Builder {
-    rollup: Rollup,
-    generator: TxGenerator,
-    batch_txs: usize,
+    workload: Workload,
     next: BatchId,
 }
 
 impl Builder {
-    fn build(&mut self, txs: Option<Vec<SignedTransfer>>) -> anyhow::Result<NewBatch> {
-        let txs = match txs {
-            Some(txs) => txs,
-            None => self.generator.batch(&self.rollup, self.batch_txs),
+    fn build(&mut self, input: BatchInput) -> anyhow::Result<NewBatch> {
+        let built = match (&mut self.workload, input) {
+            (
+                Workload::Rollup {
+                    rollup,
+                    generator,
+                    batch_txs,
+                },
+                input,
+            ) => {
+                let txs = match input {
+                    BatchInput::Generated => generator.batch(rollup, *batch_txs),
+                    BatchInput::Transfers(txs) => txs,
+                    BatchInput::Witnesses(_) => bail!(
+                        "this distributor proves the transfer rollup; witness files are for a \
+                         circom circuit's distributor"
+                    ),
+                };
+                build_transfers(self.next, rollup, &txs)?
+            }
+            (Workload::Circom(key), BatchInput::Witnesses(witnesses)) => {
+                build_witnesses(self.next, key, witnesses)?
+            }
+            (Workload::Circom(key), _) => bail!(
+                "this distributor proves circom circuit {}; submit witness files \
+                 (`crowdprove submit`, or POST /batch/witnesses)",
+                key.circuit().id()
+            ),
         };
-        anyhow::ensure!(!txs.is_empty(), "the batch has no transactions");
-        let mut next = self.rollup.clone();
-        let built = next
-            .apply_batch(&txs)
-            .context("no transaction in the batch is valid")?;
-        let id = self.next;
-        let record = BatchRecord {
-            id,
-            old_root: built.old_root,
-            new_root: built.new_root,
-            jobs: built.jobs.len() as u32,
-            txs: (txs.len() - built.rejected.len()) as u32,
-            created: Timestamp::now(),
-            proven: None,
-        };
-        let jobs = built
-            .jobs
-            .iter()
-            .map(|j| JobRecord {
-                public: j.public,
-                witness: j.to_bytes(),
+        self.next = BatchId(self.next.0 + 1);
+        Ok(built)
+    }
+}
+
+/// Applies `txs` to the rollup; on success the rollup moves to the state
+/// after them.
+fn build_transfers(
+    id: BatchId,
+    rollup: &mut Rollup,
+    txs: &[SignedTransfer],
+) -> anyhow::Result<NewBatch> {
+    anyhow::ensure!(!txs.is_empty(), "the batch has no transactions");
+    let mut next = rollup.clone();
+    let built = next
+        .apply_batch(txs)
+        .context("no transaction in the batch is valid")?;
+    let record = BatchRecord {
+        id,
+        old_root: built.old_root,
+        new_root: built.new_root,
+        jobs: built.jobs.len() as u32,
+        txs: (txs.len() - built.rejected.len()) as u32,
+        created: Timestamp::now(),
+        proven: None,
+    };
+    let jobs = built
+        .jobs
+        .iter()
+        .map(|j| JobRecord {
+            public: PublicSignals::Transfer(j.public),
+            witness: j.to_bytes(),
+            done: None,
+        })
+        .collect();
+    for rejection in &built.rejected {
+        debug!(target: "distributor", batch = %id, %rejection, "transaction refused");
+    }
+    let state_after = next.to_bytes();
+    *rollup = next;
+    Ok(NewBatch {
+        record,
+        jobs,
+        state_after: Some(state_after),
+        rejected: built.rejected.len(),
+    })
+}
+
+/// Checks every witness against the circuit: one bad witness refuses the
+/// whole batch, naming it, so nothing of a bad submission is scheduled.
+fn build_witnesses(
+    id: BatchId,
+    key: &CircomKey,
+    witnesses: Vec<Vec<u8>>,
+) -> anyhow::Result<NewBatch> {
+    anyhow::ensure!(!witnesses.is_empty(), "the batch has no witnesses");
+    let max = protocol::messages::MAX_WITNESS_BYTES;
+    let mut jobs = Vec::with_capacity(witnesses.len());
+    for (i, bytes) in witnesses.into_iter().enumerate() {
+        let checked = (|| {
+            if bytes.len() > max {
+                bail!(
+                    "{} bytes is over the {max} a job's witness may have on the network",
+                    bytes.len()
+                );
+            }
+            let witness = CircomWitness::from_bytes(&bytes, key.num_public())?;
+            key.check_witness(&witness)?;
+            Ok(JobRecord {
+                public: PublicSignals::circom(witness.public()),
+                witness: witness.to_bytes(),
                 done: None,
             })
-            .collect();
-        for rejection in &built.rejected {
-            debug!(target: "distributor", batch = %id, %rejection, "transaction refused");
-        }
-        let state_after = next.to_bytes();
-        self.rollup = next;
-        self.next = BatchId(id.0 + 1);
-        Ok(NewBatch {
-            record,
-            jobs,
-            state_after,
-            rejected: built.rejected.len(),
-        })
+        })();
+        jobs.push(checked.with_context(|| format!("witness {i}"))?);
     }
+    let record = BatchRecord {
+        id,
+        // A circom batch has no state to chain.
+        old_root: Root([0; 32]),
+        new_root: Root([0; 32]),
+        jobs: jobs.len() as u32,
+        txs: jobs.len() as u32,
+        created: Timestamp::now(),
+        proven: None,
+    };
+    Ok(NewBatch {
+        record,
+        jobs,
+        state_after: None,
+        rejected: 0,
+    })
 }
 
 #[cfg(test)]
@@ -158,9 +262,11 @@ mod tests {
         let rollup = generator.genesis(config, 1_000_000).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let (mut intake, thread) = Intake::start(
-            rollup,
-            generator,
-            3,
+            Workload::Rollup {
+                rollup,
+                generator,
+                batch_txs: 3,
+            },
             BatchId(4),
             2,
             move |built: anyhow::Result<NewBatch>, tag: u32| {
@@ -170,7 +276,7 @@ mod tests {
         .unwrap();
         intake
             .submit(BuildRequest {
-                txs: None,
+                input: BatchInput::Generated,
                 context: 1,
             })
             .ok()
@@ -186,7 +292,7 @@ mod tests {
         assert_eq!(first.record.txs, 3);
         intake
             .submit(BuildRequest {
-                txs: Some(Vec::new()),
+                input: BatchInput::Transfers(Vec::new()),
                 context: 2,
             })
             .ok()
@@ -195,7 +301,7 @@ mod tests {
         assert!(empty.is_err(), "an empty batch is refused");
         intake
             .submit(BuildRequest {
-                txs: None,
+                input: BatchInput::Generated,
                 context: 3,
             })
             .ok()
@@ -209,5 +315,49 @@ mod tests {
         );
         intake.close();
         thread.join();
+    }
+
+    #[test]
+    fn circom_batches_are_checked_witness_by_witness() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../prover-core/tests/fixtures/circom");
+        let key = Arc::new(CircomKey::load(dir.join("multiplier/circuit.zkey")).unwrap());
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        let mut builder = Builder {
+            workload: Workload::Circom(key.clone()),
+            next: BatchId(1),
+        };
+        let good = vec![
+            read("multiplier/witness-1.wtns"),
+            read("multiplier/witness-2.wtns"),
+        ];
+        let built = builder.build(BatchInput::Witnesses(good.clone())).unwrap();
+        assert_eq!((built.record.id, built.record.jobs), (BatchId(1), 2));
+        assert!(built.state_after.is_none());
+        let w = CircomWitness::from_bytes(&good[1], 1).unwrap();
+        assert_eq!(built.jobs[1].public, PublicSignals::circom(w.public()));
+        assert_eq!(built.jobs[1].witness, good[1]);
+
+        let mixed = vec![good[0].clone(), read("chain/witness-1.wtns")];
+        let err = format!(
+            "{:#}",
+            builder.build(BatchInput::Witnesses(mixed)).err().unwrap()
+        );
+        assert!(err.starts_with("witness 1: "), "{err}");
+        let mut cut = good[0].clone();
+        cut.truncate(cut.len() - 5);
+        let err = format!(
+            "{:#}",
+            builder
+                .build(BatchInput::Witnesses(vec![cut]))
+                .err()
+                .unwrap()
+        );
+        assert!(err.starts_with("witness 0: "), "{err}");
+        for input in [BatchInput::Generated, BatchInput::Witnesses(Vec::new())] {
+            assert!(builder.build(input).is_err());
+        }
+        let next = builder.build(BatchInput::Witnesses(good)).unwrap();
+        assert_eq!(next.record.id, BatchId(2), "a refused batch takes no id");
     }
 }

@@ -57,15 +57,13 @@ use protocol::messages::{
     NoWork, NoWorkReason, Outcome, ProofSubmission, Verdict,
 };
 use protocol::{BatchId, CircuitId, ContentHash, JobId, PublicKey, SecretKey, Timestamp};
-use prover_core::{
-    CircuitConfig, KeySetup, ProvingKey, Rollup, SignedTransfer, TxGenerator, VerifyingKey,
-};
+use prover_core::{AnyProvingKey, Circuit, KeySetup, Rollup, TxGenerator, VerifyingKey};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use self::centralized::{LocalProof, LocalProver};
-use self::intake::{BuildRequest, Intake, IntakeThread, NewBatch};
+use self::intake::{BatchInput, BuildRequest, Intake, IntakeThread, NewBatch, Workload};
 use self::journal::{Journal, JournalThread};
 use self::outbox::{Channel, Outbox};
 use self::payout::{Payout, PayoutThread, SharedLedger};
@@ -89,13 +87,20 @@ const TICK: Duration = Duration::from_millis(250);
 /// Batches that may wait to be built.
 const INTAKE_QUEUE: usize = 4;
 
-/// Paths of a circuit's key files in `keys_dir`.
+/// Paths of a circuit's key files in `keys_dir`: `<circuit>.pk` (a circom
+/// circuit's: `<circuit>.zkey`, the snarkjs file as registered) and
+/// `<circuit>.vk`.
 pub fn key_paths(
     keys_dir: &std::path::Path,
     circuit: &CircuitId,
 ) -> (std::path::PathBuf, std::path::PathBuf) {
+    let proving = if circuit.as_str().starts_with("circom-") {
+        "zkey"
+    } else {
+        "pk"
+    };
     (
-        keys_dir.join(format!("{circuit}.pk")),
+        keys_dir.join(format!("{circuit}.{proving}")),
         keys_dir.join(format!("{circuit}.vk")),
     )
 }
@@ -148,10 +153,15 @@ pub struct Distributor {
     /// The most transfers one batch may hold: as many jobs as an
     /// announcement may name, each full.
     max_batch_txs: usize,
+    /// Whether `batch_interval_secs` makes batches (the transfer rollup's
+    /// generator); a circom circuit's batches only come from the API.
+    generates_batches: bool,
     proving_key_hash: ContentHash,
     /// What each prover may still fetch of the proving key.
     key_budget: KeyBudget,
     verifying_key_hash: ContentHash,
+    /// The verifying key, for proof exports.
+    verifying_key: Arc<VerifyingKey>,
     /// Where the keys' setup randomness came from (`--dev` admits seeded).
     key_setup: KeySetup,
     store: Arc<JobStore>,
@@ -200,11 +210,13 @@ impl Distributor {
         let settings = config.distributor.clone();
         let circuit = CircuitId::new(settings.circuit.clone())
             .map_err(|e| anyhow!("invalid circuit id {:?}: {e}", settings.circuit))?;
-        let circuit_config = CircuitConfig::from_circuit_id(&circuit)
-            .with_context(|| format!("unsupported circuit {circuit}"))?;
-        let jobs_per_batch = settings
-            .batch_txs
-            .div_ceil(circuit_config.transfers_per_job as usize);
+        let circuit_def =
+            Circuit::from_id(&circuit).with_context(|| format!("unsupported circuit {circuit}"))?;
+        let transfers_per_job = match circuit_def {
+            Circuit::Transfer(config) => config.transfers_per_job as usize,
+            Circuit::Circom(_) => 1,
+        };
+        let jobs_per_batch = settings.batch_txs.div_ceil(transfers_per_job);
         if settings.batch_txs == 0 || jobs_per_batch > protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT
         {
             bail!(
@@ -214,9 +226,13 @@ impl Distributor {
             );
         }
         let (pk_path, vk_path) = key_paths(&settings.keys_dir, &circuit);
+        let make_keys = match circuit_def {
+            Circuit::Transfer(_) => format!("crowdprove setup --circuit {circuit}"),
+            Circuit::Circom(_) => "crowdprove setup --zkey <your circuit.zkey>".to_string(),
+        };
         let missing = |path: &std::path::Path| {
             format!(
-                "cannot load {}; create the keys with `crowdprove setup --circuit {circuit} --out {}`",
+                "cannot load {}; create the keys with `{make_keys} --out {}`",
                 path.display(),
                 settings.keys_dir.display()
             )
@@ -233,12 +249,13 @@ impl Distributor {
         // their proofs are judged by, or every honest proof fails and honest
         // provers are struck.
         let checked = Instant::now();
-        let key = ProvingKey::from_bytes(&proving_key_bytes, Some(proving_key_hash))
-            .with_context(|| format!("cannot parse proving key {}", pk_path.display()))?;
+        let key =
+            AnyProvingKey::from_bytes(circuit_def, &proving_key_bytes, Some(proving_key_hash))
+                .with_context(|| format!("cannot parse proving key {}", pk_path.display()))?;
         if let Err(e) = key.check_pairs_with(&vk) {
             bail!(
-                "{} and {}: {e}; recreate both with `crowdprove setup --circuit {circuit} \
-                 --out {} --force` while no batch is open",
+                "{} and {}: {e}; recreate both with `{make_keys} --out {} --force` while no \
+                 batch is open",
                 pk_path.display(),
                 vk_path.display(),
                 settings.keys_dir.display()
@@ -259,12 +276,7 @@ impl Distributor {
         }
         metrics.set_key_setup(vk.setup());
         debug!(target: "distributor", ms = checked.elapsed().as_millis() as u64, "proving key matches the verifying key");
-        let local = if settings.centralized {
-            info!(target: "distributor", jobs = settings.centralized_jobs, "centralized mode: proving every job here");
-            Some(LocalProver::new(Arc::new(key), settings.centralized_jobs)?)
-        } else {
-            None
-        };
+        let key = Arc::new(key);
 
         let data = &config.node.data_dir;
         let store = Arc::new(JobStore::open(data.join("jobs"))?);
@@ -275,26 +287,56 @@ impl Distributor {
         let ledger = ledger::Ledger::open(data.join("ledger"), &secret, ledger_config)?;
         let ledger: SharedLedger = Arc::new(RwLock::new(ledger));
 
-        let mut generator = TxGenerator::new(settings.seed, settings.accounts);
-        let rollup = match store.rollup_state()? {
-            Some(bytes) => {
-                let rollup =
-                    Rollup::from_bytes(&bytes).context("the saved rollup state is corrupt")?;
-                if rollup.config() != circuit_config {
+        let workload = match (circuit_def, key.as_ref()) {
+            (Circuit::Transfer(circuit_config), _) => {
+                let mut generator = TxGenerator::new(settings.seed, settings.accounts);
+                let rollup = match store.rollup_state()? {
+                    Some(bytes) => {
+                        let rollup = Rollup::from_bytes(&bytes)
+                            .context("the saved rollup state is corrupt")?;
+                        if rollup.config() != circuit_config {
+                            bail!(
+                                "the data dir {} holds a rollup for circuit {}, not {circuit}; \
+                                 use another data dir",
+                                data.display(),
+                                rollup.config().circuit_id()
+                            );
+                        }
+                        rollup
+                    }
+                    None => {
+                        let rollup = generator.genesis(circuit_config, GENESIS_BALANCE)?;
+                        store.save_genesis(&rollup.to_bytes())?;
+                        info!(target: "distributor", accounts = settings.accounts, "created genesis rollup state");
+                        rollup
+                    }
+                };
+                Workload::Rollup {
+                    rollup,
+                    generator,
+                    batch_txs: settings.batch_txs,
+                }
+            }
+            (Circuit::Circom(_), AnyProvingKey::Circom(circom)) => {
+                if store.rollup_state()?.is_some() {
                     bail!(
-                        "the data dir {} holds a rollup for circuit {}, not {circuit}; use another data dir",
-                        data.display(),
-                        rollup.config().circuit_id()
+                        "the data dir {} holds a transfer rollup, not circom circuit {circuit}; \
+                         use another data dir",
+                        data.display()
                     );
                 }
-                rollup
+                info!(target: "distributor", constraints = circom.num_constraints(), public_signals = circom.num_public(), "circom circuit: batches are the witness files submitted to POST /batch/witnesses");
+                Workload::Circom(circom.clone())
             }
-            None => {
-                let rollup = generator.genesis(circuit_config, GENESIS_BALANCE)?;
-                store.save_genesis(&rollup.to_bytes())?;
-                info!(target: "distributor", accounts = settings.accounts, "created genesis rollup state");
-                rollup
+            (Circuit::Circom(_), AnyProvingKey::Transfer(_)) => {
+                unreachable!("a circom circuit's key parses as a zkey")
             }
+        };
+        let local = if settings.centralized {
+            info!(target: "distributor", jobs = settings.centralized_jobs, "centralized mode: proving every job here");
+            Some(LocalProver::new(key.clone(), settings.centralized_jobs)?)
+        } else {
+            None
         };
         let (batches, batches_proven) = {
             let all = store.batches()?;
@@ -356,10 +398,9 @@ impl Distributor {
             settings.serve_queue,
         )?;
         let to_loop = internal_tx.clone();
+        let generates_batches = matches!(workload, Workload::Rollup { .. });
         let (intake, intake_thread) = Intake::start(
-            rollup,
-            generator,
-            settings.batch_txs,
+            workload,
             BatchId(batches),
             INTAKE_QUEUE,
             move |built, reply| {
@@ -388,10 +429,10 @@ impl Distributor {
             "scheduler state restored"
         );
         let allowlist: HashSet<PublicKey> = config.allowlist()?.into_iter().collect();
-        let max_batch_txs = protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT
-            * circuit_config.transfers_per_job as usize;
+        let max_batch_txs = protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT * transfers_per_job;
         let mut distributor = Self {
             max_batch_txs,
+            generates_batches,
             public: secret.public(),
             admission: Admission::new(
                 allowlist,
@@ -407,6 +448,7 @@ impl Distributor {
             key_budget,
             verifying_key_hash: vk.hash(),
             key_setup: vk.setup(),
+            verifying_key: Arc::new(vk.clone()),
             store,
             ledger,
             scheduler,
@@ -618,21 +660,22 @@ impl Distributor {
             self.check_batch(batch);
         }
         let s = &self.settings;
-        if s.batch_interval_secs > 0
+        if self.generates_batches
+            && s.batch_interval_secs > 0
             && (s.max_batches == 0 || self.batches < s.max_batches)
             && self.last_generated.elapsed() >= Duration::from_secs(s.batch_interval_secs)
         {
-            self.new_batch(None, None);
+            self.new_batch(BatchInput::Generated, None);
         }
         self.fill_local();
         self.refresh_status(events, api);
     }
 
-    /// Asks intake for a batch (`None`: a generated one).
-    fn new_batch(&mut self, txs: Option<Vec<SignedTransfer>>, reply: BatchReply) {
+    /// Asks intake for a batch.
+    fn new_batch(&mut self, input: BatchInput, reply: BatchReply) {
         self.last_generated = Instant::now();
         match self.intake.submit(BuildRequest {
-            txs,
+            input,
             context: reply,
         }) {
             Ok(()) => self.batches += 1,
@@ -999,7 +1042,7 @@ impl Distributor {
             }
         };
         let check = ProofCheck {
-            public: record.public,
+            public: record.public.clone(),
             proof: proof.clone(),
             context: Submission {
                 job,
@@ -1272,13 +1315,51 @@ impl Distributor {
             }
             ApiRequest::SubmitBatch(body, reply) => {
                 match parse_batch_body(&body, self.max_batch_txs) {
-                    Ok(txs) => self.new_batch(txs, Some(reply)),
+                    Ok(input) => self.new_batch(input, Some(reply)),
+                    Err(rejection) => {
+                        let _ = reply.send(Err(rejection));
+                    }
+                }
+            }
+            ApiRequest::Proof(job, reply) => {
+                let _ = reply.send(self.proof_bundle(job));
+            }
+            ApiRequest::SubmitWitnesses(body, reply) => {
+                let max = protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT;
+                match parse_witness_body(&body, max) {
+                    Ok(input) => self.new_batch(input, Some(reply)),
                     Err(rejection) => {
                         let _ = reply.send(Err(rejection));
                     }
                 }
             }
         }
+    }
+
+    /// `GET /proofs/<job>`: the job's accepted proof in snarkjs JSON, with
+    /// its public signals and the circuit's verification key.
+    fn proof_bundle(&self, job: JobId) -> Result<Value, Rejection> {
+        let internal = |e: String| {
+            error!(target: "distributor", %job, error = %e, "cannot export a stored proof");
+            Rejection::new(503, format!("cannot read job {job}: {e}"))
+        };
+        let record = self
+            .store
+            .job(job)
+            .map_err(|e| internal(e.to_string()))?
+            .ok_or_else(|| Rejection::new(404, format!("there is no job {job}")))?;
+        let done = record
+            .done
+            .ok_or_else(|| Rejection::new(404, format!("job {job} has no accepted proof yet")))?;
+        let proof =
+            prover_core::Proof::from_bytes(&done.proof).map_err(|e| internal(e.to_string()))?;
+        let mut bundle =
+            prover_core::snarkjs::proof_bundle(&self.verifying_key, &record.public, &proof)
+                .map_err(|e| internal(e.to_string()))?;
+        bundle["job"] = json!(job.to_string());
+        bundle["circuit"] = json!(self.circuit.as_str());
+        bundle["prover"] = json!(done.prover.to_hex());
+        Ok(bundle)
     }
 
     /// Publishes the `/status` snapshot and the queue metrics.
@@ -1436,12 +1517,12 @@ fn channel_once(channel: Option<Channel>) -> (Once, Once) {
 /// `POST /batch` bodies: empty (generate a batch of the configured size) or
 /// a JSON array of at most `max` signed transfers (more would make an
 /// announcement over the jobs limit that every prover refuses).
-fn parse_batch_body(body: &[u8], max: usize) -> Result<Option<Vec<SignedTransfer>>, Rejection> {
+fn parse_batch_body(body: &[u8], max: usize) -> Result<BatchInput, Rejection> {
     let bad = |message: String| Rejection::new(400, message);
     let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8".into()))?;
     let text = text.trim();
     if text.is_empty() {
-        return Ok(None);
+        return Ok(BatchInput::Generated);
     }
     let value: Value = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     match value {
@@ -1454,12 +1535,34 @@ fn parse_batch_body(body: &[u8], max: usize) -> Result<Option<Vec<SignedTransfer
             ),
         )),
         Value::Array(_) => serde_json::from_value(value)
-            .map(Some)
+            .map(BatchInput::Transfers)
             .map_err(|e| bad(format!("not an array of signed transfers: {e}"))),
         _ => Err(bad(
             "expected an empty body or a JSON array of signed transfers".into(),
         )),
     }
+}
+
+/// `POST /batch/witnesses` bodies: circom `.wtns` files, concatenated, at
+/// most `max` of them. Each file is checked against the circuit by intake.
+fn parse_witness_body(body: &[u8], max: usize) -> Result<BatchInput, Rejection> {
+    let files = prover_core::circom::split_witness_files(body)
+        .map_err(|e| Rejection::new(400, e.to_string()))?;
+    if files.is_empty() {
+        return Err(Rejection::new(400, "the body holds no witness files"));
+    }
+    if files.len() > max {
+        return Err(Rejection::new(
+            413,
+            format!(
+                "{} witnesses is over the {max} one batch may hold; split them into batches",
+                files.len()
+            ),
+        ));
+    }
+    Ok(BatchInput::Witnesses(
+        files.into_iter().map(<[u8]>::to_vec).collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -1469,7 +1572,7 @@ mod tests {
 
     #[test]
     fn batch_bodies_are_checked_before_anything_is_built() {
-        assert_eq!(parse_batch_body(b"  ", 4).unwrap(), None);
+        assert_eq!(parse_batch_body(b"  ", 4).unwrap(), BatchInput::Generated);
         let too_many = parse_batch_body(b"[{},{},{},{},{}]", 4).unwrap_err();
         assert_eq!(too_many.status, 413, "{too_many:?}");
         assert!(too_many.message.contains("5 transfers is over the 4"));

@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use protocol::codec;
 use protocol::lrp::{LrpConfig, LrpEvent, LrpSnapshot};
 use protocol::{BatchId, ContentHash, JobId, PublicKey, RequestId, Timestamp};
+use prover_core::PublicSignals;
 use prover_core::witness::{PublicInputs, Root};
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
@@ -37,8 +38,11 @@ const FAMILIES: [&str; 4] = [CF_META, CF_BATCHES, CF_JOBS, CF_EVENTS];
 const MAGIC_KEY: &[u8] = b"magic";
 /// The format tag. v2: the scheduler applies probation (`protocol::lrp`), so
 /// a v1 log would replay to other decisions than its provers were told, and
-/// its snapshot lacks the accepted-proof counts.
-const MAGIC: &[u8] = b"crowdprove-jobs-v2";
+/// its snapshot lacks the accepted-proof counts. v3: a job's public inputs
+/// are [`PublicSignals`] (transfer inputs or circom signals); a v2 store is
+/// migrated when opened.
+const MAGIC: &[u8] = b"crowdprove-jobs-v3";
+const MAGIC_V2: &[u8] = b"crowdprove-jobs-v2";
 const MAGIC_V1: &[u8] = b"crowdprove-jobs-v1";
 const STATE_KEY: &[u8] = b"state";
 const SNAPSHOT_KEY: &[u8] = b"snapshot";
@@ -108,7 +112,7 @@ pub struct BatchRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
     /// The public inputs its proof must verify against.
-    pub public: PublicInputs,
+    pub public: PublicSignals,
     /// The witness bytes sent to provers.
     pub witness: Vec<u8>,
     /// The winning proof, once there is one.
@@ -159,8 +163,9 @@ pub enum Change {
         record: BatchRecord,
         /// Its jobs, in index order.
         jobs: Vec<JobRecord>,
-        /// The rollup state once it is applied.
-        state_after: Vec<u8>,
+        /// The rollup state once it is applied (none for a circom circuit,
+        /// which has no state).
+        state_after: Option<Vec<u8>>,
     },
     /// A batch record rewritten (marked proven).
     Batch(BatchRecord),
@@ -230,6 +235,7 @@ impl JobStore {
         match store.get_raw(CF_META, MAGIC_KEY)? {
             None => store.put_meta(MAGIC_KEY, MAGIC)?,
             Some(m) if m == MAGIC => {}
+            Some(m) if m == MAGIC_V2 => store.migrate_v2()?,
             Some(m) if m == MAGIC_V1 => return Err(StoreError::Outdated { path: store.path }),
             Some(_) => return Err(store.corrupt("not a CrowdProve job store (bad magic)")),
         }
@@ -246,6 +252,35 @@ impl JobStore {
         let next = store.last_event_seq()?.map_or(0, |s| s + 1).max(compacted);
         *store.log.lock().expect("store lock") = LogPosition { next, compacted };
         Ok(store)
+    }
+
+    /// Rewrites a v2 store's jobs, whose public inputs were the transfer
+    /// circuit's, as v3 records, and the tag with them in one atomic write.
+    fn migrate_v2(&self) -> Result<()> {
+        #[derive(Deserialize)]
+        struct JobRecordV2 {
+            public: PublicInputs,
+            witness: Vec<u8>,
+            done: Option<DoneRecord>,
+        }
+        let mut batch = WriteBatch::default();
+        let mut jobs = 0usize;
+        for item in self.db.iterator_cf(self.cf(CF_JOBS), IteratorMode::Start) {
+            let (key, value) = item.map_err(|e| self.db_error(e))?;
+            let old: JobRecordV2 = codec::decode(&value, MAX_RECORD)
+                .map_err(|e| self.corrupt(format!("v2 job record: {e}")))?;
+            let record = JobRecord {
+                public: PublicSignals::Transfer(old.public),
+                witness: old.witness,
+                done: old.done,
+            };
+            batch.put_cf(self.cf(CF_JOBS), key, codec::encode(&record));
+            jobs += 1;
+        }
+        batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC);
+        self.write(batch, true)?;
+        tracing::info!(target: "distributor", jobs, path = %self.path.display(), "migrated the job store from format v2 to v3");
+        Ok(())
     }
 
     /// The store's folder.
@@ -365,7 +400,9 @@ impl JobStore {
                         let id = JobId::new(record.id, index as u32);
                         batch.put_cf(self.cf(CF_JOBS), job_key(id), codec::encode(job));
                     }
-                    batch.put_cf(self.cf(CF_META), STATE_KEY, state_after);
+                    if let Some(state) = state_after {
+                        batch.put_cf(self.cf(CF_META), STATE_KEY, state);
+                    }
                 }
                 Change::Batch(record) => {
                     batch.put_cf(
@@ -554,15 +591,47 @@ mod tests {
 
     fn job(b: u8) -> JobRecord {
         JobRecord {
-            public: PublicInputs {
+            public: PublicSignals::Transfer(PublicInputs {
                 old_root: root(b),
                 new_root: root(b + 1),
                 tx_commitment: root(0),
                 fees: 0,
-            },
+            }),
             witness: vec![b; 10],
             done: None,
         }
+    }
+
+    #[test]
+    fn a_v2_store_is_migrated_and_keeps_its_jobs() {
+        #[derive(Serialize)]
+        struct JobRecordV2 {
+            public: PublicInputs,
+            witness: Vec<u8>,
+            done: Option<DoneRecord>,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let id = JobId {
+            batch: BatchId(1),
+            index: 0,
+        };
+        let v3 = job(4);
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            store.put_meta(MAGIC_KEY, MAGIC_V2).unwrap();
+            let old = JobRecordV2 {
+                public: *v3.public.transfer().unwrap(),
+                witness: v3.witness.clone(),
+                done: None,
+            };
+            store
+                .db
+                .put_cf(store.cf(CF_JOBS), job_key(id), codec::encode(&old))
+                .unwrap();
+        }
+        let store = JobStore::open(dir.path()).unwrap();
+        assert_eq!(store.job(id).unwrap(), Some(v3));
+        assert_eq!(store.get_raw(CF_META, MAGIC_KEY).unwrap().unwrap(), MAGIC);
     }
 
     #[test]
@@ -588,7 +657,7 @@ mod tests {
             let new_batch = Change::NewBatch {
                 record,
                 jobs: vec![job(1), job(2)],
-                state_after: b"state-1".to_vec(),
+                state_after: Some(b"state-1".to_vec()),
             };
             store
                 .commit(&[new_batch, Change::Event(submit)], true)

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use protocol::messages::InvalidReason;
-use prover_core::{PreparedVerifyingKey, Proof, PublicInputs, ThreadPool};
+use prover_core::{Circuit, PreparedVerifyingKey, Proof, PublicSignals, ThreadPool, VerifierKey};
 use rayon::prelude::*;
 use tracing::debug;
 
@@ -28,7 +28,7 @@ use super::queue::{self, Bounded, Depth};
 /// One proof to check, with whatever the caller needs back with its verdict.
 pub struct ProofCheck<T> {
     /// The statement.
-    pub public: PublicInputs,
+    pub public: PublicSignals,
     /// The proof bytes as submitted.
     pub proof: Vec<u8>,
     /// Carried through untouched.
@@ -46,11 +46,12 @@ pub struct Verdict<T> {
 }
 
 /// Reads a batch's statements and proofs, in job order.
-pub type LoadChunks = Box<dyn FnOnce() -> Result<Vec<(PublicInputs, Vec<u8>)>, String> + Send>;
+pub type LoadChunks = Box<dyn FnOnce() -> Result<Vec<(PublicSignals, Vec<u8>)>, String> + Send>;
 
 /// A whole batch's proof to check.
 pub struct BatchCheck<B> {
-    /// State root before the batch.
+    /// State root before the batch (a transfer batch's chunks must chain
+    /// from it to `new_root`; a circom batch has no state and ignores both).
     pub old_root: prover_core::Root,
     /// State root after it.
     pub new_root: prover_core::Root,
@@ -223,10 +224,10 @@ fn check_proofs<T: Send>(
         .iter()
         .map(|c| Proof::from_bytes(&c.proof).ok())
         .collect();
-    let items: Vec<(usize, (PublicInputs, Proof))> = parsed
+    let items: Vec<(usize, (PublicSignals, Proof))> = parsed
         .iter()
         .enumerate()
-        .filter_map(|(i, p)| p.clone().map(|p| (i, (proofs[i].public, p))))
+        .filter_map(|(i, p)| p.clone().map(|p| (i, (proofs[i].public.clone(), p))))
         .collect();
     let slice = items.len().div_ceil(threads.max(1)).max(1);
     let valid: Vec<bool> = items
@@ -265,15 +266,35 @@ fn check_batch(
     pvk: &PreparedVerifyingKey,
     old_root: prover_core::Root,
     new_root: prover_core::Root,
-    chunks: &[(PublicInputs, Vec<u8>)],
+    chunks: &[(PublicSignals, Vec<u8>)],
 ) -> Result<(), String> {
-    let chunks = chunks
-        .iter()
-        .map(|(public, bytes)| Proof::from_bytes(bytes).map(|p| (*public, p)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    prover_core::verify_batch_proof(pvk, old_root, new_root, &chunks, &mut rand::rngs::OsRng)
-        .map_err(|e| e.to_string())
+    let mut proofs = Vec::with_capacity(chunks.len());
+    for (i, (_, bytes)) in chunks.iter().enumerate() {
+        proofs.push(Proof::from_bytes(bytes).map_err(|e| format!("job {i}: {e}"))?);
+    }
+    let rng = &mut rand::rngs::OsRng;
+    match pvk.circuit() {
+        Circuit::Transfer(_) => {
+            let mut items = Vec::with_capacity(chunks.len());
+            for (i, ((public, _), proof)) in chunks.iter().zip(proofs).enumerate() {
+                let public = public
+                    .transfer()
+                    .ok_or_else(|| format!("job {i} holds no transfer inputs"))?;
+                items.push((*public, proof));
+            }
+            prover_core::verify_batch_proof(pvk, old_root, new_root, &items, rng)
+        }
+        // A circom batch is a set of independent statements: no chain.
+        Circuit::Circom(_) => {
+            let items: Vec<_> = chunks
+                .iter()
+                .map(|(public, _)| public.clone())
+                .zip(proofs)
+                .collect();
+            prover_core::batch_verify(pvk, &items, rng)
+        }
+    }
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -289,12 +310,12 @@ mod tests {
         let mut rollup = generator.genesis(config, 1_000_000).unwrap();
         let txs = generator.batch(&rollup, 3);
         let built = rollup.apply_batch(&txs).unwrap();
-        let chunks: Vec<(PublicInputs, Vec<u8>)> = built
+        let chunks: Vec<(PublicSignals, Vec<u8>)> = built
             .jobs
             .iter()
             .map(|j| {
                 let proof = prover_core::prove(&pk, &j.to_bytes()).unwrap();
-                (j.public, proof.to_bytes().to_vec())
+                (j.public.into(), proof.to_bytes().to_vec())
             })
             .collect();
         let (tx, rx) = mpsc::channel();
@@ -313,12 +334,12 @@ mod tests {
         let mut tampered = chunks[1].1.clone();
         tampered[10] ^= 0x40;
         let submissions = [
-            (chunks[0].0, chunks[0].1.clone()),
-            (chunks[1].0, tampered),
-            (chunks[2].0, chunks[2].1.clone()),
-            (chunks[0].0, vec![1, 2, 3]),
+            (chunks[0].0.clone(), chunks[0].1.clone()),
+            (chunks[1].0.clone(), tampered),
+            (chunks[2].0.clone(), chunks[2].1.clone()),
+            (chunks[0].0.clone(), vec![1, 2, 3]),
             // A valid proof of another job's statement.
-            (chunks[2].0, chunks[0].1.clone()),
+            (chunks[2].0.clone(), chunks[0].1.clone()),
         ];
         for (i, (public, proof)) in submissions.into_iter().enumerate() {
             let check = ProofCheck {

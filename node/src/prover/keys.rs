@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use protocol::ContentHash;
 use protocol::messages::{KEY_CHUNK_BYTES, KeyChunk, KeyRequest};
-use prover_core::ProvingKey;
+use prover_core::{AnyProvingKey, Circuit};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
@@ -26,7 +26,7 @@ pub trait ChunkSource {
 #[derive(Debug)]
 pub struct KeyCache {
     dir: PathBuf,
-    loaded: Mutex<Option<Arc<ProvingKey>>>,
+    loaded: Mutex<Option<Arc<AnyProvingKey>>>,
 }
 
 impl KeyCache {
@@ -47,15 +47,19 @@ impl KeyCache {
         self.path(key).exists()
     }
 
-    /// The key with hash `key`: from memory, else from disk, else fetched
-    /// through `source`. Concurrent callers wait for one fetch.
+    /// The key of `circuit` with hash `key`: from memory, else from disk,
+    /// else fetched through `source`. Concurrent callers wait for one fetch.
     pub async fn get(
         &self,
+        circuit: Circuit,
         key: ContentHash,
         source: &impl ChunkSource,
-    ) -> anyhow::Result<(Arc<ProvingKey>, u64)> {
+    ) -> anyhow::Result<(Arc<AnyProvingKey>, u64)> {
         let mut loaded = self.loaded.lock().await;
-        if let Some(pk) = loaded.as_ref().filter(|pk| pk.hash() == key) {
+        if let Some(pk) = loaded
+            .as_ref()
+            .filter(|pk| pk.hash() == key && pk.circuit() == circuit)
+        {
             return Ok((pk.clone(), 0));
         }
         let path = self.path(key);
@@ -67,7 +71,7 @@ impl KeyCache {
         let started = std::time::Instant::now();
         let pk = tokio::task::spawn_blocking({
             let path = path.clone();
-            move || ProvingKey::load(&path, Some(key))
+            move || AnyProvingKey::load(circuit, &path, Some(key))
         })
         .await?;
         let pk = match pk {
@@ -203,14 +207,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = KeyCache::new(dir.path().to_path_buf());
         // First attempt dies after one chunk; the second resumes from there.
-        assert!(cache.get(pk.hash(), &source).await.is_err());
-        let (loaded, fetched) = cache.get(pk.hash(), &source).await.unwrap();
+        assert!(cache.get(pk.circuit(), pk.hash(), &source).await.is_err());
+        let (loaded, fetched) = cache.get(pk.circuit(), pk.hash(), &source).await.unwrap();
         assert_eq!(loaded.hash(), pk.hash());
         assert_eq!(fetched, source.bytes.len() as u64 - KEY_CHUNK_BYTES as u64);
         assert!(cache.has(pk.hash()));
         // A different key cannot be served by this source: its hash fails.
         let wrong = ContentHash::of(b"another key");
-        let err = cache.get(wrong, &source).await.unwrap_err().to_string();
+        let err = cache
+            .get(pk.circuit(), wrong, &source)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sent chunk") || err.contains("hash"), "{err}");
     }
 }

@@ -320,15 +320,5 @@ fn on_network(shared: &Shared, event: NetworkEvent) {
 }
 
 fn on_api(request: ApiRequest) {
-    match request {
-        ApiRequest::SubmitBatch(_, reply) => {
-            let _ = reply.send(Err(crate::api::Rejection::new(
-                404,
-                "a prover takes no batches; POST /batch to the distributor",
-            )));
-        }
-        ApiRequest::Attempts { reply, .. } => {
-            let _ = reply.send(json!({ "error": "attempts are kept by the distributor" }));
-        }
-    }
+    request.not_served("prover");
 }

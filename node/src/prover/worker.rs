@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use protocol::messages::{
     AnyMessage, Assignment, JobRequest, NoWorkReason, Outcome, ProofSubmission, Release, Verdict,
 };
-use prover_core::{Proof, ProvingKey, ThreadPool};
+use prover_core::{AnyProvingKey, Circuit, Proof, ThreadPool};
 use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -67,7 +67,7 @@ impl ProvingPools {
     /// there on a blocking thread. `None`: no longer wanted, slot not used.
     pub async fn prove(
         &self,
-        key: Arc<ProvingKey>,
+        key: Arc<AnyProvingKey>,
         witness: Vec<u8>,
         wanted: impl FnOnce() -> bool,
     ) -> Option<tokio::task::JoinHandle<prover_core::Result<Proof>>> {
@@ -89,7 +89,7 @@ impl ProvingPools {
         let pool = self.pools[slot].clone();
         let free = self.free.clone();
         Some(tokio::task::spawn_blocking(move || {
-            let proof = pool.install(|| prover_core::prove(&key, &witness));
+            let proof = pool.install(|| key.prove(&witness));
             free.lock().expect("slot lock").push(slot);
             drop(permit);
             proof
@@ -251,9 +251,18 @@ async fn prove_and_submit(
     assignment: &Assignment,
     byzantine: &mut Byzantine,
 ) -> Result<Outcome, JobError> {
+    let circuit = match Circuit::from_id(&assignment.circuit) {
+        Ok(circuit) => circuit,
+        Err(e) => {
+            release(shared, assignment).await;
+            return Err(JobError::Proving(
+                anyhow::Error::new(e).context("this build cannot prove the job's circuit"),
+            ));
+        }
+    };
     let (key, fetched) = match shared
         .keys
-        .get(assignment.proving_key, shared.client.as_ref())
+        .get(circuit, assignment.proving_key, shared.client.as_ref())
         .await
     {
         Ok(k) => k,
