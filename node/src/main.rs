@@ -530,14 +530,18 @@ fn submit(witnesses: &[PathBuf], at: &ApiAt) -> anyhow::Result<()> {
         &body,
         Some(&token),
     ))?;
-    let answer = String::from_utf8_lossy(&answer);
     if code != 200 {
         bail!(
             "the distributor refused the batch ({code}): {}",
-            answer.trim()
+            node::api::error_text(&answer)
         );
     }
-    println!("{}", answer.trim());
+    let answer: serde_json::Value =
+        serde_json::from_slice(&answer).context("the distributor's answer is not JSON")?;
+    println!(
+        "batch {}: {} jobs, one per witness file; `crowdprove status` follows it",
+        answer["batch"], answer["jobs"]
+    );
     Ok(())
 }
 

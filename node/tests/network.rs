@@ -2,6 +2,8 @@
 //! processes over real TCP on loopback, real Groth16 proofs of the tiny
 //! transfer circuit, the real RocksDB ledger.
 
+#[path = "../../prover-core/tests/interop/mod.rs"]
+mod interop;
 mod support;
 
 use std::time::Duration;
@@ -1242,4 +1244,114 @@ fn the_api_refuses_unsafe_or_malformed_batch_requests_and_creates_nothing() {
     // The operator's own request, with the token, is taken.
     let answer = net.submit_batch(d);
     assert!(answer["batch"].is_u64(), "{answer}");
+}
+
+#[test]
+fn a_network_proves_circom_jobs_that_snarkjs_and_the_evm_verifier_accept() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../prover-core/tests/fixtures/circom");
+    let fixture = |name: &str| fixtures.join(name).display().to_string();
+    let mut net = Net::new();
+    let keys = net.keys.display().to_string();
+    let out = net.cli(&[
+        "setup",
+        "--zkey",
+        &fixture("chain/circuit.zkey"),
+        "--out",
+        &keys,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{out:?}");
+    let circuit = text
+        .lines()
+        .find_map(|l| l.strip_prefix("circuit"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        circuit.starts_with("circom-") && circuit.ends_with("-p2"),
+        "{text}"
+    );
+    assert!(text.contains("3000 constraints"), "{text}");
+
+    let (d, key, boot) = net.start_distributor(&format!("circuit = \"{circuit}\"\n"), &[]);
+    let provers: Vec<usize> = (0..2)
+        .map(|i| net.start_prover(&format!("prover{i}"), &key, &boot, &[]))
+        .collect();
+    let data_dir = net.node(d).data_dir.display().to_string();
+
+    // A batch holding one witness of another circuit is refused whole,
+    // naming it, and creates nothing.
+    let body = [
+        std::fs::read(fixture("chain/witness-1.wtns")).unwrap(),
+        std::fs::read(fixture("multiplier/witness-1.wtns")).unwrap(),
+    ]
+    .concat();
+    let out = net.cli(&[
+        "submit",
+        &fixture("chain/witness-1.wtns"),
+        &fixture("multiplier/witness-1.wtns"),
+        "--data-dir",
+        &data_dir,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("422") && err.contains("witness 1"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (code, _) = net.post_batch(d, &body[..body.len() - 3]).unwrap();
+    assert_eq!(code, 400, "transfers JSON expected at /batch");
+    assert_eq!(net.get(d, "/status")["batches"]["total"].as_u64(), Some(0));
+
+    let witnesses: Vec<String> = (1..=4)
+        .map(|i| fixture(&format!("chain/witness-{i}.wtns")))
+        .collect();
+    let mut args: Vec<&str> = vec!["submit"];
+    args.extend(witnesses.iter().map(String::as_str));
+    args.extend(["--data-dir", &data_dir]);
+    let out = net.cli(&args);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("batch 1: 4 jobs"),
+        "{out:?}"
+    );
+    net.wait_status(d, "the circom batch proven", |s| proven(s, 1));
+
+    // Every accepted proof comes out in snarkjs JSON; snarkjs and the
+    // Solidity verifier in the EVM accept it and refuse a tampered signal.
+    for j in 0..4 {
+        let dir = tempfile::tempdir().unwrap();
+        let job = format!("b1/j{j}");
+        let out_dir = dir.path().display().to_string();
+        let out = net.cli(&[
+            "proof",
+            "--job",
+            &job,
+            "--out",
+            &out_dir,
+            "--data-dir",
+            &data_dir,
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        assert!(interop::snarkjs_accepts(dir.path()), "{job}");
+        let (valid, gas) = interop::evm_verifies(dir.path());
+        assert!(valid, "{job}: the EVM verifier refused it");
+        assert!((150_000..400_000).contains(&gas), "{gas} gas");
+        interop::tamper_public(dir.path());
+        assert!(!interop::snarkjs_accepts(dir.path()), "{job} tampered");
+        assert!(!interop::evm_verifies(dir.path()).0, "{job} tampered");
+    }
+    let out = net.cli(&["proof", "--job", "b1/j9", "--data-dir", &data_dir]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no job b1/j9"),
+        "{out:?}"
+    );
+
+    for &p in &provers {
+        assert!(net.stop(p).success(), "{}", net.logs());
+    }
+    assert!(net.stop(d).success(), "{}", net.logs());
+    check_ledger(&net, net.node(d), 1, 4, REWARD);
 }

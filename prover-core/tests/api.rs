@@ -2,10 +2,12 @@
 //! verification, typed errors on bad input, snarkjs export.
 
 mod common;
+mod interop;
 
 use std::sync::OnceLock;
 
 use common::*;
+use interop::snarkjs_accepts;
 use proptest::prelude::*;
 use protocol::ids::ContentHash;
 use prover_core::*;
@@ -379,7 +381,7 @@ fn key_files_record_their_setup_and_mismatched_pairs_are_named() {
 }
 
 #[test]
-fn snarkjs_export_writes_files_snarkjs_verifies() {
+fn snarkjs_export_writes_files_snarkjs_and_the_evm_verifier_accept() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
     export_snarkjs(dir.path(), &f.vk, &f.batch.jobs[0].public, &f.proofs[0]).unwrap();
@@ -396,10 +398,18 @@ fn snarkjs_export_writes_files_snarkjs_verifies() {
     let public = read("public.json");
     assert_eq!(public.as_array().unwrap().len(), 4);
     assert_eq!(public[3], f.batch.jobs[0].public.fees.to_string());
-    // snarkjs accepts the proof, and refuses it for another job's inputs.
+    // snarkjs and the Solidity verifier in the EVM accept the proof, and
+    // refuse it for another job's inputs or a tampered fee.
     assert!(snarkjs_accepts(dir.path()));
+    let (valid, gas) = interop::evm_verifies(dir.path());
+    assert!(valid, "the EVM verifier refused a valid proof");
+    assert!((150_000..400_000).contains(&gas), "{gas} gas");
+    interop::tamper_public(dir.path());
+    assert!(!snarkjs_accepts(dir.path()));
+    assert!(!interop::evm_verifies(dir.path()).0);
     export_snarkjs(dir.path(), &f.vk, &f.batch.jobs[1].public, &f.proofs[0]).unwrap();
     assert!(!snarkjs_accepts(dir.path()));
+    assert!(!interop::evm_verifies(dir.path()).0);
 }
 
 proptest! {

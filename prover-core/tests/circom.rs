@@ -5,11 +5,12 @@
 //! or witness is a named error, never a panic.
 
 mod common;
+mod interop;
 
 use std::path::{Path, PathBuf};
 
 use ark_bn254::Fr;
-use common::snarkjs_accepts;
+use interop::snarkjs_accepts;
 use proptest::prelude::*;
 use prover_core::circom::{CircomKey, CircomWitness};
 use prover_core::snarkjs::ark_verification_key_json;

@@ -563,6 +563,19 @@ async fn read_body(
     Ok(body)
 }
 
+/// A refusal's reason in one line: the `error` of its JSON body, or the body.
+pub fn error_text(body: &[u8]) -> String {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(doc)) if doc.get("error").is_some_and(Value::is_string) => {
+            doc["error"].as_str().unwrap_or_default().to_string()
+        }
+        _ => String::from_utf8_lossy(body)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
 /// A minimal client for the API (the `status` command, tests, the testnet):
 /// sends one request and returns the status code and body.
 pub async fn request(
@@ -622,7 +635,7 @@ pub async fn request_with(
 pub async fn get_json(addr: SocketAddr, path: &str) -> anyhow::Result<Value> {
     let (code, body) = request(addr, "GET", path, &[]).await?;
     if code != 200 {
-        bail!("{path} answered {code}: {}", String::from_utf8_lossy(&body));
+        bail!("{path} answered {code}: {}", error_text(&body));
     }
     serde_json::from_slice(&body).with_context(|| format!("{path} did not answer JSON"))
 }

@@ -222,8 +222,12 @@ fn build_witnesses(
                     bytes.len()
                 );
             }
-            let witness = CircomWitness::from_bytes(&bytes, key.num_public())?;
-            key.check_witness(&witness)?;
+            let witness = CircomWitness::from_bytes(&bytes, key.num_public())
+                .and_then(|w| key.check_witness(&w).map(|()| w))
+                .map_err(|e| match e {
+                    prover_core::Error::Wtns(reason) => anyhow::anyhow!(reason),
+                    other => other.into(),
+                })?;
             Ok(JobRecord {
                 public: PublicSignals::circom(witness.public()),
                 witness: witness.to_bytes(),

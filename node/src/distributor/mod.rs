@@ -1546,8 +1546,10 @@ fn parse_batch_body(body: &[u8], max: usize) -> Result<BatchInput, Rejection> {
 /// `POST /batch/witnesses` bodies: circom `.wtns` files, concatenated, at
 /// most `max` of them. Each file is checked against the circuit by intake.
 fn parse_witness_body(body: &[u8], max: usize) -> Result<BatchInput, Rejection> {
-    let files = prover_core::circom::split_witness_files(body)
-        .map_err(|e| Rejection::new(400, e.to_string()))?;
+    let files = prover_core::circom::split_witness_files(body).map_err(|e| match e {
+        prover_core::Error::Wtns(reason) => Rejection::new(400, reason),
+        other => Rejection::new(400, other.to_string()),
+    })?;
     if files.is_empty() {
         return Err(Rejection::new(400, "the body holds no witness files"));
     }

@@ -91,25 +91,3 @@ pub fn satisfied(w: &ChunkWitness, public: &PublicInputs) -> bool {
         .unwrap();
     cs.is_satisfied().unwrap()
 }
-
-/// The snarkjs command line, installed by `scripts/setup --tests`.
-pub fn snarkjs() -> std::path::PathBuf {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts/circom-tools/node_modules/.bin/snarkjs");
-    assert!(
-        path.exists(),
-        "{} not found: the interop tests run snarkjs; run scripts/setup --tests",
-        path.display()
-    );
-    path
-}
-
-/// Whether `snarkjs groth16 verify` accepts the three files in `dir`.
-pub fn snarkjs_accepts(dir: &std::path::Path) -> bool {
-    let out = std::process::Command::new(snarkjs())
-        .args(["groth16", "verify"])
-        .args(["verification_key.json", "public.json", "proof.json"].map(|f| dir.join(f)))
-        .output()
-        .unwrap();
-    out.status.success() && String::from_utf8_lossy(&out.stdout).contains("OK!")
-}
