@@ -73,6 +73,10 @@ enum Command {
         /// setup: its ceremony is the setup.
         #[arg(long, value_name = "FILE", conflicts_with = "insecure_seed")]
         zkey: Option<PathBuf>,
+        /// The circuit's constraint system (circom --r1cs), registered with
+        /// the zkey: the distributor checks every witness against it.
+        #[arg(long, value_name = "FILE", requires = "zkey")]
+        r1cs: Option<PathBuf>,
         /// Output folder.
         #[arg(long, default_value = "keys")]
         out: PathBuf,
@@ -325,16 +329,23 @@ fn run(command: Command, run_matches: Option<clap::ArgMatches>) -> anyhow::Resul
         }
         Command::Setup {
             zkey: Some(zkey),
+            r1cs,
             out,
             force,
             ..
-        } => register_zkey(&zkey, &out, force)?,
+        } => {
+            let r1cs = r1cs.context(
+                "--zkey needs --r1cs: the circuit's constraint system, from `circom --r1cs`",
+            )?;
+            register_zkey(&zkey, &r1cs, &out, force)?
+        }
         Command::Setup {
             circuit,
             out,
             insecure_seed,
             force,
             zkey: None,
+            ..
         } => setup(&circuit, &out, insecure_seed, force)?,
         Command::Submit { witnesses, at } => submit(&witnesses, &at)?,
         Command::Proof { job, out, at } => download_proof(&job, &out, &at)?,
@@ -466,15 +477,24 @@ fn setup(circuit: &str, out: &Path, seed: Option<u64>, force: bool) -> anyhow::R
     Ok(())
 }
 
-fn register_zkey(zkey: &Path, out: &Path, force: bool) -> anyhow::Result<()> {
+fn register_zkey(zkey: &Path, r1cs: &Path, out: &Path, force: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     eprintln!(
         "checking {} (every point; large keys take a while) ...",
         zkey.display()
     );
     let key = prover_core::CircomKey::load(zkey)?;
+    let constraints = prover_core::CircomR1cs::load(r1cs)?;
+    constraints.check_matches(&key).with_context(|| {
+        format!(
+            "{} is not the circuit of {}",
+            r1cs.display(),
+            zkey.display()
+        )
+    })?;
     let id = key.circuit().id();
     let (zkey_path, vk_path) = node::distributor::key_paths(out, &id);
+    let r1cs_path = node::distributor::r1cs_path(out, &id);
     if !force && (zkey_path.exists() || vk_path.exists()) {
         bail!(
             "{} already has keys for {id}; pass --force to replace them",
@@ -482,10 +502,12 @@ fn register_zkey(zkey: &Path, out: &Path, force: bool) -> anyhow::Result<()> {
         );
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let copy = zkey_path.with_extension("zkey.tmp");
-    std::fs::copy(zkey, &copy)
-        .and_then(|_| std::fs::rename(&copy, &zkey_path))
-        .with_context(|| format!("cannot copy {} to {}", zkey.display(), zkey_path.display()))?;
+    for (from, to) in [(zkey, &zkey_path), (r1cs, &r1cs_path)] {
+        let tmp = to.with_extension("tmp");
+        std::fs::copy(from, &tmp)
+            .and_then(|_| std::fs::rename(&tmp, to))
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    }
     let vk = key.to_verifying_key();
     vk.save(&vk_path)?;
     println!("circuit        {id}");
@@ -495,6 +517,11 @@ fn register_zkey(zkey: &Path, out: &Path, force: bool) -> anyhow::Result<()> {
         zkey_path.display(),
         key.num_constraints(),
         key.num_public()
+    );
+    println!(
+        "r1cs           {}  {}",
+        constraints.hash(),
+        r1cs_path.display()
     );
     println!("verifying key  {}  {}", vk.hash(), vk_path.display());
     println!("setup          {}", vk.setup());

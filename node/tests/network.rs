@@ -1253,13 +1253,22 @@ fn a_network_proves_circom_jobs_that_snarkjs_and_the_evm_verifier_accept() {
     let fixture = |name: &str| fixtures.join(name).display().to_string();
     let mut net = Net::new();
     let keys = net.keys.display().to_string();
-    let out = net.cli(&[
-        "setup",
-        "--zkey",
-        &fixture("chain/circuit.zkey"),
-        "--out",
-        &keys,
-    ]);
+    let zkey = fixture("chain/circuit.zkey");
+    let out = net.cli(&["setup", "--zkey", &zkey, "--out", &keys]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--zkey needs --r1cs"),
+        "{err}"
+    );
+    let other = fixture("multiplier/circuit.r1cs");
+    let out = net.cli(&["setup", "--zkey", &zkey, "--r1cs", &other, "--out", &keys]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("is not the circuit of"),
+        "{err}"
+    );
+    let r1cs = fixture("chain/circuit.r1cs");
+    let out = net.cli(&["setup", "--zkey", &zkey, "--r1cs", &r1cs, "--out", &keys]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{out:?}");
     let circuit = text
@@ -1300,6 +1309,23 @@ fn a_network_proves_circom_jobs_that_snarkjs_and_the_evm_verifier_accept() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // So is a witness that fits but breaks a constraint.
+    let mut broken = std::fs::read(fixture("chain/witness-2.wtns")).unwrap();
+    let last = broken.len() - 32;
+    broken[last] ^= 1;
+    let broken_path = net.keys.join("broken.wtns");
+    std::fs::write(&broken_path, &broken).unwrap();
+    let out = net.cli(&[
+        "submit",
+        broken_path.to_str().unwrap(),
+        "--data-dir",
+        &data_dir,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("witness 0: constraint") && err.contains("does not satisfy"),
+        "{err}"
+    );
     let (code, _) = net.post_batch(d, &body[..body.len() - 3]).unwrap();
     assert_eq!(code, 400, "transfers JSON expected at /batch");
     assert_eq!(net.get(d, "/status")["batches"]["total"].as_u64(), Some(0));

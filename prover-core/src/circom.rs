@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use ark_bn254::{Bn254, Fq, Fr};
-use ark_ff::{BigInteger, One, PrimeField};
+use ark_ff::{BigInteger, One, PrimeField, Zero};
 use ark_groth16::Groth16;
 use ark_groth16::r1cs_to_qap::{R1CSToQAP, evaluate_constraint};
 use ark_poly::EvaluationDomain;
@@ -501,6 +501,204 @@ pub(crate) fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
         });
     }
     std::fs::read(path).map_err(io)
+}
+
+/// Largest `.r1cs` accepted, as large as the largest zkey.
+pub const MAX_R1CS_BYTES: u64 = MAX_ZKEY_BYTES;
+
+/// A linear combination: (wire, coefficient) pairs.
+type Combination = Vec<(usize, Fr)>;
+
+/// A circom circuit's constraints, read from its `.r1cs` file: what a
+/// distributor checks each submitted witness against, so a witness that
+/// does not satisfy the circuit is refused at intake instead of reaching
+/// provers, none of whom could prove it. (A zkey holds only the A and B
+/// matrices; satisfaction needs C as well.)
+pub struct CircomR1cs {
+    /// Each constraint's A, B and C: `(A·w)(B·w) = C·w`.
+    constraints: Vec<[Combination; 3]>,
+    num_wires: usize,
+    num_public: usize,
+    hash: ContentHash,
+}
+
+impl std::fmt::Debug for CircomR1cs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CircomR1cs({} constraints, {} wires, {})",
+            self.constraints.len(),
+            self.num_wires,
+            self.hash.short()
+        )
+    }
+}
+
+impl CircomR1cs {
+    /// Reads `.r1cs` bytes (format 1, BN254, without custom gates); every
+    /// count, length, wire index and coefficient is checked.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::decode(bytes).map_err(Error::R1cs)
+    }
+
+    fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
+        if bytes.len() as u64 > MAX_R1CS_BYTES {
+            return Err(format!("{} bytes (at most {MAX_R1CS_BYTES})", bytes.len()));
+        }
+        let table = sections(bytes, b"r1cs", &[1], 5)?;
+        if table[3].is_some() || table[4].is_some() {
+            return Err("custom gates (sections 4 and 5) are not supported".into());
+        }
+        let (Some(header), Some(body)) = (table[0].clone(), table[1].clone()) else {
+            return Err("the header or the constraints section is missing".into());
+        };
+        let header = &bytes[header];
+        if header.len() != 4 + FIELD_BYTES + 4 * 4 + 8 + 4
+            || u32_at(header, 0) != Some(FIELD_BYTES as u32)
+            || header[4..36] != Fr::MODULUS.to_bytes_le()[..]
+        {
+            return Err("not a BN254 constraint system (its header names another field)".into());
+        }
+        let at = |i: usize| u32_at(header, 36 + 4 * i).expect("checked length") as usize;
+        let (num_wires, public_out, public_in) = (at(0), at(1), at(2));
+        let num_constraints = u32_at(header, 36 + 16 + 8).expect("checked length") as usize;
+        let num_public = public_out + public_in;
+        if num_public >= num_wires.max(1) {
+            return Err(format!("{num_public} public signals for {num_wires} wires"));
+        }
+        let body = &bytes[body];
+        // Each constraint takes at least 12 bytes: bound the count before
+        // allocating for it.
+        if num_constraints > body.len() / 12 {
+            return Err(format!(
+                "{num_constraints} constraints in a {}-byte section",
+                body.len()
+            ));
+        }
+        let mut constraints = Vec::with_capacity(num_constraints);
+        let mut pos = 0usize;
+        for c in 0..num_constraints {
+            let mut combinations: [Combination; 3] = Default::default();
+            for combination in &mut combinations {
+                let n = u32_at(body, pos).ok_or_else(|| format!("constraint {c} is cut short"))?
+                    as usize;
+                pos += 4;
+                let len = n
+                    .checked_mul(4 + FIELD_BYTES)
+                    .filter(|len| pos + len <= body.len())
+                    .ok_or_else(|| format!("constraint {c} is cut short"))?;
+                combination.reserve(n);
+                for factor in body[pos..pos + len].chunks_exact(4 + FIELD_BYTES) {
+                    let wire = u32_at(factor, 0).expect("4 bytes") as usize;
+                    if wire >= num_wires {
+                        return Err(format!("constraint {c} names wire {wire} of {num_wires}"));
+                    }
+                    let value = &factor[4..];
+                    if !below_modulus::<Fr>(value) {
+                        return Err(format!("constraint {c} has a coefficient ≥ the modulus"));
+                    }
+                    combination.push((wire, Fr::from_le_bytes_mod_order(value)));
+                }
+                pos += len;
+            }
+            constraints.push(combinations);
+        }
+        if pos != body.len() {
+            return Err(format!(
+                "{} bytes after the last constraint",
+                body.len() - pos
+            ));
+        }
+        Ok(Self {
+            constraints,
+            num_wires,
+            num_public,
+            hash: ContentHash::of(bytes),
+        })
+    }
+
+    /// Reads an `.r1cs` file; errors name the file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = read_capped(path, MAX_R1CS_BYTES)?;
+        Self::from_bytes(&bytes).map_err(|e| Error::CircomFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// SHA-256 of the file.
+    pub fn hash(&self) -> ContentHash {
+        self.hash
+    }
+
+    /// Checks that this is the constraint system `key` was set up for: the
+    /// same wires, public signals and constraints, and the same A and B
+    /// matrices.
+    pub fn check_matches(&self, key: &CircomKey) -> Result<()> {
+        let fail = |why: String| {
+            Err(Error::KeyMismatch(format!(
+                "the r1cs and the zkey differ: {why}"
+            )))
+        };
+        if (self.num_wires, self.num_public, self.constraints.len())
+            != (key.num_vars, key.num_public, key.num_constraints)
+        {
+            return fail(format!(
+                "{} wires, {} public, {} constraints against {}, {}, {}",
+                self.num_wires,
+                self.num_public,
+                self.constraints.len(),
+                key.num_vars,
+                key.num_public,
+                key.num_constraints
+            ));
+        }
+        let sorted = |row: &mut Vec<(usize, Fr)>| {
+            row.retain(|(_, v)| !v.is_zero());
+            row.sort_by_key(|(wire, _)| *wire);
+        };
+        for (i, constraint) in self.constraints.iter().enumerate() {
+            for (m, matrix) in key.matrices.iter().enumerate() {
+                let mut ours = constraint[m].clone();
+                let mut theirs: Vec<(usize, Fr)> =
+                    matrix[i].iter().map(|(v, w)| (*w, *v)).collect();
+                sorted(&mut ours);
+                sorted(&mut theirs);
+                if ours != theirs {
+                    let name = ["A", "B"][m];
+                    return fail(format!("constraint {i}'s {name} differs"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `witness` satisfies every constraint; the first that
+    /// fails is named.
+    pub fn check_satisfied(&self, witness: &CircomWitness) -> Result<()> {
+        if witness.values.len() != self.num_wires {
+            return Err(Error::Wtns(format!(
+                "{} values, the circuit takes {} (a witness for another circuit?)",
+                witness.values.len(),
+                self.num_wires
+            )));
+        }
+        let eval = |combination: &Combination| -> Fr {
+            combination
+                .iter()
+                .map(|(wire, v)| witness.values[*wire] * v)
+                .sum()
+        };
+        for (i, [a, b, c]) in self.constraints.iter().enumerate() {
+            if eval(a) * eval(b) != eval(c) {
+                return Err(Error::Wtns(format!(
+                    "constraint {i} does not hold: the witness does not satisfy the circuit"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One job's full witness, read from a circom `.wtns` file: the constant 1,

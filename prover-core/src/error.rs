@@ -88,6 +88,9 @@ pub enum Error {
     /// or does not fit the circuit.
     #[error("witness: {0}")]
     Wtns(String),
+    /// A circom `.r1cs` file is malformed, for another field, or too large.
+    #[error("r1cs: {0}")]
+    R1cs(String),
     /// A circom file (zkey or wtns) cannot be used.
     #[error("{path}: {reason}")]
     CircomFile {

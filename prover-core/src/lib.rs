@@ -67,7 +67,7 @@ pub mod snarkjs;
 pub mod witness;
 pub mod workload;
 
-pub use circom::{CircomKey, CircomWitness};
+pub use circom::{CircomKey, CircomR1cs, CircomWitness};
 pub use circuit::{CircomCircuit, Circuit, CircuitConfig, TransferCircuit};
 pub use eddsa::{EddsaPublicKey, EddsaSecretKey, EddsaSignature};
 pub use error::{Error, Result, Rule};

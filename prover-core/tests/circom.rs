@@ -1,7 +1,8 @@
 //! circom circuits end to end against the committed snarkjs fixtures
 //! (`tests/fixtures/circom/`, made by `scripts/circom-fixtures`): our prover
 //! proves snarkjs zkeys and circom witnesses, `snarkjs groth16 verify`
-//! accepts the proofs and refuses a tampered input, and every malformed zkey
+//! accepts the proofs and refuses a tampered input, the r1cs catches a
+//! witness that does not satisfy the circuit, and every malformed zkey, r1cs
 //! or witness is a named error, never a panic.
 
 mod common;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use ark_bn254::Fr;
 use interop::snarkjs_accepts;
 use proptest::prelude::*;
-use prover_core::circom::{CircomKey, CircomWitness};
+use prover_core::circom::{CircomKey, CircomR1cs, CircomWitness};
 use prover_core::snarkjs::ark_verification_key_json;
 use prover_core::{Error, Proof, export_snarkjs};
 
@@ -197,6 +198,78 @@ fn malformed_zkeys_get_named_errors() {
     bad(&id, "unknown section 99");
 }
 
+#[test]
+fn the_r1cs_matches_its_zkey_and_catches_unsatisfied_witnesses() {
+    let r1cs = |circuit: &str| CircomR1cs::load(fixture(circuit, "circuit.r1cs")).unwrap();
+    for circuit in ["multiplier", "chain"] {
+        let (key, r1cs) = (key(circuit), r1cs(circuit));
+        r1cs.check_matches(&key).unwrap();
+        for i in 1..=4 {
+            r1cs.check_satisfied(&witness(circuit, &key, i)).unwrap();
+        }
+    }
+    let e = r1cs("chain").check_matches(&key("multiplier")).unwrap_err();
+    assert!(
+        matches!(e, Error::KeyMismatch(ref r) if r.contains("differ")),
+        "{e}"
+    );
+    // A witness that fits but breaks a constraint, found before proving.
+    let m = key("multiplier");
+    let mut bytes = witness("multiplier", &m, 1).to_bytes();
+    let last = bytes.len() - 32;
+    bytes[last] ^= 1;
+    let broken = CircomWitness::from_bytes(&bytes, 1).unwrap();
+    let e = r1cs("multiplier").check_satisfied(&broken).unwrap_err();
+    assert!(e.to_string().contains("constraint 0 does not hold"), "{e}");
+    // Same shape, other values in A: refused as another constraint system.
+    let good = std::fs::read(fixture("multiplier", "circuit.r1cs")).unwrap();
+    let constraints = section_start(&good, 2);
+    let mut other = good.clone();
+    other[constraints + 8 + 31] = 0x20; // A's first coefficient, still below p
+    let e = CircomR1cs::from_bytes(&other)
+        .unwrap()
+        .check_matches(&m)
+        .unwrap_err();
+    assert!(e.to_string().contains("constraint 0's A differs"), "{e}");
+}
+
+#[test]
+fn malformed_r1cs_files_get_named_errors() {
+    let good = std::fs::read(fixture("multiplier", "circuit.r1cs")).unwrap();
+    let bad = |bytes: &[u8], expect: &str| match CircomR1cs::from_bytes(bytes) {
+        Err(Error::R1cs(reason)) => assert!(reason.contains(expect), "{expect}: {reason}"),
+        other => panic!("{expect}: expected an r1cs error, got {other:?}"),
+    };
+    bad(&good[..good.len() - 1], "past the end");
+    bad(&good[..6], "truncated");
+    bad(b"wtns\x01\0\0\0\0\0\0\0", "bad magic");
+    let header = section_start(&good, 1);
+    let mut prime = good.clone();
+    prime[header + 10] ^= 1;
+    bad(&prime, "another field");
+    let mut count = good.clone();
+    count[header + 60..header + 64].copy_from_slice(&u32::MAX.to_le_bytes());
+    bad(&count, "constraints in a");
+    let mut fewer = good.clone();
+    fewer[header + 60..header + 64].copy_from_slice(&0u32.to_le_bytes());
+    bad(&fewer, "after the last constraint");
+    let constraints = section_start(&good, 2);
+    let mut wire = good.clone();
+    wire[constraints + 4..constraints + 8].copy_from_slice(&9u32.to_le_bytes());
+    bad(&wire, "names wire 9 of 4");
+    let mut factors = good.clone();
+    factors[constraints..constraints + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    bad(&factors, "cut short");
+    let mut value = good.clone();
+    value[constraints + 8..constraints + 40].fill(0xff);
+    bad(&value, "modulus");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.r1cs");
+    std::fs::write(&path, &good[..40]).unwrap();
+    let e = CircomR1cs::load(&path).unwrap_err().to_string();
+    assert!(e.contains("broken.r1cs"), "{e}");
+}
+
 /// Offset of section `id`'s body in a snarkjs binary file.
 fn section_start(bytes: &[u8], id: u32) -> usize {
     let mut at = 12;
@@ -221,14 +294,17 @@ proptest! {
     ) {
         let zkey = std::fs::read(fixture("multiplier", "circuit.zkey")).unwrap();
         let wtns = std::fs::read(fixture("multiplier", "witness-1.wtns")).unwrap();
-        for good in [zkey, wtns] {
+        let r1cs = std::fs::read(fixture("multiplier", "circuit.r1cs")).unwrap();
+        for good in [zkey, wtns, r1cs] {
             let mut bytes = good.clone();
             bytes[pos.index(good.len())] = byte;
             let _ = CircomKey::from_bytes(&bytes);
             let _ = CircomWitness::from_bytes(&bytes, 1);
+            let _ = CircomR1cs::from_bytes(&bytes);
             let short = &good[..cut.index(good.len())];
             let _ = CircomKey::from_bytes(short);
             let _ = CircomWitness::from_bytes(short, 1);
+            let _ = CircomR1cs::from_bytes(short);
         }
     }
 }

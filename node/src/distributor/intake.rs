@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use anyhow::{Context, bail};
 use protocol::{BatchId, Timestamp};
 use prover_core::{
-    CircomKey, CircomWitness, PublicSignals, Rollup, Root, SignedTransfer, TxGenerator,
+    CircomKey, CircomR1cs, CircomWitness, PublicSignals, Rollup, Root, SignedTransfer, TxGenerator,
 };
 use tracing::debug;
 
@@ -42,8 +42,14 @@ pub enum Workload {
         /// Transactions in a generated batch.
         batch_txs: usize,
     },
-    /// A circom circuit: each witness is one job.
-    Circom(Arc<CircomKey>),
+    /// A circom circuit: each witness is one job, checked against the
+    /// circuit's constraints before it is scheduled.
+    Circom {
+        /// The zkey provers prove with.
+        key: Arc<CircomKey>,
+        /// Its constraint system.
+        r1cs: Arc<CircomR1cs>,
+    },
 }
 
 /// What one batch is to hold.
@@ -147,10 +153,10 @@ impl Builder {
                 };
                 build_transfers(self.next, rollup, &txs)?
             }
-            (Workload::Circom(key), BatchInput::Witnesses(witnesses)) => {
-                build_witnesses(self.next, key, witnesses)?
+            (Workload::Circom { key, r1cs }, BatchInput::Witnesses(witnesses)) => {
+                build_witnesses(self.next, key, r1cs, witnesses)?
             }
-            (Workload::Circom(key), _) => bail!(
+            (Workload::Circom { key, .. }, _) => bail!(
                 "this distributor proves circom circuit {}; submit witness files \
                  (`crowdprove submit`, or POST /batch/witnesses)",
                 key.circuit().id()
@@ -204,11 +210,14 @@ fn build_transfers(
     })
 }
 
-/// Checks every witness against the circuit: one bad witness refuses the
-/// whole batch, naming it, so nothing of a bad submission is scheduled.
+/// Checks every witness against the circuit (its length, its field, every
+/// constraint): one bad witness refuses the whole batch, naming it, so
+/// nothing of a bad submission is scheduled and no prover is handed a job
+/// no one can prove.
 fn build_witnesses(
     id: BatchId,
     key: &CircomKey,
+    r1cs: &CircomR1cs,
     witnesses: Vec<Vec<u8>>,
 ) -> anyhow::Result<NewBatch> {
     anyhow::ensure!(!witnesses.is_empty(), "the batch has no witnesses");
@@ -223,7 +232,7 @@ fn build_witnesses(
                 );
             }
             let witness = CircomWitness::from_bytes(&bytes, key.num_public())
-                .and_then(|w| key.check_witness(&w).map(|()| w))
+                .and_then(|w| r1cs.check_satisfied(&w).map(|()| w))
                 .map_err(|e| match e {
                     prover_core::Error::Wtns(reason) => anyhow::anyhow!(reason),
                     other => other.into(),
@@ -326,9 +335,10 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../prover-core/tests/fixtures/circom");
         let key = Arc::new(CircomKey::load(dir.join("multiplier/circuit.zkey")).unwrap());
+        let r1cs = Arc::new(CircomR1cs::load(dir.join("multiplier/circuit.r1cs")).unwrap());
         let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
         let mut builder = Builder {
-            workload: Workload::Circom(key.clone()),
+            workload: Workload::Circom { key, r1cs },
             next: BatchId(1),
         };
         let good = vec![

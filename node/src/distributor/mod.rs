@@ -87,6 +87,11 @@ const TICK: Duration = Duration::from_millis(250);
 /// Batches that may wait to be built.
 const INTAKE_QUEUE: usize = 4;
 
+/// Where a circom circuit's constraint system is kept in `keys_dir`.
+pub fn r1cs_path(keys_dir: &std::path::Path, circuit: &CircuitId) -> std::path::PathBuf {
+    keys_dir.join(format!("{circuit}.r1cs"))
+}
+
 /// Paths of a circuit's key files in `keys_dir`: `<circuit>.pk` (a circom
 /// circuit's: `<circuit>.zkey`, the snarkjs file as registered) and
 /// `<circuit>.vk`.
@@ -325,8 +330,20 @@ impl Distributor {
                         data.display()
                     );
                 }
+                let path = r1cs_path(&settings.keys_dir, &circuit);
+                let r1cs = prover_core::CircomR1cs::load(&path).with_context(|| missing(&path))?;
+                r1cs.check_matches(circom).with_context(|| {
+                    format!(
+                        "{} does not belong to {}",
+                        path.display(),
+                        pk_path.display()
+                    )
+                })?;
                 info!(target: "distributor", constraints = circom.num_constraints(), public_signals = circom.num_public(), "circom circuit: batches are the witness files submitted to POST /batch/witnesses");
-                Workload::Circom(circom.clone())
+                Workload::Circom {
+                    key: circom.clone(),
+                    r1cs: Arc::new(r1cs),
+                }
             }
             (Circuit::Circom(_), AnyProvingKey::Transfer(_)) => {
                 unreachable!("a circom circuit's key parses as a zkey")
