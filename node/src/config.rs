@@ -121,10 +121,13 @@ pub struct NetworkSection {
 #[serde(default, deny_unknown_fields)]
 #[command(next_help_heading = "Distributor")]
 pub struct DistributorSection {
-    /// Circuit id: transfer-d<Merkle depth>-k<transfers per job>.
+    /// Circuit id: transfer-d<Merkle depth>-k<transfers per job>, or a
+    /// registered circom circuit's circom-<zkey hash>-p<public signals>
+    /// (`crowdprove setup --zkey`; its batches are witness files).
     #[arg(long, default_value = "transfer-d8-k2")]
     pub circuit: String,
-    /// Folder with <circuit>.pk and <circuit>.vk (see `crowdprove setup`).
+    /// Folder with <circuit>.pk and <circuit>.vk, or a circom circuit's
+    /// <circuit>.zkey, .r1cs and .vk (see `crowdprove setup`).
     #[arg(long, default_value = "keys")]
     pub keys_dir: PathBuf,
     /// Development mode: accept keys from an insecure seeded setup

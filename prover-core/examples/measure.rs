@@ -5,11 +5,13 @@
 //! cargo run --release -p prover-core --example measure -- builder [depth] [accounts] [txs]
 //! cargo run --release -p prover-core --example measure -- keygen DIR [depth] [k]
 //! cargo run --release -p prover-core --example measure -- prove-file DIR [threads]
-//! cargo run --release -p prover-core --example measure -- circom ZKEY WTNS [threads] [reps]
+//! cargo run --release -p prover-core --example measure -- circom ZKEY WTNS [threads] [reps] [by-hash]
 //! ```
 //! `circom` loads a snarkjs zkey and a witness and proves `reps` times on
 //! `threads` threads; it prints one line of seconds (`scripts/bench-circom`
-//! reads it): `load <s> prove <median s> verify <s> proof <bytes>`.
+//! reads it): `load <s> prove <median s> verify <s> proof <bytes>`. With
+//! `by-hash` the zkey is loaded as a prover loads one it fetched by content
+//! hash: the layout checked, the points' curve checks skipped.
 //! `keygen` writes a proving key and one job's witness to DIR; `prove-file`
 //! loads them and proves once, which is a community prover's whole footprint.
 //! Run each mode under `/usr/bin/time -v` for its peak memory: `prove` does
@@ -259,7 +261,15 @@ fn circom_mode() {
     let threads = arg(4, 1) as usize;
     let reps = arg(5, 3).max(1) as usize;
     let t = Instant::now();
-    let key = CircomKey::load(&zkey).unwrap();
+    let key = match std::env::args().nth(6).as_deref() {
+        Some("by-hash") => {
+            let bytes = std::fs::read(&zkey).unwrap();
+            let hash = protocol::ids::ContentHash::of(&bytes);
+            CircomKey::from_bytes_named(&bytes, hash).unwrap()
+        }
+        None => CircomKey::load(&zkey).unwrap(),
+        Some(other) => panic!("unknown load mode {other:?} (by-hash)"),
+    };
     let witness = CircomWitness::load(&wtns, key.num_public()).unwrap();
     let loaded = t.elapsed().as_secs_f64();
     let pool = ThreadPool::new(threads).unwrap();
