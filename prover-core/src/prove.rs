@@ -149,6 +149,7 @@ impl Statement for PublicSignals {
 /// The proving key of any circuit: what a prover holds for the jobs it was
 /// handed, and proves each job's witness bytes with.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per prover, held behind an Arc
 pub enum AnyProvingKey {
     /// A transfer circuit's CrowdProve key file.
     Transfer(ProvingKey),

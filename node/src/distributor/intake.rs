@@ -32,6 +32,7 @@ pub struct NewBatch {
 }
 
 /// What a distributor's batches are made of.
+#[allow(clippy::large_enum_variant)] // one per distributor, owned by intake
 pub enum Workload {
     /// The transfer rollup: transactions applied to its state.
     Rollup {

@@ -233,7 +233,9 @@ impl Distributor {
         let (pk_path, vk_path) = key_paths(&settings.keys_dir, &circuit);
         let make_keys = match circuit_def {
             Circuit::Transfer(_) => format!("crowdprove setup --circuit {circuit}"),
-            Circuit::Circom(_) => "crowdprove setup --zkey <circuit.zkey> --r1cs <circuit.r1cs>".to_string(),
+            Circuit::Circom(_) => {
+                "crowdprove setup --zkey <circuit.zkey> --r1cs <circuit.r1cs>".to_string()
+            }
         };
         let missing = |path: &std::path::Path| {
             format!(
