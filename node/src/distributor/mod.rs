@@ -57,7 +57,7 @@ use protocol::messages::{
     NoWork, NoWorkReason, Outcome, ProofSubmission, Verdict,
 };
 use protocol::{BatchId, CircuitId, ContentHash, JobId, PublicKey, SecretKey, Timestamp};
-use prover_core::{AnyProvingKey, Circuit, KeySetup, Rollup, TxGenerator, VerifyingKey};
+use prover_core::{AnyProvingKey, Circuit, Rollup, TxGenerator, VerifyingKey};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
@@ -164,11 +164,9 @@ pub struct Distributor {
     proving_key_hash: ContentHash,
     /// What each prover may still fetch of the proving key.
     key_budget: KeyBudget,
-    verifying_key_hash: ContentHash,
-    /// The verifying key, for proof exports.
-    verifying_key: Arc<VerifyingKey>,
-    /// Where the keys' setup randomness came from (`--dev` admits seeded).
-    key_setup: KeySetup,
+    /// The verifying key: its hash is announced, its setup reported, and
+    /// proofs are exported with it.
+    verifying_key: VerifyingKey,
     store: Arc<JobStore>,
     ledger: SharedLedger,
     scheduler: Scheduler,
@@ -465,9 +463,7 @@ impl Distributor {
             circuit,
             proving_key_hash,
             key_budget,
-            verifying_key_hash: vk.hash(),
-            key_setup: vk.setup(),
-            verifying_key: Arc::new(vk.clone()),
+            verifying_key: vk.clone(),
             store,
             ledger,
             scheduler,
@@ -764,7 +760,7 @@ impl Distributor {
             jobs: (0..batch.jobs).map(|i| JobId::new(batch.id, i)).collect(),
             circuit: self.circuit.clone(),
             proving_key: self.proving_key_hash,
-            verifying_key: self.verifying_key_hash,
+            verifying_key: self.verifying_key.hash(),
             reward_per_job: self.settings.reward_per_job,
         }
     }
@@ -1419,8 +1415,8 @@ impl Distributor {
             settings: &self.settings,
             circuit: &self.circuit,
             proving_key: self.proving_key_hash,
-            verifying_key: self.verifying_key_hash,
-            key_setup: self.key_setup,
+            verifying_key: self.verifying_key.hash(),
+            key_setup: self.verifying_key.setup(),
             store: &self.store,
             scheduler: &self.scheduler,
             ledger: &self.ledger,
