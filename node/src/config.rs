@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use libp2p::Multiaddr;
 use protocol::PublicKey;
-use protocol::lrp::LrpConfig;
+use protocol::lrp::{LrpConfig, ReservePolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::network::NetworkConfig;
@@ -199,6 +199,14 @@ pub struct DistributorSection {
     /// Milliseconds between ledger blocks at most.
     #[arg(long, default_value_t = 2_000)]
     pub block_interval_ms: u64,
+    /// When a held job gets another copy: `adaptive` (once its holder is
+    /// overdue for its own expected time, learnt from accepted proofs, plus
+    /// a few percent of backups in a batch's tail) or `lrp` (the paper's
+    /// rule: once its latest hand-out is `min_reserve_age_ms` old). Sets
+    /// `[scheduler] policy`; docs/lrp.md explains both.
+    #[arg(long)]
+    #[serde(skip)]
+    pub policy: Option<ReservePolicy>,
     /// MiB the data dir's disk must keep free: below it the distributor
     /// writes nothing more and stops with a clear error (restart once space
     /// is freed; nothing is lost). 0: no check.
@@ -339,6 +347,7 @@ impl Config {
             None => Self::default(),
         };
         let mut merged = toml::Table::try_from(&base).context("settings do not encode")?;
+        let policy = flags.distributor.policy;
         let flags = toml::Table::try_from(flags).context("flags do not encode")?;
         // The sections flags can set; `[scheduler]` is file only.
         let flagged = ["node", "network", "distributor", "prover"];
@@ -358,7 +367,10 @@ impl Config {
                 }
             }
         }
-        let config: Self = merged.try_into().context("invalid settings")?;
+        let mut config: Self = merged.try_into().context("invalid settings")?;
+        if let Some(policy) = policy {
+            config.scheduler.policy = policy;
+        }
         config.network()?;
         config.allowlist()?;
         config.scheduler.validate()?;

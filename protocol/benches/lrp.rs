@@ -39,6 +39,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use protocol::lrp::{
     Completion, Decision, Handout, JobView, Lrp, LrpConfig, LrpEvent, LrpOutcome, ReleaseOutcome,
+    ReservePolicy,
 };
 use protocol::{BatchId, JobId, PublicKey, RequestId, Timestamp};
 use rand::rngs::StdRng;
@@ -70,6 +71,7 @@ fn config() -> LrpConfig {
     LrpConfig {
         max_held_per_prover: 256,
         max_live_holders: 16,
+        policy: ReservePolicy::Lrp,
         ..LrpConfig::default()
     }
 }

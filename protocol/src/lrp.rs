@@ -112,6 +112,59 @@ pub struct LrpConfig {
     /// The first request id issued; a restarted distributor that does not
     /// replay its log sets it past every id it issued before.
     pub first_request_id: u64,
+    /// When a held job may get another copy: on evidence ([`ReservePolicy::Adaptive`],
+    /// the default) or at a fixed age (the paper's rule, [`ReservePolicy::Lrp`]).
+    pub policy: ReservePolicy,
+    /// Adaptive: the time a job is expected to take before any proof was
+    /// accepted (afterwards the median of recent ones, and each prover's own
+    /// history once it has one).
+    pub job_time_prior_ms: u64,
+    /// Adaptive: a hand-out is overdue, and its job eligible for another
+    /// copy, once it is this many percent of its holder's expected time old
+    /// (never sooner than [`Self::min_reserve_age_ms`]).
+    pub overdue_percent: u32,
+    /// Adaptive: backup copies of jobs that are not overdue (given, in a
+    /// batch's tail, to a prover expected to finish before the holder) are at
+    /// most this many percent of the jobs handed out.
+    pub backup_percent: u32,
+}
+
+/// How a held job becomes eligible for another copy (see `docs/lrp.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReservePolicy {
+    /// Re-serve a job once its holder is overdue for its own expected time,
+    /// learnt from accepted proofs; in the tail, a bounded backup copy goes
+    /// to a prover expected to finish sooner than the holder (LATE).
+    #[default]
+    Adaptive,
+    /// The paper's LRP: re-serve the least recently handed-out job once its
+    /// latest hand-out is [`LrpConfig::min_reserve_age_ms`] old.
+    Lrp,
+}
+
+impl ReservePolicy {
+    /// Its name in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Adaptive => "adaptive",
+            Self::Lrp => "lrp",
+        }
+    }
+}
+
+impl std::str::FromStr for ReservePolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "adaptive" => Ok(Self::Adaptive),
+            "lrp" => Ok(Self::Lrp),
+            other => Err(format!(
+                "unknown scheduling policy `{other}` (expected `adaptive` or `lrp`)"
+            )),
+        }
+    }
 }
 
 impl Default for LrpConfig {
@@ -126,6 +179,10 @@ impl Default for LrpConfig {
             max_reserve_scan: 64,
             idle_retry_ms: 5_000,
             first_request_id: 1,
+            policy: ReservePolicy::Adaptive,
+            job_time_prior_ms: 60_000,
+            overdue_percent: 200,
+            backup_percent: 3,
         }
     }
 }
@@ -133,13 +190,14 @@ impl Default for LrpConfig {
 impl LrpConfig {
     /// Checks that every knob lets the rule make progress.
     pub fn validate(&self) -> Result<()> {
-        let positive: [(&'static str, u64); 6] = [
+        let positive: [(&'static str, u64); 7] = [
             ("lease_ms", self.lease_ms),
             ("max_live_holders", self.max_live_holders.into()),
             ("max_held_per_prover", self.max_held_per_prover.into()),
             ("max_strikes", self.max_strikes.into()),
             ("max_reserve_scan", self.max_reserve_scan.into()),
             ("first_request_id", self.first_request_id),
+            ("job_time_prior_ms", self.job_time_prior_ms),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -148,6 +206,12 @@ impl LrpConfig {
                     reason: "must be at least 1",
                 });
             }
+        }
+        if self.overdue_percent < 100 {
+            return Err(LrpError::InvalidConfig {
+                field: "overdue_percent",
+                reason: "must be at least 100 (a holder is never overdue before its expected time)",
+            });
         }
         Ok(())
     }
@@ -719,6 +783,11 @@ struct ProverState {
     /// Holdings usually go oldest first; dropping the front just bumps this
     /// instead of shifting the rest (compacted once it is half the vector).
     gone: usize,
+    /// How long it holds a job it wins, ms: a moving average (weight ¼ on
+    /// the newest), meaningful once `samples` > 0.
+    job_time_ms: u64,
+    /// Accepted proofs its `job_time_ms` has seen.
+    samples: u32,
 }
 
 impl ProverState {
@@ -764,6 +833,16 @@ impl ProverState {
         self.proven > 0 && self.strikes == 0
     }
 
+    /// Folds one accepted proof's holding time into its average.
+    fn learn(&mut self, took_ms: u64) {
+        self.job_time_ms = if self.samples == 0 {
+            took_ms
+        } else {
+            (self.job_time_ms.saturating_mul(3)).saturating_add(took_ms) / 4
+        };
+        self.samples = self.samples.saturating_add(1);
+    }
+
     /// Nothing worth keeping: no holding, strike or accepted proof.
     fn is_blank(&self) -> bool {
         self.held().is_empty() && self.strikes == 0 && self.proven == 0
@@ -776,6 +855,36 @@ impl ProverState {
         earned
             .saturating_sub(self.strikes as usize + expired)
             .min(max_held)
+    }
+}
+
+/// What the scheduler has learnt of job times as a whole, and the backup
+/// budget's counters.
+#[derive(Debug, Clone, Default)]
+struct JobTimes {
+    /// The holding times of the latest accepted proofs, oldest first, at
+    /// most [`JobTimes::RECENT`].
+    recent: VecDeque<u64>,
+    /// Their median, kept current (`None` before the first).
+    median: Option<u64>,
+    /// Jobs handed out for the first time.
+    first_handouts: u64,
+    /// Backup copies handed out.
+    backups: u64,
+}
+
+impl JobTimes {
+    /// How many recent proofs the median is taken over.
+    const RECENT: usize = 32;
+
+    fn learn(&mut self, took_ms: u64) {
+        if self.recent.len() == Self::RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(took_ms);
+        let mut sorted: Vec<u64> = self.recent.iter().copied().collect();
+        sorted.sort_unstable();
+        self.median = Some(sorted[sorted.len() / 2]);
     }
 }
 
@@ -792,6 +901,7 @@ pub struct Lrp {
     batches: FxMap<BatchId, BatchState>,
     pending: u64,
     done: u64,
+    job_times: JobTimes,
 }
 
 impl Lrp {
@@ -808,6 +918,7 @@ impl Lrp {
             batches: FxMap::default(),
             pending: 0,
             done: 0,
+            job_times: JobTimes::default(),
         })
     }
 
@@ -1006,12 +1117,16 @@ impl Lrp {
                 };
             }
             self.pending += 1;
+            self.job_times.first_handouts += 1;
             (job, false, true)
         } else {
-            let (old_key, job) = match self.pick_reserve(&prover, now) {
+            let (old_key, job, backup) = match self.pick_reserve(&prover, now) {
                 Ok(picked) => picked,
                 Err(retry_at) => return Decision::NoWork { retry_at },
             };
+            if backup {
+                self.job_times.backups += 1;
+            }
             // A hand-out on probation does not move the job: see
             // [Probation](self#probation).
             let moves = self.is_trusted(&prover);
@@ -1097,7 +1212,8 @@ impl Lrp {
             .is_some_and(ProverState::is_trusted)
     }
 
-    /// The queue entry to re-serve to `prover`, or when to ask again.
+    /// The queue entry to re-serve to `prover` (and whether it is a tail
+    /// backup), or when to ask again.
     ///
     /// Walks the queue from its head (orphans, then least recently handed out),
     /// skipping jobs the prover holds within its lease, jobs at the holder
@@ -1106,19 +1222,37 @@ impl Lrp {
     /// `max_reserve_scan` entries. It stops at the first held job younger
     /// than the minimum age: every job behind it is younger still (hand-outs
     /// on probation do not move a job, so they cannot break that order).
+    ///
+    /// Under [`ReservePolicy::Adaptive`] a held job qualifies only once its
+    /// latest hand-out is overdue for that holder ([`Self::overdue_ms`]);
+    /// failing that, the scanned job with the longest expected time left
+    /// and a single live holder goes as a backup copy, if the asker is
+    /// expected to finish it well before its holder and the backup budget
+    /// allows (LATE's speculation).
     fn pick_reserve(
         &self,
         prover: &PublicKey,
         now: Timestamp,
-    ) -> std::result::Result<(QueueKey, JobId), Timestamp> {
-        let idle = now.plus_millis(self.config.idle_retry_ms);
+    ) -> std::result::Result<(QueueKey, JobId, bool), Timestamp> {
+        let mut retry_at = now.plus_millis(self.config.idle_retry_ms);
         let scan = usize::try_from(self.config.max_reserve_scan).unwrap_or(usize::MAX);
         let on_probation = !self.is_trusted(prover);
+        let adaptive = self.config.policy == ReservePolicy::Adaptive;
+        let budget = u64::from(self.config.backup_percent);
+        let may_back_up = adaptive
+            && !on_probation
+            && (self.job_times.backups + 1).saturating_mul(100)
+                <= budget.saturating_mul(self.job_times.first_handouts);
+        // The asker's expected time, once needed; a backup must beat the
+        // holder's time left by a quarter.
+        let mut asker_ms = None;
+        let mut backup: Option<(u64, QueueKey, JobId)> = None;
         for (key, entry) in self.queue.iter().take(scan) {
             if key.lane == Lane::Held {
                 let ready_at = entry.at.plus_millis(self.config.min_reserve_age_ms);
                 if now < ready_at {
-                    return Err(ready_at.min(idle));
+                    retry_at = retry_at.min(ready_at);
+                    break;
                 }
             }
             let Some(Slot::Pending { holders, .. }) = self.slot(entry.job) else {
@@ -1134,15 +1268,60 @@ impl Lrp {
             {
                 continue;
             }
-            if self.live_trusted_holders(holders, now) >= self.config.max_live_holders as usize {
+            let live = self.live_trusted_holders(holders, now);
+            if live >= self.config.max_live_holders as usize {
                 continue;
             }
             if on_probation && self.probation_raced_recently(holders, now) {
                 continue;
             }
-            return Ok((*key, entry.job));
+            if adaptive && key.lane == Lane::Held {
+                let expected = holders
+                    .iter()
+                    .find(|h| h.request == key.request)
+                    .map_or_else(|| self.typical_ms(), |h| self.expected_ms(&h.prover));
+                let due = entry.at.plus_millis(self.overdue_ms(expected));
+                if now < due {
+                    retry_at = retry_at.min(due);
+                    if may_back_up && live == 1 {
+                        let left = entry.at.plus_millis(expected).millis_since(now);
+                        let asker = *asker_ms.get_or_insert_with(|| self.expected_ms(prover));
+                        let beats = asker.saturating_mul(5) / 4 < left;
+                        if beats && backup.is_none_or(|(best, _, _)| left > best) {
+                            backup = Some((left, *key, entry.job));
+                        }
+                    }
+                    continue;
+                }
+            }
+            return Ok((*key, entry.job, false));
         }
-        Err(idle)
+        match backup {
+            Some((_, key, job)) => Ok((key, job, true)),
+            None => Err(retry_at),
+        }
+    }
+
+    /// How long `prover` is expected to hold a job it will win: its own
+    /// average once it has one, else the crowd's typical time.
+    fn expected_ms(&self, prover: &PublicKey) -> u64 {
+        match self.provers.get(&ProverKey::of(prover)) {
+            Some(state) if state.samples > 0 => state.job_time_ms,
+            _ => self.typical_ms(),
+        }
+    }
+
+    /// The median holding time of recent accepted proofs, or the prior.
+    fn typical_ms(&self) -> u64 {
+        self.job_times
+            .median
+            .unwrap_or(self.config.job_time_prior_ms)
+    }
+
+    /// How old a hand-out expected to take `expected_ms` is when overdue.
+    fn overdue_ms(&self, expected_ms: u64) -> u64 {
+        let scaled = expected_ms.saturating_mul(u64::from(self.config.overdue_percent)) / 100;
+        scaled.max(self.config.min_reserve_age_ms)
     }
 
     /// Holders within their lease and past probation. Trust is looked up
@@ -1206,15 +1385,17 @@ impl Lrp {
                 }
             }
             Slot::Pending { key, holders } => {
-                match holders.as_slice().iter().find(|h| h.request == request) {
+                let took = match holders.as_slice().iter().find(|h| h.request == request) {
                     None => return Completion::Unknown,
                     Some(h) if h.prover != prover => return Completion::WrongProver,
-                    Some(_) => {}
-                }
+                    Some(h) => now.millis_since(h.at),
+                };
                 let key = *key;
                 let holders = std::mem::take(holders);
                 let winner = self.provers.entry(ProverKey::of(&prover)).or_default();
                 winner.proven = winner.proven.saturating_add(1);
+                winner.learn(took);
+                self.job_times.learn(took);
                 for h in holders.as_slice() {
                     remove_holding(&mut self.provers, &h.prover, h.request);
                 }
@@ -1485,6 +1666,48 @@ pub struct LrpSnapshot {
     batches: Vec<(BatchId, BatchProgress, Vec<(u32, SlotSnapshot)>)>,
     pending: u64,
     done: u64,
+    /// Provers' learnt job times: key, average ms, samples (only provers
+    /// with samples).
+    job_times: Vec<(PublicKey, u64, u32)>,
+    /// The recent accepted holding times, oldest first.
+    recent: Vec<u64>,
+    /// First hand-outs and backups, the backup budget's counters.
+    first_handouts: u64,
+    backups: u64,
+}
+
+/// An [`LrpSnapshot`] as format-3 job stores hold it, written before the
+/// scheduler learnt job times: decode such bytes as this and convert (the
+/// conversion knows no job times, as the scheduler that wrote it did not).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LrpSnapshotV3 {
+    clock: Timestamp,
+    next_request: u64,
+    fresh: Vec<JobId>,
+    queue: Vec<(bool, RequestId, JobId, Timestamp)>,
+    provers: Vec<(PublicKey, u32, u32, Timestamp, Vec<Holding>)>,
+    batches: Vec<(BatchId, BatchProgress, Vec<(u32, SlotSnapshot)>)>,
+    pending: u64,
+    done: u64,
+}
+
+impl From<LrpSnapshotV3> for LrpSnapshot {
+    fn from(old: LrpSnapshotV3) -> Self {
+        Self {
+            clock: old.clock,
+            next_request: old.next_request,
+            fresh: old.fresh,
+            queue: old.queue,
+            provers: old.provers,
+            batches: old.batches,
+            pending: old.pending,
+            done: old.done,
+            job_times: Vec::new(),
+            recent: Vec::new(),
+            first_handouts: 0,
+            backups: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1523,6 +1746,13 @@ impl Lrp {
             })
             .collect();
         provers.sort_by_key(|p| p.0);
+        let mut job_times: Vec<_> = self
+            .provers
+            .iter()
+            .filter(|(_, p)| p.samples > 0)
+            .map(|(k, p)| (k.0, p.job_time_ms, p.samples))
+            .collect();
+        job_times.sort_by_key(|p| p.0);
         let mut batches: Vec<_> = self
             .batches
             .iter()
@@ -1574,6 +1804,10 @@ impl Lrp {
             batches,
             pending: self.pending,
             done: self.done,
+            job_times,
+            recent: self.job_times.recent.iter().copied().collect(),
+            first_handouts: self.job_times.first_handouts,
+            backups: self.job_times.backups,
         }
     }
 
@@ -1604,9 +1838,21 @@ impl Lrp {
                     cooldown_until: *cooldown_until,
                     holdings: holdings.clone(),
                     gone: 0,
+                    job_time_ms: 0,
+                    samples: 0,
                 },
             );
         }
+        for (key, job_time_ms, samples) in &snapshot.job_times {
+            let state = lrp.provers.entry(ProverKey::of(key)).or_default();
+            state.job_time_ms = *job_time_ms;
+            state.samples = *samples;
+        }
+        for &took in &snapshot.recent {
+            lrp.job_times.learn(took);
+        }
+        lrp.job_times.first_handouts = snapshot.first_handouts;
+        lrp.job_times.backups = snapshot.backups;
         for (id, progress, slots) in &snapshot.batches {
             let mut state = BatchState {
                 progress: *progress,
@@ -1706,6 +1952,8 @@ mod tests {
             max_reserve_scan: 64,
             idle_retry_ms: 500,
             first_request_id: 1,
+            policy: ReservePolicy::Lrp,
+            ..LrpConfig::default()
         }
     }
 
@@ -2674,5 +2922,181 @@ mod tests {
                 .iter()
                 .any(|o| matches!(o, LrpOutcome::Invalidated(StrikeOutcome::Struck { .. })))
         );
+    }
+
+    /// Knobs for the adaptive rule's tests: a 10 s prior, overdue at 2×,
+    /// no minimum age, no backups unless a test allows them.
+    fn adaptive() -> LrpConfig {
+        LrpConfig {
+            policy: ReservePolicy::Adaptive,
+            job_time_prior_ms: 10_000,
+            overdue_percent: 200,
+            backup_percent: 0,
+            idle_retry_ms: 60_000,
+            ..open()
+        }
+    }
+
+    /// Each prover takes a job at 0 and proves it in its time (listed in
+    /// increasing time: the clock never runs back).
+    fn learn_times(lrp: &mut Lrp, times: &[(PublicKey, u64)]) {
+        let held: Vec<_> = times
+            .iter()
+            .map(|&(q, _)| assigned(lrp.request(q, t(0))))
+            .collect();
+        for (&(q, took), h) in times.iter().zip(held) {
+            assert!(matches!(
+                lrp.complete(h.job, h.request, q, t(took)),
+                Completion::Accepted { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn adaptive_reserves_a_job_only_once_its_holder_is_overdue() {
+        let mut lrp = lrp_with(adaptive(), 2);
+        let a = assigned(lrp.request(p(1), t(0)));
+        let b = assigned(lrp.request(p(2), t(0)));
+        // Before any proof, the prior: overdue at 2 × 10 s.
+        assert_eq!(
+            lrp.request(p(3), t(3_000)),
+            Decision::NoWork {
+                retry_at: t(20_000)
+            }
+        );
+        // p(2) proves in 4 s: the crowd's typical time is now 4 s, so p(1),
+        // with no history of its own, is overdue at 8 s.
+        assert!(matches!(
+            lrp.complete(b.job, b.request, p(2), t(4_000)),
+            Completion::Accepted { .. }
+        ));
+        assert_eq!(
+            lrp.request(p(3), t(7_999)),
+            Decision::NoWork { retry_at: t(8_000) }
+        );
+        let again = assigned(lrp.request(p(3), t(8_000)));
+        assert_eq!((again.job, again.reserve), (a.job, true));
+    }
+
+    #[test]
+    fn adaptive_judges_each_holder_by_its_own_history() {
+        let mut lrp = lrp_with(adaptive(), 4);
+        // p(1) is slow (20 s a job), p(2) fast (2 s).
+        learn_times(&mut lrp, &[(p(2), 2_000), (p(1), 20_000)]);
+        let slow = assigned(lrp.request(p(1), t(20_000)));
+        let fast = assigned(lrp.request(p(2), t(20_000)));
+        // At 30 s the fast holder (2 s, overdue at 4 s) is overdue, the slow
+        // one (20 s, overdue at 40 s) is not, though handed out first.
+        let next = assigned(lrp.request(p(3), t(30_000)));
+        assert_eq!(next.job, fast.job);
+        assert_eq!(
+            lrp.request(p(4), t(30_000)),
+            Decision::NoWork {
+                retry_at: t(60_000)
+            }
+        );
+        assert_eq!(assigned(lrp.request(p(4), t(60_000))).job, slow.job);
+    }
+
+    #[test]
+    fn adaptive_backs_up_the_longest_job_left_to_a_faster_prover_within_budget() {
+        let config = LrpConfig {
+            backup_percent: 50,
+            ..adaptive()
+        };
+        let mut lrp = lrp_with(config, 4);
+        // p(1) takes 20 s a job, p(2) 2 s.
+        learn_times(&mut lrp, &[(p(2), 2_000), (p(1), 20_000)]);
+        let slow = assigned(lrp.request(p(1), t(20_000)));
+        let fast = assigned(lrp.request(p(2), t(20_000)));
+        lrp.complete(fast.job, fast.request, p(2), t(22_000));
+        // The slow holder has 18 s left: the fast prover (2 s) gets a backup
+        // copy at once, though the holder is not overdue.
+        let backup = assigned(lrp.request(p(2), t(22_000)));
+        assert_eq!((backup.job, backup.reserve), (slow.job, true));
+        // A prover as slow as the holder would not beat it: no backup.
+        let mut lrp = lrp_with(
+            LrpConfig {
+                backup_percent: 50,
+                ..adaptive()
+            },
+            2,
+        );
+        learn_times(&mut lrp, &[(p(1), 20_000), (p(3), 20_000)]);
+        lrp.submit([j(2, 0)]);
+        let _held = assigned(lrp.request(p(1), t(20_000)));
+        let asked = lrp.request(p(3), t(21_000));
+        assert!(matches!(asked, Decision::NoWork { .. }), "{asked:?}");
+    }
+
+    #[test]
+    fn backups_stay_within_their_share_of_hand_outs() {
+        let config = LrpConfig {
+            backup_percent: 10,
+            ..adaptive()
+        };
+        let mut lrp = lrp_with(config, 40);
+        // One fast prover (1 s a job) and seven slow ones (20 s) that then
+        // hold the other 32 jobs: 40 first hand-outs allow 4 backups.
+        let slow = || (2..9u8).map(p);
+        let fast = assigned(lrp.request(p(1), t(0)));
+        let first: Vec<_> = slow()
+            .map(|q| (q, assigned(lrp.request(q, t(0)))))
+            .collect();
+        lrp.complete(fast.job, fast.request, p(1), t(1_000));
+        for (q, h) in first {
+            lrp.complete(h.job, h.request, q, t(20_000));
+        }
+        for i in 0..32u8 {
+            let _ = assigned(lrp.request(p(2 + i % 7), t(20_000)));
+        }
+        let mut backups = 0;
+        for s in 0..20u64 {
+            match lrp.request(p(1), t(20_000 + s)) {
+                Decision::Assign(h) => {
+                    assert!(h.reserve);
+                    backups += 1;
+                }
+                Decision::NoWork { .. } => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(backups, 4);
+    }
+
+    #[test]
+    fn learnt_job_times_survive_a_snapshot_and_a_format_3_snapshot_still_restores() {
+        let mut lrp = lrp_with(adaptive(), 3);
+        let h = assigned(lrp.request(p(1), t(0)));
+        lrp.complete(h.job, h.request, p(1), t(3_000));
+        let held = assigned(lrp.request(p(2), t(3_000)));
+        let snap = lrp.snapshot();
+        let mut restored = Lrp::restore(adaptive(), &snap).unwrap();
+        assert_eq!(restored.snapshot(), snap);
+        // Overdue at 2 × 3 s after its hand-out, in both.
+        let probe = |l: &mut Lrp| l.clone().request(p(3), t(4_000));
+        assert_eq!(probe(&mut lrp), probe(&mut restored));
+        let third = assigned(lrp.request(p(3), t(4_000)));
+        assert!(!third.reserve);
+        assert_eq!(assigned(lrp.request(p(4), t(9_000))).job, held.job);
+
+        // The bytes a format-3 store holds decode as the old layout and
+        // restore with no job times learnt.
+        let old = LrpSnapshotV3 {
+            clock: snap.clock,
+            next_request: snap.next_request,
+            fresh: snap.fresh.clone(),
+            queue: snap.queue.clone(),
+            provers: snap.provers.clone(),
+            batches: snap.batches.clone(),
+            pending: snap.pending,
+            done: snap.done,
+        };
+        let bytes = codec::encode(&old);
+        let decoded: LrpSnapshotV3 = codec::decode(&bytes, bytes.len()).unwrap();
+        let migrated = LrpSnapshot::from(decoded);
+        assert!(migrated.job_times.is_empty() && migrated.recent.is_empty());
+        let restored = Lrp::restore(adaptive(), &migrated).unwrap();
+        assert_eq!(restored.snapshot(), migrated);
     }
 }

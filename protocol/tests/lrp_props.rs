@@ -10,7 +10,7 @@ use proptest::test_runner::RngSeed;
 use protocol::codec;
 use protocol::lrp::{
     Completion, Decision, JobView, Lrp, LrpConfig, LrpEvent, LrpOutcome, Refusal, ReleaseOutcome,
-    StrikeOutcome,
+    ReservePolicy, StrikeOutcome,
 };
 use protocol::{BatchId, JobId, PublicKey, RequestId, Timestamp};
 
@@ -20,8 +20,15 @@ const HONEST: u8 = 0;
 /// How long the honest prover takes to prove a job, in the drain phase.
 const PROVE_MS: u64 = 30;
 
+thread_local! {
+    /// The policy the current case runs under (each case runs under both).
+    static POLICY: std::cell::Cell<ReservePolicy> = const { std::cell::Cell::new(ReservePolicy::Adaptive) };
+}
+
 fn config() -> LrpConfig {
     LrpConfig {
+        policy: POLICY.with(|p| p.get()),
+        job_time_prior_ms: 40,
         min_reserve_age_ms: 50,
         lease_ms: 400,
         max_live_holders: 2,
@@ -31,6 +38,7 @@ fn config() -> LrpConfig {
         max_reserve_scan: 8,
         idle_retry_ms: 50,
         first_request_id: 1,
+        ..LrpConfig::default()
     }
 }
 
@@ -577,6 +585,8 @@ proptest! {
             (Just(n), 1u32..12, prop::collection::vec(op(n), 0..160))
         })
     ) {
+      for policy in [ReservePolicy::Adaptive, ReservePolicy::Lrp] {
+        POLICY.with(|p| p.set(policy));
         let mut h = Harness::new();
         h.submit_batch(first);
         for op in &ops {
@@ -622,5 +632,6 @@ proptest! {
             prop_assert_eq!(&tail[..], &h.outcomes[cut..]);
             prop_assert_eq!(restored.snapshot(), h.lrp.snapshot());
         }
+      }
     }
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use protocol::codec;
-use protocol::lrp::{LrpConfig, LrpEvent, LrpSnapshot};
+use protocol::lrp::{LrpConfig, LrpEvent, LrpSnapshot, LrpSnapshotV3, ReservePolicy};
 use protocol::{BatchId, ContentHash, JobId, PublicKey, RequestId, Timestamp};
 use prover_core::PublicSignals;
 use prover_core::witness::{PublicInputs, Root};
@@ -40,8 +40,11 @@ const MAGIC_KEY: &[u8] = b"magic";
 /// a v1 log would replay to other decisions than its provers were told, and
 /// its snapshot lacks the accepted-proof counts. v3: a job's public inputs
 /// are [`PublicSignals`] (transfer inputs or circom signals); a v2 store is
-/// migrated when opened.
-const MAGIC: &[u8] = b"crowdprove-jobs-v3";
+/// migrated when opened. v4: the scheduler learns job times (its knobs
+/// gained a policy, its snapshot the learnt times); a v3 store is migrated
+/// to the `lrp` policy it was written under, so its log replays as before.
+const MAGIC: &[u8] = b"crowdprove-jobs-v4";
+const MAGIC_V3: &[u8] = b"crowdprove-jobs-v3";
 const MAGIC_V2: &[u8] = b"crowdprove-jobs-v2";
 const MAGIC_V1: &[u8] = b"crowdprove-jobs-v1";
 const STATE_KEY: &[u8] = b"state";
@@ -235,7 +238,11 @@ impl JobStore {
         match store.get_raw(CF_META, MAGIC_KEY)? {
             None => store.put_meta(MAGIC_KEY, MAGIC)?,
             Some(m) if m == MAGIC => {}
-            Some(m) if m == MAGIC_V2 => store.migrate_v2()?,
+            Some(m) if m == MAGIC_V3 => store.migrate_v3()?,
+            Some(m) if m == MAGIC_V2 => {
+                store.migrate_v2()?;
+                store.migrate_v3()?;
+            }
             Some(m) if m == MAGIC_V1 => return Err(StoreError::Outdated { path: store.path }),
             Some(_) => return Err(store.corrupt("not a CrowdProve job store (bad magic)")),
         }
@@ -277,9 +284,78 @@ impl JobStore {
             batch.put_cf(self.cf(CF_JOBS), key, codec::encode(&record));
             jobs += 1;
         }
-        batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC);
+        batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC_V3);
         self.write(batch, true)?;
         tracing::info!(target: "distributor", jobs, path = %self.path.display(), "migrated the job store from format v2 to v3");
+        Ok(())
+    }
+
+    /// Rewrites a v3 store's pinned settings (knobs without a policy: the
+    /// fixed-age rule, [`ReservePolicy::Lrp`]) and its snapshot (no learnt
+    /// job times) in the v4 layout, and the tag with them in one atomic
+    /// write. Its log then replays to the decisions it made.
+    fn migrate_v3(&self) -> Result<()> {
+        #[derive(Deserialize)]
+        struct LrpConfigV3 {
+            min_reserve_age_ms: u64,
+            lease_ms: u64,
+            max_live_holders: u32,
+            max_held_per_prover: u32,
+            strike_cooldown_ms: u64,
+            max_strikes: u32,
+            max_reserve_scan: u32,
+            idle_retry_ms: u64,
+            first_request_id: u64,
+        }
+        #[derive(Deserialize)]
+        struct PinnedV3 {
+            scheduler: LrpConfigV3,
+            reward_per_job: u64,
+        }
+        #[derive(Deserialize)]
+        struct SnapshotV3 {
+            lrp: LrpSnapshotV3,
+            provers: Vec<(PublicKey, ProverStats)>,
+        }
+        let mut batch = WriteBatch::default();
+        if let Some(bytes) = self.get_raw(CF_META, PINNED_KEY)? {
+            let old: PinnedV3 = codec::decode(&bytes, MAX_RECORD)
+                .map_err(|e| self.corrupt(format!("v3 pinned settings: {e}")))?;
+            let c = old.scheduler;
+            let pinned = Pinned {
+                scheduler: LrpConfig {
+                    min_reserve_age_ms: c.min_reserve_age_ms,
+                    lease_ms: c.lease_ms,
+                    max_live_holders: c.max_live_holders,
+                    max_held_per_prover: c.max_held_per_prover,
+                    strike_cooldown_ms: c.strike_cooldown_ms,
+                    max_strikes: c.max_strikes,
+                    max_reserve_scan: c.max_reserve_scan,
+                    idle_retry_ms: c.idle_retry_ms,
+                    first_request_id: c.first_request_id,
+                    policy: ReservePolicy::Lrp,
+                    ..LrpConfig::default()
+                },
+                reward_per_job: old.reward_per_job,
+            };
+            batch.put_cf(self.cf(CF_META), PINNED_KEY, codec::encode(&pinned));
+        }
+        if let Some(bytes) = self.get_raw(CF_META, SNAPSHOT_KEY)? {
+            let old: SnapshotV3 = codec::decode_stored(&bytes, MAX_SNAPSHOT)
+                .map_err(|e| self.corrupt(format!("v3 scheduler snapshot: {e}")))?;
+            let snapshot = Snapshot {
+                lrp: old.lrp.into(),
+                provers: old.provers,
+            };
+            batch.put_cf(
+                self.cf(CF_META),
+                SNAPSHOT_KEY,
+                codec::encode_stored(&snapshot),
+            );
+        }
+        batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC);
+        self.write(batch, true)?;
+        tracing::info!(target: "distributor", path = %self.path.display(), "migrated the job store from format v3 to v4 (its scheduler keeps the `lrp` policy it ran)");
         Ok(())
     }
 
@@ -632,6 +708,49 @@ mod tests {
         let store = JobStore::open(dir.path()).unwrap();
         assert_eq!(store.job(id).unwrap(), Some(v3));
         assert_eq!(store.get_raw(CF_META, MAGIC_KEY).unwrap().unwrap(), MAGIC);
+    }
+
+    #[test]
+    fn a_v3_store_is_migrated_to_the_lrp_policy_it_ran() {
+        #[derive(Serialize)]
+        struct PinnedV3 {
+            scheduler: (u64, u64, u32, u32, u64, u32, u32, u64, u64),
+            reward_per_job: u64,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        // A scheduler that learnt nothing yet: its v4 snapshot ends in the
+        // four empty new fields (two empty lists, two zero counters: 8 zero
+        // bytes each), then the node's empty prover list (8 more); the v3
+        // bytes are the same without those four.
+        let mut lrp = protocol::lrp::Lrp::new(LrpConfig::default()).unwrap();
+        lrp.apply(&LrpEvent::Submit {
+            jobs: vec![JobId::new(BatchId(1), 0), JobId::new(BatchId(1), 1)],
+        });
+        let current = Snapshot {
+            lrp: lrp.snapshot(),
+            provers: Vec::new(),
+        };
+        let v4 = codec::encode_stored(&current);
+        assert_eq!(v4[v4.len() - 40..], [0; 40]);
+        let v3 = [&v4[..v4.len() - 40], &[0; 8]].concat();
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            store.put_meta(MAGIC_KEY, MAGIC_V3).unwrap();
+            // min_reserve_age_ms, lease_ms, max_live_holders, ... as v3 wrote them.
+            let old = PinnedV3 {
+                scheduler: (7_000, 300_000, 3, 2, 60_000, 3, 64, 5_000, 1),
+                reward_per_job: 100,
+            };
+            store.put_meta(PINNED_KEY, &codec::encode(&old)).unwrap();
+            store.put_meta(SNAPSHOT_KEY, &v3).unwrap();
+        }
+        let store = JobStore::open(dir.path()).unwrap();
+        assert_eq!(store.get_raw(CF_META, MAGIC_KEY).unwrap().unwrap(), MAGIC);
+        let pinned = store.pinned().unwrap().unwrap();
+        assert_eq!(pinned.scheduler.policy, ReservePolicy::Lrp);
+        assert_eq!(pinned.scheduler.min_reserve_age_ms, 7_000);
+        assert_eq!(pinned.reward_per_job, 100);
+        assert_eq!(store.snapshot().unwrap().unwrap().1, current);
     }
 
     #[test]
