@@ -111,3 +111,77 @@ fn a_proving_key_from_another_setup_is_refused_at_start() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
 }
+
+#[test]
+fn setup_refuses_a_truncated_garbage_or_oversized_zkey_and_writes_nothing() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../prover-core/tests/fixtures/circom/multiplier");
+    let good = std::fs::read(fixtures.join("circuit.zkey")).unwrap();
+    let r1cs = fixtures.join("circuit.r1cs");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("keys");
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let oversized = dir.path().join("oversized.zkey");
+    std::fs::File::create(&oversized)
+        .unwrap()
+        .set_len(prover_core::circom::MAX_ZKEY_BYTES + 1)
+        .unwrap();
+    let cap = format!("at most {}", prover_core::circom::MAX_ZKEY_BYTES);
+    let cases = [
+        (
+            write("truncated.zkey", &good[..good.len() / 2]),
+            "runs past the end of the file",
+        ),
+        (
+            write(
+                "garbage.zkey",
+                b"this is not a zkey at all, just some text\n",
+            ),
+            "bad magic",
+        ),
+        (oversized, cap.as_str()),
+    ];
+    for (zkey, reason) in &cases {
+        let name = zkey.file_name().unwrap().to_str().unwrap();
+        let ran = crowdprove(&[
+            "setup",
+            "--zkey",
+            zkey.to_str().unwrap(),
+            "--r1cs",
+            r1cs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&ran.stderr);
+        assert_eq!(ran.status.code(), Some(1), "{name}: {stderr}");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{name}: one error line: {stderr}");
+        assert!(
+            errors[0].contains(name) && errors[0].contains(reason),
+            "{name}: the error names neither the file nor {reason:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        // Nothing but the "checking" line and the error.
+        assert!(stderr.trim().lines().count() <= 2, "{name}: {stderr}");
+        assert!(ran.stdout.is_empty(), "{name}: {ran:?}");
+        assert!(!out.exists(), "{name}: setup wrote {}", out.display());
+    }
+    // The same command with the good zkey writes the keys: the refusals
+    // above were the zkey's.
+    let made = crowdprove(&[
+        "setup",
+        "--zkey",
+        fixtures.join("circuit.zkey").to_str().unwrap(),
+        "--r1cs",
+        r1cs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{made:?}");
+    let written = std::fs::read_dir(&out).unwrap().count();
+    assert_eq!(written, 3, "the zkey, the r1cs and the verifying key");
+}

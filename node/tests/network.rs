@@ -78,6 +78,40 @@ fn three_provers_prove_a_batch_and_each_job_is_paid_once() {
         "{metrics}"
     );
 
+    // A built-in circuit's accepted proof comes out in snarkjs JSON through
+    // `crowdprove proof`; snarkjs verifies it and refuses a tampered input.
+    let dir = tempfile::tempdir().unwrap();
+    let out = net.cli(&[
+        "proof",
+        "--job",
+        "b1/j0",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--data-dir",
+        net.node(d).data_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let read = |name: &str| -> Value {
+        let path = dir.path().join(name);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let vk = read("verification_key.json");
+    assert_eq!(
+        (&vk["protocol"], &vk["curve"]),
+        (&"groth16".into(), &"bn128".into())
+    );
+    assert_eq!(vk["nPublic"], 4, "{vk}");
+    assert_eq!(read("public.json").as_array().map(Vec::len), Some(4));
+    assert_eq!(read("proof.json")["protocol"], "groth16");
+    assert!(
+        interop::snarkjs_accepts(dir.path()),
+        "snarkjs refused b1/j0"
+    );
+    interop::tamper_public(dir.path());
+    assert!(!interop::snarkjs_accepts(dir.path()), "b1/j0 tampered");
+
     for &p in &provers {
         assert!(
             net.stop(p).success(),
@@ -1243,6 +1277,26 @@ fn the_api_refuses_unsafe_or_malformed_batch_requests_and_creates_nothing() {
     assert!(answer["batch"].is_u64(), "{answer}");
 }
 
+/// `POST /batch/witnesses` with `body` to node `index`, with its API token:
+/// the status code and the answer's error text.
+fn post_witnesses(net: &Net, index: usize, body: &[u8]) -> (u16, String) {
+    let api = net.node(index).info().api;
+    let token = net.api_token(index);
+    let (code, answer) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(node::api::request_with(
+            api,
+            "POST",
+            "/batch/witnesses",
+            body,
+            Some(&token),
+        ))
+        .unwrap();
+    (code, node::api::error_text(&answer))
+}
+
 #[test]
 fn a_network_proves_circom_jobs_that_snarkjs_and_the_evm_verifier_accept() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1325,6 +1379,53 @@ fn a_network_proves_circom_jobs_that_snarkjs_and_the_evm_verifier_accept() {
     );
     let (code, _) = net.post_batch(d, &body[..body.len() - 3]).unwrap();
     assert_eq!(code, 400, "transfers JSON expected at /batch");
+    // Truncated, malformed and oversized witness files, posted straight to
+    // `POST /batch/witnesses`: each refused whole with a 4xx naming the file
+    // and the fault, and none creates a batch.
+    let good = std::fs::read(fixture("chain/witness-1.wtns")).unwrap();
+    let mut prime = good.clone();
+    prime[40] ^= 1; // inside the header's field prime
+    let mut unreduced = good.clone();
+    let last = unreduced.len() - 32;
+    unreduced[last..].fill(0xff); // a value above the prime
+    // A well-formed wtns of 33,000 values (1,056,076 bytes): within the
+    // API's 8 MiB body, over the 1 MiB a job's witness may have.
+    let mut huge = good.clone();
+    let values = 33_000u32;
+    huge[60..64].copy_from_slice(&values.to_le_bytes());
+    huge[68..76].copy_from_slice(&(u64::from(values) * 32).to_le_bytes());
+    huge.resize(76 + values as usize * 32, 0);
+    let truncated = [&good[..], &good[..good.len() - 3]].concat();
+    for (body, code, says) in [
+        (
+            &truncated[..],
+            400,
+            "witness 1: section 2 runs past the end of the file",
+        ),
+        (&good[..10], 400, "witness 0: truncated header"),
+        (
+            &b"not a witness file"[..],
+            400,
+            "witness 0: not a wtns file (bad magic)",
+        ),
+        (&[][..], 400, "no witness files"),
+        (&prime[..], 422, "witness 0: not a BN254 witness"),
+        (
+            &unreduced[..],
+            422,
+            "witness 0: value 3001 is not a field element",
+        ),
+        (
+            &huge[..],
+            422,
+            "witness 0: 1056076 bytes is over the 1048576",
+        ),
+    ] {
+        let (got, text) = post_witnesses(&net, d, body);
+        assert_eq!(got, code, "{says}: {text}");
+        assert!(text.contains(says), "expected {says:?}, got {text:?}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
     assert_eq!(net.get(d, "/status")["batches"]["total"].as_u64(), Some(0));
 
     let witnesses: Vec<String> = (1..=4)

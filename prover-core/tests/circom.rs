@@ -270,6 +270,139 @@ fn malformed_r1cs_files_get_named_errors() {
     assert!(e.contains("broken.r1cs"), "{e}");
 }
 
+/// The process's peak resident memory (VmHWM), in bytes.
+fn peak_memory() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kib << 10
+}
+
+#[test]
+fn files_over_the_size_caps_are_refused_by_name_before_they_are_read() {
+    use prover_core::AnyProvingKey;
+    use prover_core::circom::{MAX_R1CS_BYTES, MAX_WITNESS_BYTES, MAX_ZKEY_BYTES};
+    let multiplier = key("multiplier");
+    let dir = tempfile::tempdir().unwrap();
+    // Sparse files one byte over each cap: nothing is on disk, but reading
+    // one would allocate the whole length (2 GiB for a zkey).
+    let sparse = |name: &str, len: u64| {
+        let path = dir.path().join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(len).unwrap();
+        path
+    };
+    let zkey = sparse("huge.zkey", MAX_ZKEY_BYTES + 1);
+    let wtns = sparse("huge.wtns", MAX_WITNESS_BYTES + 1);
+    let r1cs = sparse("huge.r1cs", MAX_R1CS_BYTES + 1);
+    let refused = |e: Error, name: &str, cap: u64| {
+        let text = e.to_string();
+        assert!(
+            matches!(e, Error::CircomFile { ref path, .. } if path.ends_with(name)),
+            "{name}: expected a file error, got {e:?}"
+        );
+        assert!(
+            text.contains(name)
+                && text.contains(&format!("{} bytes", cap + 1))
+                && text.contains(&format!("at most {cap}")),
+            "{name}: the error names neither the file nor the cap: {text}"
+        );
+    };
+    let before = peak_memory();
+    refused(
+        CircomKey::load(&zkey).unwrap_err(),
+        "huge.zkey",
+        MAX_ZKEY_BYTES,
+    );
+    refused(
+        AnyProvingKey::load(multiplier.circuit(), &zkey, None).unwrap_err(),
+        "huge.zkey",
+        MAX_ZKEY_BYTES,
+    );
+    refused(
+        AnyProvingKey::load(multiplier.circuit(), &zkey, Some(multiplier.hash())).unwrap_err(),
+        "huge.zkey",
+        MAX_ZKEY_BYTES,
+    );
+    refused(
+        CircomWitness::load(&wtns, 1).unwrap_err(),
+        "huge.wtns",
+        MAX_WITNESS_BYTES,
+    );
+    refused(
+        CircomR1cs::load(&r1cs).unwrap_err(),
+        "huge.r1cs",
+        MAX_R1CS_BYTES,
+    );
+    // Refused from the file's length: none of them was read into memory
+    // (the smallest, the witness, is 512 MiB).
+    let grew = peak_memory().saturating_sub(before);
+    assert!(grew < 128 << 20, "peak memory grew by {grew} bytes");
+}
+
+#[test]
+fn huge_declared_lengths_are_refused_without_allocating_them() {
+    // Each file is small, but a length inside it claims far more than it
+    // holds: allocating what it claims (up to 128 GiB, or 2^64 bytes) would
+    // abort the test. Each is refused by checking the claim against the
+    // bytes present.
+    let wtns = std::fs::read(fixture("multiplier", "witness-1.wtns")).unwrap();
+    let bad_witness = |bytes: &[u8], expect: &str| match CircomWitness::from_bytes(bytes, 1) {
+        Err(Error::Wtns(reason)) => assert!(reason.contains(expect), "{expect}: {reason}"),
+        other => panic!("{expect}: expected a witness error, got {other:?}"),
+    };
+    // Section 1's length (the header): u64::MAX.
+    let mut section = wtns.clone();
+    section[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+    bad_witness(&section, "section 1 runs past the end");
+    // The values section's length: 2^40.
+    let values = section_start(&wtns, 2) - 8;
+    let mut long = wtns.clone();
+    long[values..values + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    bad_witness(&long, "section 2 runs past the end");
+    // The header's value count: u32::MAX values (128 GiB) in a section of 4.
+    let count = section_start(&wtns, 1) + 36;
+    let mut many = wtns.clone();
+    many[count..count + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    bad_witness(&many, &format!("value bytes for {} values", u32::MAX));
+    // The same for a batch body split into files.
+    let e = prover_core::circom::split_witness_files(&[&wtns[..], &long[..]].concat())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("witness 1") && e.contains("past the end"), "{e}");
+
+    let zkey = std::fs::read(fixture("multiplier", "circuit.zkey")).unwrap();
+    let bad_zkey = |bytes: &[u8], expect: &str| match CircomKey::from_bytes(bytes) {
+        Err(Error::Zkey(reason)) => assert!(reason.contains(expect), "{expect}: {reason}"),
+        other => panic!("{expect}: expected a zkey error, got {other:?}"),
+    };
+    // The H section's length: u64::MAX.
+    let h = section_start(&zkey, 9) - 8;
+    let mut section = zkey.clone();
+    section[h..h + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    bad_zkey(&section, "section 9 runs past the end");
+    // A domain of 2^28 (16 GiB of H points) in a file of a few KiB.
+    let header = section_start(&zkey, 2);
+    let mut domain = zkey.clone();
+    domain[header + 80..header + 84].copy_from_slice(&(1u32 << 28).to_le_bytes());
+    bad_zkey(&domain, "section 9 (H)");
+    // u32::MAX coefficients in a coefficient section of a few hundred bytes.
+    let coefficients = section_start(&zkey, 4);
+    let mut many = zkey.clone();
+    many[coefficients..coefficients + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    bad_zkey(&many, "coefficients need");
+    // u32::MAX variables.
+    let mut vars = zkey.clone();
+    vars[header + 72..header + 76].copy_from_slice(&u32::MAX.to_le_bytes());
+    bad_zkey(&vars, "section 5 (A)");
+}
+
 /// Offset of section `id`'s body in a snarkjs binary file.
 fn section_start(bytes: &[u8], id: u32) -> usize {
     let mut at = 12;
