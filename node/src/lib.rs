@@ -9,6 +9,8 @@
 //! - [`distributor`]: batches → jobs → LRP → verification → ledger; the job store.
 //! - [`prover`]: claim → prove → submit; the proving-key cache; receipts.
 //! - [`crowd`]: many prover identities in one process (`crowdprove crowd`).
+//! - [`simulate`]: a proving crowd in virtual time on the real scheduler
+//!   (`crowdprove simulate`).
 //! - [`api`]: the dashboard at `/`, `/status`, `/metrics`, `POST /batch`.
 //! - [`status_text`]: `/status` rendered for a person (`crowdprove status`).
 //! - [`metrics`]: the Prometheus registry.
@@ -28,4 +30,5 @@ pub mod network;
 pub mod node;
 pub mod node_info;
 pub mod prover;
+pub mod simulate;
 pub mod status_text;

@@ -129,6 +129,13 @@ pub struct LrpConfig {
     pub backup_percent: u32,
 }
 
+/// A tail backup goes only to a prover expected to prove the job this many
+/// times faster than its holder's expected time left: a backup costs a
+/// duplicate, so it must cut the tail, not shave it (in simulation a 1.25×
+/// margin spent the budget on marginal copies and left the slow machines'
+/// jobs without one; `crowdprove simulate`, docs/lrp.md).
+const BACKUP_SPEEDUP: u64 = 3;
+
 /// How a held job becomes eligible for another copy (see `docs/lrp.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -1227,8 +1234,8 @@ impl Lrp {
     /// latest hand-out is overdue for that holder ([`Self::overdue_ms`]);
     /// failing that, the scanned job with the longest expected time left
     /// and a single live holder goes as a backup copy, if the asker is
-    /// expected to finish it well before its holder and the backup budget
-    /// allows (LATE's speculation).
+    /// expected to finish it [`BACKUP_SPEEDUP`] times sooner than its holder
+    /// and the backup budget allows (LATE's speculation).
     fn pick_reserve(
         &self,
         prover: &PublicKey,
@@ -1243,8 +1250,7 @@ impl Lrp {
             && !on_probation
             && (self.job_times.backups + 1).saturating_mul(100)
                 <= budget.saturating_mul(self.job_times.first_handouts);
-        // The asker's expected time, once needed; a backup must beat the
-        // holder's time left by a quarter.
+        // The asker's expected time, once needed.
         let mut asker_ms = None;
         let mut backup: Option<(u64, QueueKey, JobId)> = None;
         for (key, entry) in self.queue.iter().take(scan) {
@@ -1286,7 +1292,7 @@ impl Lrp {
                     if may_back_up && live == 1 {
                         let left = entry.at.plus_millis(expected).millis_since(now);
                         let asker = *asker_ms.get_or_insert_with(|| self.expected_ms(prover));
-                        let beats = asker.saturating_mul(5) / 4 < left;
+                        let beats = asker.saturating_mul(BACKUP_SPEEDUP) < left;
                         if beats && backup.is_none_or(|(best, _, _)| left > best) {
                             backup = Some((left, *key, entry.job));
                         }
