@@ -64,6 +64,42 @@ def mean_latency(run):
     return sum(known) / max(len(known), 1)
 
 
+def work_summary(run):
+    """How well the crowd's work was used: useful work (jobs ÷ hand-outs),
+    prover-seconds fault-free provers held jobs someone else won, Jain's
+    fairness index of fault-free provers' wins, and each one's time from its
+    run's first hand-out to its first paid job."""
+    attempts = run["attempts"]
+    faulty = {k for k, v in run["roles"].items() if v.get("fault", "none") != "none"
+              or v.get("killed")}
+    jobs = run["checks"]["jobs"]
+    t0 = min((a["assigned_ms"] for a in attempts), default=0)
+    end = max((a["ended_ms"] or a["assigned_ms"] for a in attempts), default=0)
+    wasted_ms = sum((a["ended_ms"] or end) - a["assigned_ms"] for a in attempts
+                    if a["outcome"] in ("late", "abandoned") and a["prover"] not in faulty)
+    wins, first_paid = {}, {}
+    for a in attempts:
+        if a["prover"] in faulty:
+            continue
+        wins.setdefault(a["prover"], 0)
+        if a["outcome"] == "won":
+            wins[a["prover"]] += 1
+            paid = a["ended_ms"] - t0
+            first_paid[a["prover"]] = min(first_paid.get(a["prover"], paid), paid)
+    counts = list(wins.values())
+    squares = sum(x * x for x in counts)
+    fairness = sum(counts) ** 2 / (len(counts) * squares) if squares else None
+    firsts = sorted(first_paid.values())
+    return {
+        "handouts": len(attempts),
+        "useful_work": jobs / len(attempts) if attempts else None,
+        "wasted_prover_s": wasted_ms / 1000,
+        "fairness": fairness,
+        "first_paid_mean_s": sum(firsts) / len(firsts) / 1000 if firsts else None,
+        "first_paid_max_s": firsts[-1] / 1000 if firsts else None,
+    }
+
+
 def timeline_svg(run):
     attempts = run["attempts"]
     names = {k: v["name"] for k, v in run["roles"].items()}
@@ -155,6 +191,7 @@ def write(run_dir, options, runs):
             "ledger_verify": run["checks"]["ledger_verify"],
             "each_job_paid_once": run["checks"]["each_job_paid_once"],
             "provers": prover_rows(run),
+            "work": work_summary(run),
         })
     with open(paths["json"], "w") as f:
         json.dump({"options": options, "summary": summary, "runs": runs}, f, indent=1)
@@ -182,6 +219,14 @@ def write(run_dir, options, runs):
         md.append(f"- Request-response traffic{since}: {s['rpc_bytes'] / 1e6:.2f} MB "
                   f"({s['rpc_bytes'] / max(s['proofs_verified'], 1) / 1e3:.1f} kB per verified proof, "
                   f"proving-key downloads included).")
+        w = s["work"]
+        fmt = lambda v, spec: "—" if v is None else format(v, spec)
+        md.append(f"- Work: {w['handouts']} hand-outs for {c['jobs']} jobs, useful work "
+                  f"{fmt(w['useful_work'], '.3f')}; fault-free provers held jobs another prover "
+                  f"won for {w['wasted_prover_s']:.1f} prover-seconds; fairness of their wins "
+                  f"(Jain) {fmt(w['fairness'], '.3f')}; first paid job after "
+                  f"{fmt(w['first_paid_mean_s'], '.1f')} s on average, "
+                  f"{fmt(w['first_paid_max_s'], '.1f')} s at most.")
         for e in run.get("events", []):
             md.append(f"- Fault: {e['what']}.")
         md.append("")

@@ -235,6 +235,11 @@ pub struct ProverSection {
     /// trying.
     #[arg(long, default_value_t = 10)]
     pub max_failures: u32,
+    /// Seconds between heartbeats while a job is held (0: none). A
+    /// distributor re-serves the job of a prover silent for its
+    /// `[scheduler] heartbeat_silence_ms` (30 s by default).
+    #[arg(long, default_value_t = 10)]
+    pub heartbeat_secs: u64,
     /// Seconds to finish held jobs on shutdown before releasing them.
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace_secs: u64,

@@ -128,8 +128,8 @@ enum Command {
     /// Simulate a proving crowd in virtual time, driving the real scheduler.
     ///
     /// Compares the scheduling policies (ours, the paper's LRP, LRP with a
-    /// 30 s re-serve age, zkSync-style 10-minute timeouts) on the same
-    /// seeds over crowd sizes and fault mixes (sitters, hung machines,
+    /// 30 s re-serve age, zkSync-style 10-minute timeouts, Aztec-style 30 s
+    /// heartbeat leases) on the same seeds over crowd sizes and fault mixes (sitters, hung machines,
     /// liars, slow machines), reproduces the paper's runs, and times the
     /// paper's 17,188-job batch on a big crowd. Prints Markdown; --out also
     /// writes simulation.md and simulation.svg; --check exits 1 naming any

@@ -155,6 +155,93 @@ fn a_prover_that_claims_and_stalls_does_not_stop_the_batch() {
     check_ledger(&net, net.node(d), 1, JOBS, REWARD);
 }
 
+/// Heartbeats over the network, with two bare clients and only silence
+/// re-serving (job times assumed 10,000 times their learnt length, no
+/// backups, 4 s of silence): while the holder heartbeats every second, the
+/// other client asking twice a second never gets its job; once the holder
+/// falls silent, the job goes to the other client, and not before 4 s of
+/// silence. A heartbeat for someone else's hand-out is refused.
+#[test]
+fn a_holder_keeps_its_job_while_it_heartbeats_and_loses_it_when_silent() {
+    use protocol::SecretKey;
+    use protocol::envelope::seal_now;
+    use protocol::messages::{AnyMessage, Heartbeat, JobRequest};
+    use std::time::Instant;
+
+    let mut net = Net::new();
+    let (d, key_hex, boot) = net.start_distributor(
+        "batch_txs = 1\n\
+         scheduler.overdue_percent = 1000000\n\
+         scheduler.backup_percent = 0\n\
+         scheduler.heartbeat_silence_ms = 4000\n\
+         scheduler.lease_ms = 600000",
+        &[],
+    );
+    let key = node::config::parse_public_key(&key_hex).unwrap();
+    net.submit_batch(d);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (holder, racer) = (
+            SecretKey::from_seed([41; 32]),
+            SecretKey::from_seed([42; 32]),
+        );
+        let holder_client = support::Client::connect(&holder, &boot, key).await;
+        let racer_client = support::Client::connect(&racer, &boot, key).await;
+        let ask = || seal_now(&JobRequest { circuits: vec![] }, &racer);
+        let held = holder_client
+            .ask_until(
+                "the job",
+                || seal_now(&JobRequest { circuits: vec![] }, &holder),
+                |m| match m {
+                    AnyMessage::Assignment(a) => Some(a),
+                    _ => None,
+                },
+            )
+            .await;
+        let beat = Heartbeat {
+            job: held.job,
+            request: held.request,
+        };
+        // Twelve seconds of heartbeats, three times the silence.
+        let talking = Instant::now();
+        let mut last_beat = Instant::now();
+        while talking.elapsed() < Duration::from_secs(12) {
+            if last_beat.elapsed() >= Duration::from_secs(1) {
+                let echo = holder_client.ask(seal_now(&beat, &holder)).await;
+                assert!(
+                    matches!(echo, AnyMessage::Heartbeat(ref b) if *b == beat),
+                    "{echo:?}"
+                );
+                last_beat = Instant::now();
+            }
+            match racer_client.ask(ask()).await {
+                AnyMessage::NoWork(_) => {}
+                other => panic!("a talking holder's job was handed out: {other:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // Someone else's hand-out: refused, and it does not count.
+        match racer_client.ask(seal_now(&beat, &racer)).await {
+            AnyMessage::Rejected(r) => assert_eq!(r.reason, "not_issued"),
+            other => panic!("{other:?}"),
+        }
+        let silent = last_beat;
+        let again = racer_client
+            .ask_until("the silent holder's job", ask, |m| match m {
+                AnyMessage::Assignment(a) => Some(a),
+                _ => None,
+            })
+            .await;
+        assert_eq!(again.job, held.job);
+        assert!(
+            silent.elapsed() >= Duration::from_millis(3_000),
+            "re-served {:?} after the last heartbeat",
+            silent.elapsed()
+        );
+    });
+    assert!(net.stop(d).success());
+}
+
 #[test]
 fn a_byzantine_prover_is_never_paid_and_honest_work_goes_on() {
     let mut net = Net::new();

@@ -127,6 +127,10 @@ pub struct LrpConfig {
     /// batch's tail, to a prover expected to finish before the holder) are at
     /// most this many percent of the jobs handed out.
     pub backup_percent: u32,
+    /// Adaptive: a hand-out whose prover sent no [`LrpEvent::Heartbeat`]
+    /// for this long (since its last one, or since the hand-out) is overdue
+    /// whatever its expected time. 0: silence is not evidence.
+    pub heartbeat_silence_ms: u64,
 }
 
 /// A tail backup goes only to a prover expected to prove the job this many
@@ -190,6 +194,7 @@ impl Default for LrpConfig {
             job_time_prior_ms: 60_000,
             overdue_percent: 200,
             backup_percent: 3,
+            heartbeat_silence_ms: 30_000,
         }
     }
 }
@@ -282,6 +287,23 @@ pub enum LrpEvent {
     Forget {
         /// The batch to forget.
         batch: BatchId,
+    },
+    /// A prover says it is still working on a hand-out.
+    Heartbeat {
+        /// The job.
+        job: JobId,
+        /// The hand-out.
+        request: RequestId,
+        /// The prover.
+        prover: PublicKey,
+        /// When it arrived.
+        now: Timestamp,
+    },
+    /// The distributor (re)started: no heartbeat could reach it before
+    /// `now`, so silence before then is no evidence.
+    Resume {
+        /// When it started.
+        now: Timestamp,
     },
 }
 
@@ -398,6 +420,23 @@ pub enum ReleaseOutcome {
     Unknown,
 }
 
+/// The effect of a [`LrpEvent::Heartbeat`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeartbeatOutcome {
+    /// Noted: the hand-out's silence starts again.
+    Noted,
+    /// Too soon after the last one noted (within a sixth of
+    /// [`LrpConfig::heartbeat_silence_ms`]): changes nothing, need not be
+    /// logged.
+    TooSoon,
+    /// The job is already done: the prover can stop.
+    AlreadyDone,
+    /// The pair was issued to another prover.
+    WrongProver,
+    /// The pair is not a live hand-out.
+    Unknown,
+}
+
 /// The effect of a [`LrpEvent::Submit`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmitOutcome {
@@ -444,6 +483,10 @@ pub enum LrpOutcome {
     },
     /// Answer to [`LrpEvent::Forget`].
     Forgot(ForgetOutcome),
+    /// Answer to [`LrpEvent::Heartbeat`].
+    Heard(HeartbeatOutcome),
+    /// Answer to [`LrpEvent::Resume`].
+    Resumed,
 }
 
 /// One live hand-out of a pending job.
@@ -909,6 +952,10 @@ pub struct Lrp {
     pending: u64,
     done: u64,
     job_times: JobTimes,
+    /// The last heartbeat of each live hand-out that sent one.
+    heard: FxMap<RequestId, Timestamp>,
+    /// The last [`LrpEvent::Resume`]: silence is counted from no earlier.
+    resumed_at: Timestamp,
 }
 
 impl Lrp {
@@ -926,6 +973,8 @@ impl Lrp {
             pending: 0,
             done: 0,
             job_times: JobTimes::default(),
+            heard: FxMap::default(),
+            resumed_at: Timestamp(0),
         })
     }
 
@@ -967,6 +1016,16 @@ impl Lrp {
                 strikes_cleared: self.on_pardon(prover),
             },
             LrpEvent::Forget { batch } => LrpOutcome::Forgot(self.on_forget(batch)),
+            LrpEvent::Heartbeat {
+                job,
+                request,
+                prover,
+                now,
+            } => LrpOutcome::Heard(self.on_heartbeat(job, request, prover, now)),
+            LrpEvent::Resume { now } => {
+                self.resumed_at = self.tick(now);
+                LrpOutcome::Resumed
+            }
         }
     }
 
@@ -1154,6 +1213,7 @@ impl Lrp {
             }
             if let Some(old) = replaced {
                 remove_holding(&mut self.provers, &prover, old);
+                self.heard.remove(&old);
             }
             (job, true, moves)
         };
@@ -1286,7 +1346,10 @@ impl Lrp {
                     .iter()
                     .find(|h| h.request == key.request)
                     .map_or_else(|| self.typical_ms(), |h| self.expected_ms(&h.prover));
-                let due = entry.at.plus_millis(self.overdue_ms(expected));
+                let due = entry
+                    .at
+                    .plus_millis(self.overdue_ms(expected))
+                    .min(self.silent_at(key.request, entry.at));
                 if now < due {
                     retry_at = retry_at.min(due);
                     if may_back_up && live == 1 {
@@ -1306,6 +1369,19 @@ impl Lrp {
             Some((_, key, job)) => Ok((key, job, true)),
             None => Err(retry_at),
         }
+    }
+
+    /// When the hand-out `request` (made at `at`) counts as silent: its
+    /// last heartbeat, or the hand-out, or the last resume, whichever is
+    /// latest, plus [`LrpConfig::heartbeat_silence_ms`]; never with
+    /// heartbeats off.
+    fn silent_at(&self, request: RequestId, at: Timestamp) -> Timestamp {
+        let silence = self.config.heartbeat_silence_ms;
+        if silence == 0 {
+            return Timestamp(u64::MAX);
+        }
+        let heard = self.heard.get(&request).copied().unwrap_or(at);
+        heard.max(at).max(self.resumed_at).plus_millis(silence)
     }
 
     /// How long `prover` is expected to hold a job it will win: its own
@@ -1404,6 +1480,7 @@ impl Lrp {
                 self.job_times.learn(took);
                 for h in holders.as_slice() {
                     remove_holding(&mut self.provers, &h.prover, h.request);
+                    self.heard.remove(&h.request);
                 }
                 let late = holders.into_others(request);
                 let superseded = u32::try_from(late.len()).unwrap_or(u32::MAX);
@@ -1534,6 +1611,7 @@ impl Lrp {
         }
         let orphaned = holders.as_slice().is_empty();
         remove_holding(&mut self.provers, prover, request);
+        self.heard.remove(&request);
         Ok(orphaned)
     }
 
@@ -1551,6 +1629,34 @@ impl Lrp {
             cooldown_until: state.cooldown_until,
             banned: state.strikes >= self.config.max_strikes,
         }
+    }
+
+    fn on_heartbeat(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        now: Timestamp,
+    ) -> HeartbeatOutcome {
+        let now = self.tick(now);
+        let holders = match self.slot(job) {
+            None | Some(Slot::Fresh) => return HeartbeatOutcome::Unknown,
+            Some(Slot::Done { .. }) => return HeartbeatOutcome::AlreadyDone,
+            Some(Slot::Pending { holders, .. }) => holders.as_slice(),
+        };
+        match holders.iter().find(|h| h.request == request) {
+            None => return HeartbeatOutcome::Unknown,
+            Some(h) if h.prover != prover => return HeartbeatOutcome::WrongProver,
+            Some(_) => {}
+        }
+        let gap = self.config.heartbeat_silence_ms / 6;
+        if let Some(last) = self.heard.get(&request)
+            && now.millis_since(*last) < gap
+        {
+            return HeartbeatOutcome::TooSoon;
+        }
+        self.heard.insert(request, now);
+        HeartbeatOutcome::Noted
     }
 
     fn on_pardon(&mut self, prover: PublicKey) -> u32 {
@@ -1680,6 +1786,10 @@ pub struct LrpSnapshot {
     /// First hand-outs and backups, the backup budget's counters.
     first_handouts: u64,
     backups: u64,
+    /// Live hand-outs' last heartbeats, by request id.
+    heard: Vec<(RequestId, Timestamp)>,
+    /// The last resume.
+    resumed_at: Timestamp,
 }
 
 /// An [`LrpSnapshot`] as format-3 job stores hold it, written before the
@@ -1712,6 +1822,8 @@ impl From<LrpSnapshotV3> for LrpSnapshot {
             recent: Vec::new(),
             first_handouts: 0,
             backups: 0,
+            heard: Vec::new(),
+            resumed_at: Timestamp(0),
         }
     }
 }
@@ -1814,6 +1926,12 @@ impl Lrp {
             recent: self.job_times.recent.iter().copied().collect(),
             first_handouts: self.job_times.first_handouts,
             backups: self.job_times.backups,
+            heard: {
+                let mut heard: Vec<_> = self.heard.iter().map(|(r, t)| (*r, *t)).collect();
+                heard.sort_unstable();
+                heard
+            },
+            resumed_at: self.resumed_at,
         }
     }
 
@@ -1859,6 +1977,8 @@ impl Lrp {
         }
         lrp.job_times.first_handouts = snapshot.first_handouts;
         lrp.job_times.backups = snapshot.backups;
+        lrp.heard = snapshot.heard.iter().copied().collect();
+        lrp.resumed_at = snapshot.resumed_at;
         for (id, progress, slots) in &snapshot.batches {
             let mut state = BatchState {
                 progress: *progress,
@@ -2931,13 +3051,15 @@ mod tests {
     }
 
     /// Knobs for the adaptive rule's tests: a 10 s prior, overdue at 2×,
-    /// no minimum age, no backups unless a test allows them.
+    /// no minimum age, no backups and no heartbeat rule unless a test
+    /// allows them.
     fn adaptive() -> LrpConfig {
         LrpConfig {
             policy: ReservePolicy::Adaptive,
             job_time_prior_ms: 10_000,
             overdue_percent: 200,
             backup_percent: 0,
+            heartbeat_silence_ms: 0,
             idle_retry_ms: 60_000,
             ..open()
         }
@@ -3104,5 +3226,120 @@ mod tests {
         assert!(migrated.job_times.is_empty() && migrated.recent.is_empty());
         let restored = Lrp::restore(adaptive(), &migrated).unwrap();
         assert_eq!(restored.snapshot(), migrated);
+    }
+
+    fn heartbeat(lrp: &mut Lrp, h: Handout, prover: PublicKey, ms: u64) -> HeartbeatOutcome {
+        match lrp.apply(&LrpEvent::Heartbeat {
+            job: h.job,
+            request: h.request,
+            prover,
+            now: t(ms),
+        }) {
+            LrpOutcome::Heard(outcome) => outcome,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_silent_holder_is_overdue_however_long_its_job_should_take() {
+        let config = LrpConfig {
+            job_time_prior_ms: 600_000,
+            heartbeat_silence_ms: 30_000,
+            ..adaptive()
+        };
+        let mut lrp = lrp_with(config.clone(), 2);
+        let talks = assigned(lrp.request(p(1), t(0)));
+        let quiet = assigned(lrp.request(p(2), t(0)));
+        assert_eq!(
+            heartbeat(&mut lrp, talks, p(1), 10_000),
+            HeartbeatOutcome::Noted
+        );
+        assert_eq!(
+            heartbeat(&mut lrp, talks, p(1), 14_000),
+            HeartbeatOutcome::TooSoon
+        );
+        assert_eq!(
+            heartbeat(&mut lrp, talks, p(1), 20_000),
+            HeartbeatOutcome::Noted
+        );
+        // The quiet hand-out is silent 30 s after it was made; the one that
+        // talks, 30 s after its last heartbeat.
+        let first = assigned(lrp.request(p(3), t(30_000)));
+        assert_eq!(first.job, quiet.job);
+        assert_eq!(
+            lrp.request(p(4), t(45_000)),
+            Decision::NoWork {
+                retry_at: t(50_000)
+            }
+        );
+        assert_eq!(assigned(lrp.request(p(4), t(50_000))).job, talks.job);
+
+        // Heartbeats for what is not a live hand-out of the sender.
+        assert_eq!(
+            heartbeat(&mut lrp, talks, p(2), 51_000),
+            HeartbeatOutcome::WrongProver
+        );
+        let forged = Handout {
+            request: RequestId(999),
+            ..talks
+        };
+        assert_eq!(
+            heartbeat(&mut lrp, forged, p(1), 51_000),
+            HeartbeatOutcome::Unknown
+        );
+        lrp.complete(first.job, first.request, p(3), t(52_000));
+        assert_eq!(
+            heartbeat(&mut lrp, quiet, p(2), 53_000),
+            HeartbeatOutcome::AlreadyDone
+        );
+
+        // The paper's rule ignores heartbeats.
+        let mut lrp = lrp_with(
+            LrpConfig {
+                policy: ReservePolicy::Lrp,
+                min_reserve_age_ms: 100_000,
+                ..config
+            },
+            1,
+        );
+        let _ = assigned(lrp.request(p(1), t(0)));
+        assert!(matches!(
+            lrp.request(p(2), t(60_000)),
+            Decision::NoWork { .. }
+        ));
+    }
+
+    #[test]
+    fn a_restart_does_not_count_its_own_downtime_as_silence() {
+        let config = LrpConfig {
+            job_time_prior_ms: 600_000,
+            heartbeat_silence_ms: 30_000,
+            ..adaptive()
+        };
+        let mut lrp = lrp_with(config, 1);
+        let h = assigned(lrp.request(p(1), t(0)));
+        heartbeat(&mut lrp, h, p(1), 10_000);
+        // Down from 10 s to 100 s: no heartbeat could arrive.
+        assert_eq!(
+            lrp.apply(&LrpEvent::Resume { now: t(100_000) }),
+            LrpOutcome::Resumed
+        );
+        assert_eq!(
+            lrp.request(p(2), t(110_000)),
+            Decision::NoWork {
+                retry_at: t(130_000)
+            }
+        );
+        heartbeat(&mut lrp, h, p(1), 120_000);
+        assert_eq!(
+            lrp.request(p(2), t(140_000)),
+            Decision::NoWork {
+                retry_at: t(150_000)
+            }
+        );
+        // Heartbeats and the resume survive a snapshot.
+        let restored = Lrp::restore(lrp.config().clone(), &lrp.snapshot()).unwrap();
+        assert_eq!(restored.snapshot(), lrp.snapshot());
+        assert_eq!(assigned(lrp.request(p(2), t(150_000))).job, h.job);
     }
 }

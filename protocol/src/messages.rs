@@ -13,6 +13,10 @@
 //! | [`BatchProven`] | 8 | distributor | 1 KiB |
 //! | [`KeyRequest`] | 9 | prover | 256 B |
 //! | [`KeyChunk`] | 10 | distributor | 512 KiB + 1 KiB |
+//! | [`ReceiptRequest`] | 11 | prover | 256 B |
+//! | [`ReceiptReply`] | 12 | distributor | 4 KiB + 256 B |
+//! | [`Rejected`] | 13 | distributor | 256 B |
+//! | [`Heartbeat`] | 14 | prover | 256 B |
 //!
 //! Bodies are encoded with [`crate::codec`] and wrapped in a signed
 //! [envelope](crate::envelope). After decoding, [`Message::check`] rejects
@@ -187,6 +191,17 @@ pub struct Release {
     pub request: RequestId,
 }
 
+/// A prover says it is still working on a hand-out (every few seconds, from
+/// the assignment until its proof or release), so that its silence is
+/// evidence: a hand-out whose prover stopped talking is re-served sooner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The job being proved.
+    pub job: JobId,
+    /// The hand-out it answers.
+    pub request: RequestId,
+}
+
 /// The distributor gossips that a batch is fully proven.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchProven {
@@ -335,6 +350,11 @@ impl Message for Verdict {
 
 impl Message for Release {
     const KIND: Kind = Kind::Release;
+    const MAX_BODY: usize = 256;
+}
+
+impl Message for Heartbeat {
+    const KIND: Kind = Kind::Heartbeat;
     const MAX_BODY: usize = 256;
 }
 
@@ -497,6 +517,7 @@ message_kinds! {
     ReceiptRequest = 11, "receipt-request";
     ReceiptReply = 12, "receipt-reply";
     Rejected = 13, "rejected";
+    Heartbeat = 14, "heartbeat";
 }
 
 impl fmt::Display for Kind {

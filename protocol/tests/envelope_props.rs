@@ -151,6 +151,11 @@ fn message() -> impl Strategy<Value = AnyMessage> {
         }
         .into()),
         "[a-z-]{0,128}".prop_map(|reason| Rejected { reason }.into()),
+        (job(), any::<u64>()).prop_map(|(job, r)| Heartbeat {
+            job,
+            request: RequestId(r)
+        }
+        .into()),
     ]
 }
 
@@ -169,6 +174,7 @@ fn seal_any(message: &AnyMessage, key: &SecretKey, at: Timestamp, nonce: u64) ->
         AnyMessage::ReceiptRequest(m) => seal(m, key, at, nonce),
         AnyMessage::ReceiptReply(m) => seal(m, key, at, nonce),
         AnyMessage::Rejected(m) => seal(m, key, at, nonce),
+        AnyMessage::Heartbeat(m) => seal(m, key, at, nonce),
     }
 }
 

@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use protocol::codec;
 use protocol::lrp::{
-    Completion, Decision, JobView, Lrp, LrpConfig, LrpEvent, LrpOutcome, Refusal, ReleaseOutcome,
-    ReservePolicy, StrikeOutcome,
+    Completion, Decision, HeartbeatOutcome, JobView, Lrp, LrpConfig, LrpEvent, LrpOutcome, Refusal,
+    ReleaseOutcome, ReservePolicy, StrikeOutcome,
 };
 use protocol::{BatchId, JobId, PublicKey, RequestId, Timestamp};
 
@@ -29,6 +29,7 @@ fn config() -> LrpConfig {
     LrpConfig {
         policy: POLICY.with(|p| p.get()),
         job_time_prior_ms: 40,
+        heartbeat_silence_ms: 120,
         min_reserve_age_ms: 50,
         lease_ms: 400,
         max_live_holders: 2,
@@ -58,6 +59,10 @@ enum Op {
     /// A dishonest prover's proof for one of its pairs fails verification.
     Invalid(u8, usize),
     Release(u8, usize),
+    /// A prover says it still works on one of its pairs (or someone else's).
+    Heartbeat(u8, usize, bool),
+    /// The distributor restarts.
+    Resume,
     Advance(u64),
     SubmitBatch(u32),
 }
@@ -71,7 +76,9 @@ fn op(provers: u8) -> impl Strategy<Value = Op> {
         1 => (p.clone(), any::<usize>()).prop_map(|(p, k)| Op::CompleteOthers(p, k)),
         1 => (p.clone(), 0..40u32, 0..80u64).prop_map(|(p, j, r)| Op::CompleteForged(p, j, r)),
         2 => (liar, any::<usize>()).prop_map(|(p, k)| Op::Invalid(p, k)),
-        1 => (p, any::<usize>()).prop_map(|(p, k)| Op::Release(p, k)),
+        1 => (p.clone(), any::<usize>()).prop_map(|(p, k)| Op::Release(p, k)),
+        3 => (p, any::<usize>(), any::<bool>()).prop_map(|(p, k, own)| Op::Heartbeat(p, k, own)),
+        1 => Just(Op::Resume),
         3 => (0..200u64).prop_map(Op::Advance),
         1 => (1..6u32).prop_map(Op::SubmitBatch),
     ]
@@ -254,6 +261,24 @@ impl Harness {
                     });
                 }
             }
+            Op::Heartbeat(p, k, own) => {
+                let pairs: Vec<(RequestId, JobId)> = if own {
+                    self.pairs_of(key(p))
+                } else {
+                    self.issued.iter().map(|(r, (j, _))| (*r, *j)).collect()
+                };
+                if let Some((request, job)) = Self::pick(&pairs, k) {
+                    self.step(LrpEvent::Heartbeat {
+                        job,
+                        request,
+                        prover: key(p),
+                        now,
+                    });
+                }
+            }
+            Op::Resume => {
+                self.step(LrpEvent::Resume { now });
+            }
             Op::Advance(ms) => self.now = self.now.plus_millis(ms),
             Op::SubmitBatch(n) => self.submit_batch(n),
         }
@@ -415,6 +440,36 @@ impl Harness {
                 };
                 assert_eq!(*result, expected, "{event:?}");
             }
+            (
+                LrpEvent::Heartbeat {
+                    job,
+                    request,
+                    prover,
+                    ..
+                },
+                LrpOutcome::Heard(result),
+            ) => {
+                let expected = if self.done.contains_key(job) {
+                    Some(HeartbeatOutcome::AlreadyDone)
+                } else {
+                    match self.issued_for(*job, *request) {
+                        None => Some(HeartbeatOutcome::Unknown),
+                        Some(_) if self.voided.contains(request) => Some(HeartbeatOutcome::Unknown),
+                        Some(owner) if owner != *prover => Some(HeartbeatOutcome::WrongProver),
+                        // Noted, or too soon after the last: either way no
+                        // other outcome.
+                        Some(_) => None,
+                    }
+                };
+                match expected {
+                    Some(expected) => assert_eq!(*result, expected, "{event:?}"),
+                    None => assert!(
+                        matches!(result, HeartbeatOutcome::Noted | HeartbeatOutcome::TooSoon),
+                        "{event:?}: {result:?}"
+                    ),
+                }
+            }
+            (LrpEvent::Resume { .. }, LrpOutcome::Resumed) => {}
             other => panic!("outcome does not answer its event: {other:?}"),
         }
     }

@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use libp2p::PeerId;
-use protocol::lrp::{Completion, Decision, LrpEvent, LrpOutcome, Refusal};
+use protocol::lrp::{Completion, Decision, HeartbeatOutcome, LrpEvent, LrpOutcome, Refusal};
 use protocol::messages::{
     AnyMessage, Assignment, BatchProven, InvalidReason, JobAnnouncement, JobRequest, KeyRequest,
     NoWork, NoWorkReason, Outcome, ProofSubmission, Verdict,
@@ -505,6 +505,11 @@ impl Distributor {
     /// batches whose last proof arrived just before the crash once their
     /// credits are durable.
     fn recover(&mut self) -> anyhow::Result<()> {
+        // No heartbeat could reach a stopped distributor: silence before
+        // now is no evidence against a holder.
+        let now = self.scheduler.now();
+        self.scheduler
+            .apply(LrpEvent::Resume { now }, |_| Log::plain());
         let mut open = 0;
         for batch in self.store.batches()? {
             if batch.proven.is_some() {
@@ -812,6 +817,23 @@ impl Distributor {
                 let outcome = self.scheduler.apply(event, |_| Log::plain());
                 debug!(target: "lrp", job = %release.job, ?outcome, "release");
                 self.outbox.reply(channel, &release);
+            }
+            AnyMessage::Heartbeat(heartbeat) => {
+                let event = LrpEvent::Heartbeat {
+                    job: heartbeat.job,
+                    request: heartbeat.request,
+                    prover,
+                    now,
+                };
+                match self.scheduler.apply(event, |_| Log::plain()) {
+                    LrpOutcome::Heard(HeartbeatOutcome::Noted | HeartbeatOutcome::TooSoon) => {
+                        self.outbox.reply(channel, &heartbeat)
+                    }
+                    LrpOutcome::Heard(HeartbeatOutcome::AlreadyDone) => {
+                        self.outbox.refuse(channel, "job_done")
+                    }
+                    _ => self.outbox.refuse(channel, "not_issued"),
+                }
             }
             AnyMessage::KeyRequest(request) => self.on_key_request(prover, request, channel, now),
             AnyMessage::ReceiptRequest(request) => {

@@ -2,8 +2,9 @@
 //! and the one way either changes — [`Scheduler::apply`], which applies an
 //! event and queues it to the journal before its effect can leave the node.
 //!
-//! Single-threaded by design: the run loop owns it. Polls that change
-//! nothing but the clock (no work, at capacity, cooling down, banned) are
+//! Single-threaded by design: the run loop owns it. Polls and heartbeats
+//! that change nothing but the clock (no work, at capacity, cooling down,
+//! banned; a heartbeat too soon after the last, or for no live hand-out) are
 //! not logged one by one: event times are kept monotonic ([`Scheduler::now`]),
 //! so the next logged event moves a replayed clock to the same place.
 //!
@@ -16,7 +17,7 @@
 
 use std::time::Instant;
 
-use protocol::lrp::{Decision, JobView, Lrp, LrpConfig, LrpEvent, LrpOutcome};
+use protocol::lrp::{Decision, HeartbeatOutcome, JobView, Lrp, LrpConfig, LrpEvent, LrpOutcome};
 use protocol::{JobId, PublicKey, RequestId, Timestamp};
 
 use super::history::History;
@@ -125,6 +126,12 @@ impl Scheduler {
         let clock_only = matches!(
             outcome,
             LrpOutcome::Decided(Decision::NoWork { .. } | Decision::Refused(_))
+                | LrpOutcome::Heard(
+                    HeartbeatOutcome::TooSoon
+                        | HeartbeatOutcome::AlreadyDone
+                        | HeartbeatOutcome::WrongProver
+                        | HeartbeatOutcome::Unknown
+                )
         );
         if !clock_only {
             records.push(Change::Event(event));

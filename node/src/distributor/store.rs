@@ -719,9 +719,9 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         // A scheduler that learnt nothing yet: its v4 snapshot ends in the
-        // four empty new fields (two empty lists, two zero counters: 8 zero
-        // bytes each), then the node's empty prover list (8 more); the v3
-        // bytes are the same without those four.
+        // six empty new fields (three empty lists, two zero counters, a zero
+        // time: 8 zero bytes each), then the node's empty prover list (8
+        // more); the v3 bytes are the same without those six.
         let mut lrp = protocol::lrp::Lrp::new(LrpConfig::default()).unwrap();
         lrp.apply(&LrpEvent::Submit {
             jobs: vec![JobId::new(BatchId(1), 0), JobId::new(BatchId(1), 1)],
@@ -731,8 +731,8 @@ mod tests {
             provers: Vec::new(),
         };
         let v4 = codec::encode_stored(&current);
-        assert_eq!(v4[v4.len() - 40..], [0; 40]);
-        let v3 = [&v4[..v4.len() - 40], &[0; 8]].concat();
+        assert_eq!(v4[v4.len() - 56..], [0; 56]);
+        let v3 = [&v4[..v4.len() - 56], &[0; 8]].concat();
         {
             let store = JobStore::open(dir.path()).unwrap();
             store.put_meta(MAGIC_KEY, MAGIC_V3).unwrap();

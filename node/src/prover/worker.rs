@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use protocol::messages::{
-    AnyMessage, Assignment, JobRequest, NoWorkReason, Outcome, ProofSubmission, Release, Verdict,
+    AnyMessage, Assignment, Heartbeat, JobRequest, NoWorkReason, Outcome, ProofSubmission, Release,
+    Verdict,
 };
+use protocol::{JobId, RequestId};
 use prover_core::{AnyProvingKey, Circuit, Proof, ThreadPool};
 use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -198,9 +200,11 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
             continue;
         }
         shared.tally().active += 1;
+        let beating = tokio::spawn(heartbeats(shared.clone(), job, assignment.request));
         let outcome = prove_and_submit(&shared, &assignment, &mut byzantine)
             .instrument(span)
             .await;
+        beating.abort();
         shared.tally().active -= 1;
         match outcome {
             Ok(Outcome::Accepted { .. }) => {
@@ -409,6 +413,29 @@ async fn submit(
         }
     }
     unreachable!("the loop returns")
+}
+
+/// Tells the distributor every `heartbeat_secs` that this hand-out is still
+/// being worked on (fetching the key, waiting for a slot, proving,
+/// submitting), until aborted; so that its silence, if this machine hangs,
+/// gets the job re-served sooner than its expected time would. Stops early
+/// if the distributor says the job is done or not this prover's.
+async fn heartbeats(shared: Arc<Shared>, job: JobId, request: RequestId) {
+    let secs = shared.settings.heartbeat_secs;
+    if secs == 0 {
+        return;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        match shared.client.call(&Heartbeat { job, request }).await {
+            Ok(_) => {}
+            Err(CallError::Rejected(reason)) if reason == "job_done" || reason == "not_issued" => {
+                debug!(target: "prover", %job, reason, "heartbeats stop");
+                return;
+            }
+            Err(e) => debug!(target: "prover", %job, error = %e, "heartbeat not delivered"),
+        }
+    }
 }
 
 async fn release(shared: &Shared, assignment: &Assignment) {

@@ -104,15 +104,20 @@ pub enum Policy {
     /// Timeout re-queueing (zkSync-style): one copy, re-queued only once
     /// its holder has had it for 10 minutes.
     Timeout10min,
+    /// Heartbeat leases (Aztec-style): one copy, re-queued only once its
+    /// holder has been silent for 30 s; a live holder keeps it however
+    /// long it takes.
+    HeartbeatLease,
 }
 
 impl Policy {
     /// Every policy, ours first.
-    pub const ALL: [Policy; 4] = [
+    pub const ALL: [Policy; 5] = [
         Policy::Adaptive,
         Policy::PaperLrp,
         Policy::Lrp30s,
         Policy::Timeout10min,
+        Policy::HeartbeatLease,
     ];
 
     /// Its name in tables.
@@ -122,6 +127,7 @@ impl Policy {
             Self::PaperLrp => "paper LRP",
             Self::Lrp30s => "LRP, 30 s",
             Self::Timeout10min => "timeout 10 min",
+            Self::HeartbeatLease => "heartbeat lease 30 s",
         }
     }
 
@@ -147,6 +153,17 @@ impl Policy {
                 max_live_holders: 1,
                 ..base
             },
+            // The adaptive rule with only its heartbeat evidence: never
+            // overdue for its expected time, no backups.
+            Self::HeartbeatLease => LrpConfig {
+                policy: ReservePolicy::Adaptive,
+                min_reserve_age_ms: 0,
+                overdue_percent: u32::MAX,
+                backup_percent: 0,
+                max_live_holders: 1,
+                heartbeat_silence_ms: 30_000,
+                ..base
+            },
         }
     }
 }
@@ -167,6 +184,9 @@ pub struct Scenario {
     pub jitter: f64,
     /// One-way message latency, ms (each message draws from 0.5× to 1.5×).
     pub latency_ms: u64,
+    /// Milliseconds between a working prover's heartbeats (0: none).
+    /// Sitters and liars send none; a hung machine stops.
+    pub heartbeat_ms: u64,
     /// The scheduling policy.
     pub policy: Policy,
     /// Seed of every random draw.
@@ -241,6 +261,12 @@ enum Event {
     Submit(u32),
     /// A prover's request reaches the distributor.
     Ask(usize),
+    /// A prover's heartbeat for a hand-out reaches the distributor.
+    Beat {
+        prover: usize,
+        job: JobId,
+        request: u64,
+    },
     /// A prover's proof reaches the distributor; it took `took` ms to make.
     Proof {
         prover: usize,
@@ -345,7 +371,21 @@ pub fn run(scenario: &Scenario) -> Outcome {
                                 let slow = if p.fault == Fault::Slow { 4.0 } else { 1.0 };
                                 let factor = 1.0 + scenario.jitter * rng.gen_range(-1.0..=1.0);
                                 let took = (p.hardware.job_ms as f64 * slow * factor) as u64;
-                                if p.fault == Fault::Hang && back + took >= p.hang_at {
+                                let hangs = p.fault == Fault::Hang && back + took >= p.hang_at;
+                                // Heartbeats while it works, until it hangs.
+                                let quiet = if hangs { p.hang_at } else { back + took };
+                                let beat = scenario.heartbeat_ms;
+                                let mut at = back + beat;
+                                while beat > 0 && at < quiet {
+                                    let event = Event::Beat {
+                                        prover: i,
+                                        job: h.job,
+                                        request: h.request.0,
+                                    };
+                                    push(&mut queue, at + hop(&mut rng), event);
+                                    at += beat;
+                                }
+                                if hangs {
                                     // Hangs before it finishes: never heard of again.
                                     p.gone = true;
                                     continue;
@@ -375,6 +415,19 @@ pub fn run(scenario: &Scenario) -> Outcome {
                     Decision::Refused(Refusal::Banned { .. })
                     | Decision::Refused(Refusal::RequestIdsExhausted) => p.gone = true,
                 }
+            }
+            Event::Beat {
+                prover: i,
+                job,
+                request,
+            } => {
+                out.decisions += 1;
+                lrp.apply(&LrpEvent::Heartbeat {
+                    job,
+                    request: protocol::RequestId(request),
+                    prover: provers[i].key,
+                    now: at,
+                });
             }
             Event::Proof {
                 prover: i,
@@ -526,6 +579,7 @@ mod tests {
             crowd,
             jitter: 0.1,
             latency_ms: 50,
+            heartbeat_ms: 10_000,
             policy,
             seed: 1,
         }

@@ -79,7 +79,7 @@ pub fn scale_line(run: &ScaleRun) -> String {
 }
 
 /// Colours of the policies' lines, in [`Policy::ALL`] order.
-const COLOURS: [&str; 4] = ["#1b7837", "#762a83", "#2166ac", "#b2182b"];
+const COLOURS: [&str; 5] = ["#1b7837", "#762a83", "#2166ac", "#b2182b", "#e08214"];
 
 /// Two panels against crowd size, one line per policy: useful work in
 /// fault-free runs, and batch latency over the fault-free provers' alone
@@ -172,7 +172,7 @@ pub fn chart(rows: &[Row]) -> String {
         }
     }
     for (p, policy) in Policy::ALL.iter().enumerate() {
-        let lx = 60.0 + p as f64 * 200.0;
+        let lx = 40.0 + p as f64 * 175.0;
         let _ = writeln!(
             svg,
             "<rect x=\"{lx}\" y=\"{}\" width=\"14\" height=\"4\" fill=\"{}\"/>\

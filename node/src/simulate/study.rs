@@ -122,6 +122,7 @@ pub fn scenario(study: &Study, size: u32, mix: Mix, policy: Policy) -> Scenario 
         crowd,
         jitter: 0.1,
         latency_ms: 50,
+        heartbeat_ms: 10_000,
         policy,
         seed: study.seed,
     }
@@ -239,6 +240,7 @@ pub fn paper(seed: u64) -> Vec<PaperRun> {
                         crowd: vec![(hardware, Fault::None, provers)],
                         jitter: 0.1,
                         latency_ms: 50,
+                        heartbeat_ms: 10_000,
                         policy,
                         seed,
                     };

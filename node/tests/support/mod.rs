@@ -111,19 +111,32 @@ impl Net {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        let mut scheduler: Vec<(String, String)> = vec![
+            ("min_reserve_age_ms".into(), "1500".into()),
+            ("lease_ms".into(), "3000".into()),
+        ];
+        // `key = value` lines go to [distributor], `scheduler.key = value`
+        // lines to [scheduler].
         for line in overrides.lines().filter(|l| l.contains('=')) {
             let (key, value) = line.split_once('=').unwrap();
             let (key, value) = (key.trim().to_string(), value.trim().to_string());
-            settings.retain(|(k, _)| *k != key);
-            settings.push((key, value));
+            let (section, key) = match key.strip_prefix("scheduler.") {
+                Some(knob) => (&mut scheduler, knob.to_string()),
+                None => (&mut settings, key),
+            };
+            section.retain(|(k, _)| *k != key);
+            section.push((key, value));
         }
-        let body: String = settings
-            .iter()
-            .map(|(k, v)| format!("{k} = {v}\n"))
-            .collect();
+        let lines = |section: &[(String, String)]| -> String {
+            section
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}\n"))
+                .collect()
+        };
         let text = format!(
-            "[node]\nrole = \"distributor\"\n\n[distributor]\n{body}\n\
-             [scheduler]\nmin_reserve_age_ms = 1500\nlease_ms = 3000\n"
+            "[node]\nrole = \"distributor\"\n\n[distributor]\n{}\n[scheduler]\n{}",
+            lines(&settings),
+            lines(&scheduler)
         );
         std::fs::write(&path, text).unwrap();
         path
