@@ -65,14 +65,16 @@ def mean_latency(run):
 
 
 def work_summary(run):
-    """How well the crowd's work was used: useful work (jobs ÷ hand-outs),
+    """How well the crowd's work was used: useful work (jobs ÷ hand-outs, from
+    the distributor's per-prover counts, which survive its restarts),
     prover-seconds fault-free provers held jobs someone else won, Jain's
-    fairness index of fault-free provers' wins, and each one's time from its
-    run's first hand-out to its first paid job."""
+    fairness index of fault-free provers' wins, and each one's time from the
+    run's first hand-out to its first paid job (from the attempts the testnet
+    collected while it ran)."""
     attempts = run["attempts"]
-    faulty = {k for k, v in run["roles"].items() if v.get("fault", "none") != "none"
-              or v.get("killed")}
+    faulty = {k for k, v in run["roles"].items() if v.get("fault", "none") != "none"}
     jobs = run["checks"]["jobs"]
+    handouts = sum(p["assigned"] for p in run["status"]["provers"])
     t0 = min((a["assigned_ms"] for a in attempts), default=0)
     end = max((a["ended_ms"] or a["assigned_ms"] for a in attempts), default=0)
     wasted_ms = sum((a["ended_ms"] or end) - a["assigned_ms"] for a in attempts
@@ -91,8 +93,8 @@ def work_summary(run):
     fairness = sum(counts) ** 2 / (len(counts) * squares) if squares else None
     firsts = sorted(first_paid.values())
     return {
-        "handouts": len(attempts),
-        "useful_work": jobs / len(attempts) if attempts else None,
+        "handouts": handouts,
+        "useful_work": jobs / handouts if handouts else None,
         "wasted_prover_s": wasted_ms / 1000,
         "fairness": fairness,
         "first_paid_mean_s": sum(firsts) / len(firsts) / 1000 if firsts else None,

@@ -202,6 +202,9 @@ struct CrowdArgs {
     /// Threads per proof (0: share the cores among --parallel).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Seconds between each identity's heartbeats for a job it holds.
+    #[arg(long, default_value_t = 10)]
+    heartbeat_secs: u64,
 }
 
 /// `crowdprove simulate`.
@@ -459,6 +462,7 @@ fn crowd_config(args: CrowdArgs) -> anyhow::Result<node::crowd::CrowdConfig> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut base = Config::default();
     base.network.bootstrap = args.bootstrap;
+    base.prover.heartbeat_secs = args.heartbeat_secs;
     let bootstrap = base.network()?.bootstrap;
     Ok(node::crowd::CrowdConfig {
         provers: args.provers.max(1),

@@ -1193,9 +1193,10 @@ impl Lrp {
             if backup {
                 self.job_times.backups += 1;
             }
-            // A hand-out on probation does not move the job: see
-            // [Probation](self#probation).
-            let moves = self.is_trusted(&prover);
+            // Under the paper's rule a hand-out on probation does not move
+            // the job (see [Probation](self#probation)); under the adaptive
+            // one it does, as its holder is judged by its own evidence.
+            let moves = self.is_trusted(&prover) || self.config.policy == ReservePolicy::Adaptive;
             if moves {
                 self.queue.remove(&old_key);
             }
@@ -1342,18 +1343,28 @@ impl Lrp {
                 continue;
             }
             if adaptive && key.lane == Lane::Held {
-                let expected = holders
-                    .iter()
-                    .find(|h| h.request == key.request)
-                    .map_or_else(|| self.typical_ms(), |h| self.expected_ms(&h.prover));
+                let holder = holders.iter().find(|h| h.request == key.request);
+                let yardstick =
+                    holder.map_or_else(|| self.typical_ms(), |h| self.holder_ms(&h.prover));
                 let due = entry
                     .at
-                    .plus_millis(self.overdue_ms(expected))
+                    .plus_millis(self.overdue_ms(yardstick))
                     .min(self.silent_at(key.request, entry.at));
+                // Trusted provers first: one on probation waits a minimum
+                // age longer, so new keys only get the overdue work that no
+                // trusted prover was there for.
+                let due = if on_probation {
+                    due.plus_millis(self.config.min_reserve_age_ms)
+                } else {
+                    due
+                };
                 if now < due {
                     retry_at = retry_at.min(due);
                     if may_back_up && live == 1 {
-                        let left = entry.at.plus_millis(expected).millis_since(now);
+                        // Its time left at its own pace.
+                        let pace = holder
+                            .map_or_else(|| self.typical_ms(), |h| self.expected_ms(&h.prover));
+                        let left = entry.at.plus_millis(pace).millis_since(now);
                         let asker = *asker_ms.get_or_insert_with(|| self.expected_ms(prover));
                         let beats = asker.saturating_mul(BACKUP_SPEEDUP) < left;
                         if beats && backup.is_none_or(|(best, _, _)| left > best) {
@@ -1384,13 +1395,22 @@ impl Lrp {
         heard.max(at).max(self.resumed_at).plus_millis(silence)
     }
 
-    /// How long `prover` is expected to hold a job it will win: its own
-    /// average once it has one, else the crowd's typical time.
+    /// How long `prover` takes to hold a job it wins, as far as is known:
+    /// its own average once it has one, else the crowd's typical time.
     fn expected_ms(&self, prover: &PublicKey) -> u64 {
         match self.provers.get(&ProverKey::of(prover)) {
             Some(state) if state.samples > 0 => state.job_time_ms,
             _ => self.typical_ms(),
         }
+    }
+
+    /// How long a holder may take before it is overdue's yardstick: its own
+    /// average or the crowd's typical time, whichever is longer. Its own
+    /// history only ever lengthens it: a machine that once proved fast with
+    /// nothing else to do is not raced when it queues work later (its
+    /// silence catches it if it hangs).
+    fn holder_ms(&self, prover: &PublicKey) -> u64 {
+        self.expected_ms(prover).max(self.typical_ms())
     }
 
     /// The median holding time of recent accepted proofs, or the prior.
@@ -3107,23 +3127,31 @@ mod tests {
     }
 
     #[test]
-    fn adaptive_judges_each_holder_by_its_own_history() {
-        let mut lrp = lrp_with(adaptive(), 4);
-        // p(1) is slow (20 s a job), p(2) fast (2 s).
-        learn_times(&mut lrp, &[(p(2), 2_000), (p(1), 20_000)]);
+    fn adaptive_gives_a_slow_holder_its_own_time_and_a_fast_one_the_crowds() {
+        let mut lrp = lrp_with(adaptive(), 5);
+        // p(2) proves in 2 s, p(3) in 4 s, p(1) in 20 s: the crowd's median
+        // is 4 s.
+        learn_times(&mut lrp, &[(p(2), 2_000), (p(3), 4_000), (p(1), 20_000)]);
         let slow = assigned(lrp.request(p(1), t(20_000)));
         let fast = assigned(lrp.request(p(2), t(20_000)));
-        // At 30 s the fast holder (2 s, overdue at 4 s) is overdue, the slow
-        // one (20 s, overdue at 40 s) is not, though handed out first.
-        let next = assigned(lrp.request(p(3), t(30_000)));
-        assert_eq!(next.job, fast.job);
+        // The fast holder is judged by the crowd's 4 s (its own 2 s would
+        // race it as soon as it queues work): overdue at 28 s. The slow one
+        // by its own 20 s: overdue at 60 s, though handed out first.
         assert_eq!(
-            lrp.request(p(4), t(30_000)),
+            lrp.request(p(4), t(27_999)),
             Decision::NoWork {
-                retry_at: t(60_000)
+                retry_at: t(28_000)
             }
         );
-        assert_eq!(assigned(lrp.request(p(4), t(60_000))).job, slow.job);
+        assert_eq!(assigned(lrp.request(p(4), t(28_000))).job, fast.job);
+        // (The fast job's new holder, p(4), with no history, is due at 36 s.)
+        assert_eq!(
+            lrp.request(p(5), t(30_000)),
+            Decision::NoWork {
+                retry_at: t(36_000)
+            }
+        );
+        assert_eq!(assigned(lrp.request(p(5), t(60_000))).job, slow.job);
     }
 
     #[test]
@@ -3341,5 +3369,36 @@ mod tests {
         let restored = Lrp::restore(lrp.config().clone(), &lrp.snapshot()).unwrap();
         assert_eq!(restored.snapshot(), lrp.snapshot());
         assert_eq!(assigned(lrp.request(p(2), t(150_000))).job, h.job);
+    }
+
+    #[test]
+    fn adaptive_serves_trusted_provers_first_and_judges_a_new_keys_copy_like_any() {
+        let config = LrpConfig {
+            job_time_prior_ms: 600_000,
+            heartbeat_silence_ms: 10_000,
+            min_reserve_age_ms: 5_000,
+            ..adaptive()
+        };
+        let mut lrp = lrp_with(config, 1);
+        let first = assigned(lrp.request(p(1), t(0)));
+        // Silent at 10 s: a trusted prover could have it now, a new key
+        // (p(20)) only a minimum age later.
+        assert_eq!(
+            lrp.request(p(20), t(10_000)),
+            Decision::NoWork {
+                retry_at: t(15_000)
+            }
+        );
+        let copy = assigned(lrp.request(p(20), t(15_000)));
+        assert_eq!((copy.job, copy.reserve), (first.job, true));
+        // The new key's copy talks: nobody races it until it falls silent.
+        assert_eq!(heartbeat(&mut lrp, copy, p(20), 20_000), HeartbeatOutcome::Noted);
+        assert_eq!(
+            lrp.request(p(2), t(26_000)),
+            Decision::NoWork {
+                retry_at: t(30_000)
+            }
+        );
+        assert_eq!(assigned(lrp.request(p(2), t(30_000))).job, first.job);
     }
 }

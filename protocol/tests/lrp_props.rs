@@ -555,7 +555,8 @@ impl Harness {
                         self.voided.insert(r);
                     }
                 }
-                if !h.reserve || self.trusted(prover) {
+                if !h.reserve || self.trusted(prover) || config().policy == ReservePolicy::Adaptive
+                {
                     self.moved.insert(h.request);
                 }
                 self.issued.insert(h.request, (h.job, prover));

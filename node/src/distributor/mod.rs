@@ -917,36 +917,42 @@ impl Distributor {
         deliver: impl FnOnce(Assignment) + Send + 'static,
     ) -> Result<(), NoWork> {
         let now = self.scheduler.now();
-        let store = &self.store;
+        let store = self.store.clone();
         let (circuit, proving_key, reward) = (
             self.circuit.clone(),
             self.proving_key_hash,
             self.settings.reward_per_job,
         );
-        let mut missing = None;
         let outcome = self
             .scheduler
             .apply(LrpEvent::Request { prover, now }, |outcome| {
                 let LrpOutcome::Decided(Decision::Assign(handout)) = outcome else {
                     return Log::plain();
                 };
+                let handout = *handout;
+                let assignment = move |witness| Assignment {
+                    job: handout.job,
+                    request: handout.request,
+                    prover,
+                    circuit,
+                    proving_key,
+                    witness,
+                    reward,
+                };
                 match store.job(handout.job) {
                     Ok(Some(job)) => {
-                        let assignment = Assignment {
-                            job: handout.job,
-                            request: handout.request,
-                            prover,
-                            circuit,
-                            proving_key,
-                            witness: job.witness,
-                            reward,
-                        };
+                        let assignment = assignment(job.witness);
                         Log::then(Box::new(move || deliver(assignment)))
                     }
-                    other => {
-                        missing = Some(format!("{other:?}"));
-                        Log::plain()
-                    }
+                    // A batch submitted a moment ago: its jobs are queued to
+                    // the journal ahead of this hand-out, so they are on disk
+                    // once it is; read the witness then.
+                    _ => Log::then(Box::new(move || match store.job(handout.job) {
+                        Ok(Some(job)) => deliver(assignment(job.witness)),
+                        other => {
+                            error!(target: "distributor", job = %handout.job, found = ?other, "job scheduled but not readable from the store");
+                        }
+                    })),
                 }
             });
         let retry = |at: Timestamp| at.millis_since(now).max(250);
@@ -955,13 +961,6 @@ impl Distributor {
         };
         match decision {
             Decision::Assign(handout) => {
-                if let Some(found) = missing {
-                    error!(target: "distributor", job = %handout.job, found, "job scheduled but not readable from the store");
-                    return Err(NoWork {
-                        reason: NoWorkReason::Idle,
-                        retry_after_ms: 1_000,
-                    });
-                }
                 self.metrics
                     .assigned(if handout.reserve { "reserve" } else { "fresh" });
                 info!(
