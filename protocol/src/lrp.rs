@@ -131,6 +131,10 @@ pub struct LrpConfig {
     /// for this long (since its last one, or since the hand-out) is overdue
     /// whatever its expected time. 0: silence is not evidence.
     pub heartbeat_silence_ms: u64,
+    /// Adaptive: overdue work goes to a trusted prover first; one on
+    /// probation may have it only this much later. An idle trusted prover
+    /// is told when the job comes due, so a round trip suffices.
+    pub probation_lag_ms: u64,
 }
 
 /// A tail backup goes only to a prover expected to prove the job this many
@@ -195,6 +199,7 @@ impl Default for LrpConfig {
             overdue_percent: 200,
             backup_percent: 3,
             heartbeat_silence_ms: 30_000,
+            probation_lag_ms: 2_000,
         }
     }
 }
@@ -1350,11 +1355,11 @@ impl Lrp {
                     .at
                     .plus_millis(self.overdue_ms(yardstick))
                     .min(self.silent_at(key.request, entry.at));
-                // Trusted provers first: one on probation waits a minimum
-                // age longer, so new keys only get the overdue work that no
+                // Trusted provers first: one on probation waits a little
+                // longer, so new keys only get the overdue work that no
                 // trusted prover was there for.
                 let due = if on_probation {
-                    due.plus_millis(self.config.min_reserve_age_ms)
+                    due.plus_millis(self.config.probation_lag_ms)
                 } else {
                     due
                 };
@@ -3376,7 +3381,7 @@ mod tests {
         let config = LrpConfig {
             job_time_prior_ms: 600_000,
             heartbeat_silence_ms: 10_000,
-            min_reserve_age_ms: 5_000,
+            probation_lag_ms: 5_000,
             ..adaptive()
         };
         let mut lrp = lrp_with(config, 1);
@@ -3392,7 +3397,10 @@ mod tests {
         let copy = assigned(lrp.request(p(20), t(15_000)));
         assert_eq!((copy.job, copy.reserve), (first.job, true));
         // The new key's copy talks: nobody races it until it falls silent.
-        assert_eq!(heartbeat(&mut lrp, copy, p(20), 20_000), HeartbeatOutcome::Noted);
+        assert_eq!(
+            heartbeat(&mut lrp, copy, p(20), 20_000),
+            HeartbeatOutcome::Noted
+        );
         assert_eq!(
             lrp.request(p(2), t(26_000)),
             Decision::NoWork {
