@@ -1800,7 +1800,7 @@ pub struct LrpSnapshot {
     /// Provers: key, strikes, accepted proofs, cooldown end, holdings still
     /// held.
     provers: Vec<(PublicKey, u32, u32, Timestamp, Vec<Holding>)>,
-    batches: Vec<(BatchId, BatchProgress, Vec<(u32, SlotSnapshot)>)>,
+    batches: Vec<BatchSnapshot>,
     pending: u64,
     done: u64,
     /// Provers' learnt job times: key, average ms, samples (only provers
@@ -1827,7 +1827,7 @@ pub struct LrpSnapshotV3 {
     fresh: Vec<JobId>,
     queue: Vec<(bool, RequestId, JobId, Timestamp)>,
     provers: Vec<(PublicKey, u32, u32, Timestamp, Vec<Holding>)>,
-    batches: Vec<(BatchId, BatchProgress, Vec<(u32, SlotSnapshot)>)>,
+    batches: Vec<BatchSnapshot>,
     pending: u64,
     done: u64,
 }
@@ -1852,6 +1852,9 @@ impl From<LrpSnapshotV3> for LrpSnapshot {
         }
     }
 }
+
+/// A batch in a snapshot: its id, progress and job slots by index.
+type BatchSnapshot = (BatchId, BatchProgress, Vec<(u32, SlotSnapshot)>);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum SlotSnapshot {

@@ -193,6 +193,29 @@ pub struct Scenario {
     pub seed: u64,
 }
 
+impl Scenario {
+    /// One batch of `jobs` under the standard conditions every table uses:
+    /// ±10% proving-time jitter, 50 ms latency, heartbeats every 10 s.
+    pub fn one_batch(
+        jobs: u32,
+        crowd: Vec<(Hardware, Fault, u32)>,
+        policy: Policy,
+        seed: u64,
+    ) -> Self {
+        Self {
+            jobs,
+            batches: 1,
+            batch_interval_ms: 0,
+            crowd,
+            jitter: 0.1,
+            latency_ms: 50,
+            heartbeat_ms: 10_000,
+            policy,
+            seed,
+        }
+    }
+}
+
 /// What a run measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -491,12 +514,12 @@ pub fn run(scenario: &Scenario) -> Outcome {
     // Proofs still being made when the last batch finished will be late:
     // the provers finish them all the same (as real ones do).
     for Reverse((_, _, event)) in queue {
-        if let Event::Proof { prover, took, .. } = event {
-            if provers[prover].fault == Fault::None {
-                out.busy_ms += took;
-                out.wasted_ms += took;
-                out.late += 1;
-            }
+        if let Event::Proof { prover, took, .. } = event
+            && provers[prover].fault == Fault::None
+        {
+            out.busy_ms += took;
+            out.wasted_ms += took;
+            out.late += 1;
         }
     }
     out.fairness = fairness(&provers);
@@ -572,17 +595,7 @@ mod tests {
     use super::*;
 
     fn scenario(policy: Policy, crowd: Vec<(Hardware, Fault, u32)>, jobs: u32) -> Scenario {
-        Scenario {
-            jobs,
-            batches: 1,
-            batch_interval_ms: 0,
-            crowd,
-            jitter: 0.1,
-            latency_ms: 50,
-            heartbeat_ms: 10_000,
-            policy,
-            seed: 1,
-        }
+        Scenario::one_batch(jobs, crowd, policy, 1)
     }
 
     #[test]

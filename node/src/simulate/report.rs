@@ -78,6 +78,9 @@ pub fn scale_line(run: &ScaleRun) -> String {
     )
 }
 
+/// A chart panel: its title, and the value it plots for a row, if any.
+type Panel<'a> = (&'a str, Box<dyn Fn(&Row) -> Option<f64>>);
+
 /// Colours of the policies' lines, in [`Policy::ALL`] order.
 const COLOURS: [&str; 5] = ["#1b7837", "#762a83", "#2166ac", "#b2182b", "#e08214"];
 
@@ -89,7 +92,7 @@ pub fn chart(rows: &[Row]) -> String {
     sizes.sort_unstable();
     sizes.dedup();
     let hang = MIXES[2];
-    let panels: [(&str, Box<dyn Fn(&Row) -> Option<f64>>); 2] = [
+    let panels: [Panel; 2] = [
         (
             "useful work (jobs ÷ hand-outs), fault-free",
             Box::new(|r: &Row| (r.mix == MIXES[0]).then(|| r.outcome.useful_work())),

@@ -115,17 +115,7 @@ pub fn scenario(study: &Study, size: u32, mix: Mix, policy: Policy) -> Scenario 
                 .map(|(h, n)| (h, mix.fault, n)),
         );
     }
-    Scenario {
-        jobs: study.jobs_per_prover * size,
-        batches: 1,
-        batch_interval_ms: 0,
-        crowd,
-        jitter: 0.1,
-        latency_ms: 50,
-        heartbeat_ms: 10_000,
-        policy,
-        seed: study.seed,
-    }
+    Scenario::one_batch(study.jobs_per_prover * size, crowd, policy, study.seed)
 }
 
 /// Runs every policy on every size and mix.
@@ -233,18 +223,9 @@ pub fn paper(seed: u64) -> Vec<PaperRun> {
             let simulated_min = Policy::ALL
                 .iter()
                 .map(|&policy| {
-                    let s = Scenario {
-                        jobs,
-                        batches: 1,
-                        batch_interval_ms: 0,
-                        crowd: vec![(hardware, Fault::None, provers)],
-                        jitter: 0.1,
-                        latency_ms: 50,
-                        heartbeat_ms: 10_000,
-                        policy,
-                        seed,
-                    };
-                    run(&s).mean_latency_ms() / 60_000.0
+                    let crowd = vec![(hardware, Fault::None, provers)];
+                    run(&Scenario::one_batch(jobs, crowd, policy, seed)).mean_latency_ms()
+                        / 60_000.0
                 })
                 .collect();
             PaperRun {
