@@ -577,7 +577,21 @@ fn register_zkey(zkey: &Path, r1cs: &Path, out: &Path, force: bool) -> anyhow::R
 }
 
 fn submit(witnesses: &[PathBuf], at: &ApiAt) -> anyhow::Result<()> {
-    let mut body = Vec::new();
+    // Sizes first, so a huge file is refused before it is read.
+    let mut total = 0u64;
+    for path in witnesses {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        total = total.saturating_add(meta.len());
+    }
+    if total > node::api::MAX_BODY as u64 {
+        bail!(
+            "{} witness files are {total} bytes, over the API's {}-byte limit; submit them in smaller batches",
+            witnesses.len(),
+            node::api::MAX_BODY
+        );
+    }
+    let mut body = Vec::with_capacity(total as usize);
     for path in witnesses {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -585,8 +599,7 @@ fn submit(witnesses: &[PathBuf], at: &ApiAt) -> anyhow::Result<()> {
     }
     if body.len() > node::api::MAX_BODY {
         bail!(
-            "{} witness files are {} bytes, over the API's {}-byte limit; submit them in smaller batches",
-            witnesses.len(),
+            "the witness files grew to {} bytes while being read, over the API's {}-byte limit",
             body.len(),
             node::api::MAX_BODY
         );

@@ -1,4 +1,5 @@
-//! The `crowdprove` binary's identity commands, run as a real process.
+//! The `crowdprove` binary's commands that need no network, run as a real
+//! process: identities, key setup, submit's size check, the simulator.
 
 use std::process::{Command, Output};
 
@@ -184,4 +185,74 @@ fn setup_refuses_a_truncated_garbage_or_oversized_zkey_and_writes_nothing() {
     assert!(made.status.success(), "{made:?}");
     let written = std::fs::read_dir(&out).unwrap().count();
     assert_eq!(written, 3, "the zkey, the r1cs and the verifying key");
+}
+
+/// `crowdprove submit` refuses witness files over the API's body limit by
+/// their size, before reading them and before reaching any distributor.
+#[test]
+fn submit_refuses_oversized_witness_files_before_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.wtns");
+    // Sparse: 4 GiB claimed, nothing written.
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    let refused = crowdprove(&[
+        "submit",
+        huge.to_str().unwrap(),
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("1 witness files are 4294967296 bytes, over the API's"),
+        "{stderr}"
+    );
+}
+
+/// `crowdprove simulate` prints its comparison, meets its goals on a small
+/// crowd, writes its files where asked, and refuses a crowd of nobody.
+#[test]
+fn simulate_prints_the_comparison_and_checks_the_goals() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sim");
+    let ran = crowdprove(&[
+        "simulate",
+        "--sizes",
+        "20",
+        "--scale-provers",
+        "0",
+        "--no-paper",
+        "--check",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ran.status.success(), "{ran:?}");
+    let table = String::from_utf8_lossy(&ran.stdout);
+    for policy in [
+        "adaptive (ours)",
+        "paper LRP",
+        "timeout 10 min",
+        "heartbeat lease 30 s",
+    ] {
+        assert!(table.contains(policy), "{table}");
+    }
+    assert!(String::from_utf8_lossy(&ran.stderr).contains("every goal met"));
+    let svg = std::fs::read_to_string(out.join("simulation.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("simulation.md")).unwrap(),
+        table
+    );
+
+    let nobody = crowdprove(&["simulate", "--sizes", "0"]);
+    assert_eq!(nobody.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&nobody.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "error: --sizes and --jobs-per-prover must be at least 1"
+    );
 }
