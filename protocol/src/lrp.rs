@@ -18,6 +18,17 @@
 //!
 //! Knobs live in [`LrpConfig`]; `docs/lrp.md` explains each default.
 //!
+//! # When a held job goes round again
+//! [`LrpConfig::policy`] decides. [`ReservePolicy::Lrp`] is the paper's rule:
+//! once the job's latest hand-out is [`LrpConfig::min_reserve_age_ms`] old.
+//! [`ReservePolicy::Adaptive`] (the default) waits for evidence: the holder
+//! is overdue for the time it is expected to take (learnt from accepted
+//! proofs: its own average or the crowd's median, whichever is longer), or
+//! has been silent ([`LrpEvent::Heartbeat`]) for
+//! [`LrpConfig::heartbeat_silence_ms`]; failing both, in a batch's tail, a
+//! bounded backup copy goes to a much faster prover. The learnt times are
+//! state like the rest: snapshotted, and replayed from the same events.
+//!
 //! # Probation
 //! An identity costs nothing, so the caps cannot simply be per key. A prover
 //! is *trusted* once the scheduler accepted a proof of it and while it has
@@ -28,10 +39,13 @@
 //! against it until someone else proves that job). So a new key holds one
 //! job at a time, and a key that only claims soon holds none. Only trusted
 //! holders count toward [`LrpConfig::max_live_holders`], so provers on
-//! probation sitting on a job never keep it from a trusted re-serve. A
-//! re-serve to a prover on probation leaves the job's place in the queue
-//! where it is, so they cannot keep a job "recently handed out" either; and
-//! it goes only to a job whose latest hand-out to a prover on probation is
+//! probation sitting on a job never keep it from a trusted re-serve. Under
+//! the paper's rule a re-serve to a prover on probation leaves the job's
+//! place in the queue where it is, so they cannot keep a job "recently
+//! handed out" either; under the adaptive one its holder is judged by the
+//! same evidence as any, and overdue work reaches provers on probation only
+//! [`LrpConfig::probation_lag_ms`] after trusted ones. Either way it goes
+//! only to a job whose latest hand-out to a prover on probation is
 //! [`LrpConfig::min_reserve_age_ms`] old, so they race each other no faster
 //! than trusted provers race.
 //!
@@ -156,16 +170,6 @@ pub enum ReservePolicy {
     /// The paper's LRP: re-serve the least recently handed-out job once its
     /// latest hand-out is [`LrpConfig::min_reserve_age_ms`] old.
     Lrp,
-}
-
-impl ReservePolicy {
-    /// Its name in configs and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Adaptive => "adaptive",
-            Self::Lrp => "lrp",
-        }
-    }
 }
 
 impl std::str::FromStr for ReservePolicy {

@@ -200,11 +200,12 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
             continue;
         }
         shared.tally().active += 1;
-        let beating = tokio::spawn(heartbeats(shared.clone(), job, assignment.request));
-        let outcome = prove_and_submit(&shared, &assignment, &mut byzantine)
-            .instrument(span)
-            .await;
-        beating.abort();
+        // Heartbeats run beside the job in this task, so they end with it
+        // however it ends (done, failed, or the worker dropped at shutdown).
+        let outcome = tokio::select! {
+            outcome = prove_and_submit(&shared, &assignment, &mut byzantine).instrument(span) => outcome,
+            never = heartbeats(&shared, job, assignment.request) => match never {},
+        };
         shared.tally().active -= 1;
         match outcome {
             Ok(Outcome::Accepted { .. }) => {
@@ -417,25 +418,28 @@ async fn submit(
 
 /// Tells the distributor every `heartbeat_secs` that this hand-out is still
 /// being worked on (fetching the key, waiting for a slot, proving,
-/// submitting), until aborted; so that its silence, if this machine hangs,
-/// gets the job re-served sooner than its expected time would. Stops early
-/// if the distributor says the job is done or not this prover's.
-async fn heartbeats(shared: Arc<Shared>, job: JobId, request: RequestId) {
+/// submitting), for as long as it is polled; so that its silence, if this
+/// machine hangs, gets the job re-served sooner than its expected time
+/// would. Falls quiet (but never returns) if the distributor says the job
+/// is done or not this prover's, or if heartbeats are off.
+async fn heartbeats(shared: &Shared, job: JobId, request: RequestId) -> std::convert::Infallible {
     let secs = shared.settings.heartbeat_secs;
-    if secs == 0 {
-        return;
-    }
-    loop {
-        tokio::time::sleep(Duration::from_secs(secs)).await;
-        match shared.client.call(&Heartbeat { job, request }).await {
-            Ok(_) => {}
-            Err(CallError::Rejected(reason)) if reason == "job_done" || reason == "not_issued" => {
-                debug!(target: "prover", %job, reason, "heartbeats stop");
-                return;
+    if secs > 0 {
+        loop {
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            match shared.client.call(&Heartbeat { job, request }).await {
+                Ok(_) => {}
+                Err(CallError::Rejected(reason))
+                    if reason == "job_done" || reason == "not_issued" =>
+                {
+                    debug!(target: "prover", %job, reason, "heartbeats stop");
+                    break;
+                }
+                Err(e) => debug!(target: "prover", %job, error = %e, "heartbeat not delivered"),
             }
-            Err(e) => debug!(target: "prover", %job, error = %e, "heartbeat not delivered"),
         }
     }
+    std::future::pending().await
 }
 
 async fn release(shared: &Shared, assignment: &Assignment) {

@@ -614,6 +614,26 @@ mod tests {
     }
 
     #[test]
+    fn a_later_batch_is_measured_from_its_own_submission() {
+        // Ten GPUs, two batches of 50 jobs a minute apart: the second is
+        // submitted while the first's tail runs, and goes first.
+        let s = Scenario {
+            batches: 2,
+            batch_interval_ms: 60_000,
+            ..scenario(Policy::Adaptive, vec![(L4_GPU, Fault::None, 10)], 50)
+        };
+        let out = run(&s);
+        assert!(out.finished);
+        assert_eq!(out.jobs, 100);
+        assert_eq!(out.batch_latency_ms.len(), 2);
+        // Five rounds of 14.5 s each: about 73 s for either, not 133 s for
+        // the second.
+        for latency in &out.batch_latency_ms {
+            assert!((70_000..110_000).contains(latency), "{out:?}");
+        }
+    }
+
+    #[test]
     fn sitters_and_liars_earn_nothing_and_stall_nothing() {
         for policy in Policy::ALL {
             let crowd = vec![
