@@ -81,15 +81,26 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let shared = Arc::new(RwLock::new(open_ledger(dir.path())?));
     let metrics = Arc::new(Metrics::new());
-    let (payout, payout_thread) =
-        Payout::start(shared.clone(), metrics, Space::floor(dir.path(), 0), |e| {
-            panic!("{e}")
-        })?;
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let credited = Arc::new(AtomicUsize::new(0));
+    let paid = {
+        let credited = credited.clone();
+        move |()| {
+            if credited.fetch_add(1, Ordering::Relaxed) + 1 == submissions {
+                let _ = done_tx.send(());
+            }
+        }
+    };
+    let (payout, payout_thread) = Payout::start(
+        shared.clone(),
+        metrics,
+        Space::floor(dir.path(), 0),
+        paid,
+        |e| panic!("{e}"),
+    )?;
     let payout = Arc::new(std::sync::Mutex::new(payout));
     let sink = {
-        let (payout, credited, credit) = (payout.clone(), credited.clone(), credit.clone());
+        let (payout, credit) = (payout.clone(), credit.clone());
         move |checked: Checked<usize, ()>| {
             let Checked::Proofs(verdicts) = checked else {
                 return;
@@ -97,15 +108,7 @@ fn main() -> anyhow::Result<()> {
             let payout = payout.lock().expect("payout lock");
             for verdict in verdicts {
                 assert!(verdict.result.is_ok(), "every benchmark proof is valid");
-                let (credited, done) = (credited.clone(), done_tx.clone());
-                payout.credit(
-                    credit(verdict.context),
-                    Box::new(move || {
-                        if credited.fetch_add(1, Ordering::Relaxed) + 1 == submissions {
-                            let _ = done.send(());
-                        }
-                    }),
-                );
+                payout.credit(credit(verdict.context), ());
             }
         }
     };

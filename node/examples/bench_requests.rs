@@ -147,7 +147,8 @@ fn main() -> anyhow::Result<()> {
                 gossip_signer: Some(distributor_key),
                 ..NetworkConfig::default()
             };
-            let (net, events, task) = network::start(&key, config, metrics.clone()).await?;
+            let (net, network::Inbox { events, .. }, task) =
+                network::start(&key, config, metrics.clone()).await?;
             clients.push((key, net, events, task));
         }
         for (_, net, _, _) in &clients {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use node::disk::Space;
+use node::distributor::courier::Durable;
 use node::distributor::journal::Journal;
 use node::distributor::scheduler::{Log, Scheduler};
 use node::distributor::store::JobStore;
@@ -27,9 +28,12 @@ const PROVERS: u8 = 200;
 /// of jobs, each handed out and completed, each batch then forgotten (and,
 /// if `compact`, snapshotted). Returns the events logged.
 fn fill(store: &Arc<JobStore>, events: usize, compact: bool) -> anyhow::Result<usize> {
-    let (journal, thread) = Journal::start(store.clone(), Space::floor(store.path(), 0), |e| {
-        panic!("{e}")
-    })?;
+    let (journal, thread) = Journal::start(
+        store.clone(),
+        Space::floor(store.path(), 0),
+        |_: Durable| {},
+        |e| panic!("{e}"),
+    )?;
     let mut s = Scheduler::replay(LrpConfig::default(), None, &[], 100, journal)?;
     let provers: Vec<_> = (0..PROVERS)
         .map(|i| SecretKey::from_seed([i; 32]).public())
@@ -84,9 +88,12 @@ fn restart(path: &std::path::Path) -> anyhow::Result<(f64, usize)> {
         None => (0, None),
     };
     let events = store.events_from(first)?;
-    let (journal, thread) = Journal::start(store.clone(), Space::floor(store.path(), 0), |e| {
-        panic!("{e}")
-    })?;
+    let (journal, thread) = Journal::start(
+        store.clone(),
+        Space::floor(store.path(), 0),
+        |_: Durable| {},
+        |e| panic!("{e}"),
+    )?;
     let s = Scheduler::replay(
         LrpConfig::default(),
         snapshot.as_ref(),

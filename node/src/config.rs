@@ -273,6 +273,7 @@ impl NetworkSection {
             idle_timeout: Duration::from_secs(300),
             gossip_signer: None,
             event_queue: crate::network::EVENT_QUEUE,
+            proof_lane: 0,
         })
     }
 }

@@ -87,7 +87,7 @@ pub async fn run(config: CrowdConfig) -> anyhow::Result<()> {
             max_connections: CONNECTIONS_PER_IDENTITY,
             ..NetworkConfig::default()
         };
-        let (net, events, task) = network::start(&secret, net_config, metrics.clone())
+        let (net, inbox, task) = network::start(&secret, net_config, metrics.clone())
             .await
             .with_context(|| format!("cannot start identity {index}'s network"))?;
         let dir = config.data_dir.join(format!("p{index}"));
@@ -106,7 +106,7 @@ pub async fn run(config: CrowdConfig) -> anyhow::Result<()> {
         let (_api_tx, api_rx) = mpsc::channel(1);
         tasks.spawn(async move {
             let _keep = _api_tx;
-            prover.run(events, api_rx, None).await
+            prover.run(inbox.events, api_rx, None).await
         });
         networks.push((net, task));
     }

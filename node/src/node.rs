@@ -12,8 +12,9 @@ use tracing::{info, warn};
 use crate::config::{Config, Role};
 use crate::distributor::Distributor;
 use crate::distributor::status::StatusBoard;
+use crate::distributor::wire::{Edge, Inbound, Lane, Lanes, Outgoing, Request};
 use crate::metrics::Metrics;
-use crate::network::NetworkConfig;
+use crate::network::{NetworkConfig, NetworkEvent, NetworkHandle, public_key_of};
 use crate::node_info::{NODE_INFO_FILE, NodeInfo};
 use crate::{api, network, prover};
 
@@ -43,9 +44,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let network_config = NetworkConfig {
         gossip_signer: Some(distributor_key),
+        proof_lane: match config.node.role {
+            Role::Distributor => network::EVENT_QUEUE,
+            Role::Prover => 0,
+        },
         ..config.network()?
     };
-    let (net, events, net_task) = network::start(&secret, network_config, metrics.clone()).await?;
+    let (net, inbox, net_task) = network::start(&secret, network_config, metrics.clone()).await?;
     let board = StatusBoard::default();
     let status: api::StatusSource = {
         let board = board.clone();
@@ -80,12 +85,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(watch_signals(stop_tx.clone()));
     let result = match config.node.role {
         Role::Distributor => {
+            let edge = edge(&net);
             let distributor =
-                Distributor::open(&config, secret, net.clone(), metrics, info.clone(), board)?;
+                Distributor::open(&config, secret, edge, metrics, info.clone(), board)?;
             // Announced only once the state opened: a node.json means a
             // working node.
             info.write(&data_dir)?;
-            distributor.run(events, api_rx, stop_rx).await
+            net.provide()?;
+            let lanes = Lanes {
+                proofs: FromNetwork(inbox.proofs),
+                requests: FromNetwork(inbox.events),
+            };
+            distributor.run(lanes, api_rx, stop_rx).await
         }
         Role::Prover => {
             info.write(&data_dir)?;
@@ -100,7 +111,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 resources,
                 stop_rx,
             );
-            prover.run(events, api_rx, Some((board, info))).await
+            prover.run(inbox.events, api_rx, Some((board, info))).await
         }
     };
     let _ = stop_tx.send(true);
@@ -132,4 +143,59 @@ pub async fn watch_signals(stop: watch::Sender<bool>) {
         info!(target: "node", "ctrl-c: shutting down");
     }
     let _ = stop.send(true);
+}
+
+/// The distributor's way out: answers and gossip to the network.
+fn edge(net: &NetworkHandle) -> Edge {
+    let (out, stats) = (net.clone(), net.clone());
+    Edge {
+        transmit: Arc::new(move |outgoing| match outgoing {
+            Outgoing::Reply { to, bytes } => out.respond(to, bytes),
+            Outgoing::Publish(bytes) => out.publish(bytes),
+        }),
+        stats: Arc::new(move || stats.stats()),
+    }
+}
+
+/// One of the network's queues, read as a distributor's lane: libp2p's
+/// peer ids become node keys here, at the edge.
+struct FromNetwork(mpsc::Receiver<NetworkEvent>);
+
+impl FromNetwork {
+    fn inbound(event: NetworkEvent) -> Option<Inbound> {
+        match event {
+            NetworkEvent::Request {
+                peer,
+                from,
+                bytes,
+                reply,
+            } => Some(Inbound::Request(Request {
+                sender: public_key_of(&peer),
+                from,
+                bytes,
+                reply,
+            })),
+            NetworkEvent::InboundFailure { reason, .. } => Some(Inbound::Failed(reason)),
+            NetworkEvent::Disconnected(peer) => public_key_of(&peer).map(Inbound::Gone),
+            NetworkEvent::Gossip(_) | NetworkEvent::Connected(_) => None,
+        }
+    }
+}
+
+impl Lane for FromNetwork {
+    async fn recv(&mut self) -> Option<Inbound> {
+        loop {
+            if let Some(inbound) = Self::inbound(self.0.recv().await?) {
+                return Some(inbound);
+            }
+        }
+    }
+
+    fn depth(&self) -> usize {
+        self.0.len()
+    }
+
+    fn capacity(&self) -> usize {
+        self.0.max_capacity()
+    }
 }

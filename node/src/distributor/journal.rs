@@ -2,16 +2,18 @@
 //!
 //! The scheduler core applies an event in memory and hands it here with the
 //! records that go with it (a new batch, a winning proof) and, when its
-//! effect must not leave the node before it is on disk, a follow-up to run
-//! once it is (send the assignment, pay the prover). The thread takes every
-//! entry waiting, writes them as one atomic RocksDB write — synced if any
-//! entry asks — and then runs their follow-ups in order. Under load a
+//! effect must not leave the node before it is on disk, a follow-up: a
+//! plain value ([`super::courier::Durable`]: send this assignment, pay this
+//! settlement) that the thread hands to its `deliver` function once the
+//! write is durable. The thread takes every entry waiting, writes them as
+//! one atomic RocksDB write — synced if any entry carries a follow-up — and
+//! then delivers their follow-ups in order. Under load a
 //! thousand hand-outs share one fsync; idle, an entry waits for one.
 //!
 //! Entries commit in the order they were queued, so the log's order is the
 //! order the scheduler applied them in. A failed write is fatal: the thread
-//! reports it and stops, and no follow-up of the failed group runs (a
-//! scheduler ahead of its log could forget a hand-out).
+//! reports it and stops, and no follow-up of the failed group is delivered
+//! (a scheduler ahead of its log could forget a hand-out).
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -23,22 +25,20 @@ use super::queue::{self, Depth, Unbounded};
 use super::store::{Change, JobStore};
 use crate::disk::Space;
 
-/// Work to run once an entry is durable.
-pub type FollowUp = Box<dyn FnOnce() + Send>;
-
 /// Most entries in one group commit.
 const MAX_GROUP: usize = 4096;
 
-struct Entry {
+struct Entry<T> {
     changes: Vec<Change>,
-    /// Run once the entry is on disk; its presence makes the group synced.
-    then: Option<FollowUp>,
+    /// Delivered once the entry is on disk; its presence makes the group
+    /// synced.
+    then: Option<T>,
 }
 
-/// The handle to the journal thread. Dropping every handle lets the thread
-/// write what is queued and stop.
-pub struct Journal {
-    queue: Unbounded<Entry>,
+/// The handle to the journal thread, whose follow-ups are `T`s. Dropping
+/// every handle lets the thread write what is queued and stop.
+pub struct Journal<T> {
+    queue: Unbounded<Entry<T>>,
 }
 
 /// The running thread: join it at shutdown.
@@ -51,19 +51,21 @@ impl JournalThread {
     }
 }
 
-impl Journal {
-    /// Starts the journal thread over `store`. `fatal` hears of a failed
-    /// write (the node must stop); a disk too full to write ends the process
+impl<T: Send + 'static> Journal<T> {
+    /// Starts the journal thread over `store`. `deliver` takes each
+    /// follow-up once its entry is durable; `fatal` hears of a failed write
+    /// (the node must stop); a disk too full to write ends the process
     /// ([`Space::check_or_exit`]).
     pub fn start(
         store: Arc<JobStore>,
         space: Space,
+        deliver: impl Fn(T) + Send + 'static,
         fatal: impl Fn(String) + Send + 'static,
     ) -> std::io::Result<(Self, JournalThread)> {
         let (queue, rx, depth) = queue::unbounded();
         let thread = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || run(&store, &space, &rx, &depth, &fatal))?;
+            .spawn(move || run(&store, &space, &rx, &depth, &deliver, &fatal))?;
         Ok((Self { queue }, JournalThread(thread)))
     }
 
@@ -77,15 +79,15 @@ impl Journal {
         });
     }
 
-    /// Queues `changes` and runs `then` once they are synced to disk.
-    pub fn write_then(&self, changes: Vec<Change>, then: FollowUp) {
+    /// Queues `changes` and delivers `then` once they are synced to disk.
+    pub fn write_then(&self, changes: Vec<Change>, then: T) {
         self.push(Entry {
             changes,
             then: Some(then),
         });
     }
 
-    fn push(&self, entry: Entry) {
+    fn push(&self, entry: Entry<T>) {
         if self.queue.push(entry).is_err() {
             error!(target: "distributor", "the journal has stopped; change dropped");
         }
@@ -103,11 +105,12 @@ impl Journal {
     }
 }
 
-fn run(
+fn run<T>(
     store: &JobStore,
     space: &Space,
-    rx: &mpsc::Receiver<Entry>,
+    rx: &mpsc::Receiver<Entry<T>>,
     depth: &Depth,
+    deliver: &dyn Fn(T),
     fatal: &dyn Fn(String),
 ) {
     while let Ok(first) = rx.recv() {
@@ -134,7 +137,7 @@ fn run(
             crate::crash::at(crate::crash::Point::Logged);
         }
         for then in group.into_iter().filter_map(|e| e.then) {
-            then();
+            deliver(then);
         }
     }
 }
@@ -157,24 +160,24 @@ mod tests {
     fn entries_commit_in_order_and_follow_ups_run_after_the_write() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(JobStore::open(dir.path()).unwrap());
-        let (journal, thread) = Journal::start(store.clone(), Space::floor(dir.path(), 0), |e| {
-            panic!("{e}")
-        })
-        .unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let deliver = {
+            let (seen, store) = (seen.clone(), store.clone());
+            move |at: u64| {
+                // Durable before the follow-up is delivered: it is in the log.
+                let logged = store.events().unwrap().len() as u64;
+                assert!(logged > at, "{logged} events logged at follow-up {at}");
+                seen.lock().unwrap().push(at);
+            }
+        };
+        let (journal, thread) =
+            Journal::start(store.clone(), Space::floor(dir.path(), 0), deliver, |e| {
+                panic!("{e}")
+            })
+            .unwrap();
         for at in 0..500u64 {
             if at % 7 == 0 {
-                let seen = seen.clone();
-                let store = store.clone();
-                journal.write_then(
-                    vec![request(at)],
-                    Box::new(move || {
-                        // Durable before the follow-up runs: it is in the log.
-                        let logged = store.events().unwrap().len() as u64;
-                        assert!(logged > at, "{logged} events logged at follow-up {at}");
-                        seen.lock().unwrap().push(at);
-                    }),
-                );
+                journal.write_then(vec![request(at)], at);
             } else {
                 journal.write(vec![request(at)]);
             }

@@ -1,16 +1,17 @@
 //! The payout writer: the one thread that writes the ledger. Credits come in
-//! with a follow-up (tell the prover `Accepted`); the thread appends every
+//! with a follow-up, a plain value (the [`super::submission::Settlement`]
+//! whose prover is told `Accepted` once paid); the thread appends every
 //! credit waiting as one atomic, fsynced ledger write — a group commit —
-//! and runs the follow-ups once it is durable. Between groups it cuts
+//! and hands the follow-ups to its `paid` function once it is durable. Between groups it cuts
 //! blocks when they are due.
 //!
 //! Readers (receipts, balances in the status) share the ledger through a
 //! read lock, held only while they read; the writer holds the write lock
 //! only for the append itself.
 //!
-//! A credit the ledger already holds counts as paid: its follow-up runs.
-//! A failed write is fatal: the thread reports it and stops without
-//! running the group's follow-ups, so no prover is told it was paid when it
+//! A credit the ledger already holds counts as paid: its follow-up is
+//! delivered. A failed write is fatal: the thread reports it and stops
+//! without delivering the group's follow-ups, so no prover is told it was paid when it
 //! was not; on restart, recovery pays every proven job the ledger misses.
 
 use std::collections::HashSet;
@@ -21,7 +22,6 @@ use std::time::Duration;
 use protocol::Timestamp;
 use tracing::{debug, error, info, warn};
 
-use super::journal::FollowUp;
 use super::queue::{self, Depth, Unbounded};
 use crate::disk::Space;
 use crate::metrics::Metrics;
@@ -34,15 +34,16 @@ const MAX_GROUP: usize = 4096;
 /// How often the thread checks whether a block is due.
 const BLOCK_CHECK: Duration = Duration::from_millis(250);
 
-struct Order {
+struct Order<T> {
     credit: ledger::Credit,
-    then: FollowUp,
+    then: T,
 }
 
-/// The handle to the payout thread. Dropping every handle lets the thread
-/// write what is queued, cut a last block and stop.
-pub struct Payout {
-    queue: Unbounded<Order>,
+/// The handle to the payout thread, whose follow-ups are `T`s. Dropping
+/// every handle lets the thread write what is queued, cut a last block and
+/// stop.
+pub struct Payout<T> {
+    queue: Unbounded<Order<T>>,
 }
 
 /// The running thread: join it at shutdown.
@@ -55,23 +56,31 @@ impl PayoutThread {
     }
 }
 
-impl Payout {
-    /// Starts the payout thread over `ledger`. `fatal` hears of a failed write.
+impl<T: Send + 'static> Payout<T> {
+    /// Starts the payout thread over `ledger`. `paid` takes each follow-up
+    /// once its credit is durable; `fatal` hears of a failed write.
     pub fn start(
         ledger: SharedLedger,
         metrics: Arc<Metrics>,
         space: Space,
+        paid: impl Fn(T) + Send + 'static,
         fatal: impl Fn(String) + Send + 'static,
     ) -> std::io::Result<(Self, PayoutThread)> {
         let (queue, rx, depth) = queue::unbounded();
         let thread = std::thread::Builder::new()
             .name("payout".into())
-            .spawn(move || run(&ledger, &space, &rx, &depth, &metrics, &fatal))?;
+            .spawn(move || {
+                let sinks = Sinks {
+                    paid: &paid,
+                    fatal: &fatal,
+                };
+                run(&ledger, &space, &rx, &depth, &metrics, &sinks)
+            })?;
         Ok((Self { queue }, PayoutThread(thread)))
     }
 
-    /// Queues `credit`; `then` runs once it is durable.
-    pub fn credit(&self, credit: ledger::Credit, then: FollowUp) {
+    /// Queues `credit`; `then` goes to `paid` once it is durable.
+    pub fn credit(&self, credit: ledger::Credit, then: T) {
         if self.queue.push(Order { credit, then }).is_err() {
             error!(target: "ledger", "the payout writer has stopped; credit not queued");
         }
@@ -95,13 +104,19 @@ impl Payout {
     }
 }
 
-fn run(
+/// Where the payout thread's results go.
+struct Sinks<'a, T> {
+    paid: &'a dyn Fn(T),
+    fatal: &'a dyn Fn(String),
+}
+
+fn run<T>(
     ledger: &SharedLedger,
     space: &Space,
-    rx: &std::sync::mpsc::Receiver<Order>,
+    rx: &std::sync::mpsc::Receiver<Order<T>>,
     depth: &Depth,
     metrics: &Metrics,
-    fatal: &dyn Fn(String),
+    sinks: &Sinks<'_, T>,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
     loop {
@@ -125,7 +140,7 @@ fn run(
             if let Err(e) = written {
                 metrics.ledger_write_errors.inc();
                 error!(target: "ledger", error = %e, credits = n, "credits not written; stopping");
-                fatal(format!(
+                (sinks.fatal)(format!(
                     "cannot write the ledger ({e}); stopping: restart to pay the proven jobs it misses"
                 ));
                 return;
@@ -133,7 +148,7 @@ fn run(
             debug!(target: "ledger", credits = n, "credits committed");
             crate::crash::at(crate::crash::Point::Credited);
             for order in group {
-                (order.then)();
+                (sinks.paid)(order.then);
             }
         }
         if space.check().is_ok() {
@@ -156,7 +171,7 @@ fn run(
 
 /// Appends the group's new credits in one write; credits already in the
 /// ledger (or twice in the group) are paid already and skipped.
-fn write_group(ledger: &SharedLedger, group: &[Order]) -> Result<(), ledger::Error> {
+fn write_group<T>(ledger: &SharedLedger, group: &[Order<T>]) -> Result<(), ledger::Error> {
     let mut ledger = ledger.write().expect("ledger lock");
     let mut seen = HashSet::new();
     let mut txs = Vec::with_capacity(group.len());
@@ -210,25 +225,28 @@ mod tests {
             ledger::Ledger::open(dir.path(), &secret, ledger::LedgerConfig::default()).unwrap();
         let shared: SharedLedger = Arc::new(RwLock::new(opened));
         let metrics = Arc::new(Metrics::new());
-        let (payout, thread) =
-            Payout::start(shared.clone(), metrics, Space::floor(dir.path(), 0), |e| {
-                panic!("{e}")
-            })
-            .unwrap();
         let paid = Arc::new(Mutex::new(Vec::new()));
+        let on_paid = {
+            let (paid, shared) = (paid.clone(), shared.clone());
+            move |job: JobId| {
+                assert!(shared.read().unwrap().is_credited(job).unwrap());
+                paid.lock().unwrap().push(job);
+            }
+        };
+        let (payout, thread) = Payout::start(
+            shared.clone(),
+            metrics,
+            Space::floor(dir.path(), 0),
+            on_paid,
+            |e| panic!("{e}"),
+        )
+        .unwrap();
         for index in 0..300u32 {
             // Every job twice: the second is already paid.
             for _ in 0..2 {
                 let job = JobId::new(BatchId(1), index);
                 let credit = ledger::Credit::new(prover, job, 100, ContentHash::of(b"p"));
-                let (paid, shared) = (paid.clone(), shared.clone());
-                payout.credit(
-                    credit,
-                    Box::new(move || {
-                        assert!(shared.read().unwrap().is_credited(job).unwrap());
-                        paid.lock().unwrap().push(index);
-                    }),
-                );
+                payout.credit(credit, job);
             }
         }
         drop(payout);

@@ -23,13 +23,11 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use libp2p::PeerId;
 use protocol::envelope::{self, Freshness, ReplayGuard};
 use protocol::messages::AnyMessage;
 use protocol::{PublicKey, Timestamp};
 
 use crate::network::ip_limits::Subnet;
-use crate::network::peer_id_of;
 
 /// How often idle buckets are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
@@ -59,7 +57,7 @@ pub struct Admission {
     freshness: Freshness,
     replays: ReplayGuard,
     allowlist: HashSet<PublicKey>,
-    by_peer: RateLimiter<PeerId>,
+    by_peer: RateLimiter<PublicKey>,
     by_ip: Option<RateLimiter<IpAddr>>,
     by_subnet: Option<RateLimiter<Subnet>>,
 }
@@ -86,15 +84,19 @@ impl Admission {
         }
     }
 
-    /// Checks one request from `peer`, which came on a connection from
-    /// `from`; returns its signer and message.
+    /// Checks one request from the peer with node key `sender` (`None`: a
+    /// peer id that is no ed25519 key, so no signer can be it), which came
+    /// on a connection from `from`; returns its signer and message.
     pub fn admit(
         &mut self,
-        peer: PeerId,
+        sender: Option<PublicKey>,
         from: Option<IpAddr>,
         bytes: &[u8],
         now: Timestamp,
     ) -> Result<(PublicKey, AnyMessage), Refusal> {
+        let Some(peer) = sender else {
+            return Err("signer_mismatch");
+        };
         let at = Instant::now();
         let within = self.by_peer.allow(peer, at)
             && from.is_none_or(|ip| {
@@ -109,7 +111,7 @@ impl Admission {
         }
         let signed = envelope::open_any(bytes, now, self.freshness).map_err(|e| e.label())?;
         let signer = signed.signer();
-        if peer_id_of(&signer) != peer {
+        if signer != peer {
             return Err("signer_mismatch");
         }
         if !self.allowlist.is_empty() && !self.allowlist.contains(&signer) {
@@ -122,7 +124,7 @@ impl Admission {
     }
 
     /// `peer` has gone: forget its bucket.
-    pub fn disconnected(&mut self, peer: &PeerId) {
+    pub fn disconnected(&mut self, peer: &PublicKey) {
         self.by_peer.forget(peer);
     }
 
@@ -239,7 +241,7 @@ mod tests {
     #[test]
     fn admits_the_signer_on_its_own_connection_once() {
         let key = SecretKey::from_seed([4; 32]);
-        let peer = peer_id_of(&key.public());
+        let peer = Some(key.public());
         let mut admission = Admission::new(HashSet::new(), per_peer(100, 100));
         let bytes = request(&key, 1);
         let (signer, body) = admission
@@ -253,7 +255,7 @@ mod tests {
                 .unwrap_err(),
             "replayed"
         );
-        let other = peer_id_of(&SecretKey::from_seed([5; 32]).public());
+        let other = Some(SecretKey::from_seed([5; 32]).public());
         assert_eq!(
             admission
                 .admit(other, None, &request(&key, 2), Timestamp::now())
@@ -265,7 +267,7 @@ mod tests {
     #[test]
     fn the_allowlist_and_the_rate_limit_refuse() {
         let key = SecretKey::from_seed([6; 32]);
-        let peer = peer_id_of(&key.public());
+        let peer = Some(key.public());
         let stranger = SecretKey::from_seed([7; 32]).public();
         let mut admission = Admission::new([stranger].into_iter().collect(), per_peer(1, 2));
         assert_eq!(
@@ -290,7 +292,7 @@ mod tests {
         let mut admission = Admission::new(HashSet::new(), per_peer(1000, 1000));
         // Signed by a key that is not the sending peer: refused before the
         // replay guard, so a flood of such messages costs it nothing.
-        let impostor = PeerId::random();
+        let impostor = Some(SecretKey::from_seed([10; 32]).public());
         for nonce in 0..100 {
             assert_eq!(
                 admission
@@ -301,7 +303,7 @@ mod tests {
         }
         let allowed = SecretKey::from_seed([9; 32]).public();
         let mut closed = Admission::new([allowed].into_iter().collect(), per_peer(1000, 1000));
-        let peer = peer_id_of(&key.public());
+        let peer = Some(key.public());
         for nonce in 0..100 {
             assert_eq!(
                 closed
@@ -340,7 +342,7 @@ mod tests {
                     let mut bytes = [1u8; 32];
                     (bytes[0], bytes[1]) = (seed, *i);
                     let key = SecretKey::from_seed(bytes);
-                    let peer = peer_id_of(&key.public());
+                    let peer = Some(key.public());
                     admission
                         .admit(peer, from, &request(&key, 1), Timestamp::now())
                         .is_ok()
@@ -375,7 +377,13 @@ mod tests {
     fn buckets_are_bounded_by_disconnects_and_sweeps() {
         let mut limiter = RateLimiter::new(10, 20);
         let start = Instant::now();
-        let peers: Vec<PeerId> = (0..1000).map(|_| PeerId::random()).collect();
+        let peers: Vec<PublicKey> = (0..1000u16)
+            .map(|i| {
+                let mut seed = [3u8; 32];
+                seed[..2].copy_from_slice(&i.to_le_bytes());
+                SecretKey::from_seed(seed).public()
+            })
+            .collect();
         for p in &peers {
             assert!(limiter.allow(*p, start));
         }

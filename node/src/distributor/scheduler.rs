@@ -20,8 +20,9 @@ use std::time::Instant;
 use protocol::lrp::{Decision, HeartbeatOutcome, JobView, Lrp, LrpConfig, LrpEvent, LrpOutcome};
 use protocol::{JobId, PublicKey, RequestId, Timestamp};
 
+use super::courier::Durable;
 use super::history::History;
-use super::journal::{FollowUp, Journal};
+use super::journal::Journal;
 use super::store::{Change, JobRecord, JobStore, Snapshot};
 
 /// What goes to the journal with an applied event.
@@ -29,8 +30,9 @@ use super::store::{Change, JobRecord, JobStore, Snapshot};
 pub struct Log {
     /// Records written with the event, atomically.
     pub records: Vec<Change>,
-    /// Run once the event is durable; its presence makes the write synced.
-    pub then: Option<FollowUp>,
+    /// Sent on once the event is durable; its presence makes the write
+    /// synced.
+    pub then: Option<Durable>,
 }
 
 impl Log {
@@ -40,7 +42,7 @@ impl Log {
     }
 
     /// The event alone; `then` once it is durable.
-    pub fn then(then: FollowUp) -> Self {
+    pub fn then(then: Durable) -> Self {
         Self {
             records: Vec::new(),
             then: Some(then),
@@ -53,7 +55,7 @@ pub struct Scheduler {
     lrp: Lrp,
     history: History,
     reward: u64,
-    journal: Journal,
+    journal: Journal<Durable>,
     clock: Clock,
 }
 
@@ -89,7 +91,7 @@ impl Scheduler {
         snapshot: Option<&Snapshot>,
         events: &[LrpEvent],
         reward: u64,
-        journal: Journal,
+        journal: Journal<Durable>,
     ) -> anyhow::Result<Self> {
         let (mut lrp, mut history) = match snapshot {
             Some(s) => (
@@ -245,9 +247,12 @@ mod tests {
     fn polls_that_only_move_the_clock_are_not_logged_and_replay_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(JobStore::open(dir.path()).unwrap());
-        let (journal, thread) = Journal::start(store.clone(), Space::floor(dir.path(), 0), |e| {
-            panic!("{e}")
-        })
+        let (journal, thread) = Journal::start(
+            store.clone(),
+            Space::floor(dir.path(), 0),
+            |_: Durable| {},
+            |e| panic!("{e}"),
+        )
         .unwrap();
         let config = LrpConfig::default();
         let mut s = Scheduler::replay(config.clone(), None, &[], 100, journal).unwrap();
@@ -281,9 +286,12 @@ mod tests {
         thread.join();
         let events = store.events().unwrap();
         assert_eq!(events.len(), 3, "submit, the hand-out, the completion");
-        let (journal, thread) = Journal::start(store.clone(), Space::floor(dir.path(), 0), |e| {
-            panic!("{e}")
-        })
+        let (journal, thread) = Journal::start(
+            store.clone(),
+            Space::floor(dir.path(), 0),
+            |_: Durable| {},
+            |e| panic!("{e}"),
+        )
         .unwrap();
         let mut replayed = Scheduler::replay(config.clone(), None, &events, 100, journal).unwrap();
         assert_eq!(replayed.lrp().counts(), live);
@@ -299,9 +307,12 @@ mod tests {
             store.events().unwrap().is_empty(),
             "the compacted events are gone"
         );
-        let (journal, thread) = Journal::start(store.clone(), Space::floor(dir.path(), 0), |e| {
-            panic!("{e}")
-        })
+        let (journal, thread) = Journal::start(
+            store.clone(),
+            Space::floor(dir.path(), 0),
+            |_: Durable| {},
+            |e| panic!("{e}"),
+        )
         .unwrap();
         let restored = Scheduler::replay(config, Some(&snapshot), &[], 100, journal).unwrap();
         assert_eq!(restored.lrp().snapshot(), replayed.lrp().snapshot());

@@ -12,17 +12,17 @@ use protocol::messages::{KEY_CHUNK_BYTES, KeyChunk, KeyRequest, ReceiptReply, Re
 use protocol::{ContentHash, PublicKey, Timestamp};
 use tracing::error;
 
-use super::outbox::{Channel, Outbox};
 use super::payout::SharedLedger;
 use super::queue::{self, Bounded};
+use super::wire::{Outbox, ReplyTo};
 use crate::metrics::Metrics;
 
 /// A request the serving thread answers.
 pub enum Serve {
     /// A chunk of the proving key.
-    Key(KeyRequest, Channel),
+    Key(KeyRequest, ReplyTo),
     /// A job's receipt.
-    Receipt(ReceiptRequest, Channel),
+    Receipt(ReceiptRequest, ReplyTo),
 }
 
 /// What the thread serves from.

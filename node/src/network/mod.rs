@@ -7,6 +7,12 @@
 //! `try_send`, and when the queue is full the overflow policy applies — a
 //! request is answered `busy` at once (the requester backs off and retries),
 //! any other event is dropped — each counted in `crowdprove_overflow_total`.
+//! A distributor's proof submissions have a lane of their own
+//! ([`NetworkConfig::proof_lane`]), so a flood of polls never makes a
+//! finished proof wait behind it or be refused `busy` in its place.
+//!
+//! libp2p's response channels stay here: a role gets a plain [`ReplyTo`]
+//! with each request and answers through [`NetworkHandle::respond`].
 //! Gossip is validated here, before it is queued ([`gossip`]). Roles never
 //! wait on the swarm either: commands go down an unbounded queue whose
 //! producers are bounded by the role's own inputs, and the counters
@@ -25,7 +31,7 @@ pub mod codec;
 pub mod gossip;
 pub mod ip_limits;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,6 +106,30 @@ pub struct NetworkConfig {
     /// Slots in the queue of events to the role; when it is full, requests
     /// are answered `busy` and other events dropped.
     pub event_queue: usize,
+    /// Slots in the lane of proof submissions ([`Inbox::proofs`]); 0 sends
+    /// them down the event queue with everything else (a prover's node).
+    pub proof_lane: usize,
+}
+
+/// What the network hands the role: its events, and a distributor's proof
+/// submissions in a lane of their own.
+#[derive(Debug)]
+pub struct Inbox {
+    /// Requests, gossip and connection events, in arrival order.
+    pub events: mpsc::Receiver<NetworkEvent>,
+    /// Requests whose envelope says `proof-submission`, when
+    /// [`NetworkConfig::proof_lane`] is set; otherwise never sends.
+    pub proofs: mpsc::Receiver<NetworkEvent>,
+}
+
+/// A request's way back: the network keeps libp2p's response channel under
+/// `id` until [`NetworkHandle::respond`] answers it or the request fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyTo {
+    /// The network's key for the waiting response channel.
+    pub id: u64,
+    /// When the network took the request off the wire.
+    pub received: Instant,
 }
 
 impl Default for NetworkConfig {
@@ -153,9 +183,7 @@ pub enum NetworkEvent {
         /// The request bytes: an envelope, unchecked.
         bytes: Vec<u8>,
         /// Where the answer goes.
-        channel: ResponseChannel<Vec<u8>>,
-        /// When the network task took it off the wire.
-        received: Instant,
+        reply: ReplyTo,
     },
     /// A gossip message signed by [`NetworkConfig::gossip_signer`]: already
     /// checked and forwarded.
@@ -191,7 +219,7 @@ enum Command {
         reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
     },
     Respond {
-        channel: ResponseChannel<Vec<u8>>,
+        reply: ReplyTo,
         bytes: Vec<u8>,
     },
     Publish {
@@ -266,8 +294,8 @@ impl NetworkHandle {
     }
 
     /// Answers an inbound request. Never waits; from any thread.
-    pub fn respond(&self, channel: ResponseChannel<Vec<u8>>, bytes: Vec<u8>) {
-        let _ = self.send(Command::Respond { channel, bytes });
+    pub fn respond(&self, reply: ReplyTo, bytes: Vec<u8>) {
+        let _ = self.send(Command::Respond { reply, bytes });
     }
 
     /// Gossips `bytes` on the jobs topic. Never waits; a failure is logged
@@ -313,20 +341,14 @@ impl NetworkHandle {
     }
 }
 
-/// Starts the network for `secret` and returns the handle, the event stream
-/// and the task that owns the swarm (it ends when every handle is dropped).
+/// Starts the network for `secret` and returns the handle, the role's
+/// inbox and the task that owns the swarm (it ends when every handle is
+/// dropped).
 pub async fn start(
     secret: &SecretKey,
     config: NetworkConfig,
     metrics: Arc<Metrics>,
-) -> Result<
-    (
-        NetworkHandle,
-        mpsc::Receiver<NetworkEvent>,
-        tokio::task::JoinHandle<()>,
-    ),
-    NetError,
-> {
+) -> Result<(NetworkHandle, Inbox, tokio::task::JoinHandle<()>), NetError> {
     let keypair = identity::Keypair::ed25519_from_bytes(secret.seed())
         .map_err(|e| NetError::Start(format!("identity: {e}")))?;
     let counters = Arc::new(WireCounters::default());
@@ -384,16 +406,20 @@ pub async fn start(
     let local = *swarm.local_peer_id();
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::channel(config.event_queue.max(1));
+    let (proof_tx, proof_rx) = mpsc::channel(config.proof_lane.max(1));
     let peers = Arc::new(AtomicU64::new(0));
     let event_loop = EventLoop {
         swarm,
         commands: command_rx,
         events: event_tx,
+        proofs: (config.proof_lane > 0).then_some(proof_tx),
         secret: secret.clone(),
         gossip_signer: config.gossip_signer,
         metrics,
         peers: peers.clone(),
-        inbound: HashSet::new(),
+        inbound: HashMap::new(),
+        waiting: HashMap::new(),
+        next_reply: 0,
         remote_ips: HashMap::new(),
         stopping: None,
         listening,
@@ -412,7 +438,10 @@ pub async fn start(
             counters,
             peers,
         },
-        event_rx,
+        Inbox {
+            events: event_rx,
+            proofs: proof_rx,
+        },
         task,
     ))
 }
@@ -436,14 +465,19 @@ struct EventLoop {
     swarm: Swarm<Behaviour>,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<NetworkEvent>,
+    /// The proof lane, if the role has one.
+    proofs: Option<mpsc::Sender<NetworkEvent>>,
     /// Seals the `busy` answers of the overflow policy.
     secret: SecretKey,
     gossip_signer: Option<PublicKey>,
     metrics: Arc<Metrics>,
     peers: Arc<AtomicU64>,
-    /// Inbound requests not yet answered or failed: a stopping network
-    /// waits for them to drain.
-    inbound: HashSet<InboundRequestId>,
+    /// Inbound requests not yet answered or failed, with their
+    /// [`ReplyTo::id`]: a stopping network waits for them to drain.
+    inbound: HashMap<InboundRequestId, u64>,
+    /// The response channels the role has yet to answer, by [`ReplyTo::id`].
+    waiting: HashMap<u64, ResponseChannel<Vec<u8>>>,
+    next_reply: u64,
     /// The remote address of each open connection, either direction.
     remote_ips: HashMap<ConnectionId, IpAddr>,
     /// Set by [`Command::Stop`]: when the stop was asked, and whom to tell.
@@ -555,14 +589,12 @@ impl EventLoop {
                 let id = self.swarm.behaviour_mut().rpc.send_request(&peer, bytes);
                 self.requests.insert(id, reply);
             }
-            Command::Respond { channel, bytes } => {
-                if self
-                    .swarm
-                    .behaviour_mut()
-                    .rpc
-                    .send_response(channel, bytes)
-                    .is_err()
-                {
+            Command::Respond { reply, bytes } => {
+                let sent = self
+                    .waiting
+                    .remove(&reply.id)
+                    .map(|channel| self.swarm.behaviour_mut().rpc.send_response(channel, bytes));
+                if !matches!(sent, Some(Ok(()))) {
                     debug!(target: "net", "response dropped: the requester went away");
                 }
             }
@@ -609,7 +641,15 @@ impl EventLoop {
     /// Queues `event` to the role without waiting; when the queue is full a
     /// request is answered `busy` and anything else is dropped.
     fn emit(&mut self, event: NetworkEvent) {
-        let event = match self.events.try_send(event) {
+        let lane = match (&event, &self.proofs) {
+            (NetworkEvent::Request { bytes, .. }, Some(proofs))
+                if envelope::peek_kind(bytes) == Ok(protocol::messages::Kind::ProofSubmission) =>
+            {
+                proofs
+            }
+            _ => &self.events,
+        };
+        let event = match lane.try_send(event) {
             Ok(()) => return,
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 debug!(target: "net", "role stopped reading events");
@@ -618,14 +658,7 @@ impl EventLoop {
             Err(mpsc::error::TrySendError::Full(event)) => event,
         };
         match event {
-            NetworkEvent::Request { channel, .. } => {
-                self.metrics.overflowed("request_busy");
-                let busy = Rejected {
-                    reason: "busy".into(),
-                };
-                let bytes = envelope::seal_now(&busy, &self.secret);
-                let _ = self.swarm.behaviour_mut().rpc.send_response(channel, bytes);
-            }
+            NetworkEvent::Request { reply, .. } => self.busy(reply.id),
             NetworkEvent::Gossip(_) => self.metrics.overflowed("gossip_dropped"),
             _ => self.metrics.overflowed("event_dropped"),
         }
@@ -824,23 +857,22 @@ impl EventLoop {
                     channel,
                     request_id,
                 } => {
-                    self.inbound.insert(request_id);
+                    let id = self.next_reply;
+                    self.next_reply += 1;
+                    self.inbound.insert(request_id, id);
+                    self.waiting.insert(id, channel);
                     if self.stopping.is_some() {
                         // Intake has stopped: say so rather than drop it.
-                        self.metrics.overflowed("request_busy");
-                        let busy = Rejected {
-                            reason: "busy".into(),
-                        };
-                        let bytes = envelope::seal_now(&busy, &self.secret);
-                        let _ = self.swarm.behaviour_mut().rpc.send_response(channel, bytes);
-                        return;
+                        return self.busy(id);
                     }
                     self.emit(NetworkEvent::Request {
                         peer,
                         from: self.remote_ips.get(&connection_id).copied(),
                         bytes: request,
-                        channel,
-                        received: Instant::now(),
+                        reply: ReplyTo {
+                            id,
+                            received: Instant::now(),
+                        },
                     });
                 }
                 request_response::Message::Response {
@@ -871,7 +903,9 @@ impl EventLoop {
                 request_id,
                 ..
             } => {
-                self.inbound.remove(&request_id);
+                if let Some(id) = self.inbound.remove(&request_id) {
+                    self.waiting.remove(&id);
+                }
                 let reason = match error {
                     request_response::InboundFailure::Io(_) => "malformed_frame",
                     request_response::InboundFailure::Timeout => "timeout",
@@ -888,6 +922,20 @@ impl EventLoop {
                 self.inbound.remove(&request_id);
             }
         }
+    }
+
+    /// Answers the request waiting under `id` with `busy` (the overflow
+    /// policy; a stopping network).
+    fn busy(&mut self, id: u64) {
+        let Some(channel) = self.waiting.remove(&id) else {
+            return;
+        };
+        self.metrics.overflowed("request_busy");
+        let busy = Rejected {
+            reason: "busy".into(),
+        };
+        let bytes = envelope::seal_now(&busy, &self.secret);
+        let _ = self.swarm.behaviour_mut().rpc.send_response(channel, bytes);
     }
 }
 

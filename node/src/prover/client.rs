@@ -92,12 +92,8 @@ impl Client {
     }
 
     /// Answers an inbound request (provers serve none: a refusal).
-    pub fn respond<M: Message>(
-        &self,
-        channel: libp2p::request_response::ResponseChannel<Vec<u8>>,
-        message: &M,
-    ) {
-        self.net.respond(channel, self.seal(message));
+    pub fn respond<M: Message>(&self, reply: crate::network::ReplyTo, message: &M) {
+        self.net.respond(reply, self.seal(message));
     }
 
     /// Seals `message` with this identity's key.

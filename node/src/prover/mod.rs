@@ -303,12 +303,12 @@ fn on_network(shared: &Shared, event: NetworkEvent) {
             debug!(target: "prover", batch = %p.batch, "batch proven");
             shared.proven(p.batch);
         }
-        NetworkEvent::Request { channel, .. } => {
+        NetworkEvent::Request { reply, .. } => {
             // Provers serve no requests; say so rather than leave the peer waiting.
             let refusal = protocol::messages::Rejected {
                 reason: "not_a_distributor".into(),
             };
-            shared.client.respond(channel, &refusal);
+            shared.client.respond(reply, &refusal);
         }
         NetworkEvent::InboundFailure { reason, .. } => shared.client.metrics().reject(reason),
         NetworkEvent::Connected(peer) if peer == shared.client.distributor_peer() => {

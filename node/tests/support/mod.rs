@@ -605,7 +605,8 @@ impl Client {
             ..node::network::NetworkConfig::default()
         };
         let metrics = std::sync::Arc::new(node::metrics::Metrics::new());
-        let (net, events, task) = node::network::start(key, config, metrics).await.unwrap();
+        let (net, node::network::Inbox { events, .. }, task) =
+            node::network::start(key, config, metrics).await.unwrap();
         net.locate(node::network::peer_id_of(&distributor))
             .await
             .unwrap();

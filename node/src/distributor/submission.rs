@@ -1,0 +1,344 @@
+//! Proof submissions, from arrival to the prover's ear.
+//!
+//! On arrival ([`Distributor::on_submission`]) the cheap checks answer at
+//! once, unverified: the winner resubmitting, a late proof, a hand-out
+//! never issued, a store that cannot be read, a full pool. The rest go to
+//! the verification pool; its verdict comes back to [`Distributor::judge`],
+//! which strikes an invalid proof or asks the scheduler to complete the
+//! job. Only when the scheduler has decided the proof won is a
+//! [`Settlement`] built; it then moves through named stages on the service
+//! threads: stored (the journal), paid (the payout writer), told (the
+//! prover hears `Accepted`). Nothing is said before it is true.
+
+use protocol::lrp::{Completion, LrpEvent, LrpOutcome};
+use protocol::messages::{InvalidReason, Outcome, ProofSubmission, Verdict};
+use protocol::{ContentHash, JobId, PublicKey, RequestId};
+use tracing::{debug, error, info, warn};
+
+use super::Distributor;
+use super::centralized::LocalProof;
+use super::courier::Durable;
+use super::scheduler::Log;
+use super::store::{Change, DoneRecord, JobRecord};
+use super::verify::{self, ProofCheck};
+use super::wire::ReplyTo;
+
+/// A proof on its way through the verification pool.
+#[derive(Debug)]
+pub struct Submission {
+    job: JobId,
+    request: RequestId,
+    prover: PublicKey,
+    proof: Vec<u8>,
+    record: JobRecord,
+    /// Where the verdict goes; `None` for the baseline's own proofs.
+    reply: Option<ReplyTo>,
+}
+
+/// How far a winning proof has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Verified and chosen by the scheduler: the job's winner.
+    Verified,
+    /// The proof and the completion are in the job store.
+    Stored,
+    /// The credit is in the ledger.
+    Paid,
+    /// The prover was sent `Accepted`.
+    Told,
+}
+
+/// A winning proof's settlement: stored, then paid, then told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The job won.
+    pub job: JobId,
+    /// The hand-out that won it.
+    pub request: RequestId,
+    /// Who is paid.
+    pub prover: PublicKey,
+    /// The winning proof's hash, in the credit and the verdict.
+    pub proof_hash: ContentHash,
+    /// What it is paid.
+    pub reward: u64,
+    /// Who to tell: `None` for the baseline's own proofs and for credits
+    /// recovered after a crash.
+    pub reply: Option<ReplyTo>,
+    /// The job was its batch's last: check the batch once it is paid.
+    pub batch_finished: bool,
+    /// How far it has come.
+    pub stage: Stage,
+}
+
+impl Settlement {
+    /// A job completed before a crash but never paid: to be paid now.
+    pub fn recovered(job: JobId, done: &DoneRecord, reward: u64) -> Self {
+        Self {
+            job,
+            request: done.request,
+            prover: done.prover,
+            proof_hash: ContentHash::of(&done.proof),
+            reward,
+            reply: None,
+            batch_finished: false,
+            stage: Stage::Stored,
+        }
+    }
+
+    /// The ledger credit it pays.
+    pub fn credit(&self) -> ledger::Credit {
+        ledger::Credit::new(self.prover, self.job, self.reward, self.proof_hash)
+    }
+
+    /// The `Accepted` verdict its prover is told.
+    pub fn verdict(&self) -> Verdict {
+        Verdict {
+            job: self.job,
+            request: self.request,
+            prover: self.prover,
+            proof_hash: self.proof_hash,
+            outcome: Outcome::Accepted {
+                reward: self.reward,
+            },
+        }
+    }
+
+    /// The settlement, now at `stage`.
+    pub fn reached(mut self, stage: Stage) -> Self {
+        debug!(target: "distributor", job = %self.job, ?stage, "settlement");
+        self.stage = stage;
+        self
+    }
+}
+
+impl Distributor {
+    /// A proof submission: the checks that need no verification answer at
+    /// once; the rest queue for the verification pool.
+    pub(super) fn on_submission(
+        &mut self,
+        prover: PublicKey,
+        submission: ProofSubmission,
+        reply: Option<ReplyTo>,
+    ) {
+        let ProofSubmission {
+            job,
+            request,
+            proof,
+        } = submission;
+        let verdict = |outcome| Verdict {
+            job,
+            request,
+            prover,
+            proof_hash: ContentHash::of(&proof),
+            outcome,
+        };
+        let (core, outbox) = (&mut self.core, &self.services.outbox);
+        let metrics = &self.services.metrics;
+        let answer = |outcome| {
+            if let Some(reply) = reply {
+                outbox.answer("submission", reply, &verdict(outcome));
+            }
+        };
+        if core.scheduler.winner(job, &core.store) == Some((prover, request)) {
+            // The winner again: its `Accepted` was lost, or it restarted.
+            // Say so once the credit is durable; until then, `busy`.
+            let credited = core.ledger.read().expect("ledger lock").is_credited(job);
+            let reward = core.settings.reward_per_job;
+            return match (credited, reply) {
+                (Ok(true), _) => answer(Outcome::Accepted { reward }),
+                (_, Some(reply)) => outbox.refuse(reply, "busy"),
+                (_, None) => {}
+            };
+        }
+        if core.scheduler.is_done(job, &core.store) {
+            metrics.proof("late");
+            core.scheduler.late(prover, request, core.scheduler.now());
+            debug!(target: "distributor", prover = %prover.node_id(), %job, "late proof");
+            return answer(Outcome::Late);
+        }
+        if !core.scheduler.holds(job, request, &prover) {
+            metrics.proof("not_issued");
+            core.scheduler.not_issued(prover);
+            info!(
+                target: "distributor",
+                prover = %prover.node_id(),
+                %job,
+                request = request.0,
+                "proof for a hand-out never issued to this prover; dropped unverified"
+            );
+            return answer(Outcome::Invalid(InvalidReason::NotIssued));
+        }
+        let record = match core.store.job(job) {
+            Ok(Some(record)) => record,
+            other => {
+                error!(target: "distributor", %job, found = ?other.map(|_| ()), "job scheduled but not readable from the store");
+                return reply.into_iter().for_each(|r| outbox.refuse(r, "busy"));
+            }
+        };
+        let check = ProofCheck {
+            public: record.public.clone(),
+            proof: proof.clone(),
+            context: Submission {
+                job,
+                request,
+                prover,
+                proof,
+                record,
+                reply,
+            },
+        };
+        if let Err(check) = self.services.pool.submit(check) {
+            metrics.proof("busy");
+            if let Some(reply) = check.context.reply {
+                outbox.refuse(reply, "busy");
+            }
+        }
+    }
+
+    /// A verdict from the pool: strike an invalid proof; ask the scheduler
+    /// to complete the job with a valid one, and if it won, settle it.
+    pub(super) fn judge(&mut self, verdict: verify::Verdict<Submission>) {
+        let verify::Verdict {
+            result,
+            seconds,
+            context,
+        } = verdict;
+        self.services.metrics.verify_seconds.observe(seconds);
+        self.counters.verify_count += 1;
+        self.counters.verify_seconds += seconds;
+        match result {
+            Err(reason) => self.strike(context, reason),
+            Ok(()) => self.complete(context, seconds),
+        }
+    }
+
+    /// An invalid proof: counted against its prover, who is told why.
+    fn strike(&mut self, submission: Submission, reason: InvalidReason) {
+        let Submission {
+            job,
+            request,
+            prover,
+            proof,
+            reply,
+            ..
+        } = submission;
+        self.services.metrics.proof("invalid");
+        let now = self.core.scheduler.now();
+        let event = LrpEvent::Invalid {
+            job,
+            request,
+            prover,
+            now,
+        };
+        let outcome = self.core.scheduler.apply(event, |_| Log::plain());
+        warn!(target: "distributor", prover = %prover.node_id(), %job, ?reason, ?outcome, "invalid proof");
+        if let Some(reply) = reply {
+            let verdict = Verdict {
+                job,
+                request,
+                prover,
+                proof_hash: ContentHash::of(&proof),
+                outcome: Outcome::Invalid(reason),
+            };
+            self.services.outbox.answer("submission", reply, &verdict);
+        }
+    }
+
+    /// A valid proof: the scheduler decides whether it won. A winner's
+    /// record and [`Settlement`] go to the journal together; anything else
+    /// was beaten while it was verified, and is told `Late`.
+    fn complete(&mut self, submission: Submission, seconds: f64) {
+        crate::crash::at(crate::crash::Point::Verified);
+        let Submission {
+            job,
+            request,
+            prover,
+            proof,
+            record,
+            reply,
+        } = submission;
+        let core = &mut self.core;
+        let now = core.scheduler.now();
+        let proof_hash = ContentHash::of(&proof);
+        let reward = core.settings.reward_per_job;
+        let event = LrpEvent::Complete {
+            job,
+            request,
+            prover,
+            now,
+        };
+        let outcome = core.scheduler.apply(event, |outcome| {
+            let LrpOutcome::Completed(Completion::Accepted { batch_finished, .. }) = outcome else {
+                return Log::plain();
+            };
+            let settlement = Settlement {
+                job,
+                request,
+                prover,
+                proof_hash,
+                reward,
+                reply,
+                batch_finished: *batch_finished,
+                stage: Stage::Verified,
+            };
+            let done = DoneRecord {
+                prover,
+                request,
+                proof,
+                at: now,
+            };
+            let stored = Change::Job(
+                job,
+                JobRecord {
+                    done: Some(done),
+                    ..record
+                },
+            );
+            Log {
+                records: vec![stored],
+                then: Some(Durable::Settlement(settlement)),
+            }
+        });
+        let metrics = &self.services.metrics;
+        if matches!(outcome, LrpOutcome::Completed(Completion::Accepted { .. })) {
+            metrics.proof("valid");
+            metrics.jobs_completed.inc();
+            info!(target: "distributor", prover = %prover.node_id(), %job, verify_ms = seconds * 1e3, "proof accepted");
+            return;
+        }
+        metrics.proof("late");
+        self.core.scheduler.late(prover, request, now);
+        if let Some(reply) = reply {
+            let verdict = Verdict {
+                job,
+                request,
+                prover,
+                proof_hash,
+                outcome: Outcome::Late,
+            };
+            self.services.outbox.answer("submission", reply, &verdict);
+        }
+    }
+
+    /// The baseline proved a job: submit it like any prover's, then keep
+    /// its slots busy.
+    pub(super) fn on_local_proof(&mut self, local: LocalProof) {
+        if let Some(prover) = self.services.local.as_mut() {
+            prover.finished(local.slot);
+        }
+        self.services.metrics.prove_seconds.observe(local.seconds);
+        let job = local.assignment.job;
+        match local.proof {
+            Ok(proof) => {
+                let submission = ProofSubmission {
+                    job,
+                    request: local.assignment.request,
+                    proof,
+                };
+                self.on_submission(self.core.public, submission, None);
+            }
+            Err(e) => error!(target: "distributor", %job, error = %e, "local proving failed"),
+        }
+        self.fill_local();
+    }
+}
