@@ -87,11 +87,7 @@ impl Lrp {
         let scan = usize::try_from(self.config.max_reserve_scan).unwrap_or(usize::MAX);
         let on_probation = !self.is_trusted(prover);
         let adaptive = self.config.policy == ReservePolicy::Adaptive;
-        let budget = u64::from(self.config.backup_percent);
-        let may_back_up = adaptive
-            && !on_probation
-            && (self.job_times.backups + 1).saturating_mul(100)
-                <= budget.saturating_mul(self.job_times.first_handouts);
+        let may_back_up = adaptive && !on_probation && self.backup_budget_allows();
         // The asker's expected time, once needed.
         let mut asker_ms = None;
         let mut backup: Option<(u64, QueueKey, JobId)> = None;
@@ -103,49 +99,16 @@ impl Lrp {
                     break;
                 }
             }
-            let Some(Slot::Pending { holders, .. }) = self.slot(entry.job) else {
+            let Some((holders, live)) = self.open_to(entry.job, prover, on_probation, now) else {
                 continue;
             };
-            let holders = holders.as_slice();
-            // Not to a prover still within its lease on this job; one whose
-            // lease ran out (it crashed, or lost its proof) may have it again.
-            let lease = self.config.lease_ms;
-            if holders
-                .iter()
-                .any(|h| h.prover == *prover && now.millis_since(h.at) < lease)
-            {
-                continue;
-            }
-            let live = self.live_trusted_holders(holders, now);
-            if live >= self.config.max_live_holders as usize {
-                continue;
-            }
-            if on_probation && self.probation_raced_recently(holders, now) {
-                continue;
-            }
             if adaptive && key.lane == Lane::Held {
                 let holder = holders.iter().find(|h| h.request == key.request);
-                let yardstick =
-                    holder.map_or_else(|| self.typical_ms(), |h| self.holder_ms(&h.prover));
-                let due = entry
-                    .at
-                    .plus_millis(self.overdue_ms(yardstick))
-                    .min(self.silent_at(key.request, entry.at));
-                // Trusted provers first: one on probation waits a little
-                // longer, so new keys only get the overdue work that no
-                // trusted prover was there for.
-                let due = if on_probation {
-                    due.plus_millis(self.config.probation_lag_ms)
-                } else {
-                    due
-                };
+                let due = self.due_at(key.request, entry.at, holder, on_probation);
                 if now < due {
                     retry_at = retry_at.min(due);
                     if may_back_up && live == 1 {
-                        // Its time left at its own pace.
-                        let pace = holder
-                            .map_or_else(|| self.typical_ms(), |h| self.expected_ms(&h.prover));
-                        let left = entry.at.plus_millis(pace).millis_since(now);
+                        let left = self.time_left(holder, entry.at, now);
                         let asker = *asker_ms.get_or_insert_with(|| self.expected_ms(prover));
                         let beats = asker.saturating_mul(BACKUP_SPEEDUP) < left;
                         if beats && backup.is_none_or(|(best, _, _)| left > best) {
@@ -161,6 +124,77 @@ impl Lrp {
             Some((_, key, job)) => Ok((key, job, true)),
             None => Err(retry_at),
         }
+    }
+
+    /// Whether one more backup copy stays within
+    /// [`LrpConfig::backup_percent`] of the first hand-outs.
+    fn backup_budget_allows(&self) -> bool {
+        let budget = u64::from(self.config.backup_percent);
+        (self.job_times.backups + 1).saturating_mul(100)
+            <= budget.saturating_mul(self.job_times.first_handouts)
+    }
+
+    /// The holders of pending `job` and how many of them count toward the
+    /// holder cap, or `None` when the scan must pass it by for `prover`.
+    fn open_to(
+        &self,
+        job: JobId,
+        prover: &PublicKey,
+        on_probation: bool,
+        now: Timestamp,
+    ) -> Option<(&[Holder], usize)> {
+        let Some(Slot::Pending { holders, .. }) = self.slot(job) else {
+            return None;
+        };
+        let holders = holders.as_slice();
+        // Not to a prover still within its lease on this job; one whose
+        // lease ran out (it crashed, or lost its proof) may have it again.
+        let lease = self.config.lease_ms;
+        if holders
+            .iter()
+            .any(|h| h.prover == *prover && now.millis_since(h.at) < lease)
+        {
+            return None;
+        }
+        let live = self.live_trusted_holders(holders, now);
+        if live >= self.config.max_live_holders as usize {
+            return None;
+        }
+        if on_probation && self.probation_raced_recently(holders, now) {
+            return None;
+        }
+        Some((holders, live))
+    }
+
+    /// Adaptive: when the latest hand-out `request` of a held job (made at
+    /// `at` to `holder`) is overdue or silent enough for the asker to have
+    /// the job.
+    fn due_at(
+        &self,
+        request: RequestId,
+        at: Timestamp,
+        holder: Option<&Holder>,
+        on_probation: bool,
+    ) -> Timestamp {
+        let yardstick = holder.map_or_else(|| self.typical_ms(), |h| self.holder_ms(&h.prover));
+        let due = at
+            .plus_millis(self.overdue_ms(yardstick))
+            .min(self.silent_at(request, at));
+        // Trusted provers first: one on probation waits a little
+        // longer, so new keys only get the overdue work that no
+        // trusted prover was there for.
+        if on_probation {
+            due.plus_millis(self.config.probation_lag_ms)
+        } else {
+            due
+        }
+    }
+
+    /// The time `holder` (of a hand-out made at `at`) has left at its own
+    /// pace.
+    fn time_left(&self, holder: Option<&Holder>, at: Timestamp, now: Timestamp) -> u64 {
+        let pace = holder.map_or_else(|| self.typical_ms(), |h| self.expected_ms(&h.prover));
+        at.plus_millis(pace).millis_since(now)
     }
 
     /// When the hand-out `request` (made at `at`) counts as silent: its

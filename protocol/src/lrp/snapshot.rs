@@ -105,61 +105,6 @@ impl LrpSnapshot {
 impl Lrp {
     /// The whole state as plain data; see [`LrpSnapshot`].
     pub fn snapshot(&self) -> LrpSnapshot {
-        let lane = |l: Lane| matches!(l, Lane::Orphan);
-        let mut provers: Vec<_> = self
-            .provers
-            .iter()
-            .map(|(k, p)| {
-                let held = p.held().to_vec();
-                (k.0, p.strikes, p.proven, p.cooldown_until, held)
-            })
-            .collect();
-        provers.sort_by_key(|p| p.0);
-        let mut job_times: Vec<_> = self
-            .provers
-            .iter()
-            .filter(|(_, p)| p.samples > 0)
-            .map(|(k, p)| (k.0, p.job_time_ms, p.samples))
-            .collect();
-        job_times.sort_by_key(|p| p.0);
-        let mut batches: Vec<_> = self
-            .batches
-            .iter()
-            .map(|(id, b)| {
-                let mut slots: Vec<(u32, SlotSnapshot)> = b
-                    .dense
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
-                    .chain(b.sparse.iter().map(|(i, s)| (*i, s)))
-                    .map(|(i, slot)| {
-                        let snap = match slot {
-                            Slot::Fresh => SlotSnapshot::Fresh,
-                            Slot::Pending { key, holders } => SlotSnapshot::Pending {
-                                orphan: lane(key.lane),
-                                request: key.request,
-                                holders: holders.as_slice().to_vec(),
-                            },
-                            Slot::Done {
-                                prover,
-                                request,
-                                at,
-                                late,
-                            } => SlotSnapshot::Done {
-                                prover: *prover,
-                                request: *request,
-                                at: *at,
-                                late: late.clone(),
-                            },
-                        };
-                        (i, snap)
-                    })
-                    .collect();
-                slots.sort_by_key(|(i, _)| *i);
-                (*id, b.progress, slots)
-            })
-            .collect();
-        batches.sort_by_key(|(id, _, _)| *id);
         LrpSnapshot {
             clock: self.clock,
             next_request: self.next_request,
@@ -167,13 +112,13 @@ impl Lrp {
             queue: self
                 .queue
                 .iter()
-                .map(|(k, e)| (lane(k.lane), k.request, e.job, e.at))
+                .map(|(k, e)| (is_orphan(k.lane), k.request, e.job, e.at))
                 .collect(),
-            provers,
-            batches,
+            provers: self.prover_snapshots(),
+            batches: self.batch_snapshots(),
             pending: self.pending,
             done: self.done,
-            job_times,
+            job_times: self.job_time_snapshots(),
             recent: self.job_times.recent.iter().copied().collect(),
             first_handouts: self.job_times.first_handouts,
             backups: self.job_times.backups,
@@ -189,7 +134,6 @@ impl Lrp {
     /// A scheduler in the state `snapshot` holds, with `config`'s knobs.
     pub fn restore(config: LrpConfig, snapshot: &LrpSnapshot) -> Result<Self> {
         let mut lrp = Self::new(config)?;
-        let lane = |orphan: bool| if orphan { Lane::Orphan } else { Lane::Held };
         lrp.clock = snapshot.clock;
         lrp.next_request = snapshot.next_request;
         lrp.fresh = snapshot.fresh.iter().copied().collect();
@@ -204,8 +148,63 @@ impl Lrp {
                 (key, QueueEntry { job, at })
             })
             .collect();
+        lrp.restore_provers(snapshot);
+        for &took in &snapshot.recent {
+            lrp.job_times.learn(took);
+        }
+        lrp.job_times.first_handouts = snapshot.first_handouts;
+        lrp.job_times.backups = snapshot.backups;
+        lrp.heard = snapshot.heard.iter().copied().collect();
+        lrp.resumed_at = snapshot.resumed_at;
+        for (id, progress, slots) in &snapshot.batches {
+            lrp.batches.insert(*id, restore_batch(*progress, slots));
+        }
+        lrp.pending = snapshot.pending;
+        lrp.done = snapshot.done;
+        Ok(lrp)
+    }
+
+    /// Every prover's record and holdings, sorted by key.
+    fn prover_snapshots(&self) -> Vec<(PublicKey, u32, u32, Timestamp, Vec<Holding>)> {
+        let mut provers: Vec<_> = self
+            .provers
+            .iter()
+            .map(|(k, p)| {
+                let held = p.held().to_vec();
+                (k.0, p.strikes, p.proven, p.cooldown_until, held)
+            })
+            .collect();
+        provers.sort_by_key(|p| p.0);
+        provers
+    }
+
+    /// The learnt job times of the provers that have one, sorted by key.
+    fn job_time_snapshots(&self) -> Vec<(PublicKey, u64, u32)> {
+        let mut job_times: Vec<_> = self
+            .provers
+            .iter()
+            .filter(|(_, p)| p.samples > 0)
+            .map(|(k, p)| (k.0, p.job_time_ms, p.samples))
+            .collect();
+        job_times.sort_by_key(|p| p.0);
+        job_times
+    }
+
+    /// Every batch with its slots, sorted by batch id.
+    fn batch_snapshots(&self) -> Vec<BatchSnapshot> {
+        let mut batches: Vec<_> = self
+            .batches
+            .iter()
+            .map(|(id, b)| (*id, b.progress, slot_snapshots(b)))
+            .collect();
+        batches.sort_by_key(|(id, _, _)| *id);
+        batches
+    }
+
+    /// Restores the provers' records, holdings and learnt job times.
+    fn restore_provers(&mut self, snapshot: &LrpSnapshot) {
         for (key, strikes, proven, cooldown_until, holdings) in &snapshot.provers {
-            lrp.provers.insert(
+            self.provers.insert(
                 ProverKey::of(key),
                 ProverState {
                     strikes: *strikes,
@@ -219,60 +218,105 @@ impl Lrp {
             );
         }
         for (key, job_time_ms, samples) in &snapshot.job_times {
-            let state = lrp.provers.entry(ProverKey::of(key)).or_default();
+            let state = self.provers.entry(ProverKey::of(key)).or_default();
             state.job_time_ms = *job_time_ms;
             state.samples = *samples;
         }
-        for &took in &snapshot.recent {
-            lrp.job_times.learn(took);
-        }
-        lrp.job_times.first_handouts = snapshot.first_handouts;
-        lrp.job_times.backups = snapshot.backups;
-        lrp.heard = snapshot.heard.iter().copied().collect();
-        lrp.resumed_at = snapshot.resumed_at;
-        for (id, progress, slots) in &snapshot.batches {
-            let mut state = BatchState {
-                progress: *progress,
-                ..BatchState::default()
-            };
-            for (index, slot) in slots {
-                let slot = match slot {
-                    SlotSnapshot::Fresh => Slot::Fresh,
-                    SlotSnapshot::Pending {
-                        orphan,
-                        request,
-                        holders,
-                    } => {
-                        let mut list = Holders::default();
-                        for h in holders {
-                            list.push(*h);
-                        }
-                        Slot::Pending {
-                            key: QueueKey {
-                                lane: lane(*orphan),
-                                request: *request,
-                            },
-                            holders: list,
-                        }
-                    }
-                    SlotSnapshot::Done {
-                        prover,
-                        request,
-                        at,
-                        late,
-                    } => Slot::Done {
-                        prover: *prover,
-                        request: *request,
-                        at: *at,
-                        late: late.clone(),
-                    },
-                };
-                state.add(*index, slot);
-            }
-            lrp.batches.insert(*id, state);
-        }
-        lrp.pending = snapshot.pending;
-        lrp.done = snapshot.done;
-        Ok(lrp)
     }
+}
+
+/// A batch's slots, dense and sparse alike, sorted by job index.
+fn slot_snapshots(batch: &BatchState) -> Vec<(u32, SlotSnapshot)> {
+    let mut slots: Vec<(u32, SlotSnapshot)> = batch
+        .dense
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
+        .chain(batch.sparse.iter().map(|(i, s)| (*i, s)))
+        .map(|(i, slot)| (i, SlotSnapshot::of(slot)))
+        .collect();
+    slots.sort_by_key(|(i, _)| *i);
+    slots
+}
+
+/// A batch with `progress` and the jobs of `slots`.
+fn restore_batch(progress: BatchProgress, slots: &[(u32, SlotSnapshot)]) -> BatchState {
+    let mut state = BatchState {
+        progress,
+        ..BatchState::default()
+    };
+    for (index, slot) in slots {
+        state.add(*index, slot.to_slot());
+    }
+    state
+}
+
+impl SlotSnapshot {
+    /// A job's slot as plain data.
+    fn of(slot: &Slot) -> Self {
+        match slot {
+            Slot::Fresh => Self::Fresh,
+            Slot::Pending { key, holders } => Self::Pending {
+                orphan: is_orphan(key.lane),
+                request: key.request,
+                holders: holders.as_slice().to_vec(),
+            },
+            Slot::Done {
+                prover,
+                request,
+                at,
+                late,
+            } => Self::Done {
+                prover: *prover,
+                request: *request,
+                at: *at,
+                late: late.clone(),
+            },
+        }
+    }
+
+    /// The slot this snapshot holds.
+    fn to_slot(&self) -> Slot {
+        match self {
+            Self::Fresh => Slot::Fresh,
+            Self::Pending {
+                orphan,
+                request,
+                holders,
+            } => {
+                let mut list = Holders::default();
+                for h in holders {
+                    list.push(*h);
+                }
+                Slot::Pending {
+                    key: QueueKey {
+                        lane: lane(*orphan),
+                        request: *request,
+                    },
+                    holders: list,
+                }
+            }
+            Self::Done {
+                prover,
+                request,
+                at,
+                late,
+            } => Slot::Done {
+                prover: *prover,
+                request: *request,
+                at: *at,
+                late: late.clone(),
+            },
+        }
+    }
+}
+
+/// A snapshot's queue lane: a bool, `true` for orphans.
+fn is_orphan(lane: Lane) -> bool {
+    matches!(lane, Lane::Orphan)
+}
+
+/// The lane [`is_orphan`] wrote.
+fn lane(orphan: bool) -> Lane {
+    if orphan { Lane::Orphan } else { Lane::Held }
 }

@@ -60,37 +60,10 @@ impl Lrp {
             self.job_times.first_handouts += 1;
             (job, false, true)
         } else {
-            let (old_key, job, backup) = match self.pick_reserve(&prover, now) {
-                Ok(picked) => picked,
+            match self.hand_out_again(holder, key) {
+                Ok((job, moves)) => (job, true, moves),
                 Err(retry_at) => return Decision::NoWork { retry_at },
-            };
-            if backup {
-                self.job_times.backups += 1;
             }
-            // Under the paper's rule a hand-out on probation does not move
-            // the job (see [Probation](super#probation)); under the adaptive
-            // one it does, as its holder is judged by its own evidence.
-            let moves = self.is_trusted(&prover) || self.config.policy == ReservePolicy::Adaptive;
-            if moves {
-                self.queue.remove(&old_key);
-            }
-            let mut replaced = None;
-            if let Some(Slot::Pending { key: k, holders }) = self.slot_mut(job) {
-                if moves {
-                    *k = key;
-                }
-                // The prover's own expired hand-out of this job, if any, is
-                // voided: a prover holds a job at most once.
-                if let Some(i) = holders.as_slice().iter().position(|h| h.prover == prover) {
-                    replaced = Some(holders.remove(i).request);
-                }
-                holders.push(holder);
-            }
-            if let Some(old) = replaced {
-                remove_holding(&mut self.provers, &prover, old);
-                self.heard.remove(&old);
-            }
-            (job, true, moves)
         };
         if moves {
             self.queue.insert(key, QueueEntry { job, at: now });
@@ -110,6 +83,46 @@ impl Lrp {
             request,
             reserve,
         })
+    }
+
+    /// Re-serves a pending job to `holder`'s prover under `key`, the new
+    /// hand-out's queue place: the job, and whether it moved there (see
+    /// [`Self::pick_reserve`]); or, when nothing may go to it, when to ask
+    /// again.
+    fn hand_out_again(
+        &mut self,
+        holder: Holder,
+        key: QueueKey,
+    ) -> std::result::Result<(JobId, bool), Timestamp> {
+        let prover = holder.prover;
+        let (old_key, job, backup) = self.pick_reserve(&prover, holder.at)?;
+        if backup {
+            self.job_times.backups += 1;
+        }
+        // Under the paper's rule a hand-out on probation does not move
+        // the job (see [Probation](super#probation)); under the adaptive
+        // one it does, as its holder is judged by its own evidence.
+        let moves = self.is_trusted(&prover) || self.config.policy == ReservePolicy::Adaptive;
+        if moves {
+            self.queue.remove(&old_key);
+        }
+        let mut replaced = None;
+        if let Some(Slot::Pending { key: k, holders }) = self.slot_mut(job) {
+            if moves {
+                *k = key;
+            }
+            // The prover's own expired hand-out of this job, if any, is
+            // voided: a prover holds a job at most once.
+            if let Some(i) = holders.as_slice().iter().position(|h| h.prover == prover) {
+                replaced = Some(holders.remove(i).request);
+            }
+            holders.push(holder);
+        }
+        if let Some(old) = replaced {
+            remove_holding(&mut self.provers, &prover, old);
+            self.heard.remove(&old);
+        }
+        Ok((job, moves))
     }
 
     pub(super) fn on_complete(
