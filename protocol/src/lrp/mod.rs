@@ -68,7 +68,6 @@
 //! grind public keys that pile into one bucket; the seed changes only the
 //! maps' memory layout, never a decision. Keep it that way: a new query that
 //! iterates a hash map must sort, and no decision may iterate one.
-
 //!
 //! # Layout
 //! - `config`: [`LrpConfig`], [`ReservePolicy`], their defaults and validation.
