@@ -19,6 +19,8 @@ use crate::ids::{JobId, RequestId, Timestamp};
 const BACKUP_SPEEDUP: u64 = 3;
 
 impl Lrp {
+    /// Why `prover` may not have work now, if it may not: banned, cooling
+    /// down, or holding its allowance of live hand-outs.
     pub(super) fn refusal(&self, prover: &PublicKey, now: Timestamp) -> Option<Refusal> {
         let state = self.provers.get(&ProverKey::of(prover))?;
         if state.strikes >= self.config.max_strikes {

@@ -15,6 +15,8 @@ use crate::ids::{BatchId, JobId, RequestId, Timestamp};
 /// Maps are listed sorted by key, so equal states give equal snapshots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LrpSnapshot {
+    // The fields are the encoding, in order: never reorder them. They are
+    // `pub(super)` so that the tests can write a format-3 snapshot.
     pub(super) clock: Timestamp,
     pub(super) next_request: u64,
     pub(super) fresh: Vec<JobId>,
@@ -45,6 +47,7 @@ pub struct LrpSnapshot {
 /// conversion knows no job times, as the scheduler that wrote it did not).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LrpSnapshotV3 {
+    // The fields are format 3's encoding, in order: never change them.
     pub(super) clock: Timestamp,
     pub(super) next_request: u64,
     pub(super) fresh: Vec<JobId>,
