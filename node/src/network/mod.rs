@@ -335,7 +335,8 @@ impl NetworkHandle {
     }
 
     /// Stops the network: answers already queued are sent (for up to a few
-    /// seconds), then the swarm is dropped. Returns once it is.
+    /// seconds), requests the role never read are answered `busy`, then the
+    /// swarm is dropped. Returns once it is.
     pub async fn stop(&self) {
         let _ = self.ask(|done| Command::Stop { done }).await;
     }
@@ -633,6 +634,13 @@ impl EventLoop {
             }
             Command::Stop { done } => {
                 info!(target: "net", unanswered = self.inbound.len(), "network stopping");
+                // The role has stopped, and every answer it sent came
+                // before this command: a request still waiting was never
+                // read. Say so rather than leave it to time out.
+                let unread: Vec<u64> = self.waiting.keys().copied().collect();
+                for id in unread {
+                    self.busy(id);
+                }
                 self.stopping = Some((Instant::now(), done));
             }
         }

@@ -1,0 +1,402 @@
+//! The distributor in-process: real keys, real proofs, a real job store and
+//! ledger on disk, driven with signed messages through its edge and no
+//! sockets. Every branch of a submission and every admission rule, in
+//! milliseconds to seconds (`harness/` has the driver).
+
+mod harness;
+
+use harness::{Harness, job, prove, prover};
+use protocol::envelope;
+use protocol::messages::{
+    AnyMessage, Heartbeat, InvalidReason, JobRequest, KEY_CHUNK_BYTES, KeyRequest, NoWorkReason,
+    Outcome, Release, Verdict,
+};
+use protocol::{ContentHash, RequestId, Timestamp};
+
+/// One batch of `jobs` jobs, submitted through the API.
+async fn with_batch(h: &Harness, jobs: u32) {
+    let answer = h.submit_batch().await;
+    assert_eq!(answer["jobs"], jobs, "{answer}");
+}
+
+/// A distributor whose batches are one job each, re-served to every asker
+/// at once (the paper's LRP with no minimum age): several provers hold the
+/// same job.
+async fn one_job_shared() -> Harness {
+    let h = Harness::start_with(|c| {
+        c.distributor.batch_txs = 1;
+        c.scheduler.policy = protocol::lrp::ReservePolicy::Lrp;
+        c.scheduler.min_reserve_age_ms = 0;
+    })
+    .await;
+    with_batch(&h, 1).await;
+    h
+}
+
+fn accepted(verdict: &Verdict) -> bool {
+    matches!(verdict.outcome, Outcome::Accepted { reward: 100 })
+}
+
+#[tokio::test]
+async fn a_valid_proof_is_stored_paid_then_accepted_and_its_batch_proven() {
+    let mut h = Harness::start().await;
+    with_batch(&h, 4).await;
+    let p = prover(1);
+    for _ in 0..4 {
+        let assignment = h.claim(&p).await;
+        let proof = prove(&assignment);
+        let reply = h.submit(&p, &assignment, proof.clone()).await;
+        let verdict = h.verdict(reply).await;
+        assert!(accepted(&verdict), "{verdict:?}");
+        assert_eq!(verdict.proof_hash, ContentHash::of(&proof));
+        assert_eq!(verdict.prover, p.public());
+    }
+    h.wait_for("the batch proven and gossiped", || {
+        h.published()
+            .iter()
+            .any(|m| matches!(m, AnyMessage::BatchProven(b) if b.jobs == 4))
+            .then_some(())
+    })
+    .await;
+    h.stop().await.unwrap();
+    let ledger = h.ledger();
+    assert_eq!(
+        ledger.balance(&p.public()),
+        400,
+        "four jobs, paid once each"
+    );
+    for i in 0..4 {
+        assert!(ledger.is_credited(job(0, i)).unwrap());
+    }
+}
+
+#[tokio::test]
+async fn the_winner_resubmitting_is_told_accepted_again_and_paid_once() {
+    let mut h = Harness::start().await;
+    with_batch(&h, 4).await;
+    let p = prover(1);
+    let assignment = h.claim(&p).await;
+    let proof = prove(&assignment);
+    let first = h.submit(&p, &assignment, proof.clone()).await;
+    assert!(accepted(&h.verdict(first).await));
+    for _ in 0..3 {
+        let again = h.submit(&p, &assignment, proof.clone()).await;
+        let verdict = h.verdict(again).await;
+        assert!(accepted(&verdict), "{verdict:?}");
+    }
+    h.stop().await.unwrap();
+    assert_eq!(h.ledger().balance(&p.public()), 100);
+}
+
+#[tokio::test]
+async fn a_proof_after_the_winner_is_late_unverified_and_unpaid() {
+    let mut h = one_job_shared().await;
+    let (a, b) = (prover(1), prover(2));
+    let first = h.claim(&a).await;
+    let second = h.claim(&b).await;
+    assert_eq!(first.job, second.job, "both hold the one job");
+    assert_ne!(first.request, second.request);
+    let won = h.submit(&a, &first, prove(&first)).await;
+    assert!(accepted(&h.verdict(won).await));
+    let late = h.submit(&b, &second, prove(&second)).await;
+    assert_eq!(h.verdict(late).await.outcome, Outcome::Late);
+    h.stop().await.unwrap();
+    let ledger = h.ledger();
+    assert_eq!(ledger.balance(&a.public()), 100);
+    assert_eq!(ledger.balance(&b.public()), 0);
+}
+
+#[tokio::test]
+async fn a_valid_proof_beaten_while_it_was_verified_is_told_late() {
+    let mut h = one_job_shared().await;
+    let (a, b) = (prover(1), prover(2));
+    let first = h.claim(&a).await;
+    let second = h.claim(&b).await;
+    let (pa, pb) = (prove(&first), prove(&second));
+    // Both queue before either verdict: both pass the checks on arrival,
+    // both are verified, one wins.
+    let ra = h.submit(&a, &first, pa).await;
+    let rb = h.submit(&b, &second, pb).await;
+    let (va, vb) = (h.verdict(ra).await, h.verdict(rb).await);
+    assert!(accepted(&va), "{va:?}");
+    assert_eq!(vb.outcome, Outcome::Late);
+    let verified = h.metrics.render();
+    assert!(
+        verified.contains("crowdprove_proofs_total{outcome=\"late\"} 1"),
+        "{verified}"
+    );
+    h.stop().await.unwrap();
+    assert_eq!(h.ledger().balance(&b.public()), 0);
+}
+
+#[tokio::test]
+async fn a_proof_for_a_handout_never_issued_to_its_sender_is_dropped_unverified() {
+    let mut h = Harness::start().await;
+    with_batch(&h, 4).await;
+    let (holder, thief) = (prover(1), prover(2));
+    let assignment = h.claim(&holder).await;
+    let proof = prove(&assignment);
+    // The holder's valid proof, sent by another identity.
+    let stolen = h.submit(&thief, &assignment, proof.clone()).await;
+    let verdict = h.verdict(stolen).await;
+    assert_eq!(verdict.outcome, Outcome::Invalid(InvalidReason::NotIssued));
+    // A request id never handed out at all.
+    let mut forged = assignment.clone();
+    forged.request = RequestId(9_999);
+    let never = h.submit(&holder, &forged, proof.clone()).await;
+    assert_eq!(
+        h.verdict(never).await.outcome,
+        Outcome::Invalid(InvalidReason::NotIssued)
+    );
+    // The real holder is still paid.
+    let own = h.submit(&holder, &assignment, proof).await;
+    assert!(accepted(&h.verdict(own).await));
+    h.stop().await.unwrap();
+    assert_eq!(h.ledger().balance(&thief.public()), 0);
+}
+
+#[tokio::test]
+async fn an_invalid_proof_is_struck_and_its_prover_told_why() {
+    let mut h = Harness::start().await;
+    with_batch(&h, 4).await;
+    let p = prover(1);
+    let a = h.claim(&p).await;
+    let b = h.claim(&p).await;
+    // A real proof of another job: it verifies against nothing here.
+    let wrong = h.submit(&p, &a, prove(&b)).await;
+    let verdict = h.verdict(wrong).await;
+    assert!(
+        matches!(verdict.outcome, Outcome::Invalid(r) if r != InvalidReason::NotIssued),
+        "{verdict:?}"
+    );
+    let garbage = h.submit(&p, &b, vec![7; 128]).await;
+    assert!(matches!(
+        h.verdict(garbage).await.outcome,
+        Outcome::Invalid(_)
+    ));
+    assert!(
+        h.metrics
+            .render()
+            .contains("crowdprove_proofs_total{outcome=\"invalid\"} 2")
+    );
+    h.stop().await.unwrap();
+    assert_eq!(h.ledger().balance(&p.public()), 0);
+}
+
+#[tokio::test]
+async fn a_full_verification_queue_answers_busy_and_pays_one_winner() {
+    let mut h = Harness::start_with(|c| {
+        c.distributor.batch_txs = 1;
+        c.distributor.verify_queue = 1;
+        c.distributor.verify_threads = 1;
+        c.distributor.verify_batch = 1;
+        c.scheduler.policy = protocol::lrp::ReservePolicy::Lrp;
+        c.scheduler.min_reserve_age_ms = 0;
+        c.scheduler.max_live_holders = 32;
+    })
+    .await;
+    with_batch(&h, 1).await;
+    let provers: Vec<_> = (1..=12).map(prover).collect();
+    let mut held = Vec::new();
+    for p in &provers {
+        let assignment = h.claim(p).await;
+        held.push((p, prove(&assignment), assignment));
+    }
+    let mut replies = Vec::new();
+    for (p, proof, assignment) in &held {
+        replies.push(h.submit(p, assignment, proof.clone()).await);
+    }
+    let (mut won, mut busy, mut late) = (0, 0, 0);
+    for reply in replies {
+        match h.answer(reply).await {
+            AnyMessage::Verdict(v) if accepted(&v) => won += 1,
+            AnyMessage::Verdict(v) if v.outcome == Outcome::Late => late += 1,
+            AnyMessage::Rejected(r) if r.reason == "busy" => busy += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert!(busy >= 1, "won {won}, busy {busy}, late {late}");
+    h.stop().await.unwrap();
+    let paid: u64 = provers
+        .iter()
+        .map(|p| h.ledger().balance(&p.public()))
+        .sum();
+    assert_eq!(paid, 100);
+}
+
+#[tokio::test]
+async fn a_handout_survives_a_restart_and_its_proof_is_paid_once() {
+    let mut h = Harness::start().await;
+    with_batch(&h, 4).await;
+    let p = prover(1);
+    let assignment = h.claim(&p).await;
+    let proof = prove(&assignment);
+    let mut h = h.restart().await;
+    let reply = h.submit(&p, &assignment, proof.clone()).await;
+    assert!(accepted(&h.verdict(reply).await));
+    let mut h = h.restart().await;
+    let again = h.submit(&p, &assignment, proof).await;
+    assert!(
+        accepted(&h.verdict(again).await),
+        "told again after a restart"
+    );
+    h.stop().await.unwrap();
+    assert_eq!(h.ledger().balance(&p.public()), 100);
+}
+
+#[tokio::test]
+async fn job_requests_get_work_or_the_reason_there_is_none() {
+    let mut h = Harness::start().await;
+    let p = prover(1);
+    let idle = h.request_job(&p).await.unwrap_err();
+    assert_eq!(idle.reason, NoWorkReason::Idle, "no batch yet");
+    let other_circuit = JobRequest {
+        circuits: vec![protocol::CircuitId::new("transfer-d8-k2").unwrap()],
+    };
+    match h.ask(&p, &other_circuit).await {
+        AnyMessage::NoWork(no) => assert_eq!(no.reason, NoWorkReason::Idle),
+        other => panic!("{other:?}"),
+    }
+    with_batch(&h, 4).await;
+    let assignment = h.claim(&p).await;
+    assert_eq!(assignment.prover, p.public());
+    assert_eq!(assignment.reward, 100);
+    assert!(!assignment.witness.is_empty(), "the witness rides along");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn heartbeats_and_releases_are_answered_by_what_the_holder_holds() {
+    let mut h = Harness::start().await;
+    with_batch(&h, 4).await;
+    let (p, stranger) = (prover(1), prover(2));
+    let a = h.claim(&p).await;
+    let beat = Heartbeat {
+        job: a.job,
+        request: a.request,
+    };
+    assert!(matches!(h.ask(&p, &beat).await, AnyMessage::Heartbeat(_)));
+    assert_eq!(
+        Harness::refusal(&h.ask(&stranger, &beat).await),
+        "not_issued"
+    );
+    let won = h.submit(&p, &a, prove(&a)).await;
+    assert!(accepted(&h.verdict(won).await));
+    assert_eq!(Harness::refusal(&h.ask(&p, &beat).await), "job_done");
+    let b = h.claim(&p).await;
+    let release = Release {
+        job: b.job,
+        request: b.request,
+    };
+    assert!(matches!(h.ask(&p, &release).await, AnyMessage::Release(_)));
+    // Released: the next asker gets it fresh.
+    let again = h.claim(&prover(3)).await;
+    assert_eq!(again.job, b.job);
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn key_chunks_go_only_to_job_holders_within_their_budget() {
+    let mut h = Harness::start_with(|c| c.distributor.key_downloads_per_hour = 1).await;
+    with_batch(&h, 4).await;
+    let p = prover(1);
+    let chunk = |n| KeyRequest { chunk: n };
+    assert_eq!(Harness::refusal(&h.ask(&p, &chunk(0)).await), "no_handout");
+    h.claim(&p).await;
+    // Chunk after chunk, the whole key over and over, until the budget
+    // says no; at least one whole copy is served first.
+    let (mut next, mut bytes, mut total) = (0, 0u64, u64::MAX);
+    let refused = loop {
+        match h.ask(&p, &chunk(next)).await {
+            AnyMessage::KeyChunk(c) => {
+                bytes += c.data.len() as u64;
+                total = c.total_len;
+                next = if u64::from(next + 1) * KEY_CHUNK_BYTES as u64 >= total {
+                    0
+                } else {
+                    next + 1
+                };
+            }
+            AnyMessage::Rejected(r) => break r.reason,
+            other => panic!("{other:?}"),
+        }
+        assert!(bytes <= 10 * total, "no budget: {bytes} bytes served");
+    };
+    assert!(bytes >= total, "a whole key first: {bytes} of {total}");
+    assert_eq!(refused, "key_budget");
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn requests_that_fail_admission_are_refused_with_their_reason() {
+    let allowed = prover(1);
+    let mut h = Harness::start_with(|c| {
+        c.distributor.rate_limit_per_sec = 1;
+        c.distributor.rate_limit_burst = 3;
+    })
+    .await;
+    let ask = JobRequest { circuits: vec![] };
+    let (p, other) = (prover(2), prover(3));
+    let sealed = envelope::seal_now(&ask, &p);
+    // Signed by one key, sent by another peer.
+    let r = h.send_bytes(Some(other.public()), sealed.clone()).await;
+    assert_eq!(Harness::refusal(&h.answer(r).await), "signer_mismatch");
+    // A peer id that is no ed25519 key.
+    let r = h.send_bytes(None, sealed.clone()).await;
+    assert_eq!(Harness::refusal(&h.answer(r).await), "signer_mismatch");
+    // The same envelope twice.
+    let r = h.send_bytes(Some(p.public()), sealed.clone()).await;
+    assert!(matches!(h.answer(r).await, AnyMessage::NoWork(_)));
+    let r = h.send_bytes(Some(p.public()), sealed).await;
+    assert_eq!(Harness::refusal(&h.answer(r).await), "replayed");
+    // Rate limited: the burst of 3 is spent.
+    let r = h.send(&p, &ask).await;
+    assert_eq!(Harness::refusal(&h.answer(r).await), "rate_limited");
+    // Malformed, stale and from-the-future envelopes.
+    let r = h.send_bytes(Some(other.public()), vec![1, 2, 3]).await;
+    assert_eq!(Harness::refusal(&h.answer(r).await), "too_short");
+    let old = Timestamp(Timestamp::now().0 - 3_600_000);
+    let r = h
+        .send_bytes(Some(other.public()), envelope::seal(&ask, &other, old, 1))
+        .await;
+    assert_eq!(Harness::refusal(&h.answer(r).await), "stale");
+    let ahead = Timestamp::now().plus_millis(3_600_000);
+    let r = h
+        .send_bytes(Some(other.public()), envelope::seal(&ask, &other, ahead, 2))
+        .await;
+    assert_eq!(Harness::refusal(&h.answer(r).await), "from_future");
+    // A kind the distributor does not serve.
+    let r = h
+        .send(
+            &other,
+            &Release {
+                job: job(0, 0),
+                request: RequestId(0),
+            },
+        )
+        .await;
+    assert!(matches!(h.answer(r).await, AnyMessage::Release(_)));
+    let verdict = Verdict {
+        job: job(0, 0),
+        request: RequestId(0),
+        prover: other.public(),
+        proof_hash: ContentHash::of(b""),
+        outcome: Outcome::Late,
+    };
+    let r = h.send(&other, &verdict).await;
+    assert_eq!(Harness::refusal(&h.answer(r).await), "unexpected_kind");
+    h.stop().await.unwrap();
+    // An allowlist admits only its keys.
+    let mut closed = Harness::start_with(|c| {
+        c.distributor.allowlist = vec![allowed.public().to_hex()];
+    })
+    .await;
+    let r = closed.send(&p, &ask).await;
+    assert_eq!(Harness::refusal(&closed.answer(r).await), "not_admitted");
+    assert!(matches!(
+        closed.ask(&allowed, &ask).await,
+        AnyMessage::NoWork(_)
+    ));
+    closed.stop().await.unwrap();
+}

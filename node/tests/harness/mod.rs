@@ -1,0 +1,395 @@
+//! An in-process distributor: the real role with real keys, real Groth16
+//! proofs and a real job store and ledger in a temp dir, driven through its
+//! edge ([`node::distributor::wire`]) with signed messages and no sockets.
+//! Every wait has a deadline.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use node::api::{ApiRequest, Rejection};
+use node::config::Config;
+use node::distributor::Distributor;
+use node::distributor::status::StatusBoard;
+use node::distributor::wire::{Edge, Inbound, Lanes, Outgoing, ReplyTo, Request};
+use node::metrics::Metrics;
+use node::node_info::NodeInfo;
+use protocol::envelope::{self, Freshness};
+use protocol::messages::{
+    AnyMessage, Assignment, JobRequest, Message, NoWork, ProofSubmission, Verdict,
+};
+use protocol::{CircuitId, JobId, PublicKey, SecretKey, Timestamp};
+use prover_core::AnyProvingKey;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// The circuit the harness proves: Merkle depth 4, one transfer per job.
+pub const CIRCUIT: &str = "transfer-d4-k1";
+/// How long any one wait may take.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The seeded keys of [`CIRCUIT`], made once per test binary.
+pub fn keys_dir() -> &'static Path {
+    static KEYS: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, dir) = KEYS.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("keys");
+        std::fs::create_dir_all(&dir).unwrap();
+        let id = CircuitId::new(CIRCUIT).unwrap();
+        let config = prover_core::CircuitConfig::from_circuit_id(&id).unwrap();
+        let (pk, vk) = prover_core::setup_insecure(config, 1).unwrap();
+        let (pk_path, vk_path) = node::distributor::key_paths(&dir, &id);
+        pk.save(&pk_path).unwrap();
+        vk.save(&vk_path).unwrap();
+        (tmp, dir)
+    });
+    dir
+}
+
+/// The proving key, loaded once per test binary.
+pub fn proving_key() -> &'static AnyProvingKey {
+    static KEY: OnceLock<AnyProvingKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let id = CircuitId::new(CIRCUIT).unwrap();
+        let (pk_path, _) = node::distributor::key_paths(keys_dir(), &id);
+        let circuit = prover_core::Circuit::from_id(&id).unwrap();
+        AnyProvingKey::load(circuit, pk_path, None).unwrap()
+    })
+}
+
+/// A prover identity from a seed byte.
+pub fn prover(seed: u8) -> SecretKey {
+    SecretKey::from_seed([seed; 32])
+}
+
+/// The test settings: dev keys, small batches, short re-serve ages.
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.node.data_dir = data_dir.to_path_buf();
+    let d = &mut config.distributor;
+    d.circuit = CIRCUIT.into();
+    d.keys_dir = keys_dir().to_path_buf();
+    d.accounts = 16;
+    d.batch_txs = 4;
+    d.reward_per_job = 100;
+    d.block_interval_ms = 300;
+    d.dev = true;
+    d.batch_interval_secs = 0;
+    d.rate_limit_per_ip_per_sec = 0;
+    d.rate_limit_per_subnet_per_sec = 0;
+    config.scheduler.min_reserve_age_ms = 1_500;
+    config.scheduler.lease_ms = 3_000;
+    config
+}
+
+/// What the distributor sent, in order.
+#[derive(Default)]
+struct Sent {
+    replies: Vec<(ReplyTo, Vec<u8>)>,
+    published: Vec<Vec<u8>>,
+}
+
+/// A running in-process distributor.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    pub secret: SecretKey,
+    pub metrics: Arc<Metrics>,
+    pub status: StatusBoard,
+    proofs: mpsc::Sender<Inbound>,
+    requests: mpsc::Sender<Inbound>,
+    api: mpsc::Sender<ApiRequest>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    sent: Arc<Mutex<Sent>>,
+    next_reply: u64,
+}
+
+impl Harness {
+    /// A distributor with the test settings.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A distributor with the test settings changed by `tune`.
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        tune(&mut config);
+        Self::open(dir, config).await.unwrap()
+    }
+
+    /// Opens a distributor on `config`'s data dir.
+    pub async fn open(dir: tempfile::TempDir, config: Config) -> anyhow::Result<Self> {
+        let secret = SecretKey::from_seed([200; 32]);
+        let metrics = Arc::new(Metrics::new());
+        let status = StatusBoard::default();
+        let sent = Arc::new(Mutex::new(Sent::default()));
+        let edge = {
+            let sent = sent.clone();
+            Edge {
+                transmit: Arc::new(move |outgoing| {
+                    let mut sent = sent.lock().unwrap();
+                    match outgoing {
+                        Outgoing::Reply { to, bytes } => sent.replies.push((to, bytes)),
+                        Outgoing::Publish(bytes) => sent.published.push(bytes),
+                    }
+                }),
+                stats: Arc::new(node::network::NetStats::default),
+            }
+        };
+        let info = NodeInfo {
+            role: node::config::Role::Distributor,
+            public_key: secret.public().to_hex(),
+            node_id: secret.public().node_id().to_string(),
+            peer_id: String::new(),
+            listen: Vec::new(),
+            api: "127.0.0.1:0".parse().unwrap(),
+            pid: std::process::id(),
+        };
+        let distributor = Distributor::open(
+            &config,
+            secret.clone(),
+            edge,
+            metrics.clone(),
+            info,
+            status.clone(),
+        )?;
+        let (proofs_tx, proofs) = mpsc::channel(1024);
+        let (requests_tx, requests) = mpsc::channel(1024);
+        let (api_tx, api) = mpsc::channel(64);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(distributor.run(Lanes { proofs, requests }, api, stop_rx));
+        Ok(Self {
+            dir,
+            config,
+            secret,
+            metrics,
+            status,
+            proofs: proofs_tx,
+            requests: requests_tx,
+            api: api_tx,
+            stop,
+            task: Some(task),
+            sent,
+            next_reply: 0,
+        })
+    }
+
+    /// The distributor's public key.
+    pub fn public(&self) -> PublicKey {
+        self.secret.public()
+    }
+
+    /// Sends raw request bytes as if from the peer with key `sender`;
+    /// returns the reply id to wait on.
+    pub async fn send_bytes(&mut self, sender: Option<PublicKey>, bytes: Vec<u8>) -> ReplyTo {
+        let reply = ReplyTo {
+            id: self.next_reply,
+            received: Instant::now(),
+        };
+        self.next_reply += 1;
+        let proof = envelope::peek_kind(&bytes) == Ok(protocol::messages::Kind::ProofSubmission);
+        let lane = if proof { &self.proofs } else { &self.requests };
+        lane.send(Inbound::Request(Request {
+            sender,
+            from: None,
+            bytes,
+            reply,
+        }))
+        .await
+        .expect("the distributor is running");
+        reply
+    }
+
+    /// Sends `message` signed by `key`, from `key`'s own peer.
+    pub async fn send<M: Message>(&mut self, key: &SecretKey, message: &M) -> ReplyTo {
+        let bytes = envelope::seal_now(message, key);
+        self.send_bytes(Some(key.public()), bytes).await
+    }
+
+    /// The answer to `reply`, opened and checked to be the distributor's.
+    pub async fn answer(&self, reply: ReplyTo) -> AnyMessage {
+        let bytes = self
+            .wait_for(&format!("an answer to request {}", reply.id), || {
+                let sent = self.sent.lock().unwrap();
+                sent.replies
+                    .iter()
+                    .find(|(to, _)| *to == reply)
+                    .map(|(_, bytes)| bytes.clone())
+            })
+            .await;
+        let signed = envelope::open_any(&bytes, Timestamp::now(), Freshness::default())
+            .expect("a valid envelope");
+        assert_eq!(signed.signer(), self.public(), "signed by the distributor");
+        signed.body
+    }
+
+    /// How many answers `reply` got so far (each request gets at most one).
+    pub fn answers_to(&self, reply: ReplyTo) -> usize {
+        let sent = self.sent.lock().unwrap();
+        sent.replies.iter().filter(|(to, _)| *to == reply).count()
+    }
+
+    /// Sends `message` from `key` and waits for its answer.
+    pub async fn ask<M: Message>(&mut self, key: &SecretKey, message: &M) -> AnyMessage {
+        let reply = self.send(key, message).await;
+        self.answer(reply).await
+    }
+
+    /// The refusal reason of `answer`, or a panic naming what it was.
+    pub fn refusal(answer: &AnyMessage) -> &str {
+        match answer {
+            AnyMessage::Rejected(r) => &r.reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    /// A job request from `key`: an assignment, or the reason there is none.
+    pub async fn request_job(&mut self, key: &SecretKey) -> Result<Assignment, NoWork> {
+        match self.ask(key, &JobRequest { circuits: vec![] }).await {
+            AnyMessage::Assignment(a) => Ok(a),
+            AnyMessage::NoWork(no) => Err(no),
+            other => panic!("a job request answered with {other:?}"),
+        }
+    }
+
+    /// An assignment for `key`, asking until there is one.
+    pub async fn claim(&mut self, key: &SecretKey) -> Assignment {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            match self.request_job(key).await {
+                Ok(assignment) => return assignment,
+                Err(no) => {
+                    assert!(Instant::now() < deadline, "no assignment in time: {no:?}");
+                    tokio::time::sleep(Duration::from_millis(no.retry_after_ms.min(100))).await;
+                }
+            }
+        }
+    }
+
+    /// Submits `proof` for `assignment` from `key`; returns the reply id.
+    pub async fn submit(
+        &mut self,
+        key: &SecretKey,
+        assignment: &Assignment,
+        proof: Vec<u8>,
+    ) -> ReplyTo {
+        let submission = ProofSubmission {
+            job: assignment.job,
+            request: assignment.request,
+            proof,
+        };
+        self.send(key, &submission).await
+    }
+
+    /// The verdict on the submission behind `reply`; panics on a refusal.
+    pub async fn verdict(&self, reply: ReplyTo) -> Verdict {
+        match self.answer(reply).await {
+            AnyMessage::Verdict(v) => v,
+            other => panic!("a submission answered with {other:?}"),
+        }
+    }
+
+    /// Asks the API for a generated batch; returns its answer document.
+    pub async fn submit_batch(&self) -> Value {
+        self.api_call(|reply| ApiRequest::SubmitBatch(Vec::new(), reply))
+            .await
+            .expect("the batch is accepted")
+    }
+
+    /// One API call, answered within the deadline.
+    pub async fn api_call(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<Value, Rejection>>) -> ApiRequest,
+    ) -> Result<Value, Rejection> {
+        let (tx, rx) = oneshot::channel();
+        self.api
+            .send(make(tx))
+            .await
+            .expect("the distributor is running");
+        tokio::time::timeout(DEADLINE, rx)
+            .await
+            .expect("an API answer in time")
+            .expect("the distributor answers")
+    }
+
+    /// Messages gossiped so far, opened.
+    pub fn published(&self) -> Vec<AnyMessage> {
+        let sent = self.sent.lock().unwrap();
+        sent.published
+            .iter()
+            .map(|b| {
+                envelope::open_any(b, Timestamp::now(), Freshness::default())
+                    .expect("a valid envelope")
+                    .body
+            })
+            .collect()
+    }
+
+    /// Waits until the status document satisfies `ready`; returns it.
+    pub async fn status_until(&self, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for(what, || {
+            let doc = (*self.status.read()).clone();
+            ready(&doc).then_some(doc)
+        })
+        .await
+    }
+
+    /// Polls `probe` every 10 ms until it yields, or panics after
+    /// [`DEADLINE`] naming `what`.
+    pub async fn wait_for<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(found) = probe() {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "waited {DEADLINE:?} for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops the distributor (the services drain) and returns how it ended.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(DEADLINE, task)
+            .await
+            .expect("stopped in time")
+            .expect("the run loop did not panic")
+    }
+
+    /// Stops the distributor and opens it again on the same data dir.
+    pub async fn restart(mut self) -> Self {
+        self.stop().await.unwrap();
+        let Self { dir, config, .. } = self;
+        Self::open(dir, config).await.unwrap()
+    }
+
+    /// The ledger on disk, read after [`Harness::stop`].
+    pub fn ledger(&self) -> ledger::Ledger {
+        assert!(self.task.is_none(), "stop the distributor first");
+        ledger::Ledger::open(
+            self.config.node.data_dir.join("ledger"),
+            &self.secret,
+            ledger::LedgerConfig::default(),
+        )
+        .unwrap()
+    }
+}
+
+/// A proof of `assignment`'s job, made with the real proving key.
+pub fn prove(assignment: &Assignment) -> Vec<u8> {
+    proving_key()
+        .prove(&assignment.witness)
+        .expect("the witness proves")
+        .to_bytes()
+        .to_vec()
+}
+
+/// The job id `index` of batch `batch`.
+pub fn job(batch: u64, index: u32) -> JobId {
+    JobId::new(protocol::BatchId(batch), index)
+}
