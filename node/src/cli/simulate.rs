@@ -1,9 +1,10 @@
 //! `crowdprove simulate`: the scheduling policies compared in virtual time.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use node::simulate::{report, study};
 
 /// `crowdprove simulate`.
 #[derive(Debug, Args)]
@@ -36,7 +37,6 @@ pub(crate) struct SimulateArgs {
 /// `crowdprove simulate`: the comparison, the paper's runs and the scale
 /// run, printed as Markdown (and written to --out).
 pub(crate) fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
-    use node::simulate::{report, study};
     if args.sizes.contains(&0) || args.jobs_per_prover == 0 {
         bail!("--sizes and --jobs-per-prover must be at least 1");
     }
@@ -45,25 +45,7 @@ pub(crate) fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         jobs_per_prover: args.jobs_per_prover,
         seed: args.seed,
     };
-    let command = format!(
-        "crowdprove simulate --sizes {} --jobs-per-prover {} --scale-provers {} --seed {}{}",
-        args.sizes
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-        args.jobs_per_prover,
-        args.scale_provers,
-        args.seed,
-        if args.no_paper { " --no-paper" } else { "" },
-    );
-    let mut md = format!(
-        "# Scheduling policies in simulation\n\nMade by `{command}`: one batch of \
-         {} jobs per machine, the paper's hardware mix (40% 8-core, 30% 16-core, 20% M3 Max, \
-         10% L4), ±10% proving-time jitter, 50 ms latency; every policy on the same seeds. \
-         Latency is against the crowd's fault-free provers alone (same policy and seed).\n\n",
-        args.jobs_per_prover
-    );
+    let mut md = heading(args);
     let rows = study::grid(&setup);
     md.push_str(&report::grid_table(&rows));
     if !args.no_paper {
@@ -78,31 +60,66 @@ pub(crate) fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     }
     print!("{md}");
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let files = [
-            ("simulation.md", md.clone()),
-            ("simulation.svg", report::chart(&rows)),
-        ];
-        for (name, text) in files {
-            let path = dir.join(name);
-            std::fs::write(&path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        eprintln!(
-            "wrote {0}/simulation.md and {0}/simulation.svg",
-            dir.display()
-        );
+        write_files(dir, &md, &rows)?;
     }
     if args.check {
-        let failures = study::check(&rows);
-        if !failures.is_empty() {
-            bail!(
-                "the adaptive policy missed {} goal(s): {}",
-                failures.len(),
-                failures.join("; ")
-            );
-        }
-        eprintln!("every goal met");
+        check(&rows)?;
     }
+    Ok(())
+}
+
+/// The report's title and the conditions of its runs, with the command
+/// line that made it.
+fn heading(args: &SimulateArgs) -> String {
+    let command = format!(
+        "crowdprove simulate --sizes {} --jobs-per-prover {} --scale-provers {} --seed {}{}",
+        args.sizes
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        args.jobs_per_prover,
+        args.scale_provers,
+        args.seed,
+        if args.no_paper { " --no-paper" } else { "" },
+    );
+    format!(
+        "# Scheduling policies in simulation\n\nMade by `{command}`: one batch of \
+         {} jobs per machine, the paper's hardware mix (40% 8-core, 30% 16-core, 20% M3 Max, \
+         10% L4), ±10% proving-time jitter, 50 ms latency; every policy on the same seeds. \
+         Latency is against the crowd's fault-free provers alone (same policy and seed).\n\n",
+        args.jobs_per_prover
+    )
+}
+
+/// Writes the report `md` and the chart of `rows` into `dir`.
+fn write_files(dir: &Path, md: &str, rows: &[study::Row]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let files = [
+        ("simulation.md", md.to_string()),
+        ("simulation.svg", report::chart(rows)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    eprintln!(
+        "wrote {0}/simulation.md and {0}/simulation.svg",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Fails, naming each, if the adaptive policy missed a goal in `rows`.
+fn check(rows: &[study::Row]) -> anyhow::Result<()> {
+    let failures = study::check(rows);
+    if !failures.is_empty() {
+        bail!(
+            "the adaptive policy missed {} goal(s): {}",
+            failures.len(),
+            failures.join("; ")
+        );
+    }
+    eprintln!("every goal met");
     Ok(())
 }
