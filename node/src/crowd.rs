@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use crate::config::{ProverSection, Role};
 use crate::metrics::Metrics;
-use crate::network::{self, NetworkConfig};
+use crate::network::{self, NetworkConfig, NetworkHandle};
 use crate::node_info::{NODE_INFO_FILE, NodeInfo};
 use crate::prover::keys::KeyCache;
 use crate::prover::worker::ProvingPools;
@@ -78,43 +78,101 @@ pub async fn run(config: CrowdConfig) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut networks = Vec::with_capacity(config.provers);
     for index in 0..config.provers {
-        let secret = identity(config.seed, index);
-        // A few connections each: identities would otherwise find and dial
-        // each other through the DHT, hundreds of sockets apiece.
-        let net_config = NetworkConfig {
-            bootstrap: config.bootstrap.clone(),
-            gossip_signer: Some(config.distributor),
-            max_connections: CONNECTIONS_PER_IDENTITY,
-            ..NetworkConfig::default()
-        };
-        let (net, inbox, task) = network::start(&secret, net_config, metrics.clone())
-            .await
-            .with_context(|| format!("cannot start identity {index}'s network"))?;
-        let dir = config.data_dir.join(format!("p{index}"));
-        let prover = Prover::new(
-            config.prover.clone(),
-            config.distributor,
-            secret,
-            &dir,
-            net.clone(),
-            metrics.clone(),
-            resources.clone(),
-            stop_rx.clone(),
-        );
-        members.push(prover.shared());
-        // Identities take no API requests of their own: the crowd answers.
-        let (_api_tx, api_rx) = mpsc::channel(1);
-        tasks.spawn(async move {
-            let _keep = _api_tx;
-            prover.run(inbox.events, api_rx, None).await
-        });
-        networks.push((net, task));
+        let (member, network) =
+            start_identity(&config, index, &metrics, &resources, &stop_rx, &mut tasks).await?;
+        members.push(member);
+        networks.push(network);
     }
+    let (api_addr, api_task, mut api_rx) = serve_api(&config, &members, &metrics, &stop_rx).await?;
+    let first = identity(config.seed, 0).public();
+    let info = NodeInfo::describe(Role::Prover, &first, &networks[0].0, api_addr).await?;
+    info.write(&config.data_dir)?;
+    info!(
+        target: "crowd",
+        provers = config.provers,
+        parallel = resources.pools.slots(),
+        threads = resources.pools.threads(),
+        api = %api_addr,
+        "crowd started"
+    );
+    tokio::spawn(node::watch_signals(stop_tx.clone()));
+    serve_until_stopped(stop_rx.clone(), &mut api_rx, &mut tasks).await;
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    let _ = api_task.await;
+    for (net, task) in networks {
+        net.stop().await;
+        drop(net);
+        let _ = task.await;
+    }
+    let _ = std::fs::remove_file(config.data_dir.join(NODE_INFO_FILE));
+    info!(target: "crowd", "crowd stopped");
+    Ok(())
+}
+
+/// The provers' tasks, each an identity's `Prover::run`.
+type Identities = tokio::task::JoinSet<anyhow::Result<()>>;
+
+/// Starts identity `index`: its network, and its prover as one of `tasks`.
+/// Returns its prover's state and its network (with the network's task).
+async fn start_identity(
+    config: &CrowdConfig,
+    index: usize,
+    metrics: &Arc<Metrics>,
+    resources: &Resources,
+    stop_rx: &watch::Receiver<bool>,
+    tasks: &mut Identities,
+) -> anyhow::Result<(Arc<Shared>, (NetworkHandle, tokio::task::JoinHandle<()>))> {
+    let secret = identity(config.seed, index);
+    // A few connections each: identities would otherwise find and dial
+    // each other through the DHT, hundreds of sockets apiece.
+    let net_config = NetworkConfig {
+        bootstrap: config.bootstrap.clone(),
+        gossip_signer: Some(config.distributor),
+        max_connections: CONNECTIONS_PER_IDENTITY,
+        ..NetworkConfig::default()
+    };
+    let (net, inbox, task) = network::start(&secret, net_config, metrics.clone())
+        .await
+        .with_context(|| format!("cannot start identity {index}'s network"))?;
+    let dir = config.data_dir.join(format!("p{index}"));
+    let prover = Prover::new(
+        config.prover.clone(),
+        config.distributor,
+        secret,
+        &dir,
+        net.clone(),
+        metrics.clone(),
+        resources.clone(),
+        stop_rx.clone(),
+    );
+    let member = prover.shared();
+    // Identities take no API requests of their own: the crowd answers.
+    let (_api_tx, api_rx) = mpsc::channel(1);
+    tasks.spawn(async move {
+        let _keep = _api_tx;
+        prover.run(inbox.events, api_rx, None).await
+    });
+    Ok((member, (net, task)))
+}
+
+/// Serves the crowd's HTTP API: `/status` sums `members`. Returns its
+/// address, its task and the requests it passes on.
+async fn serve_api(
+    config: &CrowdConfig,
+    members: &[Arc<Shared>],
+    metrics: &Arc<Metrics>,
+    stop_rx: &watch::Receiver<bool>,
+) -> anyhow::Result<(
+    SocketAddr,
+    tokio::task::JoinHandle<()>,
+    mpsc::Receiver<api::ApiRequest>,
+)> {
     let status: api::StatusSource = {
-        let members = members.clone();
+        let members = members.to_vec();
         Arc::new(move || crowd_status(&members))
     };
-    let (api_tx, mut api_rx) = mpsc::channel(16);
+    let (api_tx, api_rx) = mpsc::channel(16);
     let access = api::Access {
         token: api::Token::load_or_create(&config.data_dir)?,
         hosts: Vec::new(),
@@ -128,19 +186,16 @@ pub async fn run(config: CrowdConfig) -> anyhow::Result<()> {
         stop_rx.clone(),
     )
     .await?;
-    let first = identity(config.seed, 0).public();
-    let info = NodeInfo::describe(Role::Prover, &first, &networks[0].0, api_addr).await?;
-    info.write(&config.data_dir)?;
-    info!(
-        target: "crowd",
-        provers = config.provers,
-        parallel = resources.pools.slots(),
-        threads = resources.pools.threads(),
-        api = %api_addr,
-        "crowd started"
-    );
-    tokio::spawn(node::watch_signals(stop_tx.clone()));
-    let mut stop = stop_rx.clone();
+    Ok((api_addr, api_task, api_rx))
+}
+
+/// Answers the API's requests until `stop` fires or every identity has
+/// stopped, logging each that stops with an error.
+async fn serve_until_stopped(
+    mut stop: watch::Receiver<bool>,
+    api_rx: &mut mpsc::Receiver<api::ApiRequest>,
+    tasks: &mut Identities,
+) {
     loop {
         tokio::select! {
             Some(request) = api_rx.recv() => answer(request),
@@ -152,17 +207,6 @@ pub async fn run(config: CrowdConfig) -> anyhow::Result<()> {
             _ = stop.changed() => break,
         }
     }
-    let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
-    let _ = api_task.await;
-    for (net, task) in networks {
-        net.stop().await;
-        drop(net);
-        let _ = task.await;
-    }
-    let _ = std::fs::remove_file(config.data_dir.join(NODE_INFO_FILE));
-    info!(target: "crowd", "crowd stopped");
-    Ok(())
 }
 
 fn answer(request: api::ApiRequest) {

@@ -115,119 +115,146 @@ impl Metrics {
             }),
             registry: Registry::default(),
         };
+        m.register_work(&mut registry);
+        m.register_prover(&mut registry);
+        m.register_node(&mut registry);
+        m.register_load(&mut registry);
+        Self { registry, ..m }
+    }
+
+    /// Registers the distributor's work: hand-outs, jobs, batches, proofs
+    /// and the time to prove and verify one.
+    fn register_work(&self, registry: &mut Registry) {
         registry.register(
             "jobs_assigned",
             "Job hand-outs, fresh or re-served",
-            m.jobs_assigned.clone(),
+            self.jobs_assigned.clone(),
         );
         registry.register(
             "jobs_completed",
             "Jobs completed by a first valid proof",
-            m.jobs_completed.clone(),
+            self.jobs_completed.clone(),
         );
         registry.register(
             "batches_submitted",
             "Batches cut into jobs",
-            m.batches_submitted.clone(),
+            self.batches_submitted.clone(),
         );
         registry.register(
             "batches_proven",
             "Batches fully proven and batch-verified",
-            m.batches_proven.clone(),
+            self.batches_proven.clone(),
         );
-        registry.register("proofs", "Proof submissions by outcome", m.proofs.clone());
+        registry.register(
+            "proofs",
+            "Proof submissions by outcome",
+            self.proofs.clone(),
+        );
         registry.register(
             "rejected_messages",
             "Messages refused, by reason",
-            m.rejected.clone(),
+            self.rejected.clone(),
         );
         registry.register(
             "verify_seconds",
             "Time to verify one proof",
-            m.verify_seconds.clone(),
+            self.verify_seconds.clone(),
         );
         registry.register(
             "prove_seconds",
             "Time to prove one job",
-            m.prove_seconds.clone(),
+            self.prove_seconds.clone(),
         );
+    }
+
+    /// Registers the prover's own jobs and the back-offs asked of it.
+    fn register_prover(&self, registry: &mut Registry) {
         registry.register(
             "prover_jobs",
             "Prover: assignments by how they ended",
-            m.prover_jobs.clone(),
+            self.prover_jobs.clone(),
         );
         registry.register(
             "pushed_back",
             "Prover: answers that asked it to back off, by reason",
-            m.pushed_back.clone(),
+            self.pushed_back.clone(),
         );
-        registry.register("peers", "Connected peers", m.peers.clone());
+    }
+
+    /// Registers the node's own: peers, ledger height, wire and key bytes,
+    /// build and key setup.
+    fn register_node(&self, registry: &mut Registry) {
+        registry.register("peers", "Connected peers", self.peers.clone());
         registry.register(
             "ledger_height",
             "Height of the ledger's last block",
-            m.ledger_height.clone(),
+            self.ledger_height.clone(),
         );
         registry.register(
             "rpc_bytes",
             "Request-response bytes on the wire",
-            m.wire_bytes.clone(),
+            self.wire_bytes.clone(),
         );
         registry.register(
             "key_bytes_fetched",
             "Proving-key bytes fetched from the distributor",
-            m.key_bytes_fetched.clone(),
+            self.key_bytes_fetched.clone(),
         );
         registry.register(
             "key_bytes_served",
             "Proving-key bytes served to provers",
-            m.key_bytes_served.clone(),
+            self.key_bytes_served.clone(),
         );
         registry.register(
             "build_info",
             "Always 1: the binary's version and the node's role",
-            m.build_info.clone(),
+            self.build_info.clone(),
         );
         registry.register(
             "key_setup",
             "Always 1: where the distributor's keys' setup randomness came from",
-            m.key_setup.clone(),
+            self.key_setup.clone(),
         );
+    }
+
+    /// Registers backlog and load: open jobs, queues, ledger writes,
+    /// request times and overflow.
+    fn register_load(&self, registry: &mut Registry) {
         registry.register(
             "jobs_open",
             "Jobs of unproven batches still waiting for a valid proof",
-            m.jobs_open.clone(),
+            self.jobs_open.clone(),
         );
         registry.register(
             "queue_depth",
             "Items waiting in an internal queue",
-            m.queue_depth.clone(),
+            self.queue_depth.clone(),
         );
         registry.register(
             "queue_capacity",
             "Capacity of an internal queue",
-            m.queue_capacity.clone(),
+            self.queue_capacity.clone(),
         );
         registry.register(
             "ledger_write_errors",
             "Ledger writes that failed",
-            m.ledger_write_errors.clone(),
+            self.ledger_write_errors.clone(),
         );
         registry.register(
             "ledger_pending_txs",
             "Ledger transactions waiting for the next block",
-            m.ledger_pending_txs.clone(),
+            self.ledger_pending_txs.clone(),
         );
         registry.register(
             "request_seconds",
             "Time from a request's arrival to its answer, by kind",
-            m.request_seconds.clone(),
+            self.request_seconds.clone(),
         );
         registry.register(
             "overflow",
             "Network events not queued to the role because its queue was full, by policy",
-            m.overflow.clone(),
+            self.overflow.clone(),
         );
-        Self { registry, ..m }
     }
 
     /// Sets `build_info` for a node of `role`.

@@ -239,23 +239,7 @@ impl Prover {
         publish(&shared);
         // Receipts on a task of their own: a slow or absent distributor must
         // not hold up the status or the API.
-        let fetcher = {
-            let shared = shared.clone();
-            let mut stop = shared.stop.clone();
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(RECEIPT_POLL);
-                while !*stop.borrow() {
-                    tokio::select! {
-                        _ = every.tick() => receipts::fetch(&shared).await,
-                        changed = stop.changed() => {
-                            if changed.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            })
-        };
+        let fetcher = spawn_receipt_fetcher(shared.clone());
         let mut status = tokio::time::interval(STATUS_REFRESH);
         let mut stop_signal = shared.stop.clone();
         let mut stopping = false;
@@ -291,6 +275,24 @@ impl Prover {
         info!(target: "prover", accepted = t.accepted, earned = t.earned, "prover stopped");
         Ok(())
     }
+}
+
+/// Fetches owed receipts every [`RECEIPT_POLL`] until the prover stops.
+fn spawn_receipt_fetcher(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
+    let mut stop = shared.stop.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(RECEIPT_POLL);
+        while !*stop.borrow() {
+            tokio::select! {
+                _ = every.tick() => receipts::fetch(&shared).await,
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
 }
 
 fn on_network(shared: &Shared, event: NetworkEvent) {

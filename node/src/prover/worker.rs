@@ -101,39 +101,91 @@ impl ProvingPools {
 
 /// One worker: claim → prove → submit, until shutdown or too many failures.
 pub async fn run(shared: Arc<Shared>, slot: usize) {
-    let mut failures = 0u32;
-    let mut backoff = BACKOFF_MIN;
-    let mut byzantine = Byzantine::default();
-    let fail = |failures: &mut u32, backoff: &mut Duration, what: String| {
-        *failures += 1;
-        *backoff = (*backoff * 2).min(BACKOFF_MAX);
-        warn!(target: "prover", failures = *failures, "{what}");
-        shared.tally().last_error = Some(what);
+    let mut worker = Worker {
+        shared,
+        slot,
+        failures: 0,
+        backoff: BACKOFF_MIN,
+        byzantine: Byzantine::default(),
     };
-    // The distributor is away (restarting, unreachable): wait for it,
-    // further apart each time; an outage is not this prover's failure.
-    let away = |backoff: &mut Duration, what: String| {
-        *backoff = (*backoff * 2).min(BACKOFF_MAX);
-        warn!(target: "prover", retry_ms = backoff.as_millis() as u64, "{what}");
-        shared.tally().last_error = Some(what);
-    };
-    // Refused for good (banned, not on the allowlist): this worker stops.
-    let refused = |what: &str| {
-        error!(target: "prover", "{what}");
-        let mut t = shared.tally();
-        t.last_error = Some(what.to_string());
-        t.stopped_workers += 1;
-    };
-    while !shared.stopping() {
-        if failures >= shared.settings.max_failures {
+    while !worker.shared.stopping() {
+        if worker.failures >= worker.shared.settings.max_failures {
+            let failures = worker.failures;
             error!(target: "prover", failures, "too many consecutive failures; this worker stops claiming jobs");
-            shared.tally().stopped_workers += 1;
+            worker.shared.tally().stopped_workers += 1;
             return;
         }
+        match worker.claim().await {
+            Claim::Job(assignment) => worker.work(assignment).await,
+            Claim::Retry => {}
+            Claim::Stop => return,
+        }
+    }
+}
+
+/// A worker's state between jobs.
+struct Worker {
+    shared: Arc<Shared>,
+    /// Its number, for the logs.
+    slot: usize,
+    /// Consecutive failures of this machine's own.
+    failures: u32,
+    /// How long to wait before the next try after a failure or an outage.
+    backoff: Duration,
+    byzantine: Byzantine,
+}
+
+/// What came of asking the distributor for work.
+enum Claim {
+    /// A job for this prover.
+    Job(Assignment),
+    /// Nothing yet (already waited for); ask again.
+    Retry,
+    /// Refused for good: this worker stops.
+    Stop,
+}
+
+impl Worker {
+    /// A failure of this machine's own: counted, and waited out further
+    /// apart each time.
+    fn fail(&mut self, what: String) {
+        self.failures += 1;
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        warn!(target: "prover", failures = self.failures, "{what}");
+        self.shared.tally().last_error = Some(what);
+    }
+
+    /// The distributor is away (restarting, unreachable): wait for it,
+    /// further apart each time; an outage is not this prover's failure.
+    fn away(&mut self, what: String) {
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        warn!(target: "prover", retry_ms = self.backoff.as_millis() as u64, "{what}");
+        self.shared.tally().last_error = Some(what);
+    }
+
+    /// Refused for good (banned, not on the allowlist): this worker stops.
+    fn refused(&self, what: &str) -> Claim {
+        error!(target: "prover", "{what}");
+        let mut t = self.shared.tally();
+        t.last_error = Some(what.to_string());
+        t.stopped_workers += 1;
+        Claim::Stop
+    }
+
+    /// The distributor is away: waits for it (see [`Self::away`]).
+    async fn wait_away(&mut self, what: String) -> Claim {
+        self.away(what);
+        self.shared.pause(self.backoff).await;
+        Claim::Retry
+    }
+
+    /// Finds the distributor and asks it for a job.
+    async fn claim(&mut self) -> Claim {
+        let shared = self.shared.clone();
         if let Err(e) = shared.client.locate().await {
-            away(&mut backoff, format!("cannot find the distributor: {e}"));
-            shared.pause(backoff).await;
-            continue;
+            return self
+                .wait_away(format!("cannot find the distributor: {e}"))
+                .await;
         }
         let answer = shared
             .client
@@ -141,99 +193,97 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
                 circuits: Vec::new(),
             })
             .await;
-        let assignment = match answer {
+        match answer {
             Ok(AnyMessage::Assignment(a)) if a.prover == shared.client.me() => {
-                backoff = BACKOFF_MIN;
-                a
+                self.backoff = BACKOFF_MIN;
+                Claim::Job(a)
             }
             Ok(AnyMessage::Assignment(_)) => {
-                away(&mut backoff, "assignment for another prover".into());
-                shared.pause(backoff).await;
-                continue;
+                self.wait_away("assignment for another prover".into()).await
             }
             Ok(AnyMessage::NoWork(no)) => {
                 if no.reason == NoWorkReason::Refused {
-                    return refused("the distributor refuses this prover work");
+                    return self.refused("the distributor refuses this prover work");
                 }
-                backoff = BACKOFF_MIN;
+                self.backoff = BACKOFF_MIN;
                 debug!(target: "prover", reason = ?no.reason, retry_ms = no.retry_after_ms, "no work");
                 shared
                     .pause(Duration::from_millis(no.retry_after_ms.clamp(100, 60_000)))
                     .await;
-                continue;
+                Claim::Retry
             }
             Ok(other) => {
-                away(&mut backoff, format!("unexpected {} answer", other.kind()));
-                shared.pause(backoff).await;
-                continue;
+                self.wait_away(format!("unexpected {} answer", other.kind()))
+                    .await
             }
             Err(CallError::Busy(reason)) => {
                 // Back-pressure, not a failure: wait longer each time.
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                debug!(target: "prover", reason, backoff_ms = backoff.as_millis() as u64, "distributor busy; backing off");
-                shared.pause(backoff).await;
-                continue;
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                debug!(target: "prover", reason, backoff_ms = self.backoff.as_millis() as u64, "distributor busy; backing off");
+                shared.pause(self.backoff).await;
+                Claim::Retry
             }
             Err(CallError::Network(e)) => {
-                away(&mut backoff, format!("distributor unreachable: {e}"));
-                shared.pause(backoff).await;
-                continue;
+                self.wait_away(format!("distributor unreachable: {e}"))
+                    .await
             }
             Err(CallError::Rejected(reason)) if reason == "not_admitted" => {
-                return refused(
-                    "the distributor admits only allowlisted provers, and not this one",
-                );
+                self.refused("the distributor admits only allowlisted provers, and not this one")
             }
             Err(e @ (CallError::Rejected(_) | CallError::BadAnswer(_))) => {
                 // The distributor's word on one message (a clock off, a
                 // garbled answer), not a verdict on this prover's work.
-                away(&mut backoff, e.to_string());
-                shared.pause(backoff).await;
-                continue;
+                self.wait_away(e.to_string()).await
             }
-        };
+        }
+    }
+
+    /// Works on `assignment` (with heartbeats beside it) and takes in how
+    /// it ended.
+    async fn work(&mut self, assignment: Assignment) {
+        let shared = self.shared.clone();
         let job = assignment.job;
-        let span = info_span!("job", %job, request = assignment.request.0, slot);
+        let span = info_span!("job", %job, request = assignment.request.0, slot = self.slot);
         if shared.settings.fault == Fault::Stall {
             info!(target: "prover", %job, "stalling on purpose (fault injection): never answering");
             shared.tally().active += 1;
-            continue;
+            return;
         }
         shared.tally().active += 1;
         // Heartbeats run beside the job in this task, so they end with it
         // however it ends (done, failed, or the worker dropped at shutdown).
         let outcome = tokio::select! {
-            outcome = prove_and_submit(&shared, &assignment, &mut byzantine).instrument(span) => outcome,
+            outcome = prove_and_submit(&shared, &assignment, &mut self.byzantine).instrument(span) => outcome,
             never = heartbeats(&shared, job, assignment.request) => match never {},
         };
         shared.tally().active -= 1;
         match outcome {
             Ok(Outcome::Accepted { .. }) => {
-                failures = 0;
-                backoff = BACKOFF_MIN;
+                self.failures = 0;
+                self.backoff = BACKOFF_MIN;
             }
-            Ok(Outcome::Late) => failures = 0,
-            Ok(Outcome::Invalid(reason)) => fail(
-                &mut failures,
-                &mut backoff,
-                format!("job {job}: proof judged invalid ({reason:?})"),
-            ),
-            Err(e) => {
-                if !shared.stopping() {
-                    let mut t = shared.tally();
-                    t.failed += 1;
-                    t.finished(RecentJob::new(&assignment, "failed"));
-                    shared.client.metrics().prover_job("failed");
-                }
-                match e {
-                    JobError::Proving(e) => {
-                        fail(&mut failures, &mut backoff, format!("job {job}: {e:#}"))
-                    }
-                    JobError::Away(e) => {
-                        away(&mut backoff, format!("job {job}: {e:#}"));
-                        shared.pause(backoff).await;
-                    }
-                }
+            Ok(Outcome::Late) => self.failures = 0,
+            Ok(Outcome::Invalid(reason)) => {
+                self.fail(format!("job {job}: proof judged invalid ({reason:?})"))
+            }
+            Err(e) => self.failed(&assignment, e).await,
+        }
+    }
+
+    /// The job of `assignment` came to nothing, for `e`.
+    async fn failed(&mut self, assignment: &Assignment, e: JobError) {
+        let shared = self.shared.clone();
+        let job = assignment.job;
+        if !shared.stopping() {
+            let mut t = shared.tally();
+            t.failed += 1;
+            t.finished(RecentJob::new(assignment, "failed"));
+            shared.client.metrics().prover_job("failed");
+        }
+        match e {
+            JobError::Proving(e) => self.fail(format!("job {job}: {e:#}")),
+            JobError::Away(e) => {
+                self.wait_away(format!("job {job}: {e:#}")).await;
             }
         }
     }
@@ -256,6 +306,38 @@ async fn prove_and_submit(
     assignment: &Assignment,
     byzantine: &mut Byzantine,
 ) -> Result<Outcome, JobError> {
+    let key = proving_key(shared, assignment).await?;
+    let started = Instant::now();
+    let Some(proof) = prove(shared, assignment, key).await? else {
+        return Ok(Outcome::Late);
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    shared.client.metrics().prove_seconds.observe(seconds);
+    info!(target: "prover", ms = (seconds * 1e3) as u64, "proved");
+    let mut submission = ProofSubmission {
+        job: assignment.job,
+        request: assignment.request,
+        proof: proof.to_bytes().to_vec(),
+    };
+    let replay = match shared.settings.fault {
+        Fault::Byzantine => byzantine.spoil(&mut submission, assignment),
+        _ => None,
+    };
+    let first = replay.unwrap_or_else(|| shared.client.seal(&submission));
+    byzantine.sent(&first);
+    let verdict = submit(shared, first, &submission)
+        .await
+        .map_err(JobError::Away)?;
+    record(shared, assignment, &verdict.outcome, seconds);
+    Ok(verdict.outcome)
+}
+
+/// The proving key of the assignment's circuit, fetched if this prover
+/// lacks it; the job is released if it cannot be had.
+async fn proving_key(
+    shared: &Arc<Shared>,
+    assignment: &Assignment,
+) -> Result<Arc<AnyProvingKey>, JobError> {
     let circuit = match Circuit::from_id(&assignment.circuit) {
         Ok(circuit) => circuit,
         Err(e) => {
@@ -279,7 +361,17 @@ async fn prove_and_submit(
     if fetched > 0 {
         info!(target: "prover", bytes = fetched, "proving key fetched");
     }
-    let started = Instant::now();
+    Ok(key)
+}
+
+/// Proves the assignment with `key` once a slot is free. `None`: its batch
+/// was proven meanwhile, and the job is dropped unproved. On shutdown, the
+/// job is released (after the grace period, if proving had begun).
+async fn prove(
+    shared: &Arc<Shared>,
+    assignment: &Assignment,
+    key: Arc<AnyProvingKey>,
+) -> Result<Option<Proof>, JobError> {
     let batch = assignment.job.batch;
     let mut stop = shared.stop.clone();
     let waiting = shared
@@ -301,7 +393,7 @@ async fn prove_and_submit(
         t.dropped += 1;
         t.finished(RecentJob::new(assignment, "dropped"));
         shared.client.metrics().prover_job("dropped");
-        return Ok(Outcome::Late);
+        return Ok(None);
     };
     let proof = tokio::select! {
         proof = &mut proving => proof,
@@ -317,30 +409,19 @@ async fn prove_and_submit(
             }
         }
     };
-    let proof = proof
+    proof
         .context("proving task panicked")
         .and_then(|p| p.context("proving failed"))
-        .map_err(JobError::Proving)?;
-    let seconds = started.elapsed().as_secs_f64();
-    shared.client.metrics().prove_seconds.observe(seconds);
-    info!(target: "prover", ms = (seconds * 1e3) as u64, "proved");
-    let mut submission = ProofSubmission {
-        job: assignment.job,
-        request: assignment.request,
-        proof: proof.to_bytes().to_vec(),
-    };
-    let replay = match shared.settings.fault {
-        Fault::Byzantine => byzantine.spoil(&mut submission, assignment),
-        _ => None,
-    };
-    let first = replay.unwrap_or_else(|| shared.client.seal(&submission));
-    byzantine.sent(&first);
-    let verdict = submit(shared, first, &submission)
-        .await
-        .map_err(JobError::Away)?;
+        .map(Some)
+        .map_err(JobError::Proving)
+}
+
+/// Takes the distributor's verdict on the assignment's proof (made in
+/// `seconds`) into the tally, the metrics and the owed receipts.
+fn record(shared: &Shared, assignment: &Assignment, verdict: &Outcome, seconds: f64) {
     let mut t = shared.tally();
-    let (outcome, reward) = match verdict.outcome {
-        Outcome::Accepted { reward } => ("accepted", reward),
+    let (outcome, reward) = match verdict {
+        Outcome::Accepted { reward } => ("accepted", *reward),
         Outcome::Late => ("late", 0),
         Outcome::Invalid(_) => ("invalid", 0),
     };
@@ -350,8 +431,9 @@ async fn prove_and_submit(
         ..RecentJob::new(assignment, outcome)
     });
     let metrics = shared.client.metrics();
-    match verdict.outcome {
+    match verdict {
         Outcome::Accepted { reward } => {
+            let reward = *reward;
             t.accepted += 1;
             t.earned += reward;
             t.awaiting_receipts.push(assignment.job);
@@ -372,7 +454,6 @@ async fn prove_and_submit(
             warn!(target: "prover", ?reason, "proof refused");
         }
     }
-    Ok(verdict.outcome)
 }
 
 /// How long a proof's submission is retried while the distributor cannot

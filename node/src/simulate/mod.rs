@@ -302,156 +302,19 @@ enum Event {
 
 /// Runs `scenario` to the end (or the time cap) and measures it.
 pub fn run(scenario: &Scenario) -> Outcome {
-    let mut rng = StdRng::seed_from_u64(scenario.seed);
-    let mut lrp = Lrp::new(scenario.policy.config()).expect("the policies' knobs are valid");
-    let first_batch_ms = |b: u32| u64::from(b) * scenario.batch_interval_ms;
-    let span = u64::from(scenario.jobs) * u64::from(scenario.batches);
-    let provers = crowd(scenario, &mut rng);
-    let mut provers = provers;
-    let mut queue: BinaryHeap<Reverse<(u64, u64, Event)>> = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut push = |queue: &mut BinaryHeap<_>, at: u64, event: Event| {
-        seq += 1;
-        queue.push(Reverse((at, seq, event)));
-    };
-    for b in 0..scenario.batches {
-        push(&mut queue, first_batch_ms(b), Event::Submit(b));
-    }
-    // Provers join over the first second, in a shuffled order.
-    for i in 0..provers.len() {
-        let at = rng.gen_range(0..1_000);
-        push(&mut queue, at, Event::Ask(i));
-    }
-    let latency = scenario.latency_ms;
-    let hop = |rng: &mut StdRng| {
-        if latency == 0 {
-            0
-        } else {
-            rng.gen_range(latency / 2..=latency + latency / 2)
-        }
-    };
-    let mut out = Outcome {
-        finished: false,
-        batch_latency_ms: Vec::new(),
-        jobs: 0,
-        handouts: 0,
-        late: 0,
-        busy_ms: 0,
-        wasted_ms: 0,
-        fairness: 1.0,
-        first_paid_ms: 0,
-        paid_to_faulty: 0,
-        decisions: 0,
-    };
-    let mut submitted = 0u32;
-    while let Some(Reverse((now, _, event))) = queue.pop() {
+    let mut sim = Sim::new(scenario);
+    while let Some(Reverse((now, _, event))) = sim.queue.pop() {
         if now > TIME_CAP_MS {
             break;
         }
-        let at = Timestamp(now);
         match event {
-            Event::Submit(b) => {
-                let batch = BatchId(u64::from(b) + 1);
-                let jobs = (0..scenario.jobs).map(|i| JobId::new(batch, i)).collect();
-                lrp.apply(&LrpEvent::Submit { jobs });
-                submitted += 1;
-            }
-            Event::Ask(i) => {
-                let p = &mut provers[i];
-                if p.gone || (p.fault == Fault::Hang && now >= p.hang_at) {
-                    p.gone = true;
-                    continue;
-                }
-                out.decisions += 1;
-                let LrpOutcome::Decided(decision) = lrp.apply(&LrpEvent::Request {
-                    prover: p.key,
-                    now: at,
-                }) else {
-                    unreachable!("a request is answered with a decision")
-                };
-                let back = now + hop(&mut rng);
-                match decision {
-                    Decision::Assign(h) => {
-                        out.handouts += 1;
-                        match p.fault {
-                            Fault::Sit => {
-                                // Sits on it, and asks for more a little later.
-                                let again = back + 5_000 + hop(&mut rng);
-                                push(&mut queue, again, Event::Ask(i));
-                            }
-                            Fault::Byzantine => {
-                                let lie = back + 1_000 + hop(&mut rng);
-                                let event = Event::Proof {
-                                    prover: i,
-                                    job: h.job,
-                                    request: h.request.0,
-                                    took: 1_000,
-                                    valid: false,
-                                };
-                                push(&mut queue, lie, event);
-                            }
-                            Fault::None | Fault::Slow | Fault::Hang => {
-                                let slow = if p.fault == Fault::Slow { 4.0 } else { 1.0 };
-                                let factor = 1.0 + scenario.jitter * rng.gen_range(-1.0..=1.0);
-                                let took = (p.hardware.job_ms as f64 * slow * factor) as u64;
-                                let hangs = p.fault == Fault::Hang && back + took >= p.hang_at;
-                                // Heartbeats while it works, until it hangs.
-                                let quiet = if hangs { p.hang_at } else { back + took };
-                                let beat = scenario.heartbeat_ms;
-                                let mut at = back + beat;
-                                while beat > 0 && at < quiet {
-                                    let event = Event::Beat {
-                                        prover: i,
-                                        job: h.job,
-                                        request: h.request.0,
-                                    };
-                                    push(&mut queue, at + hop(&mut rng), event);
-                                    at += beat;
-                                }
-                                if hangs {
-                                    // Hangs before it finishes: never heard of again.
-                                    p.gone = true;
-                                    continue;
-                                }
-                                let event = Event::Proof {
-                                    prover: i,
-                                    job: h.job,
-                                    request: h.request.0,
-                                    took,
-                                    valid: true,
-                                };
-                                push(&mut queue, back + took + hop(&mut rng), event);
-                            }
-                        }
-                    }
-                    Decision::NoWork { retry_at }
-                    | Decision::Refused(Refusal::AtCapacity { retry_at, .. })
-                    | Decision::Refused(Refusal::Cooldown {
-                        until: retry_at, ..
-                    }) => {
-                        if lrp.is_all_finished() && submitted == scenario.batches {
-                            continue;
-                        }
-                        let again = retry_at.0.max(back) + hop(&mut rng);
-                        push(&mut queue, again, Event::Ask(i));
-                    }
-                    Decision::Refused(Refusal::Banned { .. })
-                    | Decision::Refused(Refusal::RequestIdsExhausted) => p.gone = true,
-                }
-            }
+            Event::Submit(b) => sim.submit(b),
+            Event::Ask(i) => sim.ask(i, now),
             Event::Beat {
                 prover: i,
                 job,
                 request,
-            } => {
-                out.decisions += 1;
-                lrp.apply(&LrpEvent::Heartbeat {
-                    job,
-                    request: protocol::RequestId(request),
-                    prover: provers[i].key,
-                    now: at,
-                });
-            }
+            } => sim.beat(i, job, request, now),
             Event::Proof {
                 prover: i,
                 job,
@@ -459,77 +322,319 @@ pub fn run(scenario: &Scenario) -> Outcome {
                 took,
                 valid,
             } => {
-                out.decisions += 1;
-                let p = &mut provers[i];
-                let fault_free = p.fault == Fault::None;
-                if fault_free {
-                    out.busy_ms += took;
-                }
-                let pair = (job, protocol::RequestId(request), p.key, at);
-                let event = if valid {
-                    LrpEvent::Complete {
-                        job: pair.0,
-                        request: pair.1,
-                        prover: pair.2,
-                        now: pair.3,
-                    }
-                } else {
-                    LrpEvent::Invalid {
-                        job: pair.0,
-                        request: pair.1,
-                        prover: pair.2,
-                        now: pair.3,
-                    }
-                };
-                if let LrpOutcome::Completed(completion) = lrp.apply(&event) {
-                    match completion {
-                        Completion::Accepted { batch_finished, .. } => {
-                            out.jobs += 1;
-                            p.earned += 1;
-                            p.first_paid.get_or_insert(now);
-                            if !fault_free && p.fault != Fault::Slow && p.fault != Fault::Hang {
-                                out.paid_to_faulty += 1;
-                            }
-                            if batch_finished {
-                                let b = (job.batch.0 - 1) as u32;
-                                out.batch_latency_ms.push(now - first_batch_ms(b));
-                            }
-                        }
-                        _ if fault_free => {
-                            out.late += 1;
-                            out.wasted_ms += took;
-                        }
-                        _ => {}
-                    }
-                }
-                if out.jobs == span && submitted == scenario.batches {
-                    out.finished = true;
+                if sim.proof(i, job, request, took, valid, now) {
+                    sim.out.finished = true;
                     break;
                 }
-                let again = now + 2 * hop(&mut rng);
-                push(&mut queue, again, Event::Ask(i));
             }
         }
     }
-    // Proofs still being made when the last batch finished will be late:
-    // the provers finish them all the same (as real ones do).
-    for Reverse((_, _, event)) in queue {
-        if let Event::Proof { prover, took, .. } = event
-            && provers[prover].fault == Fault::None
-        {
-            out.busy_ms += took;
-            out.wasted_ms += took;
-            out.late += 1;
+    sim.finish()
+}
+
+/// A run under way: the scheduler, the crowd, the events still to come
+/// (by virtual time, then order of scheduling) and the measures so far.
+struct Sim<'a> {
+    scenario: &'a Scenario,
+    rng: StdRng,
+    lrp: Lrp,
+    provers: Vec<Prover>,
+    queue: BinaryHeap<Reverse<(u64, u64, Event)>>,
+    /// Events scheduled so far: orders events of the same time.
+    seq: u64,
+    out: Outcome,
+    /// Batches submitted so far.
+    submitted: u32,
+    /// Jobs of all the batches.
+    span: u64,
+}
+
+impl<'a> Sim<'a> {
+    /// The crowd of `scenario`, its batches scheduled and its provers
+    /// joining over the first second, in a shuffled order.
+    fn new(scenario: &'a Scenario) -> Self {
+        let mut rng = StdRng::seed_from_u64(scenario.seed);
+        let lrp = Lrp::new(scenario.policy.config()).expect("the policies' knobs are valid");
+        let provers = crowd(scenario, &mut rng);
+        let mut sim = Sim {
+            scenario,
+            rng,
+            lrp,
+            provers,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            out: Outcome {
+                finished: false,
+                batch_latency_ms: Vec::new(),
+                jobs: 0,
+                handouts: 0,
+                late: 0,
+                busy_ms: 0,
+                wasted_ms: 0,
+                fairness: 1.0,
+                first_paid_ms: 0,
+                paid_to_faulty: 0,
+                decisions: 0,
+            },
+            submitted: 0,
+            span: u64::from(scenario.jobs) * u64::from(scenario.batches),
+        };
+        for b in 0..scenario.batches {
+            sim.push(first_batch_ms(scenario, b), Event::Submit(b));
+        }
+        for i in 0..sim.provers.len() {
+            let at = sim.rng.gen_range(0..1_000);
+            sim.push(at, Event::Ask(i));
+        }
+        sim
+    }
+
+    /// Schedules `event` at `at`.
+    fn push(&mut self, at: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, event)));
+    }
+
+    /// One message's latency, ms: 0.5× to 1.5× the scenario's.
+    fn hop(&mut self) -> u64 {
+        let latency = self.scenario.latency_ms;
+        if latency == 0 {
+            0
+        } else {
+            self.rng.gen_range(latency / 2..=latency + latency / 2)
         }
     }
-    out.fairness = fairness(&provers);
-    let paid: Vec<u64> = provers
-        .iter()
-        .filter(|p| p.fault == Fault::None)
-        .filter_map(|p| p.first_paid)
-        .collect();
-    out.first_paid_ms = paid.iter().sum::<u64>() / (paid.len().max(1) as u64);
-    out
+
+    /// Batch `b`'s jobs arrive.
+    fn submit(&mut self, b: u32) {
+        let batch = BatchId(u64::from(b) + 1);
+        let jobs = (0..self.scenario.jobs)
+            .map(|i| JobId::new(batch, i))
+            .collect();
+        self.lrp.apply(&LrpEvent::Submit { jobs });
+        self.submitted += 1;
+    }
+
+    /// Prover `i`'s request reaches the distributor at `now`.
+    fn ask(&mut self, i: usize, now: u64) {
+        let p = &mut self.provers[i];
+        if p.gone || (p.fault == Fault::Hang && now >= p.hang_at) {
+            p.gone = true;
+            return;
+        }
+        self.out.decisions += 1;
+        let LrpOutcome::Decided(decision) = self.lrp.apply(&LrpEvent::Request {
+            prover: p.key,
+            now: Timestamp(now),
+        }) else {
+            unreachable!("a request is answered with a decision")
+        };
+        let back = now + self.hop();
+        match decision {
+            Decision::Assign(h) => self.assigned(i, h.job, h.request.0, back),
+            Decision::NoWork { retry_at }
+            | Decision::Refused(Refusal::AtCapacity { retry_at, .. })
+            | Decision::Refused(Refusal::Cooldown {
+                until: retry_at, ..
+            }) => {
+                if self.lrp.is_all_finished() && self.submitted == self.scenario.batches {
+                    return;
+                }
+                let again = retry_at.0.max(back) + self.hop();
+                self.push(again, Event::Ask(i));
+            }
+            Decision::Refused(Refusal::Banned { .. })
+            | Decision::Refused(Refusal::RequestIdsExhausted) => self.provers[i].gone = true,
+        }
+    }
+
+    /// Prover `i` hears at `back` that it holds `job` (hand-out `request`),
+    /// and does with it what its fault makes it do.
+    fn assigned(&mut self, i: usize, job: JobId, request: u64, back: u64) {
+        self.out.handouts += 1;
+        match self.provers[i].fault {
+            Fault::Sit => {
+                // Sits on it, and asks for more a little later.
+                let again = back + 5_000 + self.hop();
+                self.push(again, Event::Ask(i));
+            }
+            Fault::Byzantine => {
+                let lie = back + 1_000 + self.hop();
+                let event = Event::Proof {
+                    prover: i,
+                    job,
+                    request,
+                    took: 1_000,
+                    valid: false,
+                };
+                self.push(lie, event);
+            }
+            Fault::None | Fault::Slow | Fault::Hang => self.prove(i, job, request, back),
+        }
+    }
+
+    /// Prover `i` proves `job` from `back`, sending heartbeats while it
+    /// works, and answers with a valid proof, unless it hangs first.
+    fn prove(&mut self, i: usize, job: JobId, request: u64, back: u64) {
+        let Prover {
+            fault,
+            hardware,
+            hang_at,
+            ..
+        } = self.provers[i];
+        let slow = if fault == Fault::Slow { 4.0 } else { 1.0 };
+        let factor = 1.0 + self.scenario.jitter * self.rng.gen_range(-1.0..=1.0);
+        let took = (hardware.job_ms as f64 * slow * factor) as u64;
+        let hangs = fault == Fault::Hang && back + took >= hang_at;
+        // Heartbeats while it works, until it hangs.
+        let quiet = if hangs { hang_at } else { back + took };
+        let beat = self.scenario.heartbeat_ms;
+        let mut at = back + beat;
+        while beat > 0 && at < quiet {
+            let event = Event::Beat {
+                prover: i,
+                job,
+                request,
+            };
+            let arrives = at + self.hop();
+            self.push(arrives, event);
+            at += beat;
+        }
+        if hangs {
+            // Hangs before it finishes: never heard of again.
+            self.provers[i].gone = true;
+            return;
+        }
+        let event = Event::Proof {
+            prover: i,
+            job,
+            request,
+            took,
+            valid: true,
+        };
+        let arrives = back + took + self.hop();
+        self.push(arrives, event);
+    }
+
+    /// Prover `i`'s heartbeat for `job` (hand-out `request`) reaches the
+    /// distributor at `now`.
+    fn beat(&mut self, i: usize, job: JobId, request: u64, now: u64) {
+        self.out.decisions += 1;
+        self.lrp.apply(&LrpEvent::Heartbeat {
+            job,
+            request: protocol::RequestId(request),
+            prover: self.provers[i].key,
+            now: Timestamp(now),
+        });
+    }
+
+    /// Prover `i`'s proof of `job` (hand-out `request`), `took` ms in the
+    /// making, reaches the distributor at `now`; the prover asks for more.
+    /// True once every job of every batch is proven.
+    fn proof(
+        &mut self,
+        i: usize,
+        job: JobId,
+        request: u64,
+        took: u64,
+        valid: bool,
+        now: u64,
+    ) -> bool {
+        self.out.decisions += 1;
+        let fault_free = self.provers[i].fault == Fault::None;
+        if fault_free {
+            self.out.busy_ms += took;
+        }
+        let (request, prover, at) = (
+            protocol::RequestId(request),
+            self.provers[i].key,
+            Timestamp(now),
+        );
+        let event = if valid {
+            LrpEvent::Complete {
+                job,
+                request,
+                prover,
+                now: at,
+            }
+        } else {
+            LrpEvent::Invalid {
+                job,
+                request,
+                prover,
+                now: at,
+            }
+        };
+        if let LrpOutcome::Completed(completion) = self.lrp.apply(&event) {
+            match completion {
+                Completion::Accepted { batch_finished, .. } => {
+                    self.accepted(i, job, batch_finished, now)
+                }
+                _ if fault_free => {
+                    self.out.late += 1;
+                    self.out.wasted_ms += took;
+                }
+                _ => {}
+            }
+        }
+        if self.out.jobs == self.span && self.submitted == self.scenario.batches {
+            return true;
+        }
+        let again = now + 2 * self.hop();
+        self.push(again, Event::Ask(i));
+        false
+    }
+
+    /// Prover `i`'s proof of `job` is accepted at `now`: it is paid, and
+    /// the job's batch measured if that was its last job.
+    fn accepted(&mut self, i: usize, job: JobId, batch_finished: bool, now: u64) {
+        let p = &mut self.provers[i];
+        self.out.jobs += 1;
+        p.earned += 1;
+        p.first_paid.get_or_insert(now);
+        if !matches!(p.fault, Fault::None | Fault::Slow | Fault::Hang) {
+            self.out.paid_to_faulty += 1;
+        }
+        if batch_finished {
+            let b = (job.batch.0 - 1) as u32;
+            let latency = now - first_batch_ms(self.scenario, b);
+            self.out.batch_latency_ms.push(latency);
+        }
+    }
+
+    /// The measures, once the run is over.
+    fn finish(self) -> Outcome {
+        let Sim {
+            provers,
+            queue,
+            mut out,
+            ..
+        } = self;
+        // Proofs still being made when the last batch finished will be late:
+        // the provers finish them all the same (as real ones do).
+        for Reverse((_, _, event)) in queue {
+            if let Event::Proof { prover, took, .. } = event
+                && provers[prover].fault == Fault::None
+            {
+                out.busy_ms += took;
+                out.wasted_ms += took;
+                out.late += 1;
+            }
+        }
+        out.fairness = fairness(&provers);
+        let paid: Vec<u64> = provers
+            .iter()
+            .filter(|p| p.fault == Fault::None)
+            .filter_map(|p| p.first_paid)
+            .collect();
+        out.first_paid_ms = paid.iter().sum::<u64>() / (paid.len().max(1) as u64);
+        out
+    }
+}
+
+/// When batch `b` of `scenario` is submitted, ms.
+fn first_batch_ms(scenario: &Scenario, b: u32) -> u64 {
+    u64::from(b) * scenario.batch_interval_ms
 }
 
 /// The provers of `scenario`, shuffled, with keys spread like ed25519's.

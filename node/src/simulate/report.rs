@@ -102,27 +102,73 @@ pub fn chart(rows: &[Row]) -> String {
             Box::new(move |r: &Row| (r.mix == hang).then(|| r.latency_ratio())),
         ),
     ];
-    let (w, h, pad) = (460.0, 300.0, 50.0);
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" \
          font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" \
          fill=\"white\"/>\n",
-        2.0 * w,
-        h + 40.0
+        2.0 * PANEL_W,
+        PANEL_H + 40.0
     );
     for (i, (title, value)) in panels.iter().enumerate() {
-        let x0 = i as f64 * w;
         let points: Vec<(Policy, u32, f64)> = rows
             .iter()
             .filter_map(|r| value(r).map(|v| (r.policy, r.size, v)))
             .collect();
+        let frame = Frame::new(i as f64 * PANEL_W, &sizes, &points);
+        frame.axes(&mut svg, title);
+        frame.lines(&mut svg, &points);
+    }
+    legend(&mut svg);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// A chart panel's width.
+const PANEL_W: f64 = 460.0;
+/// A chart panel's height, legend excluded.
+const PANEL_H: f64 = 300.0;
+/// The margin inside a panel, around its plot.
+const PANEL_PAD: f64 = 50.0;
+
+/// Where a panel is and what it spans: the crowd sizes along x, the
+/// plotted values' range (with a margin, 1.0 included) along y.
+struct Frame<'a> {
+    /// The panel's left edge.
+    x0: f64,
+    sizes: &'a [u32],
+    top: f64,
+    bottom: f64,
+}
+
+impl<'a> Frame<'a> {
+    /// The panel at `x0` of `points` over `sizes`.
+    fn new(x0: f64, sizes: &'a [u32], points: &[(Policy, u32, f64)]) -> Self {
         let top = points.iter().map(|p| p.2).fold(1.0f64, f64::max) * 1.05;
         let bottom = points.iter().map(|p| p.2).fold(top, f64::min).min(1.0) * 0.95;
-        let x = |size: u32| {
-            let k = sizes.iter().position(|s| *s == size).unwrap_or(0) as f64;
-            x0 + pad + k * (w - 2.0 * pad) / (sizes.len().max(2) - 1) as f64
-        };
-        let y = |v: f64| pad + (top - v) / (top - bottom).max(1e-9) * (h - 2.0 * pad);
+        Self {
+            x0,
+            sizes,
+            top,
+            bottom,
+        }
+    }
+
+    /// The x of crowd size `size`.
+    fn x(&self, size: u32) -> f64 {
+        let (w, pad) = (PANEL_W, PANEL_PAD);
+        let k = self.sizes.iter().position(|s| *s == size).unwrap_or(0) as f64;
+        self.x0 + pad + k * (w - 2.0 * pad) / (self.sizes.len().max(2) - 1) as f64
+    }
+
+    /// The y of value `v`.
+    fn y(&self, v: f64) -> f64 {
+        let (h, pad) = (PANEL_H, PANEL_PAD);
+        pad + (self.top - v) / (self.top - self.bottom).max(1e-9) * (h - 2.0 * pad)
+    }
+
+    /// The panel's title, its axes and their labels.
+    fn axes(&self, svg: &mut String, title: &str) {
+        let (x0, w, h, pad) = (self.x0, PANEL_W, PANEL_H, PANEL_PAD);
         let _ = writeln!(
             svg,
             "<text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-weight=\"bold\">{title}</text>",
@@ -138,19 +184,19 @@ pub fn chart(rows: &[Row]) -> String {
             x0 + w - pad
         );
         for k in 0..=4 {
-            let v = bottom + (top - bottom) * f64::from(k) / 4.0;
+            let v = self.bottom + (self.top - self.bottom) * f64::from(k) / 4.0;
             let _ = writeln!(
                 svg,
                 "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.2}</text>",
                 x0 + pad - 4.0,
-                y(v) + 4.0
+                self.y(v) + 4.0
             );
         }
-        for &size in &sizes {
+        for &size in self.sizes {
             let _ = writeln!(
                 svg,
                 "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{size}</text>",
-                x(size),
+                self.x(size),
                 h - pad + 16.0
             );
         }
@@ -160,11 +206,15 @@ pub fn chart(rows: &[Row]) -> String {
             x0 + w / 2.0,
             h - pad + 32.0
         );
+    }
+
+    /// One line per policy through its `points`.
+    fn lines(&self, svg: &mut String, points: &[(Policy, u32, f64)]) {
         for (p, policy) in Policy::ALL.iter().enumerate() {
             let line: Vec<String> = points
                 .iter()
                 .filter(|q| q.0 == *policy)
-                .map(|q| format!("{:.1},{:.1}", x(q.1), y(q.2)))
+                .map(|q| format!("{:.1},{:.1}", self.x(q.1), self.y(q.2)))
                 .collect();
             let _ = writeln!(
                 svg,
@@ -174,6 +224,11 @@ pub fn chart(rows: &[Row]) -> String {
             );
         }
     }
+}
+
+/// The policies' colours and names, under the panels.
+fn legend(svg: &mut String) {
+    let h = PANEL_H;
     for (p, policy) in Policy::ALL.iter().enumerate() {
         let lx = 40.0 + p as f64 * 175.0;
         let _ = writeln!(
@@ -187,6 +242,4 @@ pub fn chart(rows: &[Row]) -> String {
             policy.name()
         );
     }
-    svg.push_str("</svg>\n");
-    svg
 }

@@ -1,0 +1,262 @@
+//! `crowdprove ledger`: read the distributor's ledger (balances, history,
+//! receipts, checks), and check a prover's receipts offline.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use node::config::parse_public_key;
+use protocol::JobId;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LedgerCommand {
+    /// A prover's balance.
+    Balance {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// The prover's public key (hex).
+        #[arg(long)]
+        prover: String,
+    },
+    /// A prover's transactions, oldest first.
+    History {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// The prover's public key (hex).
+        #[arg(long)]
+        prover: String,
+    },
+    /// Print the receipt of a job's credit: a file any prover can check
+    /// offline with `crowdprove ledger check-receipt`.
+    Receipt {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// The job, e.g. b1/j0.
+        #[arg(long)]
+        job: String,
+        /// Write the receipt here instead of printing it as hex.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Re-walk the chain, recompute every hash and signature, and check that
+    /// no job is credited twice.
+    Verify {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// Expected distributor public key (hex); recommended, since the
+        /// ledger's own record of it could have been swapped.
+        #[arg(long)]
+        distributor: Option<String>,
+    },
+    /// Check a receipt offline against the distributor's public key.
+    CheckReceipt {
+        /// The receipt file (from `ledger receipt --out` or a prover's receipts folder).
+        #[arg(long)]
+        receipt: PathBuf,
+        /// The distributor's public key (hex).
+        #[arg(long)]
+        distributor: String,
+    },
+    /// A prover's own account: the receipts in its data dir, each checked
+    /// against the distributor's key, and the jobs whose receipts it is
+    /// still owed. Run it on the prover's machine; the prover may be running.
+    Receipts {
+        /// The prover's data dir (receipts are in <data-dir>/receipts).
+        #[arg(long, default_value = "crowdprove-data")]
+        data_dir: PathBuf,
+        /// The distributor's public key (hex).
+        #[arg(long)]
+        distributor: String,
+    },
+    /// Export every block and transaction.
+    Export {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportFormat,
+    },
+}
+
+/// Where the ledger is.
+#[derive(Debug, Args)]
+pub(crate) struct LedgerAt {
+    /// The distributor's data dir (the ledger is <data-dir>/ledger).
+    #[arg(long, default_value = "crowdprove-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ExportFormat {
+    Json,
+    Csv,
+}
+
+/// Runs one `crowdprove ledger` subcommand.
+pub(crate) fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
+    match command {
+        LedgerCommand::Balance { at, prover } => balance(&at, &prover),
+        LedgerCommand::History { at, prover } => history(&at, &prover),
+        LedgerCommand::Receipt { at, job, out } => receipt(&at, &job, out.as_deref()),
+        LedgerCommand::Verify { at, distributor } => verify(&at, distributor.as_deref()),
+        LedgerCommand::CheckReceipt {
+            receipt,
+            distributor,
+        } => check_receipt(&receipt, &distributor),
+        LedgerCommand::Receipts {
+            data_dir,
+            distributor,
+        } => receipts(&data_dir, &distributor),
+        LedgerCommand::Export { at, format } => export(&at, format),
+    }
+}
+
+/// Opens the ledger under `at` read-only.
+fn open(at: &LedgerAt) -> anyhow::Result<::ledger::Ledger> {
+    let path = at.data_dir.join("ledger");
+    ::ledger::Ledger::open_read_only(&path)
+        .with_context(|| format!("cannot open the ledger at {}", path.display()))
+}
+
+/// `ledger balance`: prints the balance of `prover`.
+fn balance(at: &LedgerAt, prover: &str) -> anyhow::Result<()> {
+    let prover = parse_public_key(prover)?;
+    let ledger = open(at)?;
+    println!("{}", ledger.balance(&prover));
+    Ok(())
+}
+
+/// `ledger history`: prints the transactions of `prover`, oldest first.
+fn history(at: &LedgerAt, prover: &str) -> anyhow::Result<()> {
+    let prover = parse_public_key(prover)?;
+    let ledger = open(at)?;
+    for entry in ledger.history(&prover, ..)? {
+        let at = match entry.location {
+            ::ledger::TxLocation::Block { height, index } => {
+                format!("block {height} #{index}")
+            }
+            ::ledger::TxLocation::Pending { seq } => format!("pending #{seq}"),
+        };
+        println!("{at:<16} {}", describe(&entry.tx));
+    }
+    Ok(())
+}
+
+/// One line of `ledger history` for `tx`.
+fn describe(tx: &::ledger::Tx) -> String {
+    match tx {
+        ::ledger::Tx::Credit(c) => format!(
+            "credit +{} for {} (proof {})",
+            c.amount,
+            c.job,
+            c.proof_hash.short()
+        ),
+        ::ledger::Tx::Withdraw(w) => format!(
+            "withdraw -{} to {} (nonce {})",
+            w.amount, w.destination, w.nonce
+        ),
+        ::ledger::Tx::Penalty(p) => format!("penalty -{}: {}", p.amount, p.reason),
+    }
+}
+
+/// `ledger receipt`: prints the receipt of `job` as hex, or writes it to
+/// `out`.
+fn receipt(at: &LedgerAt, job: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    let job: JobId = job.parse()?;
+    let ledger = open(at)?;
+    let receipt = ledger.receipt(job)?;
+    let bytes = receipt.encode();
+    match out {
+        Some(path) => {
+            std::fs::write(path, &bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("receipt for {job} written to {}", path.display());
+        }
+        None => println!("{}", protocol::hex::encode(&bytes)),
+    }
+    Ok(())
+}
+
+/// `ledger verify`: re-walks the chain, signed by `distributor` if given.
+fn verify(at: &LedgerAt, distributor: Option<&str>) -> anyhow::Result<()> {
+    let ledger = open(at)?;
+    if let Some(expected) = distributor {
+        let expected = parse_public_key(expected)?;
+        if ledger.distributor() != expected {
+            bail!(
+                "the ledger is signed by {}, not the expected distributor {}",
+                ledger.distributor(),
+                expected
+            );
+        }
+    }
+    let report = ledger.verify_chain()?;
+    println!("ledger OK\n{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// `ledger check-receipt`: checks the receipt file (raw or hex) against
+/// `distributor`.
+fn check_receipt(receipt: &Path, distributor: &str) -> anyhow::Result<()> {
+    let distributor = parse_public_key(distributor)?;
+    let bytes =
+        std::fs::read(receipt).with_context(|| format!("cannot read {}", receipt.display()))?;
+    let bytes = match std::str::from_utf8(&bytes) {
+        Ok(text) if protocol::hex::decode(text.trim()).is_ok() => {
+            protocol::hex::decode(text.trim()).expect("checked")
+        }
+        _ => bytes,
+    };
+    let (credit, height) = node::prover::check_receipt(&bytes, &distributor)
+        .with_context(|| receipt.display().to_string())?;
+    println!(
+        "receipt OK: job {} credited {} to {} in block {height}",
+        credit.job, credit.amount, credit.prover
+    );
+    Ok(())
+}
+
+/// `ledger receipts`: the receipts a prover holds under `data_dir`, each
+/// checked against `distributor`, and the ones it is still owed.
+fn receipts(data_dir: &Path, distributor: &str) -> anyhow::Result<()> {
+    let distributor = parse_public_key(distributor)?;
+    let dir = data_dir.join("receipts");
+    let audit = node::prover::audit_receipts(&dir, &distributor)?;
+    let total: u64 = audit.held.iter().map(|(c, _)| c.amount).sum();
+    println!(
+        "{}: {} receipt(s) held, checked against distributor {}, crediting {total} in all; {} owed",
+        dir.display(),
+        audit.held.len(),
+        distributor.node_id(),
+        audit.owed.len()
+    );
+    for (credit, height) in &audit.held {
+        println!(
+            "  held  {:<12} {:>8}  block {height}  to {}",
+            credit.job.to_string(),
+            credit.amount,
+            credit.prover.node_id()
+        );
+    }
+    for job in &audit.owed {
+        println!("  owed  {job} (accepted; the prover asks for its receipt while it runs)");
+    }
+    for (path, why) in &audit.bad {
+        println!("  BAD   {}: {why}", path.display());
+    }
+    if !audit.bad.is_empty() {
+        bail!("{} receipt file(s) do not check", audit.bad.len());
+    }
+    Ok(())
+}
+
+/// `ledger export`: every block and transaction, to stdout.
+fn export(at: &LedgerAt, format: ExportFormat) -> anyhow::Result<()> {
+    let ledger = open(at)?;
+    let out = std::io::stdout().lock();
+    match format {
+        ExportFormat::Json => ledger.export_json(out)?,
+        ExportFormat::Csv => ledger.export_csv(out)?,
+    }
+    Ok(())
+}
