@@ -99,50 +99,9 @@ pub(crate) struct Parts<'a> {
 pub(crate) fn document(p: &Parts<'_>) -> DistributorStatus {
     let lrp = p.scheduler.lrp();
     let counts = lrp.counts();
-    let latest = p.store.latest_batches(LISTED_BATCHES).unwrap_or_default();
-    let list = latest
-        .iter()
-        .map(|b| BatchStatus {
-            id: b.id.0,
-            jobs: b.jobs,
-            txs: b.txs,
-            done: match lrp.batch(b.id) {
-                Some(progress) => progress.done,
-                None if b.proven.is_some() => u64::from(b.jobs),
-                None => 0,
-            },
-            created_ms: b.created.0,
-            proven_ms: b.proven.map(|t| t.0),
-            latency_ms: b.proven.map(|t| t.millis_since(b.created)),
-        })
-        .collect();
+    let list = batch_list(p);
     let ledger = p.ledger.read().expect("ledger lock");
-    let provers = p
-        .scheduler
-        .history()
-        .provers
-        .iter()
-        .map(|(key, s)| {
-            let view = lrp.prover(key);
-            ProverRow {
-                public_key: key.to_hex(),
-                node_id: key.node_id().to_string(),
-                assigned: s.assigned,
-                reserved: s.reserved,
-                accepted: s.accepted,
-                late: s.late,
-                invalid: s.invalid,
-                not_issued: s.not_issued,
-                released: s.released,
-                earned: s.earned,
-                balance: ledger.balance(key),
-                strikes: view.as_ref().map_or(0, |v| v.strikes),
-                holding: view.as_ref().map_or(0, |v| v.holdings.len() as u64),
-                mean_prove_ms: s.mean_prove_ms(),
-                last_seen_ms: s.last_seen.map(|t| t.0),
-            }
-        })
-        .collect();
+    let provers = prover_rows(p, &ledger);
     let tip = ledger.tip();
     DistributorStatus {
         role: Role::Distributor,
@@ -206,6 +165,58 @@ pub(crate) fn document(p: &Parts<'_>) -> DistributorStatus {
     }
 }
 
+/// The newest batches, newest last, with their progress.
+fn batch_list(p: &Parts<'_>) -> Vec<BatchStatus> {
+    let lrp = p.scheduler.lrp();
+    let latest = p.store.latest_batches(LISTED_BATCHES).unwrap_or_default();
+    latest
+        .iter()
+        .map(|b| BatchStatus {
+            id: b.id.0,
+            jobs: b.jobs,
+            txs: b.txs,
+            done: match lrp.batch(b.id) {
+                Some(progress) => progress.done,
+                None if b.proven.is_some() => u64::from(b.jobs),
+                None => 0,
+            },
+            created_ms: b.created.0,
+            proven_ms: b.proven.map(|t| t.0),
+            latency_ms: b.proven.map(|t| t.millis_since(b.created)),
+        })
+        .collect()
+}
+
+/// Every prover the scheduler has dealt with, with its balance in `ledger`.
+fn prover_rows(p: &Parts<'_>, ledger: &ledger::Ledger) -> Vec<ProverRow> {
+    let lrp = p.scheduler.lrp();
+    p.scheduler
+        .history()
+        .provers
+        .iter()
+        .map(|(key, s)| {
+            let view = lrp.prover(key);
+            ProverRow {
+                public_key: key.to_hex(),
+                node_id: key.node_id().to_string(),
+                assigned: s.assigned,
+                reserved: s.reserved,
+                accepted: s.accepted,
+                late: s.late,
+                invalid: s.invalid,
+                not_issued: s.not_issued,
+                released: s.released,
+                earned: s.earned,
+                balance: ledger.balance(key),
+                strikes: view.as_ref().map_or(0, |v| v.strikes),
+                holding: view.as_ref().map_or(0, |v| v.holdings.len() as u64),
+                mean_prove_ms: s.mean_prove_ms(),
+                last_seen_ms: s.last_seen.map(|t| t.0),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,43 +234,9 @@ mod tests {
     fn untyped(p: &Parts<'_>) -> Value {
         let lrp = p.scheduler.lrp();
         let counts = lrp.counts();
-        let latest = p.store.latest_batches(LISTED_BATCHES).unwrap_or_default();
-        let batches: Vec<Value> = latest
-            .iter()
-            .map(|b| {
-                let done = match lrp.batch(b.id) {
-                    Some(progress) => progress.done,
-                    None if b.proven.is_some() => u64::from(b.jobs),
-                    None => 0,
-                };
-                json!({
-                    "id": b.id.0, "jobs": b.jobs, "txs": b.txs, "done": done,
-                    "created_ms": b.created.0,
-                    "proven_ms": b.proven.map(|t| t.0),
-                    "latency_ms": b.proven.map(|t| t.millis_since(b.created)),
-                })
-            })
-            .collect();
+        let batches = untyped_batches(p);
         let ledger = p.ledger.read().expect("ledger lock");
-        let provers: Vec<Value> = p
-            .scheduler
-            .history()
-            .provers
-            .iter()
-            .map(|(key, s)| {
-                let view = lrp.prover(key);
-                json!({
-                    "public_key": key.to_hex(), "node_id": key.node_id().to_string(),
-                    "assigned": s.assigned, "reserved": s.reserved, "accepted": s.accepted,
-                    "late": s.late, "invalid": s.invalid, "not_issued": s.not_issued,
-                    "released": s.released, "earned": s.earned, "balance": ledger.balance(key),
-                    "strikes": view.as_ref().map_or(0, |v| v.strikes),
-                    "holding": view.as_ref().map_or(0, |v| v.holdings.len()),
-                    "mean_prove_ms": s.mean_prove_ms(),
-                    "last_seen_ms": s.last_seen.map(|t| t.0),
-                })
-            })
-            .collect();
+        let provers = untyped_provers(p, &ledger);
         let tip = ledger.tip();
         let mean_ms = if p.verify_count == 0 {
             0.0
@@ -305,6 +282,49 @@ mod tests {
                 },
             },
         })
+    }
+
+    fn untyped_batches(p: &Parts<'_>) -> Vec<Value> {
+        let lrp = p.scheduler.lrp();
+        let latest = p.store.latest_batches(LISTED_BATCHES).unwrap_or_default();
+        latest
+            .iter()
+            .map(|b| {
+                let done = match lrp.batch(b.id) {
+                    Some(progress) => progress.done,
+                    None if b.proven.is_some() => u64::from(b.jobs),
+                    None => 0,
+                };
+                json!({
+                    "id": b.id.0, "jobs": b.jobs, "txs": b.txs, "done": done,
+                    "created_ms": b.created.0,
+                    "proven_ms": b.proven.map(|t| t.0),
+                    "latency_ms": b.proven.map(|t| t.millis_since(b.created)),
+                })
+            })
+            .collect()
+    }
+
+    fn untyped_provers(p: &Parts<'_>, ledger: &ledger::Ledger) -> Vec<Value> {
+        let lrp = p.scheduler.lrp();
+        p.scheduler
+            .history()
+            .provers
+            .iter()
+            .map(|(key, s)| {
+                let view = lrp.prover(key);
+                json!({
+                    "public_key": key.to_hex(), "node_id": key.node_id().to_string(),
+                    "assigned": s.assigned, "reserved": s.reserved, "accepted": s.accepted,
+                    "late": s.late, "invalid": s.invalid, "not_issued": s.not_issued,
+                    "released": s.released, "earned": s.earned, "balance": ledger.balance(key),
+                    "strikes": view.as_ref().map_or(0, |v| v.strikes),
+                    "holding": view.as_ref().map_or(0, |v| v.holdings.len()),
+                    "mean_prove_ms": s.mean_prove_ms(),
+                    "last_seen_ms": s.last_seen.map(|t| t.0),
+                })
+            })
+            .collect()
     }
 
     /// Two stored batches (one proven), a prover holding a job, a ledger.
