@@ -12,6 +12,7 @@
 //! - [`simulate`]: a proving crowd in virtual time on the real scheduler
 //!   (`crowdprove simulate`).
 //! - [`api`]: the dashboard at `/`, `/status`, `/metrics`, `POST /batch`.
+//! - [`status_doc`]: the `/status` documents, typed ([`status_doc::DistributorStatus`]).
 //! - [`status_text`]: `/status` rendered for a person (`crowdprove status`).
 //! - [`metrics`]: the Prometheus registry.
 //! - [`node`]: start-up and shutdown.
@@ -31,4 +32,5 @@ pub mod node;
 pub mod node_info;
 pub mod prover;
 pub mod simulate;
+pub mod status_doc;
 pub mod status_text;

@@ -1,47 +1,70 @@
 //! `crowdprove status` for a person: the `/status` document as a few
-//! aligned lines and tables (the JSON stays behind `--json`). Reads the
-//! document leniently: a field a node does not report shows as `-`.
+//! aligned lines and tables (the JSON stays behind `--json`). A
+//! distributor's document is read as a [`DistributorStatus`]; a prover's
+//! leniently, as a [`ProverStatus`]: a field it does not report shows as `-`.
 
-use std::fmt::Write;
+use std::fmt::{Display, Write};
 
+use serde::Deserialize;
 use serde_json::Value;
+
+use crate::status_doc::{BatchStatus, DistributorStatus, NodeView, ProverRow, ProverStatus};
 
 /// How many batches and recent jobs the text lists.
 const LIST: usize = 8;
 
+/// What every role's document starts with, read leniently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Header {
+    role: Option<String>,
+    uptime_ms: Option<u64>,
+    node: NodeView,
+}
+
 /// Renders a `/status` document; `now_ms` (Unix ms) dates "ago" columns.
 pub fn render(status: &Value, now_ms: u64) -> String {
     let mut out = String::new();
-    let node = &status["node"];
-    let role = text(&status["role"]);
+    let head: Header = serde_json::from_value(status.clone()).unwrap_or_default();
+    let node = &head.node;
+    let role = text(&head.role);
     let _ = writeln!(
         out,
         "{role} {}   up {}   dashboard http://{}/",
-        text(&node["node_id"]),
-        duration(status["uptime_ms"].as_u64()),
-        text(&node["api"]),
+        text(&node.node_id),
+        duration(head.uptime_ms),
+        text(&node.api),
     );
-    let _ = writeln!(out, "public key  {}", text(&node["public_key"]));
-    let _ = writeln!(out, "peer id     {}", text(&node["peer_id"]));
-    for addr in node["listen"].as_array().into_iter().flatten() {
-        let _ = writeln!(out, "listening   {}", text(addr));
+    let _ = writeln!(out, "public key  {}", text(&node.public_key));
+    let _ = writeln!(out, "peer id     {}", text(&node.peer_id));
+    for addr in &node.listen {
+        let _ = writeln!(out, "listening   {addr}");
     }
     if role == "distributor" {
-        distributor(&mut out, status, now_ms);
+        match serde_json::from_value::<DistributorStatus>(status.clone()) {
+            Ok(s) => distributor(&mut out, &s, now_ms),
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "\ncannot read this distributor's status ({e}); --json shows it whole"
+                );
+            }
+        }
     } else {
-        prover(&mut out, status, now_ms);
+        let s: ProverStatus = serde_json::from_value(status.clone()).unwrap_or_default();
+        prover(&mut out, &s, now_ms);
     }
     out
 }
 
-fn distributor(out: &mut String, s: &Value, now_ms: u64) {
-    let (b, j, v, l) = (&s["batches"], &s["jobs"], &s["verification"], &s["ledger"]);
+fn distributor(out: &mut String, s: &DistributorStatus, now_ms: u64) {
+    let (b, j, v, l) = (&s.batches, &s.jobs, &s.verification, &s.ledger);
     let _ = writeln!(
         out,
         "circuit {}   peers {}{}",
-        text(&s["circuit"]),
-        text(&s["peers"]),
-        if s["centralized"] == true {
+        s.circuit,
+        s.peers,
+        if s.centralized {
             "   centralized baseline"
         } else {
             ""
@@ -50,175 +73,157 @@ fn distributor(out: &mut String, s: &Value, now_ms: u64) {
     let _ = writeln!(
         out,
         "\nbatches  {} proven / {} total ({} open)",
-        text(&b["proven"]),
-        text(&b["total"]),
-        text(&b["open"])
+        b.proven, b.total, b.open
     );
     let _ = writeln!(
         out,
         "jobs     {} done, {} pending, {} fresh (batches not yet proven)",
-        text(&j["done"]),
-        text(&j["pending"]),
-        text(&j["fresh"])
+        j.done, j.pending, j.fresh
     );
     let _ = writeln!(
         out,
         "verified {} proofs, mean {:.2} ms",
-        text(&v["proofs"]),
-        v["mean_ms"].as_f64().unwrap_or(0.0)
+        v.proofs, v.mean_ms
     );
-    let block = &l["last_block"];
+    let block = &l.last_block;
     let _ = writeln!(
         out,
         "ledger   height {}, {} pending; last block {} ({} txs, {}, hash {})",
-        text(&l["height"]),
-        text(&l["pending"]),
-        text(&block["height"]),
-        text(&block["txs"]),
-        ago(block["time_ms"].as_u64(), now_ms),
-        short(&block["hash"]),
+        l.height,
+        l.pending,
+        block.height,
+        block.txs,
+        ago(Some(block.time_ms), now_ms),
+        block.hash.chars().take(12).collect::<String>(),
     );
-    if let Some(queues) = s["queues"].as_object() {
-        let line: Vec<String> = queues
-            .iter()
-            .map(|(name, q)| format!("{name} {}/{}", text(&q["depth"]), text(&q["capacity"])))
-            .collect();
-        let _ = writeln!(out, "queues   {}", line.join(", "));
+    let line: Vec<String> = s
+        .queues
+        .iter()
+        .map(|(name, q)| format!("{name} {}/{}", q.depth, q.capacity))
+        .collect();
+    let _ = writeln!(out, "queues   {}", line.join(", "));
+    batches(out, &b.list);
+    provers(out, &s.provers, now_ms);
+}
+
+/// The newest batches, newest first.
+fn batches(out: &mut String, list: &[BatchStatus]) {
+    if list.is_empty() {
+        return;
     }
-    let list = b["list"].as_array().map(Vec::as_slice).unwrap_or_default();
-    if !list.is_empty() {
+    let _ = writeln!(
+        out,
+        "\n{:>6}  {:<22} {:>5}  {:>10}",
+        "batch", "progress", "txs", "latency"
+    );
+    for batch in list.iter().rev().take(LIST) {
+        let (done, jobs) = (batch.done, u64::from(batch.jobs));
+        let latency = batch.latency_ms.map_or("proving".to_string(), |ms| {
+            format!("{:.1} s", ms as f64 / 1e3)
+        });
         let _ = writeln!(
             out,
-            "\n{:>6}  {:<22} {:>5}  {:>10}",
-            "batch", "progress", "txs", "latency"
+            "{:>6}  {} {:>3}/{:<3} {:>5}  {:>10}",
+            batch.id,
+            bar(done, jobs, 12),
+            done,
+            jobs,
+            batch.txs,
+            latency
         );
-        for batch in list.iter().rev().take(LIST) {
-            let (done, jobs) = (
-                batch["done"].as_u64().unwrap_or(0),
-                batch["jobs"].as_u64().unwrap_or(0),
-            );
-            let latency = batch["latency_ms"]
-                .as_u64()
-                .map_or("proving".to_string(), |ms| {
-                    format!("{:.1} s", ms as f64 / 1e3)
-                });
-            let _ = writeln!(
-                out,
-                "{:>6}  {} {:>3}/{:<3} {:>5}  {:>10}",
-                text(&batch["id"]),
-                bar(done, jobs, 12),
-                done,
-                jobs,
-                text(&batch["txs"]),
-                latency
-            );
-        }
-        if list.len() > LIST {
-            let _ = writeln!(out, "        … {} older", list.len() - LIST);
-        }
     }
-    let provers = s["provers"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if !provers.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n{:<13}{:>8}{:>9}{:>6}{:>8}{:>9}{:>8}{:>8}{:>10}",
-            "prover", "speed", "assigned", "won", "late", "invalid", "strikes", "earned", "seen"
-        );
-        for p in provers {
-            let speed = p["mean_prove_ms"]
-                .as_f64()
-                .map_or("-".to_string(), |ms| format!("{:.1}s", ms / 1e3));
-            let _ = writeln!(
-                out,
-                "{:<13}{:>8}{:>9}{:>6}{:>8}{:>9}{:>8}{:>8}{:>10}",
-                text(&p["node_id"]),
-                speed,
-                text(&p["assigned"]),
-                text(&p["accepted"]),
-                text(&p["late"]),
-                text(&p["invalid"]),
-                text(&p["strikes"]),
-                text(&p["earned"]),
-                ago(p["last_seen_ms"].as_u64(), now_ms),
-            );
-        }
+    if list.len() > LIST {
+        let _ = writeln!(out, "        … {} older", list.len() - LIST);
     }
 }
 
-fn prover(out: &mut String, s: &Value, now_ms: u64) {
-    let j = &s["jobs"];
+/// One line per prover.
+fn provers(out: &mut String, provers: &[ProverRow], now_ms: u64) {
+    if provers.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<13}{:>8}{:>9}{:>6}{:>8}{:>9}{:>8}{:>8}{:>10}",
+        "prover", "speed", "assigned", "won", "late", "invalid", "strikes", "earned", "seen"
+    );
+    for p in provers {
+        let speed = p
+            .mean_prove_ms
+            .map_or("-".to_string(), |ms| format!("{:.1}s", ms / 1e3));
+        let _ = writeln!(
+            out,
+            "{:<13}{:>8}{:>9}{:>6}{:>8}{:>9}{:>8}{:>8}{:>10}",
+            p.node_id,
+            speed,
+            p.assigned,
+            p.accepted,
+            p.late,
+            p.invalid,
+            p.strikes,
+            p.earned,
+            ago(p.last_seen_ms, now_ms),
+        );
+    }
+}
+
+fn prover(out: &mut String, s: &ProverStatus, now_ms: u64) {
+    let j = &s.jobs;
     let _ = writeln!(
         out,
         "distributor {} ({})",
-        text(&s["distributor_node_id"]),
-        text(&s["distributor"])
+        text(&s.distributor_node_id),
+        text(&s.distributor)
     );
     let _ = writeln!(
         out,
         "\njobs     {} active, {} accepted, {} late, {} invalid, {} released, {} failed",
-        text(&j["active"]),
-        text(&j["accepted"]),
-        text(&j["late"]),
-        text(&j["invalid"]),
-        text(&j["released"]),
-        text(&j["failed"])
+        text(&j.active),
+        text(&j.accepted),
+        text(&j.late),
+        text(&j.invalid),
+        text(&j.released),
+        text(&j.failed)
     );
     let _ = writeln!(
         out,
         "earned   {}   receipts {} kept, {} awaited",
-        text(&s["earned"]),
-        text(&s["receipts"]),
-        text(&s["awaiting_receipts"])
+        text(&s.earned),
+        text(&s.receipts),
+        text(&s.awaiting_receipts)
     );
-    if s["workers_stopped"].as_u64().unwrap_or(0) > 0 {
-        let _ = writeln!(out, "workers stopped: {}", text(&s["workers_stopped"]));
+    if s.workers_stopped.unwrap_or(0) > 0 {
+        let _ = writeln!(out, "workers stopped: {}", text(&s.workers_stopped));
     }
-    if let Some(e) = s["last_error"].as_str() {
+    if let Some(e) = &s.last_error {
         let _ = writeln!(out, "last error: {e}");
     }
-    let recent = s["recent_jobs"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if !recent.is_empty() {
+    if !s.recent_jobs.is_empty() {
         let _ = writeln!(
             out,
             "\n{:<12}{:<10}{:>9}{:>8}{:>10}",
             "job", "outcome", "proving", "reward", "ended"
         );
-        for r in recent.iter().take(LIST) {
-            let proving = r["prove_ms"]
-                .as_u64()
+        for r in s.recent_jobs.iter().take(LIST) {
+            let proving = r
+                .prove_ms
                 .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1e3));
             let _ = writeln!(
                 out,
                 "{:<12}{:<10}{:>9}{:>8}{:>10}",
-                text(&r["job"]),
-                text(&r["outcome"]),
+                text(&r.job),
+                text(&r.outcome),
                 proving,
-                text(&r["reward"]),
-                ago(r["ended_ms"].as_u64(), now_ms),
+                text(&r.reward),
+                ago(r.ended_ms, now_ms),
             );
         }
     }
 }
 
-/// A value as plain text: strings unquoted, missing as `-`.
-fn text(value: &Value) -> String {
-    match value {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn short(value: &Value) -> String {
-    value
-        .as_str()
-        .map_or("-".into(), |h| h.chars().take(12).collect())
+/// A field as plain text, missing as `-`.
+fn text<T: Display>(value: &Option<T>) -> String {
+    value.as_ref().map_or("-".into(), ToString::to_string)
 }
 
 fn duration(ms: Option<u64>) -> String {
@@ -253,19 +258,7 @@ mod tests {
 
     #[test]
     fn a_distributor_reads_as_lines_and_tables() {
-        let status = json!({
-            "role": "distributor",
-            "node": {"node_id": "abc123", "api": "127.0.0.1:8100", "public_key": "00ff", "listen": ["/ip4/127.0.0.1/tcp/1"]},
-            "uptime_ms": 125_000, "peers": 2, "circuit": "transfer-d4-k1",
-            "batches": {"total": 2, "proven": 1, "open": 1, "list": [
-                {"id": 1, "jobs": 4, "txs": 4, "done": 4, "latency_ms": 2500},
-                {"id": 2, "jobs": 4, "txs": 4, "done": 1, "latency_ms": null}]},
-            "jobs": {"done": 1, "pending": 2, "fresh": 1},
-            "verification": {"proofs": 5, "mean_ms": 4.5},
-            "queues": {"network_events": {"depth": 3, "capacity": 1024}},
-            "ledger": {"height": 3, "pending": 0, "last_block": {"height": 3, "txs": 2, "time_ms": 90_000, "hash": "aabbccddeeff00112233"}},
-            "provers": [{"node_id": "p1", "mean_prove_ms": 1500.0, "assigned": 5, "accepted": 4, "late": 1, "invalid": 0, "strikes": 0, "earned": 400, "last_seen_ms": 99_000}],
-        });
+        let status = crate::status_doc::tests::sample_distributor_json();
         let text = render(&status, 100_000);
         for expected in [
             "distributor abc123   up 2m05s   dashboard http://127.0.0.1:8100/",

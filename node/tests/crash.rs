@@ -10,9 +10,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use node::crash::Point;
+use node::status_doc::DistributorStatus;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
 use support::{Net, check_ledger, ledger_balances};
 
 const REWARD: u64 = 100;
@@ -29,19 +29,14 @@ enum Death {
 }
 
 /// Open jobs: fresh or held.
-fn open_jobs(status: &Value) -> u64 {
-    status["jobs"]["fresh"].as_u64().unwrap() + status["jobs"]["pending"].as_u64().unwrap()
+fn open_jobs(status: &DistributorStatus) -> u64 {
+    status.jobs.fresh + status.jobs.pending
 }
 
 /// Proofs accepted so far, from the per-prover history: unlike the jobs
 /// counts (open batches only) it never goes down.
-fn accepted(status: &Value) -> u64 {
-    status["provers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["accepted"].as_u64().unwrap())
-        .sum()
+fn accepted(status: &DistributorStatus) -> u64 {
+    status.provers.iter().map(|p| p.accepted).sum()
 }
 
 /// Waits until the provers together were told `Accepted` for `total` proofs:
@@ -55,8 +50,8 @@ fn wait_told(net: &Net, provers: &[usize], total: u64) {
             let told: u64 = provers
                 .iter()
                 .map(|&p| {
-                    net.try_status(p)
-                        .map_or(0, |s| s["jobs"]["accepted"].as_u64().unwrap())
+                    net.try_prover_status(p)
+                        .map_or(0, |s| s.jobs.accepted.unwrap())
                 })
                 .sum();
             (told == total).then_some(())
@@ -102,9 +97,7 @@ fn a_distributor_killed_at_twenty_moments_pays_every_accepted_proof_exactly_once
     let provers: Vec<usize> = (0..PROVERS)
         .map(|i| net.start_prover(&format!("prover{i}"), &key, &boot, &[]))
         .collect();
-    net.wait_status(d, "provers connected", |s| {
-        s["peers"].as_u64() >= Some(PROVERS as u64)
-    });
+    net.wait_distributor(d, "provers connected", |s| s.peers >= PROVERS as u64);
 
     let mut first = true;
     for (round, &death) in deaths.iter().enumerate() {
@@ -128,7 +121,7 @@ fn a_distributor_killed_at_twenty_moments_pays_every_accepted_proof_exactly_once
         // loaded.
         let status =
             support::eventually("the state loaded", Duration::from_secs(180), || {
-                match net.try_status(d).filter(|s| s["provers"].is_array()) {
+                match net.try_distributor_status(d) {
                     Some(status) => Some(Some(status)),
                     None => net.has_exited(d).then_some(None),
                 }
@@ -148,7 +141,7 @@ fn a_distributor_killed_at_twenty_moments_pays_every_accepted_proof_exactly_once
             }
             Death::After(delay) => {
                 let before = status.as_ref().map_or(0, accepted);
-                net.wait_status(d, &format!("round {round}: progress"), |s| {
+                net.wait_distributor(d, &format!("round {round}: progress"), |s| {
                     accepted(s) > before
                 });
                 std::thread::sleep(delay);
@@ -166,20 +159,20 @@ fn a_distributor_killed_at_twenty_moments_pays_every_accepted_proof_exactly_once
     // The last run: no crash; every batch stored is proven and paid.
     net.node_mut(d).env.clear();
     net.restart(d, Some(args));
-    let status = net.wait_status(d, "every batch proven", |s| {
-        let total = s["batches"]["total"].as_u64().unwrap();
-        total > 0 && s["batches"]["proven"].as_u64() == Some(total)
+    let status = net.wait_distributor(d, "every batch proven", |s| {
+        let total = s.batches.total;
+        total > 0 && s.batches.proven == total
     });
-    let batches = status["batches"]["total"].as_u64().unwrap();
+    let batches = status.batches.total;
     wait_told(&net, &provers, batches * JOBS);
     let mut told = Vec::new();
     for &p in &provers {
-        let s = net.wait_status(p, "every receipt fetched", |s| {
-            s["awaiting_receipts"].as_u64() == Some(0)
+        let s = net.wait_prover(p, "every receipt fetched", |s| {
+            s.awaiting_receipts == Some(0)
         });
-        let accepted = s["jobs"]["accepted"].as_u64().unwrap();
+        let accepted = s.jobs.accepted.unwrap();
         told.push((net.node(p).public_key(), accepted));
-        assert_eq!(s["receipts"].as_u64(), Some(accepted), "{s:#}");
+        assert_eq!(s.receipts, Some(accepted), "{s:#?}");
         // The prover's own audit: every receipt file checks, none owed.
         let data = net.node(p).data_dir.to_str().unwrap().to_string();
         let out = net.cli(&[
@@ -262,9 +255,9 @@ fn a_full_disk_stops_the_distributor_clearly_and_loses_no_credit() {
     let provers: Vec<usize> = (0..2)
         .map(|i| net.start_prover(&format!("prover{i}"), &key, &boot, &[]))
         .collect();
-    net.wait_status(d, "provers connected", |s| s["peers"].as_u64() >= Some(2));
+    net.wait_distributor(d, "provers connected", |s| s.peers >= 2);
     net.submit_batch(d);
-    net.wait_status(d, "some proofs accepted", |s| accepted(s) >= 2);
+    net.wait_distributor(d, "some proofs accepted", |s| accepted(s) >= 2);
     // The disk fills while proofs keep arriving: the distributor stops and
     // says why.
     let filler = disk.fill();
@@ -281,17 +274,15 @@ fn a_full_disk_stops_the_distributor_clearly_and_loses_no_credit() {
     // accepted.
     std::fs::remove_file(filler).unwrap();
     net.restart(d, Some(args));
-    net.wait_status(d, "the batch proven", |s| {
-        s["batches"]["proven"].as_u64() == Some(1)
-    });
+    net.wait_distributor(d, "the batch proven", |s| s.batches.proven == 1);
     wait_told(&net, &provers, 16);
     let mut told = 0;
     for &p in &provers {
-        let s = net.wait_status(p, "every receipt fetched", |s| {
-            s["awaiting_receipts"].as_u64() == Some(0)
+        let s = net.wait_prover(p, "every receipt fetched", |s| {
+            s.awaiting_receipts == Some(0)
         });
-        let accepted = s["jobs"]["accepted"].as_u64().unwrap();
-        assert_eq!(s["receipts"].as_u64(), Some(accepted), "{s:#}");
+        let accepted = s.jobs.accepted.unwrap();
+        assert_eq!(s.receipts, Some(accepted), "{s:#?}");
         told += accepted;
     }
     assert_eq!(told, 16, "every job's winner was told");

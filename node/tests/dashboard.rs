@@ -5,8 +5,10 @@
 
 mod support;
 
+use std::fmt::Debug;
 use std::path::PathBuf;
 
+use node::status_doc::DistributorStatus;
 use serde_json::Value;
 use support::Net;
 use support::browser::Browser;
@@ -38,20 +40,29 @@ fn shown(fields: &Value, name: &str) -> Option<u64> {
     fields[name].as_str()?.replace(',', "").parse().ok()
 }
 
-/// The value at a dotted path of a status document.
-fn at<'a>(status: &'a Value, path: &str) -> &'a Value {
-    path.split('.').fold(status, |v, key| &v[key])
+/// The counters an idle distributor's page shows: the page's field (the
+/// status document's path) and the document's value.
+fn idle_fields(s: &DistributorStatus) -> Vec<(&'static str, Option<u64>)> {
+    vec![
+        ("peers", Some(s.peers)),
+        ("batches.total", Some(s.batches.total)),
+        ("batches.proven", Some(s.batches.proven)),
+        ("batches.open", Some(s.batches.open)),
+        ("jobs.fresh", Some(s.jobs.fresh)),
+        ("jobs.pending", Some(s.jobs.pending)),
+        ("jobs.done", Some(s.jobs.done)),
+        ("verification.proofs", Some(s.verification.proofs)),
+    ]
 }
 
-/// Asserts every `paths` field on the page equals the status document's.
-fn assert_matches(fields: &Value, status: &Value, paths: &[&str]) {
-    for path in paths {
+/// Asserts every field on the page equals the status document's value.
+fn assert_matches(fields: &Value, status: &impl Debug, expected: &[(&str, Option<u64>)]) {
+    for &(path, value) in expected {
         assert_eq!(
             shown(fields, path),
-            at(status, path).as_u64(),
-            "the page shows {path} = {:?}; /status says {}\npage: {fields}\nstatus: {status:#}",
+            value,
+            "the page shows {path} = {:?}; /status says {value:?}\npage: {fields}\nstatus: {status:#?}",
             fields[path],
-            at(status, path)
         );
     }
 }
@@ -66,27 +77,15 @@ fn dashboard_shows_the_status_api_live_in_a_real_browser() {
     let mut net = Net::new();
     let (d, key, boot) = net.start_distributor("", &[]);
     let p = net.start_prover("prover0", &key, &boot, &[]);
-    net.wait_status(d, "the prover connected", |s| {
-        s["peers"].as_u64() >= Some(1)
-    });
+    net.wait_distributor(d, "the prover connected", |s| s.peers >= 1);
 
     // Before any batch: the page agrees with an idle distributor.
     browser.open(&format!("http://{}/", net.node(d).info().api));
     let fields = browser.wait_for("a first update", TOP_FIELDS, |f| {
         f["updates"].as_u64() >= Some(1) && shown(f, "peers") >= Some(1)
     });
-    let status = net.get(d, "/status");
-    let idle = [
-        "peers",
-        "batches.total",
-        "batches.proven",
-        "batches.open",
-        "jobs.fresh",
-        "jobs.pending",
-        "jobs.done",
-        "verification.proofs",
-    ];
-    assert_matches(&fields, &status, &idle);
+    let status = net.distributor_status(d);
+    assert_matches(&fields, &status, &idle_fields(&status));
     assert_eq!(shown(&fields, "batches.total"), Some(0));
     assert_eq!(
         browser.eval("return document.body.dataset.role;"),
@@ -108,27 +107,35 @@ fn dashboard_shows_the_status_api_live_in_a_real_browser() {
         seen.windows(2).all(|w| w[0] <= w[1]),
         "done only grows: {seen:?}"
     );
-    let status = net.wait_status(d, "the batch proven, every credit in a block", |s| {
-        s["batches"]["proven"].as_u64() == Some(1) && s["ledger"]["pending"].as_u64() == Some(0)
+    let status = net.wait_distributor(d, "the batch proven, every credit in a block", |s| {
+        s.batches.proven == 1 && s.ledger.pending == 0
     });
-    let height = status["ledger"]["height"].as_u64().unwrap();
+    let height = status.ledger.height;
     let fields = browser.wait_for("the batch proven and its block", TOP_FIELDS, |f| {
         shown(f, "batches.proven") == Some(1) && shown(f, "ledger.height") == Some(height)
     });
-    let mut settled = idle.to_vec();
-    settled.extend(["ledger.height", "ledger.pending"]);
+    let mut settled = idle_fields(&status);
+    settled.extend([
+        ("ledger.height", Some(status.ledger.height)),
+        ("ledger.pending", Some(status.ledger.pending)),
+    ]);
     assert_matches(&fields, &status, &settled);
     assert_eq!(shown(&fields, "verification.proofs"), Some(JOBS));
 
     // The provers table: the prover's row carries its counters.
-    let row = &status["provers"][0];
-    let prover_row = browser.eval(&row_fields("data-prover", row["node_id"].as_str().unwrap()));
-    for field in [
-        "accepted", "late", "invalid", "earned", "strikes", "assigned",
+    let row = &status.provers[0];
+    let prover_row = browser.eval(&row_fields("data-prover", &row.node_id));
+    for (field, value) in [
+        ("accepted", row.accepted),
+        ("late", row.late),
+        ("invalid", row.invalid),
+        ("earned", row.earned),
+        ("strikes", u64::from(row.strikes)),
+        ("assigned", row.assigned),
     ] {
         assert_eq!(
             shown(&prover_row, field),
-            row[field].as_u64(),
+            Some(value),
             "provers table {field}: {prover_row}"
         );
     }
@@ -136,9 +143,7 @@ fn dashboard_shows_the_status_api_live_in_a_real_browser() {
     browser.screenshot(&screenshots().join("distributor.png"));
 
     // The prover's own dashboard: its jobs, earnings and receipts.
-    let prover_status = net.wait_status(p, "every receipt kept", |s| {
-        s["receipts"].as_u64() == Some(JOBS)
-    });
+    let prover_status = net.wait_prover(p, "every receipt kept", |s| s.receipts == Some(JOBS));
     browser.open(&format!("http://{}/", net.node(p).info().api));
     let fields = browser.wait_for("the prover's page", TOP_FIELDS, |f| {
         f["updates"].as_u64() >= Some(1) && shown(f, "receipts") == Some(JOBS)
@@ -148,13 +153,13 @@ fn dashboard_shows_the_status_api_live_in_a_real_browser() {
         &fields,
         &prover_status,
         &[
-            "jobs.accepted",
-            "jobs.late",
-            "jobs.invalid",
-            "jobs.released",
-            "jobs.failed",
-            "earned",
-            "receipts",
+            ("jobs.accepted", prover_status.jobs.accepted),
+            ("jobs.late", prover_status.jobs.late),
+            ("jobs.invalid", prover_status.jobs.invalid),
+            ("jobs.released", prover_status.jobs.released),
+            ("jobs.failed", prover_status.jobs.failed),
+            ("earned", prover_status.earned),
+            ("receipts", prover_status.receipts),
         ],
     );
     let path = screenshots().join("prover.png");

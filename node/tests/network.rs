@@ -8,21 +8,19 @@ mod support;
 
 use std::time::Duration;
 
+use node::status_doc::{DistributorStatus, ProverRow};
 use serde_json::Value;
 use support::{Net, check_ledger};
 
 const REWARD: u64 = 100;
 const JOBS: u64 = 8; // batch_txs 8, one transfer per job
 
-fn proven(status: &Value, batches: u64) -> bool {
-    status["batches"]["proven"].as_u64() == Some(batches)
+fn proven(status: &DistributorStatus, batches: u64) -> bool {
+    status.batches.proven == batches
 }
 
-fn prover_row<'a>(status: &'a Value, public_key: &str) -> Option<&'a Value> {
-    status["provers"]
-        .as_array()?
-        .iter()
-        .find(|p| p["public_key"] == public_key)
+fn prover_row<'a>(status: &'a DistributorStatus, public_key: &str) -> Option<&'a ProverRow> {
+    status.provers.iter().find(|p| p.public_key == public_key)
 }
 
 #[test]
@@ -32,30 +30,22 @@ fn three_provers_prove_a_batch_and_each_job_is_paid_once() {
     let provers: Vec<usize> = (0..3)
         .map(|i| net.start_prover(&format!("prover{i}"), &key, &boot, &[]))
         .collect();
-    net.wait_status(d, "three provers connected", |s| {
-        s["peers"].as_u64() >= Some(3)
-    });
+    net.wait_distributor(d, "three provers connected", |s| s.peers >= 3);
     let answer = net.submit_batch(d);
     assert_eq!(answer["jobs"].as_u64(), Some(JOBS), "{answer}");
 
-    let status = net.wait_status(d, "the batch proven", |s| proven(s, 1));
-    let accepted: u64 = status["provers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["accepted"].as_u64().unwrap())
-        .sum();
-    assert_eq!(accepted, JOBS, "{status:#}");
-    assert_eq!(status["batches"]["list"][0]["done"].as_u64(), Some(JOBS));
+    let status = net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
+    let accepted: u64 = status.provers.iter().map(|p| p.accepted).sum();
+    assert_eq!(accepted, JOBS, "{status:#?}");
+    assert_eq!(status.batches.list.first().map(|b| b.done), Some(JOBS));
 
     // Provers keep checked receipts of what they were paid for.
     for &p in &provers {
         let pk = net.node(p).public_key();
         let row = prover_row(&status, &pk).cloned();
-        let accepted = row.map_or(0, |r| r["accepted"].as_u64().unwrap());
-        net.wait_status(p, "receipts for every accepted job", |s| {
-            s["receipts"].as_u64() == Some(accepted)
-                && s["jobs"]["accepted"].as_u64() == Some(accepted)
+        let accepted = row.map_or(0, |r| r.accepted);
+        net.wait_prover(p, "receipts for every accepted job", |s| {
+            s.receipts == Some(accepted) && s.jobs.accepted == Some(accepted)
         });
     }
     let out = net.cli(&[
@@ -132,24 +122,22 @@ fn a_prover_that_claims_and_stalls_does_not_stop_the_batch() {
     let mut net = Net::new();
     let (d, key, boot) = net.start_distributor("", &[]);
     let staller = net.start_prover("staller", &key, &boot, &["--fault", "stall"]);
-    net.wait_status(d, "the staller connected", |s| {
-        s["peers"].as_u64() >= Some(1)
-    });
+    net.wait_distributor(d, "the staller connected", |s| s.peers >= 1);
     net.submit_batch(d);
     let staller_key = net.node(staller).public_key();
     // A new identity holds one job at a time (probation).
-    net.wait_status(d, "the staller holding a job", |s| {
-        prover_row(s, &staller_key).is_some_and(|r| r["assigned"].as_u64() >= Some(1))
+    net.wait_distributor(d, "the staller holding a job", |s| {
+        prover_row(s, &staller_key).is_some_and(|r| r.assigned >= 1)
     });
     let honest = net.start_prover("honest", &key, &boot, &[]);
-    let status = net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    let status = net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
     let staller_row = prover_row(&status, &staller_key).unwrap();
-    assert_eq!(staller_row["accepted"].as_u64(), Some(0));
+    assert_eq!(staller_row.accepted, 0);
     let honest_row = prover_row(&status, &net.node(honest).public_key()).unwrap();
-    assert_eq!(honest_row["accepted"].as_u64(), Some(JOBS));
+    assert_eq!(honest_row.accepted, JOBS);
     assert!(
-        honest_row["reserved"].as_u64() >= Some(1),
-        "stalled jobs were re-served: {status:#}"
+        honest_row.reserved >= 1,
+        "stalled jobs were re-served: {status:#?}"
     );
     assert!(net.stop(d).success());
     check_ledger(&net, net.node(d), 1, JOBS, REWARD);
@@ -248,18 +236,16 @@ fn a_byzantine_prover_is_never_paid_and_honest_work_goes_on() {
     let (d, key, boot) = net.start_distributor("", &[]);
     let byzantine = net.start_prover("byzantine", &key, &boot, &["--fault", "byzantine"]);
     let honest = net.start_prover("honest", &key, &boot, &[]);
-    net.wait_status(d, "both provers connected", |s| {
-        s["peers"].as_u64() >= Some(2)
-    });
+    net.wait_distributor(d, "both provers connected", |s| s.peers >= 2);
     net.submit_batch(d);
     net.submit_batch(d);
-    let status = net.wait_status(d, "both batches proven", |s| proven(s, 2));
+    let status = net.wait_distributor(d, "both batches proven", |s| proven(s, 2));
     let bad = prover_row(&status, &net.node(byzantine).public_key()).cloned();
     let good = prover_row(&status, &net.node(honest).public_key()).unwrap();
-    assert_eq!(good["accepted"].as_u64(), Some(2 * JOBS), "{status:#}");
+    assert_eq!(good.accepted, 2 * JOBS, "{status:#?}");
     if let Some(bad) = bad {
-        assert_eq!(bad["accepted"].as_u64(), Some(0), "{status:#}");
-        assert_eq!(bad["earned"].as_u64(), Some(0));
+        assert_eq!(bad.accepted, 0, "{status:#?}");
+        assert_eq!(bad.earned, 0);
     }
     let metrics = net.metrics(d);
     // Its invalid proofs, misbound submissions and replays were each counted.
@@ -288,9 +274,9 @@ fn a_byzantine_prover_is_never_paid_and_honest_work_goes_on() {
         "{said}{out:?}"
     );
     net.restart(d, None);
-    let status = net.wait_status(d, "restarted", |s| s["provers"].is_array());
+    let status = net.wait_distributor(d, "restarted", |_| true);
     let row = prover_row(&status, &bad_key).unwrap();
-    assert_eq!(row["strikes"].as_u64(), Some(0), "{status:#}");
+    assert_eq!(row.strikes, 0, "{status:#?}");
     assert!(net.stop(d).success());
 }
 
@@ -304,15 +290,13 @@ fn a_distributor_killed_mid_batch_resumes_and_pays_no_job_twice() {
     args.extend(["--listen".to_string(), listen]);
     net.start_prover("prover0", &key, &boot, &[]);
     net.start_prover("prover1", &key, &boot, &[]);
-    net.wait_status(d, "provers connected", |s| s["peers"].as_u64() >= Some(2));
+    net.wait_distributor(d, "provers connected", |s| s.peers >= 2);
     net.submit_batch(d);
-    net.wait_status(d, "some jobs done", |s| {
-        s["jobs"]["done"].as_u64() >= Some(3)
-    });
+    net.wait_distributor(d, "some jobs done", |s| s.jobs.done >= 3);
     net.kill(d);
     let killed_at = protocol::Timestamp::now().0;
     net.restart(d, Some(args));
-    let status = net.wait_status(d, "the batch proven after the restart", |s| proven(s, 1));
+    let status = net.wait_distributor(d, "the batch proven after the restart", |s| proven(s, 1));
     // Hand-outs from before the crash stayed valid: their proofs, delivered
     // to the restarted distributor, won.
     let attempts = net.get(d, "/attempts");
@@ -332,13 +316,8 @@ fn a_distributor_killed_mid_batch_resumes_and_pays_no_job_twice() {
         net.logs()
     );
     assert!(net.log("distributor").matches("state loaded").count() == 2);
-    let accepted: u64 = status["provers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["accepted"].as_u64().unwrap())
-        .sum();
-    assert_eq!(accepted, 16, "{status:#}");
+    let accepted: u64 = status.provers.iter().map(|p| p.accepted).sum();
+    assert_eq!(accepted, 16, "{status:#?}");
     assert!(net.stop(d).success());
     check_ledger(&net, net.node(d), 1, 16, REWARD);
 }
@@ -354,9 +333,9 @@ fn provers_find_the_distributor_through_kademlia_from_another_peer() {
     assert!(!relay_addr.contains(&net.node(d).info().peer_id));
     let finder = net.start_prover("finder", &key, &relay_addr, &[]);
     net.submit_batch(d);
-    let status = net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    let status = net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
     let row = prover_row(&status, &net.node(finder).public_key()).unwrap();
-    assert_eq!(row["accepted"].as_u64(), Some(JOBS), "{status:#}");
+    assert_eq!(row.accepted, JOBS, "{status:#?}");
     assert!(net.log("finder").contains("connected to the distributor"));
 }
 
@@ -432,7 +411,7 @@ fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
     // Honest work goes on.
     net.start_prover("honest", &key_hex, &boot, &[]);
     net.submit_batch(d);
-    net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
 }
 
 /// A prover killed after `Accepted` and before its receipts gets them after
@@ -447,24 +426,22 @@ fn a_prover_killed_before_its_receipts_gets_them_after_a_restart() {
     let mut args = net.node(d).args.clone();
     args.extend(["--listen".to_string(), listen]);
     let p = net.start_prover("prover0", &key, &boot, &[]);
-    net.wait_status(d, "the prover connected", |s| {
-        s["peers"].as_u64() >= Some(1)
-    });
+    net.wait_distributor(d, "the prover connected", |s| s.peers >= 1);
     net.submit_batch(d);
-    net.wait_status(d, "the batch proven", |s| proven(s, 1));
-    let owed = net.wait_status(p, "every job owed a receipt", |s| {
-        s["awaiting_receipts"].as_u64() == Some(JOBS)
+    net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
+    let owed = net.wait_prover(p, "every job owed a receipt", |s| {
+        s.awaiting_receipts == Some(JOBS)
     });
-    assert_eq!(owed["receipts"].as_u64(), Some(0), "{owed:#}");
+    assert_eq!(owed.receipts, Some(0), "{owed:#?}");
     net.kill(p);
     // The distributor's shutdown cuts the last block; it comes back.
     assert!(net.stop(d).success());
     net.restart(d, Some(args));
     net.restart(p, None);
-    let status = net.wait_status(p, "the receipts fetched after the restart", |s| {
-        s["receipts"].as_u64() == Some(JOBS)
+    let status = net.wait_prover(p, "the receipts fetched after the restart", |s| {
+        s.receipts == Some(JOBS)
     });
-    assert_eq!(status["awaiting_receipts"].as_u64(), Some(0), "{status:#}");
+    assert_eq!(status.awaiting_receipts, Some(0), "{status:#?}");
     let dir = net.node(p).data_dir.join("receipts");
     for index in 0..JOBS as u32 {
         let job = protocol::JobId::new(protocol::BatchId(1), index);
@@ -479,9 +456,9 @@ fn a_prover_killed_before_its_receipts_gets_them_after_a_restart() {
 fn seeded_keys_need_dev_and_random_keys_prove_without_it() {
     let mut net = Net::new(); // seeded keys; the test config says dev = true
     let (d, _, _) = net.start_distributor("", &[]);
-    let status = net.get(d, "/status");
-    assert_eq!(status["key_setup"]["kind"], "insecure-seed", "{status}");
-    assert_eq!(status["key_setup"]["secure"], false);
+    let status = net.distributor_status(d);
+    assert_eq!(status.key_setup.kind, "insecure-seed", "{status:?}");
+    assert!(!status.key_setup.secure);
     assert!(
         net.metrics(d)
             .contains("crowdprove_key_setup{setup=\"insecure-seed\"} 1"),
@@ -515,13 +492,13 @@ fn seeded_keys_need_dev_and_random_keys_prove_without_it() {
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("random (from the OS)"));
     net.restart(d, None);
-    let status = net.get(d, "/status");
-    assert_eq!(status["key_setup"]["kind"], "random", "{status}");
-    assert_eq!(status["key_setup"]["secure"], true);
+    let status = net.distributor_status(d);
+    assert_eq!(status.key_setup.kind, "random", "{status:?}");
+    assert!(status.key_setup.secure);
     let (key, boot) = (net.node(d).public_key(), net.node(d).bootstrap());
     let p = net.start_prover("prover", &key, &boot, &[]);
     net.submit_batch(d);
-    net.wait_status(d, "the batch proven with random keys", |s| proven(s, 1));
+    net.wait_distributor(d, "the batch proven with random keys", |s| proven(s, 1));
     assert!(!net.log("prover").contains("insecure seeded setup"));
     assert!(net.stop(p).success());
 }
@@ -531,9 +508,7 @@ fn a_restart_with_other_settings_and_an_open_batch_is_refused_clearly() {
     let mut net = Net::new();
     let (d, _key, _boot) = net.start_distributor("", &[]);
     net.submit_batch(d);
-    net.wait_status(d, "the batch stored", |s| {
-        s["batches"]["total"].as_u64() == Some(1)
-    });
+    net.wait_distributor(d, "the batch stored", |s| s.batches.total == 1);
     assert!(net.stop(d).success());
     let changed = net.distributor_config("reward_per_job = 200\n");
     let node = net.node(d);
@@ -561,9 +536,7 @@ fn a_restart_with_other_settings_and_an_open_batch_is_refused_clearly() {
     );
     net.distributor_config("");
     net.restart(d, None);
-    net.wait_status(d, "running again", |s| {
-        s["batches"]["open"].as_u64() == Some(1)
-    });
+    net.wait_distributor(d, "running again", |s| s.batches.open == 1);
 }
 
 /// The winner of a job that asks again — its `Accepted` lost on the way, or
@@ -661,7 +634,7 @@ fn a_proof_accepted_at_shutdown_is_paid_and_its_prover_told() {
         net.start_prover("prover0", &key, &boot, &[]),
         net.start_prover("prover1", &key, &boot, &[]),
     ];
-    net.wait_status(d, "provers connected", |s| s["peers"].as_u64() >= Some(2));
+    net.wait_distributor(d, "provers connected", |s| s.peers >= 2);
     net.submit_batch(d);
     // Stop the distributor the moment it accepts its first proof: the
     // proof's record, its credit and its verdict are still on their way.
@@ -683,12 +656,12 @@ fn a_proof_accepted_at_shutdown_is_paid_and_its_prover_told() {
     let told = || -> u64 {
         provers
             .iter()
-            .map(|p| net.get(*p, "/status")["jobs"]["accepted"].as_u64().unwrap())
+            .map(|p| net.prover_status(*p).jobs.accepted.unwrap())
             .sum()
     };
     // Within a few refreshes, or the assertion below says what differs.
     support::settles(Duration::from_secs(10), || told() * REWARD == paid);
-    let statuses: Vec<_> = provers.iter().map(|p| net.get(*p, "/status")).collect();
+    let statuses: Vec<_> = provers.iter().map(|p| net.prover_status(*p)).collect();
     assert_eq!(
         told() * REWARD,
         paid,
@@ -811,19 +784,15 @@ fn a_distributor_with_a_200_000_account_state_restarts() {
     };
     loaded(&net, 1);
     net.submit_batch(d);
-    net.wait_status(d, "the batch stored", |s| {
-        s["batches"]["total"].as_u64() == Some(1)
-    });
+    net.wait_distributor(d, "the batch stored", |s| s.batches.total == 1);
     assert!(net.stop(d).success());
     net.restart(d, None);
     loaded(&net, 2);
     // The restored state is the one the first batch left: the next batch
     // builds on it.
     net.submit_batch(d);
-    let status = net.wait_status(d, "the second batch stored", |s| {
-        s["batches"]["total"].as_u64() == Some(2)
-    });
-    assert_eq!(status["batches"]["proven"].as_u64(), Some(0), "{status:#}");
+    let status = net.wait_distributor(d, "the second batch stored", |s| s.batches.total == 2);
+    assert_eq!(status.batches.proven, 0, "{status:#?}");
     let log = net.log("distributor");
     assert!(!log.contains("ERROR"), "{log}");
     assert!(net.stop(d).success());
@@ -855,12 +824,12 @@ fn claim_and_sit_identities_neither_stall_a_batch_nor_earn() {
         |secret, _| seal_now(&JobRequest { circuits: vec![] }, secret),
     );
     let honest = net.start_prover("honest", &key_hex, &boot, &[]);
-    net.wait_status(d, "the honest prover connected", |s| {
-        s["peers"].as_u64() > Some(u64::from(SITTERS))
+    net.wait_distributor(d, "the honest prover connected", |s| {
+        s.peers > u64::from(SITTERS)
     });
     let started = Instant::now();
     net.submit_batch(d);
-    net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
     let took = started.elapsed();
     let answers = crowd.stop();
     let sat = answers.get("assignment").copied().unwrap_or(0);
@@ -878,14 +847,14 @@ fn claim_and_sit_identities_neither_stall_a_batch_nor_earn() {
 }
 
 /// The latency of the latest proven batch, in ms.
-fn latest_latency_ms(status: &Value) -> u64 {
-    status["batches"]["list"]
-        .as_array()
-        .unwrap()
+fn latest_latency_ms(status: &DistributorStatus) -> u64 {
+    status
+        .batches
+        .list
         .iter()
-        .filter(|b| !b["latency_ms"].is_null())
-        .max_by_key(|b| b["id"].as_u64())
-        .and_then(|b| b["latency_ms"].as_u64())
+        .filter(|b| b.latency_ms.is_some())
+        .max_by_key(|b| b.id)
+        .and_then(|b| b.latency_ms)
         .expect("a proven batch")
 }
 
@@ -944,7 +913,7 @@ fn a_sybil_flood_of_future_stamped_requests_leaves_an_honest_prover_served() {
     let mut prove_batch = |net: &Net| {
         net.submit_batch(d);
         batches += 1;
-        latest_latency_ms(&net.wait_status(d, "the batch proven", |s| proven(s, batches)))
+        latest_latency_ms(&net.wait_distributor(d, "the batch proven", |s| proven(s, batches)))
     };
     // The first batch earns the prover its trust and fetches the key.
     prove_batch(&net);
@@ -1083,7 +1052,7 @@ fn key_chunks_go_only_to_job_holders_within_a_budget() {
     assert!(refusals.iter().any(|r| r == "key_budget"), "{refusals:?}");
     // An honest prover fetches the key and proves the batch.
     net.start_prover("honest", &key_hex, &boot, &[]);
-    net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
     let metrics = net.metrics(d);
     let served_total: u64 = metrics
         .lines()
@@ -1244,12 +1213,12 @@ fn fake_provider_records_cannot_hide_the_distributor() {
     let started = Instant::now();
     let prover = net.start_prover("prover", &key, &through, &[]);
     net.submit_batch(d);
-    net.wait_status(d, "the batch proven", |s| proven(s, 1));
+    net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
     let took = started.elapsed();
     assert!(took < Duration::from_secs(60), "took {took:?}");
-    let status = net.get(d, "/status");
+    let status = net.distributor_status(d);
     let row = prover_row(&status, &net.node(prover).public_key()).unwrap();
-    assert_eq!(row["accepted"].as_u64(), Some(JOBS), "{status:#}");
+    assert_eq!(row.accepted, JOBS, "{status:#?}");
     drop(fakes);
     drop(runtime);
 }
@@ -1271,14 +1240,12 @@ fn provers_ride_out_a_five_minute_distributor_outage() {
         net.start_prover("prover0", &key, &boot, &[]),
         net.start_prover("prover1", &key, &boot, &[]),
     ];
-    net.wait_status(d, "provers connected", |s| s["peers"].as_u64() >= Some(2));
+    net.wait_distributor(d, "provers connected", |s| s.peers >= 2);
     net.submit_batch(d);
-    let before = net.wait_status(d, "the first batch proven", |s| proven(s, 1));
+    let before = net.wait_distributor(d, "the first batch proven", |s| proven(s, 1));
     let keys: Vec<String> = provers.iter().map(|&p| net.node(p).public_key()).collect();
-    let accepted = |status: &Value, i: usize| {
-        prover_row(status, &keys[i])
-            .and_then(|r| r["accepted"].as_u64())
-            .unwrap_or(0)
+    let accepted = |status: &DistributorStatus, i: usize| {
+        prover_row(status, &keys[i]).map_or(0, |r| r.accepted)
     };
     let before: Vec<u64> = (0..2).map(|i| accepted(&before, i)).collect();
     net.kill(d);
@@ -1295,7 +1262,7 @@ fn provers_ride_out_a_five_minute_distributor_outage() {
     }
     net.restart(d, Some(args));
     net.submit_batch(d);
-    let after = net.wait_status(d, "the second batch proven, both provers working", |s| {
+    let after = net.wait_distributor(d, "the second batch proven, both provers working", |s| {
         proven(s, 2) && (0..2).all(|i| accepted(s, i) > before[i])
     });
     for &p in &provers {
@@ -1304,7 +1271,7 @@ fn provers_ride_out_a_five_minute_distributor_outage() {
     assert_eq!(
         accepted(&after, 0) + accepted(&after, 1),
         2 * JOBS,
-        "{after:#}"
+        "{after:#?}"
     );
 }
 
@@ -1357,8 +1324,8 @@ fn the_api_refuses_unsafe_or_malformed_batch_requests_and_creates_nothing() {
     assert_eq!(post(&sized(&auth, many.as_bytes()), many.as_bytes()), 413);
     // Malformed JSON.
     assert_eq!(post(&sized(&auth, b"[{"), b"[{"), 400);
-    let status = net.get(d, "/status");
-    assert_eq!(status["batches"]["total"].as_u64(), Some(0), "{status:#}");
+    let status = net.distributor_status(d);
+    assert_eq!(status.batches.total, 0, "{status:#?}");
     // The operator's own request, with the token, is taken.
     let answer = net.submit_batch(d);
     assert!(answer["batch"].is_u64(), "{answer}");
@@ -1513,7 +1480,7 @@ fn a_network_proves_circom_jobs_that_snarkjs_and_the_evm_verifier_accept() {
         assert!(text.contains(says), "expected {says:?}, got {text:?}");
         assert_eq!(text.lines().count(), 1, "{text}");
     }
-    assert_eq!(net.get(d, "/status")["batches"]["total"].as_u64(), Some(0));
+    assert_eq!(net.distributor_status(d).batches.total, 0);
 
     let witnesses: Vec<String> = (1..=4)
         .map(|i| fixture(&format!("chain/witness-{i}.wtns")))
@@ -1527,7 +1494,7 @@ fn a_network_proves_circom_jobs_that_snarkjs_and_the_evm_verifier_accept() {
         String::from_utf8_lossy(&out.stdout).contains("batch 1: 4 jobs"),
         "{out:?}"
     );
-    net.wait_status(d, "the circom batch proven", |s| proven(s, 1));
+    net.wait_distributor(d, "the circom batch proven", |s| proven(s, 1));
 
     // Every accepted proof comes out in snarkjs JSON; snarkjs and the
     // Solidity verifier in the EVM accept it and refuse a tampered signal.

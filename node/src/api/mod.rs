@@ -644,18 +644,28 @@ pub async fn get_json(addr: SocketAddr, path: &str) -> anyhow::Result<Value> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn serves_status_metrics_and_refuses_nonsense() {
-        let metrics = Arc::new(Metrics::new());
-        metrics.reject("bad-signature");
-        let (role_tx, mut role_rx) = mpsc::channel(4);
-        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let status: StatusSource = Arc::new(|| serde_json::json!({"role": "test"}));
+    /// An API served on a free port for a test, with what must outlive it.
+    struct TestApi {
+        addr: SocketAddr,
+        token: Token,
+        _dir: tempfile::TempDir,
+        _stop: tokio::sync::watch::Sender<bool>,
+    }
+
+    /// Serves the API with `metrics`, `hosts` and `status`; the role's end
+    /// of its channel comes back beside it.
+    async fn start(
+        metrics: Arc<Metrics>,
+        hosts: Vec<String>,
+        status: StatusSource,
+    ) -> (TestApi, mpsc::Receiver<ApiRequest>) {
+        let (role_tx, role_rx) = mpsc::channel(4);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let dir = tempfile::tempdir().unwrap();
         let token = Token::load_or_create(dir.path()).unwrap();
         let access = Access {
             token: token.clone(),
-            hosts: vec!["node.example".into()],
+            hosts,
         };
         let (addr, _task) = serve(
             "127.0.0.1:0".parse().unwrap(),
@@ -667,6 +677,22 @@ mod tests {
         )
         .await
         .unwrap();
+        let api = TestApi {
+            addr,
+            token,
+            _dir: dir,
+            _stop: stop_tx,
+        };
+        (api, role_rx)
+    }
+
+    /// An API for host `node.example` whose role refuses batches (422),
+    /// echoes `/attempts`' `last` and answers any proof.
+    async fn start_with_role() -> TestApi {
+        let metrics = Arc::new(Metrics::new());
+        metrics.reject("bad-signature");
+        let status: StatusSource = Arc::new(|| serde_json::json!({"role": "test"}));
+        let (api, mut role_rx) = start(metrics, vec!["node.example".into()], status).await;
         tokio::spawn(async move {
             while let Some(request) = role_rx.recv().await {
                 match request {
@@ -686,22 +712,35 @@ mod tests {
                 }
             }
         });
+        api
+    }
+
+    #[tokio::test]
+    async fn serves_status_metrics_and_the_roles_answers() {
+        let api = start_with_role().await;
+        let (addr, token) = (api.addr, &api.token);
         let status = get_json(addr, "/status").await.unwrap();
         assert_eq!(status["role"], "test");
         let (code, body) = request(addr, "GET", "/metrics", &[]).await.unwrap();
         assert_eq!(code, 200);
         assert!(String::from_utf8(body).unwrap().contains("bad-signature"));
-        let (code, body) = request_with(addr, "POST", "/batch", b"[1,2]", Some(&token))
+        let (code, body) = request_with(addr, "POST", "/batch", b"[1,2]", Some(token))
             .await
             .unwrap();
         assert_eq!(code, 422);
         assert!(String::from_utf8(body).unwrap().contains("5 bytes refused"));
         assert_eq!(request(addr, "GET", "/nope", &[]).await.unwrap().0, 404);
         assert_eq!(get_json(addr, "/attempts?last=7").await.unwrap()["last"], 7);
-        let (code, _) = request_with(addr, "POST", "/batch/witnesses", b"abc", Some(&token))
+        let (code, _) = request_with(addr, "POST", "/batch/witnesses", b"abc", Some(token))
             .await
             .unwrap();
         assert_eq!(code, 422, "witness batches reach the role");
+    }
+
+    #[tokio::test]
+    async fn serves_proofs_and_refuses_malformed_queries() {
+        let api = start_with_role().await;
+        let addr = api.addr;
         assert_eq!(
             get_json(addr, "/proofs/b3/j1").await.unwrap()["job"],
             "b3/j1"
@@ -721,6 +760,11 @@ mod tests {
                 .0,
             400
         );
+    }
+
+    #[tokio::test]
+    async fn serves_the_dashboard_under_a_strict_policy() {
+        let api = start_with_role().await;
         // The dashboard: its page and assets, under a policy that lets it run
         // only its own script and reach only this API.
         for (path, kind) in [
@@ -728,7 +772,7 @@ mod tests {
             ("/dashboard.js", "text/javascript"),
             ("/dashboard.css", "text/css"),
         ] {
-            let mut raw = TcpStream::connect(addr).await.unwrap();
+            let mut raw = TcpStream::connect(api.addr).await.unwrap();
             let head = format!("GET {path} HTTP/1.1\r\nHost: node.example\r\n\r\n");
             raw.write_all(head.as_bytes()).await.unwrap();
             let mut answer = Vec::new();
@@ -741,15 +785,21 @@ mod tests {
             );
             assert!(answer.contains("X-Content-Type-Options: nosniff"));
         }
+    }
+
+    #[tokio::test]
+    async fn refuses_wrong_methods_missing_tokens_and_garbage() {
+        let api = start_with_role().await;
+        let (addr, token) = (api.addr, &api.token);
         assert_eq!(
-            request_with(addr, "POST", "/", &[], Some(&token))
+            request_with(addr, "POST", "/", &[], Some(token))
                 .await
                 .unwrap()
                 .0,
             405
         );
         assert_eq!(
-            request_with(addr, "DELETE", "/status", &[], Some(&token))
+            request_with(addr, "DELETE", "/status", &[], Some(token))
                 .await
                 .unwrap()
                 .0,
@@ -779,36 +829,17 @@ mod tests {
         (code, answer)
     }
 
-    #[tokio::test]
-    async fn refuses_callers_a_web_page_could_be_and_creates_nothing() {
-        let (role_tx, mut role_rx) = mpsc::channel(4);
-        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let dir = tempfile::tempdir().unwrap();
-        let token = Token::load_or_create(dir.path()).unwrap();
-        let access = Access {
-            token: token.clone(),
-            hosts: Vec::new(),
-        };
-        let status: StatusSource = Arc::new(|| serde_json::json!({}));
-        let (addr, _task) = serve(
-            "127.0.0.1:0".parse().unwrap(),
-            access,
-            Arc::new(Metrics::new()),
-            status,
-            role_tx,
-            stop_rx,
-        )
-        .await
-        .unwrap();
-        let bearer = format!("Authorization: Bearer {}\r\n", token.as_str());
-        let cases: Vec<(String, u16, &str)> = vec![
+    /// Requests a web page could send, each with the status it must get and
+    /// a phrase of the answer; `bearer` is the token's header line.
+    fn web_page_requests(bearer: &str) -> Vec<(String, u16, &'static str)> {
+        vec![
             (
                 "POST /batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n".into(),
                 401,
                 "needs the API token",
             ),
             (
-                format!("POST /batch HTTP/1.1\r\nHost: 127.0.0.1\r\n{bearer}Authorization: Bearer x\r\nContent-Length: 0\r\n\r\n").replace(&bearer, "Authorization: Bearer 00\r\n"),
+                format!("POST /batch HTTP/1.1\r\nHost: 127.0.0.1\r\n{bearer}Authorization: Bearer x\r\nContent-Length: 0\r\n\r\n").replace(bearer, "Authorization: Bearer 00\r\n"),
                 401,
                 "needs the API token",
             ),
@@ -847,8 +878,16 @@ mod tests {
                 400,
                 "not a number",
             ),
-        ];
-        for (request, code, says) in &cases {
+        ]
+    }
+
+    #[tokio::test]
+    async fn refuses_callers_a_web_page_could_be_and_creates_nothing() {
+        let status: StatusSource = Arc::new(|| serde_json::json!({}));
+        let (api, mut role_rx) = start(Arc::new(Metrics::new()), Vec::new(), status).await;
+        let addr = api.addr;
+        let bearer = format!("Authorization: Bearer {}\r\n", api.token.as_str());
+        for (request, code, says) in &web_page_requests(&bearer) {
             let (got, answer) = raw(addr, request.as_bytes()).await;
             assert_eq!(got, *code, "{request:?} → {answer}");
             assert!(answer.contains(says), "{request:?} → {answer}");

@@ -9,14 +9,19 @@ use std::time::Duration;
 
 use protocol::{CircuitId, ContentHash, Timestamp};
 use prover_core::KeySetup;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::payout::SharedLedger;
 use super::scheduler::Scheduler;
 use super::store::JobStore;
-use crate::config::DistributorSection;
+use crate::config::{DistributorSection, Role};
 use crate::network::NetStats;
 use crate::node_info::NodeInfo;
+use crate::status_doc::{
+    BatchStatus, BatchesStatus, BlockStatus, DistributorStatus, JobsStatus, KeySetupStatus,
+    LedgerStatus, ProverRow, QueueStatus, VerificationStatus, WireStatus,
+};
 
 /// How often the snapshot is rebuilt.
 pub const REFRESH: Duration = Duration::from_millis(500);
@@ -24,13 +29,16 @@ pub const REFRESH: Duration = Duration::from_millis(500);
 /// Batches listed in the status, newest last; older ones are counted only.
 const LISTED_BATCHES: usize = 200;
 
-/// The latest status document, shared with the HTTP API.
+/// The latest status document, shared with the HTTP API: either role's
+/// (a [`DistributorStatus`], a prover's), kept serialized so the API serves
+/// it as it is.
 #[derive(Debug, Clone, Default)]
 pub struct StatusBoard(Arc<RwLock<Arc<Value>>>);
 
 impl StatusBoard {
-    /// Replaces the document.
-    pub fn publish(&self, doc: Value) {
+    /// Replaces the document with `doc`, serialized.
+    pub fn publish(&self, doc: impl Serialize) {
+        let doc = serde_json::to_value(doc).expect("a status document serializes");
         *self.0.write().expect("status lock") = Arc::new(doc);
     }
 
@@ -88,106 +96,332 @@ pub(crate) struct Parts<'a> {
 }
 
 /// Builds the `/status` document.
-pub(crate) fn document(p: &Parts<'_>) -> Value {
+pub(crate) fn document(p: &Parts<'_>) -> DistributorStatus {
     let lrp = p.scheduler.lrp();
     let counts = lrp.counts();
+    let list = batch_list(p);
+    let ledger = p.ledger.read().expect("ledger lock");
+    let provers = prover_rows(p, &ledger);
+    let tip = ledger.tip();
+    DistributorStatus {
+        role: Role::Distributor,
+        node: p.info.clone(),
+        peers: p.net.peers,
+        circuit: p.circuit.as_str().to_string(),
+        proving_key: p.proving_key.to_hex(),
+        verifying_key: p.verifying_key.to_hex(),
+        key_setup: KeySetupStatus {
+            kind: p.key_setup.label().to_string(),
+            secure: p.key_setup.is_secure(),
+            about: p.key_setup.to_string(),
+        },
+        centralized: p.settings.centralized,
+        now_ms: Timestamp::now().0,
+        uptime_ms: p.uptime_ms,
+        batches: BatchesStatus {
+            total: p.batches_stored,
+            proven: p.batches_proven,
+            open: p.batches_stored.saturating_sub(p.batches_proven),
+            list,
+        },
+        jobs: JobsStatus {
+            fresh: counts.fresh,
+            pending: counts.pending,
+            done: counts.done,
+            next_request_id: lrp.next_request_id().0,
+        },
+        provers,
+        verification: VerificationStatus {
+            proofs: p.verify_count,
+            total_ms: p.verify_seconds * 1e3,
+            mean_ms: if p.verify_count == 0 {
+                0.0
+            } else {
+                p.verify_seconds * 1e3 / p.verify_count as f64
+            },
+        },
+        wire: WireStatus {
+            rpc_bytes_read: p.net.rpc_bytes_read,
+            rpc_bytes_written: p.net.rpc_bytes_written,
+        },
+        queues: p
+            .queues
+            .iter()
+            .map(|q| {
+                let (depth, capacity) = (q.depth as u64, q.capacity as u64);
+                (q.name.to_string(), QueueStatus { depth, capacity })
+            })
+            .collect(),
+        ledger: LedgerStatus {
+            height: ledger.height(),
+            pending: ledger.pending_len() as u64,
+            last_block: BlockStatus {
+                height: tip.header.height,
+                hash: tip.hash().to_hex(),
+                txs: tip.header.tx_count,
+                time_ms: tip.header.timestamp.0,
+            },
+        },
+    }
+}
+
+/// The newest batches, newest last, with their progress.
+fn batch_list(p: &Parts<'_>) -> Vec<BatchStatus> {
+    let lrp = p.scheduler.lrp();
     let latest = p.store.latest_batches(LISTED_BATCHES).unwrap_or_default();
-    let batches: Vec<Value> = latest
+    latest
         .iter()
-        .map(|b| {
-            let done = match lrp.batch(b.id) {
+        .map(|b| BatchStatus {
+            id: b.id.0,
+            jobs: b.jobs,
+            txs: b.txs,
+            done: match lrp.batch(b.id) {
                 Some(progress) => progress.done,
                 None if b.proven.is_some() => u64::from(b.jobs),
                 None => 0,
-            };
-            json!({
-                "id": b.id.0,
-                "jobs": b.jobs,
-                "txs": b.txs,
-                "done": done,
-                "created_ms": b.created.0,
-                "proven_ms": b.proven.map(|t| t.0),
-                "latency_ms": b.proven.map(|t| t.millis_since(b.created)),
-            })
+            },
+            created_ms: b.created.0,
+            proven_ms: b.proven.map(|t| t.0),
+            latency_ms: b.proven.map(|t| t.millis_since(b.created)),
         })
-        .collect();
-    let ledger = p.ledger.read().expect("ledger lock");
-    let provers: Vec<Value> = p
-        .scheduler
+        .collect()
+}
+
+/// Every prover the scheduler has dealt with, with its balance in `ledger`.
+fn prover_rows(p: &Parts<'_>, ledger: &ledger::Ledger) -> Vec<ProverRow> {
+    let lrp = p.scheduler.lrp();
+    p.scheduler
         .history()
         .provers
         .iter()
         .map(|(key, s)| {
             let view = lrp.prover(key);
-            json!({
-                "public_key": key.to_hex(),
-                "node_id": key.node_id().to_string(),
-                "assigned": s.assigned,
-                "reserved": s.reserved,
-                "accepted": s.accepted,
-                "late": s.late,
-                "invalid": s.invalid,
-                "not_issued": s.not_issued,
-                "released": s.released,
-                "earned": s.earned,
-                "balance": ledger.balance(key),
-                "strikes": view.as_ref().map_or(0, |v| v.strikes),
-                "holding": view.as_ref().map_or(0, |v| v.holdings.len()),
-                "mean_prove_ms": s.mean_prove_ms(),
-                "last_seen_ms": s.last_seen.map(|t| t.0),
-            })
+            ProverRow {
+                public_key: key.to_hex(),
+                node_id: key.node_id().to_string(),
+                assigned: s.assigned,
+                reserved: s.reserved,
+                accepted: s.accepted,
+                late: s.late,
+                invalid: s.invalid,
+                not_issued: s.not_issued,
+                released: s.released,
+                earned: s.earned,
+                balance: ledger.balance(key),
+                strikes: view.as_ref().map_or(0, |v| v.strikes),
+                holding: view.as_ref().map_or(0, |v| v.holdings.len() as u64),
+                mean_prove_ms: s.mean_prove_ms(),
+                last_seen_ms: s.last_seen.map(|t| t.0),
+            }
         })
-        .collect();
-    let tip = ledger.tip();
-    json!({
-        "role": "distributor",
-        "node": p.info.to_json(),
-        "peers": p.net.peers,
-        "circuit": p.circuit.as_str(),
-        "proving_key": p.proving_key.to_hex(),
-        "verifying_key": p.verifying_key.to_hex(),
-        "key_setup": {
-            "kind": p.key_setup.label(),
-            "secure": p.key_setup.is_secure(),
-            "about": p.key_setup.to_string(),
-        },
-        "centralized": p.settings.centralized,
-        "now_ms": Timestamp::now().0,
-        "uptime_ms": p.uptime_ms,
-        "batches": {
-            "total": p.batches_stored,
-            "proven": p.batches_proven,
-            "open": p.batches_stored.saturating_sub(p.batches_proven),
-            "list": batches,
-        },
-        "jobs": {
-            "fresh": counts.fresh,
-            "pending": counts.pending,
-            "done": counts.done,
-            "next_request_id": lrp.next_request_id().0,
-        },
-        "provers": provers,
-        "verification": {
-            "proofs": p.verify_count,
-            "total_ms": p.verify_seconds * 1e3,
-            "mean_ms": if p.verify_count == 0 { 0.0 } else { p.verify_seconds * 1e3 / p.verify_count as f64 },
-        },
-        "wire": {
-            "rpc_bytes_read": p.net.rpc_bytes_read,
-            "rpc_bytes_written": p.net.rpc_bytes_written,
-        },
-        "queues": p.queues.iter().map(|q| {
-            (q.name.to_string(), json!({ "depth": q.depth, "capacity": q.capacity }))
-        }).collect::<serde_json::Map<_, _>>(),
-        "ledger": {
-            "height": ledger.height(),
-            "pending": ledger.pending_len(),
-            "last_block": {
-                "height": tip.header.height,
-                "hash": tip.hash().to_hex(),
-                "txs": tip.header.tx_count,
-                "time_ms": tip.header.timestamp.0,
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::Space;
+    use crate::distributor::journal::Journal;
+    use crate::distributor::scheduler::Log;
+    use crate::distributor::store::{BatchRecord, Change};
+    use protocol::lrp::{LrpConfig, LrpEvent};
+    use protocol::{BatchId, JobId, SecretKey};
+    use prover_core::witness::Root;
+    use serde_json::json;
+
+    /// The document as it was built before it was typed, a `json!` tree:
+    /// the struct must serialize to the very same JSON.
+    fn untyped(p: &Parts<'_>) -> Value {
+        let lrp = p.scheduler.lrp();
+        let counts = lrp.counts();
+        let batches = untyped_batches(p);
+        let ledger = p.ledger.read().expect("ledger lock");
+        let provers = untyped_provers(p, &ledger);
+        let tip = ledger.tip();
+        let mean_ms = if p.verify_count == 0 {
+            0.0
+        } else {
+            p.verify_seconds * 1e3 / p.verify_count as f64
+        };
+        let queues = p.queues.iter().map(|q| {
+            let fill = json!({ "depth": q.depth, "capacity": q.capacity });
+            (q.name.to_string(), fill)
+        });
+        json!({
+            "role": "distributor", "node": p.info.to_json(), "peers": p.net.peers,
+            "circuit": p.circuit.as_str(),
+            "proving_key": p.proving_key.to_hex(), "verifying_key": p.verifying_key.to_hex(),
+            "key_setup": {
+                "kind": p.key_setup.label(), "secure": p.key_setup.is_secure(),
+                "about": p.key_setup.to_string(),
             },
-        },
-    })
+            "centralized": p.settings.centralized,
+            "now_ms": Timestamp::now().0, "uptime_ms": p.uptime_ms,
+            "batches": {
+                "total": p.batches_stored, "proven": p.batches_proven,
+                "open": p.batches_stored.saturating_sub(p.batches_proven), "list": batches,
+            },
+            "jobs": {
+                "fresh": counts.fresh, "pending": counts.pending, "done": counts.done,
+                "next_request_id": lrp.next_request_id().0,
+            },
+            "provers": provers,
+            "verification": {
+                "proofs": p.verify_count, "total_ms": p.verify_seconds * 1e3, "mean_ms": mean_ms,
+            },
+            "wire": {
+                "rpc_bytes_read": p.net.rpc_bytes_read,
+                "rpc_bytes_written": p.net.rpc_bytes_written,
+            },
+            "queues": queues.collect::<serde_json::Map<_, _>>(),
+            "ledger": {
+                "height": ledger.height(), "pending": ledger.pending_len(),
+                "last_block": {
+                    "height": tip.header.height, "hash": tip.hash().to_hex(),
+                    "txs": tip.header.tx_count, "time_ms": tip.header.timestamp.0,
+                },
+            },
+        })
+    }
+
+    fn untyped_batches(p: &Parts<'_>) -> Vec<Value> {
+        let lrp = p.scheduler.lrp();
+        let latest = p.store.latest_batches(LISTED_BATCHES).unwrap_or_default();
+        latest
+            .iter()
+            .map(|b| {
+                let done = match lrp.batch(b.id) {
+                    Some(progress) => progress.done,
+                    None if b.proven.is_some() => u64::from(b.jobs),
+                    None => 0,
+                };
+                json!({
+                    "id": b.id.0, "jobs": b.jobs, "txs": b.txs, "done": done,
+                    "created_ms": b.created.0,
+                    "proven_ms": b.proven.map(|t| t.0),
+                    "latency_ms": b.proven.map(|t| t.millis_since(b.created)),
+                })
+            })
+            .collect()
+    }
+
+    fn untyped_provers(p: &Parts<'_>, ledger: &ledger::Ledger) -> Vec<Value> {
+        let lrp = p.scheduler.lrp();
+        p.scheduler
+            .history()
+            .provers
+            .iter()
+            .map(|(key, s)| {
+                let view = lrp.prover(key);
+                json!({
+                    "public_key": key.to_hex(), "node_id": key.node_id().to_string(),
+                    "assigned": s.assigned, "reserved": s.reserved, "accepted": s.accepted,
+                    "late": s.late, "invalid": s.invalid, "not_issued": s.not_issued,
+                    "released": s.released, "earned": s.earned, "balance": ledger.balance(key),
+                    "strikes": view.as_ref().map_or(0, |v| v.strikes),
+                    "holding": view.as_ref().map_or(0, |v| v.holdings.len()),
+                    "mean_prove_ms": s.mean_prove_ms(),
+                    "last_seen_ms": s.last_seen.map(|t| t.0),
+                })
+            })
+            .collect()
+    }
+
+    /// Two stored batches (one proven), a prover holding a job, a ledger.
+    fn scene(dir: &std::path::Path) -> (Arc<JobStore>, Scheduler, SharedLedger) {
+        let store = Arc::new(JobStore::open(dir.join("store")).unwrap());
+        let record = |id: u64, proven: Option<Timestamp>| BatchRecord {
+            id: BatchId(id),
+            old_root: Root([0; 32]),
+            new_root: Root([1; 32]),
+            jobs: 2,
+            txs: 2,
+            created: Timestamp(1000 * id),
+            proven,
+        };
+        let batches = [
+            Change::Batch(record(1, Some(Timestamp(1500)))),
+            Change::Batch(record(2, None)),
+        ];
+        store.commit(&batches, false).unwrap();
+        let (journal, _thread) =
+            Journal::start(store.clone(), Space::floor(dir, 0), |e| panic!("{e}")).unwrap();
+        let mut scheduler =
+            Scheduler::replay(LrpConfig::default(), None, &[], 100, journal).unwrap();
+        let jobs = vec![JobId::new(BatchId(2), 0), JobId::new(BatchId(2), 1)];
+        scheduler.apply(LrpEvent::Submit { jobs }, |_| Log::plain());
+        let prover = SecretKey::from_seed([11; 32]).public();
+        let now = scheduler.now();
+        scheduler.apply(LrpEvent::Request { prover, now }, |_| Log::plain());
+        let secret = SecretKey::from_seed([8; 32]);
+        let config = ledger::LedgerConfig::default();
+        let ledger = ledger::Ledger::open(dir.join("ledger"), &secret, config).unwrap();
+        (store, scheduler, Arc::new(RwLock::new(ledger)))
+    }
+
+    #[test]
+    fn the_typed_document_serializes_as_the_untyped_one_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, scheduler, ledger) = scene(dir.path());
+        let public = SecretKey::from_seed([8; 32]).public();
+        let info = NodeInfo {
+            role: Role::Distributor,
+            public_key: public.to_hex(),
+            node_id: public.node_id().to_string(),
+            peer_id: "12D3KooW".into(),
+            listen: vec!["/ip4/127.0.0.1/tcp/1".into()],
+            api: "127.0.0.1:8100".parse().unwrap(),
+            pid: 7,
+        };
+        let queues = [
+            QueueDepth::new("network_events", 3, 1024),
+            QueueDepth::unbounded("journal", 1),
+        ];
+        let mut parts = Parts {
+            info: &info,
+            settings: &DistributorSection::default(),
+            circuit: &CircuitId::new("transfer-d4-k1").unwrap(),
+            proving_key: ContentHash::of(b"pk"),
+            verifying_key: ContentHash::of(b"vk"),
+            key_setup: KeySetup::Random,
+            store: &store,
+            scheduler: &scheduler,
+            ledger: &ledger,
+            net: NetStats {
+                peers: 3,
+                rpc_bytes_read: 10,
+                rpc_bytes_written: 20,
+            },
+            queues: &queues,
+            verify_count: 4,
+            verify_seconds: 0.018,
+            uptime_ms: 125_000,
+            batches_stored: 2,
+            batches_proven: 1,
+        };
+        for verify_count in [4, 0] {
+            parts.verify_count = verify_count;
+            let mut typed = serde_json::to_value(document(&parts)).unwrap();
+            let mut before = untyped(&parts);
+            // The clock moved between the two.
+            typed["now_ms"] = json!(0);
+            before["now_ms"] = json!(0);
+            assert_eq!(typed.to_string(), before.to_string());
+            let back: DistributorStatus = serde_json::from_value(typed.clone()).unwrap();
+            assert_eq!(serde_json::to_value(back).unwrap(), typed);
+        }
+        let doc = document(&parts);
+        assert_eq!(doc.batches.list.len(), 2, "{doc:#?}");
+        assert_eq!(doc.provers.len(), 1, "{doc:#?}");
+        assert_eq!(doc.provers[0].holding, 1, "{doc:#?}");
+        assert_eq!(doc.queues.len(), 2);
+    }
+
+    #[test]
+    fn the_board_keeps_the_serialized_document() {
+        let board = StatusBoard::default();
+        assert!(board.read().is_null());
+        board.publish(json!({"role": "prover"}));
+        assert_eq!(board.read()["role"], "prover");
+    }
 }

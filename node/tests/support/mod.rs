@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use node::node_info::NodeInfo;
+use node::status_doc::{DistributorStatus, ProverStatus};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The tiny circuit the tests prove: Merkle depth 4, one transfer per job.
@@ -327,6 +329,48 @@ impl Net {
     pub fn try_status(&self, index: usize) -> Option<Value> {
         let api = self.nodes[index].info().api;
         runtime().block_on(node::api::get_json(api, "/status")).ok()
+    }
+
+    /// Distributor `index`'s `/status`, typed.
+    pub fn distributor_status(&self, index: usize) -> DistributorStatus {
+        typed(index, self.get(index, "/status"))
+    }
+
+    /// Distributor `index`'s `/status`, typed; `None` if it does not answer.
+    pub fn try_distributor_status(&self, index: usize) -> Option<DistributorStatus> {
+        self.try_status(index).map(|s| typed(index, s))
+    }
+
+    /// Prover `index`'s `/status`, typed.
+    pub fn prover_status(&self, index: usize) -> ProverStatus {
+        typed(index, self.get(index, "/status"))
+    }
+
+    /// Prover `index`'s `/status`, typed; `None` if it does not answer.
+    pub fn try_prover_status(&self, index: usize) -> Option<ProverStatus> {
+        self.try_status(index).map(|s| typed(index, s))
+    }
+
+    /// [`Self::wait_status`] for distributor `index`, typed.
+    pub fn wait_distributor(
+        &self,
+        index: usize,
+        what: &str,
+        done: impl Fn(&DistributorStatus) -> bool,
+    ) -> DistributorStatus {
+        let status = self.wait_status(index, what, |s| done(&typed(index, s.clone())));
+        typed(index, status)
+    }
+
+    /// [`Self::wait_status`] for prover `index`, typed.
+    pub fn wait_prover(
+        &self,
+        index: usize,
+        what: &str,
+        done: impl Fn(&ProverStatus) -> bool,
+    ) -> ProverStatus {
+        let status = self.wait_status(index, what, |s| done(&typed(index, s.clone())));
+        typed(index, status)
     }
 
     /// Whether node `index` has exited (its status is kept for
@@ -765,4 +809,15 @@ fn answer_kind(answer: Result<Vec<u8>, node::network::NetError>) -> String {
         },
         Err(e) => format!("bad_answer:{}", e.label()),
     }
+}
+
+/// Node `index`'s status document `status` as a `T`; a document that does not
+/// read as one fails the test at once.
+fn typed<T: DeserializeOwned>(index: usize, status: Value) -> T {
+    serde_json::from_value(status.clone()).unwrap_or_else(|e| {
+        panic!(
+            "node {index}'s /status is not a {}: {e}\n{status:#}",
+            std::any::type_name::<T>()
+        )
+    })
 }
