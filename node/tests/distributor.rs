@@ -301,9 +301,13 @@ async fn key_chunks_go_only_to_job_holders_within_their_budget() {
     let mut h = Harness::start_with(|c| c.distributor.key_downloads_per_hour = 1).await;
     with_batch(&h, 4).await;
     let p = prover(1);
-    let chunk = |n| KeyRequest { chunk: n };
-    assert_eq!(Harness::refusal(&h.ask(&p, &chunk(0)).await), "no_handout");
-    h.claim(&p).await;
+    let stranger = KeyRequest {
+        key: ContentHash::of(b"any"),
+        chunk: 0,
+    };
+    assert_eq!(Harness::refusal(&h.ask(&p, &stranger).await), "no_handout");
+    let key = h.claim(&p).await.proving_key;
+    let chunk = |chunk| KeyRequest { key, chunk };
     // Chunk after chunk, the whole key over and over, until the budget
     // says no; at least one whole copy is served first.
     let (mut next, mut bytes, mut total) = (0, 0u64, u64::MAX);

@@ -344,8 +344,13 @@ mod tests {
             Change::Batch(record(2, None)),
         ];
         store.commit(&batches, false).unwrap();
-        let (journal, _thread) =
-            Journal::start(store.clone(), Space::floor(dir, 0), |e| panic!("{e}")).unwrap();
+        let (journal, _thread) = Journal::start(
+            store.clone(),
+            Space::floor(dir, 0),
+            |_: super::super::courier::Durable| {},
+            |e| panic!("{e}"),
+        )
+        .unwrap();
         let mut scheduler =
             Scheduler::replay(LrpConfig::default(), None, &[], 100, journal).unwrap();
         let jobs = vec![JobId::new(BatchId(2), 0), JobId::new(BatchId(2), 1)];
