@@ -66,7 +66,7 @@ async fn a_valid_proof_is_stored_paid_then_accepted_and_its_batch_proven() {
         "four jobs, paid once each"
     );
     for i in 0..4 {
-        assert!(ledger.is_credited(job(0, i)).unwrap());
+        assert!(ledger.is_credited(job(1, i)).unwrap());
     }
 }
 
@@ -159,9 +159,9 @@ async fn a_proof_for_a_handout_never_issued_to_its_sender_is_dropped_unverified(
 async fn an_invalid_proof_is_struck_and_its_prover_told_why() {
     let mut h = Harness::start().await;
     with_batch(&h, 4).await;
-    let p = prover(1);
+    let (p, q) = (prover(1), prover(2));
     let a = h.claim(&p).await;
-    let b = h.claim(&p).await;
+    let b = h.claim(&q).await;
     // A real proof of another job: it verifies against nothing here.
     let wrong = h.submit(&p, &a, prove(&b)).await;
     let verdict = h.verdict(wrong).await;
@@ -169,7 +169,7 @@ async fn an_invalid_proof_is_struck_and_its_prover_told_why() {
         matches!(verdict.outcome, Outcome::Invalid(r) if r != InvalidReason::NotIssued),
         "{verdict:?}"
     );
-    let garbage = h.submit(&p, &b, vec![7; 128]).await;
+    let garbage = h.submit(&q, &b, vec![7; 128]).await;
     assert!(matches!(
         h.verdict(garbage).await.outcome,
         Outcome::Invalid(_)
@@ -181,6 +181,7 @@ async fn an_invalid_proof_is_struck_and_its_prover_told_why() {
     );
     h.stop().await.unwrap();
     assert_eq!(h.ledger().balance(&p.public()), 0);
+    assert_eq!(h.ledger().balance(&q.public()), 0);
 }
 
 #[tokio::test]
@@ -290,9 +291,12 @@ async fn heartbeats_and_releases_are_answered_by_what_the_holder_holds() {
         request: b.request,
     };
     assert!(matches!(h.ask(&p, &release).await, AnyMessage::Release(_)));
-    // Released: the next asker gets it fresh.
-    let again = h.claim(&prover(3)).await;
-    assert_eq!(again.job, b.job);
+    // Released: it holds the job no more.
+    let beat = Heartbeat {
+        job: b.job,
+        request: b.request,
+    };
+    assert_eq!(Harness::refusal(&h.ask(&p, &beat).await), "not_issued");
     h.stop().await.unwrap();
 }
 
@@ -354,26 +358,35 @@ async fn requests_that_fail_admission_are_refused_with_their_reason() {
     assert!(matches!(h.answer(r).await, AnyMessage::NoWork(_)));
     let r = h.send_bytes(Some(p.public()), sealed).await;
     assert_eq!(Harness::refusal(&h.answer(r).await), "replayed");
-    // Rate limited: the burst of 3 is spent.
+    // Rate limited: the burst of 3 is spent (two above, one here).
+    assert!(matches!(h.ask(&p, &ask).await, AnyMessage::NoWork(_)));
     let r = h.send(&p, &ask).await;
     assert_eq!(Harness::refusal(&h.answer(r).await), "rate_limited");
-    // Malformed, stale and from-the-future envelopes.
-    let r = h.send_bytes(Some(other.public()), vec![1, 2, 3]).await;
+    // Malformed, stale and from-the-future envelopes, each from a fresh
+    // peer (every request counts against its sender's rate).
+    let r = h.send_bytes(Some(prover(4).public()), vec![1, 2, 3]).await;
     assert_eq!(Harness::refusal(&h.answer(r).await), "too_short");
     let old = Timestamp(Timestamp::now().0 - 3_600_000);
     let r = h
-        .send_bytes(Some(other.public()), envelope::seal(&ask, &other, old, 1))
+        .send_bytes(
+            Some(prover(5).public()),
+            envelope::seal(&ask, &prover(5), old, 1),
+        )
         .await;
     assert_eq!(Harness::refusal(&h.answer(r).await), "stale");
     let ahead = Timestamp::now().plus_millis(3_600_000);
     let r = h
-        .send_bytes(Some(other.public()), envelope::seal(&ask, &other, ahead, 2))
+        .send_bytes(
+            Some(prover(6).public()),
+            envelope::seal(&ask, &prover(6), ahead, 2),
+        )
         .await;
     assert_eq!(Harness::refusal(&h.answer(r).await), "from_future");
-    // A kind the distributor does not serve.
+    // A release of nothing is answered and changes nothing; a kind the
+    // distributor does not serve is refused.
     let r = h
         .send(
-            &other,
+            &prover(7),
             &Release {
                 job: job(0, 0),
                 request: RequestId(0),
@@ -384,11 +397,11 @@ async fn requests_that_fail_admission_are_refused_with_their_reason() {
     let verdict = Verdict {
         job: job(0, 0),
         request: RequestId(0),
-        prover: other.public(),
+        prover: prover(7).public(),
         proof_hash: ContentHash::of(b""),
         outcome: Outcome::Late,
     };
-    let r = h.send(&other, &verdict).await;
+    let r = h.send(&prover(7), &verdict).await;
     assert_eq!(Harness::refusal(&h.answer(r).await), "unexpected_kind");
     h.stop().await.unwrap();
     // An allowlist admits only its keys.
