@@ -41,7 +41,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Role::Prover => "prover",
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-
     let network_config = NetworkConfig {
         gossip_signer: Some(distributor_key),
         proof_lane: match config.node.role {
@@ -52,24 +51,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let (net, inbox, net_task) = network::start(&secret, network_config, metrics.clone()).await?;
     let board = StatusBoard::default();
-    let status: api::StatusSource = {
-        let board = board.clone();
-        Arc::new(move || (*board.read()).clone())
-    };
-    let (api_tx, api_rx) = mpsc::channel(64);
-    let access = api::Access {
-        token: api::Token::load_or_create(&data_dir)?,
-        hosts: config.node.api_hosts.clone(),
-    };
-    let (api_addr, api_task) = api::serve(
-        config.node.api,
-        access,
-        metrics.clone(),
-        status,
-        api_tx,
-        stop_rx.clone(),
-    )
-    .await?;
+    let (api_addr, api_task, api) = start_api(&config, &metrics, &board, &stop_rx).await?;
     let info = NodeInfo::describe(config.node.role, &secret.public(), &net, api_addr).await?;
     info!(
         target: "node",
@@ -81,38 +63,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         data_dir = %data_dir.display(),
         "node started"
     );
-
     tokio::spawn(watch_signals(stop_tx.clone()));
+    let running = Running {
+        secret,
+        net: net.clone(),
+        inbox,
+        metrics,
+        info,
+        board,
+        api,
+        stop: stop_rx,
+    };
     let result = match config.node.role {
-        Role::Distributor => {
-            let edge = edge(&net);
-            let distributor =
-                Distributor::open(&config, secret, edge, metrics, info.clone(), board)?;
-            // Announced only once the state opened: a node.json means a
-            // working node.
-            info.write(&data_dir)?;
-            net.provide()?;
-            let lanes = Lanes {
-                proofs: FromNetwork(inbox.proofs),
-                requests: FromNetwork(inbox.events),
-            };
-            distributor.run(lanes, api_rx, stop_rx).await
-        }
-        Role::Prover => {
-            info.write(&data_dir)?;
-            let resources = prover::Resources::local(&config.prover, &data_dir)?;
-            let prover = prover::Prover::new(
-                config.prover.clone(),
-                distributor_key,
-                secret,
-                &data_dir,
-                net.clone(),
-                metrics,
-                resources,
-                stop_rx,
-            );
-            prover.run(inbox.events, api_rx, Some((board, info))).await
-        }
+        Role::Distributor => run_distributor(&config, running).await,
+        Role::Prover => run_prover(&config, distributor_key, running).await,
     };
     let _ = stop_tx.send(true);
     let _ = api_task.await;
@@ -121,6 +85,92 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = net_task.await;
     let _ = std::fs::remove_file(data_dir.join(NODE_INFO_FILE));
     result
+}
+
+/// What a role runs on.
+struct Running {
+    secret: SecretKey,
+    net: NetworkHandle,
+    inbox: network::Inbox,
+    metrics: Arc<Metrics>,
+    info: NodeInfo,
+    board: StatusBoard,
+    api: mpsc::Receiver<api::ApiRequest>,
+    stop: watch::Receiver<bool>,
+}
+
+/// Serves the HTTP API; its requests come out of the returned receiver.
+async fn start_api(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    board: &StatusBoard,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<(
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<()>,
+    mpsc::Receiver<api::ApiRequest>,
+)> {
+    let status: api::StatusSource = {
+        let board = board.clone();
+        Arc::new(move || (*board.read()).clone())
+    };
+    let (api_tx, api_rx) = mpsc::channel(64);
+    let access = api::Access {
+        token: api::Token::load_or_create(&config.node.data_dir)?,
+        hosts: config.node.api_hosts.clone(),
+    };
+    let (addr, task) = api::serve(
+        config.node.api,
+        access,
+        metrics.clone(),
+        status,
+        api_tx,
+        stop.clone(),
+    )
+    .await?;
+    Ok((addr, task, api_rx))
+}
+
+async fn run_distributor(config: &Config, r: Running) -> anyhow::Result<()> {
+    let distributor = Distributor::open(
+        config,
+        r.secret,
+        edge(&r.net),
+        r.metrics,
+        r.info.clone(),
+        r.board,
+    )?;
+    // Announced only once the state opened: a node.json means a working node.
+    r.info.write(&config.node.data_dir)?;
+    r.net.provide()?;
+    let lanes = Lanes {
+        proofs: FromNetwork(r.inbox.proofs),
+        requests: FromNetwork(r.inbox.events),
+    };
+    distributor.run(lanes, r.api, r.stop).await
+}
+
+async fn run_prover(
+    config: &Config,
+    distributor: protocol::PublicKey,
+    r: Running,
+) -> anyhow::Result<()> {
+    let data_dir = &config.node.data_dir;
+    r.info.write(data_dir)?;
+    let resources = prover::Resources::local(&config.prover, data_dir)?;
+    let prover = prover::Prover::new(
+        config.prover.clone(),
+        distributor,
+        r.secret,
+        data_dir,
+        r.net,
+        r.metrics,
+        resources,
+        r.stop,
+    );
+    prover
+        .run(r.inbox.events, r.api, Some((r.board, r.info)))
+        .await
 }
 
 /// Fires `stop` on ctrl-c or SIGTERM.

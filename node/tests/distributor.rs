@@ -8,8 +8,8 @@ mod harness;
 use harness::{Harness, job, prove, prover};
 use protocol::envelope;
 use protocol::messages::{
-    AnyMessage, Heartbeat, InvalidReason, JobRequest, KEY_CHUNK_BYTES, KeyRequest, NoWorkReason,
-    Outcome, Release, Verdict,
+    AnyMessage, Heartbeat, InvalidReason, JobRequest, KeyRequest, NoWorkReason, Outcome,
+    ProofSubmission, Release, Verdict,
 };
 use protocol::{ContentHash, RequestId, Timestamp};
 
@@ -302,37 +302,52 @@ async fn heartbeats_and_releases_are_answered_by_what_the_holder_holds() {
 
 #[tokio::test]
 async fn key_chunks_go_only_to_job_holders_within_their_budget() {
-    let mut h = Harness::start_with(|c| c.distributor.key_downloads_per_hour = 1).await;
+    let mut h = Harness::start().await;
     with_batch(&h, 4).await;
-    let p = prover(1);
-    let stranger = KeyRequest {
-        key: ContentHash::of(b"any"),
-        chunk: 0,
-    };
-    assert_eq!(Harness::refusal(&h.ask(&p, &stranger).await), "no_handout");
-    let key = h.claim(&p).await.proving_key;
+    let (stranger, flooder, honest) = (prover(1), prover(2), prover(3));
+    let key = h.claim(&flooder).await.proving_key;
     let chunk = |chunk| KeyRequest { key, chunk };
-    // Chunk after chunk, the whole key over and over, until the budget
-    // says no; at least one whole copy is served first.
-    let (mut next, mut bytes, mut total) = (0, 0u64, u64::MAX);
-    let refused = loop {
-        match h.ask(&p, &chunk(next)).await {
+    assert_eq!(
+        Harness::refusal(&h.ask(&stranger, &chunk(0)).await),
+        "no_handout"
+    );
+    // The flooder asks for the first chunk again and again: its budget
+    // (two copies of the key) runs out.
+    let (mut served, mut total, mut refusals) = (0u64, 0u64, Vec::new());
+    for _ in 0..30 {
+        match h.ask(&flooder, &chunk(0)).await {
             AnyMessage::KeyChunk(c) => {
-                bytes += c.data.len() as u64;
+                served += c.data.len() as u64;
                 total = c.total_len;
-                next = if u64::from(next + 1) * KEY_CHUNK_BYTES as u64 >= total {
-                    0
-                } else {
-                    next + 1
-                };
             }
-            AnyMessage::Rejected(r) => break r.reason,
+            AnyMessage::Rejected(r) => refusals.push(r.reason),
             other => panic!("{other:?}"),
         }
-        assert!(bytes <= 10 * total, "no budget: {bytes} bytes served");
-    };
-    assert!(bytes >= total, "a whole key first: {bytes} of {total}");
-    assert_eq!(refused, "key_budget");
+    }
+    assert!(total > 0, "the flooder got its first chunks");
+    assert!(served <= 2 * total, "served {served} of a {total}-byte key");
+    assert!(refusals.iter().any(|r| r == "key_budget"), "{refusals:?}");
+    // An honest holder fetches the whole key, chunk by chunk.
+    h.claim(&honest).await;
+    let mut fetched = 0;
+    for n in 0..protocol::messages::KeyChunk::count(total) {
+        match h.ask(&honest, &chunk(n as u32)).await {
+            AnyMessage::KeyChunk(c) => fetched += c.data.len() as u64,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(fetched, total);
+    let metrics = h.metrics.render();
+    let served_total: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("crowdprove_key_bytes_served_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no key_bytes_served:\n{metrics}"));
+    assert!(
+        served_total <= 3 * total,
+        "{served_total} bytes served in all"
+    );
+    assert!(metrics.contains("reason=\"no_handout\""), "{metrics}");
     h.stop().await.unwrap();
 }
 
@@ -403,6 +418,43 @@ async fn requests_that_fail_admission_are_refused_with_their_reason() {
     };
     let r = h.send(&prover(7), &verdict).await;
     assert_eq!(Harness::refusal(&h.answer(r).await), "unexpected_kind");
+    // A proof for a hand-out never issued is judged without verification,
+    // and its replay refused.
+    let never = ProofSubmission {
+        job: job(1, 0),
+        request: RequestId(999),
+        proof: vec![0; 128],
+    };
+    let once = envelope::seal_now(&never, &prover(8));
+    let r = h.send_bytes(Some(prover(8).public()), once.clone()).await;
+    assert_eq!(
+        h.verdict(r).await.outcome,
+        Outcome::Invalid(InvalidReason::NotIssued)
+    );
+    let r = h.send_bytes(Some(prover(8).public()), once).await;
+    assert_eq!(Harness::refusal(&h.answer(r).await), "replayed");
+    let metrics = h.metrics.render();
+    for counted in [
+        "too_short",
+        "signer_mismatch",
+        "stale",
+        "from_future",
+        "replayed",
+        "rate_limited",
+        "unexpected_kind",
+    ] {
+        assert!(
+            metrics.contains(&format!("reason=\"{counted}\"")),
+            "{counted} not counted:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("outcome=\"not_issued\""), "{metrics}");
+    // Honest work goes on.
+    with_batch(&h, 4).await;
+    let honest = prover(9);
+    let assignment = h.claim(&honest).await;
+    let reply = h.submit(&honest, &assignment, prove(&assignment)).await;
+    assert!(accepted(&h.verdict(reply).await));
     h.stop().await.unwrap();
     // An allowlist admits only its keys.
     let mut closed = Harness::start_with(|c| {

@@ -7,8 +7,8 @@
 //! and the journal stores the batch whole. Batches are built one at a time,
 //! in order; ids run 1, 2, 3, ...
 
+use super::queue::ServiceThread;
 use std::sync::{Arc, mpsc};
-use std::thread::JoinHandle;
 
 use anyhow::{Context, bail};
 use protocol::{BatchId, Timestamp};
@@ -77,16 +77,6 @@ pub struct Intake<R> {
     tx: Option<mpsc::SyncSender<BuildRequest<R>>>,
 }
 
-/// The running thread.
-pub struct IntakeThread(JoinHandle<()>);
-
-impl IntakeThread {
-    /// Waits for the batch being built, if any.
-    pub fn join(self) {
-        let _ = self.0.join();
-    }
-}
-
 impl<R: Send + 'static> Intake<R> {
     /// Starts the thread; `last` is the id of the last stored batch, and
     /// results go to `out`. At most `queue` requests wait.
@@ -95,21 +85,19 @@ impl<R: Send + 'static> Intake<R> {
         last: BatchId,
         queue: usize,
         out: impl Fn(anyhow::Result<NewBatch>, R) + Send + 'static,
-    ) -> std::io::Result<(Self, IntakeThread)> {
+    ) -> std::io::Result<(Self, ServiceThread)> {
         let (tx, rx) = mpsc::sync_channel::<BuildRequest<R>>(queue.max(1));
-        let thread = std::thread::Builder::new()
-            .name("intake".into())
-            .spawn(move || {
-                let mut builder = Builder {
-                    workload,
-                    next: BatchId(last.0 + 1),
-                };
-                while let Ok(request) = rx.recv() {
-                    let built = builder.build(request.input);
-                    out(built, request.context);
-                }
-            })?;
-        Ok((Self { tx: Some(tx) }, IntakeThread(thread)))
+        let thread = ServiceThread::spawn("intake", move || {
+            let mut builder = Builder {
+                workload,
+                next: BatchId(last.0 + 1),
+            };
+            while let Ok(request) = rx.recv() {
+                let built = builder.build(request.input);
+                out(built, request.context);
+            }
+        })?;
+        Ok((Self { tx: Some(tx) }, thread))
     }
 
     /// Queues a batch; a full queue gives the request back.

@@ -17,11 +17,10 @@
 
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 
 use tracing::{debug, error};
 
-use super::queue::{self, Depth, Unbounded};
+use super::queue::{self, Depth, ServiceThread, Unbounded};
 use super::store::{Change, JobStore};
 use crate::disk::Space;
 
@@ -41,16 +40,6 @@ pub struct Journal<T> {
     queue: Unbounded<Entry<T>>,
 }
 
-/// The running thread: join it at shutdown.
-pub struct JournalThread(JoinHandle<()>);
-
-impl JournalThread {
-    /// Waits until every queued entry is written and its follow-up has run.
-    pub fn join(self) {
-        let _ = self.0.join();
-    }
-}
-
 impl<T: Send + 'static> Journal<T> {
     /// Starts the journal thread over `store`. `deliver` takes each
     /// follow-up once its entry is durable; `fatal` hears of a failed write
@@ -61,12 +50,12 @@ impl<T: Send + 'static> Journal<T> {
         space: Space,
         deliver: impl Fn(T) + Send + 'static,
         fatal: impl Fn(String) + Send + 'static,
-    ) -> std::io::Result<(Self, JournalThread)> {
+    ) -> std::io::Result<(Self, ServiceThread)> {
         let (queue, rx, depth) = queue::unbounded();
-        let thread = std::thread::Builder::new()
-            .name("journal".into())
-            .spawn(move || run(&store, &space, &rx, &depth, &deliver, &fatal))?;
-        Ok((Self { queue }, JournalThread(thread)))
+        let thread = ServiceThread::spawn("journal", move || {
+            run(&store, &space, &rx, &depth, &deliver, &fatal)
+        })?;
+        Ok((Self { queue }, thread))
     }
 
     /// Queues `changes`, unsynced and with nothing waiting on them (a

@@ -74,16 +74,16 @@ use tracing::{debug, info};
 
 use self::batch::BatchContext;
 use self::centralized::{LocalProof, LocalProver};
-use self::intake::{Intake, IntakeThread, NewBatch};
-use self::journal::JournalThread;
-use self::payout::{Payout, PayoutThread, SharedLedger};
+use self::intake::{Intake, NewBatch};
+use self::payout::{Payout, SharedLedger};
+use self::queue::ServiceThread;
 use self::router::Admission;
 use self::scheduler::Scheduler;
-use self::serving::{KeyBudget, Serve, Server, ServerThread};
+use self::serving::{KeyBudget, Serve, Server};
 use self::status::{QueueDepth, StatusBoard};
 use self::store::JobStore;
 use self::submission::{Settlement, Submission};
-use self::verify::{Checked, PoolThread, VerifyPool};
+use self::verify::{Checked, VerifyPool};
 use self::wire::{Inbound, Lane, Lanes, Outbox, Request};
 use crate::api::{ApiRequest, Rejection};
 use crate::config::DistributorSection;
@@ -165,11 +165,11 @@ struct Services {
 
 /// The services' threads, joined at shutdown in pipeline order.
 struct Threads {
-    intake: IntakeThread,
-    pool: PoolThread,
-    journal: JournalThread,
-    payout: PayoutThread,
-    server: ServerThread,
+    intake: ServiceThread,
+    pool: ServiceThread,
+    journal: ServiceThread,
+    payout: ServiceThread,
+    server: ServiceThread,
 }
 
 /// What the run loop counts and what waits on its timers.

@@ -16,13 +16,12 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use protocol::Timestamp;
 use tracing::{debug, error, info, warn};
 
-use super::queue::{self, Depth, Unbounded};
+use super::queue::{self, Depth, ServiceThread, Unbounded};
 use crate::disk::Space;
 use crate::metrics::Metrics;
 
@@ -46,16 +45,6 @@ pub struct Payout<T> {
     queue: Unbounded<Order<T>>,
 }
 
-/// The running thread: join it at shutdown.
-pub struct PayoutThread(JoinHandle<()>);
-
-impl PayoutThread {
-    /// Waits until every queued credit is written and a last block is cut.
-    pub fn join(self) {
-        let _ = self.0.join();
-    }
-}
-
 impl<T: Send + 'static> Payout<T> {
     /// Starts the payout thread over `ledger`. `paid` takes each follow-up
     /// once its credit is durable; `fatal` hears of a failed write.
@@ -65,18 +54,16 @@ impl<T: Send + 'static> Payout<T> {
         space: Space,
         paid: impl Fn(T) + Send + 'static,
         fatal: impl Fn(String) + Send + 'static,
-    ) -> std::io::Result<(Self, PayoutThread)> {
+    ) -> std::io::Result<(Self, ServiceThread)> {
         let (queue, rx, depth) = queue::unbounded();
-        let thread = std::thread::Builder::new()
-            .name("payout".into())
-            .spawn(move || {
-                let sinks = Sinks {
-                    paid: &paid,
-                    fatal: &fatal,
-                };
-                run(&ledger, &space, &rx, &depth, &metrics, &sinks)
-            })?;
-        Ok((Self { queue }, PayoutThread(thread)))
+        let thread = ServiceThread::spawn("payout", move || {
+            let sinks = Sinks {
+                paid: &paid,
+                fatal: &fatal,
+            };
+            run(&ledger, &space, &rx, &depth, &metrics, &sinks)
+        })?;
+        Ok((Self { queue }, thread))
     }
 
     /// Queues `credit`; `then` goes to `paid` once it is durable.

@@ -1,4 +1,7 @@
-//! The queues in front of the service threads. Sending never waits: a
+//! The service threads and the queues in front of them. Each service is a
+//! [`ServiceThread`] draining one queue; dropping or closing every sender
+//! lets it finish what is queued and stop, and the run loop joins it at
+//! shutdown. Sending never waits: a
 //! bounded queue that is full gives the item back (the caller answers
 //! `busy`); an unbounded one (the journal, the payout writer) is bounded by
 //! what feeds it. Each counts its depth for `/status` and the metrics: the
@@ -7,6 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 /// The service's side of a queue's depth count.
 #[derive(Debug, Clone, Default)]
@@ -160,5 +164,24 @@ mod tests {
         assert_eq!(q.push(3), Err(3));
         other.close();
         assert_eq!(rx.iter().collect::<Vec<_>>(), vec![1, 2]);
+    }
+}
+
+/// A running service thread: join it at shutdown, once its senders are
+/// closed.
+pub struct ServiceThread(JoinHandle<()>);
+
+impl ServiceThread {
+    /// Starts `work` on a thread named `name`.
+    pub fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> std::io::Result<Self> {
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(work)
+            .map(Self)
+    }
+
+    /// Waits until the service has handled what was queued and stopped.
+    pub fn join(self) {
+        let _ = self.0.join();
     }
 }

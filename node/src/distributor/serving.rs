@@ -6,14 +6,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use protocol::messages::{KEY_CHUNK_BYTES, KeyChunk, KeyRequest, ReceiptReply, ReceiptRequest};
 use protocol::{ContentHash, PublicKey, Timestamp};
 use tracing::error;
 
 use super::payout::SharedLedger;
-use super::queue::{self, Bounded};
+use super::queue::{self, Bounded, ServiceThread};
 use super::wire::{Outbox, ReplyTo};
 use crate::metrics::Metrics;
 
@@ -114,33 +113,21 @@ pub struct Server {
     queue: Bounded<Serve>,
 }
 
-/// The running thread.
-pub struct ServerThread(JoinHandle<()>);
-
-impl ServerThread {
-    /// Waits until every queued request is answered.
-    pub fn join(self) {
-        let _ = self.0.join();
-    }
-}
-
 impl Server {
     /// Starts the thread; at most `queue` requests wait.
     pub fn start(
         sources: Sources,
         outbox: Outbox,
         queue: usize,
-    ) -> std::io::Result<(Self, ServerThread)> {
+    ) -> std::io::Result<(Self, ServiceThread)> {
         let (queue, rx, depth) = queue::bounded(queue);
-        let thread = std::thread::Builder::new()
-            .name("serving".into())
-            .spawn(move || {
-                while let Ok(request) = rx.recv() {
-                    serve(&sources, &outbox, request);
-                    depth.done(1);
-                }
-            })?;
-        Ok((Self { queue }, ServerThread(thread)))
+        let thread = ServiceThread::spawn("serving", move || {
+            while let Ok(request) = rx.recv() {
+                serve(&sources, &outbox, request);
+                depth.done(1);
+            }
+        })?;
+        Ok((Self { queue }, thread))
     }
 
     /// Queues a request; a full queue gives it back.

@@ -15,7 +15,6 @@
 
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use protocol::messages::InvalidReason;
@@ -23,7 +22,7 @@ use prover_core::{Circuit, PreparedVerifyingKey, Proof, PublicSignals, ThreadPoo
 use rayon::prelude::*;
 use tracing::debug;
 
-use super::queue::{self, Bounded, Depth};
+use super::queue::{self, Bounded, Depth, ServiceThread};
 
 /// One proof to check, with whatever the caller needs back with its verdict.
 pub struct ProofCheck<T> {
@@ -99,30 +98,20 @@ pub struct VerifyPool<T, B> {
     queue: Bounded<Work<T, B>>,
 }
 
-/// The running dispatcher: join it at shutdown, after dropping the handle.
-pub struct PoolThread(JoinHandle<()>);
-
-impl PoolThread {
-    /// Waits until every queued check is done and its verdict sent.
-    pub fn join(self) {
-        let _ = self.0.join();
-    }
-}
-
 impl<T: Send + 'static, B: Send + 'static> VerifyPool<T, B> {
     /// Starts the pool; verdicts go to `out`.
     pub fn start(
         pvk: Arc<PreparedVerifyingKey>,
         config: PoolConfig,
         out: impl Fn(Checked<T, B>) + Send + 'static,
-    ) -> anyhow::Result<(Self, PoolThread)> {
+    ) -> anyhow::Result<(Self, ServiceThread)> {
         let pool = ThreadPool::new(config.threads.max(1))?;
         let (queue, rx, depth) = queue::bounded(config.queue);
         let max_batch = config.max_batch.max(1);
-        let thread = std::thread::Builder::new()
-            .name("verify".into())
-            .spawn(move || dispatch(&pvk, &pool, &rx, &depth, max_batch, &out))?;
-        Ok((Self { queue }, PoolThread(thread)))
+        let thread = ServiceThread::spawn("verify", move || {
+            dispatch(&pvk, &pool, &rx, &depth, max_batch, &out)
+        })?;
+        Ok((Self { queue }, thread))
     }
 
     /// Queues a proof; a full queue gives it back.
