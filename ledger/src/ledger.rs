@@ -4,11 +4,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs;
 use std::io::Write;
+use std::iter::Peekable;
 use std::ops::{Bound, Range, RangeBounds};
 use std::path::{Path, PathBuf};
 
 use protocol::{ContentHash, JobId, PublicKey, SecretKey, Timestamp, codec, hex};
-use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, WriteBatch, WriteOptions};
+use rocksdb::{ColumnFamily, DB, DBIterator, Direction, IteratorMode, WriteBatch, WriteOptions};
 use serde::Serialize;
 
 use crate::block::{BlockHeader, HEADER_VERSION, SignedHeader};
@@ -302,91 +303,14 @@ impl Ledger {
         signer: Option<SecretKey>,
         config: LedgerConfig,
     ) -> Result<Self> {
-        let corrupt = |reason: String| Error::Corrupt {
-            path: path.clone(),
-            reason,
-        };
-        let dberr = |source| Error::Db {
-            path: path.clone(),
-            source,
-        };
-        let meta = cf(&db, store::CF_META);
-        match db.get_cf(meta, store::META_MAGIC).map_err(dberr)? {
-            Some(m) if m == store::MAGIC => {}
-            Some(m) if m.starts_with(b"crowdprove-ledger") => {
-                return Err(Error::Foreign {
-                    path,
-                    reason: format!(
-                        "its format is {:?}; this build reads {:?}",
-                        String::from_utf8_lossy(&m),
-                        String::from_utf8_lossy(store::MAGIC)
-                    ),
-                });
-            }
-            _ => {
-                return Err(Error::Foreign {
-                    path,
-                    reason: "no CrowdProve ledger header in its meta column family".into(),
-                });
-            }
-        }
-        let distributor = db
-            .get_cf(meta, store::META_DISTRIBUTOR)
-            .map_err(dberr)?
-            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-            .map(PublicKey)
-            .ok_or_else(|| corrupt("the distributor key record is missing or damaged".into()))?;
-        let next_seq = db
-            .get_cf(meta, store::META_NEXT_SEQ)
-            .map_err(dberr)?
-            .and_then(|b| store::parse_u64(&b))
-            .ok_or_else(|| corrupt("the next-sequence record is missing or damaged".into()))?;
-
-        let (key, value) = db
-            .iterator_cf(cf(&db, store::CF_BLOCKS), IteratorMode::End)
-            .next()
-            .ok_or_else(|| corrupt("no blocks, not even genesis".into()))?
-            .map_err(dberr)?;
-        let tip =
-            SignedHeader::decode(&value).map_err(|e| corrupt(format!("tip block header: {e}")))?;
-        if store::parse_u64(&key) != Some(tip.header.height) {
-            return Err(corrupt(format!(
-                "the last block is stored under the wrong key for height {}",
-                tip.header.height
-            )));
-        }
-        tip.verify(&distributor)
-            .map_err(|e| corrupt(format!("tip block {}: {e}", tip.header.height)))?;
-
-        let mut committed = BTreeMap::new();
-        for item in db.iterator_cf(cf(&db, store::CF_BALANCES), IteratorMode::Start) {
-            let (key, value) = item.map_err(dberr)?;
-            let prover = <[u8; 32]>::try_from(&key[..])
-                .map(PublicKey)
-                .map_err(|_| corrupt("a balance key is not a public key".into()))?;
-            let account: Account = codec::decode(&value, 64)
-                .map_err(|e| corrupt(format!("balance of {prover:?}: {e}")))?;
-            committed.insert(prover, account);
-        }
-
-        let mut pending = VecDeque::new();
-        for item in db.iterator_cf(cf(&db, store::CF_PENDING), IteratorMode::Start) {
-            let (key, value) = item.map_err(dberr)?;
-            let seq = store::parse_u64(&key)
-                .ok_or_else(|| corrupt("a pending key is not a sequence number".into()))?;
-            let entry: PendingTx = codec::decode(&value, MAX_TX_BYTES + 16)
-                .map_err(|e| corrupt(format!("pending transaction {seq}: {e}")))?;
-            if seq >= next_seq {
-                return Err(corrupt(format!(
-                    "pending transaction {seq} is past the next sequence {next_seq}"
-                )));
-            }
-            pending.push_back((seq, entry));
-        }
+        let (distributor, next_seq) = Self::load_meta(&db, &path)?;
+        let tip = Self::load_tip(&db, &path, &distributor)?;
+        let committed = Self::load_balances(&db, &path)?;
+        let pending = Self::load_pending(&db, &path, next_seq)?;
         let pending_accounts = state::apply_all(pending.iter().map(|(_, p)| &p.tx), |pk| {
             committed.get(pk).copied().unwrap_or_default()
         })
-        .map_err(|e| corrupt(format!("the pending pool does not replay: {e}")))?;
+        .map_err(|e| corrupt_at(&path)(format!("the pending pool does not replay: {e}")))?;
 
         Ok(Self {
             db,
@@ -402,6 +326,102 @@ impl Ledger {
             pending_accounts,
             next_seq,
         })
+    }
+
+    /// The meta column family: the format marker, then the distributor's key
+    /// and the next pending sequence number.
+    fn load_meta(db: &DB, path: &Path) -> Result<(PublicKey, u64)> {
+        let corrupt = corrupt_at(path);
+        let dberr = dberr_at(path);
+        let meta = cf(db, store::CF_META);
+        match db.get_cf(meta, store::META_MAGIC).map_err(&dberr)? {
+            Some(m) if m == store::MAGIC => {}
+            Some(m) if m.starts_with(b"crowdprove-ledger") => {
+                return Err(Error::Foreign {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "its format is {:?}; this build reads {:?}",
+                        String::from_utf8_lossy(&m),
+                        String::from_utf8_lossy(store::MAGIC)
+                    ),
+                });
+            }
+            _ => {
+                return Err(Error::Foreign {
+                    path: path.to_owned(),
+                    reason: "no CrowdProve ledger header in its meta column family".into(),
+                });
+            }
+        }
+        let distributor = db
+            .get_cf(meta, store::META_DISTRIBUTOR)
+            .map_err(&dberr)?
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .map(PublicKey)
+            .ok_or_else(|| corrupt("the distributor key record is missing or damaged".into()))?;
+        let next_seq = db
+            .get_cf(meta, store::META_NEXT_SEQ)
+            .map_err(&dberr)?
+            .and_then(|b| store::parse_u64(&b))
+            .ok_or_else(|| corrupt("the next-sequence record is missing or damaged".into()))?;
+        Ok((distributor, next_seq))
+    }
+
+    /// The last block's header, stored under its height and signed by `distributor`.
+    fn load_tip(db: &DB, path: &Path, distributor: &PublicKey) -> Result<SignedHeader> {
+        let corrupt = corrupt_at(path);
+        let (key, value) = db
+            .iterator_cf(cf(db, store::CF_BLOCKS), IteratorMode::End)
+            .next()
+            .ok_or_else(|| corrupt("no blocks, not even genesis".into()))?
+            .map_err(dberr_at(path))?;
+        let tip =
+            SignedHeader::decode(&value).map_err(|e| corrupt(format!("tip block header: {e}")))?;
+        if store::parse_u64(&key) != Some(tip.header.height) {
+            return Err(corrupt(format!(
+                "the last block is stored under the wrong key for height {}",
+                tip.header.height
+            )));
+        }
+        tip.verify(distributor)
+            .map_err(|e| corrupt(format!("tip block {}: {e}", tip.header.height)))?;
+        Ok(tip)
+    }
+
+    /// The accounts as of the tip block.
+    fn load_balances(db: &DB, path: &Path) -> Result<BTreeMap<PublicKey, Account>> {
+        let corrupt = corrupt_at(path);
+        let mut committed = BTreeMap::new();
+        for item in db.iterator_cf(cf(db, store::CF_BALANCES), IteratorMode::Start) {
+            let (key, value) = item.map_err(dberr_at(path))?;
+            let prover = <[u8; 32]>::try_from(&key[..])
+                .map(PublicKey)
+                .map_err(|_| corrupt("a balance key is not a public key".into()))?;
+            let account: Account = codec::decode(&value, 64)
+                .map_err(|e| corrupt(format!("balance of {prover:?}: {e}")))?;
+            committed.insert(prover, account);
+        }
+        Ok(committed)
+    }
+
+    /// The pending pool in sequence order, every number below `next_seq`.
+    fn load_pending(db: &DB, path: &Path, next_seq: u64) -> Result<VecDeque<(u64, PendingTx)>> {
+        let corrupt = corrupt_at(path);
+        let mut pending = VecDeque::new();
+        for item in db.iterator_cf(cf(db, store::CF_PENDING), IteratorMode::Start) {
+            let (key, value) = item.map_err(dberr_at(path))?;
+            let seq = store::parse_u64(&key)
+                .ok_or_else(|| corrupt("a pending key is not a sequence number".into()))?;
+            let entry: PendingTx = codec::decode(&value, MAX_TX_BYTES + 16)
+                .map_err(|e| corrupt(format!("pending transaction {seq}: {e}")))?;
+            if seq >= next_seq {
+                return Err(corrupt(format!(
+                    "pending transaction {seq} is past the next sequence {next_seq}"
+                )));
+            }
+            pending.push_back((seq, entry));
+        }
+        Ok(pending)
     }
 
     /// The ledger's directory.
@@ -609,7 +629,31 @@ impl Ledger {
             distributor: self.distributor,
         };
         let signed = header.sign(&signer);
+        let batch = self.block_batch(&signed, &tree, &block, &touched);
+        self.write(batch)?;
 
+        self.committed = accounts;
+        self.pending.drain(..count);
+        self.pending_accounts = state::apply_all(self.pending.iter().map(|(_, p)| &p.tx), |pk| {
+            self.committed.get(pk).copied().unwrap_or_default()
+        })
+        .map_err(|e| self.corrupt(format!("the pending pool no longer applies: {e}")))?;
+        self.tip = signed.clone();
+        Ok(Some(signed))
+    }
+
+    /// The one atomic write that stores block `signed` (cut from `block`, the
+    /// oldest pending entries, with Merkle tree `tree`): header, tree,
+    /// transactions, history and job indexes, pool removals, and the
+    /// `touched` balances.
+    fn block_batch(
+        &self,
+        signed: &SignedHeader,
+        tree: &MerkleTree,
+        block: &[&(u64, PendingTx)],
+        touched: &HashMap<PublicKey, Account>,
+    ) -> WriteBatch {
+        let height = signed.header.height;
         let mut batch = WriteBatch::default();
         batch.put_cf(
             self.cf(store::CF_BLOCKS),
@@ -644,23 +688,14 @@ impl Ledger {
             }
             batch.delete_cf(self.cf(store::CF_PENDING), store::height_key(*seq));
         }
-        for (prover, account) in &touched {
+        for (prover, account) in touched {
             batch.put_cf(
                 self.cf(store::CF_BALANCES),
                 prover.0,
                 codec::encode(account),
             );
         }
-        self.write(batch)?;
-
-        self.committed = accounts;
-        self.pending.drain(..count);
-        self.pending_accounts = state::apply_all(self.pending.iter().map(|(_, p)| &p.tx), |pk| {
-            self.committed.get(pk).copied().unwrap_or_default()
-        })
-        .map_err(|e| self.corrupt(format!("the pending pool no longer applies: {e}")))?;
-        self.tip = signed.clone();
-        Ok(Some(signed))
+        batch
     }
 
     /// Whether the policy calls for a block at `now`: a full block's worth
@@ -866,265 +901,41 @@ impl Ledger {
     /// indexes consistent; then the stored balances and the pending pool.
     /// Reports the first bad height.
     pub fn verify_chain(&self) -> Result<ChainReport> {
-        let mut report = ChainReport::default();
-        let mut accounts: BTreeMap<PublicKey, Account> = BTreeMap::new();
-        let mut jobs: HashSet<JobId> = HashSet::new();
-        let mut prev: Option<SignedHeader> = None;
-        let mut txs_iter = self
-            .db
-            .iterator_cf(self.cf(store::CF_TXS), IteratorMode::Start)
-            .peekable();
-        let mut height = 0u64;
-        let bad = |height: u64, reason: String| Error::InvalidChain {
-            path: self.path.clone(),
-            height,
-            reason,
-        };
-
+        let mut walk = ChainWalk::new(self);
         for item in self
             .db
             .iterator_cf(self.cf(store::CF_BLOCKS), IteratorMode::Start)
         {
             let (key, value) = item.map_err(self.dberr())?;
-            if store::parse_u64(&key) != Some(height) {
-                return Err(bad(
-                    height,
-                    format!("block missing; next stored key is {}", hex::encode(&key)),
-                ));
-            }
-            let signed = SignedHeader::decode(&value)
-                .map_err(|e| bad(height, format!("header does not decode: {e}")))?;
-            let header = &signed.header;
-            if header.height != height || header.version != HEADER_VERSION {
-                return Err(bad(
-                    height,
-                    format!(
-                        "header claims height {} version {}",
-                        header.height, header.version
-                    ),
-                ));
-            }
-            signed
-                .verify(&self.distributor)
-                .map_err(|e| bad(height, e.to_string()))?;
-            match &prev {
-                None if header.prev_hash != ContentHash([0; 32]) || header.tx_count != 0 => {
-                    return Err(bad(
-                        height,
-                        "genesis must have a zero previous hash and no transactions".into(),
-                    ));
-                }
-                Some(p) if header.prev_hash != p.hash() => {
-                    return Err(bad(
-                        height,
-                        "previous-hash link does not match the block below".into(),
-                    ));
-                }
-                Some(p) if header.timestamp < p.header.timestamp => {
-                    return Err(bad(height, "timestamp earlier than the block below".into()));
-                }
-                _ => {}
-            }
-
-            let mut leaves = Vec::with_capacity(header.tx_count as usize);
-            while let Some(item) = txs_iter.peek() {
-                let (tx_height, index) = match item {
-                    Ok((k, _)) => store::parse_tx_key(k)
-                        .ok_or_else(|| bad(height, "malformed transaction key".into()))?,
-                    Err(e) => return Err(self.dberr()(e.clone())),
-                };
-                if tx_height > height {
-                    break;
-                }
-                if tx_height < height {
-                    return Err(bad(
-                        tx_height,
-                        "transaction stored for a height with no block".into(),
-                    ));
-                }
-                let (_, value) = txs_iter.next().expect("peeked").map_err(self.dberr())?;
-                if index as usize != leaves.len() {
-                    return Err(bad(height, format!("transaction {} missing", leaves.len())));
-                }
-                let tx = Tx::decode(&value)
-                    .map_err(|e| bad(height, format!("transaction {index}: {e}")))?;
-                let fault = |reason: String| bad(height, format!("transaction {index}: {reason}"));
-                tx.check_well_formed().map_err(|e| fault(e.to_string()))?;
-                let account = accounts.entry(*tx.prover()).or_default();
-                state::apply(&tx, account).map_err(|e| fault(e.to_string()))?;
-                if self
-                    .db
-                    .get_pinned_cf(
-                        self.cf(store::CF_HISTORY),
-                        store::history_key(tx.prover(), height, index),
-                    )
-                    .map_err(self.dberr())?
-                    .is_none()
-                {
-                    return Err(fault("missing from the prover's history index".into()));
-                }
-                match &tx {
-                    Tx::Credit(c) => {
-                        if !jobs.insert(c.job) {
-                            return Err(fault(format!("job {} credited a second time", c.job)));
-                        }
-                        if self.credit_location(c.job)? != Some(TxLocation::Block { height, index })
-                        {
-                            return Err(fault(format!(
-                                "job index does not point at the credit of {}",
-                                c.job
-                            )));
-                        }
-                        report.credits += 1;
-                    }
-                    Tx::Withdraw(_) => report.withdrawals += 1,
-                    Tx::Penalty(_) => report.penalties += 1,
-                }
-                leaves.push(tx.leaf_hash());
-            }
-            if leaves.len() != header.tx_count as usize {
-                return Err(bad(
-                    height,
-                    format!(
-                        "header says {} transactions, found {}",
-                        header.tx_count,
-                        leaves.len()
-                    ),
-                ));
-            }
-            let tree = MerkleTree::from_leaves(leaves);
-            if tree.root() != header.tx_root {
-                return Err(bad(
-                    height,
-                    "transaction root does not match the transactions".into(),
-                ));
-            }
-            let stored = self
-                .db
-                .get_pinned_cf(self.cf(store::CF_TREES), store::height_key(height))
-                .map_err(self.dberr())?;
-            if stored.as_deref() != Some(&tree.to_bytes()[..]) {
-                return Err(bad(
-                    height,
-                    "stored Merkle tree missing or different".into(),
-                ));
-            }
-            if state::balance_root(&accounts) != header.balance_root
-                || accounts.len() as u64 != header.account_count
-            {
-                return Err(bad(
-                    height,
-                    "balance root does not match the replayed balances".into(),
-                ));
-            }
-            report.txs += u64::from(header.tx_count);
-            report.blocks += 1;
-            prev = Some(signed);
-            height += 1;
+            walk.block(&key, &value)?;
         }
-        let Some(tip) = prev else {
-            return Err(bad(0, "no genesis block".into()));
-        };
-        if let Some(item) = txs_iter.next() {
-            let (key, _) = item.map_err(self.dberr())?;
-            let at = store::parse_tx_key(&key).map_or(height, |(h, _)| h);
-            return Err(bad(at, "transactions stored above the tip".into()));
-        }
-        if tip != self.tip {
-            return Err(bad(
-                tip.header.height,
-                "the tip changed or differs from the one loaded at open".into(),
-            ));
-        }
+        let tip = walk.tip()?;
         let tip_height = tip.header.height;
+        let stored = walk.stored_balances(tip_height)?;
+        walk.check_history_index(tip_height)?;
+        let pending_credits = walk.pending_pool(tip_height)?;
+        walk.check_job_index(tip_height, pending_credits)?;
 
-        // The stored balances must be exactly the replayed ones.
-        let mut stored = BTreeMap::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(store::CF_BALANCES), IteratorMode::Start)
-        {
-            let (key, value) = item.map_err(self.dberr())?;
-            let prover = <[u8; 32]>::try_from(&key[..]).map(PublicKey);
-            let account = codec::decode::<Account>(&value, 64);
-            match (prover, account) {
-                (Ok(p), Ok(a)) => stored.insert(p, a),
-                _ => return Err(bad(tip_height, "a stored balance does not decode".into())),
-            };
-        }
-        if stored != accounts {
-            return Err(bad(
-                tip_height,
-                "stored balances differ from the replayed chain".into(),
-            ));
-        }
-        let history_len = self
-            .db
-            .iterator_cf(self.cf(store::CF_HISTORY), IteratorMode::Start)
-            .count() as u64;
-        if history_len != report.txs {
-            return Err(bad(
-                tip_height,
-                format!(
-                    "history index has {history_len} entries for {} transactions",
-                    report.txs
-                ),
-            ));
-        }
-
-        // The pending pool must replay on top of the tip, with its jobs indexed as pending.
-        let pool_bad = |reason: String| bad(tip_height + 1, format!("pending pool: {reason}"));
-        let mut pending_credits = 0u64;
-        let mut last_seq = None;
-        for item in self
-            .db
-            .iterator_cf(self.cf(store::CF_PENDING), IteratorMode::Start)
-        {
-            let (key, value) = item.map_err(self.dberr())?;
-            let seq = store::parse_u64(&key).ok_or_else(|| pool_bad("malformed key".into()))?;
-            let entry: PendingTx = codec::decode(&value, MAX_TX_BYTES + 16)
-                .map_err(|e| pool_bad(format!("{seq}: {e}")))?;
-            let tx = &entry.tx;
-            tx.check_well_formed()
-                .map_err(|e| pool_bad(format!("{seq}: {e}")))?;
-            state::apply(tx, accounts.entry(*tx.prover()).or_default())
-                .map_err(|e| pool_bad(format!("{seq}: {e}")))?;
-            if let Tx::Credit(c) = tx {
-                if !jobs.insert(c.job) {
-                    return Err(pool_bad(format!(
-                        "{seq}: job {} credited a second time",
-                        c.job
-                    )));
-                }
-                if self.credit_location(c.job)? != Some(TxLocation::Pending { seq }) {
-                    return Err(pool_bad(format!("{seq}: job index does not point here")));
-                }
-                pending_credits += 1;
-            }
-            report.pending += 1;
-            last_seq = Some(seq);
-        }
-        if last_seq.is_some_and(|s| s >= self.next_seq) {
-            return Err(pool_bad(
-                "a sequence number is past the recorded next one".into(),
-            ));
-        }
-        let index_len = self
-            .db
-            .iterator_cf(self.cf(store::CF_INDEX), IteratorMode::Start)
-            .count() as u64;
-        if index_len != report.credits + pending_credits {
-            return Err(pool_bad(format!(
-                "job index has {index_len} entries for {} credits",
-                report.credits + pending_credits
-            )));
-        }
-
+        let mut report = walk.report;
         report.height = tip_height;
         report.tip_hash = tip.hash().to_hex();
         report.accounts = stored.len() as u64;
         report.total_balance = stored.values().map(|a| u128::from(a.balance)).sum();
         Ok(report)
+    }
+
+    /// The error [`Ledger::verify_chain`] reports for the first bad height.
+    fn invalid(&self, height: u64, reason: String) -> Error {
+        Error::InvalidChain {
+            path: self.path.clone(),
+            height,
+            reason,
+        }
+    }
+
+    /// A fault in the pending pool, reported at the height above the tip.
+    fn invalid_pool(&self, tip_height: u64, reason: String) -> Error {
+        self.invalid(tip_height + 1, format!("pending pool: {reason}"))
     }
 
     fn export_doc(&self) -> ExportDoc {
@@ -1164,6 +975,357 @@ impl Ledger {
     }
 }
 
+/// What [`Ledger::verify_chain`] carries from one block to the next: the
+/// counts so far, the balances and credited jobs replayed so far, the block
+/// below, and the stored transactions not yet matched to a block.
+struct ChainWalk<'a> {
+    ledger: &'a Ledger,
+    report: ChainReport,
+    accounts: BTreeMap<PublicKey, Account>,
+    jobs: HashSet<JobId>,
+    prev: Option<SignedHeader>,
+    txs: Peekable<DBIterator<'a>>,
+    /// The height of the block being checked.
+    height: u64,
+}
+
+impl<'a> ChainWalk<'a> {
+    fn new(ledger: &'a Ledger) -> Self {
+        Self {
+            ledger,
+            report: ChainReport::default(),
+            accounts: BTreeMap::new(),
+            jobs: HashSet::new(),
+            prev: None,
+            txs: ledger
+                .db
+                .iterator_cf(ledger.cf(store::CF_TXS), IteratorMode::Start)
+                .peekable(),
+            height: 0,
+        }
+    }
+
+    /// An invalid-chain error at the block being checked.
+    fn bad(&self, reason: String) -> Error {
+        self.ledger.invalid(self.height, reason)
+    }
+
+    /// Checks the block stored under `key` with its transactions, then steps
+    /// to the next height.
+    fn block(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let signed = self.header(key, value)?;
+        let leaves = self.transactions(signed.header.tx_count as usize)?;
+        self.check_roots(&signed.header, leaves)?;
+        self.report.txs += u64::from(signed.header.tx_count);
+        self.report.blocks += 1;
+        self.prev = Some(signed);
+        self.height += 1;
+        Ok(())
+    }
+
+    /// The block's header: stored at its height, decodable, of this version,
+    /// signed by the distributor and linked to the block below.
+    fn header(&self, key: &[u8], value: &[u8]) -> Result<SignedHeader> {
+        if store::parse_u64(key) != Some(self.height) {
+            return Err(self.bad(format!(
+                "block missing; next stored key is {}",
+                hex::encode(key)
+            )));
+        }
+        let signed = SignedHeader::decode(value)
+            .map_err(|e| self.bad(format!("header does not decode: {e}")))?;
+        let header = &signed.header;
+        if header.height != self.height || header.version != HEADER_VERSION {
+            return Err(self.bad(format!(
+                "header claims height {} version {}",
+                header.height, header.version
+            )));
+        }
+        signed
+            .verify(&self.ledger.distributor)
+            .map_err(|e| self.bad(e.to_string()))?;
+        self.check_link(header)?;
+        Ok(signed)
+    }
+
+    /// Genesis starts the chain with nothing below it and no transactions;
+    /// every later block links to the one below and is no older.
+    fn check_link(&self, header: &BlockHeader) -> Result<()> {
+        match &self.prev {
+            None if header.prev_hash != ContentHash([0; 32]) || header.tx_count != 0 => {
+                return Err(
+                    self.bad("genesis must have a zero previous hash and no transactions".into())
+                );
+            }
+            Some(p) if header.prev_hash != p.hash() => {
+                return Err(self.bad("previous-hash link does not match the block below".into()));
+            }
+            Some(p) if header.timestamp < p.header.timestamp => {
+                return Err(self.bad("timestamp earlier than the block below".into()));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Replays the block's stored transactions in index order and returns
+    /// their leaf hashes.
+    fn transactions(&mut self, capacity: usize) -> Result<Vec<ContentHash>> {
+        let mut leaves = Vec::with_capacity(capacity);
+        while let Some((index, value)) = self.next_tx()? {
+            if index as usize != leaves.len() {
+                return Err(self.bad(format!("transaction {} missing", leaves.len())));
+            }
+            leaves.push(self.transaction(index, &value)?);
+        }
+        Ok(leaves)
+    }
+
+    /// The next stored transaction (its index and bytes) if it belongs to the
+    /// block being checked; one stored below it has no block.
+    fn next_tx(&mut self) -> Result<Option<(u32, Box<[u8]>)>> {
+        let ledger = self.ledger;
+        let height = self.height;
+        let Some(item) = self.txs.peek() else {
+            return Ok(None);
+        };
+        let (tx_height, index) = match item {
+            Ok((k, _)) => store::parse_tx_key(k)
+                .ok_or_else(|| ledger.invalid(height, "malformed transaction key".into()))?,
+            Err(e) => return Err(ledger.dberr()(e.clone())),
+        };
+        if tx_height > height {
+            return Ok(None);
+        }
+        if tx_height < height {
+            return Err(ledger.invalid(
+                tx_height,
+                "transaction stored for a height with no block".into(),
+            ));
+        }
+        let (_, value) = self.txs.next().expect("peeked").map_err(ledger.dberr())?;
+        Ok(Some((index, value)))
+    }
+
+    /// Checks transaction `index` of the block: its rules against the
+    /// balances so far, its history entry and, for a credit, the job index.
+    /// Counts it and returns its leaf hash.
+    fn transaction(&mut self, index: u32, value: &[u8]) -> Result<ContentHash> {
+        let ledger = self.ledger;
+        let height = self.height;
+        let tx = Tx::decode(value)
+            .map_err(|e| ledger.invalid(height, format!("transaction {index}: {e}")))?;
+        let fault =
+            |reason: String| ledger.invalid(height, format!("transaction {index}: {reason}"));
+        tx.check_well_formed().map_err(|e| fault(e.to_string()))?;
+        let account = self.accounts.entry(*tx.prover()).or_default();
+        state::apply(&tx, account).map_err(|e| fault(e.to_string()))?;
+        if ledger
+            .db
+            .get_pinned_cf(
+                ledger.cf(store::CF_HISTORY),
+                store::history_key(tx.prover(), height, index),
+            )
+            .map_err(ledger.dberr())?
+            .is_none()
+        {
+            return Err(fault("missing from the prover's history index".into()));
+        }
+        match &tx {
+            Tx::Credit(c) => {
+                if !self.jobs.insert(c.job) {
+                    return Err(fault(format!("job {} credited a second time", c.job)));
+                }
+                if ledger.credit_location(c.job)? != Some(TxLocation::Block { height, index }) {
+                    return Err(fault(format!(
+                        "job index does not point at the credit of {}",
+                        c.job
+                    )));
+                }
+                self.report.credits += 1;
+            }
+            Tx::Withdraw(_) => self.report.withdrawals += 1,
+            Tx::Penalty(_) => self.report.penalties += 1,
+        }
+        Ok(tx.leaf_hash())
+    }
+
+    /// The header's transaction count and roots against the replay, and the
+    /// stored Merkle tree against the one rebuilt from `leaves`.
+    fn check_roots(&self, header: &BlockHeader, leaves: Vec<ContentHash>) -> Result<()> {
+        if leaves.len() != header.tx_count as usize {
+            return Err(self.bad(format!(
+                "header says {} transactions, found {}",
+                header.tx_count,
+                leaves.len()
+            )));
+        }
+        let tree = MerkleTree::from_leaves(leaves);
+        if tree.root() != header.tx_root {
+            return Err(self.bad("transaction root does not match the transactions".into()));
+        }
+        let stored = self
+            .ledger
+            .db
+            .get_pinned_cf(
+                self.ledger.cf(store::CF_TREES),
+                store::height_key(self.height),
+            )
+            .map_err(self.ledger.dberr())?;
+        if stored.as_deref() != Some(&tree.to_bytes()[..]) {
+            return Err(self.bad("stored Merkle tree missing or different".into()));
+        }
+        if state::balance_root(&self.accounts) != header.balance_root
+            || self.accounts.len() as u64 != header.account_count
+        {
+            return Err(self.bad("balance root does not match the replayed balances".into()));
+        }
+        Ok(())
+    }
+
+    /// After the last block: there was a genesis, no transaction is stored
+    /// above the tip, and the tip is the one loaded at open. Returns the tip.
+    fn tip(&mut self) -> Result<SignedHeader> {
+        let ledger = self.ledger;
+        let Some(tip) = self.prev.take() else {
+            return Err(ledger.invalid(0, "no genesis block".into()));
+        };
+        if let Some(item) = self.txs.next() {
+            let (key, _) = item.map_err(ledger.dberr())?;
+            let at = store::parse_tx_key(&key).map_or(self.height, |(h, _)| h);
+            return Err(ledger.invalid(at, "transactions stored above the tip".into()));
+        }
+        if tip != ledger.tip {
+            return Err(ledger.invalid(
+                tip.header.height,
+                "the tip changed or differs from the one loaded at open".into(),
+            ));
+        }
+        Ok(tip)
+    }
+
+    /// The stored balances, which must be exactly the replayed ones.
+    fn stored_balances(&self, tip_height: u64) -> Result<BTreeMap<PublicKey, Account>> {
+        let ledger = self.ledger;
+        let mut stored = BTreeMap::new();
+        for item in ledger
+            .db
+            .iterator_cf(ledger.cf(store::CF_BALANCES), IteratorMode::Start)
+        {
+            let (key, value) = item.map_err(ledger.dberr())?;
+            let prover = <[u8; 32]>::try_from(&key[..]).map(PublicKey);
+            let account = codec::decode::<Account>(&value, 64);
+            match (prover, account) {
+                (Ok(p), Ok(a)) => stored.insert(p, a),
+                _ => {
+                    return Err(
+                        ledger.invalid(tip_height, "a stored balance does not decode".into())
+                    );
+                }
+            };
+        }
+        if stored != self.accounts {
+            return Err(ledger.invalid(
+                tip_height,
+                "stored balances differ from the replayed chain".into(),
+            ));
+        }
+        Ok(stored)
+    }
+
+    /// The history index holds one entry per transaction in a block.
+    fn check_history_index(&self, tip_height: u64) -> Result<()> {
+        let ledger = self.ledger;
+        let history_len = ledger
+            .db
+            .iterator_cf(ledger.cf(store::CF_HISTORY), IteratorMode::Start)
+            .count() as u64;
+        if history_len != self.report.txs {
+            return Err(ledger.invalid(
+                tip_height,
+                format!(
+                    "history index has {history_len} entries for {} transactions",
+                    self.report.txs
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Replays the pending pool on top of the tip, with its jobs indexed as
+    /// pending; returns how many credits it holds.
+    fn pending_pool(&mut self, tip_height: u64) -> Result<u64> {
+        let ledger = self.ledger;
+        let pool_bad = |reason: String| ledger.invalid_pool(tip_height, reason);
+        let mut pending_credits = 0u64;
+        let mut last_seq = None;
+        for item in ledger
+            .db
+            .iterator_cf(ledger.cf(store::CF_PENDING), IteratorMode::Start)
+        {
+            let (key, value) = item.map_err(ledger.dberr())?;
+            let seq = store::parse_u64(&key).ok_or_else(|| pool_bad("malformed key".into()))?;
+            if self.pending_tx(tip_height, seq, &value)? {
+                pending_credits += 1;
+            }
+            self.report.pending += 1;
+            last_seq = Some(seq);
+        }
+        if last_seq.is_some_and(|s| s >= ledger.next_seq) {
+            return Err(pool_bad(
+                "a sequence number is past the recorded next one".into(),
+            ));
+        }
+        Ok(pending_credits)
+    }
+
+    /// Replays pending transaction `seq` on the balances; whether it is a
+    /// credit (whose job must be new and indexed as pending here).
+    fn pending_tx(&mut self, tip_height: u64, seq: u64, value: &[u8]) -> Result<bool> {
+        let ledger = self.ledger;
+        let pool_bad = |reason: String| ledger.invalid_pool(tip_height, reason);
+        let entry: PendingTx =
+            codec::decode(value, MAX_TX_BYTES + 16).map_err(|e| pool_bad(format!("{seq}: {e}")))?;
+        let tx = &entry.tx;
+        tx.check_well_formed()
+            .map_err(|e| pool_bad(format!("{seq}: {e}")))?;
+        state::apply(tx, self.accounts.entry(*tx.prover()).or_default())
+            .map_err(|e| pool_bad(format!("{seq}: {e}")))?;
+        let Tx::Credit(c) = tx else {
+            return Ok(false);
+        };
+        if !self.jobs.insert(c.job) {
+            return Err(pool_bad(format!(
+                "{seq}: job {} credited a second time",
+                c.job
+            )));
+        }
+        if ledger.credit_location(c.job)? != Some(TxLocation::Pending { seq }) {
+            return Err(pool_bad(format!("{seq}: job index does not point here")));
+        }
+        Ok(true)
+    }
+
+    /// The job index holds one entry per credit, in blocks or pending.
+    fn check_job_index(&self, tip_height: u64, pending_credits: u64) -> Result<()> {
+        let ledger = self.ledger;
+        let index_len = ledger
+            .db
+            .iterator_cf(ledger.cf(store::CF_INDEX), IteratorMode::Start)
+            .count() as u64;
+        if index_len != self.report.credits + pending_credits {
+            return Err(ledger.invalid_pool(
+                tip_height,
+                format!(
+                    "job index has {index_len} entries for {} credits",
+                    self.report.credits + pending_credits
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The inclusion proof for leaf `index` read straight from a stored tree
 /// (levels concatenated, leaves first) without decoding the whole of it.
 fn tree_proof(bytes: &[u8], leaves: usize, index: usize) -> Option<Vec<ContentHash>> {
@@ -1185,6 +1347,22 @@ fn tree_proof(bytes: &[u8], leaves: usize, index: usize) -> Option<Vec<ContentHa
 fn cf<'a>(db: &'a DB, name: &str) -> &'a ColumnFamily {
     db.cf_handle(name)
         .expect("every column family is opened or the open fails")
+}
+
+/// Makes [`Error::Corrupt`]s for the ledger at `path`.
+fn corrupt_at(path: &Path) -> impl Fn(String) -> Error + '_ {
+    |reason| Error::Corrupt {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+/// Makes [`Error::Db`]s for the ledger at `path`.
+fn dberr_at(path: &Path) -> impl Fn(rocksdb::Error) -> Error + '_ {
+    |source| Error::Db {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn all_empty(db: &DB) -> bool {

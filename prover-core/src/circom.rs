@@ -180,19 +180,76 @@ pub fn split_witness_files(bytes: &[u8]) -> Result<Vec<&[u8]>> {
     Ok(files)
 }
 
-/// Checks a zkey's layout against itself; see the module doc.
-fn check_zkey(bytes: &[u8]) -> std::result::Result<Shape, String> {
-    let table = sections(bytes, b"zkey", &[1], ZKEY_SECTIONS)?;
-    let section = |id: u32| -> std::result::Result<&[u8], String> {
-        let range = table[id as usize - 1]
+/// A zkey's section table over its bytes.
+struct ZkeySections<'a> {
+    bytes: &'a [u8],
+    table: SectionTable,
+}
+
+impl<'a> ZkeySections<'a> {
+    /// Section `id`'s bytes; an error if the zkey lacks it.
+    fn get(&self, id: u32) -> std::result::Result<&'a [u8], String> {
+        let range = self.table[id as usize - 1]
             .clone()
             .ok_or_else(|| format!("section {id} is missing"))?;
-        Ok(&bytes[range])
+        Ok(&self.bytes[range])
+    }
+
+    /// Checks that section `id` (`what`) holds exactly `count` points of
+    /// `each` bytes.
+    fn expect(
+        &self,
+        id: u32,
+        what: &str,
+        count: usize,
+        each: u64,
+    ) -> std::result::Result<(), String> {
+        let len = self.get(id)?.len() as u64;
+        if len != count as u64 * each {
+            return Err(format!(
+                "section {id} ({what}) is {len} bytes; {count} points need {}",
+                count as u64 * each
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a zkey's layout against itself; see the module doc.
+fn check_zkey(bytes: &[u8]) -> std::result::Result<Shape, String> {
+    let zkey = ZkeySections {
+        bytes,
+        table: sections(bytes, b"zkey", &[1], ZKEY_SECTIONS)?,
     };
-    if section(1)? != 1u32.to_le_bytes() {
+    if zkey.get(1)? != 1u32.to_le_bytes() {
         return Err("not a Groth16 zkey (header section 1 names another protocol)".into());
     }
-    let h = section(2)?;
+    let h = zkey.get(2)?;
+    let (num_vars, num_public, domain_size) = check_groth16_header(h)?;
+    check_points(&zkey, h, num_vars, num_public, domain_size)?;
+    let last_constraint = check_coefficients(zkey.get(4)?, num_vars, domain_size)?;
+    // snarkjs appends one constraint per public input (and the constant)
+    // after the circuit's own: the last index is constraints + public.
+    let num_constraints = last_constraint
+        .and_then(|last| last.checked_sub(num_public))
+        .ok_or("the coefficients lack the public inputs' constraints")?;
+    if num_constraints + num_public + 1 > domain_size {
+        return Err(format!(
+            "{num_constraints} constraints and {num_public} public inputs do not fit domain size {domain_size}"
+        ));
+    }
+    Ok(Shape {
+        num_vars,
+        num_public,
+        domain_size,
+        num_constraints,
+    })
+}
+
+/// Checks the Groth16 header section `h`: its length, the BN254 field
+/// primes, and counts that fit each other. Returns the number of
+/// variables, of public inputs, and the domain size.
+fn check_groth16_header(h: &[u8]) -> std::result::Result<(usize, usize, usize), String> {
     if h.len() as u64 != GROTH16_HEADER_BYTES {
         return Err(format!(
             "Groth16 header is {} bytes, expected {GROTH16_HEADER_BYTES}",
@@ -221,28 +278,28 @@ fn check_zkey(bytes: &[u8]) -> std::result::Result<Shape, String> {
             "domain size {domain_size} is not a power of two up to 2^28"
         ));
     }
-    let expect =
-        |id: u32, what: &str, count: usize, each: u64| -> std::result::Result<(), String> {
-            let len = section(id)?.len() as u64;
-            if len != count as u64 * each {
-                return Err(format!(
-                    "section {id} ({what}) is {len} bytes; {count} points need {}",
-                    count as u64 * each
-                ));
-            }
-            Ok(())
-        };
-    expect(3, "IC", num_public + 1, G1_BYTES)?;
-    expect(5, "A", num_vars, G1_BYTES)?;
-    expect(6, "B in G1", num_vars, G1_BYTES)?;
-    expect(7, "B in G2", num_vars, G2_BYTES)?;
-    expect(8, "C", num_vars - num_public - 1, G1_BYTES)?;
-    expect(9, "H", domain_size, G1_BYTES)?;
-    // Every point coordinate must be a base-field element (the decoder
-    // asserts it): the header's six points and sections 3 and 5–9.
+    Ok((num_vars, num_public, domain_size))
+}
+
+/// Checks the point sections' lengths against the header's counts, and that
+/// every point coordinate (the header `h`'s six points and sections 3 and
+/// 5–9) is a base-field element, as the decoder asserts.
+fn check_points(
+    zkey: &ZkeySections<'_>,
+    h: &[u8],
+    num_vars: usize,
+    num_public: usize,
+    domain_size: usize,
+) -> std::result::Result<(), String> {
+    zkey.expect(3, "IC", num_public + 1, G1_BYTES)?;
+    zkey.expect(5, "A", num_vars, G1_BYTES)?;
+    zkey.expect(6, "B in G1", num_vars, G1_BYTES)?;
+    zkey.expect(7, "B in G2", num_vars, G2_BYTES)?;
+    zkey.expect(8, "C", num_vars - num_public - 1, G1_BYTES)?;
+    zkey.expect(9, "H", domain_size, G1_BYTES)?;
     let points = [3, 5, 6, 7, 8, 9]
         .into_iter()
-        .map(section)
+        .map(|id| zkey.get(id))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     for coordinates in std::iter::once(&h[84..]).chain(points) {
         if !coordinates
@@ -252,7 +309,17 @@ fn check_zkey(bytes: &[u8]) -> std::result::Result<Shape, String> {
             return Err("a point coordinate is not a field element".into());
         }
     }
-    let coefficients = section(4)?;
+    Ok(())
+}
+
+/// Checks the coefficient section: its length against its count, and every
+/// coefficient's matrix, constraint and signal indices and value. Returns
+/// the highest constraint index used.
+fn check_coefficients(
+    coefficients: &[u8],
+    num_vars: usize,
+    domain_size: usize,
+) -> std::result::Result<Option<usize>, String> {
     let count = u32_at(coefficients, 0).ok_or("coefficient section is empty")? as u64;
     if coefficients.len() as u64 != 4 + count * COEFFICIENT_BYTES {
         return Err(format!(
@@ -279,22 +346,7 @@ fn check_zkey(bytes: &[u8]) -> std::result::Result<Shape, String> {
         }
         last_constraint = last_constraint.max(Some(constraint));
     }
-    // snarkjs appends one constraint per public input (and the constant)
-    // after the circuit's own: the last index is constraints + public.
-    let num_constraints = last_constraint
-        .and_then(|last| last.checked_sub(num_public))
-        .ok_or("the coefficients lack the public inputs' constraints")?;
-    if num_constraints + num_public + 1 > domain_size {
-        return Err(format!(
-            "{num_constraints} constraints and {num_public} public inputs do not fit domain size {domain_size}"
-        ));
-    }
-    Ok(Shape {
-        num_vars,
-        num_public,
-        domain_size,
-        num_constraints,
-    })
+    Ok(last_constraint)
 }
 
 impl CircomKey {

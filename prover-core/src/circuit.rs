@@ -363,95 +363,191 @@ impl ConstraintSynthesizer<F> for TransferCircuit {
         let mut commitment = FpVar::<F>::zero();
         let mut fees = FpVar::<F>::zero();
         for i in 0..k {
-            let s = slots.as_ref().map(|s| &s[i]);
-            let fe = |f: fn(&SlotValues) -> F| FpVar::new_witness(cs.clone(), witness(s.map(f)));
-            let bits = |v: Option<u64>| -> std::result::Result<Vec<Boolean<F>>, SynthesisError> {
-                (0..depth)
-                    .map(|l| {
-                        Boolean::new_witness(cs.clone(), witness(v.map(|v| (v >> l) & 1 == 1)))
-                    })
-                    .collect()
-            };
-            let path = |p: Option<&Vec<F>>| -> std::result::Result<Vec<FpVar<F>>, SynthesisError> {
-                (0..depth)
-                    .map(|l| FpVar::new_witness(cs.clone(), witness(p.map(|p| p[l]))))
-                    .collect()
-            };
-
-            let enabled = Boolean::new_witness(cs.clone(), witness(s.map(|s| s.enabled)))?;
-            let from_bits = bits(s.map(|s| s.from))?;
-            let to_bits = bits(s.map(|s| s.to))?;
-            let amount = fe(|s| s.amount)?;
-            let fee = fe(|s| s.fee)?;
-            let tx_nonce = fe(|s| s.tx_nonce)?;
-            let pk = EdwardsVar::new_witness(cs.clone(), witness(s.map(|s| s.pk)))?;
-            let r = EdwardsVar::new_witness(cs.clone(), witness(s.map(|s| s.r)))?;
-            let s_bits = (0..SCALAR_BITS)
-                .map(|j| Boolean::new_witness(cs.clone(), witness(s.map(|s| s.s_bits[j]))))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let sbal = fe(|s| s.sbal)?;
-            let snonce = fe(|s| s.snonce)?;
-            let spath = path(s.map(|s| &s.spath))?;
-            let rx = fe(|s| s.rx)?;
-            let ry = fe(|s| s.ry)?;
-            let rbal = fe(|s| s.rbal)?;
-            let rnonce = fe(|s| s.rnonce)?;
-            let rpath = path(s.map(|s| &s.rpath))?;
-
-            // Range checks hold in every slot (disabled slots carry zeros), so
-            // they need no gating.
-            enforce_u64(&amount)?;
-            enforce_u64(&fee)?;
-
-            // 1. sender in the current state
-            let sleaf = poseidon::hash_var(
-                cs.clone(),
-                &[pk.x.clone(), pk.y.clone(), sbal.clone(), snonce.clone()],
-            )?;
-            let sroot = root_from_path_var(cs.clone(), &sleaf, &from_bits, &spath)?;
-            sroot.conditional_enforce_equal(&root, &enabled)?;
-            // 2. nonce
-            tx_nonce.conditional_enforce_equal(&snonce, &enabled)?;
-            // 3. signature
-            let from = Boolean::le_bits_to_fp(&from_bits)?;
-            let to = Boolean::le_bits_to_fp(&to_bits)?;
-            let msg = poseidon::hash_var(
-                cs.clone(),
-                &[from, to, amount.clone(), fee.clone(), tx_nonce.clone()],
-            )?;
-            eddsa::verify_var(cs.clone(), &pk, &msg, &r, &s_bits, &enabled)?;
-            // 4. balance and nonce arithmetic without wrap-around
-            let new_sbal = &sbal - &amount - &fee;
-            enforce_u64(&new_sbal)?;
-            let new_snonce = &snonce + FpVar::Constant(F::one());
-            enforce_u64(&new_snonce)?;
-            // 5. sender update
-            let sleaf2 = poseidon::hash_var(
-                cs.clone(),
-                &[pk.x.clone(), pk.y.clone(), new_sbal, new_snonce],
-            )?;
-            let mid_root = root_from_path_var(cs.clone(), &sleaf2, &from_bits, &spath)?;
-            // 6. receiver update
-            let rleaf = poseidon::hash_var(
-                cs.clone(),
-                &[rx.clone(), ry.clone(), rbal.clone(), rnonce.clone()],
-            )?;
-            let rroot = root_from_path_var(cs.clone(), &rleaf, &to_bits, &rpath)?;
-            rroot.conditional_enforce_equal(&mid_root, &enabled)?;
-            let new_rbal = &rbal + &amount;
-            enforce_u64(&new_rbal)?;
-            let rleaf2 = poseidon::hash_var(cs.clone(), &[rx, ry, new_rbal, rnonce])?;
-            let after = root_from_path_var(cs.clone(), &rleaf2, &to_bits, &rpath)?;
-
-            root = FpVar::conditionally_select(&enabled, &after, &root)?;
+            let slot = SlotVars::new(cs.clone(), slots.as_ref().map(|s| &s[i]), depth)?;
+            let (after, msg) = slot.enforce_transfer(cs.clone(), &root)?;
+            root = FpVar::conditionally_select(&slot.enabled, &after, &root)?;
             let next_commitment = poseidon::hash_var(cs.clone(), &[commitment.clone(), msg])?;
-            commitment = FpVar::conditionally_select(&enabled, &next_commitment, &commitment)?;
-            fees += FpVar::from(enabled) * &fee;
+            commitment = FpVar::conditionally_select(&slot.enabled, &next_commitment, &commitment)?;
+            fees += FpVar::from(slot.enabled) * &slot.fee;
         }
         root.enforce_equal(&new_root)?;
         commitment.enforce_equal(&commitment_in)?;
         fees.enforce_equal(&fees_in)?;
         Ok(())
+    }
+}
+
+/// One slot's witness variables (see [`SlotValues`]).
+struct SlotVars {
+    enabled: Boolean<F>,
+    from_bits: Vec<Boolean<F>>,
+    to_bits: Vec<Boolean<F>>,
+    amount: FpVar<F>,
+    fee: FpVar<F>,
+    tx_nonce: FpVar<F>,
+    pk: EdwardsVar,
+    r: EdwardsVar,
+    s_bits: Vec<Boolean<F>>,
+    sbal: FpVar<F>,
+    snonce: FpVar<F>,
+    spath: Vec<FpVar<F>>,
+    rx: FpVar<F>,
+    ry: FpVar<F>,
+    rbal: FpVar<F>,
+    rnonce: FpVar<F>,
+    rpath: Vec<FpVar<F>>,
+}
+
+impl SlotVars {
+    /// Allocates the slot's witnesses, in this order, from `s` (`None`
+    /// during setup).
+    fn new(
+        cs: ConstraintSystemRef<F>,
+        s: Option<&SlotValues>,
+        depth: usize,
+    ) -> std::result::Result<Self, SynthesisError> {
+        let fe = |f: fn(&SlotValues) -> F| FpVar::new_witness(cs.clone(), witness(s.map(f)));
+        let bits = |v: Option<u64>| -> std::result::Result<Vec<Boolean<F>>, SynthesisError> {
+            (0..depth)
+                .map(|l| Boolean::new_witness(cs.clone(), witness(v.map(|v| (v >> l) & 1 == 1))))
+                .collect()
+        };
+        let path = |p: Option<&Vec<F>>| -> std::result::Result<Vec<FpVar<F>>, SynthesisError> {
+            (0..depth)
+                .map(|l| FpVar::new_witness(cs.clone(), witness(p.map(|p| p[l]))))
+                .collect()
+        };
+
+        Ok(Self {
+            enabled: Boolean::new_witness(cs.clone(), witness(s.map(|s| s.enabled)))?,
+            from_bits: bits(s.map(|s| s.from))?,
+            to_bits: bits(s.map(|s| s.to))?,
+            amount: fe(|s| s.amount)?,
+            fee: fe(|s| s.fee)?,
+            tx_nonce: fe(|s| s.tx_nonce)?,
+            pk: EdwardsVar::new_witness(cs.clone(), witness(s.map(|s| s.pk)))?,
+            r: EdwardsVar::new_witness(cs.clone(), witness(s.map(|s| s.r)))?,
+            s_bits: (0..SCALAR_BITS)
+                .map(|j| Boolean::new_witness(cs.clone(), witness(s.map(|s| s.s_bits[j]))))
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+            sbal: fe(|s| s.sbal)?,
+            snonce: fe(|s| s.snonce)?,
+            spath: path(s.map(|s| &s.spath))?,
+            rx: fe(|s| s.rx)?,
+            ry: fe(|s| s.ry)?,
+            rbal: fe(|s| s.rbal)?,
+            rnonce: fe(|s| s.rnonce)?,
+            rpath: path(s.map(|s| &s.rpath))?,
+        })
+    }
+
+    /// Rules 1–6 of the module doc for this slot, starting from `root`
+    /// (gated by `enabled`). Returns the root after the transfer and the
+    /// signed message.
+    fn enforce_transfer(
+        &self,
+        cs: ConstraintSystemRef<F>,
+        root: &FpVar<F>,
+    ) -> std::result::Result<(FpVar<F>, FpVar<F>), SynthesisError> {
+        // Range checks hold in every slot (disabled slots carry zeros), so
+        // they need no gating.
+        enforce_u64(&self.amount)?;
+        enforce_u64(&self.fee)?;
+        self.enforce_sender_in(cs.clone(), root)?;
+        let msg = self.enforce_signature(cs.clone())?;
+        let mid_root = self.update_sender(cs.clone())?;
+        let after = self.update_receiver(cs, &mid_root)?;
+        Ok((after, msg))
+    }
+
+    /// Rules 1 and 2: the sender is in the current state, and the nonce matches.
+    fn enforce_sender_in(
+        &self,
+        cs: ConstraintSystemRef<F>,
+        root: &FpVar<F>,
+    ) -> std::result::Result<(), SynthesisError> {
+        let pk = &self.pk;
+        let sleaf = poseidon::hash_var(
+            cs.clone(),
+            &[
+                pk.x.clone(),
+                pk.y.clone(),
+                self.sbal.clone(),
+                self.snonce.clone(),
+            ],
+        )?;
+        let sroot = root_from_path_var(cs, &sleaf, &self.from_bits, &self.spath)?;
+        sroot.conditional_enforce_equal(root, &self.enabled)?;
+        self.tx_nonce
+            .conditional_enforce_equal(&self.snonce, &self.enabled)
+    }
+
+    /// Rule 3: the sender signed the message `H(from, to, amount, fee,
+    /// nonce)`, which is returned.
+    fn enforce_signature(
+        &self,
+        cs: ConstraintSystemRef<F>,
+    ) -> std::result::Result<FpVar<F>, SynthesisError> {
+        let from = Boolean::le_bits_to_fp(&self.from_bits)?;
+        let to = Boolean::le_bits_to_fp(&self.to_bits)?;
+        let msg = poseidon::hash_var(
+            cs.clone(),
+            &[
+                from,
+                to,
+                self.amount.clone(),
+                self.fee.clone(),
+                self.tx_nonce.clone(),
+            ],
+        )?;
+        eddsa::verify_var(cs, &self.pk, &msg, &self.r, &self.s_bits, &self.enabled)?;
+        Ok(msg)
+    }
+
+    /// Rules 4 and 5: balance and nonce arithmetic without wrap-around, and
+    /// the updated sender leaf over the same path gives the middle root,
+    /// returned.
+    fn update_sender(
+        &self,
+        cs: ConstraintSystemRef<F>,
+    ) -> std::result::Result<FpVar<F>, SynthesisError> {
+        let new_sbal = &self.sbal - &self.amount - &self.fee;
+        enforce_u64(&new_sbal)?;
+        let new_snonce = &self.snonce + FpVar::Constant(F::one());
+        enforce_u64(&new_snonce)?;
+        let sleaf2 = poseidon::hash_var(
+            cs.clone(),
+            &[self.pk.x.clone(), self.pk.y.clone(), new_sbal, new_snonce],
+        )?;
+        root_from_path_var(cs, &sleaf2, &self.from_bits, &self.spath)
+    }
+
+    /// Rule 6: the receiver is under `mid_root`, and its updated leaf gives
+    /// the root after the transfer, returned.
+    fn update_receiver(
+        &self,
+        cs: ConstraintSystemRef<F>,
+        mid_root: &FpVar<F>,
+    ) -> std::result::Result<FpVar<F>, SynthesisError> {
+        let (rx, ry) = (&self.rx, &self.ry);
+        let rleaf = poseidon::hash_var(
+            cs.clone(),
+            &[
+                rx.clone(),
+                ry.clone(),
+                self.rbal.clone(),
+                self.rnonce.clone(),
+            ],
+        )?;
+        let rroot = root_from_path_var(cs.clone(), &rleaf, &self.to_bits, &self.rpath)?;
+        rroot.conditional_enforce_equal(mid_root, &self.enabled)?;
+        let new_rbal = &self.rbal + &self.amount;
+        enforce_u64(&new_rbal)?;
+        let rleaf2 = poseidon::hash_var(
+            cs.clone(),
+            &[rx.clone(), ry.clone(), new_rbal, self.rnonce.clone()],
+        )?;
+        root_from_path_var(cs, &rleaf2, &self.to_bits, &self.rpath)
     }
 }
 

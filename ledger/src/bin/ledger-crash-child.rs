@@ -52,7 +52,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), String> {
+/// The command line: the ledger directory, the run number (also the batch
+/// its credits are for), the random stream, and the job to re-credit, if any.
+struct Args {
+    dir: String,
+    run: u64,
+    rng: Rng,
+    dup: Option<JobId>,
+}
+
+fn parse_args() -> Result<Args, String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize| -> Result<u64, String> {
         args.get(i)
@@ -62,41 +71,50 @@ fn run() -> Result<(), String> {
     };
     let dir = args.first().ok_or("missing <dir>")?;
     let run = num(1)?;
-    let mut rng = Rng(num(2)? | 1);
+    let rng = Rng(num(2)? | 1);
     let dup = if args.len() >= 5 {
         Some(JobId::new(BatchId(num(3)?), num(4)? as u32))
     } else {
         None
     };
+    Ok(Args {
+        dir: dir.clone(),
+        run,
+        rng,
+        dup,
+    })
+}
 
+/// Standard output, one flushed line per acknowledgement.
+struct Out(std::io::StdoutLock<'static>);
+
+impl Out {
+    fn say(&mut self, line: String) -> Result<(), String> {
+        writeln!(self.0, "{line}")
+            .and_then(|()| self.0.flush())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn run() -> Result<(), String> {
+    let Args {
+        dir,
+        run,
+        mut rng,
+        dup,
+    } = parse_args()?;
     let config = LedgerConfig {
         sync: FsyncPolicy::EveryWrite,
         max_block_txs: BLOCK_TXS,
         max_block_age_ms: 60_000,
     };
     let distributor = SecretKey::from_seed(DISTRIBUTOR_SEED);
-    let mut ledger = Ledger::open(dir, &distributor, config).map_err(|e| e.to_string())?;
-    let mut out = std::io::stdout().lock();
-    let mut say = |line: String| -> Result<(), String> {
-        writeln!(out, "{line}")
-            .and_then(|()| out.flush())
-            .map_err(|e| e.to_string())
-    };
-    say(format!("OPEN {} {}", ledger.height(), ledger.pending_len()))?;
+    let mut ledger = Ledger::open(&dir, &distributor, config).map_err(|e| e.to_string())?;
+    let mut out = Out(std::io::stdout().lock());
+    out.say(format!("OPEN {} {}", ledger.height(), ledger.pending_len()))?;
 
     if let Some(job) = dup {
-        let again = Tx::Credit(Credit::new(
-            prover(0).public(),
-            job,
-            1,
-            ContentHash::of(b"again"),
-        ));
-        match ledger.append(&[again]) {
-            Err(Error::AlreadyCredited { job: j }) if j == job => {
-                say(format!("DUP {} {}", job.batch.0, job.index))?
-            }
-            other => return Err(format!("re-crediting {job} gave {other:?}")),
-        }
+        recredit(&mut ledger, job, &mut out)?;
     }
 
     let batch = BatchId(run);
@@ -104,47 +122,74 @@ fn run() -> Result<(), String> {
     for _ in 0..100_000 {
         let count = 1 + rng.below(30) as u32;
         let credits: Vec<Tx> = (next_index..next_index + count)
-            .map(|index| {
-                let p = prover(rng.below(u64::from(PROVERS)) as u8).public();
-                let job = JobId::new(batch, index);
-                let proof =
-                    ContentHash::of(&[run.to_le_bytes(), u64::from(index).to_le_bytes()].concat());
-                Tx::Credit(Credit::new(p, job, 1 + rng.below(100), proof))
-            })
+            .map(|index| credit(&mut rng, run, JobId::new(batch, index)))
             .collect();
         ledger.append(&credits).map_err(|e| e.to_string())?;
-        say(format!("ACK {} {} {}", batch.0, next_index, count))?;
+        out.say(format!("ACK {} {} {}", batch.0, next_index, count))?;
         next_index += count;
 
         if rng.below(3) == 0 {
-            let who = rng.below(u64::from(PROVERS)) as u8;
-            let key = prover(who);
-            let account = ledger.account(&key.public());
-            if account.balance > 0 {
-                let amount = 1 + rng.below(account.balance);
-                let w = Withdraw::signed(&key, amount, format!("settle:{who}"), account.next_nonce);
-                ledger
-                    .append(&[Tx::Withdraw(w)])
-                    .map_err(|e| e.to_string())?;
-                say(format!("WACK {who} {}", account.next_nonce))?;
-            }
+            withdraw(&mut ledger, &mut rng, &mut out)?;
         }
+        cut_blocks(&mut ledger, &mut rng, &mut out)?;
+    }
+    Ok(())
+}
 
-        // Mostly cut by count; now and then cut a short block at once.
-        let blocks = if rng.below(5) == 0 {
-            ledger
-                .cut_block()
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .collect()
-        } else {
-            ledger
-                .maybe_cut_blocks(protocol::Timestamp::now())
-                .map_err(|e| e.to_string())?
-        };
-        for header in blocks {
-            say(format!("BLOCK {}", header.header.height))?;
+/// Credits `job` again, which the ledger must refuse.
+fn recredit(ledger: &mut Ledger, job: JobId, out: &mut Out) -> Result<(), String> {
+    let again = Tx::Credit(Credit::new(
+        prover(0).public(),
+        job,
+        1,
+        ContentHash::of(b"again"),
+    ));
+    match ledger.append(&[again]) {
+        Err(Error::AlreadyCredited { job: j }) if j == job => {
+            out.say(format!("DUP {} {}", job.batch.0, job.index))
         }
+        other => Err(format!("re-crediting {job} gave {other:?}")),
+    }
+}
+
+/// A credit for `job` of run `run` to a random prover.
+fn credit(rng: &mut Rng, run: u64, job: JobId) -> Tx {
+    let p = prover(rng.below(u64::from(PROVERS)) as u8).public();
+    let proof = ContentHash::of(&[run.to_le_bytes(), u64::from(job.index).to_le_bytes()].concat());
+    Tx::Credit(Credit::new(p, job, 1 + rng.below(100), proof))
+}
+
+/// A random prover withdraws part of its balance, if it has any.
+fn withdraw(ledger: &mut Ledger, rng: &mut Rng, out: &mut Out) -> Result<(), String> {
+    let who = rng.below(u64::from(PROVERS)) as u8;
+    let key = prover(who);
+    let account = ledger.account(&key.public());
+    if account.balance > 0 {
+        let amount = 1 + rng.below(account.balance);
+        let w = Withdraw::signed(&key, amount, format!("settle:{who}"), account.next_nonce);
+        ledger
+            .append(&[Tx::Withdraw(w)])
+            .map_err(|e| e.to_string())?;
+        out.say(format!("WACK {who} {}", account.next_nonce))?;
+    }
+    Ok(())
+}
+
+/// Mostly cut by count; now and then cut a short block at once.
+fn cut_blocks(ledger: &mut Ledger, rng: &mut Rng, out: &mut Out) -> Result<(), String> {
+    let blocks = if rng.below(5) == 0 {
+        ledger
+            .cut_block()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect()
+    } else {
+        ledger
+            .maybe_cut_blocks(protocol::Timestamp::now())
+            .map_err(|e| e.to_string())?
+    };
+    for header in blocks {
+        out.say(format!("BLOCK {}", header.header.height))?;
     }
     Ok(())
 }
