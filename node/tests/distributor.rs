@@ -197,7 +197,7 @@ async fn a_full_verification_queue_answers_busy_and_pays_one_winner() {
     })
     .await;
     with_batch(&h, 1).await;
-    let provers: Vec<_> = (1..=12).map(prover).collect();
+    let provers: Vec<_> = (1..=6).map(prover).collect();
     let mut held = Vec::new();
     for p in &provers {
         let assignment = h.claim(p).await;

@@ -1,6 +1,15 @@
 //! End-to-end tests: a distributor and provers as separate `crowdprove`
 //! processes over real TCP on loopback, real Groth16 proofs of the tiny
-//! transfer circuit, the real RocksDB ledger.
+//! transfer circuit, the real RocksDB ledger. Only what crosses processes
+//! is tested here; the distributor's own rules run in-process in
+//! `distributor.rs`, which now covers what these process tests did:
+//! - `the_winner_resubmitting_is_told_accepted_again_and_paid_once`: its
+//!   namesake there, with `a_proof_for_a_handout_never_issued_to_its_sender_is_dropped_unverified`
+//!   and the signer check of `requests_that_fail_admission_are_refused_with_their_reason`;
+//! - `key_chunks_go_only_to_job_holders_within_a_budget`:
+//!   `key_chunks_go_only_to_job_holders_within_their_budget`;
+//! - `hostile_requests_are_refused_counted_and_do_not_stop_honest_work`:
+//!   `requests_that_fail_admission_are_refused_with_their_reason`.
 
 #[path = "../../prover-core/tests/interop/mod.rs"]
 mod interop;
@@ -339,81 +348,6 @@ fn provers_find_the_distributor_through_kademlia_from_another_peer() {
     assert!(net.log("finder").contains("connected to the distributor"));
 }
 
-#[test]
-fn hostile_requests_are_refused_counted_and_do_not_stop_honest_work() {
-    use protocol::envelope::{seal, seal_now};
-    use protocol::messages::{AnyMessage, InvalidReason, JobRequest, Outcome, ProofSubmission};
-    use protocol::{BatchId, JobId, RequestId, SecretKey, Timestamp};
-
-    let mut net = Net::new();
-    let (d, key_hex, boot) =
-        net.start_distributor("rate_limit_per_sec = 5\nrate_limit_burst = 10\n", &[]);
-    let key = node::config::parse_public_key(&key_hex).unwrap();
-    let answers = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let attacker = SecretKey::from_seed([7; 32]);
-        let client = support::Client::connect(&attacker, &boot, key).await;
-        let ask = |bytes: Vec<u8>| client.ask(bytes);
-        let request = JobRequest { circuits: vec![] };
-        let mut answers = Vec::new();
-        // Garbage bytes.
-        answers.push(ask(vec![0xde, 0xad, 0xbe, 0xef]).await);
-        // A request signed by a key other than the sender's.
-        answers.push(ask(seal_now(&request, &SecretKey::from_seed([8; 32]))).await);
-        // A stale request.
-        let old = Timestamp(Timestamp::now().0 - 600_000);
-        answers.push(ask(seal(&request, &attacker, old, 1)).await);
-        // A replay.
-        let once = seal_now(
-            &ProofSubmission {
-                job: JobId::new(BatchId(1), 0),
-                request: RequestId(999),
-                proof: vec![0; 128],
-            },
-            &attacker,
-        );
-        answers.push(ask(once.clone()).await);
-        answers.push(ask(once).await);
-        // A flood: the rate limit cuts it off.
-        for _ in 0..20 {
-            answers.push(ask(seal_now(&request, &attacker)).await);
-        }
-        answers
-    });
-    let reason = |m: &AnyMessage| match m {
-        AnyMessage::Rejected(r) => r.reason.clone(),
-        other => format!("{:?}", other.kind()),
-    };
-    assert_eq!(reason(&answers[0]), "too_short");
-    assert_eq!(reason(&answers[1]), "signer_mismatch");
-    assert_eq!(reason(&answers[2]), "stale");
-    // A proof for a hand-out never issued is judged without verification.
-    match &answers[3] {
-        AnyMessage::Verdict(v) => assert_eq!(v.outcome, Outcome::Invalid(InvalidReason::NotIssued)),
-        other => panic!("expected a verdict, got {other:?}"),
-    }
-    assert_eq!(reason(&answers[4]), "replayed");
-    assert!(answers[5..].iter().any(|a| reason(a) == "rate_limited"));
-    let metrics = net.metrics(d);
-    for counted in [
-        "too_short",
-        "signer_mismatch",
-        "stale",
-        "replayed",
-        "rate_limited",
-    ] {
-        assert!(
-            metrics.contains(&format!("reason=\"{counted}\"")),
-            "{counted} not counted:\n{metrics}"
-        );
-    }
-    assert!(metrics.contains("outcome=\"not_issued\""), "{metrics}");
-
-    // Honest work goes on.
-    net.start_prover("honest", &key_hex, &boot, &[]);
-    net.submit_batch(d);
-    net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
-}
-
 /// A prover killed after `Accepted` and before its receipts gets them after
 /// its restart: the receipts it is owed are kept on disk.
 #[test]
@@ -537,88 +471,6 @@ fn a_restart_with_other_settings_and_an_open_batch_is_refused_clearly() {
     net.distributor_config("");
     net.restart(d, None);
     net.wait_distributor(d, "running again", |s| s.batches.open == 1);
-}
-
-/// The winner of a job that asks again — its `Accepted` lost on the way, or
-/// it restarted — is told `Accepted` again and paid once; anyone else's proof
-/// for the job is late or not theirs.
-#[test]
-fn the_winner_resubmitting_is_told_accepted_again_and_paid_once() {
-    use protocol::SecretKey;
-    use protocol::envelope::seal_now;
-    use protocol::messages::{AnyMessage, InvalidReason, JobRequest, Outcome, ProofSubmission};
-
-    let mut net = Net::new();
-    let (d, key_hex, boot) = net.start_distributor("batch_txs = 2\n", &[]);
-    let key = node::config::parse_public_key(&key_hex).unwrap();
-    let (pk_path, _) = node::distributor::key_paths(
-        &net.keys,
-        &protocol::CircuitId::new(support::CIRCUIT).unwrap(),
-    );
-    let pk = prover_core::ProvingKey::load(&pk_path, None).unwrap();
-    net.submit_batch(d);
-    let prover = SecretKey::from_seed([31; 32]);
-    let verdicts = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let client = support::Client::connect(&prover, &boot, key).await;
-        let assignment = client
-            .ask_until(
-                "an assignment",
-                || seal_now(&JobRequest { circuits: vec![] }, &prover),
-                |answer| match answer {
-                    AnyMessage::Assignment(a) => Some(a),
-                    _ => None,
-                },
-            )
-            .await;
-        let proof = prover_core::prove(&pk, &assignment.witness).unwrap();
-        let submission = ProofSubmission {
-            job: assignment.job,
-            request: assignment.request,
-            proof: proof.to_bytes().to_vec(),
-        };
-        let mut verdicts = Vec::new();
-        for _ in 0..3 {
-            // Sealed afresh each time, as the prover's retries are; `busy`
-            // while the first credit is still being written.
-            let outcome = client
-                .ask_until(
-                    "a verdict",
-                    || seal_now(&submission, &prover),
-                    |answer| match answer {
-                        AnyMessage::Verdict(v) => Some(v.outcome),
-                        AnyMessage::Rejected(r) if r.reason == "busy" => None,
-                        other => panic!("{other:?}"),
-                    },
-                )
-                .await;
-            verdicts.push(outcome);
-        }
-        // Someone else with the same proof: not theirs.
-        let other = SecretKey::from_seed([32; 32]);
-        let stranger = client.ask(seal_now(&submission, &other)).await;
-        (verdicts, stranger)
-    });
-    let (verdicts, stranger) = verdicts;
-    assert!(
-        verdicts
-            .iter()
-            .all(|o| *o == Outcome::Accepted { reward: REWARD }),
-        "{verdicts:?}"
-    );
-    // The stranger's request came from its own key on the client's
-    // connection: refused before any verdict.
-    assert!(
-        matches!(&stranger, AnyMessage::Rejected(r) if r.reason == "signer_mismatch")
-            || matches!(&stranger, AnyMessage::Verdict(v) if v.outcome == Outcome::Invalid(InvalidReason::NotIssued)),
-        "{stranger:?}"
-    );
-    assert!(net.stop(d).success());
-    let balances = support::ledger_balances(&net, &net.node(d).data_dir);
-    assert_eq!(
-        balances.get(&prover.public().to_hex()),
-        Some(&REWARD),
-        "paid once"
-    );
 }
 
 /// Shutdown drains in order: a proof the distributor has just accepted when
@@ -992,79 +844,6 @@ fn a_sybil_flood_of_future_stamped_requests_leaves_an_honest_prover_served() {
     for sybil in &sybil_keys {
         assert_eq!(balances.get(sybil), None, "a sybil earned: {balances:?}");
     }
-}
-
-/// Proving-key chunks go only to a peer holding a job, and within its byte
-/// budget however fast it asks; an honest prover's download still finishes.
-#[test]
-fn key_chunks_go_only_to_job_holders_within_a_budget() {
-    use protocol::SecretKey;
-    use protocol::envelope::seal_now;
-    use protocol::messages::{AnyMessage, JobRequest, KeyRequest};
-
-    let mut net = Net::new();
-    let (d, key_hex, boot) = net.start_distributor("", &[]);
-    let key = node::config::parse_public_key(&key_hex).unwrap();
-    net.submit_batch(d);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (stranger_answer, served, total_len, refusals) = runtime.block_on(async {
-        let stranger = SecretKey::from_seed([31; 32]);
-        let stranger_client = support::Client::connect(&stranger, &boot, key).await;
-        let flooder = SecretKey::from_seed([32; 32]);
-        let client = support::Client::connect(&flooder, &boot, key).await;
-        let assignment = client
-            .ask_until(
-                "a job for the flooder",
-                || seal_now(&JobRequest { circuits: vec![] }, &flooder),
-                |m| match m {
-                    AnyMessage::Assignment(a) => Some(a),
-                    _ => None,
-                },
-            )
-            .await;
-        let request = KeyRequest {
-            key: assignment.proving_key,
-            chunk: 0,
-        };
-        let stranger_answer = stranger_client.ask(seal_now(&request, &stranger)).await;
-        let (mut served, mut total_len, mut refusals) = (0u64, 0u64, Vec::new());
-        for _ in 0..30 {
-            match client.ask(seal_now(&request, &flooder)).await {
-                AnyMessage::KeyChunk(chunk) => {
-                    served += chunk.data.len() as u64;
-                    total_len = chunk.total_len;
-                }
-                AnyMessage::Rejected(r) => refusals.push(r.reason),
-                other => panic!("unexpected answer {:?}", other.kind()),
-            }
-        }
-        (stranger_answer, served, total_len, refusals)
-    });
-    match stranger_answer {
-        AnyMessage::Rejected(r) => assert_eq!(r.reason, "no_handout"),
-        other => panic!("a stranger got {:?}", other.kind()),
-    }
-    assert!(total_len > 0, "the flooder got its first chunks");
-    assert!(
-        served <= 2 * total_len,
-        "served {served} bytes of a {total_len}-byte key"
-    );
-    assert!(refusals.iter().any(|r| r == "key_budget"), "{refusals:?}");
-    // An honest prover fetches the key and proves the batch.
-    net.start_prover("honest", &key_hex, &boot, &[]);
-    net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
-    let metrics = net.metrics(d);
-    let served_total: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("crowdprove_key_bytes_served_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no key_bytes_served:\n{metrics}"));
-    assert!(
-        served_total <= 3 * total_len,
-        "{served_total} bytes served in all"
-    );
-    assert!(metrics.contains("reason=\"no_handout\""), "{metrics}");
-    drop(runtime);
 }
 
 /// Identities are free, addresses are not: while one identity from an

@@ -30,22 +30,31 @@ pub const CIRCUIT: &str = "transfer-d4-k1";
 /// How long any one wait may take.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-/// The seeded keys of [`CIRCUIT`], made once per test binary.
+/// The seeded keys of [`CIRCUIT`]: made by the first test process that
+/// needs them and kept in the target's temp dir for the others (the setup
+/// is seeded, so every process would make the same keys).
 pub fn keys_dir() -> &'static Path {
-    static KEYS: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, dir) = KEYS.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("keys");
-        std::fs::create_dir_all(&dir).unwrap();
+    static KEYS: OnceLock<PathBuf> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let dir = base.join(format!("harness-keys-{CIRCUIT}-seed-1"));
+        if dir.exists() {
+            return dir;
+        }
+        let tmp = tempfile::tempdir_in(base).unwrap();
         let id = CircuitId::new(CIRCUIT).unwrap();
         let config = prover_core::CircuitConfig::from_circuit_id(&id).unwrap();
         let (pk, vk) = prover_core::setup_insecure(config, 1).unwrap();
-        let (pk_path, vk_path) = node::distributor::key_paths(&dir, &id);
+        let (pk_path, vk_path) = node::distributor::key_paths(tmp.path(), &id);
         pk.save(&pk_path).unwrap();
         vk.save(&vk_path).unwrap();
-        (tmp, dir)
-    });
-    dir
+        // Another process may have won the race: its keys are the same.
+        let made = tmp.keep();
+        if std::fs::rename(&made, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&made);
+        }
+        dir
+    })
 }
 
 /// The proving key, loaded once per test binary.
