@@ -609,6 +609,103 @@ fn a_full_event_queue_never_stalls_the_network() {
     });
 }
 
+/// Proof submissions have a lane of their own: with the role's event queue
+/// full of polls nobody reads, the polls past it are answered `busy` while
+/// a proof still reaches the role, and the role is answered when it replies
+/// by the request's id.
+#[test]
+fn a_flood_of_polls_never_crowds_out_a_proof() {
+    use node::metrics::Metrics;
+    use node::network::{self, Inbox, NetworkConfig, NetworkEvent};
+    use protocol::envelope::{open_any, seal_now};
+    use protocol::messages::{AnyMessage, JobRequest, ProofSubmission, Rejected};
+    use protocol::{BatchId, JobId, RequestId, SecretKey, Timestamp};
+    use std::sync::Arc;
+
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        const QUEUE: usize = 8;
+        let server_key = SecretKey::from_seed([23; 32]);
+        let config = NetworkConfig {
+            event_queue: QUEUE,
+            proof_lane: QUEUE,
+            ..NetworkConfig::default()
+        };
+        let (
+            server,
+            Inbox {
+                events: _polls,
+                mut proofs,
+            },
+            _task,
+        ) = network::start(&server_key, config, Arc::new(Metrics::new()))
+            .await
+            .unwrap();
+        let addr = server.listen_addrs().await.unwrap()[0].clone();
+        let boot = addr.with(libp2p::multiaddr::Protocol::P2p(server.local_peer_id()));
+        let client_key = SecretKey::from_seed([24; 32]);
+        let config = NetworkConfig {
+            bootstrap: vec![boot],
+            ..NetworkConfig::default()
+        };
+        let (client, _inbox, _client_task) =
+            network::start(&client_key, config, Arc::new(Metrics::new()))
+                .await
+                .unwrap();
+        let peer = server.local_peer_id();
+        client.locate(peer).await.unwrap();
+        let poll = || seal_now(&JobRequest { circuits: vec![] }, &client_key);
+        let mut polls = tokio::task::JoinSet::new();
+        for _ in 0..QUEUE + 20 {
+            let (client, bytes) = (client.clone(), poll());
+            polls.spawn(async move { client.request(peer, bytes).await });
+        }
+        // The queue is full and 20 polls are refused before the proof goes.
+        let mut busy = 0;
+        while busy < 20 {
+            let answer = tokio::time::timeout(support::DEADLINE, polls.join_next())
+                .await
+                .expect("the overflow is answered at once")
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            let signed = open_any(&answer, Timestamp::now(), Default::default()).unwrap();
+            assert!(matches!(signed.body, AnyMessage::Rejected(r) if r.reason == "busy"));
+            busy += 1;
+        }
+        let proof = ProofSubmission {
+            job: JobId::new(BatchId(1), 0),
+            request: RequestId(1),
+            proof: vec![0; 128],
+        };
+        let sent = {
+            let (client, bytes) = (client.clone(), seal_now(&proof, &client_key));
+            tokio::spawn(async move { client.request(peer, bytes).await })
+        };
+        let Some(NetworkEvent::Request { reply, bytes, .. }) =
+            tokio::time::timeout(support::DEADLINE, proofs.recv())
+                .await
+                .unwrap()
+        else {
+            panic!("the proof did not reach the role");
+        };
+        assert_eq!(
+            protocol::envelope::peek_kind(&bytes),
+            Ok(protocol::messages::Kind::ProofSubmission)
+        );
+        let ack = Rejected {
+            reason: "test".into(),
+        };
+        server.respond(reply, seal_now(&ack, &server_key));
+        let answer = tokio::time::timeout(support::DEADLINE, sent)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let signed = open_any(&answer, Timestamp::now(), Default::default()).unwrap();
+        assert!(matches!(signed.body, AnyMessage::Rejected(r) if r.reason == "test"));
+    });
+}
+
 #[test]
 fn a_distributor_with_a_200_000_account_state_restarts() {
     // Depth 18 holds 262,144 accounts; the saved state is past the 8 MiB a

@@ -34,7 +34,7 @@
 //! - services: [`scheduler`] (the LRP and history; the one `apply`),
 //!   [`journal`] (job-store writer), [`verify`] (verification pool),
 //!   [`payout`] (ledger writer), [`serving`] (key chunks, receipts),
-//!   [`intake`] (batch building), [`queue`] (their queues),
+//!   [`intake`] (batch building), [`queue`] (their queues and threads),
 //!   [`centralized`] (the local-proving baseline).
 //! - [`store`], [`history`], [`status`], [`pardon`]: the durable job store,
 //!   per-prover counters, the `/status` snapshot, bans lifted.

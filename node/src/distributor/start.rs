@@ -16,10 +16,11 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::centralized::LocalProver;
-use super::courier::{Courier, Teller};
+use super::courier::{Courier, Durable, Teller};
 use super::intake::{Intake, Workload};
 use super::journal::Journal;
 use super::payout::{Payout, SharedLedger};
+use super::queue::ServiceThread;
 use super::router::{Admission, RateLimits};
 use super::scheduler::{Log, Scheduler};
 use super::serving::{KeyBudget, Server, Sources};
@@ -115,21 +116,7 @@ impl Distributor {
         let keys = load_keys(settings)?;
         metrics.set_key_setup(keys.verifying_key.setup());
         let (state, workload) = open_state(config, &secret, &keys)?;
-        let open_batches = state.batches - state.batches_proven;
-        pin_settings(
-            &state.store,
-            &Pinned {
-                scheduler: config.lrp(),
-                reward_per_job: settings.reward_per_job,
-            },
-            open_batches,
-        )?;
-        pin_verifying_key(
-            &state.store,
-            keys.verifying_key.hash(),
-            open_batches,
-            &settings.keys_dir,
-        )?;
+        pin(config, &state, &keys)?;
         let space = Space::floor(&config.node.data_dir, settings.min_free_disk_mb);
         space.check().map_err(|full| anyhow!("{full}"))?;
         let (internal_tx, internal) = mpsc::unbounded_channel();
@@ -142,33 +129,9 @@ impl Distributor {
         };
         let started = start_services(settings, &keys, &state, workload, &wiring)?;
         let scheduler = replay(config, &state.store, started.journal)?;
-        let core = Core {
-            public: secret.public(),
-            max_batch_txs: protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT * keys.transfers_per_job(),
-            generates_batches: matches!(keys.definition, Circuit::Transfer(_)),
-            circuit: keys.circuit,
-            proving_key_hash: keys.proving_key_hash,
-            verifying_key: keys.verifying_key,
-            key_budget: KeyBudget::new(
-                keys.proving_key_bytes.len() as u64,
-                settings.key_downloads_per_hour,
-            ),
-            admission: admission(config, settings)?,
-            scheduler,
-            store: state.store,
-            ledger: state.ledger,
-            settings: settings.clone(),
-        };
-        let local = match settings.centralized {
-            true => {
-                info!(target: "distributor", jobs = settings.centralized_jobs, "centralized mode: proving every job here");
-                Some(LocalProver::new(
-                    keys.proving_key,
-                    settings.centralized_jobs,
-                )?)
-            }
-            false => None,
-        };
+        let local = local_prover(settings, &keys)?;
+        let counters = Counters::new(state.batches, state.batches_proven);
+        let core = Core::new(config, &secret, keys, state, scheduler)?;
         let services = Services {
             outbox,
             payout: started.payout,
@@ -183,17 +146,6 @@ impl Distributor {
             metrics,
             status,
             info,
-        };
-        let counters = Counters {
-            batches: state.batches,
-            batches_stored: state.batches,
-            batches_proven: state.batches_proven,
-            last_generated: Instant::now(),
-            unchecked: Vec::new(),
-            verify_count: 0,
-            verify_seconds: 0.0,
-            started: Instant::now(),
-            last_status: None,
         };
         let mut distributor = Self {
             core,
@@ -283,6 +235,79 @@ impl Distributor {
         }
         Ok(())
     }
+}
+
+impl Core {
+    fn new(
+        config: &Config,
+        secret: &SecretKey,
+        keys: Keys,
+        state: State,
+        scheduler: Scheduler,
+    ) -> anyhow::Result<Self> {
+        let settings = &config.distributor;
+        Ok(Self {
+            public: secret.public(),
+            max_batch_txs: protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT * keys.transfers_per_job(),
+            generates_batches: matches!(keys.definition, Circuit::Transfer(_)),
+            key_budget: KeyBudget::new(
+                keys.proving_key_bytes.len() as u64,
+                settings.key_downloads_per_hour,
+            ),
+            circuit: keys.circuit,
+            proving_key_hash: keys.proving_key_hash,
+            verifying_key: keys.verifying_key,
+            admission: admission(config, settings)?,
+            scheduler,
+            store: state.store,
+            ledger: state.ledger,
+            settings: settings.clone(),
+        })
+    }
+}
+
+impl Counters {
+    fn new(batches: u64, batches_proven: u64) -> Self {
+        Self {
+            batches,
+            batches_stored: batches,
+            batches_proven,
+            last_generated: Instant::now(),
+            unchecked: Vec::new(),
+            verify_count: 0,
+            verify_seconds: 0.0,
+            started: Instant::now(),
+            last_status: None,
+        }
+    }
+}
+
+/// The settings and the verifying key the open batches were cut under
+/// stay, or the start is refused.
+fn pin(config: &Config, state: &State, keys: &Keys) -> anyhow::Result<()> {
+    let open_batches = state.batches - state.batches_proven;
+    let settings = &config.distributor;
+    let pinned = Pinned {
+        scheduler: config.lrp(),
+        reward_per_job: settings.reward_per_job,
+    };
+    pin_settings(&state.store, &pinned, open_batches)?;
+    pin_verifying_key(
+        &state.store,
+        keys.verifying_key.hash(),
+        open_batches,
+        &settings.keys_dir,
+    )
+}
+
+/// The centralized baseline's prover, when asked for.
+fn local_prover(settings: &DistributorSection, keys: &Keys) -> anyhow::Result<Option<LocalProver>> {
+    if !settings.centralized {
+        return Ok(None);
+    }
+    info!(target: "distributor", jobs = settings.centralized_jobs, "centralized mode: proving every job here");
+    let prover = LocalProver::new(keys.proving_key.clone(), settings.centralized_jobs)?;
+    Ok(Some(prover))
 }
 
 /// Loads the circuit's keys and checks that they belong together and were
@@ -506,7 +531,7 @@ fn admission(config: &Config, settings: &DistributorSection) -> anyhow::Result<A
 
 /// The service threads, started and wired to each other and the run loop.
 struct Started {
-    journal: Journal<super::courier::Durable>,
+    journal: Journal<Durable>,
     payout: Payout<Settlement>,
     pool: VerifyPool<super::submission::Submission, super::batch::BatchContext>,
     server: Server,
@@ -529,42 +554,9 @@ fn start_services(
     workload: Workload,
     wiring: &Wiring<'_>,
 ) -> anyhow::Result<Started> {
-    let Wiring {
-        outbox,
-        metrics,
-        space,
-        internal_tx,
-    } = *wiring;
-    let fatal = || {
-        let tx = internal_tx.clone();
-        move |e: String| {
-            let _ = tx.send(Internal::Fatal(e));
-        }
-    };
-    let to_loop = || internal_tx.clone();
-    let teller = Teller {
-        outbox: outbox.clone(),
-        to_loop: to_loop(),
-    };
-    let (payout, payout_thread) = Payout::start(
-        state.ledger.clone(),
-        metrics.clone(),
-        space.clone(),
-        move |settlement| teller.paid(settlement),
-        fatal(),
-    )?;
-    let courier = Courier {
-        outbox: outbox.clone(),
-        payout: payout.handle(),
-        store: state.store.clone(),
-        to_loop: to_loop(),
-    };
-    let (journal, journal_thread) = Journal::start(
-        state.store.clone(),
-        space.clone(),
-        move |durable| courier.durable(durable),
-        fatal(),
-    )?;
+    let (outbox, metrics) = (wiring.outbox, wiring.metrics);
+    let to_loop = || wiring.internal_tx.clone();
+    let (payout, payout_thread, journal, journal_thread) = start_writers(state, wiring)?;
     let checked = to_loop();
     let (pool, pool_thread) = VerifyPool::start(
         Arc::new(keys.verifying_key.prepare()),
@@ -615,11 +607,54 @@ fn start_services(
     })
 }
 
+/// The two writers, wired so a journal entry's follow-up reaches the payout
+/// writer and a payout's reaches the prover.
+fn start_writers(
+    state: &State,
+    wiring: &Wiring<'_>,
+) -> anyhow::Result<(
+    Payout<Settlement>,
+    ServiceThread,
+    Journal<Durable>,
+    ServiceThread,
+)> {
+    let fatal = || {
+        let tx = wiring.internal_tx.clone();
+        move |e: String| {
+            let _ = tx.send(Internal::Fatal(e));
+        }
+    };
+    let teller = Teller {
+        outbox: wiring.outbox.clone(),
+        to_loop: wiring.internal_tx.clone(),
+    };
+    let (payout, payout_thread) = Payout::start(
+        state.ledger.clone(),
+        wiring.metrics.clone(),
+        wiring.space.clone(),
+        move |settlement| teller.paid(settlement),
+        fatal(),
+    )?;
+    let courier = Courier {
+        outbox: wiring.outbox.clone(),
+        payout: payout.handle(),
+        store: state.store.clone(),
+        to_loop: wiring.internal_tx.clone(),
+    };
+    let (journal, journal_thread) = Journal::start(
+        state.store.clone(),
+        wiring.space.clone(),
+        move |durable| courier.durable(durable),
+        fatal(),
+    )?;
+    Ok((payout, payout_thread, journal, journal_thread))
+}
+
 /// Restores the scheduler from the store's snapshot and the events after it.
 fn replay(
     config: &Config,
     store: &JobStore,
-    journal: Journal<super::courier::Durable>,
+    journal: Journal<Durable>,
 ) -> anyhow::Result<Scheduler> {
     let started = Instant::now();
     let (first, snapshot) = match store.snapshot()? {

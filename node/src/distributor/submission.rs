@@ -35,6 +35,19 @@ pub struct Submission {
     reply: Option<ReplyTo>,
 }
 
+impl Submission {
+    /// What its prover is told when the outcome is not a win.
+    fn verdict(&self, outcome: Outcome) -> Verdict {
+        Verdict {
+            job: self.job,
+            request: self.request,
+            prover: self.prover,
+            proof_hash: ContentHash::of(&self.proof),
+            outcome,
+        }
+    }
+}
+
 /// How far a winning proof has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -214,11 +227,11 @@ impl Distributor {
 
     /// An invalid proof: counted against its prover, who is told why.
     fn strike(&mut self, submission: Submission, reason: InvalidReason) {
+        let told = submission.verdict(Outcome::Invalid(reason));
         let Submission {
             job,
             request,
             prover,
-            proof,
             reply,
             ..
         } = submission;
@@ -233,14 +246,7 @@ impl Distributor {
         let outcome = self.core.scheduler.apply(event, |_| Log::plain());
         warn!(target: "distributor", prover = %prover.node_id(), %job, ?reason, ?outcome, "invalid proof");
         if let Some(reply) = reply {
-            let verdict = Verdict {
-                job,
-                request,
-                prover,
-                proof_hash: ContentHash::of(&proof),
-                outcome: Outcome::Invalid(reason),
-            };
-            self.services.outbox.answer("submission", reply, &verdict);
+            self.services.outbox.answer("submission", reply, &told);
         }
     }
 
@@ -249,6 +255,7 @@ impl Distributor {
     /// was beaten while it was verified, and is told `Late`.
     fn complete(&mut self, submission: Submission, seconds: f64) {
         crate::crash::at(crate::crash::Point::Verified);
+        let late = submission.verdict(Outcome::Late);
         let Submission {
             job,
             request,
@@ -259,7 +266,7 @@ impl Distributor {
         } = submission;
         let core = &mut self.core;
         let now = core.scheduler.now();
-        let proof_hash = ContentHash::of(&proof);
+        let proof_hash = late.proof_hash;
         let reward = core.settings.reward_per_job;
         let event = LrpEvent::Complete {
             job,
@@ -309,14 +316,7 @@ impl Distributor {
         metrics.proof("late");
         self.core.scheduler.late(prover, request, now);
         if let Some(reply) = reply {
-            let verdict = Verdict {
-                job,
-                request,
-                prover,
-                proof_hash,
-                outcome: Outcome::Late,
-            };
-            self.services.outbox.answer("submission", reply, &verdict);
+            self.services.outbox.answer("submission", reply, &late);
         }
     }
 

@@ -67,64 +67,8 @@ impl Behaviour {
             key.public(),
         ));
 
-        let mut kad_config = kad::Config::new(KAD_PROTOCOL);
-        kad_config.set_query_timeout(Duration::from_secs(30));
-        // Room for many providers per key: with the default 20, fake records
-        // published first would crowd the distributor's out of a node's store.
-        let store = kad::store::MemoryStore::with_config(
-            peer_id,
-            kad::store::MemoryStoreConfig {
-                max_providers_per_key: 1024,
-                ..Default::default()
-            },
-        );
-        let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
-        // Loopback and LAN addresses are never "confirmed external", so Kademlia
-        // would stay a client and answer no one: every node serves the DHT.
-        kad.set_mode(Some(kad::Mode::Server));
-
-        let gossip_config = gossipsub::ConfigBuilder::default()
-            .validate_messages()
-            .validation_mode(gossipsub::ValidationMode::Strict)
-            .max_transmit_size(96 << 10)
-            .heartbeat_interval(Duration::from_secs(1))
-            .message_id_fn(|message: &gossipsub::Message| {
-                // Content-addressed: the same envelope relayed twice is one message.
-                gossipsub::MessageId::from(protocol::ContentHash::of(&message.data).0.to_vec())
-            })
-            .build()
-            .map_err(|e| format!("gossipsub config: {e}"))?;
-        let mut gossipsub = gossipsub::Behaviour::new(
-            gossipsub::MessageAuthenticity::Signed(key.clone()),
-            gossip_config,
-        )
-        .map_err(|e| format!("gossipsub: {e}"))?;
-        let topic = gossipsub::IdentTopic::new(JOBS_TOPIC);
-        let mut score = gossipsub::PeerScoreParams {
-            // No penalty for peers sharing an IP: many honest provers do (one
-            // NAT, one cloud host, the testnet's loopback), and the default
-            // (-5 per extra peer past 10, squared) left a crowd of 500 on one
-            // address so far below the publish threshold that the
-            // distributor's gossip never reached it. Gossip carries only
-            // distributor-signed messages, checked before forwarding, so
-            // colocation guards nothing the signature does not.
-            ip_colocation_factor_weight: 0.0,
-            ..Default::default()
-        };
-        score.topics.insert(
-            topic.hash(),
-            gossipsub::TopicScoreParams {
-                // A rejected message costs its sender hard.
-                invalid_message_deliveries_weight: -100.0,
-                ..Default::default()
-            },
-        );
-        gossipsub
-            .with_peer_score(score, gossipsub::PeerScoreThresholds::default())
-            .map_err(|e| format!("gossipsub scoring: {e}"))?;
-        gossipsub
-            .subscribe(&topic)
-            .map_err(|e| format!("gossipsub subscribe: {e}"))?;
+        let kad = kademlia(peer_id);
+        let gossipsub = gossip(key)?;
 
         let rpc = request_response::Behaviour::with_codec(
             codec,
@@ -144,4 +88,71 @@ impl Behaviour {
             ping: ping::Behaviour::default(),
         })
     }
+}
+
+/// Kademlia, serving the DHT on every node.
+fn kademlia(peer_id: libp2p::PeerId) -> kad::Behaviour<kad::store::MemoryStore> {
+    let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+    kad_config.set_query_timeout(Duration::from_secs(30));
+    // Room for many providers per key: with the default 20, fake records
+    // published first would crowd the distributor's out of a node's store.
+    let store = kad::store::MemoryStore::with_config(
+        peer_id,
+        kad::store::MemoryStoreConfig {
+            max_providers_per_key: 1024,
+            ..Default::default()
+        },
+    );
+    let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
+    // Loopback and LAN addresses are never "confirmed external", so Kademlia
+    // would stay a client and answer no one: every node serves the DHT.
+    kad.set_mode(Some(kad::Mode::Server));
+    kad
+}
+
+/// Gossipsub on the jobs topic: validated before forwarding, scored.
+fn gossip(key: &Keypair) -> Result<gossipsub::Behaviour, String> {
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .validate_messages()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .max_transmit_size(96 << 10)
+        .heartbeat_interval(Duration::from_secs(1))
+        .message_id_fn(|message: &gossipsub::Message| {
+            // Content-addressed: the same envelope relayed twice is one message.
+            gossipsub::MessageId::from(protocol::ContentHash::of(&message.data).0.to_vec())
+        })
+        .build()
+        .map_err(|e| format!("gossipsub config: {e}"))?;
+    let mut gossipsub = gossipsub::Behaviour::new(
+        gossipsub::MessageAuthenticity::Signed(key.clone()),
+        gossip_config,
+    )
+    .map_err(|e| format!("gossipsub: {e}"))?;
+    let topic = gossipsub::IdentTopic::new(JOBS_TOPIC);
+    let mut score = gossipsub::PeerScoreParams {
+        // No penalty for peers sharing an IP: many honest provers do (one
+        // NAT, one cloud host, the testnet's loopback), and the default
+        // (-5 per extra peer past 10, squared) left a crowd of 500 on one
+        // address so far below the publish threshold that the
+        // distributor's gossip never reached it. Gossip carries only
+        // distributor-signed messages, checked before forwarding, so
+        // colocation guards nothing the signature does not.
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    score.topics.insert(
+        topic.hash(),
+        gossipsub::TopicScoreParams {
+            // A rejected message costs its sender hard.
+            invalid_message_deliveries_weight: -100.0,
+            ..Default::default()
+        },
+    );
+    gossipsub
+        .with_peer_score(score, gossipsub::PeerScoreThresholds::default())
+        .map_err(|e| format!("gossipsub scoring: {e}"))?;
+    gossipsub
+        .subscribe(&topic)
+        .map_err(|e| format!("gossipsub subscribe: {e}"))?;
+    Ok(gossipsub)
 }

@@ -350,60 +350,10 @@ pub async fn start(
     config: NetworkConfig,
     metrics: Arc<Metrics>,
 ) -> Result<(NetworkHandle, Inbox, tokio::task::JoinHandle<()>), NetError> {
-    let keypair = identity::Keypair::ed25519_from_bytes(secret.seed())
-        .map_err(|e| NetError::Start(format!("identity: {e}")))?;
     let counters = Arc::new(WireCounters::default());
-    let codec = EnvelopeCodec::new(counters.clone());
-    let idle = config.idle_timeout;
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| NetError::Start(format!("tcp transport: {e}")))?
-        .with_behaviour(|key| {
-            Behaviour::new(key, &config, codec)
-                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
-        })
-        .map_err(|e| NetError::Start(format!("behaviour: {e}")))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
-        .build();
-
-    for addr in &config.listen {
-        swarm
-            .listen_on(addr.clone())
-            .map_err(|e| NetError::Start(format!("cannot listen on {addr}: {e}")))?;
-    }
-    // Wait until every listener has its address, so callers can publish them.
-    let mut listening = Vec::new();
-    while listening.len() < config.listen.len() {
-        match swarm.select_next_some().await {
-            SwarmEvent::NewListenAddr { address, .. } => {
-                info!(target: "net", %address, "listening");
-                listening.push(address);
-            }
-            SwarmEvent::ListenerError { error, .. } => {
-                return Err(NetError::Start(format!("listener failed: {error}")));
-            }
-            SwarmEvent::ListenerClosed { reason, .. } => {
-                return Err(NetError::Start(format!("listener closed: {reason:?}")));
-            }
-            _ => {}
-        }
-    }
-    for addr in &config.bootstrap {
-        if let Some(Protocol::P2p(peer)) = addr.iter().last() {
-            let mut transport_addr = addr.clone();
-            transport_addr.pop();
-            swarm.behaviour_mut().kad.add_address(&peer, transport_addr);
-        }
-        if let Err(e) = swarm.dial(addr.clone()) {
-            warn!(target: "net", %addr, error = %e, "cannot dial bootstrap peer");
-        }
-    }
-
+    let mut swarm = build_swarm(secret, &config, counters.clone())?;
+    let listening = listen(&mut swarm, &config).await?;
+    dial_bootstrap(&mut swarm, &config);
     let local = *swarm.local_peer_id();
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::channel(config.event_queue.max(1));
@@ -432,19 +382,89 @@ pub async fn start(
         bootstrapped: config.bootstrap.is_empty(),
     };
     let task = tokio::spawn(event_loop.run());
-    Ok((
-        NetworkHandle {
-            commands: command_tx,
-            local,
-            counters,
-            peers,
-        },
-        Inbox {
-            events: event_rx,
-            proofs: proof_rx,
-        },
-        task,
-    ))
+    let handle = NetworkHandle {
+        commands: command_tx,
+        local,
+        counters,
+        peers,
+    };
+    let inbox = Inbox {
+        events: event_rx,
+        proofs: proof_rx,
+    };
+    Ok((handle, inbox, task))
+}
+
+/// The swarm: TCP with Noise and yamux, and the [`Behaviour`].
+fn build_swarm(
+    secret: &SecretKey,
+    config: &NetworkConfig,
+    counters: Arc<WireCounters>,
+) -> Result<Swarm<Behaviour>, NetError> {
+    let keypair = identity::Keypair::ed25519_from_bytes(secret.seed())
+        .map_err(|e| NetError::Start(format!("identity: {e}")))?;
+    let codec = EnvelopeCodec::new(counters);
+    let idle = config.idle_timeout;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Start(format!("tcp transport: {e}")))?
+        .with_behaviour(|key| {
+            Behaviour::new(key, config, codec)
+                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        })
+        .map_err(|e| NetError::Start(format!("behaviour: {e}")))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build();
+    Ok(swarm)
+}
+
+/// Listens on every configured address and returns them once each has
+/// its address, so callers can publish them.
+async fn listen(
+    swarm: &mut Swarm<Behaviour>,
+    config: &NetworkConfig,
+) -> Result<Vec<Multiaddr>, NetError> {
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Start(format!("cannot listen on {addr}: {e}")))?;
+    }
+    let mut listening = Vec::new();
+    while listening.len() < config.listen.len() {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(target: "net", %address, "listening");
+                listening.push(address);
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                return Err(NetError::Start(format!("listener failed: {error}")));
+            }
+            SwarmEvent::ListenerClosed { reason, .. } => {
+                return Err(NetError::Start(format!("listener closed: {reason:?}")));
+            }
+            _ => {}
+        }
+    }
+    Ok(listening)
+}
+
+/// Dials the bootstrap peers, and tells Kademlia where they are.
+fn dial_bootstrap(swarm: &mut Swarm<Behaviour>, config: &NetworkConfig) {
+    for addr in &config.bootstrap {
+        if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+            let mut transport_addr = addr.clone();
+            transport_addr.pop();
+            swarm.behaviour_mut().kad.add_address(&peer, transport_addr);
+        }
+        if let Err(e) = swarm.dial(addr.clone()) {
+            warn!(target: "net", %addr, error = %e, "cannot dial bootstrap peer");
+        }
+    }
 }
 
 /// A pending [`NetworkHandle::locate`].
@@ -711,23 +731,7 @@ impl EventLoop {
                 peer_id,
                 info,
                 ..
-            })) => {
-                for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                }
-                if !self.bootstrapped {
-                    self.bootstrapped = true;
-                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
-                }
-                // A new neighbour: make sure it holds our provider record.
-                if self.providing
-                    && self
-                        .last_provide
-                        .is_none_or(|at| at.elapsed() >= Duration::from_millis(500))
-                {
-                    self.publish_provider_record();
-                }
-            }
+            })) => self.on_identified(peer_id, info.listen_addrs),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 id,
                 result,
@@ -741,21 +745,8 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
-                if let Some(ip) = ip_limits::ip_of(endpoint.get_remote_address()) {
-                    self.remote_ips.insert(connection_id, ip);
-                }
-                let waiting: Vec<_>;
-                (waiting, self.locates) = std::mem::take(&mut self.locates)
-                    .into_iter()
-                    .partition(|l| l.peer == peer_id);
-                for l in waiting {
-                    let _ = l.reply.send(Ok(()));
-                }
-                if num_established.get() == 1 {
-                    debug!(target: "net", %peer_id, "connected");
-                    self.set_peers();
-                    self.emit(NetworkEvent::Connected(peer_id));
-                }
+                let ip = ip_limits::ip_of(endpoint.get_remote_address());
+                self.on_connected(peer_id, connection_id, ip, num_established.get());
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -788,6 +779,51 @@ impl EventLoop {
                 self.listening.push(address);
             }
             _ => {}
+        }
+    }
+
+    /// Identify told us where `peer` listens: Kademlia learns it.
+    fn on_identified(&mut self, peer: PeerId, listen_addrs: Vec<Multiaddr>) {
+        for addr in listen_addrs {
+            self.swarm.behaviour_mut().kad.add_address(&peer, addr);
+        }
+        if !self.bootstrapped {
+            self.bootstrapped = true;
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        }
+        // A new neighbour: make sure it holds our provider record.
+        if self.providing
+            && self
+                .last_provide
+                .is_none_or(|at| at.elapsed() >= Duration::from_millis(500))
+        {
+            self.publish_provider_record();
+        }
+    }
+
+    /// A connection is up: locates waiting for `peer` are answered, and
+    /// the role hears of a new peer.
+    fn on_connected(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        ip: Option<IpAddr>,
+        established: u32,
+    ) {
+        if let Some(ip) = ip {
+            self.remote_ips.insert(connection, ip);
+        }
+        let waiting: Vec<_>;
+        (waiting, self.locates) = std::mem::take(&mut self.locates)
+            .into_iter()
+            .partition(|l| l.peer == peer);
+        for l in waiting {
+            let _ = l.reply.send(Ok(()));
+        }
+        if established == 1 {
+            debug!(target: "net", %peer, "connected");
+            self.set_peers();
+            self.emit(NetworkEvent::Connected(peer));
         }
     }
 
