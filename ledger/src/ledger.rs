@@ -449,6 +449,16 @@ impl Ledger {
         &self.tip
     }
 
+    /// The latest time the ledger has recorded: the newest pending
+    /// transaction's, or the last block's. A writer whose clock resumes
+    /// from here never goes back in time, whatever the wall clock did.
+    pub fn latest_time(&self) -> Timestamp {
+        let pending = self.pending.back().map(|(_, p)| p.appended_at);
+        pending.map_or(self.tip.header.timestamp, |at| {
+            at.max(self.tip.header.timestamp)
+        })
+    }
+
     /// Transactions appended but not yet in a block.
     pub fn pending_len(&self) -> usize {
         self.pending.len()

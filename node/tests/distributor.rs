@@ -469,3 +469,31 @@ async fn requests_that_fail_admission_are_refused_with_their_reason() {
     ));
     closed.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn fresh_requests_are_admitted_after_the_log_ran_ahead_of_the_wall_clock() {
+    use node::distributor::store::{Change, JobStore};
+    use protocol::lrp::LrpEvent;
+
+    // The last logged event is an hour ahead of the wall clock (it was
+    // ahead, then stepped back): the scheduler's clock resumes there, but a
+    // request stamped now by the sender's true clock is fresh.
+    let mut h = Harness::start().await;
+    h.stop().await.unwrap();
+    let Harness { dir, config, .. } = h;
+    let ahead = Timestamp::now().plus_millis(3_600_000);
+    {
+        let store = JobStore::open(config.node.data_dir.join("jobs")).unwrap();
+        let resume = Change::Event(LrpEvent::Resume { now: ahead });
+        store.commit(&[resume], true).unwrap();
+    }
+    let mut h = Harness::open(dir, config).await.unwrap();
+    let p = prover(1);
+    let idle = h.request_job(&p).await.unwrap_err();
+    assert_eq!(idle.reason, NoWorkReason::Idle);
+    with_batch(&h, 4).await;
+    let assignment = h.claim(&p).await;
+    let reply = h.submit(&p, &assignment, prove(&assignment)).await;
+    assert!(accepted(&h.verdict(reply).await));
+    h.stop().await.unwrap();
+}

@@ -66,7 +66,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use protocol::messages::AnyMessage;
-use protocol::{BatchId, CircuitId, ContentHash, PublicKey};
+use protocol::{BatchId, CircuitId, ContentHash, PublicKey, Timestamp};
 use prover_core::VerifyingKey;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -274,14 +274,20 @@ impl Distributor {
             bytes,
             reply,
         } = request;
-        let now = self.core.scheduler.now();
-        let (prover, body) = match self.core.admission.admit(sender, from, &bytes, now) {
+        // Freshness is the sender's clock against the wall clock; the
+        // scheduler's events run on its own clock, which never goes back.
+        let (prover, body) = match self
+            .core
+            .admission
+            .admit(sender, from, &bytes, Timestamp::now())
+        {
             Ok(admitted) => admitted,
             Err(reason) => {
                 debug!(target: "distributor", sender = ?sender.map(|k| k.node_id()), reason, "request refused");
                 return self.services.outbox.refuse(reply, reason);
             }
         };
+        let now = self.core.scheduler.now();
         match body {
             AnyMessage::JobRequest(request) => self.on_job_request(prover, request, reply),
             AnyMessage::ProofSubmission(proof) => self.on_submission(prover, proof, Some(reply)),

@@ -22,6 +22,7 @@ use protocol::Timestamp;
 use tracing::{debug, error, info, warn};
 
 use super::queue::{self, Depth, ServiceThread, Unbounded};
+use super::scheduler::Clock;
 use crate::disk::Space;
 use crate::metrics::Metrics;
 
@@ -106,6 +107,11 @@ fn run<T>(
     sinks: &Sinks<'_, T>,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
+    // Block ages are measured on the monotonic clock from the ledger's
+    // latest time: a wall clock stepped back (or one that was ahead when a
+    // credit was appended) neither stops blocks nor dates one before the
+    // last.
+    let clock = Clock::resume(ledger.read().expect("ledger lock").latest_time());
     loop {
         let first = match rx.recv_timeout(BLOCK_CHECK) {
             Ok(order) => Some(order),
@@ -122,7 +128,7 @@ fn run<T>(
             }
             let n = group.len();
             space.check_or_exit();
-            let written = write_group(ledger, &group);
+            let written = write_group(ledger, &group, clock.now());
             depth.done(n);
             if let Err(e) = written {
                 metrics.ledger_write_errors.inc();
@@ -139,15 +145,20 @@ fn run<T>(
             }
         }
         if space.check().is_ok() {
-            cut_due_blocks(ledger, metrics);
+            cut_due_blocks(ledger, metrics, clock.now());
         }
     }
+    cut_last_block(ledger, space, clock.now());
+}
+
+/// At shutdown: whatever is pending goes into one last block.
+fn cut_last_block(ledger: &SharedLedger, space: &Space, now: Timestamp) {
     if let Err(full) = space.check() {
         warn!(target: "ledger", error = %full, "no last block cut at shutdown");
         return;
     }
     let mut ledger = ledger.write().expect("ledger lock");
-    match ledger.cut_block() {
+    match ledger.cut_block_at(now) {
         Ok(Some(block)) => {
             info!(target: "ledger", height = block.header.height, txs = block.header.tx_count, "last block cut")
         }
@@ -158,7 +169,11 @@ fn run<T>(
 
 /// Appends the group's new credits in one write; credits already in the
 /// ledger (or twice in the group) are paid already and skipped.
-fn write_group<T>(ledger: &SharedLedger, group: &[Order<T>]) -> Result<(), ledger::Error> {
+fn write_group<T>(
+    ledger: &SharedLedger,
+    group: &[Order<T>],
+    now: Timestamp,
+) -> Result<(), ledger::Error> {
     let mut ledger = ledger.write().expect("ledger lock");
     let mut seen = HashSet::new();
     let mut txs = Vec::with_capacity(group.len());
@@ -170,11 +185,10 @@ fn write_group<T>(ledger: &SharedLedger, group: &[Order<T>]) -> Result<(), ledge
         }
         txs.push(ledger::Tx::Credit(order.credit.clone()));
     }
-    ledger.append(&txs).map(|_| ())
+    ledger.append_at(&txs, now).map(|_| ())
 }
 
-fn cut_due_blocks(ledger: &SharedLedger, metrics: &Metrics) {
-    let now = Timestamp::now();
+fn cut_due_blocks(ledger: &SharedLedger, metrics: &Metrics, now: Timestamp) {
     if !ledger.read().expect("ledger lock").block_due(now) {
         return;
     }
@@ -242,5 +256,47 @@ mod tests {
         let ledger = shared.read().unwrap();
         assert_eq!(ledger.balance(&prover), 300 * 100);
         assert_eq!(ledger.pending_len(), 0, "a last block was cut at shutdown");
+    }
+
+    #[test]
+    fn blocks_are_cut_on_time_after_the_wall_clock_was_ahead() {
+        // A credit appended while the wall clock was an hour ahead (then
+        // stepped back): measured on the wall clock its block would not be
+        // due for an hour.
+        let dir = tempfile::tempdir().unwrap();
+        let secret = SecretKey::from_seed([8; 32]);
+        let config = ledger::LedgerConfig {
+            max_block_age_ms: 200,
+            ..ledger::LedgerConfig::default()
+        };
+        let mut opened = ledger::Ledger::open(dir.path(), &secret, config).unwrap();
+        let prover = SecretKey::from_seed([9; 32]).public();
+        let ahead = Timestamp::now().plus_millis(3_600_000);
+        let job = JobId::new(BatchId(1), 0);
+        let credit = ledger::Credit::new(prover, job, 100, ContentHash::of(b"p"));
+        opened
+            .append_at(&[ledger::Tx::Credit(credit)], ahead)
+            .unwrap();
+        let shared: SharedLedger = Arc::new(RwLock::new(opened));
+        let (payout, thread) = Payout::start(
+            shared.clone(),
+            Arc::new(Metrics::new()),
+            Space::floor(dir.path(), 0),
+            |()| {},
+            |e| panic!("{e}"),
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while shared.read().unwrap().height() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no block cut within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let block = shared.read().unwrap().tip().header.clone();
+        assert!(block.timestamp >= ahead, "never dated before its credit");
+        drop(payout);
+        thread.join();
     }
 }
