@@ -43,7 +43,13 @@ impl Lrp {
         }
         let first_live = state.first_live(now, self.config.lease_ms);
         let held = holdings.len() - first_live;
-        if held < state.allowance(first_live, max_held) {
+        // Every expired holding counted as a job of its own: the allowance
+        // at its smallest. Only where that binds are the older hand-outs
+        // of a job it was handed again counted once with it.
+        let allowance = state.allowance(first_live, max_held);
+        if held < allowance
+            || (allowance < max_held && held < state.allowance(state.expired_jobs(held), max_held))
+        {
             return None;
         }
         let retry_at = match holdings.get(first_live) {

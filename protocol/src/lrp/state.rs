@@ -225,6 +225,19 @@ impl ProverState {
             .partition_point(|h| now.millis_since(h.at) >= lease_ms)
     }
 
+    /// The open jobs it holds only past their lease, given that `live` of
+    /// its holdings are within it: a job handed to it again after its lease
+    /// ran out keeps the older hand-out (still valid for its proof), but is
+    /// held once. A job it holds live counts as live: its newest hand-out
+    /// is the live one, as a job goes again to a prover only once every
+    /// hand-out of it to that prover expired. `O(h log h)` in its holdings.
+    pub(super) fn expired_jobs(&self, live: usize) -> usize {
+        let mut jobs: Vec<JobId> = self.held().iter().map(|h| h.job).collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        jobs.len().saturating_sub(live)
+    }
+
     /// Past probation: a proof accepted and no strike.
     pub(super) fn is_trusted(&self) -> bool {
         self.proven > 0 && self.strikes == 0
@@ -245,8 +258,9 @@ impl ProverState {
         self.held().is_empty() && self.strikes == 0 && self.proven == 0
     }
 
-    /// How many live hand-outs it may hold, given `expired` of its holdings
-    /// whose lease ran out; see [Probation](super#probation).
+    /// How many live hand-outs it may hold, given `expired` open jobs it
+    /// holds only past their lease ([`Self::expired_jobs`]); see
+    /// [Probation](super#probation).
     pub(super) fn allowance(&self, expired: usize, max_held: usize) -> usize {
         let earned = 1 + self.proven as usize;
         earned

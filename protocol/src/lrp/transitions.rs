@@ -106,21 +106,16 @@ impl Lrp {
         if moves {
             self.queue.remove(&old_key);
         }
-        let mut replaced = None;
         if let Some(Slot::Pending { key: k, holders }) = self.slot_mut(job) {
             if moves {
                 *k = key;
             }
-            // The prover's own expired hand-out of this job, if any, is
-            // voided: a prover holds a job at most once.
-            if let Some(i) = holders.as_slice().iter().position(|h| h.prover == prover) {
-                replaced = Some(holders.remove(i).request);
-            }
+            // The prover's own expired hand-outs of this job, if any, stay:
+            // one of its workers may still be proving it, and its proof
+            // must be judged, not taken for one never issued. The scan let
+            // the job come here only if none of them is live, so a prover
+            // holds a job live at most once.
             holders.push(holder);
-        }
-        if let Some(old) = replaced {
-            remove_holding(&mut self.provers, &prover, old);
-            self.heard.remove(&old);
         }
         Ok((job, moves))
     }
