@@ -247,55 +247,57 @@ impl Harness {
                     });
                 }
             }
-            Op::Invalid(p, k) => {
-                if let Some((request, job)) = Self::pick(&self.pairs_of(key(p)), k) {
-                    self.step(LrpEvent::Invalid {
-                        job,
-                        request,
-                        prover: key(p),
-                        now,
-                    });
-                }
-            }
-            Op::Release(p, k) => {
-                if let Some((request, job)) = Self::pick(&self.pairs_of(key(p)), k) {
-                    self.step(LrpEvent::Release {
-                        job,
-                        request,
-                        prover: key(p),
-                        now,
-                    });
-                }
-            }
-            Op::Heartbeat(p, k, own) => {
-                let pairs: Vec<(RequestId, JobId)> = if own {
-                    self.pairs_of(key(p))
-                } else {
-                    self.issued.iter().map(|(r, (j, _))| (*r, *j)).collect()
-                };
-                if let Some((request, job)) = Self::pick(&pairs, k) {
-                    self.step(LrpEvent::Heartbeat {
-                        job,
-                        request,
-                        prover: key(p),
-                        now,
-                    });
-                }
-            }
+            Op::Invalid(..) | Op::Release(..) | Op::Heartbeat(..) => self.run_on_own_pair(op),
             Op::Resume => {
                 self.step(LrpEvent::Resume { now });
             }
             Op::Advance(ms) => self.now = self.now.plus_millis(ms),
             Op::Linger(p) => {
                 self.now = self.now.plus_millis(config().lease_ms);
-                let now = self.now;
-                self.step(LrpEvent::Request {
-                    prover: key(p),
-                    now,
-                });
+                self.run(&Op::Request(p));
             }
             Op::SubmitBatch(n) => self.submit_batch(n),
         }
+    }
+
+    /// The ops that name a pair the prover holds (or, for a heartbeat,
+    /// maybe someone else's).
+    fn run_on_own_pair(&mut self, op: &Op) {
+        let now = self.now;
+        let (p, k, all) = match *op {
+            Op::Invalid(p, k) | Op::Release(p, k) => (p, k, false),
+            Op::Heartbeat(p, k, own) => (p, k, !own),
+            _ => unreachable!("not a pair op: {op:?}"),
+        };
+        let pairs: Vec<(RequestId, JobId)> = if all {
+            self.issued.iter().map(|(r, (j, _))| (*r, *j)).collect()
+        } else {
+            self.pairs_of(key(p))
+        };
+        let Some((request, job)) = Self::pick(&pairs, k) else {
+            return;
+        };
+        let prover = key(p);
+        self.step(match op {
+            Op::Invalid(..) => LrpEvent::Invalid {
+                job,
+                request,
+                prover,
+                now,
+            },
+            Op::Release(..) => LrpEvent::Release {
+                job,
+                request,
+                prover,
+                now,
+            },
+            _ => LrpEvent::Heartbeat {
+                job,
+                request,
+                prover,
+                now,
+            },
+        });
     }
 
     /// The honest prover alone: every round it completes what it has held for

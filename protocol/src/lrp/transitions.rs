@@ -106,6 +106,7 @@ impl Lrp {
         if moves {
             self.queue.remove(&old_key);
         }
+        let mut renewed = None;
         if let Some(Slot::Pending { key: k, holders }) = self.slot_mut(job) {
             if moves {
                 *k = key;
@@ -115,7 +116,13 @@ impl Lrp {
             // must be judged, not taken for one never issued. The scan let
             // the job come here only if none of them is live, so a prover
             // holds a job live at most once.
+            renewed = newest_of(holders.as_slice(), &prover).map(|h| h.request);
             holders.push(holder);
+        }
+        if let Some(older) = renewed
+            && let Some(state) = self.provers.get_mut(&ProverKey::of(&prover))
+        {
+            state.renewed.push(older);
         }
         Ok((job, moves))
     }
@@ -300,6 +307,15 @@ impl Lrp {
             *key = new_key;
         }
         let orphaned = holders.as_slice().is_empty();
+        // Its older hand-out of the job, if any, is its newest again.
+        let older = newest_of(holders.as_slice(), prover)
+            .filter(|h| h.request < request)
+            .map(|h| h.request);
+        if let Some(older) = older
+            && let Some(state) = self.provers.get_mut(&ProverKey::of(prover))
+        {
+            state.unmark_renewed(older);
+        }
         remove_holding(&mut self.provers, prover, request);
         self.heard.remove(&request);
         Ok(orphaned)
@@ -386,6 +402,11 @@ impl Lrp {
 enum HolderMiss {
     WrongProver,
     Unknown,
+}
+
+/// `prover`'s latest hand-out among a job's `holders`, if any.
+fn newest_of<'a>(holders: &'a [Holder], prover: &PublicKey) -> Option<&'a Holder> {
+    holders.iter().rev().find(|h| h.prover == *prover)
 }
 
 /// Shorthands for the unit tests: each runs exactly what [`Lrp::apply`]

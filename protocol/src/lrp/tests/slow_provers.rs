@@ -173,21 +173,50 @@ fn a_job_handed_out_again_counts_once_against_the_allowance() {
         let third = assigned(lrp.request(p(30), t(2_000)));
         assert_eq!([second.job, third.job], [first.job; 2], "{policy:?}");
         // The job it holds live is not held past its lease: a second job
-        // fits its allowance, a third does not.
-        lrp.submit([j(2, 0), j(2, 1)]);
-        assigned(lrp.request(p(30), t(2_000)));
+        // fits its allowance, a third does not. A restored snapshot, which
+        // lists holdings alone, counts the same.
+        let mut restored = Lrp::restore(slow(policy), &lrp.snapshot()).unwrap();
+        for lrp in [&mut lrp, &mut restored] {
+            lrp.submit([j(2, 0), j(2, 1)]);
+            assigned(lrp.request(p(30), t(2_000)));
+            assert_eq!(
+                lrp.request(p(30), t(2_000)),
+                Decision::Refused(Refusal::AtCapacity {
+                    held: 2,
+                    retry_at: t(3_000)
+                }),
+                "{policy:?}"
+            );
+            // Past both leases it sits on two open jobs: no place left.
+            assert!(matches!(
+                lrp.request(p(30), t(3_000)),
+                Decision::Refused(Refusal::AtCapacity { held: 0, .. })
+            ));
+        }
+        // Once the job's newer hand-out goes (released, or struck), the
+        // older one is the job it sits on again: it counts.
+        let mut lrp = lrp_with(slow(policy), 1);
+        lrp.vouch(p(30), 1);
+        let first = assigned(lrp.request(p(30), t(0)));
+        let again = assigned(lrp.request(p(30), t(1_000)));
         assert_eq!(
-            lrp.request(p(30), t(2_000)),
+            lrp.release(again.job, again.request, p(30), t(1_000)),
+            ReleaseOutcome::Released { orphaned: false },
+            "{policy:?}: its older hand-out still holds the job"
+        );
+        lrp.submit([j(2, 0)]);
+        assert_eq!(assigned(lrp.request(p(30), t(1_000))).job, j(2, 0));
+        assert_eq!(
+            lrp.request(p(30), t(1_000)),
             Decision::Refused(Refusal::AtCapacity {
-                held: 2,
-                retry_at: t(3_000)
+                held: 1,
+                retry_at: t(2_000)
             }),
             "{policy:?}"
         );
-        // Past both leases it sits on two open jobs: no place left.
         assert!(matches!(
-            lrp.request(p(30), t(3_000)),
-            Decision::Refused(Refusal::AtCapacity { held: 0, .. })
+            lrp.complete(first.job, first.request, p(30), t(1_100)),
+            Completion::Accepted { .. }
         ));
         // A new identity that sits on its one job is still refused more.
         let mut lrp = lrp_with(slow(policy), 2);
