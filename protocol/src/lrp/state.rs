@@ -291,9 +291,8 @@ impl ProverState {
     }
 
     /// How many live hand-outs it may hold, given `expired` open jobs it
-    /// holds only past their lease ([`Self::expired_jobs`], or anything
-    /// larger for a lower bound); see
-    /// [Probation](super#probation).
+    /// holds only past their lease ([`Self::expired_jobs`]; a larger count
+    /// gives a lower bound); see [Probation](super#probation).
     pub(super) fn allowance(&self, expired: usize, max_held: usize) -> usize {
         let earned = 1 + self.proven as usize;
         earned
