@@ -64,6 +64,9 @@ enum Op {
     /// The distributor restarts.
     Resume,
     Advance(u64),
+    /// A lease runs out, then a prover asks: a slow prover's second worker
+    /// may get the job its first one still proves.
+    Linger(u8),
     SubmitBatch(u32),
 }
 
@@ -77,9 +80,10 @@ fn op(provers: u8) -> impl Strategy<Value = Op> {
         1 => (p.clone(), 0..40u32, 0..80u64).prop_map(|(p, j, r)| Op::CompleteForged(p, j, r)),
         2 => (liar, any::<usize>()).prop_map(|(p, k)| Op::Invalid(p, k)),
         1 => (p.clone(), any::<usize>()).prop_map(|(p, k)| Op::Release(p, k)),
-        3 => (p, any::<usize>(), any::<bool>()).prop_map(|(p, k, own)| Op::Heartbeat(p, k, own)),
+        3 => (p.clone(), any::<usize>(), any::<bool>()).prop_map(|(p, k, own)| Op::Heartbeat(p, k, own)),
         1 => Just(Op::Resume),
         3 => (0..200u64).prop_map(Op::Advance),
+        1 => p.prop_map(Op::Linger),
         1 => (1..6u32).prop_map(Op::SubmitBatch),
     ]
 }
@@ -170,14 +174,16 @@ impl Harness {
     }
 
     /// How many live hand-outs `prover` may hold: one, plus its accepted
-    /// proofs, less its strikes and its holdings past their lease, capped.
+    /// proofs, less its strikes and the jobs it holds only past their lease
+    /// (a job handed to it again counts once), capped.
     fn allowance(&self, prover: PublicKey) -> usize {
         let proven = self.proven.get(&prover).copied().unwrap_or(0) as usize;
         let strikes = self.strikes.get(&prover).copied().unwrap_or(0) as usize;
-        let expired = self
-            .held_by(prover)
+        let held = self.held_by(prover);
+        let jobs: BTreeSet<JobId> = held.iter().map(|(_, j)| *j).collect();
+        let expired = jobs
             .iter()
-            .filter(|(r, _)| !self.live(r))
+            .filter(|job| !held.iter().any(|(r, j)| j == *job && self.live(r)))
             .count();
         (1 + proven)
             .saturating_sub(strikes + expired)
@@ -241,47 +247,57 @@ impl Harness {
                     });
                 }
             }
-            Op::Invalid(p, k) => {
-                if let Some((request, job)) = Self::pick(&self.pairs_of(key(p)), k) {
-                    self.step(LrpEvent::Invalid {
-                        job,
-                        request,
-                        prover: key(p),
-                        now,
-                    });
-                }
-            }
-            Op::Release(p, k) => {
-                if let Some((request, job)) = Self::pick(&self.pairs_of(key(p)), k) {
-                    self.step(LrpEvent::Release {
-                        job,
-                        request,
-                        prover: key(p),
-                        now,
-                    });
-                }
-            }
-            Op::Heartbeat(p, k, own) => {
-                let pairs: Vec<(RequestId, JobId)> = if own {
-                    self.pairs_of(key(p))
-                } else {
-                    self.issued.iter().map(|(r, (j, _))| (*r, *j)).collect()
-                };
-                if let Some((request, job)) = Self::pick(&pairs, k) {
-                    self.step(LrpEvent::Heartbeat {
-                        job,
-                        request,
-                        prover: key(p),
-                        now,
-                    });
-                }
-            }
+            Op::Invalid(..) | Op::Release(..) | Op::Heartbeat(..) => self.run_on_own_pair(op),
             Op::Resume => {
                 self.step(LrpEvent::Resume { now });
             }
             Op::Advance(ms) => self.now = self.now.plus_millis(ms),
+            Op::Linger(p) => {
+                self.now = self.now.plus_millis(config().lease_ms);
+                self.run(&Op::Request(p));
+            }
             Op::SubmitBatch(n) => self.submit_batch(n),
         }
+    }
+
+    /// The ops that name a pair the prover holds (or, for a heartbeat,
+    /// maybe someone else's).
+    fn run_on_own_pair(&mut self, op: &Op) {
+        let now = self.now;
+        let (p, k, all) = match *op {
+            Op::Invalid(p, k) | Op::Release(p, k) => (p, k, false),
+            Op::Heartbeat(p, k, own) => (p, k, !own),
+            _ => unreachable!("not a pair op: {op:?}"),
+        };
+        let pairs: Vec<(RequestId, JobId)> = if all {
+            self.issued.iter().map(|(r, (j, _))| (*r, *j)).collect()
+        } else {
+            self.pairs_of(key(p))
+        };
+        let Some((request, job)) = Self::pick(&pairs, k) else {
+            return;
+        };
+        let prover = key(p);
+        self.step(match op {
+            Op::Invalid(..) => LrpEvent::Invalid {
+                job,
+                request,
+                prover,
+                now,
+            },
+            Op::Release(..) => LrpEvent::Release {
+                job,
+                request,
+                prover,
+                now,
+            },
+            _ => LrpEvent::Heartbeat {
+                job,
+                request,
+                prover,
+                now,
+            },
+        });
     }
 
     /// The honest prover alone: every round it completes what it has held for
@@ -544,7 +560,7 @@ impl Harness {
                     );
                 }
                 // A prover gets a job it holds again only once its lease on
-                // it ran out, and the old hand-out is voided.
+                // it ran out; the old hand-out stays valid for its proof.
                 for (r, j) in self.held_by(prover) {
                     if j == h.job {
                         assert!(
@@ -552,7 +568,6 @@ impl Harness {
                             "{prover:?} already holds {} within its lease",
                             h.job
                         );
-                        self.voided.insert(r);
                     }
                 }
                 if !h.reserve || self.trusted(prover) || config().policy == ReservePolicy::Adaptive
@@ -607,12 +622,14 @@ impl Harness {
                     expected.sort();
                     let got: Vec<RequestId> = holders.iter().map(|h| h.request).collect();
                     assert_eq!(got, expected, "{job} holders");
-                    let provers: BTreeSet<PublicKey> = holders.iter().map(|h| h.prover).collect();
-                    assert_eq!(
-                        provers.len(),
-                        holders.len(),
-                        "{job} held twice by one prover"
-                    );
+                    // A prover may keep expired hand-outs of a job it got
+                    // again, but holds it live at most once.
+                    let live: Vec<&protocol::lrp::Holder> = holders
+                        .iter()
+                        .filter(|h| now.millis_since(h.at) < cfg.lease_ms)
+                        .collect();
+                    let provers: BTreeSet<PublicKey> = live.iter().map(|h| h.prover).collect();
+                    assert_eq!(provers.len(), live.len(), "{job} held live twice");
                 }
                 Some(JobView::Fresh) => {
                     assert!(!self.issued.values().any(|(j, _)| *j == job));

@@ -32,7 +32,8 @@ pub struct LrpConfig {
     pub min_reserve_age_ms: u64,
     /// A hand-out older than this stops counting as live: it no longer counts
     /// toward a job's holder cap or its prover's holding cap. Its request id
-    /// stays valid, so a slow prover can still complete.
+    /// stays valid, so a slow prover can still complete, even after the job
+    /// was handed to it again.
     pub lease_ms: u64,
     /// At most this many live holders per job; a re-serve skips jobs at the cap.
     /// Only trusted holders count (see [Probation](super#probation)).

@@ -268,7 +268,8 @@ pub enum LrpOutcome {
     Resumed,
 }
 
-/// One live hand-out of a pending job.
+/// One hand-out of a pending job, live or past its lease: valid for its
+/// proof until the job is done or the hand-out is voided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
     /// Who holds it.
@@ -298,7 +299,10 @@ pub enum JobView<'a> {
     /// Handed out, not done. `holders` is in hand-out order and may be empty
     /// when every holder released or was voided.
     Pending {
-        /// Its current hand-outs, oldest first.
+        /// Its current hand-outs, oldest first, those past their lease
+        /// included (a prover appears more than once when the job came back
+        /// to it after its lease ran out; live, at most once). A proof for
+        /// any of them is judged.
         holders: &'a [Holder],
     },
     /// Completed.

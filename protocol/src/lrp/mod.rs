@@ -7,7 +7,9 @@
 //! the back of the queue. Every hand-out gets a fresh [`RequestId`], and a job
 //! may be held by several provers at once. The first valid proof for an issued
 //! (job, request) pair completes the job and supersedes its other request ids;
-//! proofs for superseded pairs are *late*. Stalled, vanished or lying provers
+//! proofs for superseded pairs are *late*. A pair stays valid until then
+//! unless a release or an invalid proof voids it: a prover whose lease on a
+//! job ran out may get the job again, and its older hand-out still counts. Stalled, vanished or lying provers
 //! need no special handling: their job stays pending and is re-served.
 //!
 //! Every input is an [`LrpEvent`] that carries its own time, and
@@ -34,8 +36,8 @@
 //! is *trusted* once the scheduler accepted a proof of it and while it has
 //! no strikes. Its *allowance* of live hand-outs is
 //! `1 + accepted − strikes − expired`, at most
-//! [`LrpConfig::max_held_per_prover`], where `expired` counts its hand-outs
-//! whose lease ran out with the job still open (claiming and sitting counts
+//! [`LrpConfig::max_held_per_prover`], where `expired` counts the open jobs
+//! it holds only past their lease (claiming and sitting counts
 //! against it until someone else proves that job). So a new key holds one
 //! job at a time, and a key that only claims soon holds none. Only trusted
 //! holders count toward [`LrpConfig::max_live_holders`], so provers on

@@ -43,7 +43,14 @@ impl Lrp {
         }
         let first_live = state.first_live(now, self.config.lease_ms);
         let held = holdings.len() - first_live;
-        if held < state.allowance(first_live, max_held) {
+        let expired = state.expired_jobs(first_live);
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            expired,
+            state.expired_jobs_counted(held),
+            "renewed holdings"
+        );
+        if held < state.allowance(expired, max_held) {
             return None;
         }
         let retry_at = match holdings.get(first_live) {
@@ -150,7 +157,8 @@ impl Lrp {
         };
         let holders = holders.as_slice();
         // Not to a prover still within its lease on this job; one whose
-        // lease ran out (it crashed, or lost its proof) may have it again.
+        // lease ran out (it crashed, lost its proof, or is slow) may have it
+        // again, and its older hand-out stays valid for its proof.
         let lease = self.config.lease_ms;
         if holders
             .iter()

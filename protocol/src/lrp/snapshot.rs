@@ -207,18 +207,18 @@ impl Lrp {
     /// Restores the provers' records, holdings and learnt job times.
     fn restore_provers(&mut self, snapshot: &LrpSnapshot) {
         for (key, strikes, proven, cooldown_until, holdings) in &snapshot.provers {
-            self.provers.insert(
-                ProverKey::of(key),
-                ProverState {
-                    strikes: *strikes,
-                    proven: *proven,
-                    cooldown_until: *cooldown_until,
-                    holdings: holdings.clone(),
-                    gone: 0,
-                    job_time_ms: 0,
-                    samples: 0,
-                },
-            );
+            let mut state = ProverState {
+                strikes: *strikes,
+                proven: *proven,
+                cooldown_until: *cooldown_until,
+                holdings: holdings.clone(),
+                gone: 0,
+                job_time_ms: 0,
+                samples: 0,
+                renewed: Vec::new(),
+            };
+            state.find_renewed();
+            self.provers.insert(ProverKey::of(key), state);
         }
         for (key, job_time_ms, samples) in &snapshot.job_times {
             let state = self.provers.entry(ProverKey::of(key)).or_default();

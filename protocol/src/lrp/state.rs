@@ -185,6 +185,10 @@ pub(super) struct ProverState {
     pub(super) job_time_ms: u64,
     /// Accepted proofs its `job_time_ms` has seen.
     pub(super) samples: u32,
+    /// Its holdings of a job it was handed again since: each past its
+    /// lease (a job comes back to a prover only once every hand-out of it
+    /// to that prover is), and still valid for its proof. Usually empty.
+    pub(super) renewed: Vec<RequestId>,
 }
 
 impl ProverState {
@@ -195,6 +199,7 @@ impl ProverState {
 
     /// Drops the holding with `request`, if it has it.
     pub(super) fn drop_holding(&mut self, request: RequestId) {
+        self.unmark_renewed(request);
         // The holding that goes is usually among the oldest: a forward scan
         // reads the vector in order (prefetched), where a binary search waits
         // on a cache miss per probe.
@@ -225,6 +230,46 @@ impl ProverState {
             .partition_point(|h| now.millis_since(h.at) >= lease_ms)
     }
 
+    /// The open jobs it holds only past their lease, given `first_live` of
+    /// its holdings are past it: a job handed to it again keeps its older
+    /// hand-outs (valid for their proofs), all past their lease, but counts
+    /// once, by its newest, and not at all while that one is live.
+    pub(super) fn expired_jobs(&self, first_live: usize) -> usize {
+        first_live.saturating_sub(self.renewed.len())
+    }
+
+    /// [`Self::expired_jobs`] counted the long way, from the holdings
+    /// alone: its distinct jobs, less the `live` hand-outs (a prover holds
+    /// a job live at most once, and then by its newest hand-out).
+    #[cfg(debug_assertions)]
+    pub(super) fn expired_jobs_counted(&self, live: usize) -> usize {
+        let mut jobs: Vec<JobId> = self.held().iter().map(|h| h.job).collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        jobs.len().saturating_sub(live)
+    }
+
+    /// Rebuilds [`Self::renewed`] from the holdings: of each job's, all but
+    /// the newest (a restored snapshot lists holdings only).
+    pub(super) fn find_renewed(&mut self) {
+        let mut by_job: Vec<(JobId, RequestId)> =
+            self.held().iter().map(|h| (h.job, h.request)).collect();
+        by_job.sort_unstable();
+        self.renewed = by_job
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0)
+            .map(|w| w[0].1)
+            .collect();
+    }
+
+    /// Its holding `request` is no longer an older hand-out of a job it
+    /// holds again (it went, or the newer one did).
+    pub(super) fn unmark_renewed(&mut self, request: RequestId) {
+        if let Some(i) = self.renewed.iter().position(|r| *r == request) {
+            self.renewed.swap_remove(i);
+        }
+    }
+
     /// Past probation: a proof accepted and no strike.
     pub(super) fn is_trusted(&self) -> bool {
         self.proven > 0 && self.strikes == 0
@@ -245,8 +290,9 @@ impl ProverState {
         self.held().is_empty() && self.strikes == 0 && self.proven == 0
     }
 
-    /// How many live hand-outs it may hold, given `expired` of its holdings
-    /// whose lease ran out; see [Probation](super#probation).
+    /// How many live hand-outs it may hold, given `expired` open jobs it
+    /// holds only past their lease ([`Self::expired_jobs`]; a larger count
+    /// gives a lower bound); see [Probation](super#probation).
     pub(super) fn allowance(&self, expired: usize, max_held: usize) -> usize {
         let earned = 1 + self.proven as usize;
         earned

@@ -106,21 +106,23 @@ impl Lrp {
         if moves {
             self.queue.remove(&old_key);
         }
-        let mut replaced = None;
+        let mut renewed = None;
         if let Some(Slot::Pending { key: k, holders }) = self.slot_mut(job) {
             if moves {
                 *k = key;
             }
-            // The prover's own expired hand-out of this job, if any, is
-            // voided: a prover holds a job at most once.
-            if let Some(i) = holders.as_slice().iter().position(|h| h.prover == prover) {
-                replaced = Some(holders.remove(i).request);
-            }
+            // The prover's own expired hand-outs of this job, if any, stay:
+            // one of its workers may still be proving it, and its proof
+            // must be judged, not taken for one never issued. The scan let
+            // the job come here only if none of them is live, so a prover
+            // holds a job live at most once.
+            renewed = newest_of(holders.as_slice(), &prover).map(|h| h.request);
             holders.push(holder);
         }
-        if let Some(old) = replaced {
-            remove_holding(&mut self.provers, &prover, old);
-            self.heard.remove(&old);
+        if let Some(older) = renewed
+            && let Some(state) = self.provers.get_mut(&ProverKey::of(&prover))
+        {
+            state.renewed.push(older);
         }
         Ok((job, moves))
     }
@@ -305,6 +307,15 @@ impl Lrp {
             *key = new_key;
         }
         let orphaned = holders.as_slice().is_empty();
+        // Its older hand-out of the job, if any, is its newest again.
+        let older = newest_of(holders.as_slice(), prover)
+            .filter(|h| h.request < request)
+            .map(|h| h.request);
+        if let Some(older) = older
+            && let Some(state) = self.provers.get_mut(&ProverKey::of(prover))
+        {
+            state.unmark_renewed(older);
+        }
         remove_holding(&mut self.provers, prover, request);
         self.heard.remove(&request);
         Ok(orphaned)
@@ -391,6 +402,11 @@ impl Lrp {
 enum HolderMiss {
     WrongProver,
     Unknown,
+}
+
+/// `prover`'s latest hand-out among a job's `holders`, if any.
+fn newest_of<'a>(holders: &'a [Holder], prover: &PublicKey) -> Option<&'a Holder> {
+    holders.iter().rev().find(|h| h.prover == *prover)
 }
 
 /// Shorthands for the unit tests: each runs exactly what [`Lrp::apply`]

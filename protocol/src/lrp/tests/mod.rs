@@ -5,6 +5,7 @@ mod adaptive;
 mod bookkeeping;
 mod lrp_rule;
 mod probation;
+mod slow_provers;
 mod verdicts;
 
 use super::*;
