@@ -77,15 +77,59 @@ async fn the_winner_resubmitting_is_told_accepted_again_and_paid_once() {
     let p = prover(1);
     let assignment = h.claim(&p).await;
     let proof = prove(&assignment);
+    let credited = ContentHash::of(&proof);
     let first = h.submit(&p, &assignment, proof.clone()).await;
     assert!(accepted(&h.verdict(first).await));
-    for _ in 0..3 {
-        let again = h.submit(&p, &assignment, proof.clone()).await;
+    // The same bytes, a fresh proof of the same job (Groth16 proofs are
+    // randomised: other bytes), and garbage: each is told the credit, with
+    // the credited proof's hash, never the hash of what it sent.
+    let reproved = prove(&assignment);
+    assert_ne!(reproved, proof);
+    for bytes in [proof.clone(), reproved, vec![7; 128]] {
+        let again = h.submit(&p, &assignment, bytes).await;
         let verdict = h.verdict(again).await;
         assert!(accepted(&verdict), "{verdict:?}");
+        assert_eq!(verdict.proof_hash, credited, "the credited proof's hash");
     }
+    let metrics = h.metrics.render();
+    assert!(!metrics.contains("outcome=\"invalid\""), "{metrics}");
     h.stop().await.unwrap();
     assert_eq!(h.ledger().balance(&p.public()), 100);
+}
+
+#[tokio::test]
+async fn copies_of_a_submission_verified_after_it_won_are_accepted_and_paid_once() {
+    // One verifier thread: verdicts come back in the order sent.
+    let mut h = Harness::start_with(|c| c.distributor.verify_threads = 1).await;
+    with_batch(&h, 4).await;
+    let p = prover(1);
+    let assignment = h.claim(&p).await;
+    let proof = prove(&assignment);
+    // Sent back to back, as a prover retrying after a timeout does: all
+    // three pass the checks on arrival and queue for verification; the
+    // first wins, the copy and the garbage are judged after it.
+    let replies = [
+        h.submit(&p, &assignment, proof.clone()).await,
+        h.submit(&p, &assignment, proof.clone()).await,
+        h.submit(&p, &assignment, vec![7; 128]).await,
+    ];
+    for reply in replies {
+        let verdict = h.verdict(reply).await;
+        assert!(accepted(&verdict), "{verdict:?}");
+        assert_eq!(verdict.proof_hash, ContentHash::of(&proof));
+    }
+    let metrics = h.metrics.render();
+    assert!(
+        metrics.contains("crowdprove_proofs_total{outcome=\"repeat\"} 2"),
+        "both copies were judged after the win: {metrics}"
+    );
+    assert!(!metrics.contains("outcome=\"invalid\""), "{metrics}");
+    // Not struck: the prover is served on.
+    h.claim(&p).await;
+    h.stop().await.unwrap();
+    let ledger = h.ledger();
+    assert_eq!(ledger.balance(&p.public()), 100, "paid once");
+    assert!(ledger.is_credited(assignment.job).unwrap());
 }
 
 #[tokio::test]
@@ -237,11 +281,26 @@ async fn a_handout_survives_a_restart_and_its_proof_is_paid_once() {
     let reply = h.submit(&p, &assignment, proof.clone()).await;
     assert!(accepted(&h.verdict(reply).await));
     let mut h = h.restart().await;
-    let again = h.submit(&p, &assignment, proof).await;
+    let again = h.submit(&p, &assignment, proof.clone()).await;
     assert!(
         accepted(&h.verdict(again).await),
         "told again after a restart"
     );
+    // Other bytes for the won hand-out: the credited proof's hash.
+    let other = h.submit(&p, &assignment, vec![1; 64]).await;
+    let verdict = h.verdict(other).await;
+    assert!(accepted(&verdict), "{verdict:?}");
+    assert_eq!(verdict.proof_hash, ContentHash::of(&proof));
+    // A job that never existed: refused unverified, counted like a
+    // hand-out never issued.
+    let mut nowhere = assignment.clone();
+    nowhere.job = job(99, 0);
+    let never = h.submit(&p, &nowhere, proof).await;
+    assert_eq!(
+        h.verdict(never).await.outcome,
+        Outcome::Invalid(InvalidReason::NotIssued)
+    );
+    assert!(h.metrics.render().contains("outcome=\"not_issued\""));
     h.stop().await.unwrap();
     assert_eq!(h.ledger().balance(&p.public()), 100);
 }

@@ -1,7 +1,8 @@
 //! The node's HTTP API: `GET /` (the live dashboard, a read-only page that
 //! polls the JSON below; its files are embedded in the binary), `GET /status`
 //! (JSON), `GET /metrics` (Prometheus text), and on a distributor
-//! `GET /attempts[?last=N]` (every hand-out and its fate), `GET
+//! `GET /attempts[?last=N]` (the newest hand-outs and their fates, at most
+//! [`MAX_ATTEMPTS`]), `GET
 //! /proofs/b<batch>/j<index>` (a job's accepted proof in snarkjs JSON), `POST
 //! /batch` (a batch of transfers) and `POST /batch/witnesses` (a batch of
 //! circom witness files). A deliberately small HTTP/1.1 server: one request
@@ -101,14 +102,19 @@ pub struct Access {
     pub hosts: Vec<String>,
 }
 
+/// The most attempts one `GET /attempts` lists, and how many it lists
+/// without `?last=`: the role answers on its run loop, so a request costs it
+/// at most this many rows (whoever asks: reading needs no token).
+pub const MAX_ATTEMPTS: usize = 1_000;
+
 /// What the API asks of the role.
 #[derive(Debug)]
 pub enum ApiRequest {
-    /// The `/attempts` document (distributor): every hand-out and its fate,
-    /// or only the `last` newest.
+    /// The `/attempts` document (distributor): the `last` newest hand-outs
+    /// and their fates.
     Attempts {
-        /// How many of the newest attempts; `None`: all that are kept.
-        last: Option<usize>,
+        /// How many of the newest attempts: at most [`MAX_ATTEMPTS`].
+        last: usize,
         /// Where the document goes.
         reply: oneshot::Sender<Value>,
     },
@@ -356,7 +362,10 @@ impl Server {
             ("GET", "/attempts") => {
                 let (tx, rx) = oneshot::channel();
                 let request = match query_number(query, "last") {
-                    Ok(last) => ApiRequest::Attempts { last, reply: tx },
+                    Ok(last) => ApiRequest::Attempts {
+                        last: last.map_or(MAX_ATTEMPTS, |n| n.min(MAX_ATTEMPTS)),
+                        reply: tx,
+                    },
                     Err(message) => return Reply::error(400, &message),
                 };
                 if self.role.send(request).await.is_err() {
@@ -752,7 +761,15 @@ mod tests {
             request(addr, "POST", "/proofs/b3/j1", &[]).await.unwrap().0,
             401
         );
-        assert!(get_json(addr, "/attempts").await.unwrap()["last"].is_null());
+        // Without `last`, and over the cap: the newest MAX_ATTEMPTS.
+        assert_eq!(
+            get_json(addr, "/attempts").await.unwrap()["last"],
+            MAX_ATTEMPTS
+        );
+        assert_eq!(
+            get_json(addr, "/attempts?last=200000").await.unwrap()["last"],
+            MAX_ATTEMPTS
+        );
         assert_eq!(
             request(addr, "GET", "/attempts?last=x", &[])
                 .await

@@ -13,7 +13,7 @@ use tracing::{debug, error};
 
 use super::payout::Payout;
 use super::store::JobStore;
-use super::submission::{Settlement, Stage};
+use super::submission::{Repeat, Settlement, Stage};
 use super::wire::{Outbox, ReplyTo};
 use super::{BatchReply, Internal};
 
@@ -24,6 +24,9 @@ pub enum Durable {
     HandOut(HandOut),
     /// A winning proof is stored: pay it.
     Settlement(Settlement),
+    /// A copy of a winning submission, logged after the winner: tell it
+    /// once the winner is paid.
+    Repeat(Repeat),
     /// A new batch is stored: announce it and answer whoever submitted it.
     BatchStored {
         /// The gossip that tells provers of its jobs.
@@ -91,6 +94,26 @@ impl Courier {
                 }
             }
             Durable::BatchProven(message) => self.outbox.publish(&message),
+            Durable::Repeat(repeat) => self.repeat(repeat),
+        }
+    }
+
+    /// The winner's settlement was queued to the payout writer before this:
+    /// the repeat goes after it with the stored winner's credit (already
+    /// paid by then, so skipped), and is told `Accepted` when it is paid.
+    fn repeat(&self, repeat: Repeat) {
+        let job = repeat.job;
+        match self.store.winner(job) {
+            Ok(Some(winner))
+                if (winner.prover, winner.request) == (repeat.prover, repeat.request) =>
+            {
+                let settlement = repeat.settlement(&winner);
+                self.payout.credit(settlement.credit(), settlement);
+            }
+            other => {
+                error!(target: "distributor", %job, found = ?other, "a repeat of a winner whose record is not in the store");
+                self.outbox.refuse(repeat.reply, "busy");
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! The operator API's requests, answered on the run loop: batches in
 //! (`POST /batch`, `POST /batch/witnesses`, checked here before intake
-//! builds them), proofs out (`GET /proofs/<job>`), and the attempts log.
+//! builds them), proofs out (`GET /proofs/<job>`), and the attempts log
+//! (the newest [`crate::api::MAX_ATTEMPTS`] at most).
 
 use protocol::JobId;
 use serde_json::{Value, json};
@@ -14,11 +15,13 @@ impl Distributor {
     pub(super) fn on_api(&mut self, request: ApiRequest) {
         match request {
             ApiRequest::Attempts { last, reply } => {
+                // Bounded whoever asks: one winner lookup per row at most.
+                let last = last.min(crate::api::MAX_ATTEMPTS);
                 let scheduler = &self.core.scheduler;
                 let store = &self.core.store;
                 let doc = scheduler
                     .history()
-                    .attempts_json(last, |job| scheduler.is_done(job, store));
+                    .attempts_json(Some(last), |job| scheduler.is_done(job, store));
                 let _ = reply.send(doc);
             }
             ApiRequest::SubmitBatch(body, reply) => {

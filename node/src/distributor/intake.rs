@@ -6,18 +6,26 @@
 //! circuit, and each becomes one job. The run loop then schedules the jobs
 //! and the journal stores the batch whole. Batches are built one at a time,
 //! in order; ids run 1, 2, 3, ...
+//!
+//! A circom job's statement is its public signals: a proof of one job is a
+//! proof of every job with the same signals, and accepted proofs are public
+//! (`GET /proofs/<job>`). So no two open jobs may share a statement
+//! ([`OpenStatements`]): a batch whose witnesses repeat one, or repeat an
+//! open job's, is refused whole, naming both. A circuit with no public
+//! signals has one statement, so it has at most one job open at a time.
 
 use super::queue::ServiceThread;
+use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
 
 use anyhow::{Context, bail};
-use protocol::{BatchId, Timestamp};
+use protocol::{BatchId, ContentHash, JobId, Timestamp, codec};
 use prover_core::{
     CircomKey, CircomR1cs, CircomWitness, PublicSignals, Rollup, Root, SignedTransfer, TxGenerator,
 };
 use tracing::debug;
 
-use super::store::{BatchRecord, JobRecord};
+use super::store::{BatchRecord, JobRecord, JobStore};
 
 /// A built batch, ready to schedule and store.
 pub struct NewBatch {
@@ -50,7 +58,105 @@ pub enum Workload {
         key: Arc<CircomKey>,
         /// Its constraint system.
         r1cs: Arc<CircomR1cs>,
+        /// The open jobs' statements.
+        open: OpenStatements,
     },
+}
+
+/// The statements (public signals) of the open circom jobs: those of
+/// batches not yet proven. Read from the store with the first batch built,
+/// then kept here: each batch built adds its own, and a batch the store
+/// records proven drops out.
+pub struct OpenStatements {
+    store: Arc<JobStore>,
+    /// Each open job by its statement's hash; `None` until read.
+    jobs: Option<HashMap<ContentHash, JobId>>,
+}
+
+impl OpenStatements {
+    /// The open statements of the batches in `store`, read when first needed.
+    pub fn new(store: Arc<JobStore>) -> Self {
+        Self { store, jobs: None }
+    }
+
+    /// Checks that `jobs`, to be batch `id`, repeat no statement, among
+    /// themselves or of an open job; if so, they are open from now on.
+    fn admit(&mut self, id: BatchId, jobs: &[JobRecord]) -> anyhow::Result<()> {
+        let open = self.current()?;
+        let mut batch: HashMap<ContentHash, usize> = HashMap::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            let statement = statement(&job.public);
+            if let Some(first) = batch.insert(statement, i) {
+                bail!(
+                    "witness {i}: its public signals are witness {first}'s, so one proof would \
+                     prove both jobs; submit each statement once"
+                );
+            }
+            if let Some(job) = open.get(&statement) {
+                bail!(
+                    "witness {i}: its public signals are those of job {job}, whose batch is \
+                     still open, so one proof would prove both jobs; submit it once that batch \
+                     is proven"
+                );
+            }
+        }
+        open.extend(
+            batch
+                .into_iter()
+                .map(|(s, i)| (s, JobId::new(id, i as u32))),
+        );
+        Ok(())
+    }
+
+    /// The open jobs: read from the store the first time, then rid of the
+    /// batches proven since.
+    fn current(&mut self) -> anyhow::Result<&mut HashMap<ContentHash, JobId>> {
+        let store = &self.store;
+        let jobs = match self.jobs.take() {
+            None => read_open(store)?,
+            Some(mut jobs) => {
+                let mut proven: HashMap<BatchId, bool> = HashMap::new();
+                let mut failed = None;
+                jobs.retain(|_, job| {
+                    let batch = job.batch;
+                    !*proven
+                        .entry(batch)
+                        .or_insert_with(|| match store.batch(batch) {
+                            Ok(record) => record.is_some_and(|r| r.proven.is_some()),
+                            Err(e) => {
+                                failed = Some(e);
+                                false
+                            }
+                        })
+                });
+                if let Some(e) = failed {
+                    return Err(e).context("cannot read the open batches");
+                }
+                jobs
+            }
+        };
+        Ok(self.jobs.insert(jobs))
+    }
+}
+
+/// The statement a job's proof proves: its public signals, hashed.
+fn statement(public: &PublicSignals) -> ContentHash {
+    ContentHash::of(&codec::encode(public))
+}
+
+/// Every job of the store's unproven batches, by its statement.
+fn read_open(store: &JobStore) -> anyhow::Result<HashMap<ContentHash, JobId>> {
+    let mut open = HashMap::new();
+    let batches = store.batches().context("cannot read the open batches")?;
+    for batch in batches.iter().filter(|b| b.proven.is_none()) {
+        let jobs = store
+            .batch_jobs(batch.id)
+            .context("cannot read the open batches")?;
+        for (i, job) in jobs.iter().enumerate() {
+            open.insert(statement(&job.public), JobId::new(batch.id, i as u32));
+        }
+    }
+    Ok(open)
 }
 
 /// What one batch is to hold.
@@ -142,8 +248,10 @@ impl Builder {
                 };
                 build_transfers(self.next, rollup, &txs)?
             }
-            (Workload::Circom { key, r1cs }, BatchInput::Witnesses(witnesses)) => {
-                build_witnesses(self.next, key, r1cs, witnesses)?
+            (Workload::Circom { key, r1cs, open }, BatchInput::Witnesses(witnesses)) => {
+                let built = build_witnesses(self.next, key, r1cs, witnesses)?;
+                open.admit(self.next, &built.jobs)?;
+                built
             }
             (Workload::Circom { key, .. }, _) => bail!(
                 "this distributor proves circom circuit {}; submit witness files \
@@ -202,7 +310,8 @@ fn build_transfers(
 /// Checks every witness against the circuit (its length, its field, every
 /// constraint): one bad witness refuses the whole batch, naming it, so
 /// nothing of a bad submission is scheduled and no prover is handed a job
-/// no one can prove.
+/// no one can prove. (Then [`OpenStatements::admit`] checks their
+/// statements.)
 fn build_witnesses(
     id: BatchId,
     key: &CircomKey,
@@ -319,17 +428,30 @@ mod tests {
         thread.join();
     }
 
-    #[test]
-    fn circom_batches_are_checked_witness_by_witness() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../prover-core/tests/fixtures/circom");
+    fn fixtures() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../prover-core/tests/fixtures/circom")
+    }
+
+    /// A builder of the multiplier circuit's batches over `store`.
+    fn multiplier(store: &Arc<JobStore>) -> Builder {
+        let dir = fixtures();
         let key = Arc::new(CircomKey::load(dir.join("multiplier/circuit.zkey")).unwrap());
         let r1cs = Arc::new(CircomR1cs::load(dir.join("multiplier/circuit.r1cs")).unwrap());
-        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
-        let mut builder = Builder {
-            workload: Workload::Circom { key, r1cs },
+        let open = OpenStatements::new(store.clone());
+        Builder {
+            workload: Workload::Circom { key, r1cs, open },
             next: BatchId(1),
-        };
+        }
+    }
+
+    #[test]
+    fn circom_batches_are_checked_witness_by_witness() {
+        let dir = fixtures();
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Arc::new(JobStore::open(tmp.path()).unwrap());
+        let mut builder = multiplier(&store);
         let good = vec![
             read("multiplier/witness-1.wtns"),
             read("multiplier/witness-2.wtns"),
@@ -360,7 +482,85 @@ mod tests {
         for input in [BatchInput::Generated, BatchInput::Witnesses(Vec::new())] {
             assert!(builder.build(input).is_err());
         }
-        let next = builder.build(BatchInput::Witnesses(good)).unwrap();
+        let others = vec![read("multiplier/witness-3.wtns")];
+        let next = builder.build(BatchInput::Witnesses(others)).unwrap();
         assert_eq!(next.record.id, BatchId(2), "a refused batch takes no id");
+    }
+
+    #[test]
+    fn no_two_open_circom_jobs_share_their_public_signals() {
+        let dir = fixtures();
+        let read =
+            |i: u32| std::fs::read(dir.join(format!("multiplier/witness-{i}.wtns"))).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Arc::new(JobStore::open(tmp.path()).unwrap());
+        let mut builder = multiplier(&store);
+        let store_batch = |built: NewBatch, proven: Option<Timestamp>| {
+            let record = BatchRecord {
+                proven,
+                ..built.record
+            };
+            let jobs = built.jobs;
+            let change = super::super::store::Change::NewBatch {
+                record,
+                jobs,
+                state_after: None,
+            };
+            store.commit(&[change], true).unwrap();
+        };
+        // Within a batch: the same witness twice, named.
+        let twice = vec![read(1), read(2), read(1)];
+        let err = format!(
+            "{:#}",
+            builder.build(BatchInput::Witnesses(twice)).err().unwrap()
+        );
+        assert!(
+            err.starts_with("witness 2: its public signals are witness 0's"),
+            "{err}"
+        );
+        // Against an open batch's job, stored before a restart.
+        let first = builder
+            .build(BatchInput::Witnesses(vec![read(1), read(2)]))
+            .unwrap();
+        assert_eq!(first.record.id, BatchId(1));
+        store_batch(first, None);
+        let mut builder = Builder {
+            next: BatchId(2),
+            ..multiplier(&store)
+        };
+        let again = vec![read(3), read(2)];
+        let err = format!(
+            "{:#}",
+            builder.build(BatchInput::Witnesses(again)).err().unwrap()
+        );
+        assert!(
+            err.starts_with("witness 1: its public signals are those of job b1/j1"),
+            "{err}"
+        );
+        // Against a batch built since (and not yet stored).
+        let second = builder.build(BatchInput::Witnesses(vec![read(3)])).unwrap();
+        assert_eq!(second.record.id, BatchId(2));
+        let err = format!(
+            "{:#}",
+            builder
+                .build(BatchInput::Witnesses(vec![read(3)]))
+                .err()
+                .unwrap()
+        );
+        assert!(err.contains("those of job b2/j0"), "{err}");
+        // Once batch 1 is proven, its statements may be proven again.
+        let proven = builder.build(BatchInput::Witnesses(vec![read(4)])).unwrap();
+        let built_first = BatchRecord {
+            id: BatchId(1),
+            proven: Some(Timestamp(1)),
+            ..proven.record.clone()
+        };
+        store
+            .commit(&[super::super::store::Change::Batch(built_first)], true)
+            .unwrap();
+        let reproven = builder
+            .build(BatchInput::Witnesses(vec![read(1), read(2)]))
+            .unwrap();
+        assert_eq!(reproven.jobs.len(), 2);
     }
 }

@@ -23,7 +23,7 @@ use protocol::{JobId, PublicKey, RequestId, Timestamp};
 use super::courier::Durable;
 use super::history::History;
 use super::journal::Journal;
-use super::store::{Change, JobRecord, JobStore, Snapshot};
+use super::store::{Change, JobStore, Snapshot};
 
 /// What goes to the journal with an applied event.
 #[derive(Default)]
@@ -164,27 +164,28 @@ impl Scheduler {
     }
 
     /// Whether `job` has its winning proof: the one definition. A finished
-    /// batch is forgotten by the scheduler; the store remembers.
+    /// batch is forgotten by the scheduler; the store remembers its winners
+    /// (small records: a job's witness is never read here).
     pub fn is_done(&self, job: JobId, store: &JobStore) -> bool {
-        match self.lrp.job(job) {
-            Some(JobView::Done { .. }) => true,
-            Some(_) => false,
-            None => matches!(store.job(job), Ok(Some(JobRecord { done: Some(_), .. }))),
-        }
+        self.winner(job, store).is_some()
     }
 
-    /// The prover and hand-out whose proof won `job`, once it is done.
+    /// The prover and hand-out whose proof won `job`, once it is done. For a
+    /// job the scheduler does not know (its batch forgotten, or no such
+    /// job) the store's [`WinnerRecord`](super::store::WinnerRecord) is read:
+    /// one small lookup, whoever asks.
     pub fn winner(&self, job: JobId, store: &JobStore) -> Option<(PublicKey, RequestId)> {
         match self.lrp.job(job) {
             Some(JobView::Done {
                 prover, request, ..
             }) => Some((prover, request)),
             Some(_) => None,
-            None => match store.job(job) {
-                Ok(Some(JobRecord {
-                    done: Some(done), ..
-                })) => Some((done.prover, done.request)),
-                _ => None,
+            None => match store.winner(job) {
+                Ok(winner) => winner.map(|w| (w.prover, w.request)),
+                Err(e) => {
+                    tracing::error!(target: "distributor", %job, error = %e, "cannot read a job's winner");
+                    None
+                }
             },
         }
     }

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::centralized::LocalProver;
 use super::courier::{Courier, Durable, Teller};
-use super::intake::{Intake, Workload};
+use super::intake::{Intake, OpenStatements, Workload};
 use super::journal::Journal;
 use super::payout::{Payout, SharedLedger};
 use super::queue::ServiceThread;
@@ -486,7 +486,7 @@ fn rollup_workload(
 /// A circom circuit: its constraint system, checked against the zkey.
 fn circom_workload(
     settings: &DistributorSection,
-    store: &JobStore,
+    store: &Arc<JobStore>,
     circom: &Arc<prover_core::CircomKey>,
     keys: &Keys,
     data: &Path,
@@ -513,6 +513,7 @@ fn circom_workload(
     Ok(Workload::Circom {
         key: circom.clone(),
         r1cs: Arc::new(r1cs),
+        open: OpenStatements::new(store.clone()),
     })
 }
 

@@ -12,6 +12,9 @@
 //!   deleted);
 //! - `batches`: batch id (u64 BE) → [`BatchRecord`];
 //! - `jobs`: batch id (u64 BE) ‖ index (u32 BE) → [`JobRecord`];
+//! - `winners`: the same key → [`WinnerRecord`], written with the job's
+//!   winning proof: who won it and the proof's hash, read on the run loop
+//!   without decoding the job's witness;
 //! - `events`: sequence (u64 BE) → [`LrpEvent`].
 
 use std::path::{Path, PathBuf};
@@ -34,7 +37,8 @@ const CF_META: &str = "meta";
 const CF_BATCHES: &str = "batches";
 const CF_JOBS: &str = "jobs";
 const CF_EVENTS: &str = "events";
-const FAMILIES: [&str; 4] = [CF_META, CF_BATCHES, CF_JOBS, CF_EVENTS];
+const CF_WINNERS: &str = "winners";
+const FAMILIES: [&str; 5] = [CF_META, CF_BATCHES, CF_JOBS, CF_EVENTS, CF_WINNERS];
 const MAGIC_KEY: &[u8] = b"magic";
 /// The format tag. v2: the scheduler applies probation (`protocol::lrp`), so
 /// a v1 log would replay to other decisions than its provers were told, and
@@ -43,7 +47,10 @@ const MAGIC_KEY: &[u8] = b"magic";
 /// migrated when opened. v4: the scheduler learns job times (its knobs
 /// gained a policy, its snapshot the learnt times); a v3 store is migrated
 /// to the `lrp` policy it was written under, so its log replays as before.
-const MAGIC: &[u8] = b"crowdprove-jobs-v4";
+/// v5: every completed job has a [`WinnerRecord`]; a v4 store's are written
+/// from its job records when opened.
+const MAGIC: &[u8] = b"crowdprove-jobs-v5";
+const MAGIC_V4: &[u8] = b"crowdprove-jobs-v4";
 const MAGIC_V3: &[u8] = b"crowdprove-jobs-v3";
 const MAGIC_V2: &[u8] = b"crowdprove-jobs-v2";
 const MAGIC_V1: &[u8] = b"crowdprove-jobs-v1";
@@ -135,6 +142,30 @@ pub struct DoneRecord {
     pub at: Timestamp,
 }
 
+/// Who won a job, kept apart from its [`JobRecord`] (whose witness may be
+/// a mebibyte): what a submission for a job the scheduler forgot is judged
+/// by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WinnerRecord {
+    /// The paid prover.
+    pub prover: PublicKey,
+    /// The hand-out it answered.
+    pub request: RequestId,
+    /// The winning proof's hash: the one in its ledger credit.
+    pub proof_hash: ContentHash,
+}
+
+impl WinnerRecord {
+    /// The record of `done`.
+    pub fn of(done: &DoneRecord) -> Self {
+        Self {
+            prover: done.prover,
+            request: done.request,
+            proof_hash: ContentHash::of(&done.proof),
+        }
+    }
+}
+
 /// The settings a log is written under: replaying it with others would
 /// judge the same proofs differently, so they are stored with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,7 +203,8 @@ pub enum Change {
     },
     /// A batch record rewritten (marked proven).
     Batch(BatchRecord),
-    /// A job record rewritten (its winning proof).
+    /// A job record rewritten (its winning proof); its [`WinnerRecord`] is
+    /// written with it.
     Job(JobId, JobRecord),
     /// The scheduler's state after every event before this change: stored,
     /// and the events it covers deleted (log compaction).
@@ -238,10 +270,15 @@ impl JobStore {
         match store.get_raw(CF_META, MAGIC_KEY)? {
             None => store.put_meta(MAGIC_KEY, MAGIC)?,
             Some(m) if m == MAGIC => {}
-            Some(m) if m == MAGIC_V3 => store.migrate_v3()?,
+            Some(m) if m == MAGIC_V4 => store.migrate_v4()?,
+            Some(m) if m == MAGIC_V3 => {
+                store.migrate_v3()?;
+                store.migrate_v4()?;
+            }
             Some(m) if m == MAGIC_V2 => {
                 store.migrate_v2()?;
                 store.migrate_v3()?;
+                store.migrate_v4()?;
             }
             Some(m) if m == MAGIC_V1 => return Err(StoreError::Outdated { path: store.path }),
             Some(_) => return Err(store.corrupt("not a CrowdProve job store (bad magic)")),
@@ -353,9 +390,30 @@ impl JobStore {
                 codec::encode_stored(&snapshot),
             );
         }
-        batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC);
+        batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC_V4);
         self.write(batch, true)?;
         tracing::info!(target: "distributor", path = %self.path.display(), "migrated the job store from format v3 to v4 (its scheduler keeps the `lrp` policy it ran)");
+        Ok(())
+    }
+
+    /// Writes a [`WinnerRecord`] for every completed job of a v4 store, and
+    /// the tag with them in one atomic write (once: every job is read).
+    fn migrate_v4(&self) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        let mut winners = 0usize;
+        for item in self.db.iterator_cf(self.cf(CF_JOBS), IteratorMode::Start) {
+            let (key, value) = item.map_err(|e| self.db_error(e))?;
+            let record: JobRecord = codec::decode(&value, MAX_RECORD)
+                .map_err(|e| self.corrupt(format!("v4 job record: {e}")))?;
+            if let Some(done) = &record.done {
+                let winner = WinnerRecord::of(done);
+                batch.put_cf(self.cf(CF_WINNERS), key, codec::encode(&winner));
+                winners += 1;
+            }
+        }
+        batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC);
+        self.write(batch, true)?;
+        tracing::info!(target: "distributor", winners, path = %self.path.display(), "migrated the job store from format v4 to v5 (a winner record per completed job)");
         Ok(())
     }
 
@@ -473,8 +531,7 @@ impl JobStore {
                         codec::encode(record),
                     );
                     for (index, job) in jobs.iter().enumerate() {
-                        let id = JobId::new(record.id, index as u32);
-                        batch.put_cf(self.cf(CF_JOBS), job_key(id), codec::encode(job));
+                        self.put_job(&mut batch, JobId::new(record.id, index as u32), job);
                     }
                     if let Some(state) = state_after {
                         batch.put_cf(self.cf(CF_META), STATE_KEY, state);
@@ -487,9 +544,7 @@ impl JobStore {
                         codec::encode(record),
                     );
                 }
-                Change::Job(id, record) => {
-                    batch.put_cf(self.cf(CF_JOBS), job_key(*id), codec::encode(record));
-                }
+                Change::Job(id, record) => self.put_job(&mut batch, *id, record),
                 Change::Snapshot(snapshot) => {
                     batch.put_cf(
                         self.cf(CF_META),
@@ -524,6 +579,15 @@ impl JobStore {
             }
         }
         Ok(())
+    }
+
+    /// Adds `record` to `batch`, and its winner's record if it is done.
+    fn put_job(&self, batch: &mut WriteBatch, id: JobId, record: &JobRecord) {
+        batch.put_cf(self.cf(CF_JOBS), job_key(id), codec::encode(record));
+        if let Some(done) = &record.done {
+            let winner = WinnerRecord::of(done);
+            batch.put_cf(self.cf(CF_WINNERS), job_key(id), codec::encode(&winner));
+        }
     }
 
     /// The settings the log is written under, if recorded.
@@ -589,6 +653,14 @@ impl JobStore {
     /// One job.
     pub fn job(&self, job: JobId) -> Result<Option<JobRecord>> {
         self.read(CF_JOBS, &job_key(job), || format!("job {job}"))
+    }
+
+    /// Who won `job`, if it is done: a small record, read without the job's
+    /// witness. `None` for a job not done and for one that does not exist.
+    pub fn winner(&self, job: JobId) -> Result<Option<WinnerRecord>> {
+        self.read(CF_WINNERS, &job_key(job), || {
+            format!("the winner of job {job}")
+        })
     }
 
     /// Every job of a batch, in index order.
@@ -660,6 +732,7 @@ fn synced() -> WriteOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn root(b: u8) -> Root {
         Root([b; 32])
@@ -751,6 +824,92 @@ mod tests {
         assert_eq!(pinned.scheduler.min_reserve_age_ms, 7_000);
         assert_eq!(pinned.reward_per_job, 100);
         assert_eq!(store.snapshot().unwrap().unwrap().1, current);
+    }
+
+    #[test]
+    fn a_completed_job_has_a_small_winner_record_and_a_v4_store_gets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let prover = protocol::SecretKey::from_seed([1; 32]).public();
+        let (won, open) = (JobId::new(BatchId(1), 0), JobId::new(BatchId(1), 1));
+        let done = DoneRecord {
+            prover,
+            request: RequestId(3),
+            proof: vec![9; 128],
+            at: Timestamp(7),
+        };
+        let winner = WinnerRecord {
+            prover,
+            request: RequestId(3),
+            proof_hash: ContentHash::of(&[9; 128]),
+        };
+        let done_job = JobRecord {
+            done: Some(done.clone()),
+            ..job(1)
+        };
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            store
+                .commit(&[Change::Job(won, done_job.clone())], true)
+                .unwrap();
+            store.commit(&[Change::Job(open, job(2))], true).unwrap();
+            assert_eq!(store.winner(won).unwrap(), Some(winner));
+            assert_eq!(store.winner(open).unwrap(), None, "not done");
+            assert_eq!(store.winner(JobId::new(BatchId(9), 0)).unwrap(), None);
+            // As a v4 store was: the job records alone.
+            store
+                .db
+                .delete_cf(store.cf(CF_WINNERS), job_key(won))
+                .unwrap();
+            store.put_meta(MAGIC_KEY, MAGIC_V4).unwrap();
+        }
+        let store = JobStore::open(dir.path()).unwrap();
+        assert_eq!(store.get_raw(CF_META, MAGIC_KEY).unwrap().unwrap(), MAGIC);
+        assert_eq!(store.winner(won).unwrap(), Some(winner), "migrated");
+        assert_eq!(store.winner(open).unwrap(), None);
+        assert_eq!(store.job(won).unwrap(), Some(done_job));
+    }
+
+    #[test]
+    fn the_scheduler_reads_a_forgotten_jobs_winner_without_its_job_record() {
+        use super::super::courier::Durable;
+        use super::super::journal::Journal;
+        use super::super::scheduler::Scheduler;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(JobStore::open(dir.path()).unwrap());
+        let prover = protocol::SecretKey::from_seed([1; 32]).public();
+        let won = JobId::new(BatchId(1), 0);
+        let done = DoneRecord {
+            prover,
+            request: RequestId(3),
+            proof: vec![9; 128],
+            at: Timestamp(7),
+        };
+        let record = JobRecord {
+            done: Some(done),
+            ..job(1)
+        };
+        store.commit(&[Change::Job(won, record)], true).unwrap();
+        // The job record is unreadable (a witness too large to decode, say):
+        // the winner's record alone answers.
+        store
+            .db
+            .put_cf(store.cf(CF_JOBS), job_key(won), vec![0xff; 64])
+            .unwrap();
+        let space = crate::disk::Space::floor(dir.path(), 0);
+        let (journal, thread) =
+            Journal::start(store.clone(), space, |_: Durable| {}, |e| panic!("{e}")).unwrap();
+        let config = LrpConfig::default();
+        let mut scheduler = Scheduler::replay(config, None, &[], 100, journal).unwrap();
+        assert_eq!(scheduler.winner(won, &store), Some((prover, RequestId(3))));
+        assert!(scheduler.is_done(won, &store));
+        // A job that never existed: not done, no winner, nothing decoded.
+        let never = JobId::new(BatchId(7), 2);
+        assert_eq!(scheduler.winner(never, &store), None);
+        assert!(!scheduler.is_done(never, &store));
+        assert!(!scheduler.holds(never, RequestId(3), &prover));
+        scheduler.close_journal();
+        drop(scheduler);
+        thread.join();
     }
 
     #[test]

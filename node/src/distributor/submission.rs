@@ -1,14 +1,24 @@
 //! Proof submissions, from arrival to the prover's ear.
 //!
 //! On arrival ([`Distributor::on_submission`]) the cheap checks answer at
-//! once, unverified: the winner resubmitting, a late proof, a hand-out
-//! never issued, a store that cannot be read, a full pool. The rest go to
-//! the verification pool; its verdict comes back to [`Distributor::judge`],
-//! which strikes an invalid proof or asks the scheduler to complete the
-//! job. Only when the scheduler has decided the proof won is a
-//! [`Settlement`] built; it then moves through named stages on the service
-//! threads: stored (the journal), paid (the payout writer), told (the
-//! prover hears `Accepted`). Nothing is said before it is true.
+//! once, unverified: a hand-out that already won, a late proof, a hand-out
+//! never issued (or a job that does not exist), a store that cannot be
+//! read, a full pool. The rest go to the verification pool; its verdict
+//! comes back to [`Distributor::judge`], which strikes an invalid proof or
+//! asks the scheduler to complete the job. Only when the scheduler has
+//! decided the proof won is a [`Settlement`] built; it then moves through
+//! named stages on the service threads: stored (the journal), paid (the
+//! payout writer), told (the prover hears `Accepted`). Nothing is said
+//! before it is true.
+//!
+//! Every answer tells the truth about the ledger: a submission for a
+//! hand-out that already won its job — its prover and request, whatever
+//! the bytes, whenever they arrive (before verification, after it, after a
+//! restart) — is told `Accepted` with the hash of the proof that was
+//! credited, once the credit is durable, and `busy` until then; a copy
+//! judged while the winning copy's settlement is still on its way follows
+//! it as a [`Repeat`] and is told when it is paid. It is never struck,
+//! never told `Late`, and never paid twice.
 
 use protocol::lrp::{Completion, LrpEvent, LrpOutcome};
 use protocol::messages::{InvalidReason, Outcome, ProofSubmission, Verdict};
@@ -19,7 +29,7 @@ use super::Distributor;
 use super::centralized::LocalProof;
 use super::courier::Durable;
 use super::scheduler::Log;
-use super::store::{Change, DoneRecord, JobRecord};
+use super::store::{Change, DoneRecord, JobRecord, WinnerRecord};
 use super::verify::{self, ProofCheck};
 use super::wire::ReplyTo;
 
@@ -124,6 +134,41 @@ impl Settlement {
     }
 }
 
+/// A copy of a winning submission judged before the winner's credit was
+/// durable: told `Accepted`, with the credited proof's hash, once it is.
+#[derive(Debug)]
+pub struct Repeat {
+    /// The job won.
+    pub job: JobId,
+    /// The hand-out that won it, and sent this copy.
+    pub request: RequestId,
+    /// Its prover.
+    pub prover: PublicKey,
+    /// What the winner is paid.
+    pub reward: u64,
+    /// Who to tell.
+    pub reply: ReplyTo,
+}
+
+impl Repeat {
+    /// The winner's settlement, told to this copy's sender once paid:
+    /// `winner` is the stored winner (its proof hash is the credit's); the
+    /// credit it carries is the winner's own, so the payout writer finds it
+    /// paid and pays nothing twice.
+    pub fn settlement(self, winner: &WinnerRecord) -> Settlement {
+        Settlement {
+            job: self.job,
+            request: winner.request,
+            prover: winner.prover,
+            proof_hash: winner.proof_hash,
+            reward: self.reward,
+            reply: Some(self.reply),
+            batch_finished: false,
+            stage: Stage::Stored,
+        }
+    }
+}
+
 impl Distributor {
     /// A proof submission: the checks that need no verification answer at
     /// once; the rest queue for the verification pool.
@@ -138,38 +183,37 @@ impl Distributor {
             request,
             proof,
         } = submission;
-        let verdict = |outcome| Verdict {
-            job,
-            request,
-            prover,
-            proof_hash: ContentHash::of(&proof),
-            outcome,
-        };
         let (core, outbox) = (&mut self.core, &self.services.outbox);
         let metrics = &self.services.metrics;
         let answer = |outcome| {
+            let verdict = Verdict {
+                job,
+                request,
+                prover,
+                proof_hash: ContentHash::of(&proof),
+                outcome,
+            };
             if let Some(reply) = reply {
-                outbox.answer("submission", reply, &verdict(outcome));
+                outbox.answer("submission", reply, &verdict);
             }
         };
-        if core.scheduler.winner(job, &core.store) == Some((prover, request)) {
-            // The winner again: its `Accepted` was lost, or it restarted.
-            // Say so once the credit is durable; until then, `busy`.
-            let credited = core.ledger.read().expect("ledger lock").is_credited(job);
-            let reward = core.settings.reward_per_job;
-            return match (credited, reply) {
-                (Ok(true), _) => answer(Outcome::Accepted { reward }),
-                (_, Some(reply)) => outbox.refuse(reply, "busy"),
-                (_, None) => {}
-            };
-        }
-        if core.scheduler.is_done(job, &core.store) {
-            metrics.proof("late");
-            core.scheduler.late(prover, request, core.scheduler.now());
-            debug!(target: "distributor", prover = %prover.node_id(), %job, "late proof");
-            return answer(Outcome::Late);
+        match core.scheduler.winner(job, &core.store) {
+            // Its own hand-out won already (its `Accepted` was lost, it
+            // restarted, or it sent again): whatever these bytes are, the
+            // answer is the credit's.
+            Some(won) if won == (prover, request) => {
+                return self.tell_winner(job, request, prover, reply);
+            }
+            Some(_) => {
+                metrics.proof("late");
+                core.scheduler.late(prover, request, core.scheduler.now());
+                debug!(target: "distributor", prover = %prover.node_id(), %job, "late proof");
+                return answer(Outcome::Late);
+            }
+            None => {}
         }
         if !core.scheduler.holds(job, request, &prover) {
+            // Never issued to this prover, or no such job at all.
             metrics.proof("not_issued");
             core.scheduler.not_issued(prover);
             info!(
@@ -188,22 +232,77 @@ impl Distributor {
                 return reply.into_iter().for_each(|r| outbox.refuse(r, "busy"));
             }
         };
+        self.verify(Submission {
+            job,
+            request,
+            prover,
+            proof,
+            record,
+            reply,
+        });
+    }
+
+    /// Queues `submission` for the verification pool, or answers `busy`.
+    fn verify(&mut self, submission: Submission) {
         let check = ProofCheck {
-            public: record.public.clone(),
-            proof: proof.clone(),
-            context: Submission {
-                job,
-                request,
-                prover,
-                proof,
-                record,
-                reply,
-            },
+            public: submission.record.public.clone(),
+            proof: submission.proof.clone(),
+            context: submission,
         };
         if let Err(check) = self.services.pool.submit(check) {
-            metrics.proof("busy");
+            self.services.metrics.proof("busy");
             if let Some(reply) = check.context.reply {
-                outbox.refuse(reply, "busy");
+                self.services.outbox.refuse(reply, "busy");
+            }
+        }
+    }
+
+    /// A submission for a hand-out that already won its job, whatever its
+    /// bytes: `Accepted`, with the credited proof's hash, once the credit
+    /// is durable; `busy` until then (the prover asks again).
+    fn tell_winner(
+        &self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        reply: Option<ReplyTo>,
+    ) {
+        let Some(reply) = reply else { return };
+        let outbox = &self.services.outbox;
+        match self.credited_hash(job) {
+            Some(proof_hash) => {
+                let verdict = Verdict {
+                    job,
+                    request,
+                    prover,
+                    proof_hash,
+                    outcome: Outcome::Accepted {
+                        reward: self.core.settings.reward_per_job,
+                    },
+                };
+                outbox.answer("submission", reply, &verdict);
+            }
+            None => outbox.refuse(reply, "busy"),
+        }
+    }
+
+    /// The hash of the proof credited for `job`, once the credit is in the
+    /// ledger (the store's winner record, written before it, holds it).
+    fn credited_hash(&self, job: JobId) -> Option<ContentHash> {
+        let credited = self
+            .core
+            .ledger
+            .read()
+            .expect("ledger lock")
+            .is_credited(job);
+        if !matches!(credited, Ok(true)) {
+            return None;
+        }
+        match self.core.store.winner(job) {
+            Ok(Some(winner)) => Some(winner.proof_hash),
+            other => {
+                error!(target: "distributor", %job, found = ?other, "credited, but its winner is not readable from the store");
+                None
             }
         }
     }
@@ -219,10 +318,64 @@ impl Distributor {
         self.services.metrics.verify_seconds.observe(seconds);
         self.counters.verify_count += 1;
         self.counters.verify_seconds += seconds;
+        let core = &self.core;
+        let won = core.scheduler.winner(context.job, &core.store);
         match result {
+            _ if won == Some((context.prover, context.request)) => {
+                self.repeat(context, result.is_ok());
+            }
             Err(reason) => self.strike(context, reason),
             Ok(()) => self.complete(context, seconds),
         }
+    }
+
+    /// A copy of a submission whose hand-out won while this copy was
+    /// verified (sent twice, or again after a timeout), valid or not: not
+    /// struck, not paid again, told `Accepted` with the credited proof's
+    /// hash. If the winning copy's settlement is still on its way, this
+    /// copy's event is logged with a [`Repeat`] that follows it through
+    /// the journal and the payout writer, so it is told once that is paid.
+    fn repeat(&mut self, submission: Submission, valid: bool) {
+        let Submission {
+            job,
+            request,
+            prover,
+            reply,
+            ..
+        } = submission;
+        self.services.metrics.proof("repeat");
+        let paid = self.credited_hash(job).is_some();
+        let Some(reply) = reply.filter(|_| !paid) else {
+            return self.tell_winner(job, request, prover, reply);
+        };
+        let now = self.core.scheduler.now();
+        let event = if valid {
+            LrpEvent::Complete {
+                job,
+                request,
+                prover,
+                now,
+            }
+        } else {
+            LrpEvent::Invalid {
+                job,
+                request,
+                prover,
+                now,
+            }
+        };
+        let repeat = Repeat {
+            job,
+            request,
+            prover,
+            reward: self.core.settings.reward_per_job,
+            reply,
+        };
+        let outcome = self
+            .core
+            .scheduler
+            .apply(event, |_| Log::then(Durable::Repeat(repeat)));
+        debug!(target: "distributor", prover = %prover.node_id(), %job, ?outcome, "the winner's submission again, before its credit");
     }
 
     /// An invalid proof: counted against its prover, who is told why.
