@@ -330,7 +330,7 @@ impl KeyCache {
             .into_iter()
             .map(|p| (modified(&p), p))
             .collect();
-        keys.sort_by(|a, b| b.0.cmp(&a.0));
+        keys.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         let mut left = KEPT_KEYS.saturating_sub(kept.len());
         for (_, path) in keys.into_iter().filter(|(_, p)| !kept.contains(p)) {
             if left > 0 {
