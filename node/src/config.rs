@@ -243,6 +243,12 @@ pub struct ProverSection {
     /// Seconds to finish held jobs on shutdown before releasing them.
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// The longest proving key this prover fetches, in MiB (the protocol's
+    /// ceiling, 4096, at most); a distributor announcing a longer one — or
+    /// one the key cache's disk has no room for — is refused before a byte
+    /// is written.
+    #[arg(long, default_value_t = 4096)]
+    pub max_key_mb: u64,
     /// Fault injection for tests and the testnet; `none` on every real prover.
     #[arg(long, value_enum, default_value = "none")]
     pub fault: Fault,
@@ -333,6 +339,7 @@ impl Config {
             );
         }
         parse_public_key(&self.prover.distributor)
+            .map_err(|e| anyhow::anyhow!("--distributor (or [prover] distributor): {e:#}"))
     }
 
     /// The scheduler knobs.
@@ -379,6 +386,9 @@ impl Config {
         }
         config.network()?;
         config.allowlist()?;
+        if !config.prover.distributor.is_empty() {
+            config.distributor_key()?;
+        }
         config.scheduler.validate()?;
         Ok(config)
     }
@@ -404,15 +414,13 @@ pub fn given(matches: &clap::ArgMatches, id: &str) -> bool {
         )
 }
 
-/// Parses a 64-hex-digit public key.
+/// Parses a 64-hex-digit public key: it must be a usable ed25519 key (a
+/// point on the curve, not of small order), so that every key the node
+/// holds can be dialled and checked against.
 pub fn parse_public_key(hex: &str) -> anyhow::Result<PublicKey> {
-    let bytes = protocol::hex::decode(hex.trim())
-        .ok()
-        .filter(|b| b.len() == 32)
-        .with_context(|| format!("{hex:?} is not a public key (64 hex digits)"))?;
-    let mut key = [0u8; 32];
-    key.copy_from_slice(&bytes);
-    Ok(PublicKey(key))
+    hex.trim()
+        .parse::<PublicKey>()
+        .with_context(|| format!("{hex:?} is not a public key"))
 }
 
 #[cfg(test)]
@@ -476,5 +484,17 @@ mod tests {
                 .to_string()
                 .contains("abcd")
         );
+        // 64 hex digits, but no point on the curve: refused with the flag
+        // named, when the settings are read.
+        c.network.bootstrap.clear();
+        c.prover.distributor = format!("02{}", "0".repeat(62));
+        let err = c.distributor_key().unwrap_err().to_string();
+        assert!(
+            err.contains("--distributor") && err.contains("no point on the ed25519 curve"),
+            "{err}"
+        );
+        let given = |key: &str| key == "distributor";
+        let err = Config::with_flags(None, &c, given).unwrap_err();
+        assert!(format!("{err:#}").contains("--distributor"), "{err:#}");
     }
 }

@@ -39,6 +39,16 @@ pub struct Metrics {
     /// Prover: the distributor's answers that asked it to back off, by
     /// reason (`busy`, `rate_limited`).
     pub pushed_back: Counted,
+    /// Prover: receipts refused, by `reason`: `unverified` (does not
+    /// decode or verify against the distributor's key) or `differs` (not
+    /// the credit its `Accepted` promised). Each job counted once.
+    pub receipts_refused: Counted,
+    /// Prover: accepted jobs whose receipt is overdue (the distributor has
+    /// not paid for them).
+    pub receipts_overdue: Gauge,
+    /// Prover: `Accepted` verdicts naming another `proof_hash`, `job` or
+    /// `prover` than the submission's, by `what`.
+    pub bad_verdicts: Counted,
     /// Connected peers.
     pub peers: Gauge,
     /// Ledger height (distributor).
@@ -97,6 +107,9 @@ impl Metrics {
             prove_seconds: seconds(),
             prover_jobs: Counted::default(),
             pushed_back: Counted::default(),
+            receipts_refused: Counted::default(),
+            receipts_overdue: Gauge::default(),
+            bad_verdicts: Counted::default(),
             peers: Gauge::default(),
             ledger_height: Gauge::default(),
             wire_bytes: Family::default(),
@@ -178,6 +191,21 @@ impl Metrics {
             "pushed_back",
             "Prover: answers that asked it to back off, by reason",
             self.pushed_back.clone(),
+        );
+        registry.register(
+            "receipts_refused",
+            "Prover: receipts refused (not verifying, or not the credit promised), by reason",
+            self.receipts_refused.clone(),
+        );
+        registry.register(
+            "receipts_overdue",
+            "Prover: accepted jobs whose receipt is overdue",
+            self.receipts_overdue.clone(),
+        );
+        registry.register(
+            "bad_verdicts",
+            "Prover: Accepted verdicts that do not match the submission, by what differs",
+            self.bad_verdicts.clone(),
         );
     }
 
@@ -314,6 +342,18 @@ impl Metrics {
         self.prover_jobs
             .get_or_create(&label("outcome", outcome))
             .inc();
+    }
+
+    /// Counts one receipt refused, for `reason`.
+    pub fn receipt_refused(&self, reason: &str) {
+        self.receipts_refused
+            .get_or_create(&label("reason", reason))
+            .inc();
+    }
+
+    /// Counts one `Accepted` verdict whose `what` differs from the submission.
+    pub fn bad_verdict(&self, what: &str) {
+        self.bad_verdicts.get_or_create(&label("what", what)).inc();
     }
 
     /// Counts one answer that asked this prover to back off.

@@ -256,3 +256,91 @@ fn simulate_prints_the_comparison_and_checks_the_goals() {
         "error: --sizes and --jobs-per-prover must be at least 1"
     );
 }
+
+/// Runs `crowdprove` with `args` and logging off, killed if it has not
+/// ended within a minute.
+fn crowdprove_quiet(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crowdprove"))
+        .args(args)
+        .env_remove("CROWDPROVE_KEY")
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run crowdprove");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("crowdprove {args:?} did not end within a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// A prover node's flags, with its files in `dir`.
+fn prover_args(dir: &std::path::Path, distributor: &str) -> Vec<String> {
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    [
+        "run",
+        "--role",
+        "prover",
+        "--distributor",
+        distributor,
+        "--data-dir",
+        &path("data"),
+        "--key",
+        &path("node.key"),
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--api",
+        "127.0.0.1:0",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// 64 hex digits that are no point on the ed25519 curve: refused where the
+/// flag is read, with one line naming it — it used to panic when the
+/// prover made the distributor's peer id.
+#[test]
+fn a_distributor_key_off_the_curve_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let off_curve = format!("02{}", "0".repeat(62));
+    let args = prover_args(dir.path(), &off_curve);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ran = crowdprove_quiet(&args);
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
+    assert!(
+        stderr.starts_with("error: --distributor")
+            && stderr.contains(&off_curve)
+            && stderr.contains("no point on the ed25519 curve"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A prover whose every worker stopped exits non-zero with one line saying
+/// why (before, the reason was blank); `--max-failures 0` stops each worker
+/// before its first claim.
+#[test]
+fn a_prover_whose_workers_all_stopped_fails_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let distributor = protocol::SecretKey::from_seed([7; 32]).public().to_hex();
+    let mut args = prover_args(dir.path(), &distributor);
+    args.extend(["--max-failures", "0", "--jobs", "2"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ran = crowdprove_quiet(&args);
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
+    assert!(
+        stderr.starts_with("error: every worker stopped (2 of 2)")
+            && stderr.contains("--max-failures 0"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -43,6 +43,20 @@ pub struct SecretKey(SigningKey);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId([u8; 6]);
 
+/// Why bytes or text are not a usable public key.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PublicKeyError {
+    /// Not 64 hex digits.
+    #[error("not 64 hex digits ({0})")]
+    Hex(#[from] hex::HexError),
+    /// 32 bytes, but not the encoding of a point on the ed25519 curve.
+    #[error("its bytes are no point on the ed25519 curve")]
+    NotAPoint,
+    /// A point of small order: anyone can forge its signatures.
+    #[error("a weak ed25519 key (a point of small order), which no node may use")]
+    Weak,
+}
+
 /// Why a signature was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SignatureError {
@@ -55,6 +69,17 @@ pub enum SignatureError {
 }
 
 impl PublicKey {
+    /// The key of 32 bytes, if they are a usable ed25519 public key: a
+    /// point on the curve, not of small order. Where bytes or text from
+    /// outside become a key the node will dial or trust, take it here.
+    pub fn checked(bytes: [u8; 32]) -> Result<Self, PublicKeyError> {
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| PublicKeyError::NotAPoint)?;
+        if key.is_weak() {
+            return Err(PublicKeyError::Weak);
+        }
+        Ok(Self(bytes))
+    }
+
     /// Verifies `signature` over `message` (strict: rejects weak keys and
     /// malleable signatures).
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
@@ -89,10 +114,11 @@ impl fmt::Display for PublicKey {
     }
 }
 
+/// 64 hex digits of a usable key (see [`PublicKey::checked`]).
 impl FromStr for PublicKey {
-    type Err = hex::HexError;
+    type Err = PublicKeyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        hex::decode_array(s).map(Self)
+        Self::checked(hex::decode_array(s)?)
     }
 }
 
@@ -398,6 +424,32 @@ mod tests {
         let first = SecretKey::load_or_generate(&path).unwrap();
         let second = SecretKey::load_or_generate(&path).unwrap();
         assert_eq!(first.public(), second.public());
+    }
+
+    #[test]
+    fn only_usable_keys_parse() {
+        let good = key(1).public();
+        assert_eq!(good.to_hex().parse::<PublicKey>(), Ok(good));
+        assert_eq!(PublicKey::checked(good.0), Ok(good));
+        // y = 2: x² has no square root, so no point has these bytes.
+        let mut off_curve = [0u8; 32];
+        off_curve[0] = 2;
+        assert_eq!(
+            PublicKey::checked(off_curve),
+            Err(PublicKeyError::NotAPoint)
+        );
+        assert_eq!(
+            hex::encode(&off_curve).parse::<PublicKey>(),
+            Err(PublicKeyError::NotAPoint)
+        );
+        // The identity point (y = 1) is on the curve but of small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(PublicKey::checked(identity), Err(PublicKeyError::Weak));
+        assert!(matches!(
+            "abc".parse::<PublicKey>(),
+            Err(PublicKeyError::Hex(_))
+        ));
     }
 
     #[test]

@@ -21,5 +21,5 @@ pub mod ids;
 pub mod lrp;
 pub mod messages;
 
-pub use identity::{NodeId, PublicKey, SecretKey, Signature};
+pub use identity::{NodeId, PublicKey, PublicKeyError, SecretKey, Signature};
 pub use ids::{BatchId, CircuitId, ContentHash, JobId, RequestId, Timestamp};

@@ -254,10 +254,21 @@ impl std::fmt::Debug for Command {
 }
 
 /// The libp2p peer id of a node identity: the same ed25519 key.
+///
+/// Total: libp2p names an ed25519 key by its protobuf encoding inlined in
+/// an identity multihash, which any 32 bytes have; so no `PublicKey`, even
+/// bytes that are no point on the curve (keys from the command line are
+/// checked where they are parsed, [`crate::config::parse_public_key`]),
+/// makes this panic. A peer id of such bytes names no peer that can ever
+/// connect.
 pub fn peer_id_of(key: &PublicKey) -> PeerId {
-    let public =
-        identity::ed25519::PublicKey::try_from_bytes(&key.0).expect("a 32-byte ed25519 public key");
-    identity::PublicKey::from(public).to_peer_id()
+    // Protobuf `PublicKey { Type = Ed25519 (1), Data = 32 bytes }`.
+    let mut encoded = [0u8; 36];
+    encoded[..4].copy_from_slice(&[0x08, 0x01, 0x12, 0x20]);
+    encoded[4..].copy_from_slice(&key.0);
+    let multihash = libp2p::multihash::Multihash::<64>::wrap(0x00, &encoded)
+        .expect("36 bytes fit a 64-byte multihash");
+    PeerId::from_multihash(multihash).expect("an identity multihash of 36 bytes is a peer id")
 }
 
 /// The node identity behind a libp2p peer id, if it is an ed25519 one
@@ -1009,5 +1020,26 @@ mod tests {
         assert_eq!(public_key_of(&peer), Some(secret.public()));
         let keypair = identity::Keypair::ed25519_from_bytes(secret.seed()).unwrap();
         assert_eq!(keypair.public().to_peer_id(), peer);
+        for n in 0..64u8 {
+            let key = SecretKey::from_seed([n; 32]).public();
+            let libp2p_own = identity::PublicKey::from(
+                identity::ed25519::PublicKey::try_from_bytes(&key.0).unwrap(),
+            );
+            assert_eq!(peer_id_of(&key), libp2p_own.to_peer_id());
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_no_key_have_a_peer_id_and_no_panic() {
+        // y = 2 is no point on the curve; this panicked before.
+        let mut off_curve = [0u8; 32];
+        off_curve[0] = 2;
+        let off_curve = PublicKey(off_curve);
+        let peer = peer_id_of(&off_curve);
+        assert_eq!(public_key_of(&peer), None, "it names no ed25519 key");
+        assert_eq!(
+            peer_id_of(&PublicKey([0xff; 32])),
+            peer_id_of(&PublicKey([0xff; 32]))
+        );
     }
 }

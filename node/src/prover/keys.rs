@@ -1,17 +1,33 @@
 //! The prover's proving-key cache: keys are fetched from the distributor in
 //! chunks, resumed from a partial file after an interruption, checked against
 //! their content hash, and kept on disk by hash so each is fetched once.
+//!
+//! What a distributor can make a prover fetch is bounded: a key announced
+//! longer than the prover's `max_key_mb` — or than the disk has room for —
+//! is refused before a byte is written; the hash is taken as the chunks
+//! stream in (memory stays one chunk, whatever the key's size); one key
+//! downloads at a time (a job needing another meanwhile is refused, and
+//! released); partial downloads of other keys are removed when one starts,
+//! and at most [`KEPT_KEYS`] whole keys are kept, the least recently used
+//! removed first.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use protocol::ContentHash;
-use protocol::messages::{KEY_CHUNK_BYTES, KeyChunk, KeyRequest};
+use protocol::messages::{KEY_CHUNK_BYTES, KeyChunk, KeyRequest, MAX_KEY_BYTES};
 use prover_core::{AnyProvingKey, Circuit};
+use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
+
+/// Whole keys kept on disk; older ones (by last use) are removed.
+pub const KEPT_KEYS: usize = 3;
+
+/// Room left free on the key cache's disk beyond a key being fetched.
+const DISK_MARGIN: u64 = 64 << 20;
 
 /// Fetches one chunk of a key; the prover's request path.
 pub trait ChunkSource {
@@ -26,20 +42,48 @@ pub trait ChunkSource {
 #[derive(Debug)]
 pub struct KeyCache {
     dir: PathBuf,
+    max_key_bytes: u64,
     loaded: Mutex<Option<Arc<AnyProvingKey>>>,
+    /// The key being downloaded, if one is.
+    downloading: std::sync::Mutex<Option<ContentHash>>,
+}
+
+/// Marks a key as downloading until dropped.
+struct Downloading<'a>(&'a std::sync::Mutex<Option<ContentHash>>);
+
+impl Drop for Downloading<'_> {
+    fn drop(&mut self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
 }
 
 impl KeyCache {
-    /// A cache in `dir` (created when first needed).
+    /// A cache in `dir` (created when first needed), taking keys up to the
+    /// protocol's ceiling (4 GiB).
     pub fn new(dir: PathBuf) -> Self {
         Self {
             dir,
+            max_key_bytes: MAX_KEY_BYTES,
             loaded: Mutex::new(None),
+            downloading: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The same, refusing keys longer than `bytes` (at most the ceiling).
+    pub fn with_max_key_bytes(mut self, bytes: u64) -> Self {
+        self.max_key_bytes = bytes.min(MAX_KEY_BYTES);
+        self
     }
 
     fn path(&self, key: ContentHash) -> PathBuf {
         self.dir.join(format!("{}.pk", key.to_hex()))
+    }
+
+    fn part_path(&self, key: ContentHash) -> PathBuf {
+        self.dir.join(format!("{}.pk.part", key.to_hex()))
     }
 
     /// Whether the key is on disk.
@@ -47,14 +91,48 @@ impl KeyCache {
         self.path(key).exists()
     }
 
+    /// Refused while another key than `key` downloads.
+    fn may_download(&self, key: ContentHash) -> anyhow::Result<()> {
+        let downloading = *self
+            .downloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match downloading.filter(|other| *other != key) {
+            Some(other) => bail!(
+                "key {} not fetched: key {} is downloading, and one key downloads at a time",
+                key.short(),
+                other.short()
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Claims the one download slot for `key`, until the guard drops.
+    fn start_download(&self, key: ContentHash) -> anyhow::Result<Downloading<'_>> {
+        self.may_download(key)?;
+        *self
+            .downloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
+        Ok(Downloading(&self.downloading))
+    }
+
     /// The key of `circuit` with hash `key`: from memory, else from disk,
-    /// else fetched through `source`. Concurrent callers wait for one fetch.
+    /// else fetched through `source`. Concurrent callers for the same key
+    /// wait for one fetch; one for another key, while a key downloads, is
+    /// refused.
     pub async fn get(
         &self,
         circuit: Circuit,
         key: ContentHash,
         source: &impl ChunkSource,
     ) -> anyhow::Result<(Arc<AnyProvingKey>, u64)> {
+        let path = self.path(key);
+        if !path.exists() {
+            // Checked before waiting: a job needing another key does not
+            // queue a second download behind the first.
+            self.may_download(key)?;
+        }
         let mut loaded = self.loaded.lock().await;
         if let Some(pk) = loaded
             .as_ref()
@@ -62,12 +140,28 @@ impl KeyCache {
         {
             return Ok((pk.clone(), 0));
         }
-        let path = self.path(key);
         let fetched = if path.exists() {
+            // Last used now: the cache keeps the most recently used keys.
+            let _ = std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
             0
         } else {
-            self.download(key, source).await?
+            let _slot = self.start_download(key)?;
+            let fetched = self.download(key, source).await?;
+            let in_use = loaded.as_ref().map(|pk| pk.hash());
+            self.prune(&[Some(key), in_use]);
+            fetched
         };
+        let pk = self.load(circuit, key).await?;
+        *loaded = Some(pk.clone());
+        Ok((pk, fetched))
+    }
+
+    /// Loads the cached key file; a file that does not check is removed.
+    async fn load(&self, circuit: Circuit, key: ContentHash) -> anyhow::Result<Arc<AnyProvingKey>> {
+        let path = self.path(key);
         let started = std::time::Instant::now();
         let pk = tokio::task::spawn_blocking({
             let path = path.clone();
@@ -90,28 +184,83 @@ impl KeyCache {
             // every reward without proving. The distributor runs --dev.
             warn!(target: "prover", key = %key.short(), "the distributor's keys come from an insecure seeded setup (a testnet)");
         }
-        *loaded = Some(pk.clone());
-        Ok((pk, fetched))
+        Ok(pk)
     }
 
-    /// Fetches the key into the cache, resuming a partial download. Returns
-    /// the bytes fetched.
-    async fn download(&self, key: ContentHash, source: &impl ChunkSource) -> anyhow::Result<u64> {
+    /// Opens the partial download of `key`, cut to whole chunks, and hashes
+    /// what it holds (read a chunk at a time). Partial downloads of other
+    /// keys are removed.
+    fn open_part(&self, key: ContentHash) -> anyhow::Result<(std::fs::File, u64, Sha256)> {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("cannot create key cache {}", self.dir.display()))?;
-        let part = self.dir.join(format!("{}.pk.part", key.to_hex()));
+        let part = self.part_path(key);
+        for other in self.files(".pk.part").into_iter().filter(|p| *p != part) {
+            info!(target: "prover", path = %other.display(), "removing the partial download of another key");
+            let _ = std::fs::remove_file(other);
+        }
         let mut have = std::fs::metadata(&part).map_or(0, |m| m.len());
         // Keep whole chunks only: a chunk cut short by a crash is fetched again.
         have -= have % KEY_CHUNK_BYTES as u64;
+        have = have.min(self.max_key_bytes - self.max_key_bytes % KEY_CHUNK_BYTES as u64);
         let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .write(true)
             .truncate(false)
             .open(&part)
             .with_context(|| format!("cannot open {}", part.display()))?;
         file.set_len(have)?;
-        use std::io::Seek;
-        file.seek(std::io::SeekFrom::End(0))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; KEY_CHUNK_BYTES];
+        let mut left = have;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            file.read_exact(&mut buf[..n])?;
+            hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+        file.seek(std::io::SeekFrom::Start(have))?;
+        Ok((file, have, hasher))
+    }
+
+    /// Refuses a key of `total` bytes past the cap, or past the free space
+    /// for the `have` bytes not yet on disk.
+    fn check_length(&self, key: ContentHash, total: u64, have: u64) -> anyhow::Result<()> {
+        if total > self.max_key_bytes {
+            bail!(
+                "the distributor announces key {} as {total} bytes, over this prover's \
+                 max_key_mb ({} MiB); not fetched",
+                key.short(),
+                self.max_key_bytes >> 20
+            );
+        }
+        if have > total {
+            bail!(
+                "the partial download of key {} is longer than the key",
+                key.short()
+            );
+        }
+        let need = total - have + DISK_MARGIN;
+        let free = crate::disk::Space::floor(&self.dir, 0)
+            .free()
+            .with_context(|| format!("cannot read the free space of {}", self.dir.display()))?;
+        if free < need {
+            bail!(
+                "key {} needs {} MiB more, and {} has {} MiB free; not fetched",
+                key.short(),
+                need >> 20,
+                self.dir.display(),
+                free >> 20
+            );
+        }
+        Ok(())
+    }
+
+    /// Fetches the key into the cache, resuming a partial download and
+    /// hashing the chunks as they arrive. Returns the bytes fetched.
+    async fn download(&self, key: ContentHash, source: &impl ChunkSource) -> anyhow::Result<u64> {
+        let (mut file, have, mut hasher) = self.open_part(key)?;
+        let part = self.part_path(key);
         if have > 0 {
             info!(target: "prover", key = %key.short(), bytes = have, "resuming key download");
         }
@@ -127,8 +276,11 @@ impl KeyCache {
                     reply.key
                 );
             }
-            // The length is the first chunk's (checked against the 4 GiB
-            // ceiling when it was decoded) and may not change afterwards.
+            // The length is the first chunk's (checked against the cap and
+            // the free space before anything is written) and may not change.
+            if total.is_none() {
+                self.check_length(key, reply.total_len, have)?;
+            }
             if *total.get_or_insert(reply.total_len) != reply.total_len {
                 bail!("distributor changed the key length mid-download");
             }
@@ -140,6 +292,7 @@ impl KeyCache {
                     reply.total_len
                 )
             })?;
+            hasher.update(&reply.data);
             fetched += reply.data.len() as u64;
             chunk += 1;
             if u64::from(chunk) >= KeyChunk::count(reply.total_len) {
@@ -148,15 +301,53 @@ impl KeyCache {
         }
         file.sync_all()?;
         drop(file);
-        let bytes = std::fs::read(&part)?;
-        if ContentHash::of(&bytes) != key {
+        if ContentHash(hasher.finalize().into()) != key {
             let _ = std::fs::remove_file(&part);
             bail!("downloaded key does not match its hash {key}; discarded, will fetch again");
         }
         std::fs::rename(&part, self.path(key))?;
-        info!(target: "prover", key = %key.short(), bytes = bytes.len(), "proving key fetched and checked");
+        info!(target: "prover", key = %key.short(), bytes = total.unwrap_or(0), "proving key fetched and checked");
         Ok(fetched)
     }
+
+    /// The files in the cache whose names end in `suffix`.
+    fn files(&self, suffix: &str) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_str().is_some_and(|s| s.ends_with(suffix)))
+            .collect()
+    }
+
+    /// Removes whole keys beyond [`KEPT_KEYS`], the least recently used
+    /// first, never one of `keep`.
+    fn prune(&self, keep: &[Option<ContentHash>]) {
+        let kept: Vec<PathBuf> = keep.iter().flatten().map(|k| self.path(*k)).collect();
+        let mut keys: Vec<(std::time::SystemTime, PathBuf)> = self
+            .files(".pk")
+            .into_iter()
+            .map(|p| (modified(&p), p))
+            .collect();
+        keys.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+        let mut left = KEPT_KEYS.saturating_sub(kept.len());
+        for (_, path) in keys.into_iter().filter(|(_, p)| !kept.contains(p)) {
+            if left > 0 {
+                left -= 1;
+                continue;
+            }
+            info!(target: "prover", path = %path.display(), "removing a proving key unused of late");
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// When `path` was last written (the epoch if unknown).
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -187,6 +378,140 @@ mod tests {
                 data: self.bytes[start..end].to_vec(),
             })
         }
+    }
+
+    /// Announces a key of `total_len` bytes, and counts what it serves.
+    struct Announces {
+        total_len: u64,
+        served: AtomicU32,
+    }
+
+    impl ChunkSource for Announces {
+        async fn fetch(&self, request: KeyRequest) -> anyhow::Result<KeyChunk> {
+            self.served.fetch_add(1, Ordering::SeqCst);
+            Ok(KeyChunk {
+                key: request.key,
+                chunk: request.chunk,
+                total_len: self.total_len,
+                data: vec![7; KEY_CHUNK_BYTES],
+            })
+        }
+    }
+
+    /// Never answers until told, so a download stays in progress.
+    struct Stalls(tokio::sync::Notify);
+
+    impl ChunkSource for Stalls {
+        async fn fetch(&self, _: KeyRequest) -> anyhow::Result<KeyChunk> {
+            self.0.notified().await;
+            bail!("gave up")
+        }
+    }
+
+    fn circuit() -> Circuit {
+        Circuit::Transfer(prover_core::CircuitConfig::new(4, 1).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_key_past_the_cap_is_refused_before_a_byte_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = KeyCache::new(dir.path().to_path_buf()).with_max_key_bytes(8 << 20);
+        let key = ContentHash::of(b"a huge key");
+        let source = Announces {
+            total_len: (8 << 20) + 1,
+            served: AtomicU32::new(0),
+        };
+        let err = cache.get(circuit(), key, &source).await.unwrap_err();
+        assert!(format!("{err:#}").contains("max_key_mb (8 MiB)"), "{err:#}");
+        assert_eq!(
+            source.served.load(Ordering::SeqCst),
+            1,
+            "only the first chunk"
+        );
+        let part = dir.path().join(format!("{}.pk.part", key.to_hex()));
+        assert_eq!(std::fs::metadata(part).unwrap().len(), 0, "nothing written");
+        // The protocol's 4 GiB ceiling stays the most a setting allows.
+        let loose = KeyCache::new(dir.path().to_path_buf()).with_max_key_bytes(u64::MAX);
+        assert_eq!(loose.max_key_bytes, MAX_KEY_BYTES);
+    }
+
+    #[tokio::test]
+    async fn one_key_downloads_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(KeyCache::new(dir.path().to_path_buf()));
+        let stalls = Arc::new(Stalls(tokio::sync::Notify::new()));
+        let first = ContentHash::of(b"first key");
+        let downloading = tokio::spawn({
+            let (cache, stalls) = (cache.clone(), stalls.clone());
+            async move {
+                cache
+                    .get(circuit(), first, stalls.as_ref())
+                    .await
+                    .map(|_| ())
+            }
+        });
+        while cache.downloading.lock().unwrap().is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let second = ContentHash::of(b"second key");
+        let err = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            cache.get(circuit(), second, stalls.as_ref()),
+        )
+        .await
+        .expect("refused at once, not queued")
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("one key downloads at a time"),
+            "{err}"
+        );
+        stalls.0.notify_waiters();
+        assert!(downloading.await.unwrap().is_err());
+        assert!(
+            cache.downloading.lock().unwrap().is_none(),
+            "the slot is freed"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cache_keeps_a_few_keys_and_no_other_partial_download() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = |name: &str, age: u64| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"x").unwrap();
+            let then = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+            std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(then)
+                .unwrap();
+            path
+        };
+        let stale_part = old("aa.pk.part", 10);
+        let keys: Vec<_> = (0..KEPT_KEYS + 2)
+            .map(|i| old(&format!("{i:02}.pk"), 100 + i as u64))
+            .collect();
+        let (pk, _) =
+            prover_core::setup_insecure(prover_core::CircuitConfig::new(4, 1).unwrap(), 1).unwrap();
+        let source = Served {
+            hash: pk.hash(),
+            bytes: pk.to_bytes(),
+            fail_after: AtomicU32::new(u32::MAX),
+            served: AtomicU32::new(0),
+        };
+        let cache = KeyCache::new(dir.path().to_path_buf());
+        cache.get(pk.circuit(), pk.hash(), &source).await.unwrap();
+        assert!(
+            !stale_part.exists(),
+            "another key's partial download is removed"
+        );
+        assert!(cache.has(pk.hash()));
+        // The new key and the KEPT_KEYS - 1 most recently used others.
+        let left: Vec<bool> = keys.iter().map(|k| k.exists()).collect();
+        let mut expected = vec![false; keys.len()];
+        expected[..KEPT_KEYS - 1].fill(true);
+        assert_eq!(left, expected);
     }
 
     #[tokio::test]

@@ -36,7 +36,7 @@ use protocol::{BatchId, PublicKey, SecretKey, Timestamp};
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use self::client::Client;
 use self::keys::KeyCache;
@@ -73,7 +73,10 @@ impl Resources {
     pub fn local(settings: &ProverSection, data_dir: &Path) -> anyhow::Result<Self> {
         Ok(Self {
             pools: ProvingPools::new(settings.jobs, settings.threads)?,
-            keys: Arc::new(KeyCache::new(data_dir.join("keys"))),
+            keys: Arc::new(
+                KeyCache::new(data_dir.join("keys"))
+                    .with_max_key_bytes(settings.max_key_mb.saturating_mul(1 << 20)),
+            ),
         })
     }
 }
@@ -114,8 +117,12 @@ impl Shared {
         *self.stop.borrow()
     }
 
+    /// The counters; a worker that panicked holding them leaves them
+    /// usable (counters are never left half-changed in a way that matters).
     fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
-        self.tally.lock().expect("tally lock")
+        self.tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sleeps `delay` plus up to 20% jitter, waking early on an announcement
@@ -249,6 +256,7 @@ impl Prover {
                 Some(request) = api.recv() => on_api(request),
                 _ = status.tick() => publish(&shared),
                 done = workers.join_next() => match done {
+                    Some(Err(e)) if e.is_panic() => worker_panicked(&shared, e),
                     Some(_) => {}
                     None => break,
                 },
@@ -264,17 +272,31 @@ impl Prover {
         let _ = fetcher.await;
         receipts::fetch(&shared).await;
         publish(&shared);
-        let (stopped, last_error) = shared.stopped();
-        if !stopping && stopped > 0 {
+        if !stopping {
+            // Nobody asked it to stop, and no worker is left: not a success.
+            let (stopped, last_error) = shared.stopped();
             bail!(
-                "the prover stopped claiming jobs: {}",
-                last_error.unwrap_or_default()
+                "every worker stopped ({stopped} of {jobs}), so this prover takes no more jobs: {}",
+                last_error.unwrap_or_else(|| "no reason recorded".into())
             );
         }
         let t = shared.tally();
         info!(target: "prover", accepted = t.accepted, earned = t.earned, "prover stopped");
         Ok(())
     }
+}
+
+/// A worker's task panicked: it is counted as stopped, with the panic as
+/// the last error.
+fn worker_panicked(shared: &Shared, e: tokio::task::JoinError) {
+    let what = format!(
+        "a worker panicked: {}",
+        worker::panic_message(&*e.into_panic())
+    );
+    error!(target: "prover", "{what}");
+    let mut t = shared.tally();
+    t.stopped_workers += 1;
+    t.last_error = Some(what);
 }
 
 /// Fetches owed receipts every [`RECEIPT_POLL`] until the prover stops.

@@ -1,48 +1,296 @@
 //! Receipts: after an accepted proof the prover asks for the signed receipt
-//! of its credit once the block holding it is cut, checks it against the
-//! distributor's key and keeps it on disk, where `crowdprove ledger
-//! check-receipt` can verify it offline.
+//! of its credit once the block holding it is cut, checks it and keeps it on
+//! disk, where `crowdprove ledger check-receipt` can verify it offline.
+//!
+//! A receipt is kept only if it verifies against the distributor's key and
+//! is the credit the `Accepted` verdict promised: this job, this prover, the
+//! reward the verdict named, the hash of the proof this prover sent. One
+//! that is not is refused — logged as an error naming the job and what
+//! differs, counted (`crowdprove_receipts_refused_total`, `/status`) — and the
+//! job stays owed. A receipt still owed [`RECEIPT_OVERDUE`] after its
+//! `Accepted` raises the alarm: a warning naming the job, `/status`'s
+//! `receipts_overdue`, and the `crowdprove_receipts_overdue` gauge.
 //!
 //! The jobs whose receipts are still owed are kept on disk too
-//! (`<receipts dir>/owed`, one job per line, replaced atomically), so a
-//! prover that restarts — or is killed — between `Accepted` and its receipt
-//! still asks for it.
+//! (`<receipts dir>/owed`, one job a line with what was promised, replaced
+//! atomically), so a prover that restarts — or is killed — between
+//! `Accepted` and its receipt still asks for it, and still checks it. A
+//! receipt is written and synced (file and folder) before its job leaves
+//! that list.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use protocol::JobId;
 use protocol::messages::{AnyMessage, ReceiptRequest};
-use tracing::{debug, warn};
+use protocol::{ContentHash, JobId, PublicKey, Timestamp};
+use tracing::{debug, error, warn};
 
 use super::Shared;
 use super::client::CallError;
 
+/// How long after its `Accepted` a receipt may be owed before the alarm.
+pub const RECEIPT_OVERDUE: Duration = Duration::from_secs(600);
+
+/// What an `Accepted` verdict promised for a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Promise {
+    /// The reward it named.
+    pub reward: u64,
+    /// The hash of the proof this prover sent.
+    pub proof_hash: ContentHash,
+}
+
+/// A job whose receipt is owed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owed {
+    /// The job.
+    pub job: JobId,
+    /// What its `Accepted` promised; `None` for a job listed by an older
+    /// prover, which recorded only the job (its receipt is checked for job,
+    /// prover and signature only).
+    pub promise: Option<Promise>,
+    /// When the proof was accepted (for an older listing: when it was read).
+    pub since: Timestamp,
+    /// Whether the alarm was raised for it (it is raised once).
+    pub overdue: bool,
+    /// Why the last receipt offered for it was refused (logged once).
+    pub refused: Option<String>,
+}
+
+impl Owed {
+    /// The receipt of `job` is owed from now, as `promise` says.
+    pub fn new(job: JobId, promise: Promise) -> Self {
+        Self {
+            job,
+            promise: Some(promise),
+            since: Timestamp::now(),
+            overdue: false,
+            refused: None,
+        }
+    }
+
+    /// How long it has been owed at `now`.
+    pub fn age(&self, now: Timestamp) -> Duration {
+        Duration::from_millis(now.0.saturating_sub(self.since.0))
+    }
+
+    /// Its line in the owed list: `<job> <reward> <proof hash> <since ms>`.
+    fn line(&self) -> String {
+        match self.promise {
+            Some(p) => format!(
+                "{} {} {} {}",
+                self.job, p.reward, p.proof_hash, self.since.0
+            ),
+            None => format!("{}", self.job),
+        }
+    }
+
+    /// Reads a line written by [`Self::line`], or an older one (the job alone).
+    fn parse(line: &str, now: Timestamp) -> anyhow::Result<Self> {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let job: JobId = fields
+            .first()
+            .unwrap_or(&"")
+            .parse()
+            .context("not a job id")?;
+        let (promise, since) = match fields[1..] {
+            [] => (None, now),
+            [reward, hash, since] => (
+                Some(Promise {
+                    reward: reward.parse().context("not a reward")?,
+                    proof_hash: hash.parse().context("not a proof hash")?,
+                }),
+                Timestamp(since.parse().context("not a time")?),
+            ),
+            _ => bail!("expected <job> <reward> <proof hash> <since ms>"),
+        };
+        Ok(Self {
+            job,
+            promise,
+            since,
+            overdue: false,
+            refused: None,
+        })
+    }
+}
+
 /// Asks for the receipts of paid jobs whose block has been cut, checks each
-/// and keeps it on disk.
+/// and keeps it on disk; raises the alarm for those owed too long.
 pub async fn fetch(shared: &Shared) {
+    sweep_overdue(shared, Timestamp::now());
     let waiting = shared.tally().awaiting_receipts.clone();
-    for job in waiting {
-        let saved = match shared.client.call(&ReceiptRequest { job }).await {
+    for owed in waiting {
+        let job = owed.job;
+        let kept = match shared.client.call(&ReceiptRequest { job }).await {
             Ok(AnyMessage::ReceiptReply(reply)) if reply.receipt.is_empty() => continue,
-            Ok(AnyMessage::ReceiptReply(reply)) => save(shared, job, &reply.receipt),
+            Ok(AnyMessage::ReceiptReply(reply)) => offered(shared, &owed, &reply.receipt),
             Ok(other) => Err(anyhow!("asked for a receipt, got a {}", other.kind())),
             Err(CallError::Network(_) | CallError::Busy(_)) => return,
             Err(e) => Err(anyhow!("{e}")),
         };
-        let mut t = shared.tally();
-        match saved {
-            Ok(height) => {
+        match kept {
+            Ok(Some(height)) => {
+                let mut t = shared.tally();
                 t.receipts += 1;
-                t.awaiting_receipts.retain(|j| *j != job);
+                t.awaiting_receipts.retain(|o| o.job != job);
                 t.kept_receipt(job, height);
-                if let Err(e) = save_owed(&shared.receipts_dir, &t.awaiting_receipts) {
-                    warn!(target: "prover", error = %format!("{e:#}"), "the owed-receipts list is not saved");
-                }
+                save_owed_logged(&shared.receipts_dir, &t.awaiting_receipts);
+                drop(t);
+                shared
+                    .client
+                    .metrics()
+                    .receipts_overdue
+                    .set(overdue_count(shared));
             }
+            Ok(None) => {}
             Err(e) => warn!(target: "prover", %job, error = %format!("{e:#}"), "receipt not kept"),
         }
+    }
+}
+
+/// Raises the alarm, once per job, for receipts owed past
+/// [`RECEIPT_OVERDUE`] at `now`, and sets the gauge.
+pub(crate) fn sweep_overdue(shared: &Shared, now: Timestamp) {
+    let newly = newly_overdue(&mut shared.tally().awaiting_receipts, now);
+    for owed in newly {
+        warn!(
+            target: "prover",
+            job = %owed.job,
+            owed_s = owed.age(now).as_secs(),
+            refused = owed.refused.as_deref().unwrap_or("no receipt offered"),
+            "the distributor has not paid for this job: its receipt is overdue"
+        );
+    }
+    shared
+        .client
+        .metrics()
+        .receipts_overdue
+        .set(overdue_count(shared));
+}
+
+/// Marks overdue the receipts owed past [`RECEIPT_OVERDUE`] at `now`;
+/// returns those marked just now.
+pub fn newly_overdue(owed: &mut [Owed], now: Timestamp) -> Vec<Owed> {
+    owed.iter_mut()
+        .filter(|o| !o.overdue && o.age(now) >= RECEIPT_OVERDUE)
+        .map(|o| {
+            o.overdue = true;
+            o.clone()
+        })
+        .collect()
+}
+
+fn overdue_count(shared: &Shared) -> i64 {
+    let t = shared.tally();
+    t.awaiting_receipts.iter().filter(|o| o.overdue).count() as i64
+}
+
+/// A receipt the distributor offered for `owed`: kept (`Some(height)`) if
+/// it checks, else refused — logged as an error (once per job), counted,
+/// kept aside as evidence, and the job stays owed (`None`).
+fn offered(shared: &Shared, owed: &Owed, bytes: &[u8]) -> anyhow::Result<Option<u64>> {
+    match judge(
+        bytes,
+        &shared.client.distributor(),
+        &shared.client.me(),
+        owed,
+    ) {
+        Ok((_, height)) => {
+            keep(&shared.receipts_dir, owed.job, bytes)?;
+            Ok(Some(height))
+        }
+        Err(refusal) => {
+            let reason = format!("{refusal:#}");
+            let mut t = shared.tally();
+            let first = t
+                .awaiting_receipts
+                .iter_mut()
+                .find(|o| o.job == owed.job)
+                .is_some_and(|o| o.refused.replace(reason.clone()).as_ref() != Some(&reason));
+            if first {
+                t.receipts_refused += 1;
+                drop(t);
+                shared.client.metrics().receipt_refused(refusal.label());
+                error!(target: "prover", job = %owed.job, "the distributor's receipt is refused: {reason}");
+                let evidence = shared
+                    .receipts_dir
+                    .join(format!("b{}-j{}.refused", owed.job.batch.0, owed.job.index));
+                let _ = std::fs::create_dir_all(&shared.receipts_dir);
+                let _ = std::fs::write(evidence, bytes);
+            } else {
+                debug!(target: "prover", job = %owed.job, "the same receipt refused again: {reason}");
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Why a receipt offered for a job is refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// It does not decode or verify against the distributor's key.
+    Unverified(anyhow::Error),
+    /// It verifies, but is not the credit promised: what differs, each as
+    /// `<field> <receipt's> instead of <expected>`.
+    Differs(Vec<String>),
+}
+
+impl Refusal {
+    /// The metric label: `unverified` or `differs`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Refusal::Unverified(_) => "unverified",
+            Refusal::Differs(_) => "differs",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Unverified(e) => write!(f, "{e:#}"),
+            Refusal::Differs(what) => {
+                write!(f, "it is not the credit promised: {}", what.join(", "))
+            }
+        }
+    }
+}
+
+/// Checks a receipt offered for `owed`: it verifies against `distributor`,
+/// and credits `me` for the job with the promised reward and proof hash.
+pub fn judge(
+    bytes: &[u8],
+    distributor: &PublicKey,
+    me: &PublicKey,
+    owed: &Owed,
+) -> Result<(ledger::Credit, u64), Refusal> {
+    let (credit, height) = check(bytes, distributor).map_err(Refusal::Unverified)?;
+    let mut differs = Vec::new();
+    let mut compare = |field: &str, got: String, want: String| {
+        if got != want {
+            differs.push(format!("{field} {got} instead of {want}"));
+        }
+    };
+    compare("job", credit.job.to_string(), owed.job.to_string());
+    compare("prover", credit.prover.to_hex(), me.to_hex());
+    if let Some(promise) = owed.promise {
+        compare(
+            "amount",
+            credit.amount.to_string(),
+            promise.reward.to_string(),
+        );
+        compare(
+            "proof hash",
+            credit.proof_hash.to_hex(),
+            promise.proof_hash.to_hex(),
+        );
+    }
+    if differs.is_empty() {
+        Ok((credit, height))
+    } else {
+        Err(Refusal::Differs(differs))
     }
 }
 
@@ -58,22 +306,34 @@ pub fn check(
     Ok((credit.clone(), receipt.header.header.height))
 }
 
-/// Checks and keeps one receipt; returns the height of its block.
-fn save(shared: &Shared, job: JobId, bytes: &[u8]) -> anyhow::Result<u64> {
-    let (credit, height) = check(bytes, &shared.client.distributor())?;
-    let me = shared.client.me();
-    if credit.job != job || credit.prover != me {
-        bail!(
-            "receipt is for job {} of {}, not ours",
-            credit.job,
-            credit.prover.node_id()
-        );
-    }
-    std::fs::create_dir_all(&shared.receipts_dir)?;
-    let path = receipt_path(&shared.receipts_dir, job);
-    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+/// Writes the receipt of `job` durably: to a temporary file, synced,
+/// renamed into place, and the folder synced — so that once its job leaves
+/// the (synced) owed list, a crash cannot lose both.
+fn keep(dir: &Path, job: JobId, bytes: &[u8]) -> anyhow::Result<()> {
+    let path = receipt_path(dir, job);
+    write_durably(dir, &path, |file| file.write_all(bytes))
+        .with_context(|| format!("cannot write {}", path.display()))?;
     debug!(target: "prover", %job, path = %path.display(), "receipt kept");
-    Ok(height)
+    Ok(())
+}
+
+/// Writes `path` in `dir` with `write`: a temporary file, synced, renamed
+/// over `path`, then `dir` synced so the rename lasts.
+fn write_durably(
+    dir: &Path,
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut file = std::fs::File::create(&tmp)?;
+    write(&mut file)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The file listing the jobs whose receipts are owed.
@@ -82,37 +342,35 @@ fn owed_path(dir: &Path) -> PathBuf {
 }
 
 /// The jobs whose receipts were owed when the prover last ran.
-pub fn load_owed(dir: &Path) -> anyhow::Result<Vec<JobId>> {
+pub fn load_owed(dir: &Path) -> anyhow::Result<Vec<Owed>> {
     let path = owed_path(dir);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
+    let now = Timestamp::now();
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            l.trim()
-                .parse()
-                .with_context(|| format!("{}: {l:?} is not a job id", path.display()))
-        })
+        .map(|l| Owed::parse(l, now).with_context(|| format!("{}: {l:?}", path.display())))
         .collect()
 }
 
 /// Replaces the owed list with `owed`: written to a temporary file, synced,
-/// renamed over the old one.
-pub fn save_owed(dir: &Path, owed: &[JobId]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// renamed over the old one, the folder synced.
+pub fn save_owed(dir: &Path, owed: &[Owed]) -> anyhow::Result<()> {
     let path = owed_path(dir);
-    let tmp = dir.join("owed.tmp");
-    let mut file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    for job in owed {
-        writeln!(file, "{job}")?;
+    write_durably(dir, &path, |file| {
+        owed.iter().try_for_each(|o| writeln!(file, "{}", o.line()))
+    })
+    .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// [`save_owed`], a failure logged.
+pub(crate) fn save_owed_logged(dir: &Path, owed: &[Owed]) {
+    if let Err(e) = save_owed(dir, owed) {
+        warn!(target: "prover", error = %format!("{e:#}"), "the owed-receipts list is not saved");
     }
-    file.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 /// What a prover's receipts folder shows: the receipts it holds (each
@@ -131,7 +389,7 @@ pub struct Audit {
 /// Reads and checks every receipt in `dir` against `distributor`.
 pub fn audit(dir: &Path, distributor: &protocol::PublicKey) -> anyhow::Result<Audit> {
     let mut audit = Audit {
-        owed: load_owed(dir)?,
+        owed: load_owed(dir)?.into_iter().map(|o| o.job).collect(),
         ..Audit::default()
     };
     let entries = match std::fs::read_dir(dir) {
@@ -169,4 +427,143 @@ pub fn audit(dir: &Path, distributor: &protocol::PublicKey) -> anyhow::Result<Au
 /// Where a prover keeps the receipt of `job`.
 pub fn receipt_path(dir: &Path, job: JobId) -> PathBuf {
     dir.join(format!("b{}-j{}.receipt", job.batch.0, job.index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{BatchId, SecretKey};
+
+    struct Ledgered {
+        _dir: tempfile::TempDir,
+        distributor: SecretKey,
+        me: PublicKey,
+        job: JobId,
+        proof_hash: ContentHash,
+    }
+
+    /// A receipt, from a real ledger, crediting `amount` for `proof`.
+    fn receipt(amount: u64, proof: &[u8]) -> (Ledgered, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let distributor = SecretKey::from_seed([1; 32]);
+        let me = SecretKey::from_seed([2; 32]).public();
+        let job = JobId::new(BatchId(3), 4);
+        let config = ledger::LedgerConfig::default();
+        let mut l = ledger::Ledger::open(dir.path().join("l"), &distributor, config).unwrap();
+        let credit = ledger::Credit::new(me, job, amount, ContentHash::of(proof));
+        l.append(&[ledger::Tx::Credit(credit)]).unwrap();
+        l.cut_block().unwrap().expect("a block");
+        let bytes = l.receipt(job).unwrap().encode();
+        let at = Ledgered {
+            _dir: dir,
+            distributor,
+            me,
+            job,
+            proof_hash: ContentHash::of(b"the proof sent"),
+        };
+        (at, bytes)
+    }
+
+    fn owed(at: &Ledgered, reward: u64) -> Owed {
+        Owed::new(
+            at.job,
+            Promise {
+                reward,
+                proof_hash: at.proof_hash,
+            },
+        )
+    }
+
+    #[test]
+    fn a_receipt_must_be_the_credit_the_verdict_promised() {
+        let (at, good) = receipt(100, b"the proof sent");
+        let key = at.distributor.public();
+        let (credit, _) = judge(&good, &key, &at.me, &owed(&at, 100)).unwrap();
+        assert_eq!(credit.amount, 100);
+
+        // Less than the verdict said.
+        let err = judge(&good, &key, &at.me, &owed(&at, 150)).unwrap_err();
+        assert_eq!(err.label(), "differs");
+        assert!(
+            err.to_string().contains("amount 100 instead of 150"),
+            "{err}"
+        );
+
+        // Another proof than the one sent.
+        let (at2, other_proof) = receipt(100, b"someone else's proof");
+        let err = judge(&other_proof, &key, &at2.me, &owed(&at2, 100)).unwrap_err();
+        assert!(err.to_string().contains("proof hash"), "{err}");
+
+        // Another prover, another job.
+        let stranger = SecretKey::from_seed([9; 32]).public();
+        let err = judge(&good, &key, &stranger, &owed(&at, 100)).unwrap_err();
+        assert!(err.to_string().contains("prover"), "{err}");
+        let mut elsewhere = owed(&at, 100);
+        elsewhere.job = JobId::new(BatchId(3), 5);
+        let err = judge(&good, &key, &at.me, &elsewhere).unwrap_err();
+        assert!(
+            err.to_string().contains("job b3/j4 instead of b3/j5"),
+            "{err}"
+        );
+
+        // Not signed by the distributor this prover trusts.
+        let err = judge(&good, &stranger, &at.me, &owed(&at, 100)).unwrap_err();
+        assert_eq!(err.label(), "unverified");
+        let err = judge(b"garbage", &key, &at.me, &owed(&at, 100)).unwrap_err();
+        assert_eq!(err.label(), "unverified");
+    }
+
+    #[test]
+    fn receipts_owed_too_long_raise_the_alarm_once() {
+        let (at, _) = receipt(100, b"the proof sent");
+        let mut list = vec![owed(&at, 100)];
+        let since = list[0].since;
+        let soon = Timestamp(since.0 + 1_000);
+        assert!(newly_overdue(&mut list, soon).is_empty());
+        let late = Timestamp(since.0 + RECEIPT_OVERDUE.as_millis() as u64);
+        let raised = newly_overdue(&mut list, late);
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].job, at.job);
+        assert!(newly_overdue(&mut list, late).is_empty(), "raised once");
+
+        let mut tally = super::super::status::Tally::default();
+        tally.awaiting_receipts = list;
+        let doc = tally.to_json();
+        assert_eq!(doc["receipts_overdue"][0]["job"], "b3/j4");
+        assert_eq!(doc["awaiting_receipts"], 1);
+    }
+
+    #[test]
+    fn the_owed_list_keeps_the_promise_and_reads_the_old_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let (at, _) = receipt(100, b"the proof sent");
+        let list = vec![owed(&at, 100)];
+        save_owed(dir.path(), &list).unwrap();
+        assert_eq!(load_owed(dir.path()).unwrap(), list);
+        std::fs::write(dir.path().join("owed"), "b1/j2\n").unwrap();
+        let old = load_owed(dir.path()).unwrap();
+        assert_eq!(old[0].job, JobId::new(BatchId(1), 2));
+        assert_eq!(old[0].promise, None);
+        std::fs::write(dir.path().join("owed"), "b1/j2 7\n").unwrap();
+        assert!(load_owed(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_kept_receipt_is_in_place_with_no_temporary_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let (at, bytes) = receipt(100, b"the proof sent");
+        let receipts = dir.path().join("receipts");
+        keep(&receipts, at.job, &bytes).unwrap();
+        assert_eq!(
+            std::fs::read(receipt_path(&receipts, at.job)).unwrap(),
+            bytes
+        );
+        let names: Vec<_> = std::fs::read_dir(&receipts)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        let audit = audit(&receipts, &at.distributor.public()).unwrap();
+        assert_eq!(audit.held.len(), 1);
+    }
 }

@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 
 use protocol::messages::Assignment;
 use protocol::{JobId, Timestamp};
+
+use super::receipts::Owed;
 use serde_json::json;
 
 /// How many finished jobs and kept receipts `/status` lists.
@@ -25,7 +27,12 @@ pub struct Tally {
     pub(crate) receipts: u64,
     pub(crate) stopped_workers: u64,
     pub(crate) last_error: Option<String>,
-    pub(crate) awaiting_receipts: Vec<JobId>,
+    /// Receipts refused (each job counted once): not verifying, or not the
+    /// credit its `Accepted` promised.
+    pub(crate) receipts_refused: u64,
+    /// `Accepted` verdicts that named another proof than the one sent.
+    pub(crate) bad_verdicts: u64,
+    pub(crate) awaiting_receipts: Vec<Owed>,
     /// The newest finished assignments, newest first.
     recent_jobs: VecDeque<RecentJob>,
     /// The newest receipts kept: job and block height, newest first.
@@ -96,6 +103,19 @@ impl Tally {
             .iter()
             .map(|(job, height)| json!({ "job": job.to_string(), "height": height }))
             .collect();
+        let now = Timestamp::now();
+        let overdue: Vec<_> = self
+            .awaiting_receipts
+            .iter()
+            .filter(|o| o.overdue)
+            .map(|o| {
+                json!({
+                    "job": o.job.to_string(),
+                    "owed_ms": o.age(now).as_millis() as u64,
+                    "refused": o.refused,
+                })
+            })
+            .collect();
         json!({
             "jobs": {
                 "active": self.active,
@@ -109,6 +129,11 @@ impl Tally {
             "earned": self.earned,
             "receipts": self.receipts,
             "awaiting_receipts": self.awaiting_receipts.len(),
+            // The alarm: accepted jobs the distributor has not paid for
+            // within receipts::RECEIPT_OVERDUE.
+            "receipts_overdue": overdue,
+            "receipts_refused": self.receipts_refused,
+            "bad_verdicts": self.bad_verdicts,
             "workers_stopped": self.stopped_workers,
             "last_error": self.last_error,
             "recent_jobs": jobs,

@@ -11,7 +11,7 @@ use protocol::messages::{
     AnyMessage, Assignment, Heartbeat, JobRequest, NoWorkReason, Outcome, ProofSubmission, Release,
     Verdict,
 };
-use protocol::{JobId, RequestId};
+use protocol::{ContentHash, JobId, RequestId};
 use prover_core::{AnyProvingKey, Circuit, Proof, ThreadPool};
 use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -19,6 +19,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use super::Shared;
 use super::client::CallError;
 use super::fault::Byzantine;
+use super::receipts::{Owed, Promise, save_owed_logged};
 use super::status::RecentJob;
 use crate::config::Fault;
 
@@ -67,12 +68,27 @@ impl ProvingPools {
 
     /// Waits for a free slot, then — if the job is still `wanted` — proves
     /// there on a blocking thread. `None`: no longer wanted, slot not used.
+    /// A panic while proving is an error here, and frees the slot.
     pub async fn prove(
         &self,
         key: Arc<AnyProvingKey>,
         witness: Vec<u8>,
         wanted: impl FnOnce() -> bool,
-    ) -> Option<tokio::task::JoinHandle<prover_core::Result<Proof>>> {
+    ) -> Option<tokio::task::JoinHandle<anyhow::Result<Proof>>> {
+        self.run(wanted, move || {
+            key.prove(&witness).context("proving failed")
+        })
+        .await
+    }
+
+    /// [`Self::prove`] for any work: `work` runs in a free slot's pool on a
+    /// blocking thread. The slot is freed however the work ends — done,
+    /// failed or panicked (a panic becomes an error naming it).
+    async fn run<T: Send + 'static>(
+        &self,
+        wanted: impl FnOnce() -> bool,
+        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    ) -> Option<tokio::task::JoinHandle<anyhow::Result<T>>> {
         let permit = self
             .permits
             .clone()
@@ -82,21 +98,51 @@ impl ProvingPools {
         if !wanted() {
             return None;
         }
-        let slot = self
-            .free
-            .lock()
-            .expect("slot lock")
-            .pop()
-            .expect("a permit means a free slot");
+        let slot = lock(&self.free).pop().expect("a permit means a free slot");
+        let held = HeldSlot {
+            free: self.free.clone(),
+            slot,
+            _permit: permit,
+        };
         let pool = self.pools[slot].clone();
-        let free = self.free.clone();
         Some(tokio::task::spawn_blocking(move || {
-            let proof = pool.install(|| key.prove(&witness));
-            free.lock().expect("slot lock").push(slot);
-            drop(permit);
-            proof
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.install(work)));
+            drop(held);
+            ran.unwrap_or_else(|panic| Err(anyhow!("proving panicked: {}", panic_message(&*panic))))
         }))
     }
+}
+
+/// A proving slot in use: back on the free list, and its permit returned,
+/// when dropped — whichever way the proof ended.
+struct HeldSlot {
+    free: Arc<Mutex<Vec<usize>>>,
+    slot: usize,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for HeldSlot {
+    fn drop(&mut self) {
+        // The slot goes back before the permit (a field, dropped after
+        // this), so a permit always finds a free slot.
+        lock(&self.free).push(self.slot);
+    }
+}
+
+/// The free-slot list, even if a panic poisoned its lock (the list is a
+/// plain `Vec` of slot numbers, never left half-changed).
+fn lock(free: &Mutex<Vec<usize>>) -> std::sync::MutexGuard<'_, Vec<usize>> {
+    free.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The text a panic was raised with, if it was text.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// One worker: claim → prove → submit, until shutdown or too many failures.
@@ -109,10 +155,17 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
         byzantine: Byzantine::default(),
     };
     while !worker.shared.stopping() {
-        if worker.failures >= worker.shared.settings.max_failures {
+        let max = worker.shared.settings.max_failures;
+        if worker.failures >= max {
             let failures = worker.failures;
             error!(target: "prover", failures, "too many consecutive failures; this worker stops claiming jobs");
-            worker.shared.tally().stopped_workers += 1;
+            let mut t = worker.shared.tally();
+            let last = t.last_error.take().map(|e| format!(", the last: {e}"));
+            t.last_error = Some(format!(
+                "{failures} consecutive failures (--max-failures {max}){}",
+                last.unwrap_or_default()
+            ));
+            t.stopped_workers += 1;
             return;
         }
         match worker.claim().await {
@@ -328,8 +381,64 @@ async fn prove_and_submit(
     let verdict = submit(shared, first, &submission)
         .await
         .map_err(JobError::Away)?;
-    record(shared, assignment, &verdict.outcome, seconds);
+    let promise = check_verdict(shared, assignment, &submission, &verdict);
+    record(shared, assignment, &verdict.outcome, seconds, promise);
     Ok(verdict.outcome)
+}
+
+/// What the receipt of an accepted proof must show: the reward the verdict
+/// named, and the hash of the proof this prover sent. A verdict about
+/// another job, prover or proof is the distributor misbehaving: logged as
+/// an error, counted (`bad_verdicts` in `/status`,
+/// `crowdprove_bad_verdicts_total`); the receipt is still held to what was
+/// sent.
+fn check_verdict(
+    shared: &Shared,
+    assignment: &Assignment,
+    submission: &ProofSubmission,
+    verdict: &Verdict,
+) -> Option<Promise> {
+    let Outcome::Accepted { reward } = verdict.outcome else {
+        return None;
+    };
+    let sent = ContentHash::of(&submission.proof);
+    let me = shared.client.me();
+    let wrong = [
+        (
+            verdict.proof_hash != sent,
+            "proof_hash",
+            format!("proof hash {} instead of {sent}", verdict.proof_hash),
+        ),
+        (
+            verdict.job != assignment.job,
+            "job",
+            format!("job {} instead of {}", verdict.job, assignment.job),
+        ),
+        (
+            verdict.prover != me,
+            "prover",
+            format!(
+                "prover {} instead of {}",
+                verdict.prover.node_id(),
+                me.node_id()
+            ),
+        ),
+    ];
+    for (_, what, differs) in wrong.iter().filter(|(bad, ..)| *bad) {
+        error!(
+            target: "prover",
+            job = %assignment.job,
+            "the distributor misbehaves: its Accepted verdict names {differs}; the receipt must match the proof sent"
+        );
+        shared.client.metrics().bad_verdict(what);
+    }
+    if wrong.iter().any(|(bad, ..)| *bad) {
+        shared.tally().bad_verdicts += 1;
+    }
+    Some(Promise {
+        reward,
+        proof_hash: sent,
+    })
 }
 
 /// The proving key of the assignment's circuit, fetched if this prover
@@ -409,16 +518,28 @@ async fn prove(
             }
         }
     };
-    proof
-        .context("proving task panicked")
-        .and_then(|p| p.context("proving failed"))
+    let proof = proof
+        .context("proving task lost")
+        .and_then(|p| p)
         .map(Some)
-        .map_err(JobError::Proving)
+        .map_err(JobError::Proving);
+    if proof.is_err() {
+        // This machine cannot prove it (an error, a panic): the job goes
+        // back to the distributor now rather than when its silence shows.
+        release(shared, assignment).await;
+    }
+    proof
 }
 
 /// Takes the distributor's verdict on the assignment's proof (made in
 /// `seconds`) into the tally, the metrics and the owed receipts.
-fn record(shared: &Shared, assignment: &Assignment, verdict: &Outcome, seconds: f64) {
+fn record(
+    shared: &Shared,
+    assignment: &Assignment,
+    verdict: &Outcome,
+    seconds: f64,
+    promise: Option<Promise>,
+) {
     let mut t = shared.tally();
     let (outcome, reward) = match verdict {
         Outcome::Accepted { reward } => ("accepted", *reward),
@@ -436,9 +557,9 @@ fn record(shared: &Shared, assignment: &Assignment, verdict: &Outcome, seconds: 
             let reward = *reward;
             t.accepted += 1;
             t.earned += reward;
-            t.awaiting_receipts.push(assignment.job);
-            if let Err(e) = super::receipts::save_owed(&shared.receipts_dir, &t.awaiting_receipts) {
-                warn!(target: "prover", error = %format!("{e:#}"), "the owed-receipts list is not saved");
+            if let Some(promise) = promise {
+                t.awaiting_receipts.push(Owed::new(assignment.job, promise));
+                save_owed_logged(&shared.receipts_dir, &t.awaiting_receipts);
             }
             metrics.prover_job("accepted");
             info!(target: "prover", reward, "proof accepted");
@@ -538,5 +659,42 @@ async fn release(shared: &Shared, assignment: &Assignment) {
             info!(target: "prover", job = %assignment.job, "job released");
         }
         Err(e) => warn!(target: "prover", job = %assignment.job, error = %e, "release failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A proof that panics gives its slot back: the next proof gets one
+    /// (before, the slot was lost and the next took a permit to an empty
+    /// free list, and panicked).
+    #[tokio::test]
+    async fn a_panic_while_proving_frees_the_slot_and_is_an_error() {
+        let pools = ProvingPools::new(1, 1).unwrap();
+        for round in 0..3 {
+            let panicked = pools
+                .run(
+                    || true,
+                    move || -> anyhow::Result<u32> { panic!("boom {round}") },
+                )
+                .await
+                .expect("wanted")
+                .await
+                .expect("the panic is caught, not the task's");
+            let err = format!("{:#}", panicked.unwrap_err());
+            assert!(
+                err.contains("panicked") && err.contains(&format!("boom {round}")),
+                "{err}"
+            );
+        }
+        let done = tokio::time::timeout(Duration::from_secs(10), async {
+            pools.run(|| true, || Ok(7)).await.expect("wanted").await
+        })
+        .await
+        .expect("a slot is free again");
+        assert_eq!(done.unwrap().unwrap(), 7);
+        assert_eq!(lock(&pools.free).len(), 1);
+        assert_eq!(pools.permits.available_permits(), 1);
     }
 }
