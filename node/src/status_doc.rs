@@ -237,6 +237,13 @@ pub struct ProverStatus {
     pub receipts: Option<u64>,
     /// Jobs still owed a receipt.
     pub awaiting_receipts: Option<u64>,
+    /// The alarm: accepted jobs the distributor has not paid for in time.
+    pub receipts_overdue: Vec<OverdueReceiptStatus>,
+    /// Receipts refused: not signed by the distributor, or not the credit
+    /// its `Accepted` promised.
+    pub receipts_refused: Option<u64>,
+    /// `Accepted` verdicts naming another proof, job or prover.
+    pub bad_verdicts: Option<u64>,
     /// Workers that stopped for good.
     pub workers_stopped: Option<u64>,
     /// The last error, if any.
@@ -323,6 +330,18 @@ pub struct RecentJobStatus {
     pub prove_ms: Option<u64>,
     /// When it ended (Unix ms).
     pub ended_ms: Option<u64>,
+}
+
+/// One of a prover's `receipts_overdue`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct OverdueReceiptStatus {
+    /// The job.
+    pub job: Option<String>,
+    /// How long since its `Accepted`, ms.
+    pub owed_ms: Option<u64>,
+    /// Why the last receipt offered was refused, if one was.
+    pub refused: Option<String>,
 }
 
 /// One of a prover's `recent_receipts`.

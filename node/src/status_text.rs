@@ -192,6 +192,27 @@ fn prover(out: &mut String, s: &ProverStatus, now_ms: u64) {
         text(&s.receipts),
         text(&s.awaiting_receipts)
     );
+    if !s.receipts_overdue.is_empty() {
+        let jobs: Vec<&str> = s
+            .receipts_overdue
+            .iter()
+            .filter_map(|o| o.job.as_deref())
+            .collect();
+        let _ = writeln!(
+            out,
+            "UNPAID   the distributor has not paid for {} accepted job(s): {}",
+            jobs.len(),
+            jobs.join(", ")
+        );
+    }
+    if s.receipts_refused.unwrap_or(0) > 0 || s.bad_verdicts.unwrap_or(0) > 0 {
+        let _ = writeln!(
+            out,
+            "refused  {} receipt(s) that were not the promised credit, {} verdict(s) naming another proof",
+            text(&s.receipts_refused),
+            text(&s.bad_verdicts)
+        );
+    }
     if s.workers_stopped.unwrap_or(0) > 0 {
         let _ = writeln!(out, "workers stopped: {}", text(&s.workers_stopped));
     }
@@ -284,6 +305,8 @@ mod tests {
             "distributor_node_id": "d1", "jobs": {"accepted": 2},
             "earned": 200, "last_error": "distributor unreachable",
             "recent_jobs": [{"job": "b1/j0", "outcome": "accepted", "prove_ms": 2000, "reward": 100, "ended_ms": 1000}],
+            "receipts_overdue": [{"job": "b1/j0", "owed_ms": 700000, "refused": null}],
+            "receipts_refused": 1,
         });
         let text = render(&status, 3000);
         for expected in [
@@ -292,6 +315,8 @@ mod tests {
             "- active, 2 accepted",
             "last error: distributor unreachable",
             "b1/j0       accepted       2.0s     100    2s ago",
+            "UNPAID   the distributor has not paid for 1 accepted job(s): b1/j0",
+            "refused  1 receipt(s) that were not the promised credit, - verdict(s)",
         ] {
             assert!(
                 text.contains(expected),
