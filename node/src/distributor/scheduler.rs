@@ -140,6 +140,13 @@ impl Scheduler {
         self.compact_every = n.max(1);
     }
 
+    /// Keeps at most `n` provers' counters (but for those holding work or
+    /// struck) instead of [`super::history::MAX_PROVERS`]: for tests and
+    /// benchmarks.
+    pub fn cap_history(&mut self, n: usize) {
+        self.history.set_cap(n);
+    }
+
     /// Events logged since the last snapshot (counting the replayed ones).
     pub fn logged_since_snapshot(&self) -> u64 {
         self.logged
