@@ -214,7 +214,7 @@ impl Crowd {
                     now,
                 });
             }
-            if i % 4 != 0 {
+            if !i.is_multiple_of(4) {
                 self.apply(LrpEvent::Release {
                     job: h.job,
                     request: h.request,
