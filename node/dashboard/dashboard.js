@@ -653,7 +653,10 @@
         emptyRow(provers.cols, "no provers yet")
       );
       const struck = plist.filter((p) => (num(p.strikes) || 0) > 0).length;
-      setText(proversNote, plist.length ? `${plist.length} known` + (struck ? ` · ${struck} with strikes` : "") : "");
+      // Only the most recently seen are listed; the rest are counted.
+      const unlisted = num(get(st, "provers_unlisted")) || 0;
+      const known = unlisted ? `${fmtInt(plist.length + unlisted)} known · ${plist.length} most recent listed` : `${plist.length} known`;
+      setText(proversNote, plist.length ? known + (struck ? ` · ${struck} with strikes` : "") : "");
 
       // Batches, newest first.
       const blist = arr(get(st, "batches.list")).filter((b) => b && typeof b === "object");

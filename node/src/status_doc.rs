@@ -12,10 +12,10 @@
 //! `jobs.{fresh, pending, done}`, `verification.{proofs, mean_ms}`,
 //! `wire.{rpc_bytes_read, rpc_bytes_written}`, `queues` (each `{depth,
 //! capacity}`), `ledger.{height, pending, last_block}`, the last block's
-//! `{height, hash, txs, time_ms}` and each prover's `{node_id, public_key,
+//! `{height, hash, txs, time_ms}`, each prover's `{node_id, public_key,
 //! mean_prove_ms, assigned, accepted, late, invalid, released, earned,
-//! balance, strikes, holding, last_seen_ms}`. The tests below check every
-//! one exists in a serialized document.
+//! balance, strikes, holding, last_seen_ms}` and `provers_unlisted`. The
+//! tests below check every one exists in a serialized document.
 
 use std::collections::BTreeMap;
 
@@ -51,8 +51,12 @@ pub struct DistributorStatus {
     pub batches: BatchesStatus,
     /// Jobs of batches not yet proven.
     pub jobs: JobsStatus,
-    /// Every prover the distributor has dealt with.
+    /// The most recently seen provers (at most 200), in key order.
     pub provers: Vec<ProverRow>,
+    /// Provers the distributor keeps counters for beyond those listed (0
+    /// from a distributor that listed every one).
+    #[serde(default)]
+    pub provers_unlisted: u64,
     /// Proof checks.
     pub verification: VerificationStatus,
     /// Request-response traffic.
@@ -385,6 +389,7 @@ pub(crate) mod tests {
                 "earned": 400, "balance": 400, "strikes": 0, "holding": 1,
                 "mean_prove_ms": 1500.0, "last_seen_ms": 99_000,
             }],
+            "provers_unlisted": 3,
             "verification": {"proofs": 5, "total_ms": 22.5, "mean_ms": 4.5},
             "wire": {"rpc_bytes_read": 10, "rpc_bytes_written": 20},
             "queues": {"network_events": {"depth": 3, "capacity": 1024}},

@@ -2,6 +2,12 @@
 //! of every hand-out ("attempt") for `/attempts`. Folded from the scheduler's
 //! events, so a restart rebuilds it by replaying the log; late proofs, which
 //! change no scheduler state, are added as they arrive.
+//!
+//! Bounded: identities are free, so a counter is made only by a hand-out, a
+//! proof or a strike (a refused or idle poll, a release or submission for
+//! nothing it was given leaves none), and past [`MAX_PROVERS`] the least
+//! recently seen identities that hold no work and have no strike are
+//! forgotten ([`History::trim`]). Their balances stay in the ledger.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -12,6 +18,10 @@ use serde_json::{Value, json};
 
 /// Most attempts remembered; the oldest go first.
 const MAX_ATTEMPTS: usize = 200_000;
+
+/// Most provers whose counters are kept, but for those that hold work or
+/// have strikes; the least recently seen go first.
+pub const MAX_PROVERS: usize = 100_000;
 
 /// One prover's counters.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +112,12 @@ pub struct History {
     attempts: VecDeque<Attempt>,
     by_request: HashMap<RequestId, usize>,
     first: usize,
+    /// The map's size at which [`History::trim`] next runs (0: a sixteenth
+    /// past the cap).
+    trim_at: usize,
+    /// Counters kept at most (but for pinned provers); [`MAX_PROVERS`]
+    /// unless a test sets it.
+    cap: Option<usize>,
 }
 
 impl History {
@@ -176,11 +192,55 @@ impl History {
                 s.released += 1;
                 self.end(*request, *now, AttemptOutcome::Released);
             }
+            // A poll that got nothing makes no counter; a known prover's
+            // is marked seen.
             (LrpEvent::Request { prover, now }, _) => {
-                self.provers.entry(*prover).or_default().seen(*now);
+                if let Some(s) = self.provers.get_mut(prover) {
+                    s.seen(*now);
+                }
             }
             _ => {}
         }
+    }
+
+    /// Caps the counters: once the map is a sixteenth past its cap (so a
+    /// trim, one pass over the map, runs once per that many new provers), the
+    /// least recently seen provers that are not `pinned` (holding work,
+    /// struck) are dropped until it is back at the cap. Pinned provers are
+    /// always kept; if they alone fill the map, the next trim waits until
+    /// it has grown by the slack again, so its cost stays amortised.
+    pub fn trim(&mut self, pinned: impl Fn(&PublicKey) -> bool) {
+        let cap = self.cap.unwrap_or(MAX_PROVERS);
+        let slack = (cap / 16).max(1);
+        let at = if self.trim_at == 0 {
+            cap + slack
+        } else {
+            self.trim_at
+        };
+        if self.provers.len() < at {
+            return;
+        }
+        let mut evictable: Vec<(Option<Timestamp>, PublicKey)> = self
+            .provers
+            .iter()
+            .filter(|(key, _)| !pinned(key))
+            .map(|(key, s)| (s.last_seen, *key))
+            .collect();
+        let excess = self.provers.len().saturating_sub(cap).min(evictable.len());
+        if excess > 0 && excess < evictable.len() {
+            evictable.select_nth_unstable(excess - 1);
+        }
+        for (_, key) in &evictable[..excess] {
+            self.provers.remove(key);
+        }
+        self.trim_at = self.provers.len().max(cap) + slack;
+    }
+
+    /// Keeps at most `cap` provers' counters (but for pinned ones) instead
+    /// of [`MAX_PROVERS`]: for tests.
+    pub fn set_cap(&mut self, cap: usize) {
+        self.cap = Some(cap.max(1));
+        self.trim_at = 0;
     }
 
     /// A valid proof that came after another prover's.
@@ -198,9 +258,12 @@ impl History {
         }
     }
 
-    /// A submission for a hand-out never issued to its sender.
+    /// A submission for a hand-out never issued to its sender: counted for
+    /// a prover already known, never the reason one is remembered.
     pub fn not_issued(&mut self, prover: PublicKey) {
-        self.provers.entry(prover).or_default().not_issued += 1;
+        if let Some(s) = self.provers.get_mut(&prover) {
+            s.not_issued += 1;
+        }
     }
 
     fn attempt(&self, request: RequestId) -> Option<&Attempt> {
@@ -328,6 +391,94 @@ mod tests {
         assert_eq!(h.provers[&a].mean_prove_ms(), Some(5.0));
         assert_eq!(h.provers[&a].last_seen, Some(Timestamp(6)));
         assert_eq!(h.provers[&b].last_seen, Some(Timestamp(5)));
+    }
+
+    fn key(i: u32) -> PublicKey {
+        let mut key = [0; 32];
+        key[..4].copy_from_slice(&i.to_be_bytes());
+        PublicKey(key)
+    }
+
+    fn handed_out(h: &mut History, prover: PublicKey, at: u64) {
+        let handout = Handout {
+            job: JobId::new(BatchId(1), 0),
+            request: RequestId(at),
+            reserve: false,
+        };
+        let event = LrpEvent::Request {
+            prover,
+            now: Timestamp(at),
+        };
+        h.record(&event, &LrpOutcome::Decided(Decision::Assign(handout)), 10);
+    }
+
+    #[test]
+    fn polls_and_strangers_submissions_make_no_counters() {
+        let mut h = History::default();
+        for i in 0..1_000 {
+            let event = LrpEvent::Request {
+                prover: key(i),
+                now: Timestamp(u64::from(i)),
+            };
+            let idle = Decision::NoWork {
+                retry_at: Timestamp(0),
+            };
+            h.record(&event, &LrpOutcome::Decided(idle), 10);
+            let refused = Decision::Refused(protocol::lrp::Refusal::RequestIdsExhausted);
+            h.record(&event, &LrpOutcome::Decided(refused), 10);
+            h.not_issued(key(i));
+        }
+        assert!(h.provers.is_empty());
+        // A known prover's poll marks it seen; its bogus submission counts.
+        handed_out(&mut h, key(1), 5);
+        let poll = LrpEvent::Request {
+            prover: key(1),
+            now: Timestamp(9),
+        };
+        let idle = Decision::NoWork {
+            retry_at: Timestamp(0),
+        };
+        h.record(&poll, &LrpOutcome::Decided(idle), 10);
+        h.not_issued(key(1));
+        assert_eq!(h.provers[&key(1)].last_seen, Some(Timestamp(9)));
+        assert_eq!(h.provers[&key(1)].not_issued, 1);
+    }
+
+    #[test]
+    fn past_the_cap_the_least_recently_seen_unpinned_provers_go() {
+        let mut h = History::default();
+        h.set_cap(160);
+        // Every tenth prover holds work (pinned); they are the oldest.
+        let pinned = |k: &PublicKey| u32::from_be_bytes(k.0[..4].try_into().unwrap()) % 10 == 0;
+        for i in 0..1_000u32 {
+            handed_out(&mut h, key(i), u64::from(i));
+            h.trim(pinned);
+            assert!(h.provers.len() <= 170, "{} at {i}", h.provers.len());
+        }
+        assert!(h.provers.len() >= 160);
+        // The pinned ones are all there, the rest are the newest.
+        assert!(
+            (0..1_000)
+                .step_by(10)
+                .all(|i| h.provers.contains_key(&key(i)))
+        );
+        let oldest_kept = (0..1_000)
+            .filter(|i| i % 10 != 0)
+            .find(|i| h.provers.contains_key(&key(*i)))
+            .unwrap();
+        assert!(
+            (oldest_kept..1_000).all(|i| h.provers.contains_key(&key(i))),
+            "kept from {oldest_kept} on"
+        );
+        // Pinned provers alone past the cap: kept, and trimming stays
+        // amortised (it waits for the slack again).
+        let mut h = History::default();
+        h.set_cap(16);
+        for i in 0..100 {
+            handed_out(&mut h, key(i), u64::from(i));
+            h.trim(|_| true);
+        }
+        assert_eq!(h.provers.len(), 100);
     }
 
     #[test]

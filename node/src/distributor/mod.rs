@@ -38,6 +38,8 @@
 //!   [`centralized`] (the local-proving baseline).
 //! - [`store`], [`history`], [`status`], [`pardon`]: the durable job store,
 //!   per-prover counters, the `/status` snapshot, bans lifted.
+//! - [`soak`]: an open crowd driven through the scheduler, for the soak
+//!   test and `examples/soak.rs`.
 //! - this file: the state, the run loop, dispatch, shutdown.
 
 pub mod batch;
@@ -54,6 +56,7 @@ pub mod queue;
 pub mod router;
 pub mod scheduler;
 pub mod serving;
+pub mod soak;
 pub mod start;
 pub mod status;
 pub mod store;

@@ -2,11 +2,16 @@
 //! and the one way either changes — [`Scheduler::apply`], which applies an
 //! event and queues it to the journal before its effect can leave the node.
 //!
-//! Single-threaded by design: the run loop owns it. Polls and heartbeats
-//! that change nothing but the clock (no work, at capacity, cooling down,
-//! banned; a heartbeat too soon after the last, or for no live hand-out) are
-//! not logged one by one: event times are kept monotonic ([`Scheduler::now`]),
-//! so the next logged event moves a replayed clock to the same place.
+//! Single-threaded by design: the run loop owns it. Events that change
+//! nothing but the clock are not logged ([`changes_nothing`]): polls with no
+//! work or refused, heartbeats too soon after the last or for no live
+//! hand-out, releases, proofs and strikes for unknown, another prover's or
+//! finished hand-outs, batches with no new job, forgets of unfinished
+//! batches. Event times are kept monotonic ([`Scheduler::now`]), so the next
+//! logged event moves a replayed clock to the same place. A stranger's
+//! traffic therefore writes nothing, and what is logged is compacted after a
+//! proven batch and after every [`COMPACT_EVERY`] logged events, so disk and
+//! restart time follow the open work, not the uptime or the traffic.
 //!
 //! Event times come from [`Clock`]: the wall clock is read once at start and
 //! the monotonic clock advances it from there, so a wall-clock step while the
@@ -17,13 +22,21 @@
 
 use std::time::Instant;
 
-use protocol::lrp::{Decision, HeartbeatOutcome, JobView, Lrp, LrpConfig, LrpEvent, LrpOutcome};
+use protocol::lrp::{
+    Completion, Decision, ForgetOutcome, HeartbeatOutcome, JobView, Lrp, LrpConfig, LrpEvent,
+    LrpOutcome, ReleaseOutcome, StrikeOutcome,
+};
 use protocol::{JobId, PublicKey, RequestId, Timestamp};
 
 use super::courier::Durable;
 use super::history::History;
 use super::journal::Journal;
 use super::store::{Change, JobStore, Snapshot};
+
+/// Logged events after which the log is compacted even if no batch was
+/// proven: an idle distributor's log (hand-outs, releases, heartbeats of a
+/// crowd that never finishes a batch) stays this long at most.
+pub const COMPACT_EVERY: u64 = 100_000;
 
 /// What goes to the journal with an applied event.
 #[derive(Default)]
@@ -57,6 +70,10 @@ pub struct Scheduler {
     reward: u64,
     journal: Journal<Durable>,
     clock: Clock,
+    /// Events logged since the last snapshot (or in the replayed log).
+    logged: u64,
+    /// Compact once `logged` reaches this.
+    compact_every: u64,
 }
 
 /// The scheduler's time: `start` (the wall clock when the node started, or
@@ -100,9 +117,11 @@ impl Scheduler {
             ),
             None => (Lrp::new(config)?, History::default()),
         };
+        history.trim(|key| is_pinned(&lrp, key));
         for event in events {
             let outcome = lrp.apply(event);
             history.record(event, &outcome, reward);
+            history.trim(|key| is_pinned(&lrp, key));
         }
         Ok(Self {
             clock: Clock::resume(lrp.clock()),
@@ -110,7 +129,27 @@ impl Scheduler {
             history,
             reward,
             journal,
+            logged: events.len() as u64,
+            compact_every: COMPACT_EVERY,
         })
+    }
+
+    /// Compacts after every `n` logged events (at least 1) instead of
+    /// [`COMPACT_EVERY`]: for tests and benchmarks.
+    pub fn compact_every(&mut self, n: u64) {
+        self.compact_every = n.max(1);
+    }
+
+    /// Keeps at most `n` provers' counters (but for those holding work or
+    /// struck) instead of [`super::history::MAX_PROVERS`]: for tests and
+    /// benchmarks.
+    pub fn cap_history(&mut self, n: usize) {
+        self.history.set_cap(n);
+    }
+
+    /// Events logged since the last snapshot (counting the replayed ones).
+    pub fn logged_since_snapshot(&self) -> u64 {
+        self.logged
     }
 
     /// The time for the next event: never earlier than the last event's
@@ -124,24 +163,23 @@ impl Scheduler {
     pub fn apply(&mut self, event: LrpEvent, log: impl FnOnce(&LrpOutcome) -> Log) -> LrpOutcome {
         let outcome = self.lrp.apply(&event);
         self.history.record(&event, &outcome, self.reward);
+        let lrp = &self.lrp;
+        self.history.trim(|key| is_pinned(lrp, key));
         let Log { mut records, then } = log(&outcome);
-        let clock_only = matches!(
-            outcome,
-            LrpOutcome::Decided(Decision::NoWork { .. } | Decision::Refused(_))
-                | LrpOutcome::Heard(
-                    HeartbeatOutcome::TooSoon
-                        | HeartbeatOutcome::AlreadyDone
-                        | HeartbeatOutcome::WrongProver
-                        | HeartbeatOutcome::Unknown
-                )
-        );
-        if !clock_only {
+        let logged = !changes_nothing(&outcome);
+        if logged {
             records.push(Change::Event(event));
         }
         match then {
             Some(then) => self.journal.write_then(records, then),
             None if records.is_empty() => {}
             None => self.journal.write(records),
+        }
+        if logged {
+            self.logged += 1;
+            if self.logged >= self.compact_every {
+                self.compact();
+            }
         }
         outcome
     }
@@ -161,6 +199,7 @@ impl Scheduler {
         };
         self.journal
             .write(vec![Change::Snapshot(Box::new(snapshot))]);
+        self.logged = 0;
     }
 
     /// Whether `job` has its winning proof: the one definition. A finished
@@ -203,6 +242,8 @@ impl Scheduler {
     /// A late proof (another prover's was first), for the history.
     pub fn late(&mut self, prover: PublicKey, request: RequestId, now: Timestamp) {
         self.history.late(prover, request, now);
+        let lrp = &self.lrp;
+        self.history.trim(|key| is_pinned(lrp, key));
     }
 
     /// A proof for a hand-out never issued to its sender, for the history.
@@ -237,87 +278,209 @@ impl Scheduler {
     }
 }
 
+/// Whether `outcome` leaves the scheduler's state as it was, but for its
+/// clock: such an event is not logged (replaying the log without it gives
+/// the same state, as the next logged event moves the clock past it).
+fn changes_nothing(outcome: &LrpOutcome) -> bool {
+    match outcome {
+        LrpOutcome::Decided(decision) => !matches!(decision, Decision::Assign(_)),
+        LrpOutcome::Heard(heard) => !matches!(heard, HeartbeatOutcome::Noted),
+        LrpOutcome::Released(released) => !matches!(released, ReleaseOutcome::Released { .. }),
+        LrpOutcome::Completed(completion) => !matches!(completion, Completion::Accepted { .. }),
+        LrpOutcome::Invalidated(strike) => !matches!(strike, StrikeOutcome::Struck { .. }),
+        LrpOutcome::Submitted(submitted) => submitted.added == 0,
+        LrpOutcome::Forgot(forgot) => !matches!(forgot, ForgetOutcome::Forgotten { .. }),
+        LrpOutcome::Pardoned { .. } | LrpOutcome::Resumed => false,
+    }
+}
+
+/// Whether the history must keep `prover`'s counters: it holds work or has
+/// strikes, so `/status` must show it.
+fn is_pinned(lrp: &Lrp, prover: &PublicKey) -> bool {
+    lrp.prover(prover)
+        .is_some_and(|v| !v.holdings.is_empty() || v.strikes > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::disk::Space;
+    use protocol::lrp::Handout;
     use protocol::{BatchId, SecretKey};
     use std::sync::Arc;
 
-    #[test]
-    fn polls_that_only_move_the_clock_are_not_logged_and_replay_the_same() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(JobStore::open(dir.path()).unwrap());
+    /// A scheduler over `store` (its journal writing there) after
+    /// `snapshot` and `events`, and the journal's thread.
+    fn scheduler(
+        store: &Arc<JobStore>,
+        snapshot: Option<&Snapshot>,
+        events: &[LrpEvent],
+    ) -> (Scheduler, crate::distributor::queue::ServiceThread) {
         let (journal, thread) = Journal::start(
             store.clone(),
-            Space::floor(dir.path(), 0),
+            Space::floor(store.path(), 0),
             |_: Durable| {},
             |e| panic!("{e}"),
         )
         .unwrap();
         let config = LrpConfig::default();
-        let mut s = Scheduler::replay(config.clone(), None, &[], 100, journal).unwrap();
-        let prover = SecretKey::from_seed([11; 32]).public();
-        let job = JobId::new(BatchId(1), 0);
-        // Nothing to do yet: a poll, not logged.
+        let s = Scheduler::replay(config, snapshot, events, 100, journal).unwrap();
+        (s, thread)
+    }
+
+    fn request(s: &mut Scheduler, prover: PublicKey) -> LrpOutcome {
         let now = s.now();
-        let idle = s.apply(LrpEvent::Request { prover, now }, |_| Log::plain());
-        assert!(matches!(idle, LrpOutcome::Decided(Decision::NoWork { .. })));
-        s.apply(LrpEvent::Submit { jobs: vec![job] }, |_| Log::plain());
+        s.apply(LrpEvent::Request { prover, now }, |_| Log::plain())
+    }
+
+    fn release(s: &mut Scheduler, job: JobId, request: RequestId, prover: PublicKey) -> LrpOutcome {
         let now = s.now();
-        let given = s.apply(LrpEvent::Request { prover, now }, |_| Log::plain());
-        let LrpOutcome::Decided(Decision::Assign(handout)) = given else {
-            panic!("{given:?}")
+        let event = LrpEvent::Release {
+            job,
+            request,
+            prover,
+            now,
         };
-        assert!(s.holds(job, handout.request, &prover));
-        assert!(!s.is_done(job, &store));
+        s.apply(event, |_| Log::plain())
+    }
+
+    fn complete(
+        s: &mut Scheduler,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+    ) -> LrpOutcome {
         let now = s.now();
+        let event = LrpEvent::Complete {
+            job,
+            request,
+            prover,
+            now,
+        };
+        s.apply(event, |_| Log::plain())
+    }
+
+    /// Every event that changes nothing about a held, then a done job:
+    /// releases, proofs and strikes for another's, unknown or finished
+    /// hand-outs, a duplicate batch, forgetting an unfinished batch.
+    fn changes_nothing_about(s: &mut Scheduler, job: JobId, h: Handout, prover: PublicKey) {
+        let stranger = SecretKey::from_seed([12; 32]).public();
+        let unknown = JobId::new(BatchId(7), 0);
+        let nothing = [
+            release(s, job, h.request, stranger),
+            release(s, unknown, h.request, prover),
+            s.apply(LrpEvent::Forget { batch: job.batch }, |_| Log::plain()),
+            s.apply(LrpEvent::Submit { jobs: vec![job] }, |_| Log::plain()),
+        ];
+        assert!(nothing.iter().all(changes_nothing), "{nothing:?}");
+        let won = complete(s, job, h.request, prover);
+        assert!(matches!(
+            won,
+            LrpOutcome::Completed(Completion::Accepted { .. })
+        ));
+        let now = s.now();
+        let strike = LrpEvent::Invalid {
+            job,
+            request: h.request,
+            prover: stranger,
+            now,
+        };
+        let nothing = [
+            release(s, job, h.request, prover),
+            complete(s, job, h.request, prover),
+            complete(s, job, h.request, stranger),
+            s.apply(strike, |_| Log::plain()),
+        ];
+        assert!(nothing.iter().all(changes_nothing), "{nothing:?}");
+    }
+
+    #[test]
+    fn polls_that_only_move_the_clock_are_not_logged_and_replay_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(JobStore::open(dir.path()).unwrap());
+        let (mut s, thread) = scheduler(&store, None, &[]);
+        let prover = SecretKey::from_seed([11; 32]).public();
+        let (job, other) = (JobId::new(BatchId(1), 0), JobId::new(BatchId(1), 1));
+        // Nothing to do yet: polls, not logged, and no counters.
+        for who in [prover, SecretKey::from_seed([12; 32]).public()] {
+            let idle = request(&mut s, who);
+            assert!(matches!(idle, LrpOutcome::Decided(Decision::NoWork { .. })));
+        }
+        assert!(s.history().provers.is_empty());
         s.apply(
-            LrpEvent::Complete {
-                job,
-                request: handout.request,
-                prover,
-                now,
+            LrpEvent::Submit {
+                jobs: vec![job, other],
             },
             |_| Log::plain(),
         );
+        let LrpOutcome::Decided(Decision::Assign(handout)) = request(&mut s, prover) else {
+            panic!("no hand-out")
+        };
+        assert!(s.holds(job, handout.request, &prover));
+        changes_nothing_about(&mut s, job, handout, prover);
         assert!(s.is_done(job, &store));
-        let live = s.lrp().counts();
+        // A last logged event: the replayed clock catches up with it.
+        let last = request(&mut s, prover);
+        assert!(matches!(last, LrpOutcome::Decided(Decision::Assign(_))));
+        let live = (s.lrp().snapshot(), s.history().provers.clone());
         s.close_journal();
         thread.join();
         let events = store.events().unwrap();
-        assert_eq!(events.len(), 3, "submit, the hand-out, the completion");
-        let (journal, thread) = Journal::start(
-            store.clone(),
-            Space::floor(dir.path(), 0),
-            |_: Durable| {},
-            |e| panic!("{e}"),
-        )
-        .unwrap();
-        let mut replayed = Scheduler::replay(config.clone(), None, &events, 100, journal).unwrap();
-        assert_eq!(replayed.lrp().counts(), live);
+        assert_eq!(events.len(), 4, "submit, two hand-outs, the completion");
+        let (mut replayed, thread) = scheduler(&store, None, &events);
+        assert_eq!(
+            replayed.lrp().snapshot(),
+            live.0,
+            "the same state, clock and all"
+        );
+        assert_eq!(replayed.history().provers, live.1, "no stranger's counters");
         assert!(replayed.is_done(job, &store));
         // Compacted: the snapshot replaces the log, and replays the same.
         replayed.compact();
         replayed.close_journal();
         thread.join();
         let (from, snapshot) = store.snapshot().unwrap().expect("a snapshot");
-        assert_eq!(from, 3);
+        assert_eq!(from, 4);
         assert!(store.events_from(from).unwrap().is_empty());
         assert!(
             store.events().unwrap().is_empty(),
             "the compacted events are gone"
         );
-        let (journal, thread) = Journal::start(
-            store.clone(),
-            Space::floor(dir.path(), 0),
-            |_: Durable| {},
-            |e| panic!("{e}"),
-        )
-        .unwrap();
-        let restored = Scheduler::replay(config, Some(&snapshot), &[], 100, journal).unwrap();
+        let (restored, thread) = scheduler(&store, Some(&snapshot), &[]);
         assert_eq!(restored.lrp().snapshot(), replayed.lrp().snapshot());
         assert_eq!(restored.history().provers, replayed.history().provers);
+        drop(restored);
+        thread.join();
+    }
+
+    #[test]
+    fn the_log_is_compacted_after_so_many_events_with_no_batch_proven() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(JobStore::open(dir.path()).unwrap());
+        let (mut s, thread) = scheduler(&store, None, &[]);
+        s.compact_every(10);
+        let jobs = (0..4).map(|i| JobId::new(BatchId(1), i)).collect();
+        s.apply(LrpEvent::Submit { jobs }, |_| Log::plain());
+        // New identities claim and give back, for ever: 1 + 2 × 20 events,
+        // no batch proven.
+        for i in 0..20u8 {
+            let prover = SecretKey::from_seed([i; 32]).public();
+            let LrpOutcome::Decided(Decision::Assign(h)) = request(&mut s, prover) else {
+                panic!("no hand-out")
+            };
+            release(&mut s, h.job, h.request, prover);
+            assert!(s.logged_since_snapshot() < 10);
+        }
+        let live = (s.lrp().snapshot(), s.history().provers.clone());
+        s.close_journal();
+        thread.join();
+        let (from, snapshot) = store.snapshot().unwrap().expect("compacted by size");
+        assert_eq!(from, 40, "the fourth compaction, after event 40");
+        let events = store.events_from(from).unwrap();
+        assert_eq!(events.len(), 1);
+        let (restored, thread) = scheduler(&store, Some(&snapshot), &events);
+        assert_eq!(restored.lrp().snapshot(), live.0);
+        assert_eq!(restored.history().provers, live.1);
         drop(restored);
         thread.join();
     }

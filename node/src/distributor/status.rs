@@ -7,11 +7,12 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use protocol::{CircuitId, ContentHash, Timestamp};
+use protocol::{CircuitId, ContentHash, PublicKey, Timestamp};
 use prover_core::KeySetup;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::history::{History, ProverStats};
 use super::payout::SharedLedger;
 use super::scheduler::Scheduler;
 use super::store::JobStore;
@@ -28,6 +29,11 @@ pub const REFRESH: Duration = Duration::from_millis(500);
 
 /// Batches listed in the status, newest last; older ones are counted only.
 const LISTED_BATCHES: usize = 200;
+
+/// Provers listed in the status (the most recently seen, in key order); the
+/// rest are counted only, so the document's cost follows this, not the
+/// crowd.
+pub const LISTED_PROVERS: usize = 200;
 
 /// The latest status document, shared with the HTTP API: either role's
 /// (a [`DistributorStatus`], a prover's), kept serialized so the API serves
@@ -100,8 +106,9 @@ pub(crate) fn document(p: &Parts<'_>) -> DistributorStatus {
     let lrp = p.scheduler.lrp();
     let counts = lrp.counts();
     let list = batch_list(p);
+    let (listed, provers_unlisted) = listed_provers(p.scheduler.history());
     let ledger = p.ledger.read().expect("ledger lock");
-    let provers = prover_rows(p, &ledger);
+    let provers = prover_rows(p, &listed, &ledger);
     let tip = ledger.tip();
     DistributorStatus {
         role: Role::Distributor,
@@ -131,6 +138,7 @@ pub(crate) fn document(p: &Parts<'_>) -> DistributorStatus {
             next_request_id: lrp.next_request_id().0,
         },
         provers,
+        provers_unlisted,
         verification: VerificationStatus {
             proofs: p.verify_count,
             total_ms: p.verify_seconds * 1e3,
@@ -187,14 +195,32 @@ fn batch_list(p: &Parts<'_>) -> Vec<BatchStatus> {
         .collect()
 }
 
-/// Every prover the scheduler has dealt with, with its balance in `ledger`.
-fn prover_rows(p: &Parts<'_>, ledger: &ledger::Ledger) -> Vec<ProverRow> {
+/// The [`LISTED_PROVERS`] most recently seen provers of `history`, in key
+/// order, and how many others it has.
+fn listed_provers(history: &History) -> (Vec<(&PublicKey, &ProverStats)>, u64) {
+    let mut all: Vec<(&PublicKey, &ProverStats)> = history.provers.iter().collect();
+    let unlisted = all.len().saturating_sub(LISTED_PROVERS);
+    if unlisted > 0 {
+        // Newest first: the listed ones end up in front.
+        all.select_nth_unstable_by(LISTED_PROVERS - 1, |a, b| {
+            b.1.last_seen.cmp(&a.1.last_seen).then(a.0.cmp(b.0))
+        });
+        all.truncate(LISTED_PROVERS);
+        all.sort_unstable_by_key(|(key, _)| **key);
+    }
+    (all, unlisted as u64)
+}
+
+/// The `listed` provers' rows, with their balances in `ledger`.
+fn prover_rows(
+    p: &Parts<'_>,
+    listed: &[(&PublicKey, &ProverStats)],
+    ledger: &ledger::Ledger,
+) -> Vec<ProverRow> {
     let lrp = p.scheduler.lrp();
-    p.scheduler
-        .history()
-        .provers
+    listed
         .iter()
-        .map(|(key, s)| {
+        .map(|&(key, s)| {
             let view = lrp.prover(key);
             ProverRow {
                 public_key: key.to_hex(),
@@ -266,6 +292,7 @@ mod tests {
                 "next_request_id": lrp.next_request_id().0,
             },
             "provers": provers,
+            "provers_unlisted": p.scheduler.history().provers.len().saturating_sub(LISTED_PROVERS),
             "verification": {
                 "proofs": p.verify_count, "total_ms": p.verify_seconds * 1e3, "mean_ms": mean_ms,
             },
@@ -420,6 +447,41 @@ mod tests {
         assert_eq!(doc.provers.len(), 1, "{doc:#?}");
         assert_eq!(doc.provers[0].holding, 1, "{doc:#?}");
         assert_eq!(doc.queues.len(), 2);
+    }
+
+    #[test]
+    fn only_the_most_recently_seen_provers_are_listed_and_the_rest_counted() {
+        let mut history = History::default();
+        for i in 0..(LISTED_PROVERS as u64 + 100) {
+            // Keys in the reverse order of their last sighting.
+            let mut key = [0; 32];
+            key[..8].copy_from_slice(&(u64::MAX - i).to_be_bytes());
+            let handout = protocol::lrp::Handout {
+                job: JobId::new(BatchId(1), 0),
+                request: protocol::RequestId(i),
+                reserve: false,
+            };
+            let event = LrpEvent::Request {
+                prover: PublicKey(key),
+                now: Timestamp(i),
+            };
+            let outcome =
+                protocol::lrp::LrpOutcome::Decided(protocol::lrp::Decision::Assign(handout));
+            history.record(&event, &outcome, 10);
+        }
+        let (listed, unlisted) = listed_provers(&history);
+        assert_eq!((listed.len(), unlisted), (LISTED_PROVERS, 100));
+        assert!(
+            listed
+                .iter()
+                .all(|(_, s)| s.last_seen >= Some(Timestamp(100)))
+        );
+        assert!(listed.windows(2).all(|w| w[0].0 < w[1].0), "in key order");
+        history
+            .provers
+            .retain(|_, s| s.last_seen < Some(Timestamp(5)));
+        let (listed, unlisted) = listed_provers(&history);
+        assert_eq!((listed.len(), unlisted), (5, 0));
     }
 
     #[test]

@@ -265,6 +265,13 @@ impl Lrp {
             .map_or(0, |s| s.strikes)
     }
 
+    /// How many provers the scheduler keeps state for: those with
+    /// holdings, strikes or accepted proofs (a poll that got nothing, or a
+    /// message about a hand-out it was not given, makes none).
+    pub fn prover_count(&self) -> usize {
+        self.provers.len()
+    }
+
     /// Provers with holdings, strikes or accepted proofs, in key order.
     pub fn provers(&self) -> impl Iterator<Item = (&PublicKey, ProverView<'_>)> {
         let mut sorted: Vec<_> = self.provers.iter().collect();

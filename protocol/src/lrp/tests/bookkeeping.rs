@@ -216,6 +216,56 @@ fn provers_are_kept_only_for_holdings_strikes_or_accepted_proofs() {
 }
 
 #[test]
+fn a_crowd_that_only_polls_or_names_others_hand_outs_leaves_no_prover_state() {
+    let stranger = |i: u32| {
+        let mut key = [0xee; 32];
+        key[..4].copy_from_slice(&i.to_be_bytes());
+        PublicKey(key)
+    };
+    // A held job is not re-served within the test.
+    let config = LrpConfig {
+        min_reserve_age_ms: 1_000_000,
+        ..open()
+    };
+    let mut lrp = Lrp::new(config).unwrap();
+    // Nothing to do: a thousand identities poll, twice.
+    for i in 0..2_000 {
+        let d = lrp.request(stranger(i % 1_000), t(u64::from(i)));
+        assert!(matches!(d, Decision::NoWork { .. }), "{d:?}");
+    }
+    assert_eq!(lrp.prover_count(), 0);
+    // One job, held by p(20) (so asking again is refused: at capacity).
+    lrp.submit([j(1, 0)]);
+    let h = assigned(lrp.request(p(20), t(3_000)));
+    assert!(matches!(
+        lrp.request(p(20), t(3_001)),
+        Decision::Refused(Refusal::AtCapacity { .. })
+    ));
+    let before = lrp.snapshot();
+    for i in 0..1_000 {
+        let (who, at) = (stranger(i), t(3_002));
+        lrp.release(h.job, h.request, who, at);
+        lrp.release(j(7, i), RequestId(u64::from(i)), who, at);
+        lrp.apply(&LrpEvent::Heartbeat {
+            job: h.job,
+            request: h.request,
+            prover: who,
+            now: at,
+        });
+        lrp.complete(h.job, h.request, who, at);
+        lrp.invalid(h.job, h.request, who, at);
+        let d = lrp.request(who, at);
+        assert!(matches!(d, Decision::NoWork { .. }), "{d:?}");
+    }
+    assert_eq!(lrp.prover_count(), 1, "only the holder");
+    // Nothing but the clock moved.
+    let mut after = lrp.snapshot();
+    assert_eq!(after.clock, t(3_002));
+    after.clock = before.clock;
+    assert_eq!(after, before);
+}
+
+#[test]
 fn config_is_validated() {
     assert!(Lrp::new(LrpConfig::default()).is_ok());
     for broken in [
