@@ -272,7 +272,8 @@ impl Prover {
         let _ = fetcher.await;
         receipts::fetch(&shared).await;
         publish(&shared);
-        if !stopping {
+        // The workers may see the stop and end before this loop does.
+        if !stopping && !shared.stopping() {
             // Nobody asked it to stop, and no worker is left: not a success.
             let (stopped, last_error) = shared.stopped();
             bail!(
