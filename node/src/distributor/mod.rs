@@ -207,17 +207,18 @@ impl Distributor {
         self.refresh_status(&lanes, &api);
         let mut tick = tokio::time::interval(TICK);
         let result = loop {
-            let turn = tokio::select! {
+            tokio::select! {
                 biased;
-                Some(message) = self.services.internal.recv() => self.on_internal(message),
+                Some(message) = self.services.internal.recv() => {
+                    if let Err(e) = self.on_internal(message) {
+                        break Err(e);
+                    }
+                }
                 _ = shutdown.changed() => break Ok(()),
-                Some(inbound) = lanes.proofs.recv() => Ok(self.on_inbound(inbound)),
-                Some(inbound) = lanes.requests.recv() => Ok(self.on_inbound(inbound)),
-                Some(request) = api.recv() => Ok(self.on_api(request)),
-                _ = tick.tick() => Ok(self.on_tick(&lanes, &api)),
-            };
-            if let Err(e) = turn {
-                break Err(e);
+                Some(inbound) = lanes.proofs.recv() => self.on_inbound(inbound),
+                Some(inbound) = lanes.requests.recv() => self.on_inbound(inbound),
+                Some(request) = api.recv() => self.on_api(request),
+                _ = tick.tick() => self.on_tick(&lanes, &api),
             }
         };
         drop(lanes);

@@ -132,6 +132,25 @@ impl<T> Clone for Unbounded<T> {
     }
 }
 
+/// A running service thread: join it at shutdown, once its senders are
+/// closed.
+pub struct ServiceThread(JoinHandle<()>);
+
+impl ServiceThread {
+    /// Starts `work` on a thread named `name`.
+    pub fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> std::io::Result<Self> {
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(work)
+            .map(Self)
+    }
+
+    /// Waits until the service has handled what was queued and stopped.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,24 +183,5 @@ mod tests {
         assert_eq!(q.push(3), Err(3));
         other.close();
         assert_eq!(rx.iter().collect::<Vec<_>>(), vec![1, 2]);
-    }
-}
-
-/// A running service thread: join it at shutdown, once its senders are
-/// closed.
-pub struct ServiceThread(JoinHandle<()>);
-
-impl ServiceThread {
-    /// Starts `work` on a thread named `name`.
-    pub fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> std::io::Result<Self> {
-        std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn(work)
-            .map(Self)
-    }
-
-    /// Waits until the service has handled what was queued and stopped.
-    pub fn join(self) {
-        let _ = self.0.join();
     }
 }
