@@ -354,8 +354,17 @@ mod tests {
             .collect()
     }
 
-    /// Two stored batches (one proven), a prover holding a job, a ledger.
-    fn scene(dir: &std::path::Path) -> (Arc<JobStore>, Scheduler, SharedLedger) {
+    /// Two stored batches (one proven), a prover holding a job, a ledger,
+    /// and the journal's thread (joined before the folder goes: a RocksDB
+    /// still writing into a removed folder as the process exits aborts it).
+    fn scene(
+        dir: &std::path::Path,
+    ) -> (
+        Arc<JobStore>,
+        Scheduler,
+        SharedLedger,
+        super::super::queue::ServiceThread,
+    ) {
         let store = Arc::new(JobStore::open(dir.join("store")).unwrap());
         let record = |id: u64, proven: Option<Timestamp>| BatchRecord {
             id: BatchId(id),
@@ -371,7 +380,7 @@ mod tests {
             Change::Batch(record(2, None)),
         ];
         store.commit(&batches, false).unwrap();
-        let (journal, _thread) = Journal::start(
+        let (journal, thread) = Journal::start(
             store.clone(),
             Space::floor(dir, 0),
             |_: super::super::courier::Durable| {},
@@ -388,13 +397,13 @@ mod tests {
         let secret = SecretKey::from_seed([8; 32]);
         let config = ledger::LedgerConfig::default();
         let ledger = ledger::Ledger::open(dir.join("ledger"), &secret, config).unwrap();
-        (store, scheduler, Arc::new(RwLock::new(ledger)))
+        (store, scheduler, Arc::new(RwLock::new(ledger)), thread)
     }
 
     #[test]
     fn the_typed_document_serializes_as_the_untyped_one_did() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, scheduler, ledger) = scene(dir.path());
+        let (store, scheduler, ledger, journal) = scene(dir.path());
         let public = SecretKey::from_seed([8; 32]).public();
         let info = NodeInfo {
             role: Role::Distributor,
@@ -447,6 +456,8 @@ mod tests {
         assert_eq!(doc.provers.len(), 1, "{doc:#?}");
         assert_eq!(doc.provers[0].holding, 1, "{doc:#?}");
         assert_eq!(doc.queues.len(), 2);
+        drop(scheduler);
+        journal.join();
     }
 
     #[test]
