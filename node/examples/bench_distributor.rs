@@ -17,6 +17,8 @@ use node::metrics::Metrics;
 use protocol::{BatchId, CircuitId, ContentHash, JobId, SecretKey};
 use prover_core::{CircuitConfig, Proof, PublicInputs, TxGenerator};
 
+// Long on purpose: one benchmark read top to bottom, each measured stage
+// (verify, pay, the pipeline) beside the baseline it is compared with.
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let submissions: usize = args.next().map_or(Ok(2048), |a| a.parse())?;

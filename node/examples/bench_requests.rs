@@ -63,6 +63,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+// Long on purpose: one benchmark read top to bottom, from the distributor's
+// start through the crowd's requests to the table it prints.
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let pollers: usize = args.next().map_or(Ok(500), |a| a.parse())?;
