@@ -15,33 +15,66 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 struct Fixture {
-    pk: ProvingKey,
+    /// The proving key's file, parsed by the few tests that prove.
+    pk_file: std::path::PathBuf,
+    pk: OnceLock<ProvingKey>,
     vk: VerifyingKey,
     batch: BuiltBatch,
     proofs: Vec<Proof>,
 }
 
-/// One setup and one proved batch shared by every test in this file.
+/// One setup and one proved batch shared by every test in this file: the
+/// batch is rebuilt from its seed, the keys and proofs are made once per
+/// build of this binary ([`built_once`]).
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let (pk, vk) = setup_insecure(small_config(), 99).unwrap();
         let (mut generator, mut state) = small_state(20, 8, 10_000);
         let txs = generator.batch(&state, 5);
         let batch = state.apply_batch(&txs).unwrap();
-        let pool = ThreadPool::new(2).unwrap();
-        let proofs = batch
-            .jobs
-            .iter()
-            .map(|j| pool.install(|| prove(&pk, &j.to_bytes())).unwrap())
-            .collect();
+        let dir = built_once("api-fixture", &[], |dir| {
+            let (pk, vk) = setup_insecure(small_config(), 99).unwrap();
+            let pool = ThreadPool::new(2).unwrap();
+            let proofs: Vec<u8> = batch
+                .jobs
+                .iter()
+                .flat_map(|j| {
+                    pool.install(|| prove(&pk, &j.to_bytes()))
+                        .unwrap()
+                        .to_bytes()
+                })
+                .collect();
+            pk.save(dir.join("pk")).unwrap();
+            vk.save(dir.join("vk")).unwrap();
+            std::fs::write(dir.join("proofs"), proofs).unwrap();
+        });
+        let vk = std::fs::read(dir.join("vk")).unwrap();
+        let proofs = std::fs::read(dir.join("proofs")).unwrap();
         Fixture {
-            pk,
-            vk,
+            pk_file: dir.join("pk"),
+            pk: OnceLock::new(),
+            vk: trusted(&vk, VerifyingKey::from_bytes),
+            proofs: proofs
+                .chunks(PROOF_BYTES)
+                .map(|p| Proof::from_bytes(p).unwrap())
+                .collect(),
             batch,
-            proofs,
         }
     })
+}
+
+impl Fixture {
+    fn pk(&self) -> &ProvingKey {
+        self.pk.get_or_init(|| {
+            let bytes = std::fs::read(&self.pk_file).unwrap();
+            trusted(&bytes, ProvingKey::from_bytes)
+        })
+    }
+}
+
+/// Parses key bytes this test binary wrote itself: trusted as they are.
+fn trusted<K>(bytes: &[u8], parse: fn(&[u8], Option<ContentHash>) -> Result<K>) -> K {
+    parse(bytes, Some(ContentHash::of(bytes))).unwrap()
 }
 
 fn items(f: &Fixture) -> Vec<(PublicInputs, Proof)> {
@@ -65,7 +98,7 @@ fn prove_verify_round_trip() {
         verify(&f.vk, &job.public, &proof).unwrap();
     }
     // The same witness proves again (fresh randomness) to the same statement.
-    let (again, public) = prove_with_public(&f.pk, &f.batch.jobs[0].to_bytes()).unwrap();
+    let (again, public) = prove_with_public(f.pk(), &f.batch.jobs[0].to_bytes()).unwrap();
     assert_eq!(public, f.batch.jobs[0].public);
     assert_ne!(again, f.proofs[0]);
     verify(&pvk, &public, &again).unwrap();
@@ -215,7 +248,7 @@ fn wrong_circuit_and_unsatisfied_witnesses_get_typed_errors() {
     let mut state = generator.genesis(other, 100).unwrap();
     let txs = generator.batch(&state, 1);
     let job = state.apply_batch(&txs).unwrap().jobs.remove(0);
-    match prove(&f.pk, &job.to_bytes()) {
+    match prove(f.pk(), &job.to_bytes()) {
         Err(Error::WrongCircuit { key, witness }) => {
             assert_eq!(key.as_str(), "transfer-d4-k2");
             assert_eq!(witness.as_str(), "transfer-d4-k1");
@@ -235,7 +268,7 @@ fn wrong_circuit_and_unsatisfied_witnesses_get_typed_errors() {
     .sign(generator.key(0));
     let (w, _) = forced_chunk(small_config(), &accounts, st);
     assert!(matches!(
-        prove(&f.pk, &w.to_bytes()),
+        prove(f.pk(), &w.to_bytes()),
         Err(Error::Unsatisfied {
             tx: 0,
             rule: Rule::InsufficientBalance
@@ -243,12 +276,15 @@ fn wrong_circuit_and_unsatisfied_witnesses_get_typed_errors() {
     ));
     // Bytes that do not decode.
     assert!(matches!(
-        prove(&f.pk, b"not a witness"),
+        prove(f.pk(), b"not a witness"),
         Err(Error::WitnessDecode(_))
     ));
     let mut bytes = f.batch.jobs[0].to_bytes();
     bytes.push(0);
-    assert!(matches!(prove(&f.pk, &bytes), Err(Error::WitnessDecode(_))));
+    assert!(matches!(
+        prove(f.pk(), &bytes),
+        Err(Error::WitnessDecode(_))
+    ));
 }
 
 #[test]
@@ -257,15 +293,15 @@ fn keys_round_trip_and_bad_key_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let pk_path = dir.path().join("transfer.pk");
     let vk_path = dir.path().join("transfer.vk");
-    f.pk.save(&pk_path).unwrap();
+    f.pk().save(&pk_path).unwrap();
     f.vk.save(&vk_path).unwrap();
-    assert_eq!(f.pk.verifying_key().hash(), f.vk.hash());
+    assert_eq!(f.pk().verifying_key().hash(), f.vk.hash());
 
-    let pk = ProvingKey::load(&pk_path, Some(f.pk.hash())).unwrap();
-    assert_eq!(pk.hash(), f.pk.hash());
+    let pk = ProvingKey::load(&pk_path, Some(f.pk().hash())).unwrap();
+    assert_eq!(pk.hash(), f.pk().hash());
     assert_eq!(pk.circuit().id().as_str(), "transfer-d4-k2");
     let pk_unchecked = ProvingKey::load_for(&pk_path, &small_config().circuit_id(), None).unwrap();
-    assert_eq!(pk_unchecked.hash(), f.pk.hash());
+    assert_eq!(pk_unchecked.hash(), f.pk().hash());
     let vk = VerifyingKey::load(&vk_path, Some(f.vk.hash())).unwrap();
     let vk2 = VerifyingKey::from_bytes(&f.vk.to_bytes(), Some(f.vk.hash())).unwrap();
     assert_eq!(vk2.hash(), vk.hash());
@@ -290,14 +326,14 @@ fn keys_round_trip_and_bad_key_files_are_named() {
     };
     expect_key_file_error(
         &bytes[..bytes.len() / 2],
-        Some(f.pk.hash()),
+        Some(f.pk().hash()),
         "truncated, hash given",
     );
     expect_key_file_error(&bytes[..bytes.len() / 2], None, "truncated");
     let mut corrupt = bytes.clone();
     let mid = corrupt.len() / 2;
     corrupt[mid] ^= 0xff;
-    expect_key_file_error(&corrupt, Some(f.pk.hash()), "corrupt, hash given");
+    expect_key_file_error(&corrupt, Some(f.pk().hash()), "corrupt, hash given");
     expect_key_file_error(&corrupt[..5], None, "header only");
     expect_key_file_error(&f.vk.to_bytes(), None, "a verifying key");
     // A key for another circuit: the hash does not match, and load_for says so.
@@ -310,7 +346,7 @@ fn keys_round_trip_and_bad_key_files_are_named() {
         other => panic!("expected KeyFile error, got {other:?}"),
     }
     assert!(matches!(
-        VerifyingKey::from_bytes(&f.vk.to_bytes(), Some(f.pk.hash())),
+        VerifyingKey::from_bytes(&f.vk.to_bytes(), Some(f.pk().hash())),
         Err(Error::KeyBytes(_))
     ));
     assert!(matches!(
@@ -322,9 +358,9 @@ fn keys_round_trip_and_bad_key_files_are_named() {
 #[test]
 fn key_files_record_their_setup_and_mismatched_pairs_are_named() {
     let f = fixture();
-    assert_eq!(f.pk.setup(), KeySetup::InsecureSeed(Some(99)));
+    assert_eq!(f.pk().setup(), KeySetup::InsecureSeed(Some(99)));
     assert!(!f.vk.setup().is_secure());
-    f.pk.check_pairs_with(&f.vk).unwrap();
+    f.pk().check_pairs_with(&f.vk).unwrap();
 
     let config = CircuitConfig::new(4, 1).unwrap();
     let (pk, vk) = setup(Circuit::Transfer(config)).unwrap();
@@ -368,7 +404,7 @@ fn key_files_record_their_setup_and_mismatched_pairs_are_named() {
     };
     assert!(mismatch(&pk, &other_vk).contains("different setups"));
     assert!(mismatch(&pk, &seeded_vk).contains("setup is random"));
-    assert!(mismatch(&f.pk, &vk).contains("transfer-d4-k2"));
+    assert!(mismatch(f.pk(), &vk).contains("transfer-d4-k2"));
     // A proving key whose embedded verifying key (the first part of its
     // body) is another setup's: its own β and δ give it away.
     let mut spliced = pk.to_bytes();

@@ -3,6 +3,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+mod built_once;
+pub use built_once::built_once;
+
 use ark_bn254::Fr as F;
 use prover_core::merkle::SparseMerkleTree;
 use prover_core::poseidon;
