@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 mod built_once;
+#[allow(unused_imports)]
 pub use built_once::built_once;
 
 use ark_bn254::Fr as F;
