@@ -145,8 +145,8 @@ contract Settlement {
         uint256[2] cSum;
     }
 
-    /// One pairing check for all proofs, with r_i = keccak256(seed ‖ i) mod Q
-    /// and seed = keccak256(calldata):
+    /// One pairing check for all proofs, with r_0 = 1, r_i = keccak256(seed ‖ i)
+    /// mod Q and seed = keccak256(calldata):
     /// ∏ e(r_i·A_i, B_i) · e(Σr_i·α, -β) · e(Σr_i·vk_x_i, -γ) · e(Σr_i·C_i, -δ) = 1.
     function _verifyBatch(uint256[8][] calldata proofs, uint256[] calldata inputs, uint256 n, uint256 k)
         internal
@@ -158,7 +158,7 @@ contract Settlement {
         Combination memory sums;
         sums.inputSums = new uint256[](k);
         for (uint256 i = 0; i < n; i++) {
-            uint256 r = uint256(keccak256(abi.encodePacked(seed, i))) % Q;
+            uint256 r = i == 0 ? 1 : uint256(keccak256(abi.encodePacked(seed, i))) % Q;
             sums.rSum = addmod(sums.rSum, r, Q);
             _foldInputs(sums, inputs[i * k:(i + 1) * k], r, i);
             _placeProofPair(pairs, i, proofs[i], r);
@@ -182,14 +182,14 @@ contract Settlement {
 
     /// cSum += r·C_i.
     function _foldC(Combination memory sums, uint256[8] calldata proof, uint256 r, uint256 i) internal view {
-        (bool ok, uint256 cx, uint256 cy) = _ecMul(proof[6], proof[7], r);
+        (bool ok, uint256 cx, uint256 cy) = _scale(proof[6], proof[7], r);
         if (!ok) revert MalformedProof(i);
         (sums.cSum[0], sums.cSum[1]) = _ecAddChecked(sums.cSum[0], sums.cSum[1], cx, cy);
     }
 
     /// Writes e(r·A_i, B_i) as pair i.
     function _placeProofPair(uint256[] memory pairs, uint256 i, uint256[8] calldata proof, uint256 r) internal view {
-        (bool ok, uint256 ax, uint256 ay) = _ecMul(proof[0], proof[1], r);
+        (bool ok, uint256 ax, uint256 ay) = _scale(proof[0], proof[1], r);
         if (!ok) revert MalformedProof(i);
         uint256 base = 6 * i;
         pairs[base] = ax;
@@ -236,6 +236,12 @@ contract Settlement {
         return y == 0 ? 0 : P - (y % P);
     }
 
+    /// r·(x, y); ok is false for a point off the curve. r = 1 (chunk 0's
+    /// coefficient) costs an ecAdd with infinity, which checks the point too.
+    function _scale(uint256 x, uint256 y, uint256 r) internal view returns (bool ok, uint256 rx, uint256 ry) {
+        return r == 1 ? _ecAdd(x, y, 0, 0) : _ecMul(x, y, r);
+    }
+
     /// ecMul (precompile 0x07); ok is false for a point off the curve.
     function _ecMul(uint256 x, uint256 y, uint256 s) internal view returns (bool ok, uint256 rx, uint256 ry) {
         assembly ("memory-safe") {
@@ -249,13 +255,12 @@ contract Settlement {
         }
     }
 
-    /// ecAdd (precompile 0x06) of points already checked on the curve.
-    function _ecAddChecked(uint256 x1, uint256 y1, uint256 x2, uint256 y2)
+    /// ecAdd (precompile 0x06); ok is false for a point off the curve.
+    function _ecAdd(uint256 x1, uint256 y1, uint256 x2, uint256 y2)
         internal
         view
-        returns (uint256 rx, uint256 ry)
+        returns (bool ok, uint256 rx, uint256 ry)
     {
-        bool ok;
         assembly ("memory-safe") {
             let m := mload(0x40)
             mstore(m, x1)
@@ -266,6 +271,16 @@ contract Settlement {
             rx := mload(m)
             ry := mload(add(m, 0x20))
         }
+    }
+
+    /// ecAdd of points already checked on the curve.
+    function _ecAddChecked(uint256 x1, uint256 y1, uint256 x2, uint256 y2)
+        internal
+        view
+        returns (uint256 rx, uint256 ry)
+    {
+        bool ok;
+        (ok, rx, ry) = _ecAdd(x1, y1, x2, y2);
         if (!ok) revert InvalidProof();
     }
 

@@ -133,6 +133,24 @@ async fn every_bad_settlement_reverts_with_its_cause_and_changes_nothing() {
             malformed(2),
         ),
         (
+            "chunk 0's A off the curve",
+            1,
+            bump_proof_word(first, 0, 1),
+            malformed(0),
+        ),
+        (
+            "chunk 0's C off the curve",
+            1,
+            bump_proof_word(first, 0, 7),
+            malformed(0),
+        ),
+        (
+            "C off the curve",
+            1,
+            bump_proof_word(first, 1, 7),
+            malformed(1),
+        ),
+        (
             "input not in field",
             1,
             with_input(first, 2, first.inputs[2] + Q),
