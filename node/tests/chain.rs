@@ -350,3 +350,23 @@ async fn check_claims(anvil: &Anvil, payouts: &PayoutsOf, funding: Funding) {
 fn key_word(key: &PublicKey) -> B256 {
     B256::from(key.0)
 }
+
+#[tokio::test]
+async fn an_unfunded_claim_reverts_and_records_nothing() {
+    let anvil = Anvil::start();
+    let payouts = deploy_payouts(anvil.provider(0), None, None).await.unwrap();
+    let alice_pay = Address::repeat_byte(0xa1);
+    let block = BalanceTree::new(vec![(prover(1), 300, alice_pay)]);
+    anchor(&payouts, 1, B256::repeat_byte(1), block.root())
+        .await
+        .unwrap();
+    let unfunded = claim(&payouts, &block, 0, 1).await;
+    assert_eq!(payouts_error(unfunded), payout_failed(alice_pay, 300));
+    assert_eq!(payouts.paid(key_word(&prover(1))).call().await.unwrap(), 0);
+    fund_eth(&anvil, *payouts.address(), 300).await;
+    claim(&payouts, &block, 0, 1).await.unwrap();
+    assert_eq!(
+        Funding::Eth.balance(&anvil, alice_pay).await,
+        U256::from(300)
+    );
+}

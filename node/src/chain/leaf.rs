@@ -29,3 +29,23 @@ pub fn balance_leaf_data(
 pub fn balance_leaf(prover: &PublicKey, balance: u64, payout: Address) -> ContentHash {
     leaf_hash(&balance_leaf_data(prover, balance, payout))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_leaf_data_is_key_then_big_endian_balance_then_address() {
+        let payout = Address::repeat_byte(0xab);
+        let data = balance_leaf_data(&PublicKey([7; 32]), 0x0102_0304_0506_0708, payout);
+        assert_eq!(&data[..32], &[7; 32]);
+        assert_eq!(&data[32..40], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(&data[40..], &[0xab; 20]);
+        let mut prefixed = vec![ledger::merkle::LEAF_PREFIX];
+        prefixed.extend_from_slice(&data);
+        assert_eq!(
+            balance_leaf(&PublicKey([7; 32]), 0x0102_0304_0506_0708, payout),
+            ContentHash::of(&prefixed)
+        );
+    }
+}

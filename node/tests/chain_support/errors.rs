@@ -67,3 +67,6 @@ pub fn nothing_to_claim(prover: PublicKey, balance: u64, already_paid: u64) -> P
         alreadyPaid: already_paid,
     })
 }
+pub fn payout_failed(payout: Address, amount: u64) -> PayoutsErrors {
+    PayoutsErrors::PayoutFailed(Payouts::PayoutFailed { payout, amount })
+}
