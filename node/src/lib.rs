@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML configuration and its defaults.
+//! - [`chain`]: the L1 contracts' bindings: settling batches, anchoring blocks, payouts.
 //! - [`network`]: the one task that owns the libp2p swarm, and its handle.
 //! - [`distributor`]: batches → jobs → LRP → verification → ledger; the job store.
 //! - [`prover`]: claim → prove → submit; the proving-key cache; receipts.
@@ -21,6 +22,7 @@
 //! - [`disk`]: the data dir's free-space floor, checked before every write.
 
 pub mod api;
+pub mod chain;
 pub mod config;
 pub mod crash;
 pub mod crowd;

@@ -51,12 +51,14 @@
 //! - [`keys`]: the setup (random, or insecure from a seed), key bytes and files.
 //! - [`prove`](mod@prove): prove, verify, batch verify, thread pools.
 //! - [`snarkjs`]: JSON export for snarkjs.
+//! - [`evm`]: proofs, inputs and verifying keys as EVM precompile words.
 //! - [`error`]: the error type.
 
 pub mod circom;
 pub mod circuit;
 pub mod eddsa;
 pub mod error;
+pub mod evm;
 pub mod generator;
 pub mod keys;
 pub mod merkle;

@@ -1,0 +1,372 @@
+//! The Settlement and Payouts contracts against a real anvil (the binary
+//! from the pinned npm package `@foundry-rs/anvil`, installed by
+//! `scripts/setup --tests`), with real Groth16 proofs of the small transfer
+//! circuit and of the circom multiplier fixture.
+//!
+//! Each test starts its own anvil on a free port and kills it on drop.
+
+mod chain_support;
+
+use alloy::primitives::{Address, B256, U256};
+use chain_support::*;
+use ledger::merkle::MerkleTree;
+use node::chain::Payouts::PayoutsErrors;
+use node::chain::Settlement::{self, SettlementErrors};
+use node::chain::calldata::root_word;
+use node::chain::{
+    BatchCalldata, ChainError, SettlementMode, anchor, deploy_payouts, deploy_settlement, settle,
+};
+use protocol::identity::PublicKey;
+
+/// The BN254 scalar field's modulus.
+const Q: U256 = U256::from_limbs([
+    0x43e1f593f0000001,
+    0x2833e84879b97091,
+    0xb85045b68181585d,
+    0x30644e72e131a029,
+]);
+
+fn settlement_error(result: Result<impl std::fmt::Debug, ChainError>) -> SettlementErrors {
+    let err = result.expect_err("the settlement should revert");
+    err.settlement_revert()
+        .unwrap_or_else(|| panic!("not a Settlement error: {err}"))
+}
+
+fn payouts_error(result: Result<impl std::fmt::Debug, ChainError>) -> PayoutsErrors {
+    let err = result.expect_err("the call should revert");
+    err.payouts_revert()
+        .unwrap_or_else(|| panic!("not a Payouts error: {err}"))
+}
+
+async fn state_of(settlement: &Settlement::SettlementInstance<Dyn>) -> (U256, u64) {
+    let root = settlement.stateRoot().call().await.unwrap();
+    let last = settlement.lastBatch().call().await.unwrap();
+    (root, last)
+}
+
+#[tokio::test]
+async fn batches_settle_one_transaction_each_and_move_the_root() {
+    let fixture = transfer_fixture();
+    let anvil = Anvil::start();
+    let provider = anvil.provider(0);
+    let genesis = root_word(&fixture.genesis);
+    let settlement = deploy_settlement(
+        provider.clone(),
+        &fixture.vk,
+        SettlementMode::Roots { genesis },
+    )
+    .await
+    .unwrap();
+    assert_eq!(state_of(&settlement).await, (genesis, 0));
+
+    for (number, batch) in fixture.batches.iter().enumerate() {
+        let number = number as u64 + 1;
+        let receipt = settle(&settlement, number, &batch.calldata).await.unwrap();
+        let settled: Vec<_> = receipt
+            .decoded_log::<Settlement::BatchSettled>()
+            .into_iter()
+            .collect();
+        assert_eq!(settled.len(), 1, "one BatchSettled event");
+        assert_eq!(settled[0].batch, number);
+        assert_eq!(settled[0].chunks, U256::from(batch.calldata.proofs.len()));
+        assert_eq!(settled[0].newRoot, root_word(&batch.new_root));
+        assert_eq!(
+            state_of(&settlement).await,
+            (root_word(&batch.new_root), number)
+        );
+    }
+    assert!(
+        fixture.batches[0].calldata.proofs.len() >= 3,
+        "a batch of several chunks"
+    );
+}
+
+#[tokio::test]
+async fn every_bad_settlement_reverts_with_its_cause_and_changes_nothing() {
+    let fixture = transfer_fixture();
+    let anvil = Anvil::start();
+    let genesis = root_word(&fixture.genesis);
+    let settlement = deploy_settlement(
+        anvil.provider(0),
+        &fixture.vk,
+        SettlementMode::Roots { genesis },
+    )
+    .await
+    .unwrap();
+    let first = &fixture.batches[0].calldata;
+    let second = &fixture.batches[1].calldata;
+    let k = first.inputs.len() / first.proofs.len();
+    assert_eq!(k, 4, "old root, new root, tx commitment, fees");
+
+    let cases: Vec<(&str, u64, BatchCalldata, SettlementErrors)> = vec![
+        ("gap", 2, first.clone(), gap(1, 2)),
+        (
+            "wrong old root",
+            1,
+            second.clone(),
+            wrong_old_root(genesis, second.inputs[0]),
+        ),
+        ("broken chain", 1, swap_chunks(first, 1, 2), broken_chain(1)),
+        (
+            "tampered input",
+            1,
+            with_input(first, k + 2, first.inputs[k + 2] + U256::from(1)),
+            invalid(),
+        ),
+        (
+            "tampered fees",
+            1,
+            with_input(first, 3, first.inputs[3] + U256::from(1)),
+            invalid(),
+        ),
+        ("proofs swapped", 1, swap_proofs(first, 0, 1), invalid()),
+        (
+            "A replaced by C",
+            1,
+            with_proof_word(first, 1, [(0, 6), (1, 7)]),
+            invalid(),
+        ),
+        (
+            "A off the curve",
+            1,
+            bump_proof_word(first, 2, 1),
+            malformed(2),
+        ),
+        (
+            "chunk 0's A off the curve",
+            1,
+            bump_proof_word(first, 0, 1),
+            malformed(0),
+        ),
+        (
+            "chunk 0's C off the curve",
+            1,
+            bump_proof_word(first, 0, 7),
+            malformed(0),
+        ),
+        (
+            "C off the curve",
+            1,
+            bump_proof_word(first, 1, 7),
+            malformed(1),
+        ),
+        (
+            "input not in field",
+            1,
+            with_input(first, 2, first.inputs[2] + Q),
+            not_in_field(0, 2),
+        ),
+        (
+            "input missing",
+            1,
+            drop_last_input(first),
+            wrong_count(first.inputs.len(), first.inputs.len() - 1),
+        ),
+        (
+            "no chunks",
+            1,
+            BatchCalldata {
+                proofs: vec![],
+                inputs: vec![],
+            },
+            no_chunks(),
+        ),
+    ];
+    for (name, batch, calldata, expected) in cases {
+        let got = settlement_error(settle(&settlement, batch, &calldata).await);
+        assert_eq!(got, expected, "{name}");
+        assert_eq!(
+            state_of(&settlement).await,
+            (genesis, 0),
+            "{name} changed nothing"
+        );
+    }
+
+    settle(&settlement, 1, first).await.unwrap();
+    let replay = settlement_error(settle(&settlement, 1, first).await);
+    assert_eq!(replay, replayed(2, 1));
+    let after = root_word(&fixture.batches[0].new_root);
+    assert_eq!(state_of(&settlement).await, (after, 1));
+}
+
+#[tokio::test]
+async fn statements_mode_settles_circom_signals_without_roots() {
+    let fixture = circom_fixture();
+    let anvil = Anvil::start();
+    let settlement = deploy_settlement(anvil.provider(0), &fixture.vk, SettlementMode::Statements)
+        .await
+        .unwrap();
+    settle(&settlement, 1, &fixture.calldata).await.unwrap();
+    assert_eq!(state_of(&settlement).await, (U256::ZERO, 1));
+    // the multiplier's one public signal is c = a·b: a changed c is refused
+    let tampered = with_input(
+        &fixture.calldata,
+        1,
+        fixture.calldata.inputs[1] + U256::from(1),
+    );
+    assert_eq!(
+        settlement_error(settle(&settlement, 2, &tampered).await),
+        invalid()
+    );
+    settle(&settlement, 2, &fixture.calldata).await.unwrap();
+    assert_eq!(state_of(&settlement).await, (U256::ZERO, 2));
+}
+
+#[tokio::test]
+async fn the_contracts_merkle_paths_are_the_ledgers() {
+    let anvil = Anvil::start();
+    let payouts = deploy_payouts(anvil.provider(0), None, None).await.unwrap();
+    for n in 1..=9u64 {
+        let tree = MerkleTree::from_leaves(
+            (0..n)
+                .map(|i| ledger::merkle::leaf_hash(&i.to_be_bytes()))
+                .collect(),
+        );
+        let root = B256::from(tree.root().0);
+        for i in 0..n {
+            let path = path_of(&tree, i);
+            let leaf = B256::from(tree.leaves()[i as usize].0);
+            let ok = payouts.verifyPath(leaf, U256::from(i), U256::from(n), path.clone(), root);
+            assert!(ok.call().await.unwrap(), "leaf {i} of {n}");
+            let wrong_index = U256::from((i + 1) % n);
+            let bad = payouts.verifyPath(leaf, wrong_index, U256::from(n), path, root);
+            assert_eq!(
+                bad.call().await.unwrap(),
+                n == 1,
+                "leaf {i} of {n} at another index"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn anchors_come_in_order_from_the_operator_only() {
+    let anvil = Anvil::start();
+    let payouts = deploy_payouts(anvil.provider(0), None, None).await.unwrap();
+    let root = B256::repeat_byte(7);
+    let out_of_order = anchor(&payouts, 2, B256::ZERO, root).await;
+    assert_eq!(payouts_error(out_of_order), anchor_out_of_order(1, 2));
+    anchor(&payouts, 1, B256::ZERO, root).await.unwrap();
+    let replay = anchor(&payouts, 1, B256::ZERO, root).await;
+    assert_eq!(payouts_error(replay), anchor_out_of_order(2, 1));
+    let stranger = payouts_as(&payouts, anvil.provider(1));
+    let refused = anchor(&stranger, 2, B256::ZERO, root).await;
+    assert_eq!(payouts_error(refused), not_operator(anvil.address(1)));
+    assert_eq!(payouts.lastHeight().call().await.unwrap(), 1);
+    assert_eq!(payouts.balanceRoots(1).call().await.unwrap(), root);
+}
+
+#[tokio::test]
+async fn claims_pay_the_balance_minus_what_was_paid_in_eth() {
+    let anvil = Anvil::start();
+    let payouts = deploy_payouts(anvil.provider(0), None, None).await.unwrap();
+    fund_eth(&anvil, *payouts.address(), 1_000_000).await;
+    check_claims(&anvil, &payouts, Funding::Eth).await;
+}
+
+#[tokio::test]
+async fn claims_pay_the_balance_minus_what_was_paid_in_an_erc20() {
+    let anvil = Anvil::start();
+    let token = deploy_token(&anvil).await;
+    let payouts = deploy_payouts(anvil.provider(0), None, Some(*token.address()))
+        .await
+        .unwrap();
+    token
+        .mint(*payouts.address(), U256::from(1_000_000))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    check_claims(&anvil, &payouts, Funding::Token(token)).await;
+}
+
+/// Anchors two blocks and claims against them: exact payouts, nothing
+/// twice, the difference after a higher balance, and every forgery refused.
+async fn check_claims(anvil: &Anvil, payouts: &PayoutsOf, funding: Funding) {
+    let (alice, bob, carol) = (prover(1), prover(2), prover(3));
+    let (alice_pay, bob_pay) = (Address::repeat_byte(0xa1), Address::repeat_byte(0xb2));
+    let block1 = BalanceTree::new(vec![
+        (alice, 300, alice_pay),
+        (bob, 50, bob_pay),
+        (carol, 20, Address::ZERO),
+    ]);
+    anchor(payouts, 1, B256::repeat_byte(1), block1.root())
+        .await
+        .unwrap();
+    let claimant = payouts_as(payouts, anvil.provider(2)); // anyone may send a claim
+
+    let unanchored = claim(&claimant, &block1, 0, 2).await;
+    assert_eq!(payouts_error(unanchored), height_not_anchored(2));
+    claim(&claimant, &block1, 0, 1).await.unwrap();
+    assert_eq!(funding.balance(anvil, alice_pay).await, U256::from(300));
+    let again = claim(&claimant, &block1, 0, 1).await;
+    assert_eq!(payouts_error(again), nothing_to_claim(alice, 300, 300));
+    assert_eq!(funding.balance(anvil, alice_pay).await, U256::from(300));
+
+    // forgeries: a changed amount, a redirected payout, another's leaf, a bad path
+    let mut forged = block1.claim_args(1);
+    forged.balance = 5_000;
+    assert_eq!(
+        payouts_error(send_claim(&claimant, &forged, 1).await),
+        invalid_balance_proof()
+    );
+    let mut redirected = block1.claim_args(1);
+    redirected.payout = alice_pay;
+    assert_eq!(
+        payouts_error(send_claim(&claimant, &redirected, 1).await),
+        invalid_balance_proof()
+    );
+    let mut stolen = block1.claim_args(1);
+    stolen.prover = alice;
+    assert_eq!(
+        payouts_error(send_claim(&claimant, &stolen, 1).await),
+        invalid_balance_proof()
+    );
+    let mut bad_path = block1.claim_args(1);
+    bad_path.path[0] = B256::repeat_byte(9);
+    assert_eq!(
+        payouts_error(send_claim(&claimant, &bad_path, 1).await),
+        invalid_balance_proof()
+    );
+    let unbound = claim(&claimant, &block1, 2, 1).await;
+    assert_eq!(payouts_error(unbound), payout_unbound(carol));
+
+    // a later block with a higher balance pays the difference, once
+    let block2 = BalanceTree::new(vec![(alice, 450, alice_pay), (bob, 50, bob_pay)]);
+    anchor(payouts, 2, B256::repeat_byte(2), block2.root())
+        .await
+        .unwrap();
+    claim(&claimant, &block2, 0, 2).await.unwrap();
+    assert_eq!(funding.balance(anvil, alice_pay).await, U256::from(450));
+    let old = claim(&claimant, &block1, 0, 1).await;
+    assert_eq!(payouts_error(old), nothing_to_claim(alice, 300, 450));
+    claim(&claimant, &block2, 1, 2).await.unwrap();
+    assert_eq!(funding.balance(anvil, bob_pay).await, U256::from(50));
+    assert_eq!(payouts.paid(key_word(&alice)).call().await.unwrap(), 450);
+}
+
+fn key_word(key: &PublicKey) -> B256 {
+    B256::from(key.0)
+}
+
+#[tokio::test]
+async fn an_unfunded_claim_reverts_and_records_nothing() {
+    let anvil = Anvil::start();
+    let payouts = deploy_payouts(anvil.provider(0), None, None).await.unwrap();
+    let alice_pay = Address::repeat_byte(0xa1);
+    let block = BalanceTree::new(vec![(prover(1), 300, alice_pay)]);
+    anchor(&payouts, 1, B256::repeat_byte(1), block.root())
+        .await
+        .unwrap();
+    let unfunded = claim(&payouts, &block, 0, 1).await;
+    assert_eq!(payouts_error(unfunded), payout_failed(alice_pay, 300));
+    assert_eq!(payouts.paid(key_word(&prover(1))).call().await.unwrap(), 0);
+    fund_eth(&anvil, *payouts.address(), 300).await;
+    claim(&payouts, &block, 0, 1).await.unwrap();
+    assert_eq!(
+        Funding::Eth.balance(&anvil, alice_pay).await,
+        U256::from(300)
+    );
+}

@@ -1,0 +1,108 @@
+//! One anvil process: started on a free port, killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use alloy::network::EthereumWallet;
+use alloy::primitives::Address;
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+
+/// The provider type the tests use.
+pub type Dyn = DynProvider;
+
+/// anvil's first dev accounts' keys (its default mnemonic).
+const KEYS: [&str; 3] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+];
+
+/// How long anvil may take to listen.
+const START_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running anvil.
+pub struct Anvil {
+    child: Child,
+    /// One provider per dev account, made once: each keeps its account's
+    /// nonce, so two providers of one account would collide.
+    providers: Vec<Dyn>,
+}
+
+/// The anvil binary from `@foundry-rs/anvil` in scripts/circom-tools.
+pub fn anvil_binary() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts/circom-tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(
+        path.exists(),
+        "no anvil at {}: run scripts/setup --tests (or npm ci --prefix scripts/circom-tools)",
+        path.display()
+    );
+    path
+}
+
+impl Anvil {
+    /// Starts anvil on a free port and waits until it listens.
+    pub fn start() -> Self {
+        let mut child = Command::new(anvil_binary())
+            .args(["--port", "0", "--accounts", "3", "--host", "127.0.0.1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("anvil starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // Reads every line until anvil exits, so its pipe never fills.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("Listening on ") {
+                    let _ = tx.send(address.trim().to_string());
+                }
+            }
+        });
+        let address = rx.recv_timeout(START_DEADLINE).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("anvil did not listen within {START_DEADLINE:?}")
+        });
+        let url = format!("http://{address}");
+        let providers = KEYS.iter().map(|key| provider_for(&url, key)).collect();
+        Self { child, providers }
+    }
+
+    /// The provider that signs with dev account `account`.
+    pub fn provider(&self, account: usize) -> Dyn {
+        self.providers[account].clone()
+    }
+
+    /// Dev account `account`'s address.
+    pub fn address(&self, account: usize) -> Address {
+        KEYS[account]
+            .parse::<PrivateKeySigner>()
+            .expect("a valid key")
+            .address()
+    }
+}
+
+fn provider_for(url: &str, key: &str) -> Dyn {
+    let signer: PrivateKeySigner = key.parse().expect("a valid key");
+    // The simple nonce manager asks the node for every transaction: the
+    // default cached one counts a nonce for a call whose gas estimate
+    // reverted, and the next transaction then waits in the pool forever.
+    ProviderBuilder::default()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url.parse().expect("a valid URL"))
+        .erased()
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
