@@ -257,6 +257,23 @@ fn simulate_prints_the_comparison_and_checks_the_goals() {
     );
 }
 
+/// The scheduler's goals at scale, in virtual time: every policy on the
+/// same seeds, crowds of 20, 100 and 500 provers and one of 3,000
+/// (docs/lrp.md); `--check` exits 1 naming any goal missed.
+#[test]
+fn the_scheduler_meets_its_goals_at_scale_in_simulation() {
+    let ran = crowdprove(&[
+        "simulate",
+        "--sizes",
+        "20,100,500",
+        "--scale-provers",
+        "3000",
+        "--check",
+    ]);
+    assert!(ran.status.success(), "{ran:?}");
+    assert!(String::from_utf8_lossy(&ran.stderr).contains("every goal met"));
+}
+
 /// Runs `crowdprove` with `args` and logging off, killed if it has not
 /// ended within a minute.
 fn crowdprove_quiet(args: &[&str]) -> Output {

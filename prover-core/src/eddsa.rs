@@ -8,6 +8,7 @@
 //! derived from the secret key and the message (SHA-256), so signing is
 //! deterministic and never reuses a nonce across messages.
 
+use ark_ec::scalar_mul::ScalarMul;
 use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
 use ark_ed_on_bn254::constraints::EdwardsVar;
 use ark_ed_on_bn254::{EdwardsAffine, EdwardsProjective, Fr as JubFr};
@@ -63,6 +64,18 @@ impl EddsaSecretKey {
     /// The matching public key.
     pub fn public(&self) -> EddsaPublicKey {
         EddsaPublicKey((EdwardsProjective::generator() * self.0).into_affine())
+    }
+
+    /// The public keys of many keys at once, each equal to its
+    /// [`Self::public`]: one table of multiples of `B` serves them all (a
+    /// genesis of 200,000 accounts is 200,000 multiplications of `B`).
+    pub fn publics(keys: &[Self]) -> Vec<EddsaPublicKey> {
+        let scalars: Vec<JubFr> = keys.iter().map(|k| k.0).collect();
+        EdwardsProjective::generator()
+            .batch_mul(&scalars)
+            .into_iter()
+            .map(EddsaPublicKey)
+            .collect()
     }
 
     /// Signs the field element `msg`.
@@ -228,6 +241,16 @@ mod tests {
         bad.s += JubFr::from(1u64);
         assert!(!pk.verify(msg, &bad));
         assert!(!check_in_circuit(&pk, msg, &bad));
+    }
+
+    #[test]
+    fn public_keys_made_together_equal_each_made_alone() {
+        let keys: Vec<EddsaSecretKey> = (0..40u8)
+            .map(|i| EddsaSecretKey::from_seed([i; 32]))
+            .collect();
+        let alone: Vec<EddsaPublicKey> = keys.iter().map(EddsaSecretKey::public).collect();
+        assert_eq!(EddsaSecretKey::publics(&keys), alone);
+        assert!(EddsaSecretKey::publics(&[]).is_empty());
     }
 
     #[test]

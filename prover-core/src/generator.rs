@@ -54,9 +54,11 @@ impl TxGenerator {
 
     /// A state with every account funded with `balance`.
     pub fn genesis(&mut self, config: CircuitConfig, balance: u64) -> Result<Rollup> {
-        let accounts = (0..self.accounts)
-            .map(|i| Account {
-                pubkey: self.key(i).public(),
+        let keys: Vec<EddsaSecretKey> = (0..self.accounts).map(|i| self.key(i).clone()).collect();
+        let accounts = EddsaSecretKey::publics(&keys)
+            .into_iter()
+            .map(|pubkey| Account {
+                pubkey,
                 balance,
                 nonce: 0,
             })
