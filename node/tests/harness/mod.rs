@@ -5,6 +5,10 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+// One copy of the helper the prover-core tests use.
+#[path = "../../../prover-core/tests/common/built_once.rs"]
+mod built_once;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -20,9 +24,11 @@ use protocol::envelope::{self, Freshness};
 use protocol::messages::{
     AnyMessage, Assignment, JobRequest, Message, NoWork, ProofSubmission, Verdict,
 };
-use protocol::{CircuitId, JobId, PublicKey, SecretKey, Timestamp};
+use protocol::{CircuitId, ContentHash, JobId, PublicKey, SecretKey, Timestamp};
 use prover_core::AnyProvingKey;
 use serde_json::Value;
+
+use built_once::built_once;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// The circuit the harness proves: Merkle depth 4, one transfer per job.
@@ -30,41 +36,33 @@ pub const CIRCUIT: &str = "transfer-d4-k1";
 /// How long any one wait may take.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-/// The seeded keys of [`CIRCUIT`]: made by the first test process that
-/// needs them and kept in the target's temp dir for the others (the setup
-/// is seeded, so every process would make the same keys).
+/// The seeded keys of [`CIRCUIT`]: made once per build of the tests and
+/// kept in the target's temp dir for every test process ([`built_once`]).
 pub fn keys_dir() -> &'static Path {
     static KEYS: OnceLock<PathBuf> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let dir = base.join(format!("harness-keys-{CIRCUIT}-seed-1"));
-        if dir.exists() {
-            return dir;
-        }
-        let tmp = tempfile::tempdir_in(base).unwrap();
-        let id = CircuitId::new(CIRCUIT).unwrap();
-        let config = prover_core::CircuitConfig::from_circuit_id(&id).unwrap();
-        let (pk, vk) = prover_core::setup_insecure(config, 1).unwrap();
-        let (pk_path, vk_path) = node::distributor::key_paths(tmp.path(), &id);
-        pk.save(&pk_path).unwrap();
-        vk.save(&vk_path).unwrap();
-        // Another process may have won the race: its keys are the same.
-        let made = tmp.keep();
-        if std::fs::rename(&made, &dir).is_err() {
-            let _ = std::fs::remove_dir_all(&made);
-        }
-        dir
+        built_once(&format!("harness-keys-{CIRCUIT}-seed-1"), &[], |dir| {
+            let id = CircuitId::new(CIRCUIT).unwrap();
+            let config = prover_core::CircuitConfig::from_circuit_id(&id).unwrap();
+            let (pk, vk) = prover_core::setup_insecure(config, 1).unwrap();
+            let (pk_path, vk_path) = node::distributor::key_paths(dir, &id);
+            pk.save(&pk_path).unwrap();
+            vk.save(&vk_path).unwrap();
+        })
     })
 }
 
-/// The proving key, loaded once per test binary.
+/// The proving key, loaded once per test process: trusted as the file is
+/// (the hash it is checked against is the file's own), so the point checks
+/// a prover runs on a downloaded key are not paid by every test.
 pub fn proving_key() -> &'static AnyProvingKey {
     static KEY: OnceLock<AnyProvingKey> = OnceLock::new();
     KEY.get_or_init(|| {
         let id = CircuitId::new(CIRCUIT).unwrap();
         let (pk_path, _) = node::distributor::key_paths(keys_dir(), &id);
         let circuit = prover_core::Circuit::from_id(&id).unwrap();
-        AnyProvingKey::load(circuit, pk_path, None).unwrap()
+        let own = ContentHash::of(&std::fs::read(&pk_path).unwrap());
+        AnyProvingKey::load(circuit, pk_path, Some(own)).unwrap()
     })
 }
 

@@ -275,10 +275,18 @@ impl Net {
             .join("\n")
     }
 
-    /// GET a JSON document from node `index`'s API.
+    /// GET a JSON document from node `index`'s API, waiting (up to
+    /// [`DEADLINE`]) while the node answers that it is still starting.
     pub fn get(&self, index: usize, path: &str) -> Value {
         let api = self.nodes[index].info().api;
-        runtime().block_on(node::api::get_json(api, path)).unwrap()
+        let what = format!("{} to answer GET {path}", self.nodes[index].name);
+        eventually(&what, DEADLINE, || {
+            match runtime().block_on(node::api::get_json(api, path)) {
+                Ok(document) => Some(document),
+                Err(e) if e.to_string().contains("the node is starting") => None,
+                Err(e) => panic!("GET {path}: {e:#}"),
+            }
+        })
     }
 
     /// The raw `/metrics` text of node `index`.
