@@ -831,8 +831,9 @@ fn prove_seconds(metrics: &str) -> (f64, f64) {
 /// replay guard keeps each one longest, for two minutes, against one
 /// established honest prover: it keeps getting work, is never told `busy`
 /// or `rate_limited`, at least 24 jobs of the flood's batches are proven
-/// within its two minutes (a job every 5 s, as when two 16-job batches had
-/// to end within three minutes), and the flood earns nothing. The flood
+/// within its two minutes (a job every 5 s; the bound before, two 16-job
+/// batches within three minutes, was one every 5.6 s), and the flood earns
+/// nothing. The flood
 /// lasts two minutes because the crowd's rate climbs for about a minute
 /// (measured on 2 cores: about 50 a second at first, 110 at 50 s, 890 on
 /// average over three minutes), and 200 a second over the whole flood is

@@ -61,8 +61,8 @@ pub fn proving_key() -> &'static AnyProvingKey {
         let id = CircuitId::new(CIRCUIT).unwrap();
         let (pk_path, _) = node::distributor::key_paths(keys_dir(), &id);
         let circuit = prover_core::Circuit::from_id(&id).unwrap();
-        let own = ContentHash::of(&std::fs::read(&pk_path).unwrap());
-        AnyProvingKey::load(circuit, pk_path, Some(own)).unwrap()
+        let bytes = std::fs::read(&pk_path).unwrap();
+        AnyProvingKey::from_bytes(circuit, &bytes, Some(ContentHash::of(&bytes))).unwrap()
     })
 }
 
