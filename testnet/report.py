@@ -192,6 +192,7 @@ def write(run_dir, options, runs):
             "rpc_bytes": s["wire"]["rpc_bytes_read"] + s["wire"]["rpc_bytes_written"],
             "ledger_verify": run["checks"]["ledger_verify"],
             "each_job_paid_once": run["checks"]["each_job_paid_once"],
+            "payouts_bound": run["checks"]["payouts_bound"],
             "provers": prover_rows(run),
             "work": work_summary(run),
         })
@@ -214,6 +215,10 @@ def write(run_dir, options, runs):
                   f"— {c['jobs']} jobs, {c['total_paid']} paid for {c['expected_paid']} expected, "
                   f"jobs without a credit: {len(c['jobs_without_credit'])}.")
         md.append(f"- **`crowdprove ledger verify`: {'passed' if s['ledger_verify'] else 'FAILED'}.**")
+        if run["roles"]:
+            md.append(f"- **Payout addresses in the ledger: {'as bound' if s['payouts_bound'] else 'WRONG'}** "
+                      f"— {c['provers_bound']} prover(s) paid to the address they bound, "
+                      f"{len(c['provers_paid_elsewhere_than_bound'])} to another.")
         md.append(f"- Wall time {s['wall_s']:.1f} s; mean batch latency {s['mean_batch_latency_s']:.2f} s.")
         since = " since the distributor's restart" if opts["restart_distributor"] and run["mode"] == "community" else ""
         md.append(f"- Distributor verification{since}: {s['proofs_verified']} proofs, "

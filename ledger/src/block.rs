@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ReceiptError;
 
-/// The header format version written by this code.
-pub const HEADER_VERSION: u16 = 1;
+/// The header format version written by this code. Version 2: balance
+/// leaves commit to the payout address (`state::balance_leaf_data`).
+pub const HEADER_VERSION: u16 = 2;
 
 /// Domain tag prefixed to an encoded header before hashing.
 pub const HEADER_DOMAIN: &[u8] = b"crowdprove/ledger/block-header/v1\0";
@@ -32,7 +33,7 @@ pub struct BlockHeader {
     pub tx_count: u32,
     /// Merkle root of the block's transactions, in order.
     pub tx_root: ContentHash,
-    /// Merkle root of every account's (prover, balance) after the block, sorted by prover.
+    /// Merkle root of every account's balance leaf after the block, sorted by prover.
     pub balance_root: ContentHash,
     /// Accounts in the balance tree.
     pub account_count: u64,

@@ -52,7 +52,7 @@ pub enum Error {
         /// The job.
         job: JobId,
     },
-    /// A withdrawal or penalty is larger than the prover's balance.
+    /// A penalty is larger than the prover's balance.
     #[error("prover {prover:?} has {balance}, cannot take {requested}")]
     InsufficientBalance {
         /// The prover.
@@ -62,21 +62,30 @@ pub enum Error {
         /// The amount asked for.
         requested: u64,
     },
-    /// A withdrawal's prover signature does not verify.
-    #[error("withdrawal by prover {prover:?} is not validly signed by that prover")]
+    /// A payout binding's signature does not verify.
+    #[error("payout binding of prover {prover:?} is not validly signed by that prover")]
     BadSignature {
-        /// The prover named in the withdrawal.
+        /// The prover named in the binding.
         prover: PublicKey,
     },
-    /// A withdrawal's nonce is not the prover's next one (replayed or out of order).
-    #[error("withdrawal by prover {prover:?} has nonce {found}, expected {expected} (replay?)")]
-    BadNonce {
+    /// A payout binding for a prover the ledger never credited: accounts
+    /// exist from their first credit, so strangers cannot make them.
+    #[error("payout binding of prover {prover:?}, who has no account (never credited)")]
+    NoAccount {
         /// The prover.
         prover: PublicKey,
-        /// The nonce the ledger expects next.
-        expected: u64,
-        /// The nonce in the withdrawal.
-        found: u64,
+    },
+    /// A payout binding no newer than the one recorded (replayed or old).
+    #[error(
+        "payout binding of prover {prover:?} has sequence {offered}, not above the recorded {recorded} (replay?)"
+    )]
+    StaleBinding {
+        /// The prover.
+        prover: PublicKey,
+        /// The sequence number of the binding recorded.
+        recorded: u64,
+        /// The sequence number offered.
+        offered: u64,
     },
     /// A credit would push a balance past `u64::MAX`.
     #[error("credit would overflow the balance of prover {prover:?}")]

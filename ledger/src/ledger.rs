@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::block::{BlockHeader, HEADER_VERSION, SignedHeader};
 use crate::error::{Error, Result};
 use crate::merkle::{self, MerkleTree};
-use crate::receipt::Receipt;
+use crate::receipt::{BalanceProof, Receipt};
 use crate::state::{self, Account};
 use crate::store::{self, PendingTx, TxLocation};
 use crate::tx::{MAX_TX_BYTES, Tx};
@@ -75,8 +75,8 @@ pub struct ChainReport {
     pub txs: u64,
     /// Credits in blocks.
     pub credits: u64,
-    /// Withdrawals in blocks.
-    pub withdrawals: u64,
+    /// Payout bindings in blocks.
+    pub bindings: u64,
     /// Penalties in blocks.
     pub penalties: u64,
     /// Transactions in the pending pool (checked too).
@@ -92,7 +92,7 @@ pub struct ChainReport {
 struct ExportRow {
     prover: String,
     balance: u64,
-    next_nonce: u64,
+    payout: String,
 }
 
 /// The JSON balance export: the tip it is valid at, then every account.
@@ -473,9 +473,31 @@ impl Ledger {
             .unwrap_or_default()
     }
 
-    /// A prover's balance, pending transactions included (what it may withdraw).
+    /// A prover's balance, pending transactions included.
     pub fn balance(&self, prover: &PublicKey) -> u64 {
         self.account(prover).balance
+    }
+
+    /// `prover`'s account as of the tip block with its path to the tip's
+    /// balance root: what a claim on the payout contract carries. `None`
+    /// for a prover without an account at the tip. Costs one hash per
+    /// account (the tree is rebuilt).
+    pub fn balance_proof(&self, prover: &PublicKey) -> Option<BalanceProof> {
+        let account = *self.committed.get(prover)?;
+        let index = self.committed.range(..*prover).count();
+        let leaves = self
+            .committed
+            .iter()
+            .map(|(key, account)| state::balance_leaf(key, account))
+            .collect();
+        let path = MerkleTree::from_leaves(leaves).proof(index)?;
+        Some(BalanceProof {
+            prover: *prover,
+            account,
+            index: index as u64,
+            path,
+            header: self.tip.clone(),
+        })
     }
 
     /// A prover's balance as of the tip block (what the balance root commits to).
@@ -906,8 +928,8 @@ impl Ledger {
 
     /// Walks every block from genesis: heights contiguous, hashes chained,
     /// signatures valid, timestamps non-decreasing, every transaction's rules
-    /// (a job credited once, no negative balance, signed withdrawals in nonce
-    /// order), transaction and balance roots recomputed, stored trees and
+    /// (a job credited once, no negative balance, signed payout bindings in
+    /// sequence), transaction and balance roots recomputed, stored trees and
     /// indexes consistent; then the stored balances and the pending pool.
     /// Reports the first bad height.
     pub fn verify_chain(&self) -> Result<ChainReport> {
@@ -960,7 +982,7 @@ impl Ledger {
                 .map(|(prover, a)| ExportRow {
                     prover: prover.to_hex(),
                     balance: a.balance,
-                    next_nonce: a.next_nonce,
+                    payout: a.payout.to_string(),
                 })
                 .collect(),
         }
@@ -975,11 +997,12 @@ impl Ledger {
     }
 
     /// Writes every account's balance as of the tip block as CSV
-    /// (`prover,balance,next_nonce`, sorted by prover).
+    /// (`prover,balance,payout`, sorted by prover; the payout address is
+    /// the zero address while none is bound).
     pub fn export_csv(&self, mut out: impl Write) -> Result<()> {
-        writeln!(out, "prover,balance,next_nonce")?;
+        writeln!(out, "prover,balance,payout")?;
         for row in self.export_doc().accounts {
-            writeln!(out, "{},{},{}", row.prover, row.balance, row.next_nonce)?;
+            writeln!(out, "{},{},{}", row.prover, row.balance, row.payout)?;
         }
         Ok(())
     }
@@ -1154,7 +1177,7 @@ impl<'a> ChainWalk<'a> {
                 }
                 self.report.credits += 1;
             }
-            Tx::Withdraw(_) => self.report.withdrawals += 1,
+            Tx::BindPayout(_) => self.report.bindings += 1,
             Tx::Penalty(_) => self.report.penalties += 1,
         }
         Ok(tx.leaf_hash())
@@ -1431,7 +1454,7 @@ mod tests {
         SecretKey::from_seed([3; 32])
     }
 
-    /// A ledger with three blocks of credits (and a withdrawal) and two pending credits.
+    /// A ledger with three blocks of credits (and a payout binding) and two pending credits.
     fn sample(dir: &Path) -> Ledger {
         let config = LedgerConfig {
             sync: FsyncPolicy::Never,
@@ -1452,8 +1475,12 @@ mod tests {
             })
             .collect();
         l.append(&txs[..6]).unwrap();
-        l.append(&[Tx::Withdraw(crate::Withdraw::signed(&key, 5, "dest", 0))])
-            .unwrap();
+        let binding = protocol::PayoutBinding::signed(&key, protocol::PayoutAddress([7; 20]), 1);
+        l.append(&[Tx::BindPayout(crate::BindPayout {
+            prover: key.public(),
+            binding,
+        })])
+        .unwrap();
         l.maybe_cut_blocks(Timestamp::now()).unwrap();
         l.cut_block().unwrap();
         l.append(&txs[6..]).unwrap();
@@ -1552,7 +1579,7 @@ mod tests {
     }
 
     #[test]
-    fn reopen_restores_pending_balances_and_nonces() {
+    fn reopen_restores_pending_balances_and_bindings() {
         let dir = tempfile::tempdir().unwrap();
         let key = SecretKey::from_seed([9; 32]);
         let (balance, account) = {
@@ -1567,7 +1594,8 @@ mod tests {
         assert_eq!(l.balance(&key.public()), balance);
         assert_eq!(l.account(&key.public()), account);
         assert_eq!((l.height(), l.pending_len()), (3, 2));
-        assert_eq!(l.committed_balance(&key.public()), 6 * 10 - 5);
+        assert_eq!(l.committed_balance(&key.public()), 6 * 10);
+        assert_eq!(account.payout, protocol::PayoutAddress([7; 20]));
     }
 
     #[test]

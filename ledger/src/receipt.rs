@@ -1,5 +1,7 @@
 //! Receipts: a credit, its Merkle inclusion proof and the signed header of its
-//! block, checkable offline with only the distributor's public key.
+//! block, checkable offline with only the distributor's public key; and
+//! balance proofs: an account's leaf and its path to a block's balance root,
+//! what a claim on the payout contract carries.
 
 use protocol::{ContentHash, PublicKey, codec};
 use serde::{Deserialize, Serialize};
@@ -7,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::block::SignedHeader;
 use crate::error::{ReceiptError, Result};
 use crate::merkle;
+use crate::state::{self, Account};
 use crate::tx::{Credit, Tx};
 
 /// The largest encoded receipt accepted (a header, a credit, 64 siblings).
@@ -65,4 +68,45 @@ pub fn verify_receipt<'a>(receipt: &'a Receipt, distributor: &PublicKey) -> Resu
         .into());
     }
     Ok(&receipt.credit)
+}
+
+/// Proof that `prover`'s account stood at `account` in a block the
+/// distributor signed: the balance leaf's path to the header's balance root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceProof {
+    /// The prover.
+    pub prover: PublicKey,
+    /// Its account as of the block.
+    pub account: Account,
+    /// The leaf's position (accounts sorted by prover key).
+    pub index: u64,
+    /// Sibling hashes from the leaf up to the balance root.
+    pub path: Vec<ContentHash>,
+    /// The block's signed header (its height, hash and balance root).
+    pub header: SignedHeader,
+}
+
+/// Checks `proof` against the distributor's key alone: the header is the
+/// distributor's, and the account's leaf sits at the stated index under its
+/// signed balance root. Returns the account.
+pub fn verify_balance_proof<'a>(
+    proof: &'a BalanceProof,
+    distributor: &PublicKey,
+) -> Result<&'a Account> {
+    let header = &proof.header.header;
+    proof.header.verify(distributor)?;
+    let leaf = state::balance_leaf(&proof.prover, &proof.account);
+    if !merkle::verify_proof(
+        leaf,
+        proof.index,
+        header.account_count,
+        &proof.path,
+        &header.balance_root,
+    ) {
+        return Err(ReceiptError::ProofMismatch {
+            height: header.height,
+        }
+        .into());
+    }
+    Ok(&proof.account)
 }

@@ -3,24 +3,28 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use protocol::{ContentHash, PublicKey, codec};
+use protocol::{ContentHash, PayoutAddress, PublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::merkle;
 use crate::tx::Tx;
 
-/// A prover's account.
+/// A prover's account. It exists from the prover's first credit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
-    /// What the prover can withdraw.
+    /// Credits less penalties: cumulative, what the payout contract pays out
+    /// in all (less what it paid before).
     pub balance: u64,
-    /// The nonce the prover's next withdrawal must carry.
-    pub next_nonce: u64,
+    /// Where the prover's pay goes; [`PayoutAddress::UNBOUND`] until it binds one.
+    pub payout: PayoutAddress,
+    /// The sequence number of the binding recorded; a new one must be higher.
+    pub payout_seq: u64,
 }
 
-/// Applies the balance rules of `tx` to `account` (the prover's account just
-/// before it). Job uniqueness and well-formedness are checked by the caller.
+/// Applies the rules of `tx` to `account` (the prover's account just before
+/// it; the default for a prover never credited). Job uniqueness and
+/// well-formedness are checked by the caller.
 pub(crate) fn apply(tx: &Tx, account: &mut Account) -> Result<()> {
     match tx {
         Tx::Credit(c) => {
@@ -29,16 +33,19 @@ pub(crate) fn apply(tx: &Tx, account: &mut Account) -> Result<()> {
                 .checked_add(c.amount)
                 .ok_or(Error::Overflow { prover: c.prover })?;
         }
-        Tx::Withdraw(w) => {
-            if w.nonce != account.next_nonce {
-                return Err(Error::BadNonce {
-                    prover: w.prover,
-                    expected: account.next_nonce,
-                    found: w.nonce,
+        Tx::BindPayout(b) => {
+            if *account == Account::default() {
+                return Err(Error::NoAccount { prover: b.prover });
+            }
+            if b.binding.seq <= account.payout_seq {
+                return Err(Error::StaleBinding {
+                    prover: b.prover,
+                    recorded: account.payout_seq,
+                    offered: b.binding.seq,
                 });
             }
-            account.balance = debit(account.balance, w.amount, &w.prover)?;
-            account.next_nonce += 1;
+            account.payout = b.binding.address;
+            account.payout_seq = b.binding.seq;
         }
         Tx::Penalty(p) => {
             account.balance = debit(account.balance, p.amount, &p.prover)?;
@@ -72,17 +79,55 @@ pub(crate) fn apply_all<'a>(
     Ok(touched)
 }
 
-/// The leaf of one account in the balance tree: the (prover, balance) pair.
-pub fn balance_leaf(prover: &PublicKey, balance: u64) -> ContentHash {
-    merkle::leaf_hash(&codec::encode(&(prover, balance)))
+/// Bytes of a balance leaf's data.
+pub const BALANCE_LEAF_BYTES: usize = 32 + 8 + 20;
+
+/// The data of one account's balance leaf: `prover key (32) ‖ balance (u64
+/// big-endian) ‖ payout address (20)`, the bytes `contracts/Payouts.sol`
+/// hashes to check a claim.
+pub fn balance_leaf_data(prover: &PublicKey, account: &Account) -> [u8; BALANCE_LEAF_BYTES] {
+    let mut data = [0u8; BALANCE_LEAF_BYTES];
+    data[..32].copy_from_slice(&prover.0);
+    data[32..40].copy_from_slice(&account.balance.to_be_bytes());
+    data[40..].copy_from_slice(&account.payout.0);
+    data
 }
 
-/// The balance commitment: the Merkle root over every account's
-/// (prover, balance) leaf, sorted by prover key.
+/// The leaf of one account in the balance tree.
+pub fn balance_leaf(prover: &PublicKey, account: &Account) -> ContentHash {
+    merkle::leaf_hash(&balance_leaf_data(prover, account))
+}
+
+/// The balance commitment: the Merkle root over every account's balance
+/// leaf, sorted by prover key.
 pub fn balance_root(accounts: &BTreeMap<PublicKey, Account>) -> ContentHash {
     let leaves: Vec<ContentHash> = accounts
         .iter()
-        .map(|(prover, account)| balance_leaf(prover, account.balance))
+        .map(|(prover, account)| balance_leaf(prover, account))
         .collect();
     merkle::root_of(&leaves)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_leaf_data_is_key_then_big_endian_balance_then_address() {
+        let account = Account {
+            balance: 0x0102_0304_0506_0708,
+            payout: PayoutAddress([0xab; 20]),
+            payout_seq: 9,
+        };
+        let data = balance_leaf_data(&PublicKey([7; 32]), &account);
+        assert_eq!(&data[..32], &[7; 32]);
+        assert_eq!(&data[32..40], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(&data[40..], &[0xab; 20]);
+        let mut prefixed = vec![merkle::LEAF_PREFIX];
+        prefixed.extend_from_slice(&data);
+        assert_eq!(
+            balance_leaf(&PublicKey([7; 32]), &account),
+            ContentHash::of(&prefixed)
+        );
+    }
 }

@@ -46,7 +46,7 @@ pub(crate) const META_DISTRIBUTOR: &[u8] = b"distributor";
 pub(crate) const META_NEXT_SEQ: &[u8] = b"next_seq";
 
 /// The value under `meta/magic`: names the format and its version.
-pub(crate) const MAGIC: &[u8] = b"crowdprove-ledger v1";
+pub(crate) const MAGIC: &[u8] = b"crowdprove-ledger v2";
 
 /// Where a credited job's transaction lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

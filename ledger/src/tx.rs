@@ -1,18 +1,11 @@
-//! Ledger transactions: credits for accepted proofs, prover-signed
-//! withdrawals, and penalties.
+//! Ledger transactions: credits for accepted proofs, prover-signed payout
+//! bindings, and penalties.
 
-use protocol::{BatchId, ContentHash, JobId, PublicKey, SecretKey, Signature, codec};
+use protocol::{BatchId, ContentHash, JobId, PayoutBinding, PublicKey, codec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::merkle;
-
-/// Domain tag prefixed to a withdrawal's signed bytes, so a prover's signature
-/// over anything else (an envelope, a job request) can never authorise one.
-pub const WITHDRAW_DOMAIN: &[u8] = b"crowdprove/ledger/withdraw/v1\0";
-
-/// The longest withdrawal destination accepted, in bytes.
-pub const MAX_DESTINATION_LEN: usize = 256;
 
 /// The longest penalty reason accepted, in bytes.
 pub const MAX_REASON_LEN: usize = 256;
@@ -48,76 +41,14 @@ impl Credit {
     }
 }
 
-/// Moves `amount` out of `prover`'s balance to `destination`, authorised by the prover.
+/// Binds `prover`'s pay to an Ethereum address, signed by the prover: the
+/// address its balance leaf commits to, where the payout contract pays.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Withdraw {
-    /// The prover whose balance is debited and who signs.
+pub struct BindPayout {
+    /// The prover whose pay is bound, and who signed.
     pub prover: PublicKey,
-    /// The amount paid out.
-    pub amount: u64,
-    /// Where settlement sends the money (an address on the settlement layer), at most
-    /// [`MAX_DESTINATION_LEN`] bytes.
-    pub destination: String,
-    /// The prover's withdrawal counter: 0 for the first, then 1, 2, ... (stops replays).
-    pub nonce: u64,
-    /// The prover's signature over [`Withdraw::signing_bytes`].
-    pub signature: Signature,
-}
-
-/// What a withdrawal's signature covers: everything but the signature.
-#[derive(Serialize)]
-struct WithdrawBody<'a> {
-    prover: &'a PublicKey,
-    amount: u64,
-    destination: &'a str,
-    nonce: u64,
-}
-
-impl Withdraw {
-    /// A withdrawal signed by `key`.
-    pub fn signed(
-        key: &SecretKey,
-        amount: u64,
-        destination: impl Into<String>,
-        nonce: u64,
-    ) -> Self {
-        let prover = key.public();
-        let destination = destination.into();
-        let signature = key.sign(&Self::signing_bytes(&prover, amount, &destination, nonce));
-        Self {
-            prover,
-            amount,
-            destination,
-            nonce,
-            signature,
-        }
-    }
-
-    /// The domain-separated canonical bytes a prover signs.
-    pub fn signing_bytes(
-        prover: &PublicKey,
-        amount: u64,
-        destination: &str,
-        nonce: u64,
-    ) -> Vec<u8> {
-        let mut bytes = WITHDRAW_DOMAIN.to_vec();
-        codec::encode_into(
-            &WithdrawBody {
-                prover,
-                amount,
-                destination,
-                nonce,
-            },
-            &mut bytes,
-        );
-        bytes
-    }
-
-    /// Whether the prover's signature verifies.
-    pub fn signature_valid(&self) -> bool {
-        let msg = Self::signing_bytes(&self.prover, self.amount, &self.destination, self.nonce);
-        self.prover.verify(&msg, &self.signature).is_ok()
-    }
+    /// The signed binding: the address and its sequence number.
+    pub binding: PayoutBinding,
 }
 
 /// Takes `amount` from `prover`, e.g. for proofs that failed verification.
@@ -140,8 +71,8 @@ pub struct Penalty {
 pub enum Tx {
     /// Pays a prover for a job.
     Credit(Credit),
-    /// Pays out of a prover's balance, signed by the prover.
-    Withdraw(Withdraw),
+    /// Binds a prover's pay to an address, signed by the prover.
+    BindPayout(BindPayout),
     /// Takes from a prover's balance.
     Penalty(Penalty),
 }
@@ -151,7 +82,7 @@ impl Tx {
     pub fn prover(&self) -> &PublicKey {
         match self {
             Tx::Credit(c) => &c.prover,
-            Tx::Withdraw(w) => &w.prover,
+            Tx::BindPayout(b) => &b.prover,
             Tx::Penalty(p) => &p.prover,
         }
     }
@@ -172,7 +103,7 @@ impl Tx {
     }
 
     /// Checks what needs no ledger state: amounts, lengths, the batch
-    /// matching the job, and a withdrawal's signature.
+    /// matching the job, and a binding's signature.
     pub fn check_well_formed(&self) -> Result<()> {
         match self {
             Tx::Credit(c) => {
@@ -189,17 +120,14 @@ impl Tx {
                     )));
                 }
             }
-            Tx::Withdraw(w) => {
-                if w.amount == 0 {
-                    return Err(Error::InvalidTx("withdrawal of amount 0".into()));
+            Tx::BindPayout(b) => {
+                if b.binding.address.is_unbound() {
+                    return Err(Error::InvalidTx(
+                        "payout binding to the zero address".into(),
+                    ));
                 }
-                if w.destination.is_empty() || w.destination.len() > MAX_DESTINATION_LEN {
-                    return Err(Error::InvalidTx(format!(
-                        "withdrawal destination must be 1 to {MAX_DESTINATION_LEN} bytes"
-                    )));
-                }
-                if !w.signature_valid() {
-                    return Err(Error::BadSignature { prover: w.prover });
+                if b.binding.check(&b.prover).is_err() {
+                    return Err(Error::BadSignature { prover: b.prover });
                 }
             }
             Tx::Penalty(p) => {

@@ -1,6 +1,6 @@
 //! The crash test: a child process appends to a ledger in a loop and is
 //! SIGKILLed at seeded-random points; every reopen must find a valid chain,
-//! every acknowledged credit, block and withdrawal, and no job paid twice.
+//! every acknowledged credit, block and payout binding, and no job paid twice.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
@@ -22,8 +22,8 @@ const LINE_DEADLINE: Duration = Duration::from_secs(30);
 struct Acked {
     jobs: BTreeSet<JobId>,
     height: u64,
-    /// Highest acknowledged withdrawal nonce per prover number.
-    nonces: HashMap<u8, u64>,
+    /// Highest acknowledged payout binding's sequence number per prover number.
+    bindings: HashMap<u8, u64>,
     dups: u64,
 }
 
@@ -43,9 +43,9 @@ impl Acked {
                     self.jobs.insert(JobId::new(BatchId(n(1)), index as u32));
                 }
             }
-            Some(&"WACK") => {
-                let nonce = self.nonces.entry(n(1) as u8).or_insert(0);
-                *nonce = (*nonce).max(n(2));
+            Some(&"BACK") => {
+                let seq = self.bindings.entry(n(1) as u8).or_insert(0);
+                *seq = (*seq).max(n(2));
             }
             Some(&"BLOCK") => self.height = self.height.max(n(1)),
             _ => panic!("unexpected line from the child: {line:?}"),
@@ -156,11 +156,11 @@ fn sigkill_at_random_points_loses_nothing_acknowledged() {
                 "run {run}: acknowledged {job} lost"
             );
         }
-        for (&who, &nonce) in &acked.nonces {
+        for (&who, &seq) in &acked.bindings {
             let key = SecretKey::from_seed([who + 1; 32]);
             assert!(
-                ledger.account(&key.public()).next_nonce > nonce,
-                "run {run}: acknowledged withdrawal {nonce} of prover {who} lost"
+                ledger.account(&key.public()).payout_seq >= seq,
+                "run {run}: acknowledged payout binding {seq} of prover {who} lost"
             );
         }
         // verify_chain rejects any job credited twice; the count must also

@@ -4,11 +4,13 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use ledger::{
-    Credit, Error, FsyncPolicy, Ledger, LedgerConfig, Penalty, Receipt, ReceiptError, Tx,
-    TxLocation, Withdraw, verify_receipt,
+    BindPayout, Credit, Error, FsyncPolicy, Ledger, LedgerConfig, Penalty, Receipt, ReceiptError,
+    Tx, TxLocation, verify_balance_proof, verify_receipt,
 };
 use proptest::prelude::*;
-use protocol::{BatchId, ContentHash, JobId, PublicKey, SecretKey, Timestamp};
+use protocol::{
+    BatchId, ContentHash, JobId, PayoutAddress, PayoutBinding, PublicKey, SecretKey, Timestamp,
+};
 
 fn distributor() -> SecretKey {
     SecretKey::from_seed([7; 32])
@@ -43,8 +45,11 @@ fn credit(p: &PublicKey, batch: u64, index: u32, amount: u64) -> Tx {
     ))
 }
 
-fn withdraw(key: &SecretKey, amount: u64, nonce: u64) -> Tx {
-    Tx::Withdraw(Withdraw::signed(key, amount, "settle:addr", nonce))
+fn bind(key: &SecretKey, address: u8, seq: u64) -> Tx {
+    Tx::BindPayout(BindPayout {
+        prover: key.public(),
+        binding: PayoutBinding::signed(key, PayoutAddress([address; 20]), seq),
+    })
 }
 
 #[test]
@@ -118,8 +123,10 @@ fn malformed_transactions_are_refused() {
         l.append(&[Tx::Credit(c)]),
         Err(Error::InvalidTx(_))
     ));
-    let long = Tx::Withdraw(Withdraw::signed(&prover(1), 1, "x".repeat(300), 0));
-    assert!(matches!(l.append(&[long]), Err(Error::InvalidTx(_))));
+    assert!(matches!(
+        l.append(&[credit(&p, 1, 0, 5), bind(&prover(1), 0, 1)]),
+        Err(Error::InvalidTx(_))
+    ));
     let penalty = Tx::Penalty(Penalty {
         prover: p,
         job: None,
@@ -131,83 +138,115 @@ fn malformed_transactions_are_refused() {
 }
 
 #[test]
-fn withdrawals_need_signature_balance_and_the_next_nonce() {
+fn payout_bindings_need_an_account_the_signature_and_a_higher_seq() {
     let dir = tempfile::tempdir().unwrap();
     let mut l = open(&dir.path().join("l"));
     let key = prover(1);
     let p = key.public();
-    // no balance yet
+    // no account yet: strangers cannot make accounts by binding
     assert!(matches!(
-        l.append(&[withdraw(&key, 1, 0)]),
-        Err(Error::InsufficientBalance {
-            balance: 0,
-            requested: 1,
-            ..
-        })
+        l.append(&[bind(&key, 0xaa, 1)]),
+        Err(Error::NoAccount { .. })
     ));
-    l.append(&[credit(&p, 1, 0, 100)]).unwrap();
-    // more than the balance
-    assert!(matches!(
-        l.append(&[withdraw(&key, 101, 0)]),
-        Err(Error::InsufficientBalance { balance: 100, .. })
-    ));
-    // signed by someone else
-    let mut forged = Withdraw::signed(&prover(2), 10, "settle:addr", 0);
-    forged.prover = p;
-    assert!(matches!(
-        l.append(&[Tx::Withdraw(forged)]),
-        Err(Error::BadSignature { .. })
-    ));
-    // a signed withdrawal whose amount was raised afterwards
-    let mut raised = Withdraw::signed(&key, 10, "settle:addr", 0);
-    raised.amount = 90;
-    assert!(matches!(
-        l.append(&[Tx::Withdraw(raised)]),
-        Err(Error::BadSignature { .. })
-    ));
-    // a nonce out of order
-    assert!(matches!(
-        l.append(&[withdraw(&key, 10, 1)]),
-        Err(Error::BadNonce {
-            expected: 0,
-            found: 1,
-            ..
-        })
-    ));
-    let first = withdraw(&key, 30, 0);
-    l.append(std::slice::from_ref(&first)).unwrap();
-    assert_eq!(l.balance(&p), 70);
-    // the same signed withdrawal again is a replay
-    assert!(matches!(
-        l.append(std::slice::from_ref(&first)),
-        Err(Error::BadNonce {
-            expected: 1,
-            found: 0,
-            ..
-        })
-    ));
-    l.cut_block().unwrap();
-    assert!(matches!(l.append(&[first]), Err(Error::BadNonce { .. })));
-    // several in one batch spend the running balance, all or nothing
-    let err = l
-        .append(&[withdraw(&key, 50, 1), withdraw(&key, 30, 2)])
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        Error::InsufficientBalance {
-            balance: 20,
-            requested: 30,
-            ..
-        }
-    ));
-    assert_eq!(l.balance(&p), 70);
-    l.append(&[withdraw(&key, 50, 1), withdraw(&key, 20, 2)])
+    // a credit and the binding in one append: the credit makes the account
+    l.append(&[credit(&p, 1, 0, 100), bind(&key, 0xaa, 5)])
         .unwrap();
-    assert_eq!(l.balance(&p), 0);
-    assert_eq!(l.account(&p).next_nonce, 3);
+    let account = l.account(&p);
+    assert_eq!(
+        (account.payout, account.payout_seq),
+        (PayoutAddress([0xaa; 20]), 5)
+    );
+    // signed by someone else
+    let mut forged = PayoutBinding::signed(&prover(2), PayoutAddress([0xee; 20]), 9);
+    assert!(matches!(
+        l.append(&[Tx::BindPayout(BindPayout {
+            prover: p,
+            binding: forged.clone()
+        })]),
+        Err(Error::BadSignature { .. })
+    ));
+    // the prover's own binding, redirected afterwards
+    forged = PayoutBinding::signed(&key, PayoutAddress([0xbb; 20]), 9);
+    forged.address = PayoutAddress([0xee; 20]);
+    assert!(matches!(
+        l.append(&[Tx::BindPayout(BindPayout {
+            prover: p,
+            binding: forged
+        })]),
+        Err(Error::BadSignature { .. })
+    ));
+    // the same binding again, or an older one, is a replay
+    for seq in [5, 4] {
+        assert!(matches!(
+            l.append(&[bind(&key, 0xaa, seq)]),
+            Err(Error::StaleBinding { recorded: 5, .. })
+        ));
+    }
     l.cut_block().unwrap();
-    assert_eq!(l.committed_balance(&p), 0);
-    l.verify_chain().unwrap();
+    assert!(matches!(
+        l.append(&[bind(&key, 0xcc, 5)]),
+        Err(Error::StaleBinding { .. })
+    ));
+    // several in one append apply in order, all or nothing
+    assert!(matches!(
+        l.append(&[bind(&key, 0xcc, 7), bind(&key, 0xdd, 6)]),
+        Err(Error::StaleBinding {
+            recorded: 7,
+            offered: 6,
+            ..
+        })
+    ));
+    assert_eq!(l.account(&p).payout, PayoutAddress([0xaa; 20]));
+    l.append(&[bind(&key, 0xcc, 6), bind(&key, 0xdd, 7)])
+        .unwrap();
+    assert_eq!(l.account(&p).payout, PayoutAddress([0xdd; 20]));
+    // a binding moves no money
+    assert_eq!(l.balance(&p), 100);
+    l.cut_block().unwrap();
+    let report = l.verify_chain().unwrap();
+    assert_eq!((report.credits, report.bindings), (1, 3));
+}
+
+#[test]
+fn balance_proofs_lead_to_the_signed_balance_root_and_nothing_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = open(&dir.path().join("l"));
+    let keys: Vec<SecretKey> = (1..=5).map(prover).collect();
+    for (i, key) in keys.iter().enumerate() {
+        l.append(&[credit(&key.public(), 1, i as u32, 10 + i as u64)])
+            .unwrap();
+    }
+    l.append(&[bind(&keys[2], 0x22, 1)]).unwrap();
+    assert!(
+        l.balance_proof(&keys[0].public()).is_none(),
+        "not in a block yet"
+    );
+    l.cut_block().unwrap(); // four transactions a block
+    l.cut_block().unwrap();
+    l.append(&[credit(&keys[2].public(), 2, 0, 1000)]).unwrap(); // pending: not proven
+    let d = distributor().public();
+    for key in &keys {
+        let proof = l.balance_proof(&key.public()).unwrap();
+        assert_eq!(verify_balance_proof(&proof, &d).unwrap(), &proof.account);
+    }
+    let proof = l.balance_proof(&keys[2].public()).unwrap();
+    assert_eq!(proof.account.balance, 12);
+    assert_eq!(proof.account.payout, PayoutAddress([0x22; 20]));
+    assert_eq!(proof.header, *l.tip());
+    // a raised balance, another address, another prover's key, another
+    // index, another distributor: none verifies
+    let mut raised = proof.clone();
+    raised.account.balance += 1;
+    let mut moved = proof.clone();
+    moved.account.payout = PayoutAddress([0x33; 20]);
+    let mut other = proof.clone();
+    other.prover = keys[1].public();
+    let mut shifted = proof.clone();
+    shifted.index += 1;
+    for bad in [raised, moved, other, shifted] {
+        assert!(verify_balance_proof(&bad, &d).is_err(), "{bad:?}");
+    }
+    assert!(verify_balance_proof(&proof, &prover(9).public()).is_err());
 }
 
 #[test]
@@ -440,20 +479,20 @@ fn balances_export_as_json_and_csv() {
     let (a, b) = (prover(1), prover(2));
     l.append(&[credit(&a.public(), 1, 0, 40), credit(&b.public(), 1, 1, 2)])
         .unwrap();
-    l.append(&[withdraw(&a, 15, 0)]).unwrap();
+    l.append(&[bind(&a, 0xab, 1)]).unwrap();
     l.cut_block().unwrap();
     l.append(&[credit(&b.public(), 1, 2, 1000)]).unwrap(); // pending: not exported
     let mut csv = Vec::new();
     l.export_csv(&mut csv).unwrap();
     let csv = String::from_utf8(csv).unwrap();
     let mut rows: Vec<String> = vec![
-        format!("{},25,1", a.public().to_hex()),
-        format!("{},2,0", b.public().to_hex()),
+        format!("{},40,0x{}", a.public().to_hex(), "ab".repeat(20)),
+        format!("{},2,0x{}", b.public().to_hex(), "00".repeat(20)),
     ];
     rows.sort();
     assert_eq!(
         csv,
-        format!("prover,balance,next_nonce\n{}\n{}\n", rows[0], rows[1])
+        format!("prover,balance,payout\n{}\n{}\n", rows[0], rows[1])
     );
     let mut json = Vec::new();
     l.export_json(&mut json).unwrap();
@@ -467,7 +506,7 @@ fn balances_export_as_json_and_csv() {
         .iter()
         .map(|a| a["balance"].as_u64().unwrap())
         .sum();
-    assert_eq!(total, 27);
+    assert_eq!(total, 42);
 }
 
 #[test]

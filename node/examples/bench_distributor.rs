@@ -110,7 +110,7 @@ fn main() -> anyhow::Result<()> {
             let payout = payout.lock().expect("payout lock");
             for verdict in verdicts {
                 assert!(verdict.result.is_ok(), "every benchmark proof is valid");
-                payout.credit(credit(verdict.context), ());
+                payout.credit(credit(verdict.context), None, ());
             }
         }
     };

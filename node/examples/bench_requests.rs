@@ -196,6 +196,7 @@ fn main() -> anyhow::Result<()> {
                             job: JobId::new(a.job.batch, a.job.index),
                             request: a.request,
                             proof: proof.clone(),
+                            payout: None,
                         };
                         submitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if let Ok(verdict) = net.request(distributor_peer, seal_now(&submission, &key)).await

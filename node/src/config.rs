@@ -249,6 +249,13 @@ pub struct ProverSection {
     /// is written.
     #[arg(long, default_value_t = 4096)]
     pub max_key_mb: u64,
+    /// The Ethereum address (0x and 40 hex digits) this prover's pay goes
+    /// to on chain. It is signed with the node key and recorded in the
+    /// distributor's ledger with the next credit, so nobody else can
+    /// redirect the pay. Empty: credits are earned but cannot be claimed
+    /// until one is set.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pub payout_address: String,
     /// Fault injection for tests and the testnet; `none` on every real prover.
     #[arg(long, value_enum, default_value = "none")]
     pub fault: Fault,
@@ -388,6 +395,13 @@ impl Config {
         config.allowlist()?;
         if !config.prover.distributor.is_empty() {
             config.distributor_key()?;
+        }
+        if !config.prover.payout_address.is_empty() {
+            config
+                .prover
+                .payout_address
+                .parse::<protocol::PayoutAddress>()
+                .context("[prover] payout_address (--payout-address)")?;
         }
         config.scheduler.validate()?;
         Ok(config)

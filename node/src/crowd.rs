@@ -145,7 +145,7 @@ async fn start_identity(
         metrics.clone(),
         resources.clone(),
         stop_rx.clone(),
-    );
+    )?;
     let member = prover.shared();
     // Identities take no API requests of their own: the crowd answers.
     let (_api_tx, api_rx) = mpsc::channel(1);

@@ -167,7 +167,7 @@ async fn run_prover(
         r.metrics,
         resources,
         r.stop,
-    );
+    )?;
     prover
         .run(r.inbox.events, r.api, Some((r.board, r.info)))
         .await

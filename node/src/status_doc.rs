@@ -231,6 +231,8 @@ pub struct ProverStatus {
     pub distributor: Option<String>,
     /// The distributor's short node id.
     pub distributor_node_id: Option<String>,
+    /// The payout address this prover binds (null: none set).
+    pub payout_address: Option<String>,
     /// The fault it was told to show (`none` when honest).
     pub fault: Option<String>,
     /// Job counters.

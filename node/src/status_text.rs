@@ -175,6 +175,12 @@ fn prover(out: &mut String, s: &ProverStatus, now_ms: u64) {
         text(&s.distributor_node_id),
         text(&s.distributor)
     );
+    let payout = s.payout_address.as_deref();
+    let _ = writeln!(
+        out,
+        "payout   {}",
+        payout.unwrap_or("no address set: credits cannot be claimed on chain")
+    );
     let _ = writeln!(
         out,
         "\njobs     {} active, {} accepted, {} late, {} invalid, {} released, {} failed",

@@ -347,6 +347,63 @@ async fn check_claims(anvil: &Anvil, payouts: &PayoutsOf, funding: Funding) {
     assert_eq!(payouts.paid(key_word(&alice)).call().await.unwrap(), 450);
 }
 
+/// A real ledger's block, anchored: the prover that bound an address is
+/// paid its balance there from the ledger's own balance proof; one that
+/// bound none cannot claim; a proof from before its binding pays nothing.
+#[tokio::test]
+async fn a_real_ledgers_anchored_block_pays_each_prover_at_its_bound_address() {
+    use ledger::{BindPayout, Credit, Ledger, LedgerConfig, Tx};
+    use protocol::{BatchId, ContentHash, JobId, PayoutAddress, PayoutBinding, SecretKey};
+
+    let dir = tempfile::tempdir().unwrap();
+    let distributor = SecretKey::from_seed([1; 32]);
+    let mut books = Ledger::open(dir.path(), &distributor, LedgerConfig::default()).unwrap();
+    let (alice, bob) = (SecretKey::from_seed([2; 32]), SecretKey::from_seed([3; 32]));
+    let credit = |key: &SecretKey, index: u32, amount: u64| {
+        let job = JobId::new(BatchId(1), index);
+        Tx::Credit(Credit::new(
+            key.public(),
+            job,
+            amount,
+            ContentHash::of(b"p"),
+        ))
+    };
+    let alice_pay = PayoutAddress([0xa1; 20]);
+    let bind = Tx::BindPayout(BindPayout {
+        prover: alice.public(),
+        binding: PayoutBinding::signed(&alice, alice_pay, 1),
+    });
+    books
+        .append(&[credit(&alice, 0, 300), credit(&bob, 1, 50)])
+        .unwrap();
+    books.cut_block().unwrap();
+    let before_binding = books.balance_proof(&alice.public()).unwrap();
+    books.append(&[credit(&alice, 2, 100), bind]).unwrap();
+    books.cut_block().unwrap();
+
+    let anvil = Anvil::start();
+    let payouts = deploy_payouts(anvil.provider(0), None, None).await.unwrap();
+    fund_eth(&anvil, *payouts.address(), 1_000).await;
+    for height in 1..=books.height() {
+        let signed = books.header(height).unwrap().unwrap();
+        let root = B256::from(signed.header.balance_root.0);
+        let hash = B256::from(signed.hash().0);
+        anchor(&payouts, height, hash, root).await.unwrap();
+    }
+    let claimant = payouts_as(&payouts, anvil.provider(2));
+    let proof = books.balance_proof(&alice.public()).unwrap();
+    send_claim(&claimant, &ClaimArgs::from_proof(&proof), 2)
+        .await
+        .unwrap();
+    let paid_to = node::chain::payout_address(alice_pay);
+    assert_eq!(Funding::Eth.balance(&anvil, paid_to).await, U256::from(400));
+    let bob_proof = books.balance_proof(&bob.public()).unwrap();
+    let unbound = send_claim(&claimant, &ClaimArgs::from_proof(&bob_proof), 2).await;
+    assert_eq!(payouts_error(unbound), payout_unbound(bob.public()));
+    let early = send_claim(&claimant, &ClaimArgs::from_proof(&before_binding), 1).await;
+    assert_eq!(payouts_error(early), payout_unbound(alice.public()));
+}
+
 fn key_word(key: &PublicKey) -> B256 {
     B256::from(key.0)
 }

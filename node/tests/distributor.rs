@@ -70,6 +70,57 @@ async fn a_valid_proof_is_stored_paid_then_accepted_and_its_batch_proven() {
     }
 }
 
+/// A prover's payout binding rides on its proofs: the ledger records it
+/// with the credit once, and again only for a newer binding to another
+/// address signed by the prover; a replayed, older or forged one moves
+/// nothing, and never costs the prover its credit. The balance leaf the
+/// payout contract checks commits to the recorded address.
+#[tokio::test]
+async fn a_payout_binding_is_recorded_once_and_only_the_provers_newer_one_moves_it() {
+    use protocol::{PayoutAddress, PayoutBinding};
+
+    let mut h = Harness::start().await;
+    with_batch(&h, 4).await;
+    with_batch(&h, 4).await;
+    let p = prover(1);
+    let a = PayoutAddress([0xaa; 20]);
+    let c = PayoutAddress([0xcc; 20]);
+    let forged = PayoutBinding::signed(&prover(2), PayoutAddress([0xee; 20]), 50);
+    let bindings = [
+        Some(PayoutBinding::signed(&p, a, 10)),
+        Some(PayoutBinding::signed(&p, a, 10)), // the same again
+        Some(forged),
+        Some(PayoutBinding::signed(&p, PayoutAddress([0xbb; 20]), 5)), // older
+        None,
+        Some(PayoutBinding::signed(&p, c, 30)),
+        Some(PayoutBinding::signed(&p, a, 10)), // replayed after the move
+        None,
+    ];
+    for binding in bindings {
+        let assignment = h.claim(&p).await;
+        let proof = prove(&assignment);
+        let reply = h.submit_with(&p, &assignment, proof, binding).await;
+        let verdict = h.verdict(reply).await;
+        assert!(accepted(&verdict), "{verdict:?}");
+    }
+    h.stop().await.unwrap();
+    let ledger = h.ledger();
+    assert_eq!(ledger.balance(&p.public()), 800, "every proof paid");
+    let recorded: Vec<(PayoutAddress, u64)> = ledger
+        .history(&p.public(), ..)
+        .unwrap()
+        .into_iter()
+        .filter_map(|entry| match entry.tx {
+            ledger::Tx::BindPayout(b) => Some((b.binding.address, b.binding.seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recorded, [(a, 10), (c, 30)]);
+    let claim = ledger.balance_proof(&p.public()).unwrap();
+    let account = ledger::verify_balance_proof(&claim, &h.public()).unwrap();
+    assert_eq!((account.balance, account.payout), (800, c));
+}
+
 #[tokio::test]
 async fn the_winner_resubmitting_is_told_accepted_again_and_paid_once() {
     let mut h = Harness::start().await;
@@ -483,6 +534,7 @@ async fn requests_that_fail_admission_are_refused_with_their_reason() {
         job: job(1, 0),
         request: RequestId(999),
         proof: vec![0; 128],
+        payout: None,
     };
     let once = envelope::seal_now(&never, &prover(8));
     let r = h.send_bytes(Some(prover(8).public()), once.clone()).await;

@@ -677,6 +677,7 @@ fn a_flood_of_polls_never_crowds_out_a_proof() {
             job: JobId::new(BatchId(1), 0),
             request: RequestId(1),
             proof: vec![0; 128],
+            payout: None,
         };
         let sent = {
             let (client, bytes) = (client.clone(), seal_now(&proof, &client_key));

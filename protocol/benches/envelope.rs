@@ -92,6 +92,7 @@ fn messages(c: &mut Criterion) {
             job,
             request: RequestId(77),
             proof: vec![9; 128],
+            payout: None,
         },
     );
     bench_kind(

@@ -11,6 +11,7 @@
 //! - [`envelope`]: the signed envelope, freshness, replay protection.
 //! - [`codec`]: the bincode encoding with size limits and no trailing bytes.
 //! - [`hex`]: hex for keys and hashes shown to people.
+//! - [`payout`]: a prover's payout address and its signed binding.
 //! - [`lrp`]: the Least-Recently-Processed job assignment rule, as an event-driven state machine.
 
 pub mod codec;
@@ -20,6 +21,8 @@ pub mod identity;
 pub mod ids;
 pub mod lrp;
 pub mod messages;
+pub mod payout;
 
 pub use identity::{NodeId, PublicKey, PublicKeyError, SecretKey, Signature};
 pub use ids::{BatchId, CircuitId, ContentHash, JobId, RequestId, Timestamp};
+pub use payout::{PayoutAddress, PayoutBinding};

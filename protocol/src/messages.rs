@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::PublicKey;
 use crate::ids::{BatchId, CircuitId, ContentHash, JobId, RequestId};
+use crate::payout::PayoutBinding;
 
 /// The largest witness an assignment may carry.
 pub const MAX_WITNESS_BYTES: usize = 1 << 20;
@@ -139,6 +140,9 @@ pub struct ProofSubmission {
     /// The proof bytes (128 for a compressed Groth16 proof on BN254).
     #[serde(with = "crate::codec::bytes")]
     pub proof: Vec<u8>,
+    /// The prover's signed payout address, recorded in the ledger with its
+    /// credit when it is newer than the one recorded.
+    pub payout: Option<PayoutBinding>,
 }
 
 /// The distributor's signed answer to a [`ProofSubmission`]: the prover's

@@ -8,7 +8,8 @@ use protocol::envelope::{
 };
 use protocol::messages::*;
 use protocol::{
-    BatchId, CircuitId, ContentHash, JobId, PublicKey, RequestId, SecretKey, Timestamp,
+    BatchId, CircuitId, ContentHash, JobId, PayoutAddress, PayoutBinding, PublicKey, RequestId,
+    SecretKey, Signature, Timestamp,
 };
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);
@@ -98,14 +99,25 @@ fn message() -> impl Strategy<Value = AnyMessage> {
             retry_after_ms
         }
         .into()),
-        (job(), any::<u64>(), bytes(1, MAX_PROOF_BYTES)).prop_map(|(job, r, proof)| {
-            ProofSubmission {
-                job,
-                request: RequestId(r),
-                proof,
-            }
-            .into()
-        }),
+        (
+            job(),
+            any::<u64>(),
+            bytes(1, MAX_PROOF_BYTES),
+            proptest::option::of((any::<[u8; 20]>(), any::<u64>(), any::<[u8; 64]>()))
+        )
+            .prop_map(|(job, r, proof, payout)| {
+                ProofSubmission {
+                    job,
+                    request: RequestId(r),
+                    proof,
+                    payout: payout.map(|(address, seq, signature)| PayoutBinding {
+                        address: PayoutAddress(address),
+                        seq,
+                        signature: Signature(signature),
+                    }),
+                }
+                .into()
+            }),
         (job(), any::<u64>(), any::<[u8; 32]>(), hash(), outcome()).prop_map(
             |(job, r, p, proof_hash, outcome)| Verdict {
                 job,

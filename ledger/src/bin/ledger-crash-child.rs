@@ -1,5 +1,5 @@
 //! Test helper for the kill test (`tests/kill.rs`): appends credits and
-//! withdrawals to a ledger in a loop and reports, one line each, everything
+//! payout bindings to a ledger in a loop and reports, one line each, everything
 //! the ledger acknowledged, until it is killed.
 //!
 //! Usage: `ledger-crash-child <dir> <run> <seed> [<dup-batch> <dup-index>]`
@@ -9,15 +9,15 @@
 //! - `DUP <batch> <index>` once a re-credit of that earlier job was refused;
 //! - `ACK <batch> <first> <count>` when credits for jobs `first..first+count`
 //!   of batch `batch` were appended;
-//! - `WACK <prover> <nonce>` when prover number `prover`'s withdrawal with
-//!   that nonce was appended;
+//! - `BACK <prover> <seq>` when prover number `prover`'s payout binding with
+//!   that sequence number was appended;
 //! - `BLOCK <height>` when a block was cut.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use ledger::{Credit, Error, FsyncPolicy, Ledger, LedgerConfig, Tx, Withdraw};
-use protocol::{BatchId, ContentHash, JobId, SecretKey};
+use ledger::{BindPayout, Credit, Error, FsyncPolicy, Ledger, LedgerConfig, Tx};
+use protocol::{BatchId, ContentHash, JobId, PayoutAddress, PayoutBinding, SecretKey};
 
 /// The distributor key every run uses.
 const DISTRIBUTOR_SEED: [u8; 32] = [42; 32];
@@ -129,7 +129,7 @@ fn run() -> Result<(), String> {
         next_index += count;
 
         if rng.below(3) == 0 {
-            withdraw(&mut ledger, &mut rng, &mut out)?;
+            bind(&mut ledger, &mut rng, &mut out)?;
         }
         cut_blocks(&mut ledger, &mut rng, &mut out)?;
     }
@@ -159,18 +159,21 @@ fn credit(rng: &mut Rng, run: u64, job: JobId) -> Tx {
     Tx::Credit(Credit::new(p, job, 1 + rng.below(100), proof))
 }
 
-/// A random prover withdraws part of its balance, if it has any.
-fn withdraw(ledger: &mut Ledger, rng: &mut Rng, out: &mut Out) -> Result<(), String> {
+/// A random prover with an account binds a new payout address.
+fn bind(ledger: &mut Ledger, rng: &mut Rng, out: &mut Out) -> Result<(), String> {
     let who = rng.below(u64::from(PROVERS)) as u8;
     let key = prover(who);
     let account = ledger.account(&key.public());
     if account.balance > 0 {
-        let amount = 1 + rng.below(account.balance);
-        let w = Withdraw::signed(&key, amount, format!("settle:{who}"), account.next_nonce);
-        ledger
-            .append(&[Tx::Withdraw(w)])
-            .map_err(|e| e.to_string())?;
-        out.say(format!("WACK {who} {}", account.next_nonce))?;
+        let seq = account.payout_seq + 1 + rng.below(3);
+        let address = PayoutAddress([1 + rng.below(255) as u8; 20]);
+        let binding = PayoutBinding::signed(&key, address, seq);
+        let tx = Tx::BindPayout(BindPayout {
+            prover: key.public(),
+            binding,
+        });
+        ledger.append(&[tx]).map_err(|e| e.to_string())?;
+        out.say(format!("BACK {who} {seq}"))?;
     }
     Ok(())
 }

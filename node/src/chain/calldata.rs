@@ -2,13 +2,19 @@
 //! arguments: 256-bit words in the BN254 precompiles' order
 //! ([`prover_core::evm`] says which).
 
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
+use protocol::PayoutAddress;
 use prover_core::evm::{self, Word};
 use prover_core::{Proof, Root, Statement, VerifyingKey};
 
 /// One EVM word.
 pub fn word(w: &Word) -> U256 {
     U256::from_be_bytes(*w)
+}
+
+/// A prover's payout address as the contracts take it.
+pub fn payout_address(address: PayoutAddress) -> Address {
+    Address::from(address.0)
 }
 
 /// A state root (32 canonical little-endian bytes) as the field element

@@ -151,9 +151,9 @@ fn describe(tx: &::ledger::Tx) -> String {
             c.job,
             c.proof_hash.short()
         ),
-        ::ledger::Tx::Withdraw(w) => format!(
-            "withdraw -{} to {} (nonce {})",
-            w.amount, w.destination, w.nonce
+        ::ledger::Tx::BindPayout(b) => format!(
+            "pay to {} from now on (binding {})",
+            b.binding.address, b.binding.seq
         ),
         ::ledger::Tx::Penalty(p) => format!("penalty -{}: {}", p.amount, p.reason),
     }

@@ -80,7 +80,8 @@ impl Courier {
             Durable::HandOut(handout) => self.hand_out(handout),
             Durable::Settlement(settlement) => {
                 let settlement = settlement.reached(Stage::Stored);
-                self.payout.credit(settlement.credit(), settlement);
+                self.payout
+                    .credit(settlement.credit(), settlement.payout.clone(), settlement);
             }
             Durable::BatchStored {
                 announcement,
@@ -108,7 +109,8 @@ impl Courier {
                 if (winner.prover, winner.request) == (repeat.prover, repeat.request) =>
             {
                 let settlement = repeat.settlement(&winner);
-                self.payout.credit(settlement.credit(), settlement);
+                self.payout
+                    .credit(settlement.credit(), settlement.payout.clone(), settlement);
             }
             other => {
                 error!(target: "distributor", %job, found = ?other, "a repeat of a winner whose record is not in the store");

@@ -1,5 +1,5 @@
 //! The payout writer: the one thread that writes the ledger. Credits come in
-//! with a follow-up, a plain value (the [`super::submission::Settlement`]
+//! with the prover's payout binding, if it sent one, and a follow-up, a plain value (the [`super::submission::Settlement`]
 //! whose prover is told `Accepted` once paid); the thread appends every
 //! credit waiting as one atomic, fsynced ledger write — a group commit —
 //! and hands the follow-ups to its `paid` function once it is durable. Between groups it cuts
@@ -10,15 +10,17 @@
 //! only for the append itself.
 //!
 //! A credit the ledger already holds counts as paid: its follow-up is
-//! delivered. A failed write is fatal: the thread reports it and stops
+//! delivered. A binding newer than the ledger's, for another address, and
+//! signed by its prover, is recorded right after its credit; any other is
+//! ignored (the prover sends it again with its next proof). A failed write is fatal: the thread reports it and stops
 //! without delivering the group's follow-ups, so no prover is told it was paid when it
 //! was not; on restart, recovery pays every proven job the ledger misses.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use protocol::Timestamp;
+use protocol::{PayoutAddress, PayoutBinding, PublicKey, Timestamp};
 use tracing::{debug, error, info, warn};
 
 use super::queue::{self, Depth, ServiceThread, Unbounded};
@@ -36,6 +38,7 @@ const BLOCK_CHECK: Duration = Duration::from_millis(250);
 
 struct Order<T> {
     credit: ledger::Credit,
+    payout: Option<PayoutBinding>,
     then: T,
 }
 
@@ -67,9 +70,15 @@ impl<T: Send + 'static> Payout<T> {
         Ok((Self { queue }, thread))
     }
 
-    /// Queues `credit`; `then` goes to `paid` once it is durable.
-    pub fn credit(&self, credit: ledger::Credit, then: T) {
-        if self.queue.push(Order { credit, then }).is_err() {
+    /// Queues `credit` (and `payout`, the prover's binding, if it is new);
+    /// `then` goes to `paid` once it is durable.
+    pub fn credit(&self, credit: ledger::Credit, payout: Option<PayoutBinding>, then: T) {
+        let order = Order {
+            credit,
+            payout,
+            then,
+        };
+        if self.queue.push(order).is_err() {
             error!(target: "ledger", "the payout writer has stopped; credit not queued");
         }
     }
@@ -167,8 +176,9 @@ fn cut_last_block(ledger: &SharedLedger, space: &Space, now: Timestamp) {
     }
 }
 
-/// Appends the group's new credits in one write; credits already in the
-/// ledger (or twice in the group) are paid already and skipped.
+/// Appends the group's new credits, each followed by its prover's new
+/// binding, in one write; credits already in the ledger (or twice in the
+/// group) are paid already and skipped.
 fn write_group<T>(
     ledger: &SharedLedger,
     group: &[Order<T>],
@@ -176,6 +186,7 @@ fn write_group<T>(
 ) -> Result<(), ledger::Error> {
     let mut ledger = ledger.write().expect("ledger lock");
     let mut seen = HashSet::new();
+    let mut bound = HashMap::new();
     let mut txs = Vec::with_capacity(group.len());
     for order in group {
         let job = order.credit.job;
@@ -184,8 +195,42 @@ fn write_group<T>(
             continue;
         }
         txs.push(ledger::Tx::Credit(order.credit.clone()));
+        if let Some(binding) = &order.payout {
+            let prover = order.credit.prover;
+            let recorded = bound.entry(prover).or_insert_with(|| {
+                let account = ledger.account(&prover);
+                (account.payout, account.payout_seq)
+            });
+            if let Some(tx) = new_binding(prover, binding, recorded) {
+                txs.push(tx);
+            }
+        }
     }
     ledger.append_at(&txs, now).map(|_| ())
+}
+
+/// The ledger transaction recording `binding`, if it moves `prover`'s pay
+/// from `recorded` (address, sequence number; updated) and is the
+/// prover's: the ledger would refuse an older or forged one, failing the
+/// whole group's write.
+fn new_binding(
+    prover: PublicKey,
+    binding: &PayoutBinding,
+    recorded: &mut (PayoutAddress, u64),
+) -> Option<ledger::Tx> {
+    if binding.address == recorded.0 || binding.seq <= recorded.1 {
+        return None;
+    }
+    if let Err(why) = binding.check(&prover) {
+        warn!(target: "ledger", prover = %prover.node_id(), why, "payout binding not recorded");
+        return None;
+    }
+    *recorded = (binding.address, binding.seq);
+    info!(target: "ledger", prover = %prover.node_id(), address = %binding.address, "payout address bound");
+    Some(ledger::Tx::BindPayout(ledger::BindPayout {
+        prover,
+        binding: binding.clone(),
+    }))
 }
 
 fn cut_due_blocks(ledger: &SharedLedger, metrics: &Metrics, now: Timestamp) {
@@ -247,7 +292,7 @@ mod tests {
             for _ in 0..2 {
                 let job = JobId::new(BatchId(1), index);
                 let credit = ledger::Credit::new(prover, job, 100, ContentHash::of(b"p"));
-                payout.credit(credit, job);
+                payout.credit(credit, None, job);
             }
         }
         drop(payout);

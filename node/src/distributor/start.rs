@@ -221,7 +221,9 @@ impl Distributor {
             None => {}
         }
         for settlement in missing {
-            self.services.payout.credit(settlement.credit(), settlement);
+            self.services
+                .payout
+                .credit(settlement.credit(), settlement.payout.clone(), settlement);
         }
         Ok(open)
     }

@@ -22,7 +22,7 @@
 
 use protocol::lrp::{Completion, LrpEvent, LrpOutcome};
 use protocol::messages::{InvalidReason, Outcome, ProofSubmission, Verdict};
-use protocol::{ContentHash, JobId, PublicKey, RequestId};
+use protocol::{ContentHash, JobId, PayoutBinding, PublicKey, RequestId};
 use tracing::{debug, error, info, warn};
 
 use super::Distributor;
@@ -40,6 +40,8 @@ pub struct Submission {
     request: RequestId,
     prover: PublicKey,
     proof: Vec<u8>,
+    /// The prover's signed payout address, if it sent one.
+    payout: Option<PayoutBinding>,
     record: JobRecord,
     /// Where the verdict goes; `None` for the baseline's own proofs.
     reply: Option<ReplyTo>,
@@ -84,6 +86,9 @@ pub struct Settlement {
     pub proof_hash: ContentHash,
     /// What it is paid.
     pub reward: u64,
+    /// The prover's signed payout address, recorded with the credit if it
+    /// is newer than the ledger's.
+    pub payout: Option<PayoutBinding>,
     /// Who to tell: `None` for the baseline's own proofs and for credits
     /// recovered after a crash.
     pub reply: Option<ReplyTo>,
@@ -102,6 +107,7 @@ impl Settlement {
             prover: done.prover,
             proof_hash: ContentHash::of(&done.proof),
             reward,
+            payout: None,
             reply: None,
             batch_finished: false,
             stage: Stage::Stored,
@@ -162,6 +168,7 @@ impl Repeat {
             prover: winner.prover,
             proof_hash: winner.proof_hash,
             reward: self.reward,
+            payout: None,
             reply: Some(self.reply),
             batch_finished: false,
             stage: Stage::Stored,
@@ -182,6 +189,7 @@ impl Distributor {
             job,
             request,
             proof,
+            payout,
         } = submission;
         let (core, outbox) = (&mut self.core, &self.services.outbox);
         let metrics = &self.services.metrics;
@@ -237,6 +245,7 @@ impl Distributor {
             request,
             prover,
             proof,
+            payout,
             record,
             reply,
         });
@@ -414,6 +423,7 @@ impl Distributor {
             request,
             prover,
             proof,
+            payout,
             record,
             reply,
         } = submission;
@@ -437,6 +447,7 @@ impl Distributor {
                 prover,
                 proof_hash,
                 reward,
+                payout,
                 reply,
                 batch_finished: *batch_finished,
                 stage: Stage::Verified,
@@ -487,6 +498,7 @@ impl Distributor {
                     job,
                     request: local.assignment.request,
                     proof,
+                    payout: None,
                 };
                 self.on_submission(self.core.public, submission, None);
             }

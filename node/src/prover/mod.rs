@@ -13,6 +13,7 @@
 //! - [`client`]: signed calls to the distributor, answers checked.
 //! - [`worker`]: the claim → prove → submit loop; the proving pools.
 //! - [`receipts`]: receipts fetched, checked and kept.
+//! - [`payout`]: the payout address binding sent with every proof.
 //! - [`keys`]: the proving-key cache (chunked, resumable, hash-checked fetch).
 //! - [`fault`]: fault injection (byzantine submissions), apart from the hot path.
 //! - [`status`]: the counters `/status` shows.
@@ -21,6 +22,7 @@
 pub mod client;
 pub mod fault;
 pub mod keys;
+pub mod payout;
 pub mod receipts;
 pub mod status;
 pub mod worker;
@@ -85,6 +87,8 @@ impl Resources {
 pub struct Shared {
     client: Arc<Client>,
     settings: ProverSection,
+    /// The signed payout address sent with every proof, if one is set.
+    payout: Option<protocol::PayoutBinding>,
     receipts_dir: PathBuf,
     keys: Arc<KeyCache>,
     pools: ProvingPools,
@@ -148,6 +152,7 @@ impl Shared {
         doc["distributor"] = json!(distributor.to_hex());
         doc["distributor_node_id"] = json!(distributor.node_id().to_string());
         doc["fault"] = json!(format!("{:?}", self.settings.fault).to_lowercase());
+        doc["payout_address"] = json!(self.payout.as_ref().map(|b| b.address.to_string()));
         doc
     }
 
@@ -165,7 +170,7 @@ pub struct Prover {
 
 impl Prover {
     /// A prover for `secret`, working for `distributor`, receipts under
-    /// `<data_dir>/receipts`.
+    /// `<data_dir>/receipts`, its payout binding in `<data_dir>`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: ProverSection,
@@ -176,7 +181,8 @@ impl Prover {
         metrics: Arc<Metrics>,
         resources: Resources,
         stop: watch::Receiver<bool>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
+        let payout = payout::binding(&secret, &settings.payout_address, data_dir)?;
         let client = Arc::new(Client::new(secret, distributor, net, metrics));
         let receipts_dir = data_dir.join("receipts");
         let mut tally = Tally::default();
@@ -191,10 +197,11 @@ impl Prover {
                 warn!(target: "prover", error = %format!("{e:#}"), "cannot read the owed-receipts list")
             }
         }
-        Self {
+        Ok(Self {
             shared: Arc::new(Shared {
                 client,
                 settings,
+                payout,
                 receipts_dir,
                 keys: resources.keys,
                 pools: resources.pools,
@@ -204,7 +211,7 @@ impl Prover {
                 stop,
                 started: Instant::now(),
             }),
-        }
+        })
     }
 
     /// A handle to read this prover's status while it runs.

@@ -319,7 +319,7 @@ fn keep(dir: &Path, job: JobId, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// Writes `path` in `dir` with `write`: a temporary file, synced, renamed
 /// over `path`, then `dir` synced so the rename lasts.
-fn write_durably(
+pub(super) fn write_durably(
     dir: &Path,
     path: &Path,
     write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,

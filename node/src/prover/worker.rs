@@ -371,6 +371,7 @@ async fn prove_and_submit(
         job: assignment.job,
         request: assignment.request,
         proof: proof.to_bytes().to_vec(),
+        payout: shared.payout.clone(),
     };
     let replay = match shared.settings.fault {
         Fault::Byzantine => byzantine.spoil(&mut submission, assignment),

@@ -4,8 +4,9 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use ledger::merkle::MerkleTree;
+use ledger::state::balance_leaf;
+use node::chain::ChainError;
 use node::chain::Payouts::{self, PayoutsInstance};
-use node::chain::{ChainError, balance_leaf};
 use protocol::identity::PublicKey;
 
 use super::anvil::{Anvil, Dyn};
@@ -56,7 +57,14 @@ impl BalanceTree {
     pub fn new(entries: Vec<(PublicKey, u64, Address)>) -> Self {
         let leaves = entries
             .iter()
-            .map(|(key, balance, payout)| balance_leaf(key, *balance, *payout))
+            .map(|(key, balance, payout)| {
+                let account = ledger::Account {
+                    balance: *balance,
+                    payout: protocol::PayoutAddress(payout.0.0),
+                    payout_seq: 1,
+                };
+                balance_leaf(key, &account)
+            })
             .collect();
         Self {
             entries,
@@ -78,6 +86,20 @@ impl BalanceTree {
             index: index as u64,
             count: self.entries.len() as u64,
             path: path_of(&self.tree, index as u64),
+        }
+    }
+}
+
+impl ClaimArgs {
+    /// The claim a ledger's balance proof makes.
+    pub fn from_proof(proof: &ledger::BalanceProof) -> Self {
+        Self {
+            prover: proof.prover,
+            balance: proof.account.balance,
+            payout: node::chain::payout_address(proof.account.payout),
+            index: proof.index,
+            count: proof.header.header.account_count,
+            path: proof.path.iter().map(|h| B256::from(h.0)).collect(),
         }
     }
 }

@@ -284,10 +284,23 @@ impl Harness {
         assignment: &Assignment,
         proof: Vec<u8>,
     ) -> ReplyTo {
+        self.submit_with(key, assignment, proof, None).await
+    }
+
+    /// Submits `proof` for `assignment` from `key` with a payout binding;
+    /// returns the reply id.
+    pub async fn submit_with(
+        &mut self,
+        key: &SecretKey,
+        assignment: &Assignment,
+        proof: Vec<u8>,
+        payout: Option<protocol::PayoutBinding>,
+    ) -> ReplyTo {
         let submission = ProofSubmission {
             job: assignment.job,
             request: assignment.request,
             proof,
+            payout,
         };
         self.send(key, &submission).await
     }
