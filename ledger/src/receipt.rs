@@ -86,6 +86,18 @@ pub struct BalanceProof {
     pub header: SignedHeader,
 }
 
+impl BalanceProof {
+    /// The file form (protocol codec).
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes the file form.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Self, codec::CodecError> {
+        codec::decode(bytes, MAX_RECEIPT_BYTES)
+    }
+}
+
 /// Checks `proof` against the distributor's key alone: the header is the
 /// distributor's, and the account's leaf sits at the stated index under its
 /// signed balance root. Returns the account.

@@ -60,6 +60,9 @@ pub struct Config {
     /// Prover settings.
     #[command(flatten)]
     pub prover: ProverSection,
+    /// The L1 chain a distributor settles on.
+    #[command(flatten)]
+    pub chain: ChainSection,
     /// The scheduler's knobs (docs/lrp.md explains each); file only.
     #[arg(skip)]
     pub scheduler: LrpConfig,
@@ -324,6 +327,73 @@ impl Default for ProverSection {
     }
 }
 
+impl Default for ChainSection {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+/// `[chain]`: where a distributor settles its proven batches and anchors
+/// its ledger blocks (docs/settlement.md). Off unless `rpc_url` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Chain (distributor)")]
+pub struct ChainSection {
+    /// The L1's JSON-RPC URL (e.g. http://127.0.0.1:8545). Empty: no
+    /// chain; proven batches and ledger blocks stay off chain.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pub rpc_url: String,
+    /// File with the private key (hex) of the operator's chain account,
+    /// which deploys the contracts, settles batches and anchors blocks
+    /// (and pays their gas). Needed with `rpc_url`.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pub account_key: String,
+    /// The Settlement contract's address, or `deploy`: deploy one for this
+    /// distributor's circuit and genesis (kept in <data-dir>/chain.json).
+    #[arg(long, default_value = "deploy")]
+    pub settlement: String,
+    /// The Payouts contract's address, or `deploy`: deploy one paying in
+    /// ETH (kept in <data-dir>/chain.json); the operator funds it.
+    #[arg(long, default_value = "deploy")]
+    pub payouts: String,
+    /// Blocks a chain transaction must be deep before the next is sent.
+    #[arg(long, default_value_t = 1)]
+    pub confirmations: u64,
+}
+
+impl ChainSection {
+    /// The contract at `field` (`settlement` or `payouts`), or `None` to deploy.
+    pub fn contract(
+        value: &str,
+        field: &str,
+    ) -> anyhow::Result<Option<alloy::primitives::Address>> {
+        if value == "deploy" {
+            return Ok(None);
+        }
+        value.parse().map(Some).map_err(|_| {
+            anyhow::anyhow!("[chain] {field}: {value:?} is neither an address nor \"deploy\"")
+        })
+    }
+
+    /// Checks what can be checked without the chain.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.rpc_url.is_empty() {
+            return Ok(());
+        }
+        if self.account_key.is_empty() {
+            bail!(
+                "[chain] rpc_url is set but account_key is not: name the operator's chain key file (--account-key)"
+            );
+        }
+        Self::contract(&self.settlement, "settlement")?;
+        Self::contract(&self.payouts, "payouts")?;
+        if self.confirmations == 0 {
+            bail!("[chain] confirmations must be at least 1");
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     /// Reads a TOML file; unknown keys are errors (a typo must not pass silently).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -370,7 +440,7 @@ impl Config {
         let policy = flags.distributor.policy;
         let flags = toml::Table::try_from(flags).context("flags do not encode")?;
         // The sections flags can set; `[scheduler]` is file only.
-        let flagged = ["node", "network", "distributor", "prover"];
+        let flagged = ["node", "network", "distributor", "prover", "chain"];
         for (section, values) in flags
             .into_iter()
             .filter(|(s, _)| flagged.contains(&s.as_str()))
@@ -404,6 +474,7 @@ impl Config {
                 .context("[prover] payout_address (--payout-address)")?;
         }
         config.scheduler.validate()?;
+        config.chain.validate()?;
         Ok(config)
     }
 

@@ -9,7 +9,7 @@
 //! - One module per subcommand, named after it: `cli/keygen.rs`,
 //!   `cli/identity.rs`, `cli/setup.rs`, `cli/submit.rs`, `cli/proof.rs`,
 //!   `cli/run.rs`, `cli/crowd.rs`, `cli/simulate.rs`, `cli/status.rs`,
-//!   `cli/pardon.rs`, `cli/ledger.rs`.
+//!   `cli/pardon.rs`, `cli/ledger.rs`, `cli/claim.rs`.
 
 use std::process::ExitCode;
 
@@ -66,6 +66,7 @@ fn run(command: Command, run_matches: Option<clap::ArgMatches>) -> anyhow::Resul
         Command::Simulate(args) => cli::simulate::simulate(&args),
         Command::Status { at, json } => cli::status::status(&at, json),
         Command::Pardon { data_dir, prover } => cli::pardon::pardon(&data_dir, &prover),
+        Command::Claim(args) => cli::claim::claim(&args),
         Command::Ledger { command } => cli::ledger::ledger(command),
     }
 }

@@ -72,6 +72,19 @@ pub struct Metrics {
     pub queue_capacity: Family<Label, Gauge>,
     /// Ledger writes that failed (credits not yet durable, blocks not cut).
     pub ledger_write_errors: Counter,
+    /// Distributor: the last batch settled on chain.
+    pub chain_settled_batch: Gauge,
+    /// Distributor: proven batches not yet settled on chain.
+    pub chain_batches_unsettled: Gauge,
+    /// Distributor: the last ledger block anchored on chain.
+    pub chain_anchored_height: Gauge,
+    /// Distributor: ledger blocks not yet anchored on chain.
+    pub chain_blocks_unanchored: Gauge,
+    /// Distributor: gas used by its chain transactions.
+    pub chain_gas_used: Counter,
+    /// Distributor: chain steps that failed (the chain unreachable, a
+    /// transaction refused); each is retried.
+    pub chain_errors: Counter,
     /// Ledger transactions waiting for the next block.
     pub ledger_pending_txs: Gauge,
     /// Distributor: seconds from a request's arrival at the network task to
@@ -121,6 +134,12 @@ impl Metrics {
             queue_depth: Family::default(),
             queue_capacity: Family::default(),
             ledger_write_errors: Counter::default(),
+            chain_settled_batch: Gauge::default(),
+            chain_batches_unsettled: Gauge::default(),
+            chain_anchored_height: Gauge::default(),
+            chain_blocks_unanchored: Gauge::default(),
+            chain_gas_used: Counter::default(),
+            chain_errors: Counter::default(),
             ledger_pending_txs: Gauge::default(),
             overflow: Counted::default(),
             request_seconds: Family::new_with_constructor(|| {
@@ -245,6 +264,41 @@ impl Metrics {
         );
     }
 
+    /// Registers the chain client's: settlement and anchoring progress,
+    /// gas, errors.
+    fn register_chain(&self, registry: &mut Registry) {
+        registry.register(
+            "chain_settled_batch",
+            "The last batch settled on chain",
+            self.chain_settled_batch.clone(),
+        );
+        registry.register(
+            "chain_batches_unsettled",
+            "Proven batches not yet settled on chain",
+            self.chain_batches_unsettled.clone(),
+        );
+        registry.register(
+            "chain_anchored_height",
+            "The last ledger block anchored on chain",
+            self.chain_anchored_height.clone(),
+        );
+        registry.register(
+            "chain_blocks_unanchored",
+            "Ledger blocks not yet anchored on chain",
+            self.chain_blocks_unanchored.clone(),
+        );
+        registry.register(
+            "chain_gas_used",
+            "Gas used by the distributor's chain transactions",
+            self.chain_gas_used.clone(),
+        );
+        registry.register(
+            "chain_errors",
+            "Chain steps that failed and are retried",
+            self.chain_errors.clone(),
+        );
+    }
+
     /// Registers backlog and load: open jobs, queues, ledger writes,
     /// request times and overflow.
     fn register_load(&self, registry: &mut Registry) {
@@ -273,6 +327,7 @@ impl Metrics {
             "Ledger transactions waiting for the next block",
             self.ledger_pending_txs.clone(),
         );
+        self.register_chain(registry);
         registry.register(
             "request_seconds",
             "Time from a request's arrival to its answer, by kind",

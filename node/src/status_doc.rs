@@ -65,6 +65,42 @@ pub struct DistributorStatus {
     pub queues: BTreeMap<String, QueueStatus>,
     /// The payout ledger.
     pub ledger: LedgerStatus,
+    /// The L1 chain client; absent when no chain is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainView>,
+}
+
+/// `chain`: where proven batches and ledger blocks stand on L1.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ChainView {
+    /// The chain's JSON-RPC URL.
+    pub rpc: String,
+    /// Its chain id, once reached.
+    pub chain_id: Option<u64>,
+    /// The operator's account, which sends every transaction.
+    pub account: String,
+    /// The Settlement contract, once deployed or found.
+    pub settlement: Option<String>,
+    /// The Payouts contract, once deployed or found.
+    pub payouts: Option<String>,
+    /// The last batch settled on chain (0: none).
+    pub settled_batch: u64,
+    /// Proven batches not yet settled.
+    pub batches_unsettled: u64,
+    /// The last ledger block anchored on chain (0: none).
+    pub anchored_height: u64,
+    /// Ledger blocks not yet anchored.
+    pub blocks_unanchored: u64,
+    /// The operator's transactions sent and not yet mined.
+    pub pending_txs: u64,
+    /// Transactions this process saw mined.
+    pub txs_sent: u64,
+    /// Gas they used.
+    pub gas_used: u64,
+    /// The newest one's hash.
+    pub last_tx: Option<String>,
+    /// Why the last step failed, while it keeps failing.
+    pub last_error: Option<String>,
 }
 
 /// `key_setup`: where the proving and verifying keys came from.
@@ -460,6 +496,10 @@ pub(crate) mod tests {
             ("distributor", json!("00ff")),
             ("distributor_node_id", json!("abc123")),
             ("fault", json!("none")),
+            (
+                "payout_address",
+                json!("0x00000000000000000000000000000000000000a1"),
+            ),
             ("node", sample_distributor_json()["node"].clone()),
         ] {
             json[key] = value;

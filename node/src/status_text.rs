@@ -102,8 +102,28 @@ fn distributor(out: &mut String, s: &DistributorStatus, now_ms: u64) {
         .map(|(name, q)| format!("{name} {}/{}", q.depth, q.capacity))
         .collect();
     let _ = writeln!(out, "queues   {}", line.join(", "));
+    if let Some(chain) = &s.chain {
+        chain_line(out, chain);
+    }
     batches(out, &b.list);
     provers(out, &s.provers, now_ms);
+}
+
+/// Where settlement on L1 stands.
+fn chain_line(out: &mut String, c: &crate::status_doc::ChainView) {
+    let _ = writeln!(
+        out,
+        "chain    batch {} settled ({} waiting), block {} anchored ({} waiting), {} tx pending, {} gas used",
+        c.settled_batch,
+        c.batches_unsettled,
+        c.anchored_height,
+        c.blocks_unanchored,
+        c.pending_txs,
+        c.gas_used
+    );
+    if let Some(error) = &c.last_error {
+        let _ = writeln!(out, "chain    last error: {error}");
+    }
 }
 
 /// The newest batches, newest first.

@@ -6,6 +6,7 @@
 //! Each test starts its own anvil on a free port and kills it on drop.
 
 mod chain_support;
+mod harness;
 
 use alloy::primitives::{Address, B256, U256};
 use chain_support::*;
@@ -347,17 +348,21 @@ async fn check_claims(anvil: &Anvil, payouts: &PayoutsOf, funding: Funding) {
     assert_eq!(payouts.paid(key_word(&alice)).call().await.unwrap(), 450);
 }
 
-/// A real ledger's block, anchored: the prover that bound an address is
-/// paid its balance there from the ledger's own balance proof; one that
-/// bound none cannot claim; a proof from before its binding pays nothing.
+/// A real ledger's blocks, anchored, claimed with the CLI: the prover that
+/// bound an address is paid its balance there from `crowdprove ledger
+/// balance-proof`'s file with `crowdprove claim` — after the distributor's
+/// data dir is gone — and once only; one that bound none is told so before
+/// anything is sent; a proof from before its binding cannot pay.
 #[tokio::test]
 async fn a_real_ledgers_anchored_block_pays_each_prover_at_its_bound_address() {
     use ledger::{BindPayout, Credit, Ledger, LedgerConfig, Tx};
     use protocol::{BatchId, ContentHash, JobId, PayoutAddress, PayoutBinding, SecretKey};
 
     let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("distributor");
     let distributor = SecretKey::from_seed([1; 32]);
-    let mut books = Ledger::open(dir.path(), &distributor, LedgerConfig::default()).unwrap();
+    let config = LedgerConfig::default();
+    let mut books = Ledger::open(data_dir.join("ledger"), &distributor, config).unwrap();
     let (alice, bob) = (SecretKey::from_seed([2; 32]), SecretKey::from_seed([3; 32]));
     let credit = |key: &SecretKey, index: u32, amount: u64| {
         let job = JobId::new(BatchId(1), index);
@@ -391,17 +396,72 @@ async fn a_real_ledgers_anchored_block_pays_each_prover_at_its_bound_address() {
         anchor(&payouts, height, hash, root).await.unwrap();
     }
     let claimant = payouts_as(&payouts, anvil.provider(2));
-    let proof = books.balance_proof(&alice.public()).unwrap();
-    send_claim(&claimant, &ClaimArgs::from_proof(&proof), 2)
-        .await
-        .unwrap();
-    let paid_to = node::chain::payout_address(alice_pay);
-    assert_eq!(Funding::Eth.balance(&anvil, paid_to).await, U256::from(400));
-    let bob_proof = books.balance_proof(&bob.public()).unwrap();
-    let unbound = send_claim(&claimant, &ClaimArgs::from_proof(&bob_proof), 2).await;
-    assert_eq!(payouts_error(unbound), payout_unbound(bob.public()));
     let early = send_claim(&claimant, &ClaimArgs::from_proof(&before_binding), 1).await;
     assert_eq!(payouts_error(early), payout_unbound(alice.public()));
+
+    // The operator exports each prover's balance proof; then its data is gone.
+    let proof_of = |key: &SecretKey, name: &str| {
+        let out = dir.path().join(name);
+        let written = cli(&[
+            "ledger",
+            "balance-proof",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--prover",
+            &key.public().to_hex(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(written.0, "{}", written.1);
+        out
+    };
+    let (alice_proof, bob_proof) = (proof_of(&alice, "alice.proof"), proof_of(&bob, "bob.proof"));
+    drop(books);
+    std::fs::remove_dir_all(&data_dir).unwrap();
+
+    let sender_key = dir.path().join("sender.key");
+    std::fs::write(&sender_key, anvil.key(2)).unwrap();
+    let payouts_address = payouts.address().to_string();
+    let distributor_hex = distributor.public().to_hex();
+    let claim_with = |proof: &std::path::Path| {
+        cli(&[
+            "claim",
+            "--balance-proof",
+            proof.to_str().unwrap(),
+            "--distributor",
+            &distributor_hex,
+            "--rpc",
+            &anvil.url,
+            "--payouts",
+            &payouts_address,
+            "--sender-key",
+            sender_key.to_str().unwrap(),
+        ])
+    };
+    let (ok, said) = claim_with(&alice_proof);
+    assert!(ok && said.starts_with("paid 400 to 0xa1a1"), "{said}");
+    let paid_to = node::chain::payout_address(alice_pay);
+    assert_eq!(Funding::Eth.balance(&anvil, paid_to).await, U256::from(400));
+    let (ok, said) = claim_with(&alice_proof);
+    assert!(!ok && said.contains("nothing to claim"), "{said}");
+    assert_eq!(Funding::Eth.balance(&anvil, paid_to).await, U256::from(400));
+    let (ok, said) = claim_with(&bob_proof);
+    assert!(
+        !ok && said.contains("no payout address was bound"),
+        "{said}"
+    );
+}
+
+/// Runs the `crowdprove` binary: whether it succeeded, and what it said
+/// (stdout, then stderr).
+fn cli(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crowdprove"))
+        .args(args)
+        .output()
+        .expect("run crowdprove");
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), said)
 }
 
 fn key_word(key: &PublicKey) -> B256 {
@@ -425,5 +485,131 @@ async fn an_unfunded_claim_reverts_and_records_nothing() {
     assert_eq!(
         Funding::Eth.balance(&anvil, alice_pay).await,
         U256::from(300)
+    );
+}
+
+/// Proves one batch of four jobs through the in-process distributor.
+async fn prove_a_batch(h: &mut harness::Harness) {
+    let answer = h.submit_batch().await;
+    assert_eq!(answer["jobs"], 4, "{answer}");
+    let p = harness::prover(1);
+    for _ in 0..4 {
+        let assignment = h.claim(&p).await;
+        let proof = harness::prove(&assignment);
+        let reply = h.submit(&p, &assignment, proof).await;
+        let verdict = h.verdict(reply).await;
+        assert!(
+            matches!(
+                verdict.outcome,
+                protocol::messages::Outcome::Accepted { .. }
+            ),
+            "{verdict:?}"
+        );
+    }
+}
+
+/// Where the chain client stands, from `/status`.
+fn chain_of(doc: &serde_json::Value) -> (u64, u64, u64) {
+    let chain = &doc["chain"];
+    (
+        chain["settled_batch"].as_u64().unwrap_or(0),
+        chain["anchored_height"].as_u64().unwrap_or(0),
+        doc["ledger"]["height"].as_u64().unwrap_or(0),
+    )
+}
+
+/// The distributor as a chain client, in-process against a real anvil: it
+/// deploys both contracts, settles every proven batch (the contract's root
+/// becomes the last batch's new root) and anchors every ledger block, in
+/// order; restarted, it goes on from the chain's state with the contracts
+/// it deployed, settling the next batch and sending nothing twice.
+#[tokio::test]
+async fn the_distributor_settles_every_proven_batch_and_anchors_every_block() {
+    use alloy::providers::Provider;
+
+    let anvil = Anvil::start();
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("operator.key");
+    std::fs::write(&key_file, anvil.key(0)).unwrap();
+    let url = anvil.url.clone();
+    let mut h = harness::Harness::start_with(|c| {
+        c.chain.rpc_url = url;
+        c.chain.account_key = key_file.to_str().unwrap().to_string();
+    })
+    .await;
+    for _ in 0..2 {
+        prove_a_batch(&mut h).await;
+    }
+    let caught_up = |doc: &serde_json::Value| {
+        let (settled, anchored, height) = chain_of(doc);
+        settled == 2 && height > 0 && anchored == height
+    };
+    let doc = h
+        .status_until("batches settled, blocks anchored", caught_up)
+        .await;
+    let settlement: Address = doc["chain"]["settlement"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let payouts: Address = doc["chain"]["payouts"].as_str().unwrap().parse().unwrap();
+    assert_eq!(doc["chain"]["pending_txs"], 0, "{doc:#}");
+    let sent_before = doc["chain"]["txs_sent"].as_u64().unwrap();
+
+    let mut h = h.restart().await;
+    prove_a_batch(&mut h).await;
+    let doc = h
+        .status_until("the third batch settled", |doc| {
+            let (settled, anchored, height) = chain_of(doc);
+            settled == 3 && anchored == height
+        })
+        .await;
+    assert_eq!(
+        doc["chain"]["settlement"].as_str(),
+        Some(settlement.to_string().as_str())
+    );
+    assert_eq!(
+        doc["chain"]["payouts"].as_str(),
+        Some(payouts.to_string().as_str())
+    );
+    h.stop().await.unwrap();
+
+    // On chain: three batches, the root the store recorded for the third,
+    // every block anchored once with the ledger's own hash and root.
+    let provider = anvil.provider(1);
+    let contract = Settlement::new(settlement, provider.clone());
+    let store = node::distributor::store::JobStore::open(h.dir.path().join("jobs")).unwrap();
+    let third = store.batch(protocol::BatchId(3)).unwrap().unwrap();
+    assert_eq!(state_of(&contract).await, (root_word(&third.new_root), 3));
+    let books = h.ledger();
+    let payouts = node::chain::Payouts::new(payouts, provider);
+    let anchored = payouts.lastHeight().call().await.unwrap();
+    assert!(
+        anchored + 1 >= books.height(),
+        "at most the block cut at shutdown waits"
+    );
+    for height in 1..=anchored {
+        let block = books.header(height).unwrap().unwrap();
+        let root = payouts.balanceRoots(height).call().await.unwrap();
+        let hash = payouts.blockHashes(height).call().await.unwrap();
+        assert_eq!(
+            root,
+            B256::from(block.header.balance_root.0),
+            "height {height}"
+        );
+        assert_eq!(hash, B256::from(block.hash().0), "height {height}");
+    }
+    // Each transaction was sent once: two deployments, then one per batch
+    // and per block, across the restart (a duplicate would have reverted
+    // on estimation and been counted nowhere, so count the account's nonce).
+    let nonce = anvil
+        .provider(0)
+        .get_transaction_count(anvil.address(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        nonce,
+        2 + 3 + anchored,
+        "sent before the restart: {sent_before}"
     );
 }

@@ -1,18 +1,21 @@
-//! Deploying the contracts, settling a batch, anchoring a ledger block.
+//! Deploying the contracts, settling a batch, anchoring a ledger block,
+//! claiming a prover's pay; the signing provider they are sent through.
 //!
 //! Every call waits for the transaction's receipt; a transaction that the
 //! node estimates to revert fails before it is sent, with the contract's
 //! custom error in its revert data ([`ChainError::settlement_revert`],
 //! [`ChainError::payouts_revert`] decode it).
 
+use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, U256};
-use alloy::providers::Provider;
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionReceipt;
+use alloy::signers::local::PrivateKeySigner;
 use prover_core::VerifyingKey;
 
 use super::bindings::Payouts::{self, PayoutsErrors, PayoutsInstance};
 use super::bindings::Settlement::{self, SettlementErrors, SettlementInstance};
-use super::calldata::{BatchCalldata, key_words};
+use super::calldata::{BatchCalldata, key_words, payout_address};
 
 /// What went wrong talking to the chain.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,9 @@ pub enum ChainError {
     /// The proofs or inputs could not be encoded.
     #[error("cannot encode the batch: {0}")]
     Encode(#[from] prover_core::Error),
+    /// The RPC URL or the account key is unusable.
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl ChainError {
@@ -118,6 +124,45 @@ pub async fn anchor<P: Provider>(
 ) -> Result<TransactionReceipt> {
     let call = payouts.anchor(height, block_hash, balance_root);
     mined(call.send().await?.get_receipt().await)
+}
+
+/// Claims the balance `proof` shows on `payouts` (anyone may send it): the
+/// contract pays the bound address the balance less what it paid before.
+pub async fn claim<P: Provider>(
+    payouts: &PayoutsInstance<P>,
+    proof: &ledger::BalanceProof,
+) -> Result<TransactionReceipt> {
+    let header = &proof.header.header;
+    let call = payouts.claim(
+        B256::from(proof.prover.0),
+        proof.account.balance,
+        payout_address(proof.account.payout),
+        header.height,
+        U256::from(proof.index),
+        U256::from(header.account_count),
+        proof.path.iter().map(|h| B256::from(h.0)).collect(),
+    );
+    mined(call.send().await?.get_receipt().await)
+}
+
+/// A provider for the node at `url` that signs with the account whose
+/// private key is `key` (hex, `0x` optional). It asks the node for every
+/// nonce: alloy's default cached nonce counts a call whose gas estimate
+/// reverted, and the next transaction then waits in the pool forever.
+pub fn signing_provider(url: &str, key: &str) -> Result<DynProvider> {
+    let signer: PrivateKeySigner = key.trim().parse().map_err(|_| {
+        ChainError::Setup("the account key is not a 32-byte hex private key".into())
+    })?;
+    let url = url
+        .parse()
+        .map_err(|e| ChainError::Setup(format!("invalid RPC URL {url:?}: {e}")))?;
+    Ok(ProviderBuilder::default()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased())
 }
 
 fn mined(

@@ -11,7 +11,8 @@
 //! # Layout
 //! - [`bindings`]: `Settlement` and `Payouts`, generated from the artifacts.
 //! - [`calldata`]: prover-core's proofs, inputs and keys as contract arguments.
-//! - [`deploy`]: deploying both contracts, settling a batch, anchoring a block.
+//! - [`deploy`]: deploying both contracts, settling a batch, anchoring a
+//!   block, claiming a balance; the signing provider.
 
 pub mod bindings;
 pub mod calldata;
@@ -19,4 +20,7 @@ pub mod deploy;
 
 pub use bindings::{Payouts, Settlement};
 pub use calldata::{BatchCalldata, batch_calldata, payout_address};
-pub use deploy::{ChainError, SettlementMode, anchor, deploy_payouts, deploy_settlement, settle};
+pub use deploy::{
+    ChainError, SettlementMode, anchor, claim, deploy_payouts, deploy_settlement, settle,
+    signing_provider,
+};

@@ -38,6 +38,20 @@ pub(crate) enum LedgerCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a prover's balance proof at the last block: its account (the
+    /// cumulative balance and the payout address it bound) and the path to
+    /// the block's signed balance root. `crowdprove claim` pays it out on
+    /// chain once that block is anchored.
+    BalanceProof {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// The prover's public key (hex).
+        #[arg(long)]
+        prover: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Re-walk the chain, recompute every hash and signature, and check that
     /// no job is credited twice.
     Verify {
@@ -98,6 +112,7 @@ pub(crate) fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
         LedgerCommand::Balance { at, prover } => balance(&at, &prover),
         LedgerCommand::History { at, prover } => history(&at, &prover),
         LedgerCommand::Receipt { at, job, out } => receipt(&at, &job, out.as_deref()),
+        LedgerCommand::BalanceProof { at, prover, out } => balance_proof(&at, &prover, &out),
         LedgerCommand::Verify { at, distributor } => verify(&at, distributor.as_deref()),
         LedgerCommand::CheckReceipt {
             receipt,
@@ -123,6 +138,29 @@ fn balance(at: &LedgerAt, prover: &str) -> anyhow::Result<()> {
     let prover = parse_public_key(prover)?;
     let ledger = open(at)?;
     println!("{}", ledger.balance(&prover));
+    Ok(())
+}
+
+/// `ledger balance-proof`: writes `prover`'s balance proof at the tip to `out`.
+fn balance_proof(at: &LedgerAt, prover: &str, out: &Path) -> anyhow::Result<()> {
+    let prover = parse_public_key(prover)?;
+    let ledger = open(at)?;
+    let Some(proof) = ledger.balance_proof(&prover) else {
+        bail!(
+            "prover {} has no account at block {} (no credit in a block yet)",
+            prover.to_hex(),
+            ledger.height()
+        );
+    };
+    std::fs::write(out, proof.encode())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "balance {} payable to {} at block {}: written to {}",
+        proof.account.balance,
+        proof.account.payout,
+        ledger.height(),
+        out.display()
+    );
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use node::node_info::NodeInfo;
 
+pub(crate) mod claim;
 pub(crate) mod crowd;
 pub(crate) mod identity;
 pub(crate) mod keygen;
@@ -160,6 +161,14 @@ pub(crate) enum Command {
         #[arg(long)]
         prover: String,
     },
+    /// Pay a prover's ledger balance out on chain from a balance proof.
+    ///
+    /// Checks the proof against the distributor's key, then sends the
+    /// Payouts contract's `claim`: it pays the address the prover bound the
+    /// balance less what it paid before, so claiming twice pays once. Get
+    /// the proof with `crowdprove ledger balance-proof`; its block must be
+    /// anchored on chain (docs/settlement.md).
+    Claim(claim::ClaimArgs),
     /// Read the distributor's ledger: balances, history, receipts, checks.
     Ledger {
         #[command(subcommand)]

@@ -30,6 +30,7 @@
 //! - [`courier`]: what the journal and payout writer pass on once durable.
 //! - [`batch`]: batches built, stored, announced, checked and proven.
 //! - [`http`]: the operator API's requests (batches in, proofs out).
+//! - [`chain`]: proven batches settled and ledger blocks anchored on L1.
 //! - [`start`]: start-up — keys, state, services, replay, recovery.
 //! - services: [`scheduler`] (the LRP and history; the one `apply`),
 //!   [`journal`] (job-store writer), [`verify`] (verification pool),
@@ -44,6 +45,7 @@
 
 pub mod batch;
 pub mod centralized;
+pub mod chain;
 pub mod courier;
 pub mod handout;
 pub mod history;
@@ -160,10 +162,19 @@ struct Services {
     internal: mpsc::UnboundedReceiver<Internal>,
     /// Taken at shutdown.
     threads: Option<Threads>,
+    /// The L1 chain client, if a chain is configured.
+    chain: ChainService,
     edge_stats: Arc<dyn Fn() -> crate::network::NetStats + Send + Sync>,
     metrics: Arc<Metrics>,
     status: StatusBoard,
     info: NodeInfo,
+}
+
+/// The chain client: configured at open, started by the run loop (it is a
+/// task on the node's runtime).
+enum ChainService {
+    Configured(Option<Box<self::chain::ChainSettings>>),
+    Running(self::chain::ChainClient),
 }
 
 /// The services' threads, joined at shutdown in pipeline order.
@@ -204,6 +215,7 @@ impl Distributor {
         mut shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         self.announce_open_batches()?;
+        self.start_chain()?;
         self.refresh_status(&lanes, &api);
         let mut tick = tokio::time::interval(TICK);
         let result = loop {
@@ -228,7 +240,26 @@ impl Distributor {
         result
     }
 
+    /// Starts the chain client, if one is configured.
+    fn start_chain(&mut self) -> anyhow::Result<()> {
+        if let ChainService::Configured(Some(settings)) = &self.services.chain {
+            let client = self::chain::ChainClient::start(
+                (**settings).clone(),
+                self.core.store.clone(),
+                self.core.ledger.clone(),
+                self.services.metrics.clone(),
+            )?;
+            self.services.chain = ChainService::Running(client);
+        }
+        Ok(())
+    }
+
     async fn shutdown(mut self) {
+        if let ChainService::Running(client) =
+            std::mem::replace(&mut self.services.chain, ChainService::Configured(None))
+        {
+            client.stop().await;
+        }
         let services = &mut self.services;
         info!(target: "distributor", verifying = services.pool.depth(), "stopping: draining the services");
         services.intake.close();
@@ -409,6 +440,10 @@ impl Distributor {
             uptime_ms: counters.started.elapsed().as_millis() as u64,
             batches_stored: counters.batches_stored,
             batches_proven: counters.batches_proven,
+            chain: match &services.chain {
+                ChainService::Running(client) => Some(client.view()),
+                ChainService::Configured(_) => None,
+            },
         });
         services.status.publish(doc);
     }

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::centralized::LocalProver;
+use super::chain::ChainSettings;
 use super::courier::{Courier, Durable, Teller};
 use super::intake::{Intake, OpenStatements, Workload};
 use super::journal::Journal;
@@ -30,7 +31,7 @@ use super::submission::Settlement;
 use super::verify::{self, VerifyPool};
 use super::wire::{Edge, Outbox};
 use super::{Core, Counters, Distributor, Internal, Services, Threads};
-use crate::config::{Config, DistributorSection};
+use crate::config::{ChainSection, Config, DistributorSection};
 use crate::disk::Space;
 use crate::metrics::Metrics;
 use crate::node_info::NodeInfo;
@@ -127,6 +128,7 @@ impl Distributor {
             space: &space,
             internal_tx: &internal_tx,
         };
+        let chain = chain_settings(config, &keys)?;
         let started = start_services(settings, &keys, &state, workload, &wiring)?;
         let scheduler = replay(config, &state.store, started.journal)?;
         let local = local_prover(settings, &keys)?;
@@ -142,6 +144,7 @@ impl Distributor {
             internal_tx,
             internal,
             threads: Some(started.threads),
+            chain: super::ChainService::Configured(chain),
             edge_stats: edge.stats,
             metrics,
             status,
@@ -530,6 +533,26 @@ fn admission(config: &Config, settings: &DistributorSection) -> anyhow::Result<A
             per_subnet: settings.rate_limit_per_subnet_per_sec,
         },
     ))
+}
+
+/// The chain client's settings, if `[chain] rpc_url` is set.
+fn chain_settings(config: &Config, keys: &Keys) -> anyhow::Result<Option<Box<ChainSettings>>> {
+    let chain = &config.chain;
+    if chain.rpc_url.is_empty() {
+        return Ok(None);
+    }
+    let key = std::fs::read_to_string(&chain.account_key)
+        .with_context(|| format!("cannot read the chain account key {}", chain.account_key))?;
+    Ok(Some(Box::new(ChainSettings {
+        rpc: chain.rpc_url.clone(),
+        key,
+        settlement: ChainSection::contract(&chain.settlement, "settlement")?,
+        payouts: ChainSection::contract(&chain.payouts, "payouts")?,
+        confirmations: chain.confirmations,
+        data_dir: config.node.data_dir.clone(),
+        verifying_key: keys.verifying_key.clone(),
+        statements: matches!(keys.definition, Circuit::Circom(_)),
+    })))
 }
 
 /// The service threads, started and wired to each other and the run loop.

@@ -20,8 +20,8 @@ use crate::config::{DistributorSection, Role};
 use crate::network::NetStats;
 use crate::node_info::NodeInfo;
 use crate::status_doc::{
-    BatchStatus, BatchesStatus, BlockStatus, DistributorStatus, JobsStatus, KeySetupStatus,
-    LedgerStatus, ProverRow, QueueStatus, VerificationStatus, WireStatus,
+    BatchStatus, BatchesStatus, BlockStatus, ChainView, DistributorStatus, JobsStatus,
+    KeySetupStatus, LedgerStatus, ProverRow, QueueStatus, VerificationStatus, WireStatus,
 };
 
 /// How often the snapshot is rebuilt.
@@ -99,6 +99,7 @@ pub(crate) struct Parts<'a> {
     pub(crate) uptime_ms: u64,
     pub(crate) batches_stored: u64,
     pub(crate) batches_proven: u64,
+    pub(crate) chain: Option<ChainView>,
 }
 
 /// Builds the `/status` document.
@@ -170,6 +171,7 @@ pub(crate) fn document(p: &Parts<'_>) -> DistributorStatus {
                 time_ms: tip.header.timestamp.0,
             },
         },
+        chain: p.chain.clone(),
     }
 }
 
@@ -439,6 +441,7 @@ mod tests {
             uptime_ms: 125_000,
             batches_stored: 2,
             batches_proven: 1,
+            chain: None,
         };
         for verify_count in [4, 0] {
             parts.verify_count = verify_count;

@@ -6,9 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use alloy::network::EthereumWallet;
 use alloy::primitives::Address;
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::DynProvider;
 use alloy::signers::local::PrivateKeySigner;
 
 /// The provider type the tests use.
@@ -30,6 +29,8 @@ pub struct Anvil {
     /// One provider per dev account, made once: each keeps its account's
     /// nonce, so two providers of one account would collide.
     providers: Vec<Dyn>,
+    /// Its JSON-RPC URL.
+    pub url: String,
 }
 
 /// The anvil binary from `@foundry-rs/anvil` in scripts/circom-tools.
@@ -69,12 +70,21 @@ impl Anvil {
         });
         let url = format!("http://{address}");
         let providers = KEYS.iter().map(|key| provider_for(&url, key)).collect();
-        Self { child, providers }
+        Self {
+            child,
+            providers,
+            url,
+        }
     }
 
     /// The provider that signs with dev account `account`.
     pub fn provider(&self, account: usize) -> Dyn {
         self.providers[account].clone()
+    }
+
+    /// Dev account `account`'s private key (hex).
+    pub fn key(&self, account: usize) -> &'static str {
+        KEYS[account]
     }
 
     /// Dev account `account`'s address.
@@ -87,17 +97,7 @@ impl Anvil {
 }
 
 fn provider_for(url: &str, key: &str) -> Dyn {
-    let signer: PrivateKeySigner = key.parse().expect("a valid key");
-    // The simple nonce manager asks the node for every transaction: the
-    // default cached one counts a nonce for a call whose gas estimate
-    // reverted, and the next transaction then waits in the pool forever.
-    ProviderBuilder::default()
-        .with_gas_estimation()
-        .with_simple_nonce_management()
-        .fetch_chain_id()
-        .wallet(EthereumWallet::from(signer))
-        .connect_http(url.parse().expect("a valid URL"))
-        .erased()
+    node::chain::signing_provider(url, key).expect("a valid URL and key")
 }
 
 impl Drop for Anvil {
