@@ -10,7 +10,9 @@
 //! - `logged`: a journal group synced, its follow-ups (an assignment sent,
 //!   a credit queued) not yet run;
 //! - `credited`: credits durable in the ledger, their provers not yet told;
-//! - `block-cut`: a block written, nothing else yet.
+//! - `block-cut`: a block written, nothing else yet;
+//! - `chain-sent` (with `[chain]` only): a chain transaction (a settlement,
+//!   an anchor) sent, its receipt not yet seen.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +35,8 @@ pub enum Point {
     Credited,
     /// A block written.
     BlockCut,
+    /// A chain transaction sent, its receipt not yet seen.
+    ChainSent,
 }
 
 impl Point {
@@ -45,6 +49,9 @@ impl Point {
         Point::BlockCut,
     ];
 
+    /// The chain client's points (passed only with `[chain]` set).
+    pub const CHAIN: [Point; 1] = [Point::ChainSent];
+
     /// The point's name in [`ENV`].
     pub fn name(self) -> &'static str {
         match self {
@@ -53,6 +60,7 @@ impl Point {
             Point::Logged => "logged",
             Point::Credited => "credited",
             Point::BlockCut => "block-cut",
+            Point::ChainSent => "chain-sent",
         }
     }
 }
@@ -67,13 +75,11 @@ static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
 
 fn parse(value: &str) -> anyhow::Result<(Point, u64)> {
     let (name, n) = value.split_once(':').unwrap_or((value, "1"));
-    let point = Point::ALL
-        .into_iter()
-        .find(|p| p.name() == name)
-        .with_context(|| {
-            let names: Vec<_> = Point::ALL.iter().map(|p| p.name()).collect();
-            format!("unknown crash point {name:?}; one of {}", names.join(", "))
-        })?;
+    let every = Point::ALL.into_iter().chain(Point::CHAIN);
+    let point = every.clone().find(|p| p.name() == name).with_context(|| {
+        let names: Vec<_> = every.map(|p| p.name()).collect();
+        format!("unknown crash point {name:?}; one of {}", names.join(", "))
+    })?;
     let at: u64 = n
         .parse()
         .ok()

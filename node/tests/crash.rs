@@ -4,6 +4,9 @@
 //! prover is paid for exactly the proofs it was told were accepted, with a
 //! receipt for each.
 
+#[allow(dead_code, unreachable_pub)]
+#[path = "chain_support/anvil.rs"]
+mod anvil;
 mod support;
 
 use std::os::unix::process::ExitStatusExt;
@@ -289,4 +292,113 @@ fn a_full_disk_stops_the_distributor_clearly_and_loses_no_credit() {
     assert!(net.stop(d).success());
     check_ledger(&net, net.node(d), 1, 16, REWARD);
     drop(disk);
+}
+
+/// The chain client SIGKILLed at its worst moments: between sending a
+/// chain transaction (a settlement or an anchor) and seeing its receipt —
+/// on a chain that mines a block every 4 s, so the transaction is still
+/// pending when the distributor comes back — and right after a ledger
+/// block is cut, before its anchoring. Each time it restarts from the
+/// chain's state: every batch ends settled and every block anchored exactly
+/// once, and the operator's account sent exactly those transactions and
+/// the two deployments.
+#[test]
+fn a_distributor_killed_while_settling_lands_every_batch_and_block_once() {
+    use alloy::providers::Provider;
+
+    let anvil = anvil::Anvil::start_with(&["--block-time", "4"]);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("operator.key");
+    std::fs::write(&key_file, anvil.key(0)).unwrap();
+    let key_path = key_file.to_str().unwrap();
+    let mut net = Net::new();
+    let chain = ["--rpc-url", anvil.url.as_str(), "--account-key", key_path];
+    // Few ledger blocks: each anchor waits for a chain block.
+    let (d, key, boot) = net.start_distributor("block_interval_ms = 3000", &chain);
+    let listen = boot.split("/p2p/").next().unwrap().to_string();
+    let mut args = net.node(d).args.clone();
+    args.extend(["--listen".to_string(), listen]);
+    let prover = net.start_prover("prover", &key, &boot, &[]);
+    net.wait_distributor(d, "the prover connected", |s| s.peers >= 1);
+    net.submit_batch(d);
+    // Both contracts deployed and their addresses kept before the first
+    // kill (a kill between a deployment and that write deploys again).
+    net.wait_distributor(d, "the contracts deployed", |s| {
+        s.chain.as_ref().is_some_and(|c| c.settlement.is_some())
+    });
+    let deaths = [
+        (Point::ChainSent, 1),
+        (Point::ChainSent, 2),
+        (Point::BlockCut, 1),
+        (Point::ChainSent, 3),
+    ];
+    net.kill(d);
+    for (round, (point, n)) in deaths.into_iter().enumerate() {
+        net.node_mut(d).env = vec![(
+            node::crash::ENV.to_string(),
+            format!("{}:{n}", point.name()),
+        )];
+        if net.try_restart(d, Some(args.clone())).is_err() {
+            continue; // died while starting up, at the point
+        }
+        if net
+            .try_distributor_status(d)
+            .is_some_and(|s| open_jobs(&s) == 0)
+        {
+            let _ = net.try_submit_batch(d);
+        }
+        let exit = net.wait_exit(d, &format!("round {round}: the crash at {point:?}"));
+        assert_eq!(exit.signal(), Some(9), "round {round}: {exit}");
+    }
+    net.node_mut(d).env.clear();
+    net.restart(d, Some(args));
+    let _ = net.try_submit_batch(d);
+    let status = net.wait_distributor(d, "every batch settled, every block anchored", |s| {
+        let Some(chain) = &s.chain else { return false };
+        let proven = s.batches.proven;
+        s.batches.total == proven
+            && proven >= 2
+            && chain.settled_batch == proven
+            && chain.anchored_height == s.ledger.height
+            && chain.pending_txs == 0
+    });
+    let proven = status.batches.proven;
+    let chain = status.chain.unwrap();
+    let (settlement, status_payouts) = (chain.settlement.unwrap(), chain.payouts.unwrap());
+    let log = net.log("distributor");
+    assert_eq!(
+        log.matches("crash point reached").count(),
+        deaths.len(),
+        "every crash point was reached"
+    );
+    assert!(
+        log.contains("pending: waiting for them, sending nothing new"),
+        "a transaction sent before a kill was found pending after the restart"
+    );
+    net.stop(prover);
+    assert!(net.stop(d).success());
+    // On chain, once it stopped: the operator's account sent two
+    // deployments, one settlement per batch settled and one anchor per
+    // block anchored, and nothing else (a duplicate would have been a
+    // transaction too, reverted or not).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let provider = anvil.provider(1);
+    let settlement: alloy::primitives::Address = settlement.parse().unwrap();
+    let payouts: alloy::primitives::Address = status_payouts.parse().unwrap();
+    let (settled, anchored, nonce) = rt.block_on(async {
+        let contract = node::chain::Settlement::new(settlement, provider.clone());
+        let payouts = node::chain::Payouts::new(payouts, provider.clone());
+        let operator = anvil.address(0);
+        (
+            contract.lastBatch().call().await.unwrap(),
+            payouts.lastHeight().call().await.unwrap(),
+            provider.get_transaction_count(operator).await.unwrap(),
+        )
+    });
+    assert!(settled >= proven, "settled {settled} of {proven}");
+    assert_eq!(
+        nonce,
+        2 + settled + anchored,
+        "settled {settled}, anchored {anchored}"
+    );
 }

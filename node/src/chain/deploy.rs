@@ -115,6 +115,14 @@ pub async fn settle<P: Provider>(
     mined(call.send().await?.get_receipt().await)
 }
 
+/// Waits for a sent transaction's receipt; one mined but reverted is an
+/// error.
+pub async fn receipt(
+    pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+) -> Result<TransactionReceipt> {
+    mined(pending.get_receipt().await)
+}
+
 /// Anchors ledger block `height` (its hash and balance root).
 pub async fn anchor<P: Provider>(
     payouts: &PayoutsInstance<P>,

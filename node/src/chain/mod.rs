@@ -21,6 +21,6 @@ pub mod deploy;
 pub use bindings::{Payouts, Settlement};
 pub use calldata::{BatchCalldata, batch_calldata, payout_address};
 pub use deploy::{
-    ChainError, SettlementMode, anchor, claim, deploy_payouts, deploy_settlement, settle,
+    ChainError, SettlementMode, anchor, claim, deploy_payouts, deploy_settlement, receipt, settle,
     signing_provider,
 };

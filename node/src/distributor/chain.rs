@@ -38,7 +38,7 @@ use super::store::JobStore;
 use crate::chain::Payouts::PayoutsInstance;
 use crate::chain::Settlement::SettlementInstance;
 use crate::chain::calldata::root_word;
-use crate::chain::{self, SettlementMode};
+use crate::chain::{self, ChainError, SettlementMode};
 use crate::metrics::Metrics;
 use crate::status_doc::ChainView;
 
@@ -218,8 +218,15 @@ impl Client {
             .get_transaction_count(self.account)
             .pending()
             .await?;
-        self.view.lock().expect("chain view lock").pending_txs = sent.saturating_sub(mined);
-        if sent > mined {
+        let pending = sent.saturating_sub(mined);
+        let was = std::mem::replace(
+            &mut self.view.lock().expect("chain view lock").pending_txs,
+            pending,
+        );
+        if pending > 0 {
+            if was == 0 {
+                info!(target: "chain", pending, "operator transaction(s) pending: waiting for them, sending nothing new");
+            }
             return Ok(());
         }
         if let Some(at) = self.last_mined {
@@ -314,7 +321,10 @@ impl Client {
             return Ok(false);
         };
         let calldata = chain::batch_calldata(&chunks)?;
-        let receipt = chain::settle(settlement, next.0, &calldata).await?;
+        let call = settlement.settle(next.0, calldata.proofs, calldata.inputs);
+        let pending = call.send().await.map_err(ChainError::from)?;
+        crate::crash::at(crate::crash::Point::ChainSent);
+        let receipt = chain::receipt(pending).await?;
         info!(target: "chain", batch = %next, chunks = chunks.len(), gas = receipt.gas_used, "batch settled");
         self.mined(&receipt);
         Ok(true)
@@ -370,13 +380,14 @@ impl Client {
             return Ok(());
         };
         let header = &block.header;
-        let receipt = chain::anchor(
-            &contracts.payouts,
+        let call = contracts.payouts.anchor(
             header.height,
             B256::from(block.hash().0),
             B256::from(header.balance_root.0),
-        )
-        .await?;
+        );
+        let pending = call.send().await.map_err(ChainError::from)?;
+        crate::crash::at(crate::crash::Point::ChainSent);
+        let receipt = chain::receipt(pending).await?;
         info!(target: "chain", height = header.height, gas = receipt.gas_used, "ledger block anchored");
         self.mined(&receipt);
         Ok(())

@@ -48,8 +48,14 @@ pub fn anvil_binary() -> PathBuf {
 impl Anvil {
     /// Starts anvil on a free port and waits until it listens.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts anvil with `extra` arguments (e.g. `--block-time 1`).
+    pub fn start_with(extra: &[&str]) -> Self {
         let mut child = Command::new(anvil_binary())
             .args(["--port", "0", "--accounts", "3", "--host", "127.0.0.1"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
