@@ -51,6 +51,54 @@ def prover_rows(run):
     return rows
 
 
+def settlement_summary(settlement):
+    """Gas, latency and claims of the run's settlement on chain; None without a chain."""
+    if settlement is None:
+        return None
+    settles = settlement["settles"]
+    chunks = sum(x["chunks"] for x in settles)
+    gas = sum(x["gas"] for x in settles)
+    anchors = settlement["anchors"]
+    latency = settlement["latency_s"]
+    claims = settlement["claims"]
+    claim_gas = [c["claim_gas"] for c in claims if c["claim_gas"]]
+    chain = settlement.get("chain") or {}
+    return {
+        "caught_up": settlement["caught_up"],
+        "batches_settled": chain.get("settled_batch", 0),
+        "blocks_anchored": chain.get("anchored_height", 0),
+        "gas_per_batch": gas / len(settles) if settles else None,
+        "gas_per_chunk_proof": gas / chunks if chunks else None,
+        "gas_per_anchor": sum(anchors) / len(anchors) if anchors else None,
+        "gas_per_claim": sum(claim_gas) / len(claim_gas) if claim_gas else None,
+        "settle_latency_mean_s": sum(latency) / len(latency) if latency else None,
+        "settle_latency_max_s": max(latency) if latency else None,
+        "claims": [{k: c[k] for k in ("name", "ledger", "paid", "claim_gas")} for c in claims],
+        "claims_match": settlement["claims_match"],
+    }
+
+
+def settlement_lines(t):
+    """The report's lines on the chain."""
+    if t is None:
+        return ["- No chain (--no-chain): nothing settled or claimed."]
+    if not t["caught_up"]:
+        return ["- **Settlement on chain: NOT CAUGHT UP** within 120 s after the last batch "
+                "was proven; see the distributor's log (target `chain`)."]
+    fmt = lambda v, spec: "—" if v is None else format(v, spec)
+    paid = sum(c["paid"] for c in t["claims"])
+    return [
+        f"- **Settled on chain (anvil): {t['batches_settled']} batches, ledger blocks 1 to "
+        f"{t['blocks_anchored']} anchored.** Gas per batch {fmt(t['gas_per_batch'], ',.0f')}, "
+        f"per chunk proof {fmt(t['gas_per_chunk_proof'], ',.0f')}; per anchored block "
+        f"{fmt(t['gas_per_anchor'], ',.0f')}; per claim {fmt(t['gas_per_claim'], ',.0f')}.",
+        f"- Settlement latency after proving: {fmt(t['settle_latency_mean_s'], '.1f')} s on "
+        f"average, {fmt(t['settle_latency_max_s'], '.1f')} s at most (polled every 0.25 to 0.5 s).",
+        f"- **Every prover paid its ledger credits on chain: {'yes' if t['claims_match'] else 'NO'}**"
+        f" — {len(t['claims'])} claims, {paid} wei in all, each to the address its prover bound.",
+    ]
+
+
 def batch_rows(run):
     """One row per batch; `latency_s` is None while the status has no latency
     for it yet (never a made-up 0)."""
@@ -193,6 +241,7 @@ def write(run_dir, options, runs):
             "ledger_verify": run["checks"]["ledger_verify"],
             "each_job_paid_once": run["checks"]["each_job_paid_once"],
             "payouts_bound": run["checks"]["payouts_bound"],
+            "settlement": settlement_summary(run.get("settlement")),
             "provers": prover_rows(run),
             "work": work_summary(run),
         })
@@ -234,6 +283,7 @@ def write(run_dir, options, runs):
                   f"(Jain) {fmt(w['fairness'], '.3f')}; first paid job after "
                   f"{fmt(w['first_paid_mean_s'], '.1f')} s on average, "
                   f"{fmt(w['first_paid_max_s'], '.1f')} s at most.")
+        md.extend(settlement_lines(s["settlement"]))
         for e in run.get("events", []):
             md.append(f"- Fault: {e['what']}.")
         md.append("")

@@ -33,13 +33,13 @@ pub struct Anvil {
     pub url: String,
 }
 
-/// The anvil binary from `@foundry-rs/anvil` in scripts/circom-tools.
+/// The anvil binary from `@foundry-rs/anvil` in scripts/chain-tools.
 pub fn anvil_binary() -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts/circom-tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        .join("../scripts/chain-tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
     assert!(
         path.exists(),
-        "no anvil at {}: run scripts/setup --tests (or npm ci --prefix scripts/circom-tools)",
+        "no anvil at {}: run scripts/setup (or npm ci --prefix scripts/chain-tools)",
         path.display()
     );
     path

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 /// A folder that `make` fills from seeded inputs, made by the first test
 /// process that asks and reused by the others: kept in the target's temp
-/// dir under a name stamped with the size and modification time of the
-/// test binary and of `programs` (binaries `make` runs), so a rebuild makes
-/// it again. Two processes racing both make it; the first rename wins, and
+/// dir under a name stamped with the test binary's name, and with the size
+/// and modification time of the test binary and of `programs` (binaries
+/// `make` runs), so a rebuild makes it again. Two processes racing both make it; the first rename wins, and
 /// the files are the same.
 pub fn built_once(name: &str, programs: &[&Path], make: impl FnOnce(&Path)) -> PathBuf {
     let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -19,7 +19,13 @@ pub fn built_once(name: &str, programs: &[&Path], make: impl FnOnce(&Path)) -> P
         let meta = std::fs::metadata(program).unwrap();
         (meta.len(), meta.modified().unwrap()).hash(&mut stamp);
     }
-    let prefix = format!("{name}-");
+    // Per test binary: two binaries sharing a name would each take the
+    // other's folder for an older build's and delete it.
+    let binary = exe.file_stem().unwrap().to_string_lossy();
+    let binary = binary
+        .rsplit_once('-')
+        .map_or(&*binary, |(crate_name, _hash)| crate_name);
+    let prefix = format!("{name}-{binary}-");
     let dir = base.join(format!("{prefix}{:016x}", stamp.finish()));
     if dir.exists() {
         return dir;
