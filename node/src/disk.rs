@@ -1,4 +1,5 @@
-//! The free-space floor of the distributor's data dir.
+//! The free-space floor of the distributor's data dir, and durable small
+//! file writes ([`write_durably`]).
 //!
 //! RocksDB does not recover well from a write that runs out of space (some
 //! builds abort the process on the next sync), so the distributor never lets
@@ -64,6 +65,25 @@ impl Space {
         }
         Ok(())
     }
+}
+
+/// Writes `path` in `dir` with `write`: a temporary file, synced, renamed
+/// over `path`, then `dir` synced so the rename lasts.
+pub fn write_durably(
+    dir: &Path,
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut file = std::fs::File::create(&tmp)?;
+    write(&mut file)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

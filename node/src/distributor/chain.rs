@@ -468,15 +468,11 @@ fn load_deployed(data_dir: &Path, chain_id: u64) -> anyhow::Result<Deployed> {
     Ok(kept)
 }
 
-/// Keeps the deployed addresses (a temporary file, synced, renamed).
+/// Keeps the deployed addresses (written durably).
 fn save_deployed(data_dir: &Path, deployed: &Deployed) -> anyhow::Result<()> {
     let path = data_dir.join(CONTRACTS_FILE);
-    let tmp = data_dir.join(format!("{CONTRACTS_FILE}.tmp"));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(deployed)?)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
+    crate::disk::write_durably(data_dir, &path, |file| {
+        std::io::Write::write_all(file, &serde_json::to_vec_pretty(deployed)?)
+    })
+    .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -38,7 +38,7 @@ pub fn binding(
         .map_or(0, |k| k.seq.saturating_add(1))
         .max(Timestamp::now().0);
     let binding = PayoutBinding::signed(secret, address, seq);
-    super::receipts::write_durably(data_dir, &path, |file| {
+    crate::disk::write_durably(data_dir, &path, |file| {
         use std::io::Write;
         file.write_all(&codec::encode(&binding))
     })

@@ -29,6 +29,7 @@ use tracing::{debug, error, warn};
 
 use super::Shared;
 use super::client::CallError;
+use crate::disk::write_durably;
 
 /// How long after its `Accepted` a receipt may be owed before the alarm.
 pub const RECEIPT_OVERDUE: Duration = Duration::from_secs(600);
@@ -315,25 +316,6 @@ fn keep(dir: &Path, job: JobId, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     debug!(target: "prover", %job, path = %path.display(), "receipt kept");
     Ok(())
-}
-
-/// Writes `path` in `dir` with `write`: a temporary file, synced, renamed
-/// over `path`, then `dir` synced so the rename lasts.
-pub(super) fn write_durably(
-    dir: &Path,
-    path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let mut file = std::fs::File::create(&tmp)?;
-    write(&mut file)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The file listing the jobs whose receipts are owed.
