@@ -121,6 +121,9 @@ pub struct Ledger {
     tip: SignedHeader,
     /// Accounts as of the tip block (mirrors the `balances` column family).
     committed: BTreeMap<PublicKey, Account>,
+    /// The balance tree of `committed` (its root is the tip's balance root),
+    /// kept so a balance proof costs a path, not a rebuild.
+    balance_tree: MerkleTree,
     /// The pending pool in order (mirrors the `pending` column family).
     pending: VecDeque<(u64, PendingTx)>,
     /// Accounts touched by pending transactions, as they stand after them.
@@ -311,6 +314,7 @@ impl Ledger {
             committed.get(pk).copied().unwrap_or_default()
         })
         .map_err(|e| corrupt_at(&path)(format!("the pending pool does not replay: {e}")))?;
+        let balance_tree = state::balance_tree(&committed);
 
         Ok(Self {
             db,
@@ -322,6 +326,7 @@ impl Ledger {
             poisoned: false,
             tip,
             committed,
+            balance_tree,
             pending,
             pending_accounts,
             next_seq,
@@ -480,17 +485,11 @@ impl Ledger {
 
     /// `prover`'s account as of the tip block with its path to the tip's
     /// balance root: what a claim on the payout contract carries. `None`
-    /// for a prover without an account at the tip. Costs one hash per
-    /// account (the tree is rebuilt).
+    /// for a prover without an account at the tip.
     pub fn balance_proof(&self, prover: &PublicKey) -> Option<BalanceProof> {
         let account = *self.committed.get(prover)?;
         let index = self.committed.range(..*prover).count();
-        let leaves = self
-            .committed
-            .iter()
-            .map(|(key, account)| state::balance_leaf(key, account))
-            .collect();
-        let path = MerkleTree::from_leaves(leaves).proof(index)?;
+        let path = self.balance_tree.proof(index)?;
         Some(BalanceProof {
             prover: *prover,
             account,
@@ -648,6 +647,7 @@ impl Ledger {
         accounts.extend(touched.iter().map(|(k, v)| (*k, *v)));
 
         let tree = MerkleTree::from_leaves(block.iter().map(|(_, p)| p.tx.leaf_hash()).collect());
+        let balance_tree = state::balance_tree(&accounts);
         let height = self.height() + 1;
         let header = BlockHeader {
             version: HEADER_VERSION,
@@ -656,7 +656,7 @@ impl Ledger {
             timestamp: now.max(self.tip.header.timestamp),
             tx_count: count as u32,
             tx_root: tree.root(),
-            balance_root: state::balance_root(&accounts),
+            balance_root: balance_tree.root(),
             account_count: accounts.len() as u64,
             distributor: self.distributor,
         };
@@ -665,6 +665,7 @@ impl Ledger {
         self.write(batch)?;
 
         self.committed = accounts;
+        self.balance_tree = balance_tree;
         self.pending.drain(..count);
         self.pending_accounts = state::apply_all(self.pending.iter().map(|(_, p)| &p.tx), |pk| {
             self.committed.get(pk).copied().unwrap_or_default()

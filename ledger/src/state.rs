@@ -101,11 +101,18 @@ pub fn balance_leaf(prover: &PublicKey, account: &Account) -> ContentHash {
 /// The balance commitment: the Merkle root over every account's balance
 /// leaf, sorted by prover key.
 pub fn balance_root(accounts: &BTreeMap<PublicKey, Account>) -> ContentHash {
-    let leaves: Vec<ContentHash> = accounts
-        .iter()
-        .map(|(prover, account)| balance_leaf(prover, account))
-        .collect();
-    merkle::root_of(&leaves)
+    balance_tree(accounts).root()
+}
+
+/// The Merkle tree over `accounts`' balance leaves, in key order: its root
+/// is the balance root, its paths are what claims carry.
+pub fn balance_tree(accounts: &BTreeMap<PublicKey, Account>) -> merkle::MerkleTree {
+    merkle::MerkleTree::from_leaves(
+        accounts
+            .iter()
+            .map(|(prover, account)| balance_leaf(prover, account))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -259,6 +259,12 @@ pub struct ProverSection {
     /// until one is set.
     #[arg(long, default_value = "", hide_default_value = true)]
     pub payout_address: String,
+    /// Seconds a ledger block holding this prover's credits may wait to be
+    /// anchored on chain before the prover raises the alarm (a warning,
+    /// `/status` `anchoring.overdue`, `crowdprove_unanchored_credit_seconds`).
+    /// Watched only with `[chain] rpc_url` and `payouts` set.
+    #[arg(long, default_value_t = 600)]
+    pub anchor_deadline_secs: u64,
     /// Fault injection for tests and the testnet; `none` on every real prover.
     #[arg(long, value_enum, default_value = "none")]
     pub fault: Fault,
@@ -334,10 +340,11 @@ impl Default for ChainSection {
 }
 
 /// `[chain]`: where a distributor settles its proven batches and anchors
-/// its ledger blocks (docs/settlement.md). Off unless `rpc_url` is set.
+/// its ledger blocks, and where a prover watches that anchoring
+/// (docs/settlement.md). Off unless `rpc_url` is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
-#[command(next_help_heading = "Chain (distributor)")]
+#[command(next_help_heading = "Chain")]
 pub struct ChainSection {
     /// The L1's JSON-RPC URL (e.g. http://127.0.0.1:8545). Empty: no
     /// chain; proven batches and ledger blocks stay off chain.
@@ -345,7 +352,8 @@ pub struct ChainSection {
     pub rpc_url: String,
     /// File with the private key (hex) of the operator's chain account,
     /// which deploys the contracts, settles batches and anchors blocks
-    /// (and pays their gas). Needed with `rpc_url`.
+    /// (and pays their gas). Needed by a distributor with `rpc_url`; a
+    /// prover sends nothing and needs none.
     #[arg(long, default_value = "", hide_default_value = true)]
     pub account_key: String,
     /// The Settlement contract's address, or `deploy`: deploy one for this
@@ -353,7 +361,8 @@ pub struct ChainSection {
     #[arg(long, default_value = "deploy")]
     pub settlement: String,
     /// The Payouts contract's address, or `deploy`: deploy one paying in
-    /// ETH (kept in <data-dir>/chain.json); the operator funds it.
+    /// ETH (kept in <data-dir>/chain.json); the operator funds it. A
+    /// prover names the address its distributor publishes, to watch it.
     #[arg(long, default_value = "deploy")]
     pub payouts: String,
     /// Blocks a chain transaction must be deep before the next is sent.
@@ -375,10 +384,18 @@ impl ChainSection {
         })
     }
 
-    /// Checks what can be checked without the chain.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    /// Checks what can be checked without the chain, for a node of `role`.
+    pub fn validate(&self, role: Role) -> anyhow::Result<()> {
         if self.rpc_url.is_empty() {
             return Ok(());
+        }
+        if role == Role::Prover {
+            return match Self::contract(&self.payouts, "payouts")? {
+                Some(_) => Ok(()),
+                None => bail!(
+                    "[chain] payouts: a prover watches its distributor's Payouts contract; name its address (--payouts)"
+                ),
+            };
         }
         if self.account_key.is_empty() {
             bail!(
@@ -474,7 +491,7 @@ impl Config {
                 .context("[prover] payout_address (--payout-address)")?;
         }
         config.scheduler.validate()?;
-        config.chain.validate()?;
+        config.chain.validate(config.node.role)?;
         Ok(config)
     }
 

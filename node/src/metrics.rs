@@ -46,6 +46,9 @@ pub struct Metrics {
     /// Prover: accepted jobs whose receipt is overdue (the distributor has
     /// not paid for them).
     pub receipts_overdue: Gauge,
+    /// Prover: seconds the oldest ledger block holding its credits has
+    /// waited to be anchored on chain (0: none waiting, or no chain watched).
+    pub unanchored_credit_seconds: Gauge,
     /// Prover: `Accepted` verdicts naming another `proof_hash`, `job` or
     /// `prover` than the submission's, by `what`.
     pub bad_verdicts: Counted,
@@ -122,6 +125,7 @@ impl Metrics {
             pushed_back: Counted::default(),
             receipts_refused: Counted::default(),
             receipts_overdue: Gauge::default(),
+            unanchored_credit_seconds: Gauge::default(),
             bad_verdicts: Counted::default(),
             peers: Gauge::default(),
             ledger_height: Gauge::default(),
@@ -220,6 +224,11 @@ impl Metrics {
             "receipts_overdue",
             "Prover: accepted jobs whose receipt is overdue",
             self.receipts_overdue.clone(),
+        );
+        registry.register(
+            "unanchored_credit_seconds",
+            "Prover: seconds the oldest ledger block holding its credits has waited to be anchored on chain",
+            self.unanchored_credit_seconds.clone(),
         );
         registry.register(
             "bad_verdicts",

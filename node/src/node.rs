@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use protocol::SecretKey;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::config::{Config, Role};
+use crate::config::{ChainSection, Config, Role};
 use crate::distributor::Distributor;
 use crate::distributor::status::StatusBoard;
 use crate::distributor::wire::{Edge, Inbound, Lane, Lanes, Outgoing, Request};
@@ -168,6 +169,10 @@ async fn run_prover(
         resources,
         r.stop,
     )?;
+    let prover = match anchor_watch(config)? {
+        Some(settings) => prover.watch_anchoring(settings),
+        None => prover,
+    };
     prover
         .run(r.inbox.events, r.api, Some((r.board, r.info)))
         .await
@@ -248,4 +253,19 @@ impl Lane for FromNetwork {
     fn capacity(&self) -> usize {
         self.0.max_capacity()
     }
+}
+
+/// What a prover watches on chain: `[chain] rpc_url` and `payouts`, if set.
+fn anchor_watch(config: &Config) -> anyhow::Result<Option<prover::anchoring::WatchSettings>> {
+    let chain = &config.chain;
+    if chain.rpc_url.is_empty() {
+        return Ok(None);
+    }
+    let payouts = ChainSection::contract(&chain.payouts, "payouts")?
+        .context("[chain] payouts: name the Payouts contract's address")?;
+    Ok(Some(prover::anchoring::WatchSettings {
+        rpc_url: chain.rpc_url.clone(),
+        payouts,
+        deadline: Duration::from_secs(config.prover.anchor_deadline_secs),
+    }))
 }

@@ -294,6 +294,44 @@ pub struct ProverStatus {
     pub recent_jobs: Vec<RecentJobStatus>,
     /// The newest receipts kept, newest first.
     pub recent_receipts: Vec<RecentReceiptStatus>,
+    /// The newest balance proof kept (`<data-dir>/balance-proof`), what
+    /// `crowdprove claim` pays out once its block is anchored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_proof: Option<BalanceProofView>,
+    /// The anchoring watch; absent when the prover watches no chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchoring: Option<AnchoringView>,
+}
+
+/// `balance_proof`: a prover's newest kept balance proof.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct BalanceProofView {
+    /// The ledger block it is of.
+    pub height: u64,
+    /// The cumulative balance it proves.
+    pub balance: u64,
+}
+
+/// `anchoring`: whether the blocks holding a prover's credits are anchored
+/// on chain.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AnchoringView {
+    /// The Payouts contract watched.
+    pub payouts: String,
+    /// Its last anchored height, once read.
+    pub anchored_height: Option<u64>,
+    /// Blocks holding this prover's credits not anchored yet.
+    pub unanchored_blocks: u64,
+    /// The oldest of them, and how long it has waited.
+    pub oldest_unanchored_height: Option<u64>,
+    /// Milliseconds the oldest has waited.
+    pub oldest_unanchored_ms: Option<u64>,
+    /// How long one may wait before the alarm.
+    pub deadline_ms: u64,
+    /// The alarm: the oldest has waited past the deadline.
+    pub overdue: bool,
+    /// Why the last read of the contract failed, while it fails.
+    pub error: Option<String>,
 }
 
 /// A node's [`NodeInfo`], read leniently.
@@ -487,6 +525,13 @@ pub(crate) mod tests {
     fn a_prover_document_round_trips_and_reads_leniently() {
         let mut tally = crate::prover::status::Tally::default();
         tally.earned = 7;
+        tally.claimable = Some((4, 70));
+        let mut watching = crate::prover::anchoring::Anchoring::new(
+            alloy::primitives::Address::ZERO,
+            std::time::Duration::from_secs(600),
+        );
+        watching.credited(4, protocol::Timestamp::now());
+        tally.anchoring = Some(watching);
         let mut json = tally.to_json();
         for (key, value) in [
             ("role", json!("prover")),
@@ -511,6 +556,18 @@ pub(crate) mod tests {
         assert_eq!(serde_json::to_value(&typed).unwrap(), json);
         assert_eq!(typed.earned, Some(7));
         assert_eq!(typed.jobs.accepted, Some(0));
+        assert_eq!(
+            typed.balance_proof,
+            Some(BalanceProofView {
+                height: 4,
+                balance: 70
+            })
+        );
+        let anchoring = typed.anchoring.expect("watched");
+        assert_eq!(
+            (anchoring.oldest_unanchored_height, anchoring.overdue),
+            (Some(4), false)
+        );
         let sparse: ProverStatus = serde_json::from_value(json!({"jobs": {"late": 1}})).unwrap();
         assert_eq!((sparse.jobs.late, sparse.jobs.active), (Some(1), None));
     }

@@ -187,6 +187,33 @@ fn provers(out: &mut String, provers: &[ProverRow], now_ms: u64) {
     }
 }
 
+/// The prover's claim on chain: its kept balance proof and, when it watches
+/// the chain, how far the distributor has anchored.
+fn claimable(out: &mut String, s: &ProverStatus) {
+    if let Some(proof) = &s.balance_proof {
+        let _ = writeln!(
+            out,
+            "claim    balance {} at block {} (<data-dir>/balance-proof)",
+            proof.balance, proof.height
+        );
+    }
+    let Some(a) = &s.anchoring else { return };
+    let anchored = a.anchored_height.map_or("-".to_string(), |h| h.to_string());
+    let waiting = match (a.oldest_unanchored_height, a.oldest_unanchored_ms) {
+        (Some(height), Some(ms)) => format!(", block {height} waiting {}s", ms / 1000),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "{} anchored to block {anchored} on {}{waiting}{}",
+        if a.overdue { "UNANCHORED" } else { "chain   " },
+        a.payouts,
+        a.error
+            .as_ref()
+            .map_or(String::new(), |e| format!(" (cannot read it: {e})"))
+    );
+}
+
 fn prover(out: &mut String, s: &ProverStatus, now_ms: u64) {
     let j = &s.jobs;
     let _ = writeln!(
@@ -231,6 +258,7 @@ fn prover(out: &mut String, s: &ProverStatus, now_ms: u64) {
             jobs.join(", ")
         );
     }
+    claimable(out, s);
     if s.receipts_refused.unwrap_or(0) > 0 || s.bad_verdicts.unwrap_or(0) > 0 {
         let _ = writeln!(
             out,
@@ -333,9 +361,15 @@ mod tests {
             "recent_jobs": [{"job": "b1/j0", "outcome": "accepted", "prove_ms": 2000, "reward": 100, "ended_ms": 1000}],
             "receipts_overdue": [{"job": "b1/j0", "owed_ms": 700000, "refused": null}],
             "receipts_refused": 1,
+            "balance_proof": {"height": 4, "balance": 300},
+            "anchoring": {"payouts": "0xab", "anchored_height": 2, "unanchored_blocks": 1,
+                "oldest_unanchored_height": 3, "oldest_unanchored_ms": 700000,
+                "deadline_ms": 600000, "overdue": true, "error": null},
         });
         let text = render(&status, 3000);
         for expected in [
+            "claim    balance 300 at block 4",
+            "UNANCHORED anchored to block 2 on 0xab, block 3 waiting 700s",
             "prover p1   up -",
             "distributor d1 (-)",
             "- active, 2 accepted",

@@ -17,6 +17,7 @@ use node::chain::calldata::root_word;
 use node::chain::{
     BatchCalldata, ChainError, SettlementMode, anchor, deploy_payouts, deploy_settlement, settle,
 };
+use node::prover::anchoring::{BALANCE_PROOF_FILE, keep_balance_proof};
 use protocol::identity::PublicKey;
 
 /// The BN254 scalar field's modulus.
@@ -488,15 +489,22 @@ async fn an_unfunded_claim_reverts_and_records_nothing() {
     );
 }
 
-/// Proves one batch of four jobs through the in-process distributor.
+/// Where prover 1 of the harness is paid.
+const PROVER_PAY: protocol::PayoutAddress = protocol::PayoutAddress([0xb7; 20]);
+
+/// Proves one batch of four jobs through the in-process distributor, as
+/// prover 1 paid at [`PROVER_PAY`].
 async fn prove_a_batch(h: &mut harness::Harness) {
     let answer = h.submit_batch().await;
     assert_eq!(answer["jobs"], 4, "{answer}");
     let p = harness::prover(1);
+    let binding = protocol::PayoutBinding::signed(&p, PROVER_PAY, 1);
     for _ in 0..4 {
         let assignment = h.claim(&p).await;
         let proof = harness::prove(&assignment);
-        let reply = h.submit(&p, &assignment, proof).await;
+        let reply = h
+            .submit_with(&p, &assignment, proof, Some(binding.clone()))
+            .await;
         let verdict = h.verdict(reply).await;
         assert!(
             matches!(
@@ -506,6 +514,23 @@ async fn prove_a_batch(h: &mut harness::Harness) {
             "{verdict:?}"
         );
     }
+}
+
+/// Asks for the receipt of prover 1's first job of batch 3 and keeps the
+/// balance proof served with it in `dir`, as a prover does; returns its
+/// height and balance.
+async fn keep_served_balance_proof(h: &mut harness::Harness, dir: &std::path::Path) -> (u64, u64) {
+    use protocol::messages::{AnyMessage, ReceiptRequest};
+    let p = harness::prover(1);
+    let job = harness::job(3, 0);
+    let AnyMessage::ReceiptReply(reply) = h.ask(&p, &ReceiptRequest { job }).await else {
+        panic!("no receipt reply");
+    };
+    let height = node::prover::check_receipt(&reply.receipt, &h.public())
+        .expect("a receipt of a cut block")
+        .1;
+    keep_balance_proof(dir, &reply.balance_proof, &h.public(), &p.public(), height)
+        .expect("a balance proof that checks")
 }
 
 /// Where the chain client stands, from `/status`.
@@ -522,7 +547,9 @@ fn chain_of(doc: &serde_json::Value) -> (u64, u64, u64) {
 /// deploys both contracts, settles every proven batch (the contract's root
 /// becomes the last batch's new root) and anchors every ledger block, in
 /// order; restarted, it goes on from the chain's state with the contracts
-/// it deployed, settling the next batch and sending nothing twice.
+/// it deployed, settling the next batch and sending nothing twice. The
+/// balance proof it serves with a receipt, kept as a prover keeps it, pays
+/// the prover's whole balance with `crowdprove claim`.
 #[tokio::test]
 async fn the_distributor_settles_every_proven_batch_and_anchors_every_block() {
     use alloy::providers::Provider;
@@ -572,6 +599,9 @@ async fn the_distributor_settles_every_proven_batch_and_anchors_every_block() {
         doc["chain"]["payouts"].as_str(),
         Some(payouts.to_string().as_str())
     );
+    let prover_dir = tempfile::tempdir().unwrap();
+    let claimable = keep_served_balance_proof(&mut h, prover_dir.path()).await;
+    assert_eq!(claimable, (doc["ledger"]["height"].as_u64().unwrap(), 1200));
     h.stop().await.unwrap();
 
     // On chain: three batches, the root the store recorded for the third,
@@ -612,4 +642,22 @@ async fn the_distributor_settles_every_proven_batch_and_anchors_every_block() {
         2 + 3 + anchored,
         "sent before the restart: {sent_before}"
     );
+    fund_eth(&anvil, *payouts.address(), 10_000).await;
+    let sender_key = key_dir.path().join("sender.key");
+    std::fs::write(&sender_key, anvil.key(2)).unwrap();
+    let kept = prover_dir.path().join(BALANCE_PROOF_FILE);
+    let (ok, said) = cli(&[
+        "claim",
+        "--balance-proof",
+        kept.to_str().unwrap(),
+        "--distributor",
+        &h.public().to_hex(),
+        "--rpc",
+        &anvil.url,
+        "--payouts",
+        &payouts.address().to_string(),
+        "--sender-key",
+        sender_key.to_str().unwrap(),
+    ]);
+    assert!(ok && said.starts_with("paid 1200 to 0xb7b7"), "{said}");
 }

@@ -268,9 +268,15 @@ pub struct ReceiptReply {
     /// the credit waits for its block, so the prover asks again later.
     #[serde(with = "crate::codec::bytes")]
     pub receipt: Vec<u8>,
+    /// With a receipt: the encoded balance proof (the ledger crate's
+    /// `BalanceProof`) of the credited prover's account at the ledger's last
+    /// block, what `crowdprove claim` carries to the payout contract; empty
+    /// otherwise.
+    #[serde(with = "crate::codec::bytes")]
+    pub balance_proof: Vec<u8>,
 }
 
-/// Largest encoded receipt a [`ReceiptReply`] carries.
+/// Largest encoded receipt (and balance proof) a [`ReceiptReply`] carries.
 pub const MAX_RECEIPT_BYTES: usize = 4 << 10;
 
 /// The distributor refuses a request it could not act on (malformed, stale,
@@ -405,10 +411,13 @@ impl Message for ReceiptRequest {
 
 impl Message for ReceiptReply {
     const KIND: Kind = Kind::ReceiptReply;
-    const MAX_BODY: usize = MAX_RECEIPT_BYTES + 256;
+    const MAX_BODY: usize = 2 * MAX_RECEIPT_BYTES + 256;
     fn check(&self) -> Result<(), &'static str> {
         if self.receipt.len() > MAX_RECEIPT_BYTES {
             return Err("receipt too large");
+        }
+        if self.balance_proof.len() > MAX_RECEIPT_BYTES {
+            return Err("balance proof too large");
         }
         Ok(())
     }

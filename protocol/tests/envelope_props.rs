@@ -157,11 +157,17 @@ fn message() -> impl Strategy<Value = AnyMessage> {
         }
         .into()),
         job().prop_map(|job| ReceiptRequest { job }.into()),
-        (job(), bytes(0, MAX_RECEIPT_BYTES)).prop_map(|(job, receipt)| ReceiptReply {
-            job,
-            receipt
-        }
-        .into()),
+        (
+            job(),
+            bytes(0, MAX_RECEIPT_BYTES),
+            bytes(0, MAX_RECEIPT_BYTES)
+        )
+            .prop_map(|(job, receipt, balance_proof)| ReceiptReply {
+                job,
+                receipt,
+                balance_proof,
+            }
+            .into()),
         "[a-z-]{0,128}".prop_map(|reason| Rejected { reason }.into()),
         (job(), any::<u64>()).prop_map(|(job, r)| Heartbeat {
             job,

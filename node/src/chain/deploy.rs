@@ -1,5 +1,6 @@
 //! Deploying the contracts, settling a batch, anchoring a ledger block,
-//! claiming a prover's pay; the signing provider they are sent through.
+//! claiming a prover's pay; the signing provider they are sent through, and
+//! a reading one for calls.
 //!
 //! Every call waits for the transaction's receipt; a transaction that the
 //! node estimates to revert fails before it is sent, with the contract's
@@ -171,6 +172,14 @@ pub fn signing_provider(url: &str, key: &str) -> Result<DynProvider> {
         .wallet(EthereumWallet::from(signer))
         .connect_http(url)
         .erased())
+}
+
+/// A provider for reading the node at `url` (calls only, no account).
+pub fn reading_provider(url: &str) -> Result<DynProvider> {
+    let url = url
+        .parse()
+        .map_err(|e| ChainError::Setup(format!("invalid RPC URL {url:?}: {e}")))?;
+    Ok(ProviderBuilder::default().connect_http(url).erased())
 }
 
 fn mined(

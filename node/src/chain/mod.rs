@@ -12,7 +12,7 @@
 //! - [`bindings`]: `Settlement` and `Payouts`, generated from the artifacts.
 //! - [`calldata`]: prover-core's proofs, inputs and keys as contract arguments.
 //! - [`deploy`]: deploying both contracts, settling a batch, anchoring a
-//!   block, claiming a balance; the signing provider.
+//!   block, claiming a balance; the signing and reading providers.
 
 pub mod bindings;
 pub mod calldata;
@@ -21,6 +21,6 @@ pub mod deploy;
 pub use bindings::{Payouts, Settlement};
 pub use calldata::{BatchCalldata, batch_calldata, payout_address};
 pub use deploy::{
-    ChainError, SettlementMode, anchor, claim, deploy_payouts, deploy_settlement, receipt, settle,
-    signing_provider,
+    ChainError, SettlementMode, anchor, claim, deploy_payouts, deploy_settlement, reading_provider,
+    receipt, settle, signing_provider,
 };

@@ -12,7 +12,9 @@ use node::config::parse_public_key;
 
 #[derive(Debug, Args)]
 pub(crate) struct ClaimArgs {
-    /// The balance proof (`crowdprove ledger balance-proof --out`).
+    /// The balance proof: the one a prover keeps in
+    /// `<data-dir>/balance-proof` (served with its receipts), or one from
+    /// `crowdprove ledger balance-proof --out`.
     #[arg(long, value_name = "FILE")]
     balance_proof: PathBuf,
     /// The distributor's public key (hex): the proof must be of a block it

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use node::config::parse_public_key;
+use node::prover::anchoring::BALANCE_PROOF_FILE;
 use protocol::JobId;
 
 #[derive(Debug, Subcommand)]
@@ -72,8 +73,11 @@ pub(crate) enum LedgerCommand {
         distributor: String,
     },
     /// A prover's own account: the receipts in its data dir, each checked
-    /// against the distributor's key, and the jobs whose receipts it is
-    /// still owed. Run it on the prover's machine; the prover may be running.
+    /// against the distributor's key, the jobs whose receipts it is still
+    /// owed, and its kept balance proof (what `crowdprove claim` sends).
+    /// With `--rpc-url` and `--payouts`, also what is anchored and what was
+    /// claimed on chain. Run it on the prover's machine; the prover may be
+    /// running.
     Receipts {
         /// The prover's data dir (receipts are in <data-dir>/receipts).
         #[arg(long, default_value = "crowdprove-data")]
@@ -81,6 +85,8 @@ pub(crate) enum LedgerCommand {
         /// The distributor's public key (hex).
         #[arg(long)]
         distributor: String,
+        #[command(flatten)]
+        chain: OnChain,
     },
     /// Export every block and transaction.
     Export {
@@ -90,6 +96,17 @@ pub(crate) enum LedgerCommand {
         #[arg(long, value_enum, default_value = "json")]
         format: ExportFormat,
     },
+}
+
+/// The chain a prover's pay is claimed on, if given.
+#[derive(Debug, Args)]
+pub(crate) struct OnChain {
+    /// The chain's JSON-RPC URL.
+    #[arg(long, requires = "payouts")]
+    rpc_url: Option<String>,
+    /// The Payouts contract's address.
+    #[arg(long, requires = "rpc_url")]
+    payouts: Option<String>,
 }
 
 /// Where the ledger is.
@@ -121,7 +138,8 @@ pub(crate) fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
         LedgerCommand::Receipts {
             data_dir,
             distributor,
-        } => receipts(&data_dir, &distributor),
+            chain,
+        } => receipts(&data_dir, &distributor, &chain),
         LedgerCommand::Export { at, format } => export(&at, format),
     }
 }
@@ -255,8 +273,9 @@ fn check_receipt(receipt: &Path, distributor: &str) -> anyhow::Result<()> {
 }
 
 /// `ledger receipts`: the receipts a prover holds under `data_dir`, each
-/// checked against `distributor`, and the ones it is still owed.
-fn receipts(data_dir: &Path, distributor: &str) -> anyhow::Result<()> {
+/// checked against `distributor`, the ones it is still owed, its balance
+/// proof, and (with `chain`) what is anchored and claimed.
+fn receipts(data_dir: &Path, distributor: &str, chain: &OnChain) -> anyhow::Result<()> {
     let distributor = parse_public_key(distributor)?;
     let dir = data_dir.join("receipts");
     let audit = node::prover::audit_receipts(&dir, &distributor)?;
@@ -285,7 +304,86 @@ fn receipts(data_dir: &Path, distributor: &str) -> anyhow::Result<()> {
     if !audit.bad.is_empty() {
         bail!("{} receipt file(s) do not check", audit.bad.len());
     }
+    let Some(proof) = kept_balance_proof(data_dir, &distributor, &audit)? else {
+        println!("no balance proof kept yet: nothing to claim on chain");
+        return Ok(());
+    };
+    let (height, balance) = (proof.header.header.height, proof.account.balance);
+    println!(
+        "claimable: balance {balance} at block {height}, payout {} ({})",
+        proof.account.payout,
+        data_dir.join(BALANCE_PROOF_FILE).display()
+    );
+    if let (Some(rpc), Some(payouts)) = (&chain.rpc_url, &chain.payouts) {
+        let (anchored, paid) = on_chain(rpc, payouts, &proof.prover)?;
+        let state = if anchored >= height {
+            format!(
+                "block {height} is anchored: {} left to claim",
+                balance.saturating_sub(paid)
+            )
+        } else {
+            format!("block {height} is not anchored yet")
+        };
+        println!("on chain: anchored to block {anchored}, {paid} claimed; {state}");
+    }
     Ok(())
+}
+
+/// The balance proof kept in `data_dir`, checked against `distributor` and
+/// against the receipts: its balance covers every credit at or below its
+/// block (balances only grow).
+fn kept_balance_proof(
+    data_dir: &Path,
+    distributor: &protocol::PublicKey,
+    audit: &node::prover::Audit,
+) -> anyhow::Result<Option<::ledger::BalanceProof>> {
+    let path = data_dir.join(BALANCE_PROOF_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let proof = ::ledger::BalanceProof::decode(&bytes)
+        .with_context(|| format!("{} is not a balance proof", path.display()))?;
+    ::ledger::verify_balance_proof(&proof, distributor).with_context(|| {
+        format!(
+            "{} does not check against the distributor's key",
+            path.display()
+        )
+    })?;
+    let height = proof.header.header.height;
+    let covered: u64 = audit
+        .held
+        .iter()
+        .filter(|(credit, at)| *at <= height && credit.prover == proof.prover)
+        .map(|(credit, _)| credit.amount)
+        .sum();
+    if proof.account.balance < covered {
+        bail!(
+            "the distributor signed a balance of {} at block {height}, below the {covered} its receipts credit by then",
+            proof.account.balance
+        );
+    }
+    Ok(Some(proof))
+}
+
+/// The Payouts contract's last anchored height and what it paid `prover`.
+fn on_chain(rpc: &str, payouts: &str, prover: &protocol::PublicKey) -> anyhow::Result<(u64, u64)> {
+    let address: alloy::primitives::Address = payouts
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--payouts {payouts:?} is not an address"))?;
+    let contract = node::chain::Payouts::new(address, node::chain::reading_provider(rpc)?);
+    let read = async {
+        let anchored = contract.lastHeight().call().await?;
+        let paid = contract
+            .paid(alloy::primitives::B256::from(prover.0))
+            .call()
+            .await?;
+        Ok::<_, alloy::contract::Error>((anchored, paid))
+    };
+    tokio::runtime::Runtime::new()?
+        .block_on(read)
+        .with_context(|| format!("cannot read the Payouts contract at {address} via {rpc}"))
 }
 
 /// `ledger export`: every block and transaction, to stdout.

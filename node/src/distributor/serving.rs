@@ -164,15 +164,17 @@ fn serve(sources: &Sources, outbox: &Outbox, request: Serve) {
             Err(reason) => outbox.refuse(channel, reason),
         },
         Serve::Receipt(request, channel) => {
-            let found = sources
-                .ledger
-                .read()
-                .expect("ledger lock")
-                .receipt(request.job);
-            let receipt = match found {
-                Ok(receipt) => receipt.encode(),
+            let ledger = sources.ledger.read().expect("ledger lock");
+            let (receipt, balance_proof) = match ledger.receipt(request.job) {
+                Ok(receipt) => {
+                    let balance = ledger.balance_proof(&receipt.credit.prover);
+                    (
+                        receipt.encode(),
+                        balance.map(|b| b.encode()).unwrap_or_default(),
+                    )
+                }
                 // Paid, but its block is not cut yet: ask again later.
-                Err(ledger::Error::NotYetInBlock { .. }) => Vec::new(),
+                Err(ledger::Error::NotYetInBlock { .. }) => Default::default(),
                 Err(ledger::Error::NotCredited { .. }) => {
                     return outbox.refuse(channel, "not_credited");
                 }
@@ -181,9 +183,11 @@ fn serve(sources: &Sources, outbox: &Outbox, request: Serve) {
                     return outbox.refuse(channel, "ledger_error");
                 }
             };
+            drop(ledger);
             let reply = ReceiptReply {
                 job: request.job,
                 receipt,
+                balance_proof,
             };
             outbox.reply(channel, &reply);
         }

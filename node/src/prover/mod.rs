@@ -14,11 +14,15 @@
 //! - [`worker`]: the claim → prove → submit loop; the proving pools.
 //! - [`receipts`]: receipts fetched, checked and kept.
 //! - [`payout`]: the payout address binding sent with every proof.
+//! - [`anchoring`]: the kept balance proof a claim sends; the watch that
+//!   raises the alarm when the blocks holding this prover's credits are not
+//!   anchored on chain in time.
 //! - [`keys`]: the proving-key cache (chunked, resumable, hash-checked fetch).
 //! - [`fault`]: fault injection (byzantine submissions), apart from the hot path.
 //! - [`status`]: the counters `/status` shows.
 //! - this file: start-up, the run loop, the status document.
 
+pub mod anchoring;
 pub mod client;
 pub mod fault;
 pub mod keys;
@@ -89,6 +93,7 @@ pub struct Shared {
     settings: ProverSection,
     /// The signed payout address sent with every proof, if one is set.
     payout: Option<protocol::PayoutBinding>,
+    data_dir: PathBuf,
     receipts_dir: PathBuf,
     keys: Arc<KeyCache>,
     pools: ProvingPools,
@@ -166,6 +171,7 @@ impl Shared {
 /// One prover identity, ready to run.
 pub struct Prover {
     shared: Arc<Shared>,
+    watch: Option<anchoring::WatchSettings>,
 }
 
 impl Prover {
@@ -202,6 +208,7 @@ impl Prover {
                 client,
                 settings,
                 payout,
+                data_dir: data_dir.to_path_buf(),
                 receipts_dir,
                 keys: resources.keys,
                 pools: resources.pools,
@@ -211,7 +218,22 @@ impl Prover {
                 stop,
                 started: Instant::now(),
             }),
+            watch: None,
         })
+    }
+
+    /// Watches the anchoring of this prover's credits on chain while it
+    /// runs ([`anchoring`]); the kept balance proof's block counts as
+    /// credited now.
+    pub fn watch_anchoring(mut self, settings: anchoring::WatchSettings) -> Self {
+        let mut watching = anchoring::Anchoring::new(settings.payouts, settings.deadline);
+        let kept = self.shared.data_dir.join(anchoring::BALANCE_PROOF_FILE);
+        if let Some(height) = anchoring::kept_height(&kept, &self.shared.client.distributor()) {
+            watching.credited(height, Timestamp::now());
+        }
+        self.shared.tally().anchoring = Some(watching);
+        self.watch = Some(settings);
+        self
     }
 
     /// A handle to read this prover's status while it runs.
@@ -254,6 +276,9 @@ impl Prover {
         // Receipts on a task of their own: a slow or absent distributor must
         // not hold up the status or the API.
         let fetcher = spawn_receipt_fetcher(shared.clone());
+        let watch = self
+            .watch
+            .map(|settings| tokio::spawn(anchoring::watch(shared.clone(), settings)));
         let mut status = tokio::time::interval(STATUS_REFRESH);
         let mut stop_signal = shared.stop.clone();
         let mut stopping = false;
@@ -277,6 +302,10 @@ impl Prover {
         // one last round asks for what is still owed.
         fetcher.abort();
         let _ = fetcher.await;
+        if let Some(watch) = watch {
+            watch.abort();
+            let _ = watch.await;
+        }
         receipts::fetch(&shared).await;
         publish(&shared);
         // The workers may see the stop and end before this loop does.

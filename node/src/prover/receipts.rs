@@ -23,12 +23,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use protocol::messages::{AnyMessage, ReceiptRequest};
+use protocol::messages::{AnyMessage, ReceiptReply, ReceiptRequest};
 use protocol::{ContentHash, JobId, PublicKey, Timestamp};
 use tracing::{debug, error, warn};
 
-use super::Shared;
 use super::client::CallError;
+use super::{Shared, anchoring};
 use crate::disk::write_durably;
 
 /// How long after its `Accepted` a receipt may be owed before the alarm.
@@ -126,7 +126,7 @@ pub async fn fetch(shared: &Shared) {
         let job = owed.job;
         let kept = match shared.client.call(&ReceiptRequest { job }).await {
             Ok(AnyMessage::ReceiptReply(reply)) if reply.receipt.is_empty() => continue,
-            Ok(AnyMessage::ReceiptReply(reply)) => offered(shared, &owed, &reply.receipt),
+            Ok(AnyMessage::ReceiptReply(reply)) => offered(shared, &owed, &reply),
             Ok(other) => Err(anyhow!("asked for a receipt, got a {}", other.kind())),
             Err(CallError::Network(_) | CallError::Busy(_)) => return,
             Err(e) => Err(anyhow!("{e}")),
@@ -148,6 +148,28 @@ pub async fn fetch(shared: &Shared) {
             Ok(None) => {}
             Err(e) => warn!(target: "prover", %job, error = %format!("{e:#}"), "receipt not kept"),
         }
+    }
+}
+
+/// Keeps the balance proof served with a receipt of block `height`, if it
+/// checks; one that does not is logged (the receipt stands on its own).
+fn keep_balance_proof(shared: &Shared, bytes: &[u8], height: u64) {
+    if bytes.is_empty() {
+        return;
+    }
+    let client = &shared.client;
+    match anchoring::keep_balance_proof(
+        &shared.data_dir,
+        bytes,
+        &client.distributor(),
+        &client.me(),
+        height,
+    ) {
+        Ok(kept) => {
+            let mut t = shared.tally();
+            t.claimable = t.claimable.max(Some(kept));
+        }
+        Err(e) => warn!(target: "prover", error = %format!("{e:#}"), "balance proof not kept"),
     }
 }
 
@@ -191,7 +213,8 @@ fn overdue_count(shared: &Shared) -> i64 {
 /// A receipt the distributor offered for `owed`: kept (`Some(height)`) if
 /// it checks, else refused — logged as an error (once per job), counted,
 /// kept aside as evidence, and the job stays owed (`None`).
-fn offered(shared: &Shared, owed: &Owed, bytes: &[u8]) -> anyhow::Result<Option<u64>> {
+fn offered(shared: &Shared, owed: &Owed, reply: &ReceiptReply) -> anyhow::Result<Option<u64>> {
+    let bytes = &reply.receipt;
     match judge(
         bytes,
         &shared.client.distributor(),
@@ -200,6 +223,7 @@ fn offered(shared: &Shared, owed: &Owed, bytes: &[u8]) -> anyhow::Result<Option<
     ) {
         Ok((_, height)) => {
             keep(&shared.receipts_dir, owed.job, bytes)?;
+            keep_balance_proof(shared, &reply.balance_proof, height);
             Ok(Some(height))
         }
         Err(refusal) => {

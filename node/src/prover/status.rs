@@ -7,6 +7,7 @@ use protocol::messages::Assignment;
 use protocol::{JobId, Timestamp};
 
 use super::receipts::Owed;
+use crate::status_doc::BalanceProofView;
 use serde_json::json;
 
 /// How many finished jobs and kept receipts `/status` lists.
@@ -37,6 +38,10 @@ pub struct Tally {
     recent_jobs: VecDeque<RecentJob>,
     /// The newest receipts kept: job and block height, newest first.
     recent_receipts: VecDeque<(JobId, u64)>,
+    /// The newest balance proof kept: its block's height and the balance.
+    pub(crate) claimable: Option<(u64, u64)>,
+    /// The anchoring watch, when the prover watches the chain.
+    pub(crate) anchoring: Option<super::anchoring::Anchoring>,
 }
 
 /// One finished assignment, as `/status` lists it.
@@ -80,6 +85,9 @@ impl Tally {
     /// A receipt was checked and kept.
     pub fn kept_receipt(&mut self, job: JobId, height: u64) {
         remember(&mut self.recent_receipts, (job, height));
+        if let Some(anchoring) = &mut self.anchoring {
+            anchoring.credited(height, Timestamp::now());
+        }
     }
 
     /// The counters as the `/status` document's core.
@@ -116,7 +124,7 @@ impl Tally {
                 })
             })
             .collect();
-        json!({
+        let mut doc = json!({
             "jobs": {
                 "active": self.active,
                 "accepted": self.accepted,
@@ -138,7 +146,14 @@ impl Tally {
             "last_error": self.last_error,
             "recent_jobs": jobs,
             "recent_receipts": receipts,
-        })
+        });
+        if let Some((height, balance)) = self.claimable {
+            doc["balance_proof"] = json!(BalanceProofView { height, balance });
+        }
+        if let Some(anchoring) = &self.anchoring {
+            doc["anchoring"] = json!(anchoring.view(now));
+        }
+        doc
     }
 }
 

@@ -1,0 +1,338 @@
+//! What makes a prover's pay claimable on chain, and the alarm when it is
+//! not.
+//!
+//! - The balance proof: with each receipt the distributor serves the
+//!   prover's balance proof at its ledger's last block. The newest one that
+//!   checks (the distributor's signature, this prover's leaf, a block at or
+//!   above the receipt's) is kept in `<data_dir>/balance-proof`: what
+//!   `crowdprove claim` sends to the Payouts contract, with nothing needed
+//!   from the distributor's disk.
+//! - The watch: with `[chain] rpc_url` and `payouts` set, the prover reads
+//!   the contract's last anchored height every [`WATCH_EVERY`] and raises
+//!   the alarm (a warning, `/status` `anchoring.overdue`, the gauge
+//!   `crowdprove_unanchored_credit_seconds`) when a block holding its credits
+//!   has waited past `[prover] anchor_deadline_secs`: a distributor that
+//!   stops anchoring is seen.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::Address;
+use anyhow::{Context, bail};
+use ledger::BalanceProof;
+use protocol::{PublicKey, Timestamp};
+use tracing::{info, warn};
+
+use super::Shared;
+use crate::chain::Payouts;
+use crate::status_doc::AnchoringView;
+
+/// The file under the data dir that keeps the newest balance proof.
+pub const BALANCE_PROOF_FILE: &str = "balance-proof";
+/// How often the watch reads the Payouts contract.
+pub const WATCH_EVERY: Duration = Duration::from_secs(10);
+/// Unanchored blocks remembered; past it newer ones are not (the alarm is
+/// about the oldest).
+const UNANCHORED_KEPT: usize = 1024;
+/// The longest a read of the contract may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Checks `bytes`, a balance proof served with the receipt of a credit in
+/// block `receipt_height`, and keeps it in `data_dir` unless the kept one is
+/// newer. Returns its height and balance.
+pub fn keep_balance_proof(
+    data_dir: &Path,
+    bytes: &[u8],
+    distributor: &PublicKey,
+    me: &PublicKey,
+    receipt_height: u64,
+) -> anyhow::Result<(u64, u64)> {
+    let proof = BalanceProof::decode(bytes).context("undecodable balance proof")?;
+    let account = ledger::verify_balance_proof(&proof, distributor)
+        .context("the balance proof does not check against the distributor's key")?;
+    let height = proof.header.header.height;
+    if proof.prover != *me {
+        bail!("the balance proof is another prover's");
+    }
+    if height < receipt_height {
+        bail!("the balance proof is of block {height}, older than the receipt's {receipt_height}");
+    }
+    let balance = account.balance;
+    let path = data_dir.join(BALANCE_PROOF_FILE);
+    if kept_height(&path, distributor).is_some_and(|kept| kept >= height) {
+        return Ok((height, balance));
+    }
+    crate::disk::write_durably(data_dir, &path, |file| {
+        use std::io::Write;
+        file.write_all(bytes)
+    })
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((height, balance))
+}
+
+/// The height of the kept balance proof at `path`, if it checks.
+pub fn kept_height(path: &Path, distributor: &PublicKey) -> Option<u64> {
+    let proof = BalanceProof::decode(&std::fs::read(path).ok()?).ok()?;
+    ledger::verify_balance_proof(&proof, distributor).ok()?;
+    Some(proof.header.header.height)
+}
+
+/// What the watch reads: the chain and the contract.
+#[derive(Debug, Clone)]
+pub struct WatchSettings {
+    /// The chain's JSON-RPC URL.
+    pub rpc_url: String,
+    /// The Payouts contract.
+    pub payouts: Address,
+    /// How long a block holding a credit may wait to be anchored.
+    pub deadline: Duration,
+}
+
+/// The blocks holding this prover's credits that the chain has not anchored.
+#[derive(Debug)]
+pub struct Anchoring {
+    payouts: Address,
+    deadline: Duration,
+    /// Heights of blocks with kept receipts not yet seen anchored, each with
+    /// when its first receipt was kept; ascending.
+    unanchored: VecDeque<(u64, Timestamp)>,
+    /// The contract's last anchored height, once read.
+    anchored: Option<u64>,
+    /// The block the alarm was last raised for.
+    alarmed: Option<u64>,
+    /// Why the last read failed, while it fails.
+    error: Option<String>,
+}
+
+impl Anchoring {
+    /// Nothing unanchored yet, watching `payouts` with `deadline`.
+    pub fn new(payouts: Address, deadline: Duration) -> Self {
+        Self {
+            payouts,
+            deadline,
+            unanchored: VecDeque::new(),
+            anchored: None,
+            alarmed: None,
+            error: None,
+        }
+    }
+
+    /// A receipt of a credit in block `height` was kept at `now`.
+    pub fn credited(&mut self, height: u64, now: Timestamp) {
+        if self.anchored.is_some_and(|a| height <= a) {
+            return;
+        }
+        let at = self.unanchored.partition_point(|(h, _)| *h < height);
+        let known = self.unanchored.get(at).is_some_and(|(h, _)| *h == height);
+        if !known && self.unanchored.len() < UNANCHORED_KEPT {
+            self.unanchored.insert(at, (height, now));
+        }
+    }
+
+    /// The contract reads `height` as its last anchored block.
+    pub fn anchored_to(&mut self, height: u64) {
+        self.anchored = Some(height);
+        self.error = None;
+        while self.unanchored.front().is_some_and(|(h, _)| *h <= height) {
+            self.unanchored.pop_front();
+        }
+    }
+
+    /// The oldest block holding a credit that is not anchored, and how long
+    /// it has waited at `now`.
+    pub fn oldest(&self, now: Timestamp) -> Option<(u64, Duration)> {
+        self.unanchored.front().map(|(height, since)| {
+            (
+                *height,
+                Duration::from_millis(now.0.saturating_sub(since.0)),
+            )
+        })
+    }
+
+    /// The oldest unanchored block and its wait, the first time at `now`
+    /// that it is past the deadline (once per block).
+    pub fn newly_overdue(&mut self, now: Timestamp) -> Option<(u64, Duration)> {
+        let (height, waited) = self.oldest(now).filter(|(_, w)| *w >= self.deadline)?;
+        (self.alarmed.replace(height) != Some(height)).then_some((height, waited))
+    }
+
+    /// `/status` `anchoring`.
+    pub fn view(&self, now: Timestamp) -> AnchoringView {
+        let oldest = self.oldest(now);
+        AnchoringView {
+            payouts: self.payouts.to_string(),
+            anchored_height: self.anchored,
+            unanchored_blocks: self.unanchored.len() as u64,
+            oldest_unanchored_height: oldest.map(|(h, _)| h),
+            oldest_unanchored_ms: oldest.map(|(_, w)| w.as_millis() as u64),
+            deadline_ms: self.deadline.as_millis() as u64,
+            overdue: oldest.is_some_and(|(_, w)| w >= self.deadline),
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// Watches the Payouts contract until the prover stops.
+pub async fn watch(shared: Arc<Shared>, settings: WatchSettings) {
+    let provider = match crate::chain::reading_provider(&settings.rpc_url) {
+        Ok(provider) => provider,
+        Err(e) => {
+            warn!(target: "prover", error = %e, "cannot watch the anchoring");
+            return;
+        }
+    };
+    let contract = Payouts::new(settings.payouts, provider);
+    info!(target: "prover", payouts = %settings.payouts, rpc = %settings.rpc_url, deadline_s = settings.deadline.as_secs(), "watching the anchoring of this prover's credits");
+    let mut stop = shared.stop.clone();
+    while !*stop.borrow() {
+        let read = tokio::time::timeout(READ_TIMEOUT, contract.lastHeight().call()).await;
+        let now = Timestamp::now();
+        let (overdue, waited) = {
+            let mut t = shared.tally();
+            let Some(anchoring) = t.anchoring.as_mut() else {
+                return;
+            };
+            match read {
+                Ok(Ok(height)) => anchoring.anchored_to(height),
+                Ok(Err(e)) => report_error(anchoring, format!("{e}")),
+                Err(_) => report_error(anchoring, "the chain did not answer in time".into()),
+            }
+            let waited = anchoring.oldest(now).map_or(0, |(_, w)| w.as_secs());
+            (anchoring.newly_overdue(now), waited)
+        };
+        shared
+            .client
+            .metrics()
+            .unanchored_credit_seconds
+            .set(waited as i64);
+        if let Some((height, waited)) = overdue {
+            warn!(
+                target: "prover",
+                height,
+                waited_s = waited.as_secs(),
+                payouts = %settings.payouts,
+                "the distributor has not anchored the ledger block holding this prover's credits: they cannot be claimed on chain"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(WATCH_EVERY) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Logs a failed read when its reason changes, and shows it on `/status`.
+fn report_error(anchoring: &mut Anchoring, error: String) {
+    if anchoring.error.as_ref() != Some(&error) {
+        warn!(target: "prover", %error, "cannot read the Payouts contract's anchored height");
+    }
+    anchoring.error = Some(error);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp(ms)
+    }
+
+    #[test]
+    fn the_alarm_is_about_the_oldest_unanchored_block_and_rings_once() {
+        let mut a = Anchoring::new(Address::ZERO, Duration::from_secs(60));
+        a.credited(5, at(1_000));
+        a.credited(3, at(2_000));
+        a.credited(5, at(3_000));
+        assert_eq!(a.oldest(at(2_000)), Some((3, Duration::ZERO)));
+        assert_eq!(a.newly_overdue(at(61_000)), None, "block 3 waited 59 s");
+        assert_eq!(
+            a.newly_overdue(at(62_000)),
+            Some((3, Duration::from_secs(60)))
+        );
+        assert_eq!(a.newly_overdue(at(90_000)), None, "rung once");
+        assert!(a.view(at(90_000)).overdue);
+
+        a.anchored_to(4);
+        assert_eq!(a.oldest(at(90_000)), Some((5, Duration::from_secs(89))));
+        assert_eq!(
+            a.newly_overdue(at(90_000)),
+            Some((5, Duration::from_secs(89))),
+            "the next block rings on its own"
+        );
+        a.anchored_to(5);
+        assert_eq!(a.oldest(at(90_000)), None);
+        a.credited(5, at(91_000));
+        assert_eq!(a.oldest(at(91_000)), None, "an anchored block is not owed");
+        let view = a.view(at(91_000));
+        assert_eq!(view.anchored_height, Some(5));
+        assert!(!view.overdue);
+    }
+
+    #[test]
+    fn only_this_provers_newest_checked_balance_proof_is_kept() {
+        use ledger::{Credit, Ledger, LedgerConfig, Tx};
+        use protocol::{BatchId, ContentHash, JobId, SecretKey};
+        let dir = tempfile::tempdir().unwrap();
+        let distributor = SecretKey::from_seed([1; 32]);
+        let (me, other) = (
+            SecretKey::from_seed([2; 32]).public(),
+            SecretKey::from_seed([3; 32]).public(),
+        );
+        let mut l =
+            Ledger::open(dir.path().join("l"), &distributor, LedgerConfig::default()).unwrap();
+        let mut proofs = Vec::new();
+        for block in 0..2u32 {
+            let credit = |prover, index: u32| {
+                let job = JobId::new(BatchId(1), 2 * block + index);
+                Tx::Credit(Credit::new(prover, job, 10, ContentHash::of(b"p")))
+            };
+            l.append(&[credit(me, 0), credit(other, 1)]).unwrap();
+            l.cut_block().unwrap().expect("a block");
+            proofs.push(l.balance_proof(&me).unwrap().encode());
+        }
+        let kept = dir.path().join("prover");
+        std::fs::create_dir(&kept).unwrap();
+        let d = distributor.public();
+        assert_eq!(
+            keep_balance_proof(&kept, &proofs[1], &d, &me, 2).unwrap(),
+            (2, 20)
+        );
+        assert_eq!(
+            keep_balance_proof(&kept, &proofs[0], &d, &me, 1).unwrap(),
+            (1, 10)
+        );
+        assert_eq!(
+            kept_height(&kept.join(BALANCE_PROOF_FILE), &d),
+            Some(2),
+            "the newer stays"
+        );
+
+        let refused = |bytes: &[u8], distributor: &PublicKey, me: &PublicKey, height: u64| {
+            format!(
+                "{:#}",
+                keep_balance_proof(&kept, bytes, distributor, me, height).unwrap_err()
+            )
+        };
+        assert!(refused(&proofs[0], &d, &me, 2).contains("older than the receipt"));
+        assert!(refused(&proofs[1], &d, &other, 2).contains("another prover's"));
+        let stranger = SecretKey::from_seed([9; 32]).public();
+        assert!(refused(&proofs[1], &stranger, &me, 2).contains("distributor's key"));
+        let mut forged = proofs[1].clone();
+        let last = forged.len() - 70;
+        forged[last] ^= 1;
+        assert!(!refused(&forged, &d, &me, 2).is_empty());
+        assert_eq!(kept_height(&kept.join(BALANCE_PROOF_FILE), &d), Some(2));
+    }
+
+    #[test]
+    fn unanchored_blocks_are_bounded() {
+        let mut a = Anchoring::new(Address::ZERO, Duration::from_secs(60));
+        for height in 1..=(UNANCHORED_KEPT as u64 + 10) {
+            a.credited(height, at(height));
+        }
+        assert_eq!(a.unanchored.len(), UNANCHORED_KEPT);
+        assert_eq!(a.oldest(at(1)), Some((1, Duration::ZERO)));
+    }
+}
