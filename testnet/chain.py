@@ -111,7 +111,8 @@ def wait_caught_up(status_of, batches, deadline_s, on_settled):
 
 def gas_from_log(log_path):
     """Gas of each settlement and anchor, from the distributor's log lines
-    `batch settled … chunks=N gas=G` and `ledger block anchored … gas=G`."""
+    `batch settled … chunks=N gas=G` and `ledger block anchored … gas=G
+    after_cut_ms=T` (T: from the block's cut to its credits claimable)."""
     settles, anchors = [], []
     with open(log_path, errors="replace") as f:
         for line in f:
@@ -124,36 +125,60 @@ def gas_from_log(log_path):
                 settles.append({"gas": int(gas.group(1)),
                                 "chunks": int(chunks.group(1)) if chunks else 0})
             elif "ledger block anchored" in line:
-                anchors.append(int(gas.group(1)))
+                after = re.search(r"\bafter_cut_ms=(\d+)", line)
+                anchors.append({"gas": int(gas.group(1)),
+                                "after_cut_ms": int(after.group(1)) if after else None})
     return settles, anchors
 
 
-def claim_all(binary, anvil, distributor, payouts, roles, accounts, cli):
-    """Every prover that bound an address claims its balance on chain; returns
-    one row per prover: ledger balance, paid on chain, claim gas."""
+def wait_payouts(status_of, deadline_s):
+    """The Payouts contract's address once the distributor has deployed or
+    found it (provers watch it), or None past the deadline."""
+    started = time.time()
+    while time.time() - started < deadline_s:
+        payouts = ((status_of() or {}).get("chain") or {}).get("payouts")
+        if payouts:
+            return payouts
+        time.sleep(0.2)
+    return None
+
+
+def claim_all(binary, anvil, distributor, payouts, provers, accounts, status, cli):
+    """Every prover that bound an address claims its balance on chain with
+    the balance proof it kept (<data-dir>/balance-proof, served with its
+    receipts), once that proof covers its whole ledger balance (30 s at
+    most); returns one row per prover: ledger balance, paid on chain, claim
+    gas, and whether its anchoring alarm stayed quiet."""
     rows = []
-    total = sum(a["balance"] for a in accounts if roles.get(a["prover"], {}).get("payout"))
+    bound = {key: node for key, (node, payout) in provers.items() if payout}
+    total = sum(a["balance"] for a in accounts if a["prover"] in bound)
     if total:
         anvil.fund(payouts, total)
+    deadline = time.time() + 30
     for a in accounts:
-        role = roles.get(a["prover"], {})
-        if not role.get("payout") or a["payout"] != role["payout"]:
+        key = a["prover"]
+        if key not in bound or a["payout"] != provers[key][1]:
             continue
-        proof = os.path.join(distributor.data, f"{role['name']}.balance-proof")
-        made = cli(binary, "ledger", "balance-proof", "--data-dir", distributor.data,
-                   "--prover", a["prover"], "--out", proof)
-        claimed = None
-        if made.returncode == 0:
-            claimed = cli(binary, "claim", "--balance-proof", proof,
-                          "--distributor", distributor.info["public_key"], "--rpc", anvil.url,
-                          "--payouts", payouts, "--sender-key", anvil.claimer_key)
-        said = (claimed or made).stdout + (claimed or made).stderr
+        node = bound[key]
+        ps = status(node)
+        while (time.time() < deadline and node.alive()
+               and ((ps or {}).get("balance_proof") or {}).get("balance") != a["balance"]):
+            time.sleep(0.5)
+            ps = status(node)
+        claimed = cli(binary, "claim",
+                      "--balance-proof", os.path.join(node.data, "balance-proof"),
+                      "--distributor", distributor.info["public_key"], "--rpc", anvil.url,
+                      "--payouts", payouts, "--sender-key", anvil.claimer_key)
+        said = claimed.stdout + claimed.stderr
         gas = re.search(r"gas (\d+)", said)
+        anchoring = (ps or {}).get("anchoring") or {}
         rows.append({
-            "name": role["name"],
+            "name": node.name,
             "ledger": a["balance"],
-            "paid": anvil.balance(role["payout"]),
+            "paid": anvil.balance(provers[key][1]),
             "claim_gas": int(gas.group(1)) if gas else None,
+            "watched": bool(anchoring),
+            "alarm": bool(anchoring.get("overdue")),
             "said": said.strip(),
         })
     return rows

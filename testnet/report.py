@@ -58,7 +58,9 @@ def settlement_summary(settlement):
     settles = settlement["settles"]
     chunks = sum(x["chunks"] for x in settles)
     gas = sum(x["gas"] for x in settles)
-    anchors = settlement["anchors"]
+    anchors = [a["gas"] for a in settlement["anchors"]]
+    after_cut = [a["after_cut_ms"] / 1000 for a in settlement["anchors"]
+                 if a["after_cut_ms"] is not None]
     latency = settlement["latency_s"]
     claims = settlement["claims"]
     claim_gas = [c["claim_gas"] for c in claims if c["claim_gas"]]
@@ -73,7 +75,10 @@ def settlement_summary(settlement):
         "gas_per_claim": sum(claim_gas) / len(claim_gas) if claim_gas else None,
         "settle_latency_mean_s": sum(latency) / len(latency) if latency else None,
         "settle_latency_max_s": max(latency) if latency else None,
-        "claims": [{k: c[k] for k in ("name", "ledger", "paid", "claim_gas")} for c in claims],
+        "claimable_after_cut_mean_s": sum(after_cut) / len(after_cut) if after_cut else None,
+        "claimable_after_cut_max_s": max(after_cut) if after_cut else None,
+        "claims": [{k: c[k] for k in ("name", "ledger", "paid", "claim_gas", "watched", "alarm")}
+                   for c in claims],
         "claims_match": settlement["claims_match"],
     }
 
@@ -87,6 +92,10 @@ def settlement_lines(t):
                 "was proven; see the distributor's log (target `chain`)."]
     fmt = lambda v, spec: "—" if v is None else format(v, spec)
     paid = sum(c["paid"] for c in t["claims"])
+    watched = [c for c in t["claims"] if c["watched"]]
+    alarms = sum(1 for c in watched if c["alarm"])
+    watching = (f"{len(watched)} provers watched the anchoring, {alarms} raised the alarm"
+                if watched else "no prover watched the anchoring")
     return [
         f"- **Settled on chain (anvil): {t['batches_settled']} batches, ledger blocks 1 to "
         f"{t['blocks_anchored']} anchored.** Gas per batch {fmt(t['gas_per_batch'], ',.0f')}, "
@@ -94,8 +103,13 @@ def settlement_lines(t):
         f"{fmt(t['gas_per_anchor'], ',.0f')}; per claim {fmt(t['gas_per_claim'], ',.0f')}.",
         f"- Settlement latency after proving: {fmt(t['settle_latency_mean_s'], '.1f')} s on "
         f"average, {fmt(t['settle_latency_max_s'], '.1f')} s at most (polled every 0.25 to 0.5 s).",
+        f"- Credits claimable after their block is cut (anchored): "
+        f"{fmt(t['claimable_after_cut_mean_s'], '.1f')} s on average, "
+        f"{fmt(t['claimable_after_cut_max_s'], '.1f')} s at most; a credit waits for its block at "
+        f"most the distributor's block_interval_ms.",
         f"- **Every prover paid its ledger credits on chain: {'yes' if t['claims_match'] else 'NO'}**"
-        f" — {len(t['claims'])} claims, {paid} wei in all, each to the address its prover bound.",
+        f" — {len(t['claims'])} claims with the provers' own balance proofs, {paid} wei in all, "
+        f"each to the address its prover bound; {watching}.",
     ]
 
 

@@ -660,4 +660,111 @@ async fn the_distributor_settles_every_proven_batch_and_anchors_every_block() {
         sender_key.to_str().unwrap(),
     ]);
     assert!(ok && said.starts_with("paid 1200 to 0xb7b7"), "{said}");
+    let (ok, said) = cli(&[
+        "ledger",
+        "receipts",
+        "--data-dir",
+        prover_dir.path().to_str().unwrap(),
+        "--distributor",
+        &h.public().to_hex(),
+        "--rpc-url",
+        &anvil.url,
+        "--payouts",
+        &payouts.address().to_string(),
+    ]);
+    let height = claimable.0;
+    for expected in [
+        format!("claimable: balance 1200 at block {height}, payout 0xb7b7"),
+        format!(
+            "on chain: anchored to block {anchored}, 1200 claimed; block {height} is anchored: 0 left to claim"
+        ),
+    ] {
+        assert!(ok && said.contains(&expected), "{expected:?} not in {said}");
+    }
+}
+
+/// How long the chain stays down in
+/// [`a_chain_down_for_a_while_delays_settlement_and_loses_nothing`]:
+/// `CROWDPROVE_CHAIN_OUTAGE_SECS`, 30 s unless set (120 for the two
+/// minutes docs/settlement.md reports).
+fn outage() -> std::time::Duration {
+    let secs = std::env::var("CROWDPROVE_CHAIN_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    std::time::Duration::from_secs(secs)
+}
+
+/// The chain stopped (anvil's process gone, its state kept) while two
+/// batches are proven: the provers are paid in the ledger throughout, the
+/// chain client reports the outage and sends nothing; once the chain is
+/// back every batch settles and every block is anchored, each once.
+#[tokio::test]
+async fn a_chain_down_for_a_while_delays_settlement_and_loses_nothing() {
+    use alloy::providers::Provider;
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("anvil-state.json");
+    let mut anvil = Anvil::start_with(&["--state", state.to_str().unwrap()]);
+    let key_file = dir.path().join("operator.key");
+    std::fs::write(&key_file, anvil.key(0)).unwrap();
+    let url = anvil.url.clone();
+    let mut h = harness::Harness::start_with(|c| {
+        c.chain.rpc_url = url;
+        c.chain.account_key = key_file.to_str().unwrap().to_string();
+    })
+    .await;
+    prove_a_batch(&mut h).await;
+    h.status_until("batch 1 settled, its blocks anchored", |doc| {
+        let (settled, anchored, height) = chain_of(doc);
+        settled == 1 && anchored == height
+    })
+    .await;
+
+    anvil.stop();
+    let down = std::time::Instant::now();
+    for _ in 0..2 {
+        prove_a_batch(&mut h).await;
+    }
+    let balance = |doc: &serde_json::Value| {
+        doc["provers"].as_array().and_then(|rows| {
+            rows.iter()
+                .find(|r| r["public_key"] == harness::prover(1).public().to_hex())
+                .and_then(|r| r["balance"].as_u64())
+        })
+    };
+    let doc = h
+        .status_until("the chain's outage seen, every credit in a block", |doc| {
+            doc["chain"]["last_error"].is_string()
+                && doc["ledger"]["pending"] == 0
+                && balance(doc) == Some(1200)
+        })
+        .await;
+    assert_eq!(
+        chain_of(&doc).0,
+        1,
+        "nothing settles while the chain is down"
+    );
+    // The outage is the scenario itself: the chain stays down this long.
+    tokio::time::sleep(outage().saturating_sub(down.elapsed())).await;
+    assert_eq!(chain_of(&h.status_until("", |_| true).await).0, 1);
+
+    anvil.resume();
+    let doc = h
+        .status_until(
+            "every batch settled and block anchored after the outage",
+            |doc| {
+                let (settled, anchored, height) = chain_of(doc);
+                settled == 3 && anchored == height && doc["chain"]["last_error"].is_null()
+            },
+        )
+        .await;
+    h.stop().await.unwrap();
+    let anchored = doc["chain"]["anchored_height"].as_u64().unwrap();
+    let nonce = anvil
+        .provider(0)
+        .get_transaction_count(anvil.address(0))
+        .await
+        .unwrap();
+    assert_eq!(nonce, 2 + 3 + anchored, "each batch and block sent once");
 }

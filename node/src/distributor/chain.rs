@@ -388,7 +388,11 @@ impl Client {
         let pending = call.send().await.map_err(ChainError::from)?;
         crate::crash::at(crate::crash::Point::ChainSent);
         let receipt = chain::receipt(pending).await?;
-        info!(target: "chain", height = header.height, gas = receipt.gas_used, "ledger block anchored");
+        // Its credits are claimable from now: this long after the block was cut.
+        let after_cut_ms = protocol::Timestamp::now()
+            .0
+            .saturating_sub(header.timestamp.0);
+        info!(target: "chain", height = header.height, gas = receipt.gas_used, after_cut_ms, "ledger block anchored");
         self.mined(&receipt);
         Ok(())
     }

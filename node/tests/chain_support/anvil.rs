@@ -26,6 +26,8 @@ const START_DEADLINE: Duration = Duration::from_secs(20);
 /// A running anvil.
 pub struct Anvil {
     child: Child,
+    /// The arguments it was started with beyond the defaults.
+    extra: Vec<String>,
     /// One provider per dev account, made once: each keeps its account's
     /// nonce, so two providers of one account would collide.
     providers: Vec<Dyn>,
@@ -53,34 +55,35 @@ impl Anvil {
 
     /// Starts anvil with `extra` arguments (e.g. `--block-time 1`).
     pub fn start_with(extra: &[&str]) -> Self {
-        let mut child = Command::new(anvil_binary())
-            .args(["--port", "0", "--accounts", "3", "--host", "127.0.0.1"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("anvil starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        // Reads every line until anvil exits, so its pipe never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(address) = line.strip_prefix("Listening on ") {
-                    let _ = tx.send(address.trim().to_string());
-                }
-            }
-        });
-        let address = rx.recv_timeout(START_DEADLINE).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("anvil did not listen within {START_DEADLINE:?}")
-        });
-        let url = format!("http://{address}");
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let (child, url) = spawn("0", &extra);
         let providers = KEYS.iter().map(|key| provider_for(&url, key)).collect();
         Self {
             child,
+            extra,
             providers,
             url,
         }
+    }
+
+    /// Stops the chain: SIGTERM, and waits for the process to exit (an
+    /// anvil started with `--state FILE` writes its state there first).
+    pub fn stop(&mut self) {
+        let terminated = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(terminated.success(), "anvil could not be signalled");
+        self.child.wait().expect("anvil exits");
+    }
+
+    /// Starts the chain again on the same address with the same arguments
+    /// (with `--state FILE`, where it stood when stopped).
+    pub fn resume(&mut self) {
+        let port = self.url.rsplit(':').next().expect("a port").to_string();
+        let (child, url) = spawn(&port, &self.extra);
+        assert_eq!(url, self.url, "anvil came back elsewhere");
+        self.child = child;
     }
 
     /// The provider that signs with dev account `account`.
@@ -111,4 +114,31 @@ impl Drop for Anvil {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts anvil on `port` (0: a free one) with `extra` arguments; returns
+/// the process and its URL once it listens.
+fn spawn(port: &str, extra: &[String]) -> (Child, String) {
+    let mut child = Command::new(anvil_binary())
+        .args(["--port", port, "--accounts", "3", "--host", "127.0.0.1"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("anvil starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    // Reads every line until anvil exits, so its pipe never fills.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(address) = line.strip_prefix("Listening on ") {
+                let _ = tx.send(address.trim().to_string());
+            }
+        }
+    });
+    let address = rx.recv_timeout(START_DEADLINE).unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("anvil did not listen within {START_DEADLINE:?}")
+    });
+    (child, format!("http://{address}"))
 }
