@@ -49,6 +49,9 @@ pub struct Metrics {
     /// Prover: seconds the oldest ledger block holding its credits has
     /// waited to be anchored on chain (0: none waiting, or no chain watched).
     pub unanchored_credit_seconds: Gauge,
+    /// Prover: 1 once an anchored balance root differs from the one the
+    /// distributor signed for that block.
+    pub anchor_mismatch: Gauge,
     /// Prover: `Accepted` verdicts naming another `proof_hash`, `job` or
     /// `prover` than the submission's, by `what`.
     pub bad_verdicts: Counted,
@@ -126,6 +129,7 @@ impl Metrics {
             receipts_refused: Counted::default(),
             receipts_overdue: Gauge::default(),
             unanchored_credit_seconds: Gauge::default(),
+            anchor_mismatch: Gauge::default(),
             bad_verdicts: Counted::default(),
             peers: Gauge::default(),
             ledger_height: Gauge::default(),
@@ -229,6 +233,11 @@ impl Metrics {
             "unanchored_credit_seconds",
             "Prover: seconds the oldest ledger block holding its credits has waited to be anchored on chain",
             self.unanchored_credit_seconds.clone(),
+        );
+        registry.register(
+            "anchor_mismatch",
+            "Prover: 1 once an anchored balance root differs from the one the distributor signed",
+            self.anchor_mismatch.clone(),
         );
         registry.register(
             "bad_verdicts",

@@ -332,6 +332,9 @@ pub struct AnchoringView {
     pub overdue: bool,
     /// Why the last read of the contract failed, while it fails.
     pub error: Option<String>,
+    /// The alarm: an anchored balance root that is not the one the
+    /// distributor signed for that block (which, and both roots).
+    pub forged_anchor: Option<String>,
 }
 
 /// A node's [`NodeInfo`], read leniently.

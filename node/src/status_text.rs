@@ -212,6 +212,12 @@ fn claimable(out: &mut String, s: &ProverStatus) {
             .as_ref()
             .map_or(String::new(), |e| format!(" (cannot read it: {e})"))
     );
+    if let Some(forged) = &a.forged_anchor {
+        let _ = writeln!(
+            out,
+            "FORGED   the distributor anchored a root it did not sign: {forged}"
+        );
+    }
 }
 
 fn prover(out: &mut String, s: &ProverStatus, now_ms: u64) {
@@ -364,12 +370,14 @@ mod tests {
             "balance_proof": {"height": 4, "balance": 300},
             "anchoring": {"payouts": "0xab", "anchored_height": 2, "unanchored_blocks": 1,
                 "oldest_unanchored_height": 3, "oldest_unanchored_ms": 700000,
-                "deadline_ms": 600000, "overdue": true, "error": null},
+                "deadline_ms": 600000, "overdue": true, "error": null,
+                "forged_anchor": "block 2: anchored balance root 06, signed 05"},
         });
         let text = render(&status, 3000);
         for expected in [
             "claim    balance 300 at block 4",
             "UNANCHORED anchored to block 2 on 0xab, block 3 waiting 700s",
+            "FORGED   the distributor anchored a root it did not sign: block 2: anchored",
             "prover p1   up -",
             "distributor d1 (-)",
             "- active, 2 accepted",

@@ -453,6 +453,88 @@ async fn a_real_ledgers_anchored_block_pays_each_prover_at_its_bound_address() {
     );
 }
 
+/// A prover's watch against a real chain: the kept balance proof's block,
+/// once anchored with the root the distributor signed, checks; anchored
+/// with another root (the operator paying accounts that never earned), it
+/// is reported, once.
+#[tokio::test]
+async fn a_prover_sees_an_anchored_root_its_distributor_did_not_sign() {
+    use ledger::{Credit, Ledger, LedgerConfig, Tx};
+    use node::prover::anchoring::{Anchoring, read_chain};
+    use protocol::{BatchId, ContentHash, JobId, SecretKey};
+
+    let dir = tempfile::tempdir().unwrap();
+    let distributor = SecretKey::from_seed([1; 32]);
+    let mut books = Ledger::open(
+        dir.path().join("ledger"),
+        &distributor,
+        LedgerConfig::default(),
+    )
+    .unwrap();
+    let me = SecretKey::from_seed([2; 32]).public();
+    let prover_dir = dir.path().join("prover");
+    std::fs::create_dir(&prover_dir).unwrap();
+    let anvil = Anvil::start();
+    let payouts = deploy_payouts(anvil.provider(0), None, None).await.unwrap();
+    let watched = node::chain::Payouts::new(
+        *payouts.address(),
+        node::chain::reading_provider(&anvil.url).unwrap(),
+    );
+    let mut anchoring = Anchoring::new(*payouts.address(), std::time::Duration::from_secs(60));
+    for (index, forge) in [(0, false), (1, true)] {
+        let job = JobId::new(BatchId(1), index);
+        books
+            .append(&[Tx::Credit(Credit::new(me, job, 10, ContentHash::of(b"p")))])
+            .unwrap();
+        let signed = books.cut_block().unwrap().unwrap();
+        let proof = books.balance_proof(&me).unwrap().encode();
+        keep_balance_proof(
+            &prover_dir,
+            &proof,
+            &distributor.public(),
+            &me,
+            signed.header.height,
+        )
+        .unwrap();
+        let root = if forge {
+            B256::repeat_byte(0xf0)
+        } else {
+            B256::from(signed.header.balance_root.0)
+        };
+        anchor(
+            &payouts,
+            signed.header.height,
+            B256::from(signed.hash().0),
+            root,
+        )
+        .await
+        .unwrap();
+        let (height, compared) = read_chain(&watched, &prover_dir, &distributor.public(), None)
+            .await
+            .unwrap();
+        assert_eq!(height, signed.header.height);
+        let (at, signed_root, anchored) = compared.expect("the kept proof's block is anchored");
+        assert_eq!(at, height);
+        assert_eq!(
+            anchoring.compare_anchor(at, signed_root, anchored),
+            forge,
+            "block {at}"
+        );
+        let (_, again) = read_chain(&watched, &prover_dir, &distributor.public(), Some(at))
+            .await
+            .unwrap();
+        assert!(again.is_none(), "a block is compared once");
+    }
+    let forged = anchoring
+        .view(protocol::Timestamp::now())
+        .forged_anchor
+        .unwrap();
+    assert!(
+        forged.starts_with("block 2: anchored balance root f0f0"),
+        "{forged}"
+    );
+}
+
 /// Runs the `crowdprove` binary: whether it succeeded, and what it said
 /// (stdout, then stderr).
 fn cli(args: &[&str]) -> (bool, String) {

@@ -12,7 +12,12 @@
 //!   the alarm (a warning, `/status` `anchoring.overdue`, the gauge
 //!   `crowdprove_unanchored_credit_seconds`) when a block holding its credits
 //!   has waited past `[prover] anchor_deadline_secs`: a distributor that
-//!   stops anchoring is seen.
+//!   stops anchoring is seen. Once the kept balance proof's block is
+//!   anchored, it checks that the anchored balance root is the one the
+//!   distributor signed; one that is not (an operator anchoring a root of
+//!   its own making, to pay accounts that never earned) raises the alarm at
+//!   once (an error, `/status` `anchoring.forged_anchor`, the gauge
+//!   `crowdprove_anchor_mismatch`).
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -22,8 +27,8 @@ use std::time::Duration;
 use alloy::primitives::Address;
 use anyhow::{Context, bail};
 use ledger::BalanceProof;
-use protocol::{PublicKey, Timestamp};
-use tracing::{info, warn};
+use protocol::{ContentHash, PublicKey, Timestamp};
+use tracing::{error, info, warn};
 
 use super::Shared;
 use crate::chain::Payouts;
@@ -72,13 +77,6 @@ pub fn keep_balance_proof(
     Ok((height, balance))
 }
 
-/// The height of the kept balance proof at `path`, if it checks.
-pub fn kept_height(path: &Path, distributor: &PublicKey) -> Option<u64> {
-    let proof = BalanceProof::decode(&std::fs::read(path).ok()?).ok()?;
-    ledger::verify_balance_proof(&proof, distributor).ok()?;
-    Some(proof.header.header.height)
-}
-
 /// What the watch reads: the chain and the contract.
 #[derive(Debug, Clone)]
 pub struct WatchSettings {
@@ -104,6 +102,10 @@ pub struct Anchoring {
     alarmed: Option<u64>,
     /// Why the last read failed, while it fails.
     error: Option<String>,
+    /// The last kept proof's block whose anchored root was compared.
+    checked: Option<u64>,
+    /// The first anchored balance root found to differ from the signed one.
+    forged: Option<String>,
 }
 
 impl Anchoring {
@@ -116,7 +118,24 @@ impl Anchoring {
             anchored: None,
             alarmed: None,
             error: None,
+            checked: None,
+            forged: None,
         }
+    }
+
+    /// Block `height`'s balance root as anchored on chain, against the one
+    /// the distributor signed; true the first time one differs.
+    pub fn compare_anchor(&mut self, height: u64, signed: ContentHash, anchored: [u8; 32]) -> bool {
+        self.checked = Some(height);
+        if anchored == signed.0 || self.forged.is_some() {
+            return false;
+        }
+        self.forged = Some(format!(
+            "block {height}: anchored balance root {}, signed {}",
+            ContentHash(anchored).to_hex(),
+            signed.to_hex()
+        ));
+        true
     }
 
     /// A receipt of a credit in block `height` was kept at `now`.
@@ -170,6 +189,7 @@ impl Anchoring {
             deadline_ms: self.deadline.as_millis() as u64,
             overdue: oldest.is_some_and(|(_, w)| w >= self.deadline),
             error: self.error.clone(),
+            forged_anchor: self.forged.clone(),
         }
     }
 }
@@ -187,26 +207,43 @@ pub async fn watch(shared: Arc<Shared>, settings: WatchSettings) {
     info!(target: "prover", payouts = %settings.payouts, rpc = %settings.rpc_url, deadline_s = settings.deadline.as_secs(), "watching the anchoring of this prover's credits");
     let mut stop = shared.stop.clone();
     while !*stop.borrow() {
-        let read = tokio::time::timeout(READ_TIMEOUT, contract.lastHeight().call()).await;
+        let checked = shared.tally().anchoring.as_ref().and_then(|a| a.checked);
+        let distributor = shared.client.distributor();
+        let reading = read_chain(&contract, &shared.data_dir, &distributor, checked);
+        let read = tokio::time::timeout(READ_TIMEOUT, reading).await;
         let now = Timestamp::now();
-        let (overdue, waited) = {
+        let (overdue, waited, forged) = {
             let mut t = shared.tally();
             let Some(anchoring) = t.anchoring.as_mut() else {
                 return;
             };
+            let mut forged = None;
             match read {
-                Ok(Ok(height)) => anchoring.anchored_to(height),
+                Ok(Ok((height, compared))) => {
+                    anchoring.anchored_to(height);
+                    if let Some((at, signed, anchored)) = compared {
+                        if anchoring.compare_anchor(at, signed, anchored) {
+                            forged = anchoring.forged.clone();
+                        }
+                    }
+                }
                 Ok(Err(e)) => report_error(anchoring, format!("{e}")),
                 Err(_) => report_error(anchoring, "the chain did not answer in time".into()),
             }
             let waited = anchoring.oldest(now).map_or(0, |(_, w)| w.as_secs());
-            (anchoring.newly_overdue(now), waited)
+            (anchoring.newly_overdue(now), waited, forged)
         };
-        shared
-            .client
-            .metrics()
-            .unanchored_credit_seconds
-            .set(waited as i64);
+        let metrics = shared.client.metrics();
+        metrics.unanchored_credit_seconds.set(waited as i64);
+        if let Some(forged) = forged {
+            metrics.anchor_mismatch.set(1);
+            error!(
+                target: "prover",
+                %forged,
+                payouts = %settings.payouts,
+                "the distributor anchored a balance root it did not sign: claims against that block pay what it made up, not this prover's signed balance"
+            );
+        }
         if let Some((height, waited)) = overdue {
             warn!(
                 target: "prover",
@@ -221,6 +258,41 @@ pub async fn watch(shared: Arc<Shared>, settings: WatchSettings) {
             _ = stop.changed() => {}
         }
     }
+}
+
+/// What the watch reads from `contract`: the last anchored height and, when
+/// the balance proof kept in `data_dir` is of an anchored block other than
+/// `checked`, that block's height, its signed balance root and the anchored
+/// one (for [`Anchoring::compare_anchor`]).
+pub async fn read_chain(
+    contract: &Payouts::PayoutsInstance<alloy::providers::DynProvider>,
+    data_dir: &Path,
+    distributor: &PublicKey,
+    checked: Option<u64>,
+) -> Result<(u64, Option<(u64, ContentHash, [u8; 32])>), alloy::contract::Error> {
+    let anchored = contract.lastHeight().call().await?;
+    let due = kept_root(data_dir, distributor)
+        .filter(|(height, _)| *height <= anchored && Some(*height) != checked);
+    let Some((height, signed)) = due else {
+        return Ok((anchored, None));
+    };
+    let root = contract.balanceRoots(height).call().await?;
+    Ok((anchored, Some((height, signed, root.0))))
+}
+
+/// The kept balance proof's block height and signed balance root.
+fn kept_root(data_dir: &Path, distributor: &PublicKey) -> Option<(u64, ContentHash)> {
+    let proof =
+        BalanceProof::decode(&std::fs::read(data_dir.join(BALANCE_PROOF_FILE)).ok()?).ok()?;
+    ledger::verify_balance_proof(&proof, distributor).ok()?;
+    let header = &proof.header.header;
+    Some((header.height, header.balance_root))
+}
+
+/// The height of the kept balance proof at `path`, if it checks.
+pub fn kept_height(path: &Path, distributor: &PublicKey) -> Option<u64> {
+    let dir = path.parent()?;
+    kept_root(dir, distributor).map(|(height, _)| height)
 }
 
 /// Logs a failed read when its reason changes, and shows it on `/status`.
@@ -324,6 +396,21 @@ mod tests {
         forged[last] ^= 1;
         assert!(!refused(&forged, &d, &me, 2).is_empty());
         assert_eq!(kept_height(&kept.join(BALANCE_PROOF_FILE), &d), Some(2));
+    }
+
+    #[test]
+    fn an_anchored_root_other_than_the_signed_one_is_reported_once() {
+        let mut a = Anchoring::new(Address::ZERO, Duration::from_secs(60));
+        let signed = ContentHash([5; 32]);
+        assert!(!a.compare_anchor(3, signed, [5; 32]), "the signed root");
+        assert!(a.view(at(0)).forged_anchor.is_none());
+        assert!(a.compare_anchor(4, signed, [6; 32]));
+        assert!(!a.compare_anchor(5, signed, [7; 32]), "reported once");
+        let forged = a.view(at(0)).forged_anchor.expect("reported");
+        assert!(
+            forged.starts_with("block 4: anchored balance root 0606"),
+            "{forged}"
+        );
     }
 
     #[test]
