@@ -402,6 +402,25 @@
         lastBlock
       ),
       card(
+        "Chain",
+        null,
+        h(
+          "div",
+          { class: "stat-row" },
+          stat("settled batch", view.field("chain.settled_batch", "big")),
+          stat("unsettled", view.field("chain.batches_unsettled", "big")),
+          stat("anchored block", view.field("chain.anchored_height", "big")),
+          stat("unanchored", view.field("chain.blocks_unanchored", "big"))
+        ),
+        h(
+          "div",
+          { class: "kv-lines" },
+          h("div", null, h("span", { class: "k" }, "payouts "), view.value((x) => (get(x, "chain") ? shortHex(get(x, "chain.payouts"), 8, 4) : "no chain configured"), "mono")),
+          h("div", null, h("span", { class: "k" }, "txs pending "), view.field("chain.pending_txs"), h("span", { class: "k" }, "  gas used "), view.field("chain.gas_used")),
+          h("div", null, h("span", { class: "k" }, "last error "), view.value((x) => clip(str(get(x, "chain.last_error")) || "none", 80)))
+        )
+      ),
+      card(
         "Wire",
         null,
         h(
@@ -912,6 +931,32 @@
         )
       ),
       card("Earned", null, h("div", { class: "stat-row" }, stat("ledger units", view.field("earned", "big")))),
+      card(
+        "Claim on chain",
+        null,
+        h(
+          "div",
+          { class: "stat-row" },
+          stat("claimable", view.field("balance_proof.balance", "big")),
+          stat("at block", view.field("balance_proof.height", "big")),
+          stat("anchored block", view.field("anchoring.anchored_height", "big"))
+        ),
+        h(
+          "div",
+          { class: "kv-lines" },
+          h(
+            "div",
+            null,
+            h("span", { class: "k" }, "anchoring "),
+            view.value((x) => {
+              if (!get(x, "anchoring")) return "not watched (set [chain] rpc_url and payouts)";
+              if (get(x, "anchoring.forged_anchor")) return "FORGED: " + clip(str(get(x, "anchoring.forged_anchor")), 80);
+              if (get(x, "anchoring.overdue")) return "OVERDUE: block " + get(x, "anchoring.oldest_unanchored_height") + " waited " + fmtSeconds(get(x, "anchoring.oldest_unanchored_ms"));
+              return "on time";
+            })
+          )
+        )
+      ),
       card(
         "Receipts",
         null,
