@@ -147,7 +147,8 @@ def claim_all(binary, anvil, distributor, payouts, provers, accounts, status, cl
     """Every prover that bound an address claims its balance on chain with
     the balance proof it kept (<data-dir>/balance-proof, served with its
     receipts), once that proof covers its whole ledger balance (30 s at
-    most); returns one row per prover: ledger balance, paid on chain, claim
+    most); a prover that is down (killed, not restarted) with the operator's
+    export instead; returns one row per prover: ledger balance, paid on chain, claim
     gas, and whether its anchoring alarm stayed quiet."""
     rows = []
     bound = {key: node for key, (node, payout) in provers.items() if payout}
@@ -165,8 +166,13 @@ def claim_all(binary, anvil, distributor, payouts, provers, accounts, status, cl
                and ((ps or {}).get("balance_proof") or {}).get("balance") != a["balance"]):
             time.sleep(0.5)
             ps = status(node)
-        claimed = cli(binary, "claim",
-                      "--balance-proof", os.path.join(node.data, "balance-proof"),
+        proof = os.path.join(node.data, "balance-proof")
+        own = node.alive()
+        if not own:  # killed and not restarted: the operator exports its proof
+            proof = os.path.join(distributor.data, f"{node.name}.balance-proof")
+            cli(binary, "ledger", "balance-proof", "--data-dir", distributor.data,
+                "--prover", key, "--out", proof)
+        claimed = cli(binary, "claim", "--balance-proof", proof,
                       "--distributor", distributor.info["public_key"], "--rpc", anvil.url,
                       "--payouts", payouts, "--sender-key", anvil.claimer_key)
         said = claimed.stdout + claimed.stderr
@@ -177,6 +183,7 @@ def claim_all(binary, anvil, distributor, payouts, provers, accounts, status, cl
             "ledger": a["balance"],
             "paid": anvil.balance(provers[key][1]),
             "claim_gas": int(gas.group(1)) if gas else None,
+            "own_proof": own,
             "watched": bool(anchoring),
             "alarm": bool(anchoring.get("overdue")),
             "said": said.strip(),

@@ -77,7 +77,8 @@ def settlement_summary(settlement):
         "settle_latency_max_s": max(latency) if latency else None,
         "claimable_after_cut_mean_s": sum(after_cut) / len(after_cut) if after_cut else None,
         "claimable_after_cut_max_s": max(after_cut) if after_cut else None,
-        "claims": [{k: c[k] for k in ("name", "ledger", "paid", "claim_gas", "watched", "alarm")}
+        "claims": [{k: c[k] for k in ("name", "ledger", "paid", "claim_gas", "own_proof",
+                                      "watched", "alarm")}
                    for c in claims],
         "claims_match": settlement["claims_match"],
     }
@@ -92,6 +93,7 @@ def settlement_lines(t):
                 "was proven; see the distributor's log (target `chain`)."]
     fmt = lambda v, spec: "—" if v is None else format(v, spec)
     paid = sum(c["paid"] for c in t["claims"])
+    own = sum(1 for c in t["claims"] if c["own_proof"])
     watched = [c for c in t["claims"] if c["watched"]]
     alarms = sum(1 for c in watched if c["alarm"])
     watching = (f"{len(watched)} provers watched the anchoring, {alarms} raised the alarm"
@@ -108,7 +110,7 @@ def settlement_lines(t):
         f"{fmt(t['claimable_after_cut_max_s'], '.1f')} s at most; a credit waits for its block at "
         f"most the distributor's block_interval_ms.",
         f"- **Every prover paid its ledger credits on chain: {'yes' if t['claims_match'] else 'NO'}**"
-        f" — {len(t['claims'])} claims with the provers' own balance proofs, {paid} wei in all, "
+        f" — {len(t['claims'])} claims, {own} with the provers' own balance proofs, {paid} wei in all, "
         f"each to the address its prover bound; {watching}.",
     ]
 

@@ -124,6 +124,8 @@ pub struct Ledger {
     /// The balance tree of `committed` (its root is the tip's balance root),
     /// kept so a balance proof costs a path, not a rebuild.
     balance_tree: MerkleTree,
+    /// `committed`'s keys in order: a prover's leaf index by binary search.
+    balance_keys: Vec<PublicKey>,
     /// The pending pool in order (mirrors the `pending` column family).
     pending: VecDeque<(u64, PendingTx)>,
     /// Accounts touched by pending transactions, as they stand after them.
@@ -315,6 +317,7 @@ impl Ledger {
         })
         .map_err(|e| corrupt_at(&path)(format!("the pending pool does not replay: {e}")))?;
         let balance_tree = state::balance_tree(&committed);
+        let balance_keys = committed.keys().copied().collect();
 
         Ok(Self {
             db,
@@ -327,6 +330,7 @@ impl Ledger {
             tip,
             committed,
             balance_tree,
+            balance_keys,
             pending,
             pending_accounts,
             next_seq,
@@ -488,7 +492,7 @@ impl Ledger {
     /// for a prover without an account at the tip.
     pub fn balance_proof(&self, prover: &PublicKey) -> Option<BalanceProof> {
         let account = *self.committed.get(prover)?;
-        let index = self.committed.range(..*prover).count();
+        let index = self.balance_keys.binary_search(prover).ok()?;
         let path = self.balance_tree.proof(index)?;
         Some(BalanceProof {
             prover: *prover,
@@ -664,6 +668,7 @@ impl Ledger {
         let batch = self.block_batch(&signed, &tree, &block, &touched);
         self.write(batch)?;
 
+        self.balance_keys = accounts.keys().copied().collect();
         self.committed = accounts;
         self.balance_tree = balance_tree;
         self.pending.drain(..count);

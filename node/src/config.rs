@@ -389,6 +389,8 @@ impl ChainSection {
         if self.rpc_url.is_empty() {
             return Ok(());
         }
+        crate::chain::reading_provider(&self.rpc_url)
+            .map_err(|e| anyhow::anyhow!("[chain] rpc_url (--rpc-url): {e}"))?;
         if role == Role::Prover {
             return match Self::contract(&self.payouts, "payouts")? {
                 Some(_) => Ok(()),

@@ -298,6 +298,11 @@ pub struct ProverStatus {
     /// `crowdprove claim` pays out once its block is anchored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balance_proof: Option<BalanceProofView>,
+    /// The newest balance proof whose block the prover saw anchored with
+    /// the signed root (`<data-dir>/balance-proof-anchored`): what it claims
+    /// with while newer blocks wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchored_balance_proof: Option<BalanceProofView>,
     /// The anchoring watch; absent when the prover watches no chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchoring: Option<AnchoringView>,
@@ -528,7 +533,13 @@ pub(crate) mod tests {
     fn a_prover_document_round_trips_and_reads_leniently() {
         let mut tally = crate::prover::status::Tally::default();
         tally.earned = 7;
-        tally.claimable = Some((4, 70));
+        let kept = crate::prover::anchoring::Kept {
+            height: 4,
+            balance: 70,
+            root: protocol::ContentHash([0; 32]),
+        };
+        tally.kept_proof = Some(kept);
+        tally.anchored_proof = Some(crate::prover::anchoring::Kept { height: 3, ..kept });
         let mut watching = crate::prover::anchoring::Anchoring::new(
             alloy::primitives::Address::ZERO,
             std::time::Duration::from_secs(600),
@@ -602,6 +613,7 @@ pub(crate) mod tests {
             let mut doc = crate::prover::status::Tally::default().to_json();
             let typed = ProverStatus {
                 balance_proof: Some(BalanceProofView::default()),
+                anchored_balance_proof: Some(BalanceProofView::default()),
                 anchoring: Some(AnchoringView::default()),
                 ..ProverStatus::default()
             };

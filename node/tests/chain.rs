@@ -488,7 +488,7 @@ async fn a_prover_sees_an_anchored_root_its_distributor_did_not_sign() {
             .unwrap();
         let signed = books.cut_block().unwrap().unwrap();
         let proof = books.balance_proof(&me).unwrap().encode();
-        keep_balance_proof(
+        let kept = keep_balance_proof(
             &prover_dir,
             &proof,
             &distributor.public(),
@@ -509,18 +509,16 @@ async fn a_prover_sees_an_anchored_root_its_distributor_did_not_sign() {
         )
         .await
         .unwrap();
-        let (height, compared) = read_chain(&watched, &prover_dir, &distributor.public(), None)
-            .await
-            .unwrap();
-        assert_eq!(height, signed.header.height);
-        let (at, signed_root, anchored) = compared.expect("the kept proof's block is anchored");
-        assert_eq!(at, height);
+        let (height, compared) = read_chain(&watched, Some(kept), None).await.unwrap();
+        assert_eq!((height, kept.height), (signed.header.height, height));
+        let anchored = compared.expect("the kept proof's block is anchored");
+        assert_eq!(anchored == kept.root.0, !forge);
         assert_eq!(
-            anchoring.compare_anchor(at, signed_root, anchored),
+            anchoring.compare_anchor(height, kept.root, anchored),
             forge,
-            "block {at}"
+            "block {height}"
         );
-        let (_, again) = read_chain(&watched, &prover_dir, &distributor.public(), Some(at))
+        let (_, again) = read_chain(&watched, Some(kept), Some(height))
             .await
             .unwrap();
         assert!(again.is_none(), "a block is compared once");
@@ -611,8 +609,9 @@ async fn keep_served_balance_proof(h: &mut harness::Harness, dir: &std::path::Pa
     let height = node::prover::check_receipt(&reply.receipt, &h.public())
         .expect("a receipt of a cut block")
         .1;
-    keep_balance_proof(dir, &reply.balance_proof, &h.public(), &p.public(), height)
-        .expect("a balance proof that checks")
+    let kept = keep_balance_proof(dir, &reply.balance_proof, &h.public(), &p.public(), height)
+        .expect("a balance proof that checks");
+    (kept.height, kept.balance)
 }
 
 /// Where the chain client stands, from `/status`.
@@ -758,7 +757,7 @@ async fn the_distributor_settles_every_proven_batch_and_anchors_every_block() {
     for expected in [
         format!("claimable: balance 1200 at block {height}, payout 0xb7b7"),
         format!(
-            "on chain: anchored to block {anchored}, 1200 claimed; block {height} is anchored: 0 left to claim"
+            "on chain: anchored to block {anchored}, 1200 claimed; block {height} is anchored with the root the distributor signed: 0 left to claim"
         ),
     ] {
         assert!(ok && said.contains(&expected), "{expected:?} not in {said}");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use node::config::parse_public_key;
-use node::prover::anchoring::BALANCE_PROOF_FILE;
+use node::prover::anchoring::{ANCHORED_FILE, BALANCE_PROOF_FILE};
 use protocol::JobId;
 
 #[derive(Debug, Subcommand)]
@@ -304,40 +304,59 @@ fn receipts(data_dir: &Path, distributor: &str, chain: &OnChain) -> anyhow::Resu
     if !audit.bad.is_empty() {
         bail!("{} receipt file(s) do not check", audit.bad.len());
     }
-    let Some(proof) = kept_balance_proof(data_dir, &distributor, &audit)? else {
+    let Some(proof) = kept_balance_proof(data_dir, BALANCE_PROOF_FILE, &distributor, &audit)?
+    else {
         println!("no balance proof kept yet: nothing to claim on chain");
         return Ok(());
     };
-    let (height, balance) = (proof.header.header.height, proof.account.balance);
-    println!(
-        "claimable: balance {balance} at block {height}, payout {} ({})",
-        proof.account.payout,
-        data_dir.join(BALANCE_PROOF_FILE).display()
-    );
+    let anchored_copy = kept_balance_proof(data_dir, ANCHORED_FILE, &distributor, &audit)?;
+    let shown = |p: &::ledger::BalanceProof, name: &str| {
+        format!(
+            "balance {} at block {}, payout {} ({})",
+            p.account.balance,
+            p.header.header.height,
+            p.account.payout,
+            data_dir.join(name).display()
+        )
+    };
+    println!("claimable: {}", shown(&proof, BALANCE_PROOF_FILE));
+    if let Some(copy) = &anchored_copy {
+        println!("last seen anchored: {}", shown(copy, ANCHORED_FILE));
+    }
     if let (Some(rpc), Some(payouts)) = (&chain.rpc_url, &chain.payouts) {
-        let (anchored, paid) = on_chain(rpc, payouts, &proof.prover)?;
-        let state = if anchored >= height {
-            format!(
-                "block {height} is anchored: {} left to claim",
-                balance.saturating_sub(paid)
-            )
-        } else {
-            format!("block {height} is not anchored yet")
+        let height = proof.header.header.height;
+        let read = on_chain(rpc, payouts, &proof.prover, height)?;
+        let state = match read.root {
+            None => format!("block {height} is not anchored yet"),
+            Some(root) if root == proof.header.header.balance_root.0 => format!(
+                "block {height} is anchored with the root the distributor signed: {} left to claim",
+                proof.account.balance.saturating_sub(read.paid)
+            ),
+            Some(root) => bail!(
+                "block {height} is anchored with balance root {}, not the {} the distributor signed: \
+                 the operator anchored a tree of its own making",
+                protocol::ContentHash(root).to_hex(),
+                proof.header.header.balance_root.to_hex()
+            ),
         };
-        println!("on chain: anchored to block {anchored}, {paid} claimed; {state}");
+        println!(
+            "on chain: anchored to block {}, {} claimed; {state}",
+            read.anchored, read.paid
+        );
     }
     Ok(())
 }
 
-/// The balance proof kept in `data_dir`, checked against `distributor` and
-/// against the receipts: its balance covers every credit at or below its
-/// block (balances only grow).
+/// The balance proof kept in `data_dir` under `name`, checked against
+/// `distributor` and against the receipts: its balance covers every credit
+/// at or below its block (less penalties, which nothing issues today).
 fn kept_balance_proof(
     data_dir: &Path,
+    name: &str,
     distributor: &protocol::PublicKey,
     audit: &node::prover::Audit,
 ) -> anyhow::Result<Option<::ledger::BalanceProof>> {
-    let path = data_dir.join(BALANCE_PROOF_FILE);
+    let path = data_dir.join(name);
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -360,15 +379,29 @@ fn kept_balance_proof(
         .sum();
     if proof.account.balance < covered {
         bail!(
-            "the distributor signed a balance of {} at block {height}, below the {covered} its receipts credit by then",
+            "{}: the distributor signed a balance of {} at block {height}, below the {covered} its receipts credit by then (penalties it recorded would explain it; it issues none today)",
+            path.display(),
             proof.account.balance
         );
     }
     Ok(Some(proof))
 }
 
-/// The Payouts contract's last anchored height and what it paid `prover`.
-fn on_chain(rpc: &str, payouts: &str, prover: &protocol::PublicKey) -> anyhow::Result<(u64, u64)> {
+/// What the Payouts contract says of a prover: its last anchored height,
+/// what it paid the prover, and the root anchored at `height` (if it is).
+struct OnChainView {
+    anchored: u64,
+    paid: u64,
+    root: Option<[u8; 32]>,
+}
+
+/// Reads [`OnChainView`] from the Payouts contract at `payouts`, within 30 s.
+fn on_chain(
+    rpc: &str,
+    payouts: &str,
+    prover: &protocol::PublicKey,
+    height: u64,
+) -> anyhow::Result<OnChainView> {
     let address: alloy::primitives::Address = payouts
         .parse()
         .map_err(|_| anyhow::anyhow!("--payouts {payouts:?} is not an address"))?;
@@ -379,11 +412,24 @@ fn on_chain(rpc: &str, payouts: &str, prover: &protocol::PublicKey) -> anyhow::R
             .paid(alloy::primitives::B256::from(prover.0))
             .call()
             .await?;
-        Ok::<_, alloy::contract::Error>((anchored, paid))
+        let root = if height <= anchored {
+            Some(contract.balanceRoots(height).call().await?.0)
+        } else {
+            None
+        };
+        Ok::<_, alloy::contract::Error>(OnChainView {
+            anchored,
+            paid,
+            root,
+        })
     };
-    tokio::runtime::Runtime::new()?
-        .block_on(read)
-        .with_context(|| format!("cannot read the Payouts contract at {address} via {rpc}"))
+    let within = async { tokio::time::timeout(std::time::Duration::from_secs(30), read).await };
+    match tokio::runtime::Runtime::new()?.block_on(within) {
+        Ok(read) => {
+            read.with_context(|| format!("cannot read the Payouts contract at {address} via {rpc}"))
+        }
+        Err(_) => bail!("the chain at {rpc} did not answer within 30 s"),
+    }
 }
 
 /// `ledger export`: every block and transaction, to stdout.

@@ -36,45 +36,102 @@ use crate::status_doc::AnchoringView;
 
 /// The file under the data dir that keeps the newest balance proof.
 pub const BALANCE_PROOF_FILE: &str = "balance-proof";
+/// The file under the data dir that keeps the newest balance proof whose
+/// block the watch saw anchored with the root the distributor signed.
+pub const ANCHORED_FILE: &str = "balance-proof-anchored";
 /// How often the watch reads the Payouts contract.
 pub const WATCH_EVERY: Duration = Duration::from_secs(10);
-/// Unanchored blocks remembered; past it newer ones are not (the alarm is
-/// about the oldest).
+/// Unanchored blocks remembered; past it the newest stands for the rest.
 const UNANCHORED_KEPT: usize = 1024;
 /// The longest a read of the contract may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// A kept balance proof, as the prover remembers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    /// Its block.
+    pub height: u64,
+    /// The cumulative balance it proves.
+    pub balance: u64,
+    /// The block's balance root, as the distributor signed it.
+    pub root: ContentHash,
+}
+
+/// The balance proof kept in `data_dir` under `name`, if one is there and
+/// checks against `distributor`.
+pub fn kept(data_dir: &Path, name: &str, distributor: &PublicKey) -> Option<Kept> {
+    let proof = BalanceProof::decode(&std::fs::read(data_dir.join(name)).ok()?).ok()?;
+    let account = ledger::verify_balance_proof(&proof, distributor).ok()?;
+    let header = &proof.header.header;
+    Some(Kept {
+        height: header.height,
+        balance: account.balance,
+        root: header.balance_root,
+    })
+}
+
 /// Checks `bytes`, a balance proof served with the receipt of a credit in
 /// block `receipt_height`, and keeps it in `data_dir` unless the kept one is
-/// newer. Returns its height and balance.
+/// as new. One that shows a lower balance than the kept one is refused (a
+/// claim against the kept one's block pays more once it is anchored).
+/// Returns the proof kept now.
 pub fn keep_balance_proof(
     data_dir: &Path,
     bytes: &[u8],
     distributor: &PublicKey,
     me: &PublicKey,
     receipt_height: u64,
-) -> anyhow::Result<(u64, u64)> {
+) -> anyhow::Result<Kept> {
     let proof = BalanceProof::decode(bytes).context("undecodable balance proof")?;
     let account = ledger::verify_balance_proof(&proof, distributor)
         .context("the balance proof does not check against the distributor's key")?;
-    let height = proof.header.header.height;
+    let header = &proof.header.header;
+    let height = header.height;
     if proof.prover != *me {
         bail!("the balance proof is another prover's");
     }
     if height < receipt_height {
         bail!("the balance proof is of block {height}, older than the receipt's {receipt_height}");
     }
-    let balance = account.balance;
-    let path = data_dir.join(BALANCE_PROOF_FILE);
-    if kept_height(&path, distributor).is_some_and(|kept| kept >= height) {
-        return Ok((height, balance));
+    let offered = Kept {
+        height,
+        balance: account.balance,
+        root: header.balance_root,
+    };
+    match kept(data_dir, BALANCE_PROOF_FILE, distributor) {
+        Some(kept) if kept.height >= height => return Ok(kept),
+        Some(kept) if kept.balance > offered.balance => bail!(
+            "the distributor signed a balance of {} at block {height}, below the {} it signed at block {}: the older proof stays",
+            offered.balance,
+            kept.balance,
+            kept.height
+        ),
+        _ => {}
     }
+    write(data_dir, BALANCE_PROOF_FILE, bytes)?;
+    Ok(offered)
+}
+
+/// Copies the kept balance proof to [`ANCHORED_FILE`] if it is still `at`
+/// (the watch saw its block anchored with the root the distributor signed):
+/// what a claim sends when newer blocks are not anchored.
+pub fn keep_anchored(data_dir: &Path, at: Kept) -> anyhow::Result<()> {
+    let path = data_dir.join(BALANCE_PROOF_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let proof = BalanceProof::decode(&bytes).context("undecodable balance proof")?;
+    if proof.header.header.height != at.height || proof.header.header.balance_root != at.root {
+        return Ok(());
+    }
+    write(data_dir, ANCHORED_FILE, &bytes)
+}
+
+fn write(data_dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let path = data_dir.join(name);
     crate::disk::write_durably(data_dir, &path, |file| {
         use std::io::Write;
         file.write_all(bytes)
     })
-    .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok((height, balance))
+    .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// What the watch reads: the chain and the contract.
@@ -145,8 +202,15 @@ impl Anchoring {
         }
         let at = self.unanchored.partition_point(|(h, _)| *h < height);
         let known = self.unanchored.get(at).is_some_and(|(h, _)| *h == height);
-        if !known && self.unanchored.len() < UNANCHORED_KEPT {
+        if known {
+            return;
+        }
+        if self.unanchored.len() < UNANCHORED_KEPT {
             self.unanchored.insert(at, (height, now));
+        } else if let Some(newest) = self.unanchored.back_mut() {
+            // Full: the newest entry stands for every block up to this one,
+            // with its older time, so no credit goes unwatched.
+            newest.0 = newest.0.max(height);
         }
     }
 
@@ -200,6 +264,9 @@ pub async fn watch(shared: Arc<Shared>, settings: WatchSettings) {
         Ok(provider) => provider,
         Err(e) => {
             warn!(target: "prover", error = %e, "cannot watch the anchoring");
+            if let Some(anchoring) = shared.tally().anchoring.as_mut() {
+                anchoring.error = Some(format!("not watching: {e}"));
+            }
             return;
         }
     };
@@ -207,92 +274,108 @@ pub async fn watch(shared: Arc<Shared>, settings: WatchSettings) {
     info!(target: "prover", payouts = %settings.payouts, rpc = %settings.rpc_url, deadline_s = settings.deadline.as_secs(), "watching the anchoring of this prover's credits");
     let mut stop = shared.stop.clone();
     while !*stop.borrow() {
-        let checked = shared.tally().anchoring.as_ref().and_then(|a| a.checked);
-        let distributor = shared.client.distributor();
-        let reading = read_chain(&contract, &shared.data_dir, &distributor, checked);
-        let read = tokio::time::timeout(READ_TIMEOUT, reading).await;
-        let now = Timestamp::now();
-        let (overdue, waited, forged) = {
-            let mut t = shared.tally();
-            let Some(anchoring) = t.anchoring.as_mut() else {
-                return;
-            };
-            let mut forged = None;
-            match read {
-                Ok(Ok((height, compared))) => {
-                    anchoring.anchored_to(height);
-                    if let Some((at, signed, anchored)) = compared {
-                        if anchoring.compare_anchor(at, signed, anchored) {
-                            forged = anchoring.forged.clone();
-                        }
-                    }
-                }
-                Ok(Err(e)) => report_error(anchoring, format!("{e}")),
-                Err(_) => report_error(anchoring, "the chain did not answer in time".into()),
-            }
-            let waited = anchoring.oldest(now).map_or(0, |(_, w)| w.as_secs());
-            (anchoring.newly_overdue(now), waited, forged)
+        let (kept, checked) = {
+            let t = shared.tally();
+            (t.kept_proof, t.anchoring.as_ref().and_then(|a| a.checked))
         };
-        let metrics = shared.client.metrics();
-        metrics.unanchored_credit_seconds.set(waited as i64);
-        if let Some(forged) = forged {
-            metrics.anchor_mismatch.set(1);
-            error!(
-                target: "prover",
-                %forged,
-                payouts = %settings.payouts,
-                "the distributor anchored a balance root it did not sign: claims against that block pay what it made up, not this prover's signed balance"
-            );
-        }
-        if let Some((height, waited)) = overdue {
-            warn!(
-                target: "prover",
-                height,
-                waited_s = waited.as_secs(),
-                payouts = %settings.payouts,
-                "the distributor has not anchored the ledger block holding this prover's credits: they cannot be claimed on chain"
-            );
+        let read = tokio::time::timeout(READ_TIMEOUT, read_chain(&contract, kept, checked)).await;
+        let read = match read {
+            Ok(read) => read.map_err(|e| e.to_string()),
+            Err(_) => Err("the chain did not answer in time".to_string()),
+        };
+        let seen = seen(&shared, read, kept, &settings);
+        if let Some(anchored) = seen {
+            promote(&shared, anchored).await;
         }
         tokio::select! {
             _ = tokio::time::sleep(WATCH_EVERY) => {}
-            _ = stop.changed() => {}
+            changed = stop.changed() => if changed.is_err() { break },
         }
     }
 }
 
-/// What the watch reads from `contract`: the last anchored height and, when
-/// the balance proof kept in `data_dir` is of an anchored block other than
-/// `checked`, that block's height, its signed balance root and the anchored
-/// one (for [`Anchoring::compare_anchor`]).
+/// Records what the watch read, raises the alarms it calls for, sets the
+/// gauges; returns the kept proof if its block was just seen anchored with
+/// the signed root.
+fn seen(
+    shared: &Shared,
+    read: Result<(u64, Option<[u8; 32]>), String>,
+    kept: Option<Kept>,
+    settings: &WatchSettings,
+) -> Option<Kept> {
+    let now = Timestamp::now();
+    let mut promoted = None;
+    let (overdue, waited, forged) = {
+        let mut t = shared.tally();
+        let anchoring = t.anchoring.as_mut()?;
+        let mut forged = None;
+        match read {
+            Ok((height, compared)) => {
+                anchoring.anchored_to(height);
+                if let (Some(anchored), Some(kept)) = (compared, kept) {
+                    if anchoring.compare_anchor(kept.height, kept.root, anchored) {
+                        forged = anchoring.forged.clone();
+                    }
+                    promoted = (anchored == kept.root.0).then_some(kept);
+                }
+            }
+            Err(e) => report_error(anchoring, e),
+        }
+        let waited = anchoring.oldest(now).map_or(0, |(_, w)| w.as_secs());
+        (anchoring.newly_overdue(now), waited, forged)
+    };
+    let metrics = shared.client.metrics();
+    metrics.unanchored_credit_seconds.set(waited as i64);
+    if let Some(forged) = forged {
+        metrics.anchor_mismatch.set(1);
+        error!(
+            target: "prover",
+            %forged,
+            payouts = %settings.payouts,
+            "the distributor anchored a balance root it did not sign: claims against that block pay what it made up, not this prover's signed balance"
+        );
+    }
+    if let Some((height, waited)) = overdue {
+        warn!(
+            target: "prover",
+            height,
+            waited_s = waited.as_secs(),
+            payouts = %settings.payouts,
+            "the distributor has not anchored the ledger block holding this prover's credits: they cannot be claimed on chain"
+        );
+    }
+    promoted
+}
+
+/// Keeps a copy of the proof of a block seen anchored (off the async
+/// threads: it syncs a file).
+async fn promote(shared: &Arc<Shared>, anchored: Kept) {
+    let dir = shared.data_dir.clone();
+    let kept = tokio::task::spawn_blocking(move || keep_anchored(&dir, anchored)).await;
+    match kept {
+        Ok(Ok(())) => shared.tally().anchored_proof = Some(anchored),
+        Ok(Err(e)) => {
+            warn!(target: "prover", error = %format!("{e:#}"), "the anchored balance proof is not kept")
+        }
+        Err(e) => warn!(target: "prover", error = %e, "the anchored balance proof is not kept"),
+    }
+}
+
+/// What the watch reads from `contract`: the last anchored height and,
+/// when the `kept` proof's block is anchored and was not `checked` yet, the
+/// balance root anchored for it (for [`Anchoring::compare_anchor`]).
 pub async fn read_chain(
     contract: &Payouts::PayoutsInstance<alloy::providers::DynProvider>,
-    data_dir: &Path,
-    distributor: &PublicKey,
+    kept: Option<Kept>,
     checked: Option<u64>,
-) -> Result<(u64, Option<(u64, ContentHash, [u8; 32])>), alloy::contract::Error> {
+) -> Result<(u64, Option<[u8; 32]>), alloy::contract::Error> {
     let anchored = contract.lastHeight().call().await?;
-    let due = kept_root(data_dir, distributor)
-        .filter(|(height, _)| *height <= anchored && Some(*height) != checked);
-    let Some((height, signed)) = due else {
+    let due = kept.filter(|k| k.height <= anchored && Some(k.height) != checked);
+    let Some(kept) = due else {
         return Ok((anchored, None));
     };
-    let root = contract.balanceRoots(height).call().await?;
-    Ok((anchored, Some((height, signed, root.0))))
-}
-
-/// The kept balance proof's block height and signed balance root.
-fn kept_root(data_dir: &Path, distributor: &PublicKey) -> Option<(u64, ContentHash)> {
-    let proof =
-        BalanceProof::decode(&std::fs::read(data_dir.join(BALANCE_PROOF_FILE)).ok()?).ok()?;
-    ledger::verify_balance_proof(&proof, distributor).ok()?;
-    let header = &proof.header.header;
-    Some((header.height, header.balance_root))
-}
-
-/// The height of the kept balance proof at `path`, if it checks.
-pub fn kept_height(path: &Path, distributor: &PublicKey) -> Option<u64> {
-    let dir = path.parent()?;
-    kept_root(dir, distributor).map(|(height, _)| height)
+    let root = contract.balanceRoots(kept.height).call().await?;
+    Ok((anchored, Some(root.0)))
 }
 
 /// Logs a failed read when its reason changes, and shows it on `/status`.
@@ -344,8 +427,8 @@ mod tests {
 
     #[test]
     fn only_this_provers_newest_checked_balance_proof_is_kept() {
-        use ledger::{Credit, Ledger, LedgerConfig, Tx};
-        use protocol::{BatchId, ContentHash, JobId, SecretKey};
+        use ledger::{Credit, Ledger, LedgerConfig, Penalty, Tx};
+        use protocol::{BatchId, JobId, SecretKey};
         let dir = tempfile::tempdir().unwrap();
         let distributor = SecretKey::from_seed([1; 32]);
         let (me, other) = (
@@ -364,29 +447,35 @@ mod tests {
             l.cut_block().unwrap().expect("a block");
             proofs.push(l.balance_proof(&me).unwrap().encode());
         }
-        let kept = dir.path().join("prover");
-        std::fs::create_dir(&kept).unwrap();
+        let penalty = Penalty {
+            prover: me,
+            job: None,
+            amount: 5,
+            reason: "test".into(),
+        };
+        l.append(&[Tx::Penalty(penalty)]).unwrap();
+        l.cut_block().unwrap().expect("a block");
+        let lower = l.balance_proof(&me).unwrap().encode();
+
+        let kept_dir = dir.path().join("prover");
+        std::fs::create_dir(&kept_dir).unwrap();
         let d = distributor.public();
+        let keep = |bytes: &[u8], who: &PublicKey, height: u64| {
+            keep_balance_proof(&kept_dir, bytes, &d, who, height).map(|k| (k.height, k.balance))
+        };
+        assert_eq!(keep(&proofs[1], &me, 2).unwrap(), (2, 20));
         assert_eq!(
-            keep_balance_proof(&kept, &proofs[1], &d, &me, 2).unwrap(),
-            (2, 20)
-        );
-        assert_eq!(
-            keep_balance_proof(&kept, &proofs[0], &d, &me, 1).unwrap(),
-            (1, 10)
-        );
-        assert_eq!(
-            kept_height(&kept.join(BALANCE_PROOF_FILE), &d),
-            Some(2),
+            keep(&proofs[0], &me, 1).unwrap(),
+            (2, 20),
             "the newer stays"
         );
-
         let refused = |bytes: &[u8], distributor: &PublicKey, me: &PublicKey, height: u64| {
             format!(
                 "{:#}",
-                keep_balance_proof(&kept, bytes, distributor, me, height).unwrap_err()
+                keep_balance_proof(&kept_dir, bytes, distributor, me, height).unwrap_err()
             )
         };
+        assert!(refused(&lower, &d, &me, 3).contains("below the 20 it signed at block 2"));
         assert!(refused(&proofs[0], &d, &me, 2).contains("older than the receipt"));
         assert!(refused(&proofs[1], &d, &other, 2).contains("another prover's"));
         let stranger = SecretKey::from_seed([9; 32]).public();
@@ -395,7 +484,21 @@ mod tests {
         let last = forged.len() - 70;
         forged[last] ^= 1;
         assert!(!refused(&forged, &d, &me, 2).is_empty());
-        assert_eq!(kept_height(&kept.join(BALANCE_PROOF_FILE), &d), Some(2));
+        let kept_now = kept(&kept_dir, BALANCE_PROOF_FILE, &d).unwrap();
+        assert_eq!((kept_now.height, kept_now.balance), (2, 20));
+
+        // Seen anchored: copied aside, unless the kept one moved on.
+        keep_anchored(
+            &kept_dir,
+            Kept {
+                height: 1,
+                ..kept_now
+            },
+        )
+        .unwrap();
+        assert_eq!(kept(&kept_dir, ANCHORED_FILE, &d), None, "not the kept one");
+        keep_anchored(&kept_dir, kept_now).unwrap();
+        assert_eq!(kept(&kept_dir, ANCHORED_FILE, &d), Some(kept_now));
     }
 
     #[test]
@@ -421,5 +524,16 @@ mod tests {
         }
         assert_eq!(a.unanchored.len(), UNANCHORED_KEPT);
         assert_eq!(a.oldest(at(1)), Some((1, Duration::ZERO)));
+        let newest = a.unanchored.back().unwrap();
+        assert_eq!(
+            *newest,
+            (UNANCHORED_KEPT as u64 + 10, at(UNANCHORED_KEPT as u64))
+        );
+        a.anchored_to(UNANCHORED_KEPT as u64 + 9);
+        assert_eq!(
+            a.oldest(at(2_000)).map(|(h, _)| h),
+            Some(UNANCHORED_KEPT as u64 + 10),
+            "still watched"
+        );
     }
 }

@@ -192,6 +192,8 @@ impl Prover {
         let client = Arc::new(Client::new(secret, distributor, net, metrics));
         let receipts_dir = data_dir.join("receipts");
         let mut tally = Tally::default();
+        tally.kept_proof = anchoring::kept(data_dir, anchoring::BALANCE_PROOF_FILE, &distributor);
+        tally.anchored_proof = anchoring::kept(data_dir, anchoring::ANCHORED_FILE, &distributor);
         match receipts::load_owed(&receipts_dir) {
             Ok(owed) => {
                 if !owed.is_empty() {
@@ -227,11 +229,12 @@ impl Prover {
     /// credited now.
     pub fn watch_anchoring(mut self, settings: anchoring::WatchSettings) -> Self {
         let mut watching = anchoring::Anchoring::new(settings.payouts, settings.deadline);
-        let kept = self.shared.data_dir.join(anchoring::BALANCE_PROOF_FILE);
-        if let Some(height) = anchoring::kept_height(&kept, &self.shared.client.distributor()) {
-            watching.credited(height, Timestamp::now());
+        let mut t = self.shared.tally();
+        if let Some(kept) = t.kept_proof {
+            watching.credited(kept.height, Timestamp::now());
         }
-        self.shared.tally().anchoring = Some(watching);
+        t.anchoring = Some(watching);
+        drop(t);
         self.watch = Some(settings);
         self
     }

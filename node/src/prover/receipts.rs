@@ -165,10 +165,7 @@ fn keep_balance_proof(shared: &Shared, bytes: &[u8], height: u64) {
         &client.me(),
         height,
     ) {
-        Ok(kept) => {
-            let mut t = shared.tally();
-            t.claimable = t.claimable.max(Some(kept));
-        }
+        Ok(kept) => shared.tally().kept_proof = Some(kept),
         Err(e) => warn!(target: "prover", error = %format!("{e:#}"), "balance proof not kept"),
     }
 }

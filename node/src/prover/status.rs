@@ -38,8 +38,10 @@ pub struct Tally {
     recent_jobs: VecDeque<RecentJob>,
     /// The newest receipts kept: job and block height, newest first.
     recent_receipts: VecDeque<(JobId, u64)>,
-    /// The newest balance proof kept: its block's height and the balance.
-    pub(crate) claimable: Option<(u64, u64)>,
+    /// The newest balance proof kept (`<data-dir>/balance-proof`).
+    pub(crate) kept_proof: Option<super::anchoring::Kept>,
+    /// The newest one seen anchored (`<data-dir>/balance-proof-anchored`).
+    pub(crate) anchored_proof: Option<super::anchoring::Kept>,
     /// The anchoring watch, when the prover watches the chain.
     pub(crate) anchoring: Option<super::anchoring::Anchoring>,
 }
@@ -147,8 +149,15 @@ impl Tally {
             "recent_jobs": jobs,
             "recent_receipts": receipts,
         });
-        if let Some((height, balance)) = self.claimable {
-            doc["balance_proof"] = json!(BalanceProofView { height, balance });
+        let view = |k: &super::anchoring::Kept| BalanceProofView {
+            height: k.height,
+            balance: k.balance,
+        };
+        if let Some(kept) = &self.kept_proof {
+            doc["balance_proof"] = json!(view(kept));
+        }
+        if let Some(anchored) = &self.anchored_proof {
+            doc["anchored_balance_proof"] = json!(view(anchored));
         }
         if let Some(anchoring) = &self.anchoring {
             doc["anchoring"] = json!(anchoring.view(now));

@@ -78,7 +78,10 @@ impl Anvil {
     }
 
     /// Starts the chain again on the same address with the same arguments
-    /// (with `--state FILE`, where it stood when stopped).
+    /// (with `--state FILE`, where it stood when stopped). An anvil another
+    /// test started meanwhile on a free port could have taken this one (the
+    /// kernel hands ephemeral ports out in rotation, so it is unlikely);
+    /// then this panics saying so, not a wrong result.
     pub fn resume(&mut self) {
         let port = self.url.rsplit(':').next().expect("a port").to_string();
         let (child, url) = spawn(&port, &self.extra);
