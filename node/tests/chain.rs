@@ -614,6 +614,19 @@ async fn keep_served_balance_proof(h: &mut harness::Harness, dir: &std::path::Pa
     (kept.height, kept.balance)
 }
 
+/// An in-process distributor settling on `anvil` from its account 0 (the
+/// key file written in `dir`).
+async fn settling_on(anvil: &Anvil, dir: &std::path::Path) -> harness::Harness {
+    let key_file = dir.join("operator.key");
+    std::fs::write(&key_file, anvil.key(0)).unwrap();
+    let url = anvil.url.clone();
+    harness::Harness::start_with(|c| {
+        c.chain.rpc_url = url;
+        c.chain.account_key = key_file.to_str().unwrap().to_string();
+    })
+    .await
+}
+
 /// Where the chain client stands, from `/status`.
 fn chain_of(doc: &serde_json::Value) -> (u64, u64, u64) {
     let chain = &doc["chain"];
@@ -637,14 +650,7 @@ async fn the_distributor_settles_every_proven_batch_and_anchors_every_block() {
 
     let anvil = Anvil::start();
     let key_dir = tempfile::tempdir().unwrap();
-    let key_file = key_dir.path().join("operator.key");
-    std::fs::write(&key_file, anvil.key(0)).unwrap();
-    let url = anvil.url.clone();
-    let mut h = harness::Harness::start_with(|c| {
-        c.chain.rpc_url = url;
-        c.chain.account_key = key_file.to_str().unwrap().to_string();
-    })
-    .await;
+    let mut h = settling_on(&anvil, key_dir.path()).await;
     for _ in 0..2 {
         prove_a_batch(&mut h).await;
     }
@@ -787,14 +793,7 @@ async fn a_chain_down_for_a_while_delays_settlement_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("anvil-state.json");
     let mut anvil = Anvil::start_with(&["--state", state.to_str().unwrap()]);
-    let key_file = dir.path().join("operator.key");
-    std::fs::write(&key_file, anvil.key(0)).unwrap();
-    let url = anvil.url.clone();
-    let mut h = harness::Harness::start_with(|c| {
-        c.chain.rpc_url = url;
-        c.chain.account_key = key_file.to_str().unwrap().to_string();
-    })
-    .await;
+    let mut h = settling_on(&anvil, dir.path()).await;
     prove_a_batch(&mut h).await;
     h.status_until("batch 1 settled, its blocks anchored", |doc| {
         let (settled, anchored, height) = chain_of(doc);
