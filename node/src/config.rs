@@ -368,6 +368,12 @@ pub struct ChainSection {
     /// Blocks a chain transaction must be deep before the next is sent.
     #[arg(long, default_value_t = 1)]
     pub confirmations: u64,
+    /// Seconds a distributor's transaction may stay pending before it is
+    /// replaced: the transaction due next, at the same nonce, with twice the
+    /// fees (of the stuck one if this process sent it, else of the chain's
+    /// current estimate).
+    #[arg(long, default_value_t = 180)]
+    pub replace_after_secs: u64,
 }
 
 impl ChainSection {
@@ -408,6 +414,9 @@ impl ChainSection {
         Self::contract(&self.payouts, "payouts")?;
         if self.confirmations == 0 {
             bail!("[chain] confirmations must be at least 1");
+        }
+        if self.replace_after_secs == 0 {
+            bail!("[chain] replace_after_secs must be at least 1");
         }
         Ok(())
     }

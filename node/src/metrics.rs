@@ -91,6 +91,9 @@ pub struct Metrics {
     /// Distributor: chain steps that failed (the chain unreachable, a
     /// transaction refused); each is retried.
     pub chain_errors: Counter,
+    /// Distributor: transactions replaced (same nonce, higher fees) after
+    /// pending past `[chain] replace_after_secs`.
+    pub chain_replaced: Counter,
     /// Ledger transactions waiting for the next block.
     pub ledger_pending_txs: Gauge,
     /// Distributor: seconds from a request's arrival at the network task to
@@ -148,6 +151,7 @@ impl Metrics {
             chain_blocks_unanchored: Gauge::default(),
             chain_gas_used: Counter::default(),
             chain_errors: Counter::default(),
+            chain_replaced: Counter::default(),
             ledger_pending_txs: Gauge::default(),
             overflow: Counted::default(),
             request_seconds: Family::new_with_constructor(|| {
@@ -314,6 +318,11 @@ impl Metrics {
             "chain_errors",
             "Chain steps that failed and are retried",
             self.chain_errors.clone(),
+        );
+        registry.register(
+            "chain_replaced",
+            "Chain transactions replaced with higher fees after pending too long",
+            self.chain_replaced.clone(),
         );
     }
 

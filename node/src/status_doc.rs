@@ -97,6 +97,10 @@ pub struct ChainView {
     pub txs_sent: u64,
     /// Gas they used.
     pub gas_used: u64,
+    /// Transactions replaced (same nonce, higher fees) after pending too
+    /// long.
+    #[serde(default)]
+    pub replaced: u64,
     /// The newest one's hash.
     pub last_tx: Option<String>,
     /// Why the last step failed, while it keeps failing.

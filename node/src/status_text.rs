@@ -121,6 +121,13 @@ fn chain_line(out: &mut String, c: &crate::status_doc::ChainView) {
         c.pending_txs,
         c.gas_used
     );
+    if c.replaced > 0 {
+        let _ = writeln!(
+            out,
+            "chain    {} transaction(s) replaced with higher fees after pending too long",
+            c.replaced
+        );
+    }
     if let Some(error) = &c.last_error {
         let _ = writeln!(out, "chain    last error: {error}");
     }

@@ -617,14 +617,34 @@ async fn keep_served_balance_proof(h: &mut harness::Harness, dir: &std::path::Pa
 /// An in-process distributor settling on `anvil` from its account 0 (the
 /// key file written in `dir`).
 async fn settling_on(anvil: &Anvil, dir: &std::path::Path) -> harness::Harness {
+    settling_on_with(anvil, dir, |_| {}).await
+}
+
+/// [`settling_on`], with `tune` applied to the settings.
+async fn settling_on_with(
+    anvil: &Anvil,
+    dir: &std::path::Path,
+    tune: impl FnOnce(&mut node::config::Config),
+) -> harness::Harness {
     let key_file = dir.join("operator.key");
     std::fs::write(&key_file, anvil.key(0)).unwrap();
     let url = anvil.url.clone();
     harness::Harness::start_with(|c| {
         c.chain.rpc_url = url;
         c.chain.account_key = key_file.to_str().unwrap().to_string();
+        tune(c);
     })
     .await
+}
+
+/// The transactions the operator account (anvil's account 0) sent, mined.
+async fn operator_nonce(anvil: &Anvil) -> u64 {
+    use alloy::providers::Provider;
+    anvil
+        .provider(0)
+        .get_transaction_count(anvil.address(0))
+        .await
+        .unwrap()
 }
 
 /// Where the chain client stands, from `/status`.
@@ -646,8 +666,6 @@ fn chain_of(doc: &serde_json::Value) -> (u64, u64, u64) {
 /// the prover's whole balance with `crowdprove claim`.
 #[tokio::test]
 async fn the_distributor_settles_every_proven_batch_and_anchors_every_block() {
-    use alloy::providers::Provider;
-
     let anvil = Anvil::start();
     let key_dir = tempfile::tempdir().unwrap();
     let mut h = settling_on(&anvil, key_dir.path()).await;
@@ -719,11 +737,7 @@ async fn the_distributor_settles_every_proven_batch_and_anchors_every_block() {
     // Each transaction was sent once: two deployments, then one per batch
     // and per block, across the restart (a duplicate would have reverted
     // on estimation and been counted nowhere, so count the account's nonce).
-    let nonce = anvil
-        .provider(0)
-        .get_transaction_count(anvil.address(0))
-        .await
-        .unwrap();
+    let nonce = operator_nonce(&anvil).await;
     assert_eq!(
         nonce,
         2 + 3 + anchored,
@@ -788,8 +802,6 @@ fn outage() -> std::time::Duration {
 /// back every batch settles and every block is anchored, each once.
 #[tokio::test]
 async fn a_chain_down_for_a_while_delays_settlement_and_loses_nothing() {
-    use alloy::providers::Provider;
-
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("anvil-state.json");
     let mut anvil = Anvil::start_with(&["--state", state.to_str().unwrap()]);
@@ -841,10 +853,57 @@ async fn a_chain_down_for_a_while_delays_settlement_and_loses_nothing() {
         .await;
     h.stop().await.unwrap();
     let anchored = doc["chain"]["anchored_height"].as_u64().unwrap();
-    let nonce = anvil
-        .provider(0)
-        .get_transaction_count(anvil.address(0))
+    let nonce = operator_nonce(&anvil).await;
+    assert_eq!(nonce, 2 + 3 + anchored, "each batch and block sent once");
+}
+
+/// A transaction the chain leaves pending (anvil stops mining) is replaced
+/// after `replace_after_secs` — the transaction due next, at the same
+/// nonce, with twice the fees — and once the chain mines again every batch
+/// and block lands once: the operator's nonce is exactly the transactions
+/// due, the replaced one never counted twice.
+#[tokio::test]
+async fn a_transaction_pending_too_long_is_replaced_and_lands_once() {
+    use alloy::providers::Provider;
+
+    let anvil = Anvil::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = settling_on_with(&anvil, dir.path(), |c| c.chain.replace_after_secs = 2).await;
+    prove_a_batch(&mut h).await;
+    h.status_until("batch 1 settled, its blocks anchored", |doc| {
+        let (settled, anchored, height) = chain_of(doc);
+        settled == 1 && anchored == height
+    })
+    .await;
+    let rpc = anvil.provider(1);
+    let automine = |on: bool| {
+        let rpc = rpc.clone();
+        async move {
+            rpc.raw_request::<_, ()>("evm_setAutomine".into(), (on,))
+                .await
+                .unwrap()
+        }
+    };
+    automine(false).await;
+    prove_a_batch(&mut h).await;
+    let doc = h
+        .status_until("a pending transaction replaced", |doc| {
+            doc["chain"]["replaced"].as_u64() >= Some(1)
+        })
+        .await;
+    assert_eq!(chain_of(&doc).0, 1, "nothing mined meanwhile");
+    automine(true).await;
+    rpc.raw_request::<_, serde_json::Value>("evm_mine".into(), ())
         .await
         .unwrap();
-    assert_eq!(nonce, 2 + 3 + anchored, "each batch and block sent once");
+    let doc = h
+        .status_until("every batch settled and block anchored", |doc| {
+            let (settled, anchored, height) = chain_of(doc);
+            settled == 2 && anchored == height && doc["chain"]["pending_txs"] == 0
+        })
+        .await;
+    h.stop().await.unwrap();
+    let anchored = doc["chain"]["anchored_height"].as_u64().unwrap();
+    let nonce = operator_nonce(&anvil).await;
+    assert_eq!(nonce, 2 + 2 + anchored, "each batch and block sent once");
 }

@@ -544,12 +544,14 @@ mod tests {
                 found: Kind::JobRequest
             })
         );
-        let mut v2 = bytes.clone();
-        v2[0] = 2;
-        assert_eq!(
-            open_any(&v2, T, Freshness::default()),
-            Err(EnvelopeError::UnsupportedVersion(2))
-        );
+        for version in [PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1] {
+            let mut other = bytes.clone();
+            other[0] = version;
+            assert_eq!(
+                open_any(&other, T, Freshness::default()),
+                Err(EnvelopeError::UnsupportedVersion(version))
+            );
+        }
         let mut unknown = bytes.clone();
         unknown[1] = 200;
         assert_eq!(

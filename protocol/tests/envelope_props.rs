@@ -4,7 +4,8 @@
 
 use proptest::prelude::*;
 use protocol::envelope::{
-    Freshness, HEADER_LEN, SIGNATURE_LEN, Verifier, open, open_any, peek_kind, seal,
+    Freshness, HEADER_LEN, PROTOCOL_VERSION, SIGNATURE_LEN, Verifier, open, open_any, peek_kind,
+    seal,
 };
 use protocol::messages::*;
 use protocol::{
@@ -235,7 +236,7 @@ proptest! {
         body in bytes(0, 2048),
     ) {
         // A well-formed header and signature slot, so decoding reaches the body.
-        let mut data = vec![1, tag];
+        let mut data = vec![PROTOCOL_VERSION, tag];
         data.extend_from_slice(&key(3).public().0);
         data.extend_from_slice(&NOW.0.to_le_bytes());
         data.extend_from_slice(&7u64.to_le_bytes());

@@ -9,7 +9,10 @@
 //! pending — sent by this process, or before a crash — is waited for and
 //! never sent again, so a restart neither skips nor repeats one; a
 //! duplicate would revert on estimation anyway, since the contracts refuse
-//! a replayed batch or height. The chain being down or slow delays this
+//! a replayed batch or height. One pending past `replace_after` (fees too
+//! low for the chain) is replaced: the transaction due next, computed from
+//! the chain's state as always, sent at the stuck nonce with twice the
+//! fees; whichever of the two is mined, the next step reads what it did. The chain being down or slow delays this
 //! task only: proving and the ledger go on, and it catches up once the
 //! chain is back.
 //!
@@ -47,6 +50,9 @@ const POLL: Duration = Duration::from_millis(500);
 /// The longest one step (a transaction sent and mined) may take before it
 /// is looked at again from the chain's state.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest a step waits for its transaction's receipt; past it the
+/// transaction is left pending (and replaced if it stays so).
+const RECEIPT_WAIT: Duration = Duration::from_secs(30);
 /// Where the deployed contracts' addresses are kept.
 pub const CONTRACTS_FILE: &str = "chain.json";
 
@@ -63,6 +69,8 @@ pub struct ChainSettings {
     pub payouts: Option<Address>,
     /// Blocks a transaction must be deep before the next is sent.
     pub confirmations: u64,
+    /// How long a transaction may stay pending before it is replaced.
+    pub replace_after: Duration,
     /// The node's data dir (`chain.json`).
     pub data_dir: PathBuf,
     /// The circuit's verifying key, for the Settlement contract.
@@ -116,6 +124,9 @@ impl ChainClient {
             contracts: None,
             last_mined: None,
             reading: None,
+            stuck: None,
+            fees: None,
+            last_fees: None,
         };
         let task = tokio::spawn(client.run(stopped));
         Ok(Self { view, stop, task })
@@ -155,6 +166,35 @@ struct Client {
     /// A read of the job store in flight on a blocking thread: awaited
     /// before the task ends, so no store handle outlives the client.
     reading: Option<tokio::task::JoinHandle<anyhow::Result<Proven>>>,
+    /// The nonce seen pending, and since when.
+    stuck: Option<(u64, std::time::Instant)>,
+    /// The fees (and, replacing, the nonce) the step's transaction goes with.
+    fees: Option<Fees>,
+    /// The fees of the last transaction this process sent.
+    last_fees: Option<Fees>,
+}
+
+/// EIP-1559 fees for one transaction; with a nonce, it replaces the
+/// transaction pending at that nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fees {
+    nonce: Option<u64>,
+    max_fee: u128,
+    priority: u128,
+}
+
+impl Fees {
+    /// Fees to replace the transaction pending at `nonce`: twice those of
+    /// `last` (the last one this process sent, if it is that one), else
+    /// twice the chain's estimate `now`; never below `now`.
+    fn replacing(nonce: u64, last: Option<Fees>, now: Fees) -> Self {
+        let base = last.filter(|f| f.nonce == Some(nonce)).unwrap_or(now);
+        Self {
+            nonce: Some(nonce),
+            max_fee: base.max_fee.saturating_mul(2).max(now.max_fee),
+            priority: base.priority.saturating_mul(2).max(now.priority),
+        }
+    }
 }
 
 /// A batch's chunks ready to settle, and how many batches wait.
@@ -223,23 +263,78 @@ impl Client {
             &mut self.view.lock().expect("chain view lock").pending_txs,
             pending,
         );
-        if pending > 0 {
-            if was == 0 {
-                info!(target: "chain", pending, "operator transaction(s) pending: waiting for them, sending nothing new");
+        if pending == 0 {
+            self.stuck = None;
+            if let Some(at) = self.last_mined {
+                let head = provider.get_block_number().await?;
+                if head + 1 < at + self.settings.confirmations {
+                    return Ok(());
+                }
             }
-            return Ok(());
-        }
-        if let Some(at) = self.last_mined {
-            let head = provider.get_block_number().await?;
-            if head + 1 < at + self.settings.confirmations {
+            self.fees = Some(Fees {
+                nonce: Some(mined),
+                ..fee_estimate(&provider).await?
+            });
+        } else {
+            let since = match self.stuck {
+                Some((nonce, since)) if nonce == mined => since,
+                _ => self.stuck.insert((mined, std::time::Instant::now())).1,
+            };
+            if since.elapsed() < self.settings.replace_after {
+                if was == 0 {
+                    info!(target: "chain", pending, "operator transaction(s) pending: waiting for them, sending nothing new");
+                }
                 return Ok(());
             }
+            let fees = Fees::replacing(mined, self.last_fees, fee_estimate(&provider).await?);
+            warn!(target: "chain", nonce = mined, pending_s = since.elapsed().as_secs(), max_fee = fees.max_fee, priority = fees.priority, "a transaction pending too long: replacing it with higher fees");
+            self.fees = Some(fees);
+            self.stuck = Some((mined, std::time::Instant::now()));
         }
-        if self.settle_next().await? {
-            return Ok(());
+        let replacing = pending > 0;
+        let sent = self.settle_next().await?;
+        if !sent {
+            self.anchor_next().await?;
         }
-        self.anchor_next().await?;
+        self.fees = None;
+        if replacing {
+            self.metrics.chain_replaced.inc();
+            self.view.lock().expect("chain view lock").replaced += 1;
+        }
         Ok(())
+    }
+
+    /// Sends `call` with the step's fees (and, replacing, its nonce); waits
+    /// up to [`RECEIPT_WAIT`] (or `replace_after`, if shorter) for its
+    /// receipt: `None` if it is still pending then (the next steps wait for
+    /// it, or replace it).
+    async fn send<D: alloy::contract::CallDecoder>(
+        &mut self,
+        call: alloy::contract::CallBuilder<&DynProvider, D>,
+    ) -> anyhow::Result<Option<TransactionReceipt>> {
+        let fees = self.fees.expect("a step's fees");
+        let mut call = call
+            .max_fee_per_gas(fees.max_fee)
+            .max_priority_fee_per_gas(fees.priority);
+        if let Some(nonce) = fees.nonce {
+            call = call.nonce(nonce);
+        }
+        let pending = call.send().await.map_err(ChainError::from)?;
+        self.last_fees = Some(fees);
+        crate::crash::at(crate::crash::Point::ChainSent);
+        let hash = *pending.tx_hash();
+        let wait = RECEIPT_WAIT.min(self.settings.replace_after);
+        match tokio::time::timeout(wait, chain::receipt(pending)).await {
+            Ok(receipt) => {
+                let receipt = receipt?;
+                self.mined(&receipt);
+                Ok(Some(receipt))
+            }
+            Err(_) => {
+                info!(target: "chain", tx = %hash, wait_s = wait.as_secs(), "transaction sent, not mined yet: left pending");
+                Ok(None)
+            }
+        }
     }
 
     /// Reaches the chain and the contracts, deploying Payouts (and, in
@@ -287,7 +382,8 @@ impl Client {
     }
 
     /// Deploys Settlement once its genesis root is known (batch 1 stored);
-    /// then sends the next batch due if it is proven. Whether it sent one.
+    /// then sends the next batch due if it is proven. Whether it sent one
+    /// (or deployed).
     async fn settle_next(&mut self) -> anyhow::Result<bool> {
         if self
             .contracts
@@ -321,12 +417,11 @@ impl Client {
             return Ok(false);
         };
         let calldata = chain::batch_calldata(&chunks)?;
+        let settlement = settlement.clone();
         let call = settlement.settle(next.0, calldata.proofs, calldata.inputs);
-        let pending = call.send().await.map_err(ChainError::from)?;
-        crate::crash::at(crate::crash::Point::ChainSent);
-        let receipt = chain::receipt(pending).await?;
-        info!(target: "chain", batch = %next, chunks = chunks.len(), gas = receipt.gas_used, "batch settled");
-        self.mined(&receipt);
+        if let Some(receipt) = self.send(call).await? {
+            info!(target: "chain", batch = %next, chunks = chunks.len(), gas = receipt.gas_used, "batch settled");
+        }
         Ok(true)
     }
 
@@ -351,6 +446,8 @@ impl Client {
         )
         .await?;
         info!(target: "chain", address = %contract.address(), "Settlement deployed");
+        // The deployment took the step's nonce: the settlement takes the next.
+        self.fees = self.fees.map(|f| Fees { nonce: None, ..f });
         contracts.deployed.settlement = Some(*contract.address());
         save_deployed(&self.settings.data_dir, &contracts.deployed)?;
         self.view.lock().expect("chain view lock").settlement =
@@ -380,20 +477,19 @@ impl Client {
             return Ok(());
         };
         let header = &block.header;
-        let call = contracts.payouts.anchor(
+        let payouts = contracts.payouts.clone();
+        let call = payouts.anchor(
             header.height,
             B256::from(block.hash().0),
             B256::from(header.balance_root.0),
         );
-        let pending = call.send().await.map_err(ChainError::from)?;
-        crate::crash::at(crate::crash::Point::ChainSent);
-        let receipt = chain::receipt(pending).await?;
-        // Its credits are claimable from now: this long after the block was cut.
-        let after_cut_ms = protocol::Timestamp::now()
-            .0
-            .saturating_sub(header.timestamp.0);
-        info!(target: "chain", height = header.height, gas = receipt.gas_used, after_cut_ms, "ledger block anchored");
-        self.mined(&receipt);
+        if let Some(receipt) = self.send(call).await? {
+            // Its credits are claimable from now: this long after the block was cut.
+            let after_cut_ms = protocol::Timestamp::now()
+                .0
+                .saturating_sub(header.timestamp.0);
+            info!(target: "chain", height = header.height, gas = receipt.gas_used, after_cut_ms, "ledger block anchored");
+        }
         Ok(())
     }
 
@@ -435,6 +531,16 @@ fn proven_after(store: &JobStore, settled: u64) -> anyhow::Result<Proven> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok((Some(chunks), unsettled))
+}
+
+/// The chain's EIP-1559 fee estimate for the next block.
+async fn fee_estimate(provider: &DynProvider) -> anyhow::Result<Fees> {
+    let estimate = provider.estimate_eip1559_fees().await?;
+    Ok(Fees {
+        nonce: None,
+        max_fee: estimate.max_fee_per_gas,
+        priority: estimate.max_priority_fee_per_gas,
+    })
 }
 
 /// Whether `e` says the chain could not be reached.
@@ -479,4 +585,67 @@ fn save_deployed(data_dir: &Path, deployed: &Deployed) -> anyhow::Result<()> {
         std::io::Write::write_all(file, &serde_json::to_vec_pretty(deployed)?)
     })
     .with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replacement_doubles_the_stuck_fees_and_never_goes_below_the_chains() {
+        let now = Fees {
+            nonce: None,
+            max_fee: 100,
+            priority: 10,
+        };
+        let mine = Fees {
+            nonce: Some(7),
+            max_fee: 300,
+            priority: 20,
+        };
+        let replaced = |last| Fees::replacing(7, last, now);
+        assert_eq!(
+            replaced(Some(mine)),
+            Fees {
+                nonce: Some(7),
+                max_fee: 600,
+                priority: 40
+            }
+        );
+        let other = Fees {
+            nonce: Some(6),
+            ..mine
+        };
+        assert_eq!(
+            replaced(Some(other)),
+            Fees {
+                nonce: Some(7),
+                max_fee: 200,
+                priority: 20
+            },
+            "not this nonce's: the estimate, doubled"
+        );
+        assert_eq!(
+            replaced(None),
+            Fees {
+                nonce: Some(7),
+                max_fee: 200,
+                priority: 20
+            }
+        );
+        let cheap = Fees {
+            nonce: Some(7),
+            max_fee: 10,
+            priority: 1,
+        };
+        assert_eq!(
+            replaced(Some(cheap)),
+            Fees {
+                nonce: Some(7),
+                max_fee: 100,
+                priority: 10
+            },
+            "never below the chain's estimate"
+        );
+    }
 }

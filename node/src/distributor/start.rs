@@ -549,6 +549,7 @@ fn chain_settings(config: &Config, keys: &Keys) -> anyhow::Result<Option<Box<Cha
         settlement: ChainSection::contract(&chain.settlement, "settlement")?,
         payouts: ChainSection::contract(&chain.payouts, "payouts")?,
         confirmations: chain.confirmations,
+        replace_after: std::time::Duration::from_secs(chain.replace_after_secs),
         data_dir: config.node.data_dir.clone(),
         verifying_key: keys.verifying_key.clone(),
         statements: matches!(keys.definition, Circuit::Circom(_)),
