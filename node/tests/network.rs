@@ -750,8 +750,12 @@ fn a_distributor_with_a_200_000_account_state_restarts() {
 }
 
 /// 24 identities that claim jobs every 50 ms and never prove, against one
-/// honest prover as new as they are: an 8-job batch is proven within 60 s,
-/// and the sitters, who did get jobs, earn nothing.
+/// honest prover as new as they are: an 8-job batch is proven — a batch the
+/// sitters stalled never would be, within the wait's deadline — and the
+/// sitters, who did get jobs, earn nothing. How long it took is printed, a
+/// figure and not a bound (on this 2-core machine 52 to 64 s with the test
+/// alone; the scheduler's own bound, a batch within 5 s of simulated time,
+/// is `a_crowd_of_sitters_cannot_stall_a_batch`).
 #[test]
 fn claim_and_sit_identities_neither_stall_a_batch_nor_earn() {
     use protocol::SecretKey;
@@ -785,7 +789,6 @@ fn claim_and_sit_identities_neither_stall_a_batch_nor_earn() {
     let answers = crowd.stop();
     let sat = answers.get("assignment").copied().unwrap_or(0);
     eprintln!("proven in {took:?} against {SITTERS} sitters, answered {answers:?}");
-    assert!(took < Duration::from_secs(60), "proven in {took:?}");
     assert!(sat >= 1, "the sitters were handed jobs to sit on");
     assert!(net.stop(d).success());
     check_ledger(&net, net.node(d), 1, JOBS, REWARD);
