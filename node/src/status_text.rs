@@ -286,26 +286,32 @@ fn prover(out: &mut String, s: &ProverStatus, now_ms: u64) {
     if let Some(e) = &s.last_error {
         let _ = writeln!(out, "last error: {e}");
     }
-    if !s.recent_jobs.is_empty() {
+    recent_jobs(out, &s.recent_jobs, now_ms);
+}
+
+/// A prover's newest finished jobs, newest first.
+fn recent_jobs(out: &mut String, jobs: &[crate::status_doc::RecentJobStatus], now_ms: u64) {
+    if jobs.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<12}{:<10}{:>9}{:>8}{:>10}",
+        "job", "outcome", "proving", "reward", "ended"
+    );
+    for r in jobs.iter().take(LIST) {
+        let proving = r
+            .prove_ms
+            .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1e3));
         let _ = writeln!(
             out,
-            "\n{:<12}{:<10}{:>9}{:>8}{:>10}",
-            "job", "outcome", "proving", "reward", "ended"
+            "{:<12}{:<10}{:>9}{:>8}{:>10}",
+            text(&r.job),
+            text(&r.outcome),
+            proving,
+            text(&r.reward),
+            ago(r.ended_ms, now_ms),
         );
-        for r in s.recent_jobs.iter().take(LIST) {
-            let proving = r
-                .prove_ms
-                .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1e3));
-            let _ = writeln!(
-                out,
-                "{:<12}{:<10}{:>9}{:>8}{:>10}",
-                text(&r.job),
-                text(&r.outcome),
-                proving,
-                text(&r.reward),
-                ago(r.ended_ms, now_ms),
-            );
-        }
     }
 }
 

@@ -6,15 +6,15 @@
 //! `lastBatch` and `lastHeight`. Each step reads the contracts and sends the
 //! one transaction due next (a batch before a block), then waits for it to
 //! be mined and confirmed. A transaction of the operator's account still
-//! pending — sent by this process, or before a crash — is waited for and
-//! never sent again, so a restart neither skips nor repeats one; a
-//! duplicate would revert on estimation anyway, since the contracts refuse
-//! a replayed batch or height. One pending past `replace_after` (fees too
-//! low for the chain) is replaced: the transaction due next, computed from
-//! the chain's state as always, sent at the stuck nonce with twice the
-//! fees; whichever of the two is mined, the next step reads what it did. The chain being down or slow delays this
-//! task only: proving and the ledger go on, and it catches up once the
-//! chain is back.
+//! pending — sent by this process, or before a crash — is waited for, so a
+//! restart neither skips nor repeats one; a duplicate would revert on
+//! estimation anyway, since the contracts refuse a replayed batch or
+//! height. One pending past `replace_after` (fees too low for the chain) is
+//! replaced: the transaction due next, computed from the chain's state as
+//! always, sent at the stuck nonce with twice the fees; whichever of the
+//! two is mined, the next step reads what it did. The chain being down or
+//! slow delays this task only: proving and the ledger go on, and it catches
+//! up once the chain is back.
 //!
 //! The contracts are deployed on first use unless the operator names them
 //! (`[chain] settlement`, `payouts`); their addresses are kept in
@@ -174,13 +174,15 @@ struct Client {
     last_fees: Option<Fees>,
 }
 
-/// EIP-1559 fees for one transaction; with a nonce, it replaces the
-/// transaction pending at that nonce.
+/// EIP-1559 fees for one transaction, and its nonce (`None`: the next
+/// free one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Fees {
     nonce: Option<u64>,
     max_fee: u128,
     priority: u128,
+    /// Whether it replaces the transaction pending at `nonce`.
+    replaces: bool,
 }
 
 impl Fees {
@@ -193,6 +195,7 @@ impl Fees {
             nonce: Some(nonce),
             max_fee: base.max_fee.saturating_mul(2).max(now.max_fee),
             priority: base.priority.saturating_mul(2).max(now.priority),
+            replaces: true,
         }
     }
 }
@@ -246,6 +249,7 @@ impl Client {
     /// One step: connect if needed; wait while a transaction is pending or
     /// unconfirmed; otherwise send the next one due.
     async fn step(&mut self) -> anyhow::Result<()> {
+        self.fees = None;
         if self.contracts.is_none() {
             self.contracts = Some(self.connect().await?);
         }
@@ -291,15 +295,8 @@ impl Client {
             self.fees = Some(fees);
             self.stuck = Some((mined, std::time::Instant::now()));
         }
-        let replacing = pending > 0;
-        let sent = self.settle_next().await?;
-        if !sent {
+        if !self.settle_next().await? {
             self.anchor_next().await?;
-        }
-        self.fees = None;
-        if replacing {
-            self.metrics.chain_replaced.inc();
-            self.view.lock().expect("chain view lock").replaced += 1;
         }
         Ok(())
     }
@@ -321,6 +318,10 @@ impl Client {
         }
         let pending = call.send().await.map_err(ChainError::from)?;
         self.last_fees = Some(fees);
+        if fees.replaces {
+            self.metrics.chain_replaced.inc();
+            self.view.lock().expect("chain view lock").replaced += 1;
+        }
         crate::crash::at(crate::crash::Point::ChainSent);
         let hash = *pending.tx_hash();
         let wait = RECEIPT_WAIT.min(self.settings.replace_after);
@@ -447,7 +448,11 @@ impl Client {
         .await?;
         info!(target: "chain", address = %contract.address(), "Settlement deployed");
         // The deployment took the step's nonce: the settlement takes the next.
-        self.fees = self.fees.map(|f| Fees { nonce: None, ..f });
+        self.fees = self.fees.map(|f| Fees {
+            nonce: None,
+            replaces: false,
+            ..f
+        });
         contracts.deployed.settlement = Some(*contract.address());
         save_deployed(&self.settings.data_dir, &contracts.deployed)?;
         self.view.lock().expect("chain view lock").settlement =
@@ -540,6 +545,7 @@ async fn fee_estimate(provider: &DynProvider) -> anyhow::Result<Fees> {
         nonce: None,
         max_fee: estimate.max_fee_per_gas,
         priority: estimate.max_priority_fee_per_gas,
+        replaces: false,
     })
 }
 
@@ -591,60 +597,32 @@ fn save_deployed(data_dir: &Path, deployed: &Deployed) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    fn fees(nonce: Option<u64>, max_fee: u128, priority: u128, replaces: bool) -> Fees {
+        Fees {
+            nonce,
+            max_fee,
+            priority,
+            replaces,
+        }
+    }
+
     #[test]
     fn a_replacement_doubles_the_stuck_fees_and_never_goes_below_the_chains() {
-        let now = Fees {
-            nonce: None,
-            max_fee: 100,
-            priority: 10,
-        };
-        let mine = Fees {
-            nonce: Some(7),
-            max_fee: 300,
-            priority: 20,
-        };
+        let now = fees(None, 100, 10, false);
         let replaced = |last| Fees::replacing(7, last, now);
-        assert_eq!(
-            replaced(Some(mine)),
-            Fees {
-                nonce: Some(7),
-                max_fee: 600,
-                priority: 40
-            }
-        );
-        let other = Fees {
-            nonce: Some(6),
-            ..mine
-        };
+        let mine = fees(Some(7), 300, 20, false);
+        assert_eq!(replaced(Some(mine)), fees(Some(7), 600, 40, true));
+        let other = fees(Some(6), 300, 20, false);
         assert_eq!(
             replaced(Some(other)),
-            Fees {
-                nonce: Some(7),
-                max_fee: 200,
-                priority: 20
-            },
+            fees(Some(7), 200, 20, true),
             "not this nonce's: the estimate, doubled"
         );
-        assert_eq!(
-            replaced(None),
-            Fees {
-                nonce: Some(7),
-                max_fee: 200,
-                priority: 20
-            }
-        );
-        let cheap = Fees {
-            nonce: Some(7),
-            max_fee: 10,
-            priority: 1,
-        };
+        assert_eq!(replaced(None), fees(Some(7), 200, 20, true));
+        let cheap = fees(Some(7), 10, 1, false);
         assert_eq!(
             replaced(Some(cheap)),
-            Fees {
-                nonce: Some(7),
-                max_fee: 100,
-                priority: 10
-            },
+            fees(Some(7), 100, 10, true),
             "never below the chain's estimate"
         );
     }
