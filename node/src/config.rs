@@ -103,8 +103,10 @@ pub struct NetworkSection {
     /// Bootstrap peer: a multiaddr ending in /p2p/<peer id> (repeatable).
     #[arg(long)]
     pub bootstrap: Vec<String>,
-    /// Most connections in all (a distributor serving a large crowd needs
-    /// one per prover).
+    /// Most inbound connections in all (a distributor serving a large crowd
+    /// needs one per prover); when all are taken, a newcomer from a less
+    /// crowded /24 or /48 takes the place of the newest connection from the
+    /// most crowded one. Outbound ones get a quarter more room on top.
     #[arg(long, default_value_t = 512)]
     pub max_connections: u32,
     /// Most inbound connections from one IP address (0: no cap); identities
@@ -291,6 +293,7 @@ impl NetworkSection {
             ip_caps: crate::network::ip_limits::IpCaps {
                 per_ip: self.max_connections_per_ip,
                 per_subnet: self.max_connections_per_subnet,
+                total: self.max_connections,
             },
             idle_timeout: Duration::from_secs(300),
             gossip_signer: None,

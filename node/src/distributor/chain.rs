@@ -37,6 +37,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::payout::SharedLedger;
+use super::scheduler::Clock;
 use super::store::JobStore;
 use crate::chain::Payouts::PayoutsInstance;
 use crate::chain::Settlement::SettlementInstance;
@@ -100,6 +101,7 @@ impl ChainClient {
         settings: ChainSettings,
         store: Arc<JobStore>,
         ledger: SharedLedger,
+        cut_clock: Clock,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let account = settings
@@ -119,6 +121,7 @@ impl ChainClient {
             account,
             store,
             ledger,
+            cut_clock,
             metrics,
             view: view.clone(),
             contracts: None,
@@ -158,6 +161,8 @@ struct Client {
     account: Address,
     store: Arc<JobStore>,
     ledger: SharedLedger,
+    /// The payout writer's clock, which dates ledger blocks.
+    cut_clock: Clock,
     metrics: Arc<Metrics>,
     view: Arc<Mutex<ChainView>>,
     contracts: Option<Contracts>,
@@ -489,10 +494,9 @@ impl Client {
             B256::from(header.balance_root.0),
         );
         if let Some(receipt) = self.send(call).await? {
-            // Its credits are claimable from now: this long after the block was cut.
-            let after_cut_ms = protocol::Timestamp::now()
-                .0
-                .saturating_sub(header.timestamp.0);
+            // Its credits are claimable from now: this long after the block
+            // was cut, on the clock that dated it.
+            let after_cut_ms = self.cut_clock.now().millis_since(header.timestamp);
             info!(target: "chain", height = header.height, gas = receipt.gas_used, after_cut_ms, "ledger block anchored");
         }
         Ok(())

@@ -151,8 +151,10 @@ impl Distributor {
         self.services.outbox.reply(reply, &release);
     }
 
-    /// Key chunks go only to a prover that holds a job (it needs the key to
-    /// prove it) and within its [`super::serving::KeyBudget`].
+    /// Key chunks go only to a prover that holds a job within its lease (it
+    /// needs the key to prove it; a hand-out long expired is no reason), and
+    /// within its [`super::serving::KeyBudget`]: one copy of the key for a
+    /// prover on probation, two for a trusted one.
     pub(super) fn on_key_request(
         &mut self,
         prover: PublicKey,
@@ -161,16 +163,16 @@ impl Distributor {
         now: Timestamp,
     ) {
         let core = &mut self.core;
-        let holds_a_job = core
-            .scheduler
-            .lrp()
-            .prover(&prover)
-            .is_some_and(|view| !view.holdings.is_empty());
-        if !holds_a_job {
+        let lrp = core.scheduler.lrp();
+        let Some(view) = lrp.prover(&prover) else {
+            return self.services.outbox.refuse(reply, "no_handout");
+        };
+        if !view.holds_live(now, lrp.config().lease_ms) {
             return self.services.outbox.refuse(reply, "no_handout");
         }
+        let trusted = view.proven > 0 && view.strikes == 0;
         let bytes = core.key_budget.chunk_bytes(request.chunk);
-        if !core.key_budget.charge(prover, now, bytes) {
+        if !core.key_budget.charge(prover, trusted, now, bytes) {
             return self.services.outbox.refuse(reply, "key_budget");
         }
         if let Err(Serve::Key(_, reply) | Serve::Receipt(_, reply)) =

@@ -247,6 +247,7 @@ impl Distributor {
                 (**settings).clone(),
                 self.core.store.clone(),
                 self.core.ledger.clone(),
+                self.services.payout.clock(),
                 self.services.metrics.clone(),
             )?;
             self.services.chain = ChainService::Running(client);

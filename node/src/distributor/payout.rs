@@ -47,6 +47,7 @@ struct Order<T> {
 /// stop.
 pub struct Payout<T> {
     queue: Unbounded<Order<T>>,
+    clock: Clock,
 }
 
 impl<T: Send + 'static> Payout<T> {
@@ -60,14 +61,25 @@ impl<T: Send + 'static> Payout<T> {
         fatal: impl Fn(String) + Send + 'static,
     ) -> std::io::Result<(Self, ServiceThread)> {
         let (queue, rx, depth) = queue::unbounded();
+        // Block ages are measured on the monotonic clock from the ledger's
+        // latest time: a wall clock stepped back (or one that was ahead when
+        // a credit was appended) neither stops blocks nor dates one before
+        // the last.
+        let clock = Clock::resume(ledger.read().expect("ledger lock").latest_time());
         let thread = ServiceThread::spawn("payout", move || {
             let sinks = Sinks {
                 paid: &paid,
                 fatal: &fatal,
             };
-            run(&ledger, &space, &rx, &depth, &metrics, &sinks)
+            run(&ledger, &space, &rx, &depth, &metrics, &sinks, clock)
         })?;
-        Ok((Self { queue }, thread))
+        Ok((Self { queue, clock }, thread))
+    }
+
+    /// The clock blocks are dated by: how long ago one was cut is its
+    /// `now()` less the block's timestamp, whatever the wall clock did.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Queues `credit` (and `payout`, the prover's binding, if it is new);
@@ -97,6 +109,7 @@ impl<T: Send + 'static> Payout<T> {
     pub fn handle(&self) -> Self {
         Self {
             queue: self.queue.clone(),
+            clock: self.clock,
         }
     }
 }
@@ -114,13 +127,9 @@ fn run<T>(
     depth: &Depth,
     metrics: &Metrics,
     sinks: &Sinks<'_, T>,
+    clock: Clock,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
-    // Block ages are measured on the monotonic clock from the ledger's
-    // latest time: a wall clock stepped back (or one that was ahead when a
-    // credit was appended) neither stops blocks nor dates one before the
-    // last.
-    let clock = Clock::resume(ledger.read().expect("ledger lock").latest_time());
     loop {
         let first = match rx.recv_timeout(BLOCK_CHECK) {
             Ok(order) => Some(order),

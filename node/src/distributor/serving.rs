@@ -37,9 +37,10 @@ pub struct Sources {
 }
 
 /// Proving-key bytes each prover may still fetch: a bucket per prover that
-/// holds two copies of the key and refills at `downloads_per_hour` copies an
-/// hour. A ~100-byte request buys up to a 512 KiB chunk, so without it a
-/// key request would be a 5,000-fold amplifier for anyone.
+/// holds two copies of the key (one for a prover on probation: an identity
+/// costs nothing) and refills at `downloads_per_hour` copies an hour. A
+/// ~100-byte request buys up to a 512 KiB chunk, so without it a key
+/// request would be a 5,000-fold amplifier for anyone.
 pub struct KeyBudget {
     key_len: u64,
     capacity: u64,
@@ -71,16 +72,20 @@ impl KeyBudget {
             .min(KEY_CHUNK_BYTES as u64)
     }
 
-    /// Takes `bytes` from `prover`'s bucket, or says no and takes nothing.
-    pub fn charge(&mut self, prover: PublicKey, now: Timestamp, bytes: u64) -> bool {
+    /// Takes `bytes` from `prover`'s bucket (of two copies if it is
+    /// `trusted`, else one), or says no and takes nothing.
+    pub fn charge(&mut self, prover: PublicKey, trusted: bool, now: Timestamp, bytes: u64) -> bool {
         if self.buckets.len() >= Self::PRUNE_AT {
-            let (capacity, refill) = (self.capacity, self.refill_fn());
+            // A bucket that would have refilled to two copies is what
+            // anyone gets anew.
+            let (capacity, refill) = (self.capacity, self.refill_fn(self.capacity));
             self.buckets
                 .retain(|_, (left, at)| refill(*left, now.millis_since(*at)) < capacity);
         }
-        let refill = self.refill_fn();
-        let (left, at) = self.buckets.entry(prover).or_insert((self.capacity, now));
-        let topped = refill(*left, now.millis_since(*at));
+        let capacity = if trusted { self.capacity } else { self.key_len };
+        let refill = self.refill_fn(capacity);
+        let (left, at) = self.buckets.entry(prover).or_insert((capacity, now));
+        let topped = refill((*left).min(capacity), now.millis_since(*at));
         if topped < bytes {
             return false;
         }
@@ -96,9 +101,9 @@ impl KeyBudget {
         }
     }
 
-    /// `(bytes left, ms since)` → bytes left now, at most the capacity.
-    fn refill_fn(&self) -> impl Fn(u64, u64) -> u64 + use<> {
-        let (capacity, key_len, per_hour) = (self.capacity, self.key_len, self.downloads_per_hour);
+    /// `(bytes left, ms since)` → bytes left now, at most `capacity`.
+    fn refill_fn(&self, capacity: u64) -> impl Fn(u64, u64) -> u64 + use<> {
+        let (key_len, per_hour) = (self.key_len, self.downloads_per_hour);
         move |left, elapsed_ms| {
             let gained =
                 u128::from(key_len) * u128::from(per_hour) * u128::from(elapsed_ms) / 3_600_000;
@@ -256,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn the_key_budget_allows_two_copies_then_refills_by_the_hour() {
+    fn the_key_budget_allows_two_copies_or_one_on_probation_then_refills_by_the_hour() {
         let len = 3 * KEY_CHUNK_BYTES as u64 + 5;
         let mut budget = KeyBudget::new(len, 4);
         assert_eq!(budget.chunk_bytes(0), KEY_CHUNK_BYTES as u64);
@@ -270,18 +275,29 @@ mod tests {
         // Two whole copies, chunk by chunk, then nothing.
         for _ in 0..2 {
             for chunk in 0..4 {
-                assert!(budget.charge(a, t(0), budget.chunk_bytes(chunk)));
+                assert!(budget.charge(a, true, t(0), budget.chunk_bytes(chunk)));
             }
         }
-        assert!(!budget.charge(a, t(0), budget.chunk_bytes(0)));
+        assert!(!budget.charge(a, true, t(0), budget.chunk_bytes(0)));
         // Another prover has its own bucket.
-        assert!(budget.charge(b, t(0), budget.chunk_bytes(0)));
+        assert!(budget.charge(b, true, t(0), budget.chunk_bytes(0)));
         // Four copies an hour: a quarter hour buys one copy back.
-        assert!(!budget.charge(a, t(60_000), KEY_CHUNK_BYTES as u64));
-        assert!(budget.charge(a, t(900_000), len));
-        assert!(!budget.charge(a, t(900_000), 1));
+        assert!(!budget.charge(a, true, t(60_000), KEY_CHUNK_BYTES as u64));
+        assert!(budget.charge(a, true, t(900_000), len));
+        assert!(!budget.charge(a, true, t(900_000), 1));
         // A refund returns what a chunk that was not sent took.
         budget.refund(a, 10);
-        assert!(budget.charge(a, t(900_000), 10));
+        assert!(budget.charge(a, true, t(900_000), 10));
+
+        // A prover on probation gets one copy; trusted later, its bucket
+        // refills to two.
+        let c = SecretKey::from_seed([3; 32]).public();
+        assert!(budget.charge(c, false, t(0), len));
+        assert!(!budget.charge(c, false, t(0), 1));
+        assert!(
+            !budget.charge(c, false, t(1_800_000), len + 1),
+            "one copy at most"
+        );
+        assert!(budget.charge(c, true, t(1_800_000), len + 1));
     }
 }

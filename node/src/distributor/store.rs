@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use protocol::codec;
-use protocol::lrp::{LrpConfig, LrpEvent, LrpSnapshot, LrpSnapshotV3, ReservePolicy};
+use protocol::lrp::{LrpConfig, LrpConfigV5, LrpEvent, LrpSnapshot, LrpSnapshotV3, ReservePolicy};
 use protocol::{BatchId, ContentHash, JobId, PublicKey, RequestId, Timestamp};
 use prover_core::PublicSignals;
 use prover_core::witness::{PublicInputs, Root};
@@ -48,8 +48,12 @@ const MAGIC_KEY: &[u8] = b"magic";
 /// gained a policy, its snapshot the learnt times); a v3 store is migrated
 /// to the `lrp` policy it was written under, so its log replays as before.
 /// v5: every completed job has a [`WinnerRecord`]; a v4 store's are written
-/// from its job records when opened.
-const MAGIC: &[u8] = b"crowdprove-jobs-v5";
+/// from its job records when opened. v6: the scheduler bounds what new keys
+/// hold ([`LrpConfig::probation_hold_ms`],
+/// [`LrpConfig::max_stale_probation_holders`]); a v5 store is migrated with
+/// both off, the rule its log was written under.
+const MAGIC: &[u8] = b"crowdprove-jobs-v6";
+const MAGIC_V5: &[u8] = b"crowdprove-jobs-v5";
 const MAGIC_V4: &[u8] = b"crowdprove-jobs-v4";
 const MAGIC_V3: &[u8] = b"crowdprove-jobs-v3";
 const MAGIC_V2: &[u8] = b"crowdprove-jobs-v2";
@@ -176,6 +180,13 @@ pub struct Pinned {
     pub reward_per_job: u64,
 }
 
+/// [`Pinned`] as stores of formats 4 and 5 hold it.
+#[derive(Debug, Serialize, Deserialize)]
+struct PinnedV5 {
+    scheduler: LrpConfigV5,
+    reward_per_job: u64,
+}
+
 /// The scheduler's state at a point of its log: the LRP's and the
 /// per-prover counters. With it stored, the events before that point go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,15 +281,21 @@ impl JobStore {
         match store.get_raw(CF_META, MAGIC_KEY)? {
             None => store.put_meta(MAGIC_KEY, MAGIC)?,
             Some(m) if m == MAGIC => {}
-            Some(m) if m == MAGIC_V4 => store.migrate_v4()?,
+            Some(m) if m == MAGIC_V5 => store.migrate_v5()?,
+            Some(m) if m == MAGIC_V4 => {
+                store.migrate_v4()?;
+                store.migrate_v5()?;
+            }
             Some(m) if m == MAGIC_V3 => {
                 store.migrate_v3()?;
                 store.migrate_v4()?;
+                store.migrate_v5()?;
             }
             Some(m) if m == MAGIC_V2 => {
                 store.migrate_v2()?;
                 store.migrate_v3()?;
                 store.migrate_v4()?;
+                store.migrate_v5()?;
             }
             Some(m) if m == MAGIC_V1 => return Err(StoreError::Outdated { path: store.path }),
             Some(_) => return Err(store.corrupt("not a CrowdProve job store (bad magic)")),
@@ -359,8 +376,9 @@ impl JobStore {
             let old: PinnedV3 = codec::decode(&bytes, MAX_RECORD)
                 .map_err(|e| self.corrupt(format!("v3 pinned settings: {e}")))?;
             let c = old.scheduler;
-            let pinned = Pinned {
-                scheduler: LrpConfig {
+            let d = LrpConfig::default();
+            let pinned = PinnedV5 {
+                scheduler: LrpConfigV5 {
                     min_reserve_age_ms: c.min_reserve_age_ms,
                     lease_ms: c.lease_ms,
                     max_live_holders: c.max_live_holders,
@@ -371,7 +389,11 @@ impl JobStore {
                     idle_retry_ms: c.idle_retry_ms,
                     first_request_id: c.first_request_id,
                     policy: ReservePolicy::Lrp,
-                    ..LrpConfig::default()
+                    job_time_prior_ms: d.job_time_prior_ms,
+                    overdue_percent: d.overdue_percent,
+                    backup_percent: d.backup_percent,
+                    heartbeat_silence_ms: d.heartbeat_silence_ms,
+                    probation_lag_ms: d.probation_lag_ms,
                 },
                 reward_per_job: old.reward_per_job,
             };
@@ -411,9 +433,29 @@ impl JobStore {
                 winners += 1;
             }
         }
-        batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC);
+        batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC_V5);
         self.write(batch, true)?;
         tracing::info!(target: "distributor", winners, path = %self.path.display(), "migrated the job store from format v4 to v5 (a winner record per completed job)");
+        Ok(())
+    }
+
+    /// Rewrites a v5 store's pinned settings with the scheduler's newer
+    /// knobs off (the rule its log was written under), and the tag with
+    /// them in one atomic write.
+    fn migrate_v5(&self) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        if let Some(bytes) = self.get_raw(CF_META, PINNED_KEY)? {
+            let old: PinnedV5 = codec::decode(&bytes, MAX_RECORD)
+                .map_err(|e| self.corrupt(format!("v5 pinned settings: {e}")))?;
+            let pinned = Pinned {
+                scheduler: old.scheduler.into(),
+                reward_per_job: old.reward_per_job,
+            };
+            batch.put_cf(self.cf(CF_META), PINNED_KEY, codec::encode(&pinned));
+        }
+        batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC);
+        self.write(batch, true)?;
+        tracing::info!(target: "distributor", path = %self.path.display(), "migrated the job store from format v5 to v6 (its scheduler keeps the rule it ran: probation_hold_ms = 0, max_stale_probation_holders = 0)");
         Ok(())
     }
 
@@ -822,8 +864,59 @@ mod tests {
         let pinned = store.pinned().unwrap().unwrap();
         assert_eq!(pinned.scheduler.policy, ReservePolicy::Lrp);
         assert_eq!(pinned.scheduler.min_reserve_age_ms, 7_000);
+        assert_eq!(pinned.scheduler.probation_hold_ms, 0);
         assert_eq!(pinned.reward_per_job, 100);
         assert_eq!(store.snapshot().unwrap().unwrap().1, current);
+    }
+
+    #[test]
+    fn a_v5_store_keeps_the_rule_its_log_was_written_under() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = LrpConfig::default();
+        let old = PinnedV5 {
+            scheduler: LrpConfigV5 {
+                min_reserve_age_ms: 7_000,
+                lease_ms: d.lease_ms,
+                max_live_holders: d.max_live_holders,
+                max_held_per_prover: d.max_held_per_prover,
+                strike_cooldown_ms: d.strike_cooldown_ms,
+                max_strikes: d.max_strikes,
+                max_reserve_scan: d.max_reserve_scan,
+                idle_retry_ms: d.idle_retry_ms,
+                first_request_id: 41,
+                policy: ReservePolicy::Adaptive,
+                job_time_prior_ms: 9_000,
+                overdue_percent: d.overdue_percent,
+                backup_percent: d.backup_percent,
+                heartbeat_silence_ms: d.heartbeat_silence_ms,
+                probation_lag_ms: d.probation_lag_ms,
+            },
+            reward_per_job: 100,
+        };
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            store.put_meta(MAGIC_KEY, MAGIC_V5).unwrap();
+            store.put_meta(PINNED_KEY, &codec::encode(&old)).unwrap();
+        }
+        let store = JobStore::open(dir.path()).unwrap();
+        assert_eq!(store.get_raw(CF_META, MAGIC_KEY).unwrap().unwrap(), MAGIC);
+        let pinned = store.pinned().unwrap().unwrap();
+        assert_eq!(
+            pinned.scheduler,
+            LrpConfig {
+                min_reserve_age_ms: 7_000,
+                first_request_id: 41,
+                job_time_prior_ms: 9_000,
+                probation_hold_ms: 0,
+                max_stale_probation_holders: 0,
+                ..d
+            }
+        );
+        assert_eq!(pinned.reward_per_job, 100);
+        drop(store);
+        // Opened again: already v6, nothing rewritten.
+        let store = JobStore::open(dir.path()).unwrap();
+        assert_eq!(store.pinned().unwrap().unwrap(), pinned);
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub const IDENTIFY_VERSION: &str = "/crowdprove/1/id";
 /// Everything the node speaks.
 ///
 /// - `limits`: caps on pending and established connections, per peer and in all;
-/// - `ip_limits`: caps on inbound connections per address and per subnet;
+/// - `ip_limits`: caps on inbound connections per address and per subnet, and
+///   at the total cap the most crowded subnet making room for a less crowded one;
 /// - `identify`: peers tell each other their listen addresses, which feed Kademlia;
 /// - `kad`: the DHT: bootstrap, the distributor's provider record, peer lookup;
 /// - `gossipsub`: signed job announcements and batch results, each validated by
@@ -57,8 +58,24 @@ impl Behaviour {
     ) -> Result<Self, String> {
         let peer_id = key.public().to_peer_id();
 
+        // ip_limits keeps inbound connections within `max_connections` and
+        // makes room there for a newcomer from a less crowded subnet by
+        // closing one, which takes a moment: libp2p's cap sits a quarter
+        // above, or it would refuse the newcomer first. The rest of that
+        // room is for outbound connections. Clamped, so a config that lowers
+        // `max_connections` alone still evicts below libp2p's cap.
+        let ip_caps = ip_limits::IpCaps {
+            total: config.ip_caps.total.min(config.max_connections),
+            ..config.ip_caps
+        };
+        let max_established = match ip_caps.total {
+            0 => config.max_connections,
+            _ => config
+                .max_connections
+                .saturating_add((config.max_connections / 4).max(8)),
+        };
         let limits = connection_limits::ConnectionLimits::default()
-            .with_max_established(Some(config.max_connections))
+            .with_max_established(Some(max_established))
             .with_max_established_per_peer(Some(config.max_connections_per_peer))
             .with_max_pending_incoming(Some(config.max_connections.min(128)));
 
@@ -80,7 +97,7 @@ impl Behaviour {
 
         Ok(Self {
             limits: connection_limits::Behaviour::new(limits),
-            ip_limits: ip_limits::Behaviour::new(config.ip_caps),
+            ip_limits: ip_limits::Behaviour::new(ip_caps),
             identify,
             kad,
             gossipsub,

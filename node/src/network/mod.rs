@@ -743,6 +743,17 @@ impl EventLoop {
                 info,
                 ..
             })) => self.on_identified(peer_id, info.listen_addrs),
+            SwarmEvent::Behaviour(BehaviourEvent::IpLimits(evicted)) => {
+                debug!(
+                    target: "net",
+                    peer_id = %evicted.peer,
+                    subnet = %evicted.subnet,
+                    count = evicted.count,
+                    newcomer = %evicted.newcomer,
+                    "connection evicted: every inbound place taken, the most crowded subnet made room"
+                );
+                self.metrics.reject("connection_evicted");
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 id,
                 result,

@@ -303,7 +303,7 @@ fn seen(
     kept: Option<Kept>,
     settings: &WatchSettings,
 ) -> Option<Kept> {
-    let now = Timestamp::now();
+    let now = super::monotonic_now();
     let mut promoted = None;
     let (overdue, waited, forged) = {
         let mut t = shared.tally();

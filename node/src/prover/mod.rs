@@ -57,6 +57,16 @@ use crate::node_info::NodeInfo;
 
 pub use self::receipts::{Audit, audit as audit_receipts, check as check_receipt, receipt_path};
 
+/// The time on this process's monotonic clock, in ms since its first
+/// reading: what the prover measures waits by (a receipt owed, a credit
+/// unanchored), so a wall clock stepped by an hour raises no alarm and
+/// hides none.
+pub fn monotonic_now() -> Timestamp {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let elapsed = START.get_or_init(Instant::now).elapsed().as_millis();
+    Timestamp(u64::try_from(elapsed).unwrap_or(u64::MAX))
+}
+
 /// How often pending receipts are asked for.
 const RECEIPT_POLL: Duration = Duration::from_secs(2);
 /// How often the status document is refreshed.
@@ -231,7 +241,7 @@ impl Prover {
         let mut watching = anchoring::Anchoring::new(settings.payouts, settings.deadline);
         let mut t = self.shared.tally();
         if let Some(kept) = t.kept_proof {
-            watching.credited(kept.height, Timestamp::now());
+            watching.credited(kept.height, monotonic_now());
         }
         t.anchoring = Some(watching);
         drop(t);

@@ -52,8 +52,15 @@ pub struct Owed {
     /// prover, which recorded only the job (its receipt is checked for job,
     /// prover and signature only).
     pub promise: Option<Promise>,
-    /// When the proof was accepted (for an older listing: when it was read).
+    /// When the proof was accepted, by the wall clock (for an older
+    /// listing: when it was read): kept in the owed list across restarts.
     pub since: Timestamp,
+    /// How long it had been owed when this run took it up (0 for one owed
+    /// during this run; by the wall clock for one read from the list).
+    pub owed_before: Duration,
+    /// When this run took it up, on [`super::monotonic_now`]'s clock: its
+    /// age grows from here whatever the wall clock does.
+    pub counted_from: Timestamp,
     /// Whether the alarm was raised for it (it is raised once).
     pub overdue: bool,
     /// Why the last receipt offered for it was refused (logged once).
@@ -67,14 +74,17 @@ impl Owed {
             job,
             promise: Some(promise),
             since: Timestamp::now(),
+            owed_before: Duration::ZERO,
+            counted_from: super::monotonic_now(),
             overdue: false,
             refused: None,
         }
     }
 
-    /// How long it has been owed at `now`.
+    /// How long it has been owed at `now` (on [`super::monotonic_now`]'s
+    /// clock).
     pub fn age(&self, now: Timestamp) -> Duration {
-        Duration::from_millis(now.0.saturating_sub(self.since.0))
+        self.owed_before + Duration::from_millis(now.millis_since(self.counted_from))
     }
 
     /// Its line in the owed list: `<job> <reward> <proof hash> <since ms>`.
@@ -111,6 +121,10 @@ impl Owed {
             job,
             promise,
             since,
+            // The wall clock is all that spans a restart; a negative wait
+            // (a clock stepped back since) counts as none.
+            owed_before: Duration::from_millis(now.millis_since(since)),
+            counted_from: super::monotonic_now(),
             overdue: false,
             refused: None,
         })
@@ -120,7 +134,7 @@ impl Owed {
 /// Asks for the receipts of paid jobs whose block has been cut, checks each
 /// and keeps it on disk; raises the alarm for those owed too long.
 pub async fn fetch(shared: &Shared) {
-    sweep_overdue(shared, Timestamp::now());
+    sweep_overdue(shared, super::monotonic_now());
     let waiting = shared.tally().awaiting_receipts.clone();
     for owed in waiting {
         let job = owed.job;
@@ -171,7 +185,8 @@ fn keep_balance_proof(shared: &Shared, bytes: &[u8], height: u64) {
 }
 
 /// Raises the alarm, once per job, for receipts owed past
-/// [`RECEIPT_OVERDUE`] at `now`, and sets the gauge.
+/// [`RECEIPT_OVERDUE`] at `now` (on [`super::monotonic_now`]'s clock), and
+/// sets the gauge.
 pub(crate) fn sweep_overdue(shared: &Shared, now: Timestamp) {
     let newly = newly_overdue(&mut shared.tally().awaiting_receipts, now);
     for owed in newly {
@@ -520,10 +535,10 @@ mod tests {
     fn receipts_owed_too_long_raise_the_alarm_once() {
         let (at, _) = receipt(100, b"the proof sent");
         let mut list = vec![owed(&at, 100)];
-        let since = list[0].since;
-        let soon = Timestamp(since.0 + 1_000);
+        let from = list[0].counted_from;
+        let soon = from.plus_millis(1_000);
         assert!(newly_overdue(&mut list, soon).is_empty());
-        let late = Timestamp(since.0 + RECEIPT_OVERDUE.as_millis() as u64);
+        let late = from.plus_millis(RECEIPT_OVERDUE.as_millis() as u64);
         let raised = newly_overdue(&mut list, late);
         assert_eq!(raised.len(), 1);
         assert_eq!(raised[0].job, at.job);
@@ -542,7 +557,28 @@ mod tests {
         let (at, _) = receipt(100, b"the proof sent");
         let list = vec![owed(&at, 100)];
         save_owed(dir.path(), &list).unwrap();
-        assert_eq!(load_owed(dir.path()).unwrap(), list);
+        let loaded = load_owed(dir.path()).unwrap();
+        let kept = |o: &Owed| (o.job, o.promise, o.since);
+        assert_eq!(
+            loaded.iter().map(kept).collect::<Vec<_>>(),
+            list.iter().map(kept).collect::<Vec<_>>()
+        );
+        // Across a restart the wall clock says how long it was owed; from
+        // then on the monotonic clock does (a clock stepped back since
+        // counts as no wait, not a negative one).
+        let line =
+            |since: Timestamp| format!("{} 100 {} {}\n", at.job, ContentHash::of(b"x"), since.0);
+        let now = Timestamp::now();
+        std::fs::write(dir.path().join("owed"), line(Timestamp(now.0 - 700_000))).unwrap();
+        let mut late = load_owed(dir.path()).unwrap();
+        assert!(late[0].owed_before >= Duration::from_secs(700));
+        assert_eq!(
+            newly_overdue(&mut late, super::super::monotonic_now()).len(),
+            1
+        );
+        std::fs::write(dir.path().join("owed"), line(now.plus_millis(3_600_000))).unwrap();
+        let ahead = load_owed(dir.path()).unwrap();
+        assert_eq!(ahead[0].owed_before, Duration::ZERO);
         std::fs::write(dir.path().join("owed"), "b1/j2\n").unwrap();
         let old = load_owed(dir.path()).unwrap();
         assert_eq!(old[0].job, JobId::new(BatchId(1), 2));

@@ -88,7 +88,7 @@ impl Tally {
     pub fn kept_receipt(&mut self, job: JobId, height: u64) {
         remember(&mut self.recent_receipts, (job, height));
         if let Some(anchoring) = &mut self.anchoring {
-            anchoring.credited(height, Timestamp::now());
+            anchoring.credited(height, super::monotonic_now());
         }
     }
 
@@ -113,7 +113,7 @@ impl Tally {
             .iter()
             .map(|(job, height)| json!({ "job": job.to_string(), "height": height }))
             .collect();
-        let now = Timestamp::now();
+        let now = super::monotonic_now();
         let overdue: Vec<_> = self
             .awaiting_receipts
             .iter()

@@ -22,7 +22,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use protocol::lrp::{
-    Completion, Decision, Lrp, LrpConfig, LrpEvent, LrpOutcome, Refusal, ReservePolicy,
+    Completion, Decision, HeartbeatOutcome, Lrp, LrpConfig, LrpEvent, LrpOutcome, Refusal,
+    ReservePolicy,
 };
 use protocol::{BatchId, JobId, PublicKey, Timestamp};
 use rand::rngs::StdRng;
@@ -66,6 +67,9 @@ pub enum Fault {
     None,
     /// Claims jobs and never answers (the testnet's straggler).
     Sit,
+    /// Claims jobs and heartbeats as if proving, but never proves: a
+    /// sitter that knows silence gives it away.
+    Stall,
     /// Proves honestly until a random moment in the first half of the
     /// batch, then hangs holding what it has, for good (a wedged or
     /// killed machine).
@@ -82,6 +86,7 @@ impl Fault {
         match self {
             Self::None => "none",
             Self::Sit => "sit",
+            Self::Stall => "stall",
             Self::Hang => "hang",
             Self::Slow => "slow",
             Self::Byzantine => "byzantine",
@@ -453,10 +458,20 @@ impl<'a> Sim<'a> {
     fn assigned(&mut self, i: usize, job: JobId, request: u64, back: u64) {
         self.out.handouts += 1;
         match self.provers[i].fault {
-            Fault::Sit => {
+            Fault::Sit | Fault::Stall => {
                 // Sits on it, and asks for more a little later.
                 let again = back + 5_000 + self.hop();
                 self.push(again, Event::Ask(i));
+                let beat = self.scenario.heartbeat_ms;
+                if self.provers[i].fault == Fault::Stall && beat > 0 {
+                    let event = Event::Beat {
+                        prover: i,
+                        job,
+                        request,
+                    };
+                    let first = back + beat + self.hop();
+                    self.push(first, event);
+                }
             }
             Fault::Byzantine => {
                 let lie = back + 1_000 + self.hop();
@@ -520,12 +535,26 @@ impl<'a> Sim<'a> {
     /// distributor at `now`.
     fn beat(&mut self, i: usize, job: JobId, request: u64, now: u64) {
         self.out.decisions += 1;
-        self.lrp.apply(&LrpEvent::Heartbeat {
+        let heard = self.lrp.apply(&LrpEvent::Heartbeat {
             job,
             request: protocol::RequestId(request),
             prover: self.provers[i].key,
             now: Timestamp(now),
         });
+        // A staller keeps talking for as long as the job is its own.
+        let still_held = matches!(
+            heard,
+            LrpOutcome::Heard(HeartbeatOutcome::Noted | HeartbeatOutcome::TooSoon)
+        );
+        if self.provers[i].fault == Fault::Stall && still_held {
+            let event = Event::Beat {
+                prover: i,
+                job,
+                request,
+            };
+            let next = now + self.scenario.heartbeat_ms;
+            self.push(next, event);
+        }
     }
 
     /// Prover `i`'s proof of `job` (hand-out `request`), `took` ms in the

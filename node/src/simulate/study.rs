@@ -27,13 +27,17 @@ impl Mix {
 }
 
 /// The fault mixes compared.
-pub const MIXES: [Mix; 5] = [
+pub const MIXES: [Mix; 6] = [
     Mix {
         fault: Fault::None,
         percent: 0,
     },
     Mix {
         fault: Fault::Sit,
+        percent: 25,
+    },
+    Mix {
+        fault: Fault::Stall,
         percent: 25,
     },
     Mix {
@@ -180,7 +184,7 @@ pub fn check(rows: &[Row]) -> Vec<String> {
                 }
                 continue;
             }
-            Fault::Sit | Fault::Hang => 1.3,
+            Fault::Sit | Fault::Stall | Fault::Hang => 1.3,
             Fault::Byzantine | Fault::Slow => 1.2,
         };
         if row.latency_ratio() > bound {

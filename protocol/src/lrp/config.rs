@@ -79,6 +79,22 @@ pub struct LrpConfig {
     /// probation may have it only this much later. An idle trusted prover
     /// is told when the job comes due, so a round trip suffices.
     pub probation_lag_ms: u64,
+    /// Adaptive: a hand-out to a prover on probation keeps its job from a
+    /// trusted prover at most this long, whatever its expected time: a new
+    /// key that claims and heartbeats without proving costs the crowd this
+    /// much of a job, not two learnt job times (and learnt times that slow
+    /// proofs have stretched lengthen no stranger's hold). An idle trusted
+    /// prover then takes a copy; the new key may still win the race.
+    /// 0: no such bound, its expected time decides as for any holder (the
+    /// rule job stores of format 5 and earlier were written under).
+    pub probation_hold_ms: u64,
+    /// Per job, at most this many hand-outs to provers on probation are
+    /// kept once past their lease (each stays valid for its proof); a newer
+    /// one voids the oldest. So a crowd of new keys racing a job that no
+    /// trusted prover finishes leaves a bounded trail on it, not one holder
+    /// per minimum age for as long as the job stays open. 0: no bound (the
+    /// rule of job stores of format 5 and earlier).
+    pub max_stale_probation_holders: u32,
 }
 
 /// How a held job becomes eligible for another copy (see `docs/lrp.md`).
@@ -127,6 +143,72 @@ impl Default for LrpConfig {
             backup_percent: 3,
             heartbeat_silence_ms: 30_000,
             probation_lag_ms: 2_000,
+            probation_hold_ms: 30_000,
+            max_stale_probation_holders: 8,
+        }
+    }
+}
+
+/// [`LrpConfig`] as job stores of format 5 and earlier pinned it, before
+/// [`LrpConfig::probation_hold_ms`] and
+/// [`LrpConfig::max_stale_probation_holders`]: decode such bytes as this and
+/// convert. The conversion turns both off, the rule those logs were written
+/// under, so they replay to the decisions their provers were told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LrpConfigV5 {
+    // The fields are format 5's encoding, in order: never change them.
+    /// [`LrpConfig::min_reserve_age_ms`].
+    pub min_reserve_age_ms: u64,
+    /// [`LrpConfig::lease_ms`].
+    pub lease_ms: u64,
+    /// [`LrpConfig::max_live_holders`].
+    pub max_live_holders: u32,
+    /// [`LrpConfig::max_held_per_prover`].
+    pub max_held_per_prover: u32,
+    /// [`LrpConfig::strike_cooldown_ms`].
+    pub strike_cooldown_ms: u64,
+    /// [`LrpConfig::max_strikes`].
+    pub max_strikes: u32,
+    /// [`LrpConfig::max_reserve_scan`].
+    pub max_reserve_scan: u32,
+    /// [`LrpConfig::idle_retry_ms`].
+    pub idle_retry_ms: u64,
+    /// [`LrpConfig::first_request_id`].
+    pub first_request_id: u64,
+    /// [`LrpConfig::policy`].
+    pub policy: ReservePolicy,
+    /// [`LrpConfig::job_time_prior_ms`].
+    pub job_time_prior_ms: u64,
+    /// [`LrpConfig::overdue_percent`].
+    pub overdue_percent: u32,
+    /// [`LrpConfig::backup_percent`].
+    pub backup_percent: u32,
+    /// [`LrpConfig::heartbeat_silence_ms`].
+    pub heartbeat_silence_ms: u64,
+    /// [`LrpConfig::probation_lag_ms`].
+    pub probation_lag_ms: u64,
+}
+
+impl From<LrpConfigV5> for LrpConfig {
+    fn from(c: LrpConfigV5) -> Self {
+        Self {
+            min_reserve_age_ms: c.min_reserve_age_ms,
+            lease_ms: c.lease_ms,
+            max_live_holders: c.max_live_holders,
+            max_held_per_prover: c.max_held_per_prover,
+            strike_cooldown_ms: c.strike_cooldown_ms,
+            max_strikes: c.max_strikes,
+            max_reserve_scan: c.max_reserve_scan,
+            idle_retry_ms: c.idle_retry_ms,
+            first_request_id: c.first_request_id,
+            policy: c.policy,
+            job_time_prior_ms: c.job_time_prior_ms,
+            overdue_percent: c.overdue_percent,
+            backup_percent: c.backup_percent,
+            heartbeat_silence_ms: c.heartbeat_silence_ms,
+            probation_lag_ms: c.probation_lag_ms,
+            probation_hold_ms: 0,
+            max_stale_probation_holders: 0,
         }
     }
 }

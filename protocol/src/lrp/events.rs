@@ -329,6 +329,16 @@ pub struct ProverView<'a> {
     pub holdings: &'a [Holding],
 }
 
+impl ProverView<'_> {
+    /// Whether one of its hand-outs is still within `lease_ms` at `now`.
+    pub fn holds_live(&self, now: Timestamp, lease_ms: u64) -> bool {
+        // Sorted by hand-out: the newest is the last.
+        self.holdings
+            .last()
+            .is_some_and(|h| now.millis_since(h.at) < lease_ms)
+    }
+}
+
 /// How many jobs are in each state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LrpCounts {

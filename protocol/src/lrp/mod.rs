@@ -97,7 +97,7 @@ mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 
-pub use config::{LrpConfig, LrpError, ReservePolicy, Result};
+pub use config::{LrpConfig, LrpConfigV5, LrpError, ReservePolicy, Result};
 pub use events::{
     BatchProgress, Completion, Decision, ForgetOutcome, Handout, HeartbeatOutcome, Holder, Holding,
     JobView, LrpCounts, LrpEvent, LrpOutcome, ProverView, Refusal, ReleaseOutcome, StrikeOutcome,

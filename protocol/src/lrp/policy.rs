@@ -194,9 +194,13 @@ impl Lrp {
         // longer, so new keys only get the overdue work that no
         // trusted prover was there for.
         if on_probation {
-            due.plus_millis(self.config.probation_lag_ms)
-        } else {
-            due
+            return due.plus_millis(self.config.probation_lag_ms);
+        }
+        // And a new key holds a job against a trusted prover only so long.
+        let hold = self.config.probation_hold_ms;
+        match holder {
+            Some(h) if hold > 0 && !self.is_trusted(&h.prover) => due.min(at.plus_millis(hold)),
+            _ => due,
         }
     }
 

@@ -124,7 +124,38 @@ impl Lrp {
         {
             state.renewed.push(older);
         }
+        if !self.is_trusted(&prover) {
+            self.shed_stale_probation_holders(job, holder.at);
+        }
         Ok((job, moves))
+    }
+
+    /// Voids the oldest hand-outs of pending `job` to provers on probation
+    /// that are past their lease, beyond
+    /// [`super::LrpConfig::max_stale_probation_holders`] of them. Each new
+    /// such holder costs at most one minimum re-serve age of the job's
+    /// time, so without this bound a job no trusted prover finishes would
+    /// gather one per minimum age, and a prover state each, for as long
+    /// as it stays open.
+    fn shed_stale_probation_holders(&mut self, job: JobId, now: Timestamp) {
+        let keep = self.config.max_stale_probation_holders as usize;
+        let Some(Slot::Pending { holders, .. }) = self.slot(job) else {
+            return;
+        };
+        if keep == 0 || holders.as_slice().len() <= keep {
+            return;
+        }
+        let lease = self.config.lease_ms;
+        // Oldest first, as the holders are.
+        let stale: Vec<(RequestId, PublicKey)> = holders
+            .as_slice()
+            .iter()
+            .filter(|h| now.millis_since(h.at) >= lease && !self.is_trusted(&h.prover))
+            .map(|h| (h.request, h.prover))
+            .collect();
+        for (request, prover) in &stale[..stale.len().saturating_sub(keep)] {
+            let _ = self.take_holder(job, *request, prover);
+        }
     }
 
     pub(super) fn on_complete(

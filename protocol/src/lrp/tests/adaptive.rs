@@ -338,3 +338,47 @@ fn adaptive_serves_trusted_provers_first_and_judges_a_new_keys_copy_like_any() {
     );
     assert_eq!(assigned(lrp.request(p(2), t(30_000))).job, first.job);
 }
+
+#[test]
+fn a_new_key_that_heartbeats_without_proving_holds_a_job_from_a_trusted_prover_briefly() {
+    let config = LrpConfig {
+        job_time_prior_ms: 100_000,
+        heartbeat_silence_ms: 30_000,
+        min_reserve_age_ms: 5_000,
+        ..adaptive()
+    };
+    // Bounded: the trusted p(1) takes it after the hold. Unbounded (the
+    // format-5 rule): after two expected job times.
+    for (hold, taken_at) in [(20_000, 20_000), (0, 200_000)] {
+        let config = LrpConfig {
+            probation_hold_ms: hold,
+            ..config.clone()
+        };
+        let mut lrp = lrp_with(config.clone(), 1);
+        let sat = assigned(lrp.request(p(20), t(0)));
+        let mut now = 0;
+        let taken = loop {
+            assert!(now <= taken_at, "hold {hold}: still held at {now} ms");
+            if now % 10_000 == 0 {
+                heartbeat(&mut lrp, sat, p(20), now);
+            }
+            if let Decision::Assign(h) = lrp.request(p(1), t(now)) {
+                break (h.job, now);
+            }
+            now += 1_000;
+        };
+        assert_eq!(taken, (sat.job, taken_at));
+
+        // Another new key is held off as before: the bound is for trusted
+        // provers only.
+        let mut lrp = lrp_with(config, 1);
+        let sat = assigned(lrp.request(p(20), t(0)));
+        for now in (0..=taken_at).step_by(10_000) {
+            heartbeat(&mut lrp, sat, p(20), now);
+            assert!(
+                matches!(lrp.request(p(21), t(now + 1)), Decision::NoWork { .. }),
+                "hold {hold}: a new key took a talking new key's job at {now} ms"
+            );
+        }
+    }
+}

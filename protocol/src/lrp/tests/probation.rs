@@ -167,3 +167,54 @@ fn a_crowd_of_sitters_cannot_stall_a_batch() {
         assert!(proofs >= 8, "the honest prover proved the batch");
     }
 }
+
+/// A job no trusted prover finishes, raced by new keys for a long time:
+/// it keeps the newest few of their expired hand-outs (each still valid
+/// for its proof), not one per minimum age forever.
+#[test]
+fn new_keys_racing_an_unfinished_job_leave_a_bounded_trail() {
+    for policy in [ReservePolicy::Lrp, ReservePolicy::Adaptive] {
+        let config = LrpConfig {
+            policy,
+            min_reserve_age_ms: 1_000,
+            lease_ms: 5_000,
+            heartbeat_silence_ms: 1_000,
+            probation_lag_ms: 0,
+            max_stale_probation_holders: 4,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 1);
+        let key = |n: u32| {
+            let mut key = [0xee; 32];
+            key[..4].copy_from_slice(&n.to_le_bytes());
+            PublicKey(key)
+        };
+        let mut handed = Vec::new();
+        for n in 0..1_000u32 {
+            let now = u64::from(n) * 1_000;
+            handed.push((key(n), assigned(lrp.request(key(n), t(now)))));
+            let Some(JobView::Pending { holders }) = lrp.job(j(1, 0)) else {
+                panic!("{policy:?}: the job is open");
+            };
+            // Four expired ones and the live ones (a lease is 5 s).
+            assert!(
+                holders.len() <= 4 + 5,
+                "{policy:?}: {} holders",
+                holders.len()
+            );
+            assert!(lrp.prover_count() <= 4 + 5 + usize::from(TRUSTED));
+        }
+        // The oldest were voided: unknown, no strike. The newest stale one
+        // still wins.
+        let (first, h) = handed[0];
+        assert_eq!(
+            lrp.complete(h.job, h.request, first, t(1_000_000)),
+            Completion::Unknown
+        );
+        let (kept, h) = handed[handed.len() - 9];
+        assert!(matches!(
+            lrp.complete(h.job, h.request, kept, t(1_000_000)),
+            Completion::Accepted { .. }
+        ));
+    }
+}
