@@ -42,14 +42,22 @@ async fn a_valid_proof_is_stored_paid_then_accepted_and_its_batch_proven() {
     let mut h = Harness::start().await;
     with_batch(&h, 4).await;
     let p = prover(1);
+    let export = |job| move |reply| node::api::ApiRequest::Proof(job, reply);
     for _ in 0..4 {
         let assignment = h.claim(&p).await;
+        // Not proven yet: no export, answered from the winner records.
+        let open = h.api_call(export(assignment.job)).await.unwrap_err();
+        assert_eq!(open.status, 404, "{}", open.message);
         let proof = prove(&assignment);
         let reply = h.submit(&p, &assignment, proof.clone()).await;
         let verdict = h.verdict(reply).await;
         assert!(accepted(&verdict), "{verdict:?}");
         assert_eq!(verdict.proof_hash, ContentHash::of(&proof));
         assert_eq!(verdict.prover, p.public());
+        // Accepted: exported (off the run loop) with its prover.
+        let bundle = h.api_call(export(assignment.job)).await.unwrap();
+        assert_eq!(bundle["job"], assignment.job.to_string());
+        assert_eq!(bundle["prover"], p.public().to_hex());
     }
     h.wait_for("the batch proven and gossiped", || {
         h.published()

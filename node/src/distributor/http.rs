@@ -1,15 +1,27 @@
 //! The operator API's requests, answered on the run loop: batches in
 //! (`POST /batch`, `POST /batch/witnesses`, checked here before intake
-//! builds them), proofs out (`GET /proofs/<job>`), and the attempts log
-//! (the newest [`crate::api::MAX_ATTEMPTS`] at most).
+//! builds them), proofs out (`GET /proofs/<job>`, built off the run loop),
+//! and the attempts log (the newest [`crate::api::MAX_ATTEMPTS`] at most).
 
-use protocol::JobId;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use protocol::{CircuitId, JobId};
+use prover_core::VerifyingKey;
 use serde_json::{Value, json};
+use tokio::sync::oneshot;
 use tracing::error;
 
 use super::Distributor;
 use super::intake::BatchInput;
+use super::store::JobStore;
 use crate::api::{ApiRequest, Rejection};
+
+/// `GET /proofs/<job>` exports built at once; more are answered 503. The
+/// API reads without a token, and a job record holds its witness (up to a
+/// megabyte): a stranger asking for proofs in a loop costs at most this
+/// many store reads at a time, none of them on the run loop.
+const EXPORTS_AT_ONCE: usize = 2;
 
 impl Distributor {
     pub(super) fn on_api(&mut self, request: ApiRequest) {
@@ -32,9 +44,7 @@ impl Distributor {
                     }
                 }
             }
-            ApiRequest::Proof(job, reply) => {
-                let _ = reply.send(self.proof_bundle(job));
-            }
+            ApiRequest::Proof(job, reply) => self.export_proof(job, reply),
             ApiRequest::SubmitWitnesses(body, reply) => {
                 let max = protocol::messages::MAX_JOBS_PER_ANNOUNCEMENT;
                 match parse_witness_body(&body, max) {
@@ -47,32 +57,95 @@ impl Distributor {
         }
     }
 
-    /// `GET /proofs/<job>`: the job's accepted proof in snarkjs JSON, with
-    /// its public signals and the circuit's verification key.
-    fn proof_bundle(&self, job: JobId) -> Result<Value, Rejection> {
-        let internal = |e: String| {
-            error!(target: "distributor", %job, error = %e, "cannot export a stored proof");
-            Rejection::new(503, format!("cannot read job {job}: {e}"))
+    /// `GET /proofs/<job>`: a job not done is answered from its small
+    /// winner record; a done one's export is built on a blocking thread, at
+    /// most [`EXPORTS_AT_ONCE`] at a time.
+    fn export_proof(&mut self, job: JobId, reply: oneshot::Sender<Result<Value, Rejection>>) {
+        let refusal = match self.core.store.winner(job) {
+            Ok(Some(_)) => None,
+            Ok(None) => Some(self.not_proven(job)),
+            Err(e) => Some(export_failed(job, e.to_string())),
         };
-        let record = self
-            .core
-            .store
-            .job(job)
-            .map_err(|e| internal(e.to_string()))?
-            .ok_or_else(|| Rejection::new(404, format!("there is no job {job}")))?;
-        let done = record
-            .done
-            .ok_or_else(|| Rejection::new(404, format!("job {job} has no accepted proof yet")))?;
-        let proof =
-            prover_core::Proof::from_bytes(&done.proof).map_err(|e| internal(e.to_string()))?;
-        let mut bundle =
-            prover_core::snarkjs::proof_bundle(&self.core.verifying_key, &record.public, &proof)
-                .map_err(|e| internal(e.to_string()))?;
-        bundle["job"] = json!(job.to_string());
-        bundle["circuit"] = json!(self.core.circuit.as_str());
-        bundle["prover"] = json!(done.prover.to_hex());
-        Ok(bundle)
+        if let Some(refusal) = refusal {
+            let _ = reply.send(Err(refusal));
+            return;
+        }
+        let Some(slot) = ExportSlot::take(&self.counters.exports) else {
+            let _ = reply.send(Err(Rejection::new(
+                503,
+                "busy: other proof exports are being built; try again in a moment",
+            )));
+            return;
+        };
+        let store = self.core.store.clone();
+        let key = self.core.verifying_key.clone();
+        let circuit = self.core.circuit.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = reply.send(proof_bundle(&store, &key, circuit, job));
+            drop(slot);
+        });
     }
+}
+
+impl Distributor {
+    /// Why a job with no winner has no export: no such job, or not proven
+    /// yet (its batch's small record says which).
+    fn not_proven(&self, job: JobId) -> Rejection {
+        match self.core.store.batch(job.batch) {
+            Ok(Some(batch)) if job.index < batch.jobs => {
+                Rejection::new(404, format!("job {job} has no accepted proof yet"))
+            }
+            Ok(_) => Rejection::new(404, format!("there is no job {job}")),
+            Err(e) => export_failed(job, e.to_string()),
+        }
+    }
+}
+
+/// One of the [`EXPORTS_AT_ONCE`] places, given back when dropped.
+struct ExportSlot(Arc<AtomicUsize>);
+
+impl ExportSlot {
+    fn take(in_flight: &Arc<AtomicUsize>) -> Option<Self> {
+        let taken = in_flight.fetch_add(1, Ordering::SeqCst);
+        let slot = Self(in_flight.clone());
+        (taken < EXPORTS_AT_ONCE).then_some(slot)
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn export_failed(job: JobId, e: String) -> Rejection {
+    error!(target: "distributor", %job, error = %e, "cannot export a stored proof");
+    Rejection::new(503, format!("cannot read job {job}: {e}"))
+}
+
+/// A done job's accepted proof in snarkjs JSON, with its public signals and
+/// the circuit's verification key.
+fn proof_bundle(
+    store: &JobStore,
+    key: &VerifyingKey,
+    circuit: CircuitId,
+    job: JobId,
+) -> Result<Value, Rejection> {
+    let internal = |e: String| export_failed(job, e);
+    let record = store
+        .job(job)
+        .map_err(|e| internal(e.to_string()))?
+        .ok_or_else(|| Rejection::new(404, format!("there is no job {job}")))?;
+    let done = record
+        .done
+        .ok_or_else(|| Rejection::new(404, format!("job {job} has no accepted proof yet")))?;
+    let proof = prover_core::Proof::from_bytes(&done.proof).map_err(|e| internal(e.to_string()))?;
+    let mut bundle = prover_core::snarkjs::proof_bundle(key, &record.public, &proof)
+        .map_err(|e| internal(e.to_string()))?;
+    bundle["job"] = json!(job.to_string());
+    bundle["circuit"] = json!(circuit.as_str());
+    bundle["prover"] = json!(done.prover.to_hex());
+    Ok(bundle)
 }
 
 /// `POST /batch` bodies: empty (generate a batch of the configured size) or
@@ -130,6 +203,23 @@ fn parse_witness_body(body: &[u8], max: usize) -> Result<BatchInput, Rejection> 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn at_most_two_exports_are_built_at_once() {
+        let in_flight = Arc::default();
+        let first = ExportSlot::take(&in_flight).unwrap();
+        let second = ExportSlot::take(&in_flight).unwrap();
+        assert!(ExportSlot::take(&in_flight).is_none(), "a third waits");
+        drop(first);
+        let third = ExportSlot::take(&in_flight).unwrap();
+        drop((second, third));
+        assert_eq!(
+            in_flight.load(Ordering::SeqCst),
+            0,
+            "every place given back"
+        );
+    }
+
     use super::*;
 
     #[test]

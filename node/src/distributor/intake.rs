@@ -9,23 +9,23 @@
 //!
 //! A circom job's statement is its public signals: a proof of one job is a
 //! proof of every job with the same signals, and accepted proofs are public
-//! (`GET /proofs/<job>`). So no two open jobs may share a statement
-//! ([`OpenStatements`]): a batch whose witnesses repeat one, or repeat an
-//! open job's, is refused whole, naming both. A circuit with no public
-//! signals has one statement, so it has at most one job open at a time.
+//! (`GET /proofs/<job>`). So a statement is proven once ([`Statements`]): a
+//! batch whose witnesses repeat one, or repeat any stored job's, is refused
+//! whole, naming both. A circuit with no public signals has one statement,
+//! so it has one job, ever.
 
 use super::queue::ServiceThread;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, mpsc};
 
 use anyhow::{Context, bail};
-use protocol::{BatchId, ContentHash, JobId, Timestamp, codec};
+use protocol::{BatchId, ContentHash, JobId, Timestamp};
 use prover_core::{
     CircomKey, CircomR1cs, CircomWitness, PublicSignals, Rollup, Root, SignedTransfer, TxGenerator,
 };
 use tracing::debug;
 
-use super::store::{BatchRecord, JobRecord, JobStore};
+use super::store::{BatchRecord, JobRecord, JobStore, statement_of};
 
 /// A built batch, ready to schedule and store.
 pub struct NewBatch {
@@ -58,105 +58,81 @@ pub enum Workload {
         key: Arc<CircomKey>,
         /// Its constraint system.
         r1cs: Arc<CircomR1cs>,
-        /// The open jobs' statements.
-        open: OpenStatements,
+        /// The statements already taken.
+        statements: Statements,
     },
 }
 
-/// The statements (public signals) of the open circom jobs: those of
-/// batches not yet proven. Read from the store with the first batch built,
-/// then kept here: each batch built adds its own, and a batch the store
-/// records proven drops out.
-pub struct OpenStatements {
+/// The statements (public signals) already taken: every stored job's, by
+/// the store's index ([`JobStore::statement`], one point read each), and
+/// those of the batches built since and not yet stored.
+pub struct Statements {
     store: Arc<JobStore>,
-    /// Each open job by its statement's hash; `None` until read.
-    jobs: Option<HashMap<ContentHash, JobId>>,
+    /// Batches built and not yet seen stored, oldest first, each with its
+    /// jobs by statement.
+    unstored: VecDeque<(BatchId, HashMap<ContentHash, u32>)>,
 }
 
-impl OpenStatements {
-    /// The open statements of the batches in `store`, read when first needed.
+impl Statements {
+    /// The statements of `store`'s jobs, and of none built since.
     pub fn new(store: Arc<JobStore>) -> Self {
-        Self { store, jobs: None }
+        Self {
+            store,
+            unstored: VecDeque::new(),
+        }
     }
 
     /// Checks that `jobs`, to be batch `id`, repeat no statement, among
-    /// themselves or of an open job; if so, they are open from now on.
+    /// themselves or of any job before; if so, theirs are taken from now on.
     fn admit(&mut self, id: BatchId, jobs: &[JobRecord]) -> anyhow::Result<()> {
-        let open = self.current()?;
-        let mut batch: HashMap<ContentHash, usize> = HashMap::with_capacity(jobs.len());
+        self.forget_stored()?;
+        let mut batch: HashMap<ContentHash, u32> = HashMap::with_capacity(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
-            let statement = statement(&job.public);
-            if let Some(first) = batch.insert(statement, i) {
+            let statement = statement_of(&job.public);
+            if let Some(first) = batch.insert(statement, i as u32) {
                 bail!(
                     "witness {i}: its public signals are witness {first}'s, so one proof would \
                      prove both jobs; submit each statement once"
                 );
             }
-            if let Some(job) = open.get(&statement) {
+            if let Some(job) = self.taken(&statement)? {
                 bail!(
-                    "witness {i}: its public signals are those of job {job}, whose batch is \
-                     still open, so one proof would prove both jobs; submit it once that batch \
-                     is proven"
+                    "witness {i}: its public signals are those of job {job}, so one proof would \
+                     prove both jobs: a statement is proven once (job {job}'s proof, once \
+                     accepted: GET /proofs/{job})"
                 );
             }
         }
-        open.extend(
-            batch
-                .into_iter()
-                .map(|(s, i)| (s, JobId::new(id, i as u32))),
-        );
+        self.unstored.push_back((id, batch));
         Ok(())
     }
 
-    /// The open jobs: read from the store the first time, then rid of the
-    /// batches proven since.
-    fn current(&mut self) -> anyhow::Result<&mut HashMap<ContentHash, JobId>> {
-        let store = &self.store;
-        let jobs = match self.jobs.take() {
-            None => read_open(store)?,
-            Some(mut jobs) => {
-                let mut proven: HashMap<BatchId, bool> = HashMap::new();
-                let mut failed = None;
-                jobs.retain(|_, job| {
-                    let batch = job.batch;
-                    !*proven
-                        .entry(batch)
-                        .or_insert_with(|| match store.batch(batch) {
-                            Ok(record) => record.is_some_and(|r| r.proven.is_some()),
-                            Err(e) => {
-                                failed = Some(e);
-                                false
-                            }
-                        })
-                });
-                if let Some(e) = failed {
-                    return Err(e).context("cannot read the open batches");
-                }
-                jobs
+    /// The job that took `statement`, if one did.
+    fn taken(&self, statement: &ContentHash) -> anyhow::Result<Option<JobId>> {
+        for (batch, jobs) in &self.unstored {
+            if let Some(&index) = jobs.get(statement) {
+                return Ok(Some(JobId::new(*batch, index)));
             }
-        };
-        Ok(self.jobs.insert(jobs))
-    }
-}
-
-/// The statement a job's proof proves: its public signals, hashed.
-fn statement(public: &PublicSignals) -> ContentHash {
-    ContentHash::of(&codec::encode(public))
-}
-
-/// Every job of the store's unproven batches, by its statement.
-fn read_open(store: &JobStore) -> anyhow::Result<HashMap<ContentHash, JobId>> {
-    let mut open = HashMap::new();
-    let batches = store.batches().context("cannot read the open batches")?;
-    for batch in batches.iter().filter(|b| b.proven.is_none()) {
-        let jobs = store
-            .batch_jobs(batch.id)
-            .context("cannot read the open batches")?;
-        for (i, job) in jobs.iter().enumerate() {
-            open.insert(statement(&job.public), JobId::new(batch.id, i as u32));
         }
+        self.store
+            .statement(statement)
+            .context("cannot read the stored statements")
     }
-    Ok(open)
+
+    /// Drops the built batches the store now holds (stored in order).
+    fn forget_stored(&mut self) -> anyhow::Result<()> {
+        while let Some((id, _)) = self.unstored.front() {
+            let stored = self
+                .store
+                .batch(*id)
+                .context("cannot read the stored batches")?;
+            if stored.is_none() {
+                break;
+            }
+            self.unstored.pop_front();
+        }
+        Ok(())
+    }
 }
 
 /// What one batch is to hold.
@@ -248,9 +224,16 @@ impl Builder {
                 };
                 build_transfers(self.next, rollup, &txs)?
             }
-            (Workload::Circom { key, r1cs, open }, BatchInput::Witnesses(witnesses)) => {
+            (
+                Workload::Circom {
+                    key,
+                    r1cs,
+                    statements,
+                },
+                BatchInput::Witnesses(witnesses),
+            ) => {
                 let built = build_witnesses(self.next, key, r1cs, witnesses)?;
-                open.admit(self.next, &built.jobs)?;
+                statements.admit(self.next, &built.jobs)?;
                 built
             }
             (Workload::Circom { key, .. }, _) => bail!(
@@ -310,7 +293,7 @@ fn build_transfers(
 /// Checks every witness against the circuit (its length, its field, every
 /// constraint): one bad witness refuses the whole batch, naming it, so
 /// nothing of a bad submission is scheduled and no prover is handed a job
-/// no one can prove. (Then [`OpenStatements::admit`] checks their
+/// no one can prove. (Then [`Statements::admit`] checks their
 /// statements.)
 fn build_witnesses(
     id: BatchId,
@@ -438,9 +421,13 @@ mod tests {
         let dir = fixtures();
         let key = Arc::new(CircomKey::load(dir.join("multiplier/circuit.zkey")).unwrap());
         let r1cs = Arc::new(CircomR1cs::load(dir.join("multiplier/circuit.r1cs")).unwrap());
-        let open = OpenStatements::new(store.clone());
+        let statements = Statements::new(store.clone());
         Builder {
-            workload: Workload::Circom { key, r1cs, open },
+            workload: Workload::Circom {
+                key,
+                r1cs,
+                statements,
+            },
             next: BatchId(1),
         }
     }
@@ -488,7 +475,7 @@ mod tests {
     }
 
     #[test]
-    fn no_two_open_circom_jobs_share_their_public_signals() {
+    fn a_circom_statement_is_proven_once() {
         let dir = fixtures();
         let read =
             |i: u32| std::fs::read(dir.join(format!("multiplier/witness-{i}.wtns"))).unwrap();
@@ -548,7 +535,8 @@ mod tests {
                 .unwrap()
         );
         assert!(err.contains("those of job b2/j0"), "{err}");
-        // Once batch 1 is proven, its statements may be proven again.
+        // Once batch 1 is proven, its statements stay taken: its proofs
+        // are public, and would be paid again.
         let proven = builder.build(BatchInput::Witnesses(vec![read(4)])).unwrap();
         let built_first = BatchRecord {
             id: BatchId(1),
@@ -558,9 +546,17 @@ mod tests {
         store
             .commit(&[super::super::store::Change::Batch(built_first)], true)
             .unwrap();
-        let reproven = builder
-            .build(BatchInput::Witnesses(vec![read(1), read(2)]))
-            .unwrap();
-        assert_eq!(reproven.jobs.len(), 2);
+        let err = format!(
+            "{:#}",
+            builder
+                .build(BatchInput::Witnesses(vec![read(1)]))
+                .err()
+                .unwrap()
+        );
+        assert!(
+            err.starts_with("witness 0: its public signals are those of job b1/j0")
+                && err.contains("GET /proofs/b1/j0"),
+            "{err}"
+        );
     }
 }

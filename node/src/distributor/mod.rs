@@ -139,8 +139,8 @@ struct Core {
     generates_batches: bool,
     proving_key_hash: ContentHash,
     /// The verifying key: its hash is announced, its setup reported, and
-    /// proofs are exported with it.
-    verifying_key: VerifyingKey,
+    /// proofs are exported with it (off the run loop: shared).
+    verifying_key: Arc<VerifyingKey>,
     /// What each prover may still fetch of the proving key.
     key_budget: KeyBudget,
     admission: Admission,
@@ -198,6 +198,8 @@ struct Counters {
     unchecked: Vec<BatchId>,
     verify_count: u64,
     verify_seconds: f64,
+    /// `GET /proofs/<job>` exports being built off the run loop.
+    exports: Arc<std::sync::atomic::AtomicUsize>,
     started: Instant,
     last_status: Option<Instant>,
 }

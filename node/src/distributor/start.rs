@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 use super::centralized::LocalProver;
 use super::chain::ChainSettings;
 use super::courier::{Courier, Durable, Teller};
-use super::intake::{Intake, OpenStatements, Workload};
+use super::intake::{Intake, Statements, Workload};
 use super::journal::Journal;
 use super::payout::{Payout, SharedLedger};
 use super::queue::ServiceThread;
@@ -261,7 +261,7 @@ impl Core {
             ),
             circuit: keys.circuit,
             proving_key_hash: keys.proving_key_hash,
-            verifying_key: keys.verifying_key,
+            verifying_key: Arc::new(keys.verifying_key),
             admission: admission(config, settings)?,
             scheduler,
             store: state.store,
@@ -281,6 +281,7 @@ impl Counters {
             unchecked: Vec::new(),
             verify_count: 0,
             verify_seconds: 0.0,
+            exports: Arc::default(),
             started: Instant::now(),
             last_status: None,
         }
@@ -518,7 +519,7 @@ fn circom_workload(
     Ok(Workload::Circom {
         key: circom.clone(),
         r1cs: Arc::new(r1cs),
-        open: OpenStatements::new(store.clone()),
+        statements: Statements::new(store.clone()),
     })
 }
 

@@ -38,7 +38,15 @@ const CF_BATCHES: &str = "batches";
 const CF_JOBS: &str = "jobs";
 const CF_EVENTS: &str = "events";
 const CF_WINNERS: &str = "winners";
-const FAMILIES: [&str; 5] = [CF_META, CF_BATCHES, CF_JOBS, CF_EVENTS, CF_WINNERS];
+const CF_STATEMENTS: &str = "statements";
+const FAMILIES: [&str; 6] = [
+    CF_META,
+    CF_BATCHES,
+    CF_JOBS,
+    CF_EVENTS,
+    CF_WINNERS,
+    CF_STATEMENTS,
+];
 const MAGIC_KEY: &[u8] = b"magic";
 /// The format tag. v2: the scheduler applies probation (`protocol::lrp`), so
 /// a v1 log would replay to other decisions than its provers were told, and
@@ -251,6 +259,12 @@ fn batch_key(batch: BatchId) -> [u8; 8] {
     batch.0.to_be_bytes()
 }
 
+/// The statement a job's proof proves: its public signals, hashed. Two jobs
+/// with one statement are proven by one proof.
+pub fn statement_of(public: &PublicSignals) -> ContentHash {
+    ContentHash::of(&codec::encode(public))
+}
+
 fn job_key(job: JobId) -> [u8; 12] {
     let mut key = [0u8; 12];
     key[..8].copy_from_slice(&job.batch.0.to_be_bytes());
@@ -444,6 +458,16 @@ impl JobStore {
     /// them in one atomic write.
     fn migrate_v5(&self) -> Result<()> {
         let mut batch = WriteBatch::default();
+        let mut jobs = 0usize;
+        // Newest first: of the jobs a statement repeats in (possible before
+        // format 6), the oldest is written last and keeps it.
+        for item in self.db.iterator_cf(self.cf(CF_JOBS), IteratorMode::End) {
+            let (key, value) = item.map_err(|e| self.db_error(e))?;
+            let record: JobRecord = codec::decode(&value, MAX_RECORD)
+                .map_err(|e| self.corrupt(format!("v5 job record: {e}")))?;
+            batch.put_cf(self.cf(CF_STATEMENTS), statement_of(&record.public).0, key);
+            jobs += 1;
+        }
         if let Some(bytes) = self.get_raw(CF_META, PINNED_KEY)? {
             let old: PinnedV5 = codec::decode(&bytes, MAX_RECORD)
                 .map_err(|e| self.corrupt(format!("v5 pinned settings: {e}")))?;
@@ -455,7 +479,7 @@ impl JobStore {
         }
         batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC);
         self.write(batch, true)?;
-        tracing::info!(target: "distributor", path = %self.path.display(), "migrated the job store from format v5 to v6 (its scheduler keeps the rule it ran: probation_hold_ms = 0, max_stale_probation_holders = 0)");
+        tracing::info!(target: "distributor", jobs, path = %self.path.display(), "migrated the job store from format v5 to v6 (its jobs' statements indexed; its scheduler keeps the rule it ran: probation_hold_ms = 0, max_stale_probation_holders = 0)");
         Ok(())
     }
 
@@ -573,7 +597,9 @@ impl JobStore {
                         codec::encode(record),
                     );
                     for (index, job) in jobs.iter().enumerate() {
-                        self.put_job(&mut batch, JobId::new(record.id, index as u32), job);
+                        let id = JobId::new(record.id, index as u32);
+                        self.put_job(&mut batch, id, job);
+                        self.index_statement(&mut batch, id, job);
                     }
                     if let Some(state) = state_after {
                         batch.put_cf(self.cf(CF_META), STATE_KEY, state);
@@ -624,6 +650,27 @@ impl JobStore {
     }
 
     /// Adds `record` to `batch`, and its winner's record if it is done.
+    /// The job first stored with `statement`, if any ([`statement_of`]):
+    /// one point read, whatever the store holds.
+    pub fn statement(&self, statement: &ContentHash) -> Result<Option<JobId>> {
+        let Some(key) = self.get_raw(CF_STATEMENTS, &statement.0)? else {
+            return Ok(None);
+        };
+        let key: [u8; 12] = key
+            .as_slice()
+            .try_into()
+            .map_err(|_| self.corrupt(format!("statement {}: not a job key", statement.short())))?;
+        let batch = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
+        let index = u32::from_be_bytes(key[8..].try_into().expect("4 bytes"));
+        Ok(Some(JobId::new(BatchId(batch), index)))
+    }
+
+    /// Indexes a new job's statement (intake refuses one already indexed).
+    fn index_statement(&self, batch: &mut WriteBatch, id: JobId, record: &JobRecord) {
+        let statement = statement_of(&record.public);
+        batch.put_cf(self.cf(CF_STATEMENTS), statement.0, job_key(id));
+    }
+
     fn put_job(&self, batch: &mut WriteBatch, id: JobId, record: &JobRecord) {
         batch.put_cf(self.cf(CF_JOBS), job_key(id), codec::encode(record));
         if let Some(done) = &record.done {
@@ -870,7 +917,7 @@ mod tests {
     }
 
     #[test]
-    fn a_v5_store_keeps_the_rule_its_log_was_written_under() {
+    fn a_v5_store_keeps_the_rule_its_log_was_written_under_and_gets_its_statements_indexed() {
         let dir = tempfile::tempdir().unwrap();
         let d = LrpConfig::default();
         let old = PinnedV5 {
@@ -893,13 +940,19 @@ mod tests {
             },
             reward_per_job: 100,
         };
+        let (id, record) = (JobId::new(BatchId(1), 0), job(4));
+        let statement = statement_of(&record.public);
         {
             let store = JobStore::open(dir.path()).unwrap();
             store.put_meta(MAGIC_KEY, MAGIC_V5).unwrap();
             store.put_meta(PINNED_KEY, &codec::encode(&old)).unwrap();
+            // A v5 job: stored without an index entry.
+            store.commit(&[Change::Job(id, record)], true).unwrap();
+            assert_eq!(store.statement(&statement).unwrap(), None);
         }
         let store = JobStore::open(dir.path()).unwrap();
         assert_eq!(store.get_raw(CF_META, MAGIC_KEY).unwrap().unwrap(), MAGIC);
+        assert_eq!(store.statement(&statement).unwrap(), Some(id), "indexed");
         let pinned = store.pinned().unwrap().unwrap();
         assert_eq!(
             pinned.scheduler,
