@@ -288,6 +288,9 @@ pub struct ProverStatus {
     /// Receipts refused: not signed by the distributor, or not the credit
     /// its `Accepted` promised.
     pub receipts_refused: Option<u64>,
+    /// Why the last balance proof that pays someone other than this prover
+    /// was refused.
+    pub payout_diverted: Option<String>,
     /// `Accepted` verdicts naming another proof, job or prover.
     pub bad_verdicts: Option<u64>,
     /// Workers that stopped for good.

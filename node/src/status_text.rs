@@ -280,6 +280,9 @@ fn prover(out: &mut String, s: &ProverStatus, now_ms: u64) {
             text(&s.bad_verdicts)
         );
     }
+    if let Some(diverted) = &s.payout_diverted {
+        let _ = writeln!(out, "PAYOUT DIVERTED  {diverted}");
+    }
     if s.workers_stopped.unwrap_or(0) > 0 {
         let _ = writeln!(out, "workers stopped: {}", text(&s.workers_stopped));
     }

@@ -424,8 +424,8 @@ async fn a_real_ledgers_anchored_block_pays_each_prover_at_its_bound_address() {
     std::fs::write(&sender_key, anvil.key(2)).unwrap();
     let payouts_address = payouts.address().to_string();
     let distributor_hex = distributor.public().to_hex();
-    let claim_with = |proof: &std::path::Path| {
-        cli(&[
+    let claim_expecting = |proof: &std::path::Path, expected: &[&str]| {
+        let mut args = vec![
             "claim",
             "--balance-proof",
             proof.to_str().unwrap(),
@@ -437,8 +437,19 @@ async fn a_real_ledgers_anchored_block_pays_each_prover_at_its_bound_address() {
             &payouts_address,
             "--sender-key",
             sender_key.to_str().unwrap(),
-        ])
+        ];
+        args.extend(expected);
+        cli(&args)
     };
+    let claim_with = |proof: &std::path::Path| claim_expecting(proof, &[]);
+    // Told which address to expect, a claim that would pay another is
+    // refused before anything is sent.
+    let elsewhere = format!("0x{}", "b7".repeat(20));
+    let (ok, said) = claim_expecting(&alice_proof, &["--payout-address", &elsewhere]);
+    assert!(
+        !ok && said.contains("a claim would pay someone else"),
+        "{said}"
+    );
     let (ok, said) = claim_with(&alice_proof);
     assert!(ok && said.starts_with("paid 400 to 0xa1a1"), "{said}");
     let paid_to = node::chain::payout_address(alice_pay);
@@ -493,6 +504,7 @@ async fn a_prover_sees_an_anchored_root_its_distributor_did_not_sign() {
             &proof,
             &distributor.public(),
             &me,
+            None,
             signed.header.height,
         )
         .unwrap();
@@ -609,8 +621,32 @@ async fn keep_served_balance_proof(h: &mut harness::Harness, dir: &std::path::Pa
     let height = node::prover::check_receipt(&reply.receipt, &h.public())
         .expect("a receipt of a cut block")
         .1;
-    let kept = keep_balance_proof(dir, &reply.balance_proof, &h.public(), &p.public(), height)
-        .expect("a balance proof that checks");
+    // Held to the binding the prover sent: a leaf paying anyone else would
+    // be refused.
+    let binding = protocol::PayoutBinding::signed(&p, PROVER_PAY, 1);
+    let kept = keep_balance_proof(
+        dir,
+        &reply.balance_proof,
+        &h.public(),
+        &p.public(),
+        Some(&binding),
+        height,
+    )
+    .expect("a balance proof that checks");
+    let other = protocol::PayoutBinding::signed(&p, protocol::PayoutAddress([0xee; 20]), 1);
+    let diverted = keep_balance_proof(
+        dir,
+        &reply.balance_proof,
+        &h.public(),
+        &p.public(),
+        Some(&other),
+        height,
+    )
+    .unwrap_err();
+    assert!(
+        format!("{diverted:#}").contains("would pay someone else"),
+        "{diverted:#}"
+    );
     (kept.height, kept.balance)
 }
 

@@ -242,7 +242,10 @@ fn a_holder_keeps_its_job_while_it_heartbeats_and_loses_it_when_silent() {
 #[test]
 fn a_byzantine_prover_is_never_paid_and_honest_work_goes_on() {
     let mut net = Net::new();
-    let (d, key, boot) = net.start_distributor("", &[]);
+    // Its strikes kept, for the operator's pardon below: by default a key
+    // that never had a proof accepted is forgotten once struck (the LRP's
+    // and the harness's tests cover that).
+    let (d, key, boot) = net.start_distributor("scheduler.forget_struck_newcomers = false", &[]);
     let byzantine = net.start_prover("byzantine", &key, &boot, &["--fault", "byzantine"]);
     let honest = net.start_prover("honest", &key, &boot, &[]);
     net.wait_distributor(d, "both provers connected", |s| s.peers >= 2);

@@ -423,6 +423,15 @@ impl Harness {
                             StrikeOutcome::Struck { strikes: s, banned, .. }
                                 if *s == strikes && *banned == (strikes >= config().max_strikes)
                         ));
+                        // A new key holding nothing more is forgotten: it
+                        // comes back as a new key.
+                        let proven = self.proven.get(prover).copied().unwrap_or(0);
+                        if config().forget_struck_newcomers
+                            && proven == 0
+                            && self.held_by(*prover).is_empty()
+                        {
+                            self.strikes.remove(prover);
+                        }
                         return;
                     }
                 };

@@ -32,6 +32,11 @@ pub(crate) struct ClaimArgs {
     /// the prover bound, whoever sends it.
     #[arg(long, value_name = "FILE")]
     sender_key: PathBuf,
+    /// Refuse to send unless the proof pays this address (your `[prover]
+    /// payout_address`): a proof from anyone but your own prover may name
+    /// another.
+    #[arg(long, value_name = "0x…")]
+    payout_address: Option<String>,
 }
 
 /// Checks the proof, then sends the claim; prints what was paid.
@@ -49,6 +54,17 @@ pub(crate) fn claim(args: &ClaimArgs) -> anyhow::Result<()> {
             "no payout address was bound at block {height}: set [prover] payout_address, \
              earn one more credit, and claim from a later block"
         );
+    }
+    if let Some(expected) = &args.payout_address {
+        let expected: protocol::PayoutAddress = expected
+            .parse()
+            .map_err(|e| anyhow!("--payout-address {expected:?}: {e}"))?;
+        if account.payout != expected {
+            bail!(
+                "the balance proof pays {}, not {expected}: a claim would pay someone else",
+                account.payout
+            );
+        }
     }
     let payouts: Address = args
         .payouts

@@ -266,6 +266,13 @@ impl History {
         }
     }
 
+    /// Whether the attempts remembered show `request` of `job` handed to
+    /// `prover`.
+    pub fn issued(&self, job: JobId, request: RequestId, prover: &PublicKey) -> bool {
+        self.attempt(request)
+            .is_some_and(|a| a.job == job && a.prover == *prover)
+    }
+
     fn attempt(&self, request: RequestId) -> Option<&Attempt> {
         let i = *self.by_request.get(&request)?;
         self.attempts.get(i - self.first)

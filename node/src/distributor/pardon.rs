@@ -74,10 +74,16 @@ mod tests {
                 .to_string()
                 .contains("no distributor state")
         );
+        // A new key's strike is kept only with the format-5 rule; a
+        // trusted prover's always is (the LRP's tests cover both).
+        let scheduler = LrpConfig {
+            forget_struck_newcomers: false,
+            ..LrpConfig::default()
+        };
         let store = JobStore::open(dir.path().join("jobs")).unwrap();
         store
             .pin(&Pinned {
-                scheduler: LrpConfig::default(),
+                scheduler: scheduler.clone(),
                 reward_per_job: 1,
             })
             .unwrap();
@@ -91,7 +97,7 @@ mod tests {
 
         // One invalid proof: one strike, which the pardon clears for good.
         let job = JobId::new(BatchId(0), 0);
-        let mut lrp = Lrp::new(LrpConfig::default()).unwrap();
+        let mut lrp = Lrp::new(scheduler).unwrap();
         let mut log = vec![LrpEvent::Submit { jobs: vec![job] }];
         lrp.apply(&log[0]);
         let now = Timestamp(1_000);

@@ -239,6 +239,14 @@ impl Scheduler {
         }
     }
 
+    /// Whether `(job, request)` went to `prover` and lost to another
+    /// proof: the scheduler's superseded hand-outs, or, for a job of a
+    /// forgotten batch, the history's attempt record.
+    pub fn was_superseded(&self, job: JobId, request: RequestId, prover: &PublicKey) -> bool {
+        self.lrp.was_superseded(job, request, prover)
+            || (self.lrp.job(job).is_none() && self.history.issued(job, request, prover))
+    }
+
     /// A late proof (another prover's was first), for the history.
     pub fn late(&mut self, prover: PublicKey, request: RequestId, now: Timestamp) {
         self.history.late(prover, request, now);

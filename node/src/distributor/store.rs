@@ -57,9 +57,11 @@ const MAGIC_KEY: &[u8] = b"magic";
 /// to the `lrp` policy it was written under, so its log replays as before.
 /// v5: every completed job has a [`WinnerRecord`]; a v4 store's are written
 /// from its job records when opened. v6: the scheduler bounds what new keys
-/// hold ([`LrpConfig::probation_hold_ms`],
-/// [`LrpConfig::max_stale_probation_holders`]); a v5 store is migrated with
-/// both off, the rule its log was written under.
+/// hold and leave ([`LrpConfig::probation_hold_ms`],
+/// [`LrpConfig::max_stale_probation_holders`],
+/// [`LrpConfig::forget_struck_newcomers`]), and every job's statement is
+/// indexed ([`JobStore::statement`]); a v5 store is migrated with those
+/// knobs off, the rule its log was written under, and its jobs indexed.
 const MAGIC: &[u8] = b"crowdprove-jobs-v6";
 const MAGIC_V5: &[u8] = b"crowdprove-jobs-v5";
 const MAGIC_V4: &[u8] = b"crowdprove-jobs-v4";
@@ -479,7 +481,7 @@ impl JobStore {
         }
         batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC);
         self.write(batch, true)?;
-        tracing::info!(target: "distributor", jobs, path = %self.path.display(), "migrated the job store from format v5 to v6 (its jobs' statements indexed; its scheduler keeps the rule it ran: probation_hold_ms = 0, max_stale_probation_holders = 0)");
+        tracing::info!(target: "distributor", jobs, path = %self.path.display(), "migrated the job store from format v5 to v6 (its jobs' statements indexed; its scheduler keeps the rule it ran: probation_hold_ms = 0, max_stale_probation_holders = 0, forget_struck_newcomers = false)");
         Ok(())
     }
 
@@ -962,6 +964,7 @@ mod tests {
                 job_time_prior_ms: 9_000,
                 probation_hold_ms: 0,
                 max_stale_probation_holders: 0,
+                forget_struck_newcomers: false,
                 ..d
             }
         );

@@ -212,13 +212,16 @@ impl Distributor {
             Some(won) if won == (prover, request) => {
                 return self.tell_winner(job, request, prover, reply);
             }
-            Some(_) => {
+            // Its hand-out lost to another proof: late. Told only to whom
+            // the hand-out went (anyone else is told it was never theirs,
+            // and leaves no record).
+            Some(_) if core.scheduler.was_superseded(job, request, &prover) => {
                 metrics.proof("late");
                 core.scheduler.late(prover, request, core.scheduler.now());
                 debug!(target: "distributor", prover = %prover.node_id(), %job, "late proof");
                 return answer(Outcome::Late);
             }
-            None => {}
+            Some(_) | None => {}
         }
         if !core.scheduler.holds(job, request, &prover) {
             // Never issued to this prover, or no such job at all.

@@ -27,7 +27,7 @@ use std::time::Duration;
 use alloy::primitives::Address;
 use anyhow::{Context, bail};
 use ledger::BalanceProof;
-use protocol::{ContentHash, PublicKey, Timestamp};
+use protocol::{ContentHash, PayoutBinding, PublicKey, Timestamp};
 use tracing::{error, info, warn};
 
 use super::Shared;
@@ -70,16 +70,49 @@ pub fn kept(data_dir: &Path, name: &str, distributor: &PublicKey) -> Option<Kept
     })
 }
 
+/// A balance proof whose leaf pays an address this prover did not bind: a
+/// claim against it would pay someone else.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PayoutDiverted(String);
+
+/// Checks that `account`, this prover's leaf, pays where it may: nowhere yet
+/// (unbound), the address of `binding` (the one this prover signed last),
+/// or an older binding of its own still in the ledger (a lower sequence
+/// number: the newest is recorded with the next credit). Anything else pays
+/// someone this prover never named.
+pub fn check_payout(
+    account: &ledger::Account,
+    binding: Option<&PayoutBinding>,
+) -> Result<(), PayoutDiverted> {
+    let (to, seq) = (account.payout, account.payout_seq);
+    match binding {
+        _ if to.is_unbound() => Ok(()),
+        Some(b) if to == b.address || seq < b.seq => Ok(()),
+        Some(b) => Err(PayoutDiverted(format!(
+            "the distributor's balance proof pays {to} (binding {seq}), not {}, the address this \
+             prover bound (binding {}): a claim would pay someone else",
+            b.address, b.seq
+        ))),
+        None => Err(PayoutDiverted(format!(
+            "the distributor's balance proof pays {to}, and this prover bound no address: a \
+             claim would pay someone else"
+        ))),
+    }
+}
+
 /// Checks `bytes`, a balance proof served with the receipt of a credit in
 /// block `receipt_height`, and keeps it in `data_dir` unless the kept one is
 /// as new. One that shows a lower balance than the kept one is refused (a
-/// claim against the kept one's block pays more once it is anchored).
-/// Returns the proof kept now.
+/// claim against the kept one's block pays more once it is anchored), and
+/// so is one that pays an address other than this prover's `binding`
+/// ([`check_payout`]). Returns the proof kept now.
 pub fn keep_balance_proof(
     data_dir: &Path,
     bytes: &[u8],
     distributor: &PublicKey,
     me: &PublicKey,
+    binding: Option<&PayoutBinding>,
     receipt_height: u64,
 ) -> anyhow::Result<Kept> {
     let proof = BalanceProof::decode(bytes).context("undecodable balance proof")?;
@@ -90,6 +123,7 @@ pub fn keep_balance_proof(
     if proof.prover != *me {
         bail!("the balance proof is another prover's");
     }
+    check_payout(account, binding)?;
     if height < receipt_height {
         bail!("the balance proof is of block {height}, older than the receipt's {receipt_height}");
     }
@@ -426,6 +460,35 @@ mod tests {
     }
 
     #[test]
+    fn a_leaf_paying_an_address_this_prover_did_not_bind_is_refused() {
+        use protocol::{PayoutAddress, SecretKey};
+        let key = SecretKey::from_seed([2; 32]);
+        let (a, b) = (PayoutAddress([0xaa; 20]), PayoutAddress([0xbb; 20]));
+        let leaf = |payout, payout_seq| ledger::Account {
+            balance: 100,
+            payout,
+            payout_seq,
+        };
+        let bound = PayoutBinding::signed(&key, a, 5);
+        let ok = |account, binding| check_payout(&account, binding).is_ok();
+        // Unbound, or bound as this prover bound it: fine.
+        assert!(ok(leaf(PayoutAddress::UNBOUND, 0), Some(&bound)));
+        assert!(ok(leaf(PayoutAddress::UNBOUND, 0), None));
+        assert!(ok(leaf(a, 5), Some(&bound)));
+        // An older binding, before the newest is recorded: fine.
+        assert!(ok(leaf(b, 4), Some(&bound)));
+        // Another address at this binding's number or above, or any
+        // address when this prover bound none: someone else's pay.
+        let diverted = check_payout(&leaf(b, 5), Some(&bound)).unwrap_err();
+        assert!(
+            diverted.to_string().contains(&format!("pays {b}")),
+            "{diverted}"
+        );
+        assert!(!ok(leaf(b, 9), Some(&bound)));
+        assert!(!ok(leaf(b, 1), None));
+    }
+
+    #[test]
     fn only_this_provers_newest_checked_balance_proof_is_kept() {
         use ledger::{Credit, Ledger, LedgerConfig, Penalty, Tx};
         use protocol::{BatchId, JobId, SecretKey};
@@ -461,7 +524,8 @@ mod tests {
         std::fs::create_dir(&kept_dir).unwrap();
         let d = distributor.public();
         let keep = |bytes: &[u8], who: &PublicKey, height: u64| {
-            keep_balance_proof(&kept_dir, bytes, &d, who, height).map(|k| (k.height, k.balance))
+            keep_balance_proof(&kept_dir, bytes, &d, who, None, height)
+                .map(|k| (k.height, k.balance))
         };
         assert_eq!(keep(&proofs[1], &me, 2).unwrap(), (2, 20));
         assert_eq!(
@@ -472,7 +536,7 @@ mod tests {
         let refused = |bytes: &[u8], distributor: &PublicKey, me: &PublicKey, height: u64| {
             format!(
                 "{:#}",
-                keep_balance_proof(&kept_dir, bytes, distributor, me, height).unwrap_err()
+                keep_balance_proof(&kept_dir, bytes, distributor, me, None, height).unwrap_err()
             )
         };
         assert!(refused(&lower, &d, &me, 3).contains("below the 20 it signed at block 2"));

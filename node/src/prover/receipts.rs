@@ -131,11 +131,29 @@ impl Owed {
     }
 }
 
+/// Receipts asked for in one poll, at most: a distributor that stops cutting
+/// blocks leaves many owed, and asking for all of them every poll would run
+/// into its rate limit. The polls take turns through the list.
+const RECEIPTS_PER_POLL: usize = 16;
+
 /// Asks for the receipts of paid jobs whose block has been cut, checks each
 /// and keeps it on disk; raises the alarm for those owed too long.
 pub async fn fetch(shared: &Shared) {
     sweep_overdue(shared, super::monotonic_now());
-    let waiting = shared.tally().awaiting_receipts.clone();
+    let waiting = {
+        let mut t = shared.tally();
+        let owed = &t.awaiting_receipts;
+        let start = t.receipt_turn % owed.len().max(1);
+        let turn: Vec<Owed> = owed
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(owed.len().min(RECEIPTS_PER_POLL))
+            .cloned()
+            .collect();
+        t.receipt_turn = start + turn.len();
+        turn
+    };
     for owed in waiting {
         let job = owed.job;
         let kept = match shared.client.call(&ReceiptRequest { job }).await {
@@ -177,11 +195,33 @@ fn keep_balance_proof(shared: &Shared, bytes: &[u8], height: u64) {
         bytes,
         &client.distributor(),
         &client.me(),
+        shared.payout.as_ref(),
         height,
     ) {
         Ok(kept) => shared.tally().kept_proof = Some(kept),
-        Err(e) => warn!(target: "prover", error = %format!("{e:#}"), "balance proof not kept"),
+        Err(e) => match e.downcast_ref::<anchoring::PayoutDiverted>() {
+            Some(diverted) => payout_diverted(shared, diverted, bytes),
+            None => warn!(target: "prover", error = %format!("{e:#}"), "balance proof not kept"),
+        },
     }
+}
+
+/// The distributor signed a leaf paying someone else: refused like a false
+/// receipt (logged once per reason, counted, kept as evidence, on
+/// `/status`), and the kept proof stays.
+fn payout_diverted(shared: &Shared, diverted: &anchoring::PayoutDiverted, bytes: &[u8]) {
+    let reason = diverted.to_string();
+    let mut t = shared.tally();
+    if t.payout_diverted.as_ref() == Some(&reason) {
+        return;
+    }
+    t.payout_diverted = Some(reason.clone());
+    t.receipts_refused += 1;
+    drop(t);
+    shared.client.metrics().receipt_refused("payout_diverted");
+    error!(target: "prover", "the distributor's balance proof is refused: {reason}");
+    let _ = std::fs::create_dir_all(&shared.receipts_dir);
+    let _ = std::fs::write(shared.receipts_dir.join("balance-proof.refused"), bytes);
 }
 
 /// Raises the alarm, once per job, for receipts owed past

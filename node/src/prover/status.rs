@@ -31,6 +31,10 @@ pub struct Tally {
     /// Receipts refused (each job counted once): not verifying, or not the
     /// credit its `Accepted` promised.
     pub(crate) receipts_refused: u64,
+    /// Why the last balance proof paying someone else was refused.
+    pub(crate) payout_diverted: Option<String>,
+    /// Where in `awaiting_receipts` the next receipt poll starts.
+    pub(crate) receipt_turn: usize,
     /// `Accepted` verdicts that named another proof than the one sent.
     pub(crate) bad_verdicts: u64,
     pub(crate) awaiting_receipts: Vec<Owed>,
@@ -143,6 +147,7 @@ impl Tally {
             // within receipts::RECEIPT_OVERDUE.
             "receipts_overdue": overdue,
             "receipts_refused": self.receipts_refused,
+            "payout_diverted": self.payout_diverted,
             "bad_verdicts": self.bad_verdicts,
             "workers_stopped": self.stopped_workers,
             "last_error": self.last_error,

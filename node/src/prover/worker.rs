@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use protocol::messages::{
-    AnyMessage, Assignment, Heartbeat, JobRequest, NoWorkReason, Outcome, ProofSubmission, Release,
-    Verdict,
+    AnyMessage, Assignment, Heartbeat, InvalidReason, JobRequest, NoWorkReason, Outcome,
+    ProofSubmission, Release, Verdict,
 };
 use protocol::{ContentHash, JobId, RequestId};
 use prover_core::{AnyProvingKey, Circuit, Proof, ThreadPool};
@@ -316,6 +316,11 @@ impl Worker {
                 self.backoff = BACKOFF_MIN;
             }
             Ok(Outcome::Late) => self.failures = 0,
+            // Not this prover's fault: the distributor no longer holds the
+            // hand-out for it (released, voided, or long forgotten).
+            Ok(Outcome::Invalid(InvalidReason::NotIssued)) => {
+                warn!(target: "prover", %job, "the distributor says this hand-out was never issued (or no longer stands): the proof is not paid");
+            }
             Ok(Outcome::Invalid(reason)) => {
                 self.fail(format!("job {job}: proof judged invalid ({reason:?})"))
             }
@@ -387,12 +392,12 @@ async fn prove_and_submit(
     Ok(verdict.outcome)
 }
 
-/// What the receipt of an accepted proof must show: the reward the verdict
-/// named, and the hash of the proof this prover sent. A verdict about
-/// another job, prover or proof is the distributor misbehaving: logged as
-/// an error, counted (`bad_verdicts` in `/status`,
-/// `crowdprove_bad_verdicts_total`); the receipt is still held to what was
-/// sent.
+/// What the receipt of an accepted proof must show: the reward the signed
+/// assignment promised, and the hash of the proof this prover sent. A
+/// verdict about another job, prover or proof, or naming a smaller reward,
+/// is the distributor misbehaving: logged as an error, counted
+/// (`bad_verdicts` in `/status`, `crowdprove_bad_verdicts_total`); the
+/// receipt is still held to what was promised and sent.
 fn check_verdict(
     shared: &Shared,
     assignment: &Assignment,
@@ -409,6 +414,14 @@ fn check_verdict(
             verdict.proof_hash != sent,
             "proof_hash",
             format!("proof hash {} instead of {sent}", verdict.proof_hash),
+        ),
+        (
+            reward < assignment.reward,
+            "reward",
+            format!(
+                "a reward of {reward} instead of the {} its assignment promised",
+                assignment.reward
+            ),
         ),
         (
             verdict.job != assignment.job,
@@ -437,7 +450,7 @@ fn check_verdict(
         shared.tally().bad_verdicts += 1;
     }
     Some(Promise {
-        reward,
+        reward: assignment.reward,
         proof_hash: sent,
     })
 }

@@ -95,6 +95,13 @@ pub struct LrpConfig {
     /// per minimum age for as long as the job stays open. 0: no bound (the
     /// rule of job stores of format 5 and earlier).
     pub max_stale_probation_holders: u32,
+    /// A prover with no accepted proof is forgotten once struck, if it
+    /// holds nothing more: its strikes would otherwise be kept for good, a
+    /// record per throwaway identity, and forgetting costs nothing a new key
+    /// would not (it comes back on probation). Provers with accepted proofs
+    /// keep their strikes, cooldowns and bans. `false`: kept (the rule of
+    /// job stores of format 5 and earlier).
+    pub forget_struck_newcomers: bool,
 }
 
 /// How a held job becomes eligible for another copy (see `docs/lrp.md`).
@@ -145,6 +152,7 @@ impl Default for LrpConfig {
             probation_lag_ms: 2_000,
             probation_hold_ms: 30_000,
             max_stale_probation_holders: 8,
+            forget_struck_newcomers: true,
         }
     }
 }
@@ -209,6 +217,7 @@ impl From<LrpConfigV5> for LrpConfig {
             probation_lag_ms: c.probation_lag_ms,
             probation_hold_ms: 0,
             max_stale_probation_holders: 0,
+            forget_struck_newcomers: false,
         }
     }
 }

@@ -245,6 +245,18 @@ impl Lrp {
         })
     }
 
+    /// Whether done `job`'s hand-out `request` went to `prover` and lost
+    /// (the winner superseded it): its proof is late, not unknown. `false`
+    /// for a job not done, or forgotten.
+    pub fn was_superseded(&self, job: JobId, request: RequestId, prover: &PublicKey) -> bool {
+        match self.slot(job) {
+            Some(Slot::Done { late, .. }) => late
+                .iter()
+                .any(|h| h.request == request && h.prover == *prover),
+            _ => false,
+        }
+    }
+
     /// A prover's strikes, accepted proofs and holdings, or `None` if it has
     /// none of them.
     pub fn prover(&self, prover: &PublicKey) -> Option<ProverView<'_>> {

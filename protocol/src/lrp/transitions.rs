@@ -353,7 +353,8 @@ impl Lrp {
     }
 
     fn strike(&mut self, prover: PublicKey, now: Timestamp) -> StrikeOutcome {
-        let state = self.provers.entry(ProverKey::of(&prover)).or_default();
+        let key = ProverKey::of(&prover);
+        let state = self.provers.entry(key).or_default();
         state.strikes = state.strikes.saturating_add(1);
         let doublings = (state.strikes - 1).min(32);
         let cooldown = self
@@ -361,11 +362,17 @@ impl Lrp {
             .strike_cooldown_ms
             .saturating_mul(1u64 << doublings);
         state.cooldown_until = now.plus_millis(cooldown);
-        StrikeOutcome::Struck {
+        let outcome = StrikeOutcome::Struck {
             strikes: state.strikes,
             cooldown_until: state.cooldown_until,
             banned: state.strikes >= self.config.max_strikes,
+        };
+        // A new key that holds nothing more is not worth a record kept for
+        // good ([`super::LrpConfig::forget_struck_newcomers`]).
+        if self.config.forget_struck_newcomers && state.proven == 0 && state.held().is_empty() {
+            self.provers.remove(&key);
         }
+        outcome
     }
 
     pub(super) fn on_heartbeat(

@@ -207,12 +207,16 @@ fn provers_are_kept_only_for_holdings_strikes_or_accepted_proofs() {
     ));
     let view = lrp.prover(&p(21)).unwrap();
     assert_eq!((view.proven, view.holdings.len()), (1, 0));
-    // So is a strike.
+    // So is a strike of a prover with an accepted proof; a new key struck
+    // and holding nothing more leaves nothing (it comes back a new key).
     let h = assigned(lrp.request(p(22), t(4)));
     lrp.invalid(h.job, h.request, p(22), t(5));
-    let view = lrp.prover(&p(22)).unwrap();
-    assert_eq!((view.strikes, view.holdings.len()), (1, 0));
-    assert_eq!(lrp.provers().count(), 2);
+    assert!(lrp.prover(&p(22)).is_none());
+    let h = assigned(lrp.request(p(21), t(6)));
+    lrp.invalid(h.job, h.request, p(21), t(7));
+    let view = lrp.prover(&p(21)).unwrap();
+    assert_eq!((view.strikes, view.proven, view.holdings.len()), (1, 1, 0));
+    assert_eq!(lrp.provers().count(), 1);
 }
 
 #[test]

@@ -218,3 +218,33 @@ fn new_keys_racing_an_unfinished_job_leave_a_bounded_trail() {
         ));
     }
 }
+
+/// A new key struck for an invalid proof, holding nothing more, leaves no
+/// record (a throwaway identity each); one with accepted proofs keeps its
+/// strikes. The format-5 rule kept every struck key.
+#[test]
+fn a_struck_new_key_is_forgotten_and_a_trusted_one_is_not() {
+    for forget in [true, false] {
+        let config = LrpConfig {
+            forget_struck_newcomers: forget,
+            ..open()
+        };
+        let mut lrp = lrp_with(config, 4);
+        let known = lrp.prover_count();
+        let (newcomer, trusted) = (p(20), p(1));
+        let h = assigned(lrp.request(newcomer, t(0)));
+        assert!(matches!(
+            lrp.invalid(h.job, h.request, newcomer, t(10)),
+            StrikeOutcome::Struck { strikes: 1, .. }
+        ));
+        assert_eq!(
+            lrp.prover_count(),
+            known + usize::from(!forget),
+            "forget: {forget}"
+        );
+        assert_eq!(lrp.strikes(&newcomer), u32::from(!forget));
+        let h = assigned(lrp.request(trusted, t(20)));
+        lrp.invalid(h.job, h.request, trusted, t(30));
+        assert_eq!(lrp.strikes(&trusted), 1, "a trusted prover's strike stays");
+    }
+}
