@@ -11,6 +11,7 @@ use libp2p::{
 };
 
 use super::codec::{EnvelopeCodec, RPC_PROTOCOL};
+use super::dht_store::DhtStore;
 use super::ip_limits;
 use super::{JOBS_TOPIC, NetworkConfig};
 
@@ -40,7 +41,7 @@ pub struct Behaviour {
     /// Address exchange.
     pub identify: identify::Behaviour,
     /// The DHT.
-    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub kad: kad::Behaviour<DhtStore>,
     /// Announcements.
     pub gossipsub: gossipsub::Behaviour,
     /// Requests and responses.
@@ -107,19 +108,12 @@ impl Behaviour {
     }
 }
 
-/// Kademlia, serving the DHT on every node.
-fn kademlia(peer_id: libp2p::PeerId) -> kad::Behaviour<kad::store::MemoryStore> {
+/// Kademlia, serving the DHT on every node, storing only the distributors'
+/// provider records ([`DhtStore`]).
+fn kademlia(peer_id: libp2p::PeerId) -> kad::Behaviour<DhtStore> {
     let mut kad_config = kad::Config::new(KAD_PROTOCOL);
     kad_config.set_query_timeout(Duration::from_secs(30));
-    // Room for many providers per key: with the default 20, fake records
-    // published first would crowd the distributor's out of a node's store.
-    let store = kad::store::MemoryStore::with_config(
-        peer_id,
-        kad::store::MemoryStoreConfig {
-            max_providers_per_key: 1024,
-            ..Default::default()
-        },
-    );
+    let store = DhtStore::new(peer_id);
     let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
     // Loopback and LAN addresses are never "confirmed external", so Kademlia
     // would stay a client and answer no one: every node serves the DHT.

@@ -22,12 +22,14 @@
 //! - [`behaviour`]: the `#[derive(NetworkBehaviour)]` struct: connection limits,
 //!   identify, Kademlia, gossipsub, request-response, ping.
 //! - [`codec`]: the length-framed envelope codec with per-direction limits.
+//! - [`dht_store`]: the DHT's store: the distributors' provider records alone.
 //! - [`gossip`]: the gossip validator both roles share.
 //! - [`ip_limits`]: inbound connection caps per address and per subnet.
 //! - this file: configuration, the handle, the events and the event loop.
 
 pub mod behaviour;
 pub mod codec;
+pub mod dht_store;
 pub mod gossip;
 pub mod ip_limits;
 
