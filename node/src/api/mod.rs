@@ -548,6 +548,11 @@ async fn read_body(
         [_] => return Err(Rejection::new(400, "Content-Length is not a number")),
         _ => return Err(Rejection::new(400, "more than one Content-Length")),
     };
+    // Reading needs no token: nobody may make the API take in megabytes
+    // without one.
+    if head.method == "GET" && length > 0 {
+        return Err(Rejection::new(400, "a GET carries no body"));
+    }
     if length > MAX_BODY {
         return Err(Rejection::new(
             413,
@@ -894,6 +899,11 @@ mod tests {
                 format!("POST /batch HTTP/1.1\r\nHost: 127.0.0.1\r\n{bearer}Content-Length: -1\r\n\r\n"),
                 400,
                 "not a number",
+            ),
+            (
+                "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9000000\r\n\r\n".into(),
+                400,
+                "a GET carries no body",
             ),
         ]
     }
