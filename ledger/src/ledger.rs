@@ -18,7 +18,7 @@ use crate::merkle::{self, MerkleTree};
 use crate::receipt::{BalanceProof, Receipt};
 use crate::state::{self, Account};
 use crate::store::{self, PendingTx, TxLocation};
-use crate::tx::{MAX_TX_BYTES, Tx};
+use crate::tx::{Credit, MAX_TX_BYTES, Tx};
 
 /// When `append` and block cuts reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -779,6 +779,35 @@ impl Ledger {
         Ok(self.credit_location(job)?.is_some())
     }
 
+    /// The credit of `job` (in a block or pending), if it was credited:
+    /// what it paid, to whom, for which proof.
+    pub fn credit(&self, job: JobId) -> Result<Option<Credit>> {
+        let tx = match self.credit_location(job)? {
+            None => return Ok(None),
+            Some(TxLocation::Block { height, index }) => self.tx(height, index)?,
+            Some(TxLocation::Pending { seq }) => {
+                let bytes = self
+                    .db
+                    .get_pinned_cf(self.cf(store::CF_PENDING), store::height_key(seq))
+                    .map_err(self.dberr())?;
+                match bytes {
+                    None => None,
+                    Some(bytes) => Some(
+                        codec::decode::<PendingTx>(&bytes, MAX_TX_BYTES + 16)
+                            .map_err(|e| self.corrupt(format!("pending transaction {seq}: {e}")))?
+                            .tx,
+                    ),
+                }
+            }
+        };
+        match tx {
+            Some(Tx::Credit(credit)) if credit.job == job => Ok(Some(credit)),
+            _ => Err(self.corrupt(format!(
+                "the index points job {job} at a transaction that is not its credit"
+            ))),
+        }
+    }
+
     /// The signed header of the block at `height`.
     pub fn header(&self, height: u64) -> Result<Option<SignedHeader>> {
         let Some(bytes) = self
@@ -1500,6 +1529,19 @@ mod tests {
             Err(Error::InvalidChain { height, .. }) => height,
             other => panic!("tampering went unnoticed: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_credit_is_read_back_whether_in_a_block_or_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = sample(dir.path());
+        for (i, where_) in [(0u32, "in a block"), (7, "pending")] {
+            let job = JobId::new(BatchId(1), i);
+            let credit = l.credit(job).unwrap().unwrap_or_else(|| panic!("{where_}"));
+            assert_eq!((credit.job, credit.amount), (job, 10), "{where_}");
+            assert_eq!(credit.proof_hash, ContentHash::of(&i.to_le_bytes()));
+        }
+        assert_eq!(l.credit(JobId::new(BatchId(9), 0)).unwrap(), None);
     }
 
     #[test]

@@ -156,6 +156,41 @@ async fn the_winner_resubmitting_is_told_accepted_again_and_paid_once() {
     assert_eq!(h.ledger().balance(&p.public()), 100);
 }
 
+/// The reward may change once no batch is open: a winner resubmitting an
+/// older job is told what its credit paid, not today's reward.
+#[tokio::test]
+async fn a_winner_resubmitting_after_a_reward_change_is_told_what_it_was_paid() {
+    let mut h = Harness::start().await;
+    with_batch(&h, 4).await;
+    let p = prover(1);
+    let mut won = Vec::new();
+    for _ in 0..4 {
+        let assignment = h.claim(&p).await;
+        let proof = prove(&assignment);
+        let reply = h.submit(&p, &assignment, proof.clone()).await;
+        assert!(accepted(&h.verdict(reply).await));
+        won.push((assignment, proof));
+    }
+    h.wait_for("the batch proven", || {
+        h.published()
+            .iter()
+            .any(|m| matches!(m, AnyMessage::BatchProven(_)))
+            .then_some(())
+    })
+    .await;
+    let mut h = h.restart_with(|c| c.distributor.reward_per_job = 150).await;
+    let (assignment, proof) = &won[0];
+    let again = h.submit(&p, assignment, proof.clone()).await;
+    let verdict = h.verdict(again).await;
+    assert_eq!(
+        verdict.outcome,
+        Outcome::Accepted { reward: 100 },
+        "{verdict:?}"
+    );
+    h.stop().await.unwrap();
+    assert_eq!(h.ledger().balance(&p.public()), 400, "paid once each");
+}
+
 #[tokio::test]
 async fn copies_of_a_submission_verified_after_it_won_are_accepted_and_paid_once() {
     // One verifier thread: verdicts come back in the order sent.

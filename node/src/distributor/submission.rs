@@ -281,15 +281,17 @@ impl Distributor {
     ) {
         let Some(reply) = reply else { return };
         let outbox = &self.services.outbox;
-        match self.credited_hash(job) {
-            Some(proof_hash) => {
+        match self.credited(job) {
+            Some(credit) => {
+                // The credit's own figures: the reward may have changed
+                // since (allowed once no batch is open).
                 let verdict = Verdict {
                     job,
                     request,
                     prover,
-                    proof_hash,
+                    proof_hash: credit.proof_hash,
                     outcome: Outcome::Accepted {
-                        reward: self.core.settings.reward_per_job,
+                        reward: credit.amount,
                     },
                 };
                 outbox.answer("submission", reply, &verdict);
@@ -298,22 +300,12 @@ impl Distributor {
         }
     }
 
-    /// The hash of the proof credited for `job`, once the credit is in the
-    /// ledger (the store's winner record, written before it, holds it).
-    fn credited_hash(&self, job: JobId) -> Option<ContentHash> {
-        let credited = self
-            .core
-            .ledger
-            .read()
-            .expect("ledger lock")
-            .is_credited(job);
-        if !matches!(credited, Ok(true)) {
-            return None;
-        }
-        match self.core.store.winner(job) {
-            Ok(Some(winner)) => Some(winner.proof_hash),
-            other => {
-                error!(target: "distributor", %job, found = ?other, "credited, but its winner is not readable from the store");
+    /// `job`'s credit, once it is durable in the ledger.
+    fn credited(&self, job: JobId) -> Option<ledger::Credit> {
+        match self.core.ledger.read().expect("ledger lock").credit(job) {
+            Ok(credit) => credit,
+            Err(e) => {
+                error!(target: "distributor", %job, error = %e, "cannot read a job's credit");
                 None
             }
         }
@@ -356,7 +348,7 @@ impl Distributor {
             ..
         } = submission;
         self.services.metrics.proof("repeat");
-        let paid = self.credited_hash(job).is_some();
+        let paid = self.credited(job).is_some();
         let Some(reply) = reply.filter(|_| !paid) else {
             return self.tell_winner(job, request, prover, reply);
         };

@@ -382,9 +382,18 @@ impl Harness {
     }
 
     /// Stops the distributor and opens it again on the same data dir.
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops the distributor and opens it again on the same data dir with
+    /// `tune`d settings.
+    pub async fn restart_with(mut self, tune: impl FnOnce(&mut Config)) -> Self {
         self.stop().await.unwrap();
-        let Self { dir, config, .. } = self;
+        let Self {
+            dir, mut config, ..
+        } = self;
+        tune(&mut config);
         Self::open(dir, config).await.unwrap()
     }
 
