@@ -170,7 +170,7 @@ impl Distributor {
         if !view.holds_live(now, lrp.config().lease_ms) {
             return self.services.outbox.refuse(reply, "no_handout");
         }
-        let trusted = view.proven > 0 && view.strikes == 0;
+        let trusted = view.is_trusted();
         let bytes = core.key_budget.chunk_bytes(request.chunk);
         if !core.key_budget.charge(prover, trusted, now, bytes) {
             return self.services.outbox.refuse(reply, "key_budget");

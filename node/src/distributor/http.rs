@@ -85,9 +85,7 @@ impl Distributor {
             drop(slot);
         });
     }
-}
 
-impl Distributor {
     /// Why a job with no winner has no export: no such job, or not proven
     /// yet (its batch's small record says which).
     fn not_proven(&self, job: JobId) -> Rejection {
@@ -203,6 +201,7 @@ fn parse_witness_body(body: &[u8], max: usize) -> Result<BatchInput, Rejection> 
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn at_most_two_exports_are_built_at_once() {
@@ -219,8 +218,6 @@ mod tests {
             "every place given back"
         );
     }
-
-    use super::*;
 
     #[test]
     fn batch_bodies_are_checked_before_anything_is_built() {

@@ -455,9 +455,10 @@ impl JobStore {
         Ok(())
     }
 
-    /// Rewrites a v5 store's pinned settings with the scheduler's newer
-    /// knobs off (the rule its log was written under), and the tag with
-    /// them in one atomic write.
+    /// Indexes a v5 store's job statements, rewrites its pinned settings
+    /// with the scheduler's newer knobs off (the rule its log was written
+    /// under), and the tag with them in one atomic write (once: every job
+    /// is read).
     fn migrate_v5(&self) -> Result<()> {
         let mut batch = WriteBatch::default();
         let mut jobs = 0usize;

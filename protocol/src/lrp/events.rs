@@ -330,6 +330,11 @@ pub struct ProverView<'a> {
 }
 
 impl ProverView<'_> {
+    /// Past probation: a proof accepted and no strike.
+    pub fn is_trusted(&self) -> bool {
+        self.proven > 0 && self.strikes == 0
+    }
+
     /// Whether one of its hand-outs is still within `lease_ms` at `now`.
     pub fn holds_live(&self, now: Timestamp, lease_ms: u64) -> bool {
         // Sorted by hand-out: the newest is the last.

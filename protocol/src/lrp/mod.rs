@@ -51,6 +51,14 @@
 //! [`LrpConfig::min_reserve_age_ms`] old, so they race each other no faster
 //! than trusted provers race.
 //!
+//! What new keys leave behind is bounded too: under the adaptive rule a
+//! hand-out to one keeps its job from a trusted prover at most
+//! [`LrpConfig::probation_hold_ms`], however long jobs are learnt to take; a
+//! job keeps at most [`LrpConfig::max_stale_probation_holders`] of their
+//! hand-outs past the lease; and one struck while holding nothing more is
+//! forgotten ([`LrpConfig::forget_struck_newcomers`]): it comes back as any
+//! new key would.
+//!
 //! # Complexity
 //! Each decision costs `O(log Q)` for the re-serve queue of `Q` pending jobs
 //! plus expected O(1) look-ups of the job and of the provers holding it (a
