@@ -40,6 +40,10 @@ impl Space {
     /// exits the process (status 1) without another write.
     pub fn check_or_exit(&self) {
         if let Err(full) = self.check() {
+            // Held until the process is gone, so no other thread's log line
+            // follows the error: the last line says why it stopped.
+            let _out = std::io::stdout().lock();
+            let _err = std::io::stderr().lock();
             tracing::error!(target: "distributor", error = %full, "stopping at once: the disk is full");
             eprintln!("error: {full}");
             std::process::exit(1);

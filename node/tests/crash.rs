@@ -341,12 +341,23 @@ fn a_distributor_killed_while_settling_lands_every_batch_and_block_once() {
         if net.try_restart(d, Some(args.clone())).is_err() {
             continue; // died while starting up, at the point
         }
-        if net
-            .try_distributor_status(d)
-            .is_some_and(|s| open_jobs(&s) == 0)
-        {
-            let _ = net.try_submit_batch(d);
-        }
+        // Keep work open until it dies: the n-th transaction may need
+        // another batch once this one is settled. One batch at a time, each
+        // once the last is listed.
+        let mut asked_at = None;
+        let died = support::settles(support::DEADLINE, || {
+            if net.has_exited(d) {
+                return true;
+            }
+            if let Some(s) = net.try_distributor_status(d) {
+                let listed = asked_at.is_none_or(|total| s.batches.total > total);
+                if listed && open_jobs(&s) == 0 && net.try_submit_batch(d).is_some() {
+                    asked_at = Some(s.batches.total);
+                }
+            }
+            false
+        });
+        assert!(died, "round {round}: no crash at {point:?}\n{}", net.logs());
         let exit = net.wait_exit(d, &format!("round {round}: the crash at {point:?}"));
         assert_eq!(exit.signal(), Some(9), "round {round}: {exit}");
     }
