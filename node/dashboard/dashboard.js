@@ -910,7 +910,35 @@
     ];
 
     const stopped = view.field("workers_stopped", "big");
-    const stoppedCard = card("Workers", null, h("div", { class: "stat-row" }, stat("stopped", stopped)));
+    const line = (k, value) => h("div", null, h("span", { class: "k" }, k + " "), view.value(value));
+    const stoppedCard = card(
+      "Workers",
+      null,
+      h("div", { class: "stat-row" }, stat("stopped", stopped)),
+      h(
+        "div",
+        { class: "kv-lines" },
+        line("now", (x) => {
+          const ws = arr(get(x, "workers")).filter((w) => w && typeof w === "object");
+          if (!ws.length) return "none";
+          return ws.map((w) => `${w.slot} ${str(w.doing) || DASH}${w.job ? " " + w.job : ""} (${fmtSeconds(w.for_ms)})`).join(" · ");
+        }),
+        line("key", (x) => {
+          const k = get(x, "key");
+          if (!k || typeof k !== "object") return "ready or not needed yet";
+          const total = num(k.total_bytes);
+          const done = num(k.bytes) || 0;
+          const pct = total ? ` ${Math.floor((100 * done) / total)} % of ${(total / 1e6).toFixed(1)} MB` : ` ${(done / 1e6).toFixed(1)} MB`;
+          return `${str(k.doing) || DASH}${pct}`;
+        }),
+        line("first job", (x) => {
+          const f = get(x, "first_job") || {};
+          if (num(f.accepted_ms) !== null) return `accepted after ${fmtSeconds(f.accepted_ms)} (key ready after ${fmtSeconds(f.key_ready_ms)})`;
+          if (num(f.assigned_ms) !== null) return `handed out after ${fmtSeconds(f.assigned_ms)}; not accepted yet`;
+          return "none yet";
+        })
+      )
+    );
     const errorBox = h("div", { class: "error-box", hidden: true });
 
     const cards = h(

@@ -313,6 +313,60 @@ pub struct ProverStatus {
     /// The anchoring watch; absent when the prover watches no chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchoring: Option<AnchoringView>,
+    /// What each worker is doing now, by slot.
+    pub workers: Vec<WorkerView>,
+    /// The proving key on its way in (downloading or loading), while one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyWorkView>,
+    /// How long this prover's first job took, from its start.
+    pub first_job: FirstJobView,
+}
+
+/// `workers`: what one worker slot is doing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WorkerView {
+    /// The slot, from 0.
+    pub slot: usize,
+    /// `asking`, `waiting`, `getting key`, `queued` (for a proving thread),
+    /// `proving` or `submitting`.
+    pub doing: String,
+    /// The job it works on, if any.
+    pub job: Option<String>,
+    /// Milliseconds since it started doing this.
+    pub for_ms: u64,
+}
+
+/// `key`: a proving key being downloaded or loaded.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KeyWorkView {
+    /// The key's content hash (hex).
+    pub key: String,
+    /// `downloading` or `loading`.
+    pub doing: String,
+    /// Bytes on disk so far (a resumed download counts what it had).
+    pub bytes: u64,
+    /// The key's length, once the first chunk told it.
+    pub total_bytes: Option<u64>,
+}
+
+/// `first_job`: a newcomer's wait for its first paid job, in milliseconds
+/// from the prover's start (`null` until it happens; a key already cached
+/// takes no download).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct FirstJobView {
+    /// The first job handed to it.
+    pub assigned_ms: Option<u64>,
+    /// How long downloading its proving key took.
+    pub key_download_ms: Option<u64>,
+    /// The proving key's bytes downloaded for it.
+    pub key_bytes: Option<u64>,
+    /// How long loading and checking the key took.
+    pub key_load_ms: Option<u64>,
+    /// The key ready to prove with.
+    pub key_ready_ms: Option<u64>,
+    /// The first proof accepted.
+    pub accepted_ms: Option<u64>,
 }
 
 /// `balance_proof`: a prover's newest kept balance proof.

@@ -289,7 +289,59 @@ fn prover(out: &mut String, s: &ProverStatus, now_ms: u64) {
     if let Some(e) = &s.last_error {
         let _ = writeln!(out, "last error: {e}");
     }
+    now_doing(out, s);
     recent_jobs(out, &s.recent_jobs, now_ms);
+}
+
+/// What the prover's workers and key cache are doing, and how long its
+/// first job took.
+fn now_doing(out: &mut String, s: &ProverStatus) {
+    let workers: Vec<String> = s
+        .workers
+        .iter()
+        .map(|w| {
+            let job = w
+                .job
+                .as_deref()
+                .map(|j| format!(" {j}"))
+                .unwrap_or_default();
+            format!("{} {}{job} ({})", w.slot, w.doing, duration(Some(w.for_ms)))
+        })
+        .collect();
+    if !workers.is_empty() {
+        let _ = writeln!(out, "workers  {}", workers.join(", "));
+    }
+    if let Some(k) = &s.key {
+        let of = k
+            .total_bytes
+            .map_or("?".into(), |t| format!("{:.1}", mb(t)));
+        let _ = writeln!(
+            out,
+            "key      {}: {} {:.1} of {of} MB",
+            k.key.get(..12).unwrap_or(&k.key),
+            k.doing,
+            mb(k.bytes)
+        );
+    }
+    let f = &s.first_job;
+    if f.assigned_ms.is_some() {
+        let seconds =
+            |ms: Option<u64>| ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1e3));
+        let _ = writeln!(
+            out,
+            "first job  assigned after {}, key ready after {} (download {}, load {}), accepted after {}",
+            seconds(f.assigned_ms),
+            seconds(f.key_ready_ms),
+            seconds(f.key_download_ms),
+            seconds(f.key_load_ms),
+            seconds(f.accepted_ms)
+        );
+    }
+}
+
+/// Bytes in MB (10^6).
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
 }
 
 /// A prover's newest finished jobs, newest first.
@@ -384,6 +436,12 @@ mod tests {
             "receipts_overdue": [{"job": "b1/j0", "owed_ms": 700000, "refused": null}],
             "receipts_refused": 1,
             "balance_proof": {"height": 4, "balance": 300},
+            "workers": [{"slot": 0, "doing": "proving", "job": "b1/j1", "for_ms": 1500},
+                {"slot": 1, "doing": "asking", "job": null, "for_ms": 0}],
+            "key": {"key": "0de074ed41a81df1eb145af0", "doing": "downloading",
+                "bytes": 19000000, "total_bytes": 45000000},
+            "first_job": {"assigned_ms": 300, "key_download_ms": 20100, "key_bytes": 45000000,
+                "key_load_ms": 5600, "key_ready_ms": 26000, "accepted_ms": null},
             "anchoring": {"payouts": "0xab", "anchored_height": 2, "unanchored_blocks": 1,
                 "oldest_unanchored_height": 3, "oldest_unanchored_ms": 700000,
                 "deadline_ms": 600000, "overdue": true, "error": null,
@@ -401,6 +459,9 @@ mod tests {
             "b1/j0       accepted       2.0s     100    2s ago",
             "UNPAID   the distributor has not paid for 1 accepted job(s): b1/j0",
             "refused  1 receipt(s) that were not the promised credit, - verdict(s)",
+            "workers  0 proving b1/j1 (1s), 1 asking (0s)",
+            "key      0de074ed41a8: downloading 19.0 of 45.0 MB",
+            "first job  assigned after 0.3s, key ready after 26.0s (download 20.1s, load 5.6s), accepted after -",
         ] {
             assert!(
                 text.contains(expected),

@@ -162,6 +162,13 @@ fn dashboard_shows_the_status_api_live_in_a_real_browser() {
             ("receipts", prover_status.receipts),
         ],
     );
+    // What its workers do and how its first job went.
+    let text = browser.eval("return document.body.innerText;");
+    let text = text.as_str().unwrap_or_default();
+    assert!(
+        text.contains("first job accepted after") && text.contains("now 0 "),
+        "{text}"
+    );
     let path = screenshots().join("prover.png");
     browser.screenshot(&path);
     let png = std::fs::read(&path).unwrap();

@@ -53,9 +53,21 @@ fn three_provers_prove_a_batch_and_each_job_is_paid_once() {
         let pk = net.node(p).public_key();
         let row = prover_row(&status, &pk).cloned();
         let accepted = row.map_or(0, |r| r.accepted);
-        net.wait_prover(p, "receipts for every accepted job", |s| {
+        let s = net.wait_prover(p, "receipts for every accepted job", |s| {
             s.receipts == Some(accepted) && s.jobs.accepted == Some(accepted)
         });
+        // It says what its workers do, and how its first job went: handed
+        // out, key ready (downloaded: the data dir was empty), accepted.
+        assert!(!s.workers.is_empty(), "{s:#?}");
+        let f = s.first_job;
+        if accepted > 0 {
+            let steps = [f.assigned_ms, f.key_ready_ms, f.accepted_ms].map(Option::unwrap);
+            assert!(steps.is_sorted(), "{f:?}");
+            assert!(
+                f.key_bytes.unwrap() > 0 && f.key_download_ms.is_some(),
+                "{f:?}"
+            );
+        }
     }
     let out = net.cli(&[
         "status",

@@ -23,6 +23,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
+use crate::status_doc::KeyWorkView;
+
 /// Whole keys kept on disk; older ones (by last use) are removed.
 pub const KEPT_KEYS: usize = 3;
 
@@ -46,6 +48,28 @@ pub struct KeyCache {
     loaded: Mutex<Option<Arc<AnyProvingKey>>>,
     /// The key being downloaded, if one is.
     downloading: std::sync::Mutex<Option<ContentHash>>,
+    /// What is being done to a key now, for `/status`.
+    work: std::sync::Mutex<Option<KeyWorkView>>,
+}
+
+/// A key from [`KeyCache::get`], and what getting it took.
+#[derive(Debug)]
+pub struct Got {
+    /// The key, loaded.
+    pub key: Arc<AnyProvingKey>,
+    /// What getting it took.
+    pub took: KeyTook,
+}
+
+/// What getting a key took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyTook {
+    /// Bytes downloaded for it (0: it was on disk or in memory).
+    pub fetched: u64,
+    /// How long the download took.
+    pub download: std::time::Duration,
+    /// How long loading and checking it took (0: it was in memory).
+    pub load: std::time::Duration,
 }
 
 /// Marks a key as downloading until dropped.
@@ -60,6 +84,15 @@ impl Drop for Downloading<'_> {
     }
 }
 
+/// Shows a key's work in `/status` until dropped.
+struct Working<'a>(&'a KeyCache);
+
+impl Drop for Working<'_> {
+    fn drop(&mut self) {
+        self.0.report(None);
+    }
+}
+
 impl KeyCache {
     /// A cache in `dir` (created when first needed), taking keys up to the
     /// protocol's ceiling (4 GiB).
@@ -69,6 +102,7 @@ impl KeyCache {
             max_key_bytes: MAX_KEY_BYTES,
             loaded: Mutex::new(None),
             downloading: std::sync::Mutex::new(None),
+            work: std::sync::Mutex::new(None),
         }
     }
 
@@ -126,7 +160,7 @@ impl KeyCache {
         circuit: Circuit,
         key: ContentHash,
         source: &impl ChunkSource,
-    ) -> anyhow::Result<(Arc<AnyProvingKey>, u64)> {
+    ) -> anyhow::Result<Got> {
         let path = self.path(key);
         if !path.exists() {
             // Checked before waiting: a job needing another key does not
@@ -138,31 +172,71 @@ impl KeyCache {
             .as_ref()
             .filter(|pk| pk.hash() == key && pk.circuit() == circuit)
         {
-            return Ok((pk.clone(), 0));
+            return Ok(Got {
+                key: pk.clone(),
+                took: KeyTook::default(),
+            });
         }
-        let fetched = if path.exists() {
+        let (mut fetched, mut download) = (0, std::time::Duration::ZERO);
+        if path.exists() {
             // Last used now: the cache keeps the most recently used keys.
             let _ = std::fs::File::options()
                 .append(true)
                 .open(&path)
                 .and_then(|f| f.set_modified(std::time::SystemTime::now()));
-            0
         } else {
             let _slot = self.start_download(key)?;
-            let fetched = self.download(key, source).await?;
+            let started = std::time::Instant::now();
+            fetched = self.download(key, source).await?;
+            download = started.elapsed();
             let in_use = loaded.as_ref().map(|pk| pk.hash());
             self.prune(&[Some(key), in_use]);
-            fetched
-        };
+        }
+        let started = std::time::Instant::now();
         let pk = self.load(circuit, key).await?;
         *loaded = Some(pk.clone());
-        Ok((pk, fetched))
+        Ok(Got {
+            key: pk,
+            took: KeyTook {
+                fetched,
+                download,
+                load: started.elapsed(),
+            },
+        })
+    }
+
+    /// The key being downloaded or loaded now, if one is.
+    pub fn work(&self) -> Option<KeyWorkView> {
+        self.work
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Shows `work` in `/status` until the returned guard drops.
+    fn working(&self, work: KeyWorkView) -> Working<'_> {
+        self.report(Some(work));
+        Working(self)
+    }
+
+    fn report(&self, work: Option<KeyWorkView>) {
+        *self
+            .work
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = work;
     }
 
     /// Loads the cached key file; a file that does not check is removed.
     async fn load(&self, circuit: Circuit, key: ContentHash) -> anyhow::Result<Arc<AnyProvingKey>> {
         let path = self.path(key);
         let started = std::time::Instant::now();
+        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let _working = self.working(KeyWorkView {
+            key: key.to_hex(),
+            doing: "loading".into(),
+            bytes,
+            total_bytes: Some(bytes),
+        });
         let pk = tokio::task::spawn_blocking({
             let path = path.clone();
             move || AnyProvingKey::load(circuit, &path, Some(key))
@@ -267,6 +341,13 @@ impl KeyCache {
         let mut fetched = 0u64;
         let mut chunk = (have / KEY_CHUNK_BYTES as u64) as u32;
         let mut total = None;
+        let progress = |total: Option<u64>, fetched: u64| KeyWorkView {
+            key: key.to_hex(),
+            doing: "downloading".into(),
+            bytes: have + fetched,
+            total_bytes: total,
+        };
+        let _working = self.working(progress(None, 0));
         loop {
             let reply = source.fetch(KeyRequest { key, chunk }).await?;
             if reply.key != key || reply.chunk != chunk {
@@ -294,6 +375,7 @@ impl KeyCache {
             })?;
             hasher.update(&reply.data);
             fetched += reply.data.len() as u64;
+            self.report(Some(progress(total, fetched)));
             chunk += 1;
             if u64::from(chunk) >= KeyChunk::count(reply.total_len) {
                 break;
@@ -450,9 +532,15 @@ mod tests {
                     .map(|_| ())
             }
         });
-        while cache.downloading.lock().unwrap().is_none() {
+        while cache.work().is_none() {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+        // `/status` shows it: nothing yet of a length not yet known.
+        let work = cache.work().unwrap();
+        assert_eq!(
+            (work.key, work.doing.as_str(), work.bytes, work.total_bytes),
+            (first.to_hex(), "downloading", 0, None)
+        );
         let second = ContentHash::of(b"second key");
         let err = tokio::time::timeout(
             std::time::Duration::from_secs(5),
@@ -468,8 +556,8 @@ mod tests {
         stalls.0.notify_waiters();
         assert!(downloading.await.unwrap().is_err());
         assert!(
-            cache.downloading.lock().unwrap().is_none(),
-            "the slot is freed"
+            cache.downloading.lock().unwrap().is_none() && cache.work().is_none(),
+            "the slot is freed, and nothing shown"
         );
     }
 
@@ -533,9 +621,13 @@ mod tests {
         let cache = KeyCache::new(dir.path().to_path_buf());
         // First attempt dies after one chunk; the second resumes from there.
         assert!(cache.get(pk.circuit(), pk.hash(), &source).await.is_err());
-        let (loaded, fetched) = cache.get(pk.circuit(), pk.hash(), &source).await.unwrap();
-        assert_eq!(loaded.hash(), pk.hash());
-        assert_eq!(fetched, source.bytes.len() as u64 - KEY_CHUNK_BYTES as u64);
+        let got = cache.get(pk.circuit(), pk.hash(), &source).await.unwrap();
+        assert_eq!(got.key.hash(), pk.hash());
+        assert_eq!(
+            got.took.fetched,
+            source.bytes.len() as u64 - KEY_CHUNK_BYTES as u64
+        );
+        assert!(cache.work().is_none(), "nothing shown once done");
         assert!(cache.has(pk.hash()));
         // A different key cannot be served by this source: its hash fails.
         let wrong = ContentHash::of(b"another key");

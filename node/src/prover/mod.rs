@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use protocol::messages::AnyMessage;
-use protocol::{BatchId, PublicKey, SecretKey, Timestamp};
+use protocol::{BatchId, JobId, PublicKey, SecretKey, Timestamp};
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
@@ -136,6 +136,16 @@ impl Shared {
         *self.stop.borrow()
     }
 
+    /// Worker `slot` is doing `doing` (on `job`) from now.
+    fn doing(&self, slot: usize, doing: status::Doing, job: Option<JobId>) {
+        self.tally().doing(slot, doing, job);
+    }
+
+    /// Milliseconds since this prover started.
+    fn since_start(&self) -> u64 {
+        status::millis(self.started.elapsed())
+    }
+
     /// The counters; a worker that panicked holding them leaves them
     /// usable (counters are never left half-changed in a way that matters).
     fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
@@ -168,6 +178,9 @@ impl Shared {
         doc["distributor_node_id"] = json!(distributor.node_id().to_string());
         doc["fault"] = json!(format!("{:?}", self.settings.fault).to_lowercase());
         doc["payout_address"] = json!(self.payout.as_ref().map(|b| b.address.to_string()));
+        if let Some(work) = self.keys.work() {
+            doc["key"] = json!(work);
+        }
         doc
     }
 

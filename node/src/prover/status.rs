@@ -1,13 +1,16 @@
-//! What a prover reports in `/status`: counters, the newest finished jobs
-//! and the newest receipts kept.
+//! What a prover reports in `/status`: counters, what each worker is doing,
+//! how long its first job took, the newest finished jobs and the newest
+//! receipts kept.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use protocol::messages::Assignment;
 use protocol::{JobId, Timestamp};
 
+use super::keys::KeyTook;
 use super::receipts::Owed;
-use crate::status_doc::BalanceProofView;
+use crate::status_doc::{BalanceProofView, FirstJobView, WorkerView};
 use serde_json::json;
 
 /// How many finished jobs and kept receipts `/status` lists.
@@ -48,6 +51,46 @@ pub struct Tally {
     pub(crate) anchored_proof: Option<super::anchoring::Kept>,
     /// The anchoring watch, when the prover watches the chain.
     pub(crate) anchoring: Option<super::anchoring::Anchoring>,
+    /// What each worker slot is doing, and since when.
+    workers: BTreeMap<usize, (Doing, Option<JobId>, Instant)>,
+    /// A newcomer's wait for its first paid job.
+    pub(crate) first_job: FirstJobView,
+}
+
+/// What a worker is doing now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doing {
+    /// Asking the distributor for a job.
+    Asking,
+    /// Waiting to ask again: no work, the distributor busy or away.
+    Waiting,
+    /// Getting the job's proving key (downloading or loading it).
+    GettingKey,
+    /// Waiting for a proving thread.
+    Queued,
+    /// Proving the job.
+    Proving,
+    /// Sending the proof and waiting for the verdict.
+    Submitting,
+}
+
+impl Doing {
+    /// As `/status` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Doing::Asking => "asking",
+            Doing::Waiting => "waiting",
+            Doing::GettingKey => "getting key",
+            Doing::Queued => "queued",
+            Doing::Proving => "proving",
+            Doing::Submitting => "submitting",
+        }
+    }
+}
+
+/// Milliseconds in `d`, for `/status`.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// One finished assignment, as `/status` lists it.
@@ -83,6 +126,36 @@ fn remember<T>(ring: &mut VecDeque<T>, item: T) {
 }
 
 impl Tally {
+    /// Worker `slot` is doing `doing` (on `job`) from now.
+    pub fn doing(&mut self, slot: usize, doing: Doing, job: Option<JobId>) {
+        let same = self
+            .workers
+            .get(&slot)
+            .is_some_and(|(d, j, _)| (*d, *j) == (doing, job));
+        if !same {
+            self.workers.insert(slot, (doing, job, Instant::now()));
+        }
+    }
+
+    /// A job's proving key is ready, having `took` that, `since_start` ms
+    /// after the prover started: kept for the first job only.
+    pub fn key_ready(&mut self, took: KeyTook, since_start: u64) {
+        let first = &mut self.first_job;
+        if first.key_ready_ms.is_some() {
+            return;
+        }
+        let fetched = took.fetched > 0;
+        first.key_download_ms = fetched.then(|| millis(took.download));
+        first.key_bytes = fetched.then_some(took.fetched);
+        first.key_load_ms = Some(millis(took.load));
+        first.key_ready_ms = Some(since_start);
+    }
+
+    /// Worker `slot` stopped for good.
+    pub fn gone(&mut self, slot: usize) {
+        self.workers.remove(&slot);
+    }
+
     /// An assignment ended.
     pub fn finished(&mut self, job: RecentJob) {
         remember(&mut self.recent_jobs, job);
@@ -130,7 +203,19 @@ impl Tally {
                 })
             })
             .collect();
+        let workers: Vec<_> = self
+            .workers
+            .iter()
+            .map(|(&slot, (doing, job, since))| WorkerView {
+                slot,
+                doing: doing.name().to_string(),
+                job: job.map(|j| j.to_string()),
+                for_ms: millis(since.elapsed()),
+            })
+            .collect();
         let mut doc = json!({
+            "workers": workers,
+            "first_job": self.first_job,
             "jobs": {
                 "active": self.active,
                 "accepted": self.accepted,
@@ -175,6 +260,44 @@ impl Tally {
 mod tests {
     use super::*;
     use protocol::BatchId;
+
+    #[test]
+    fn status_says_what_each_worker_does_and_keeps_the_first_jobs_key_figures() {
+        let mut t = Tally::default();
+        let job = JobId::new(BatchId(1), 3);
+        t.doing(0, Doing::Proving, Some(job));
+        t.doing(1, Doing::Asking, None);
+        t.doing(2, Doing::Waiting, None);
+        t.gone(2);
+        let doc = t.to_json();
+        let workers = doc["workers"].as_array().unwrap();
+        assert_eq!(workers.len(), 2, "{doc}");
+        assert_eq!(
+            (&workers[0]["doing"], &workers[0]["job"]),
+            (&json!("proving"), &json!("b1/j3"))
+        );
+        assert_eq!(workers[1]["doing"], "asking");
+        assert!(workers[1]["job"].is_null());
+
+        let took = |fetched, ms| KeyTook {
+            fetched,
+            download: Duration::from_millis(ms),
+            load: Duration::from_millis(ms / 2),
+        };
+        t.key_ready(took(4 << 20, 800), 1200);
+        // A later key (say, another circuit's) leaves the first job's figures.
+        t.key_ready(took(8 << 20, 9000), 50_000);
+        let f = t.first_job;
+        assert_eq!(
+            (
+                f.key_bytes,
+                f.key_download_ms,
+                f.key_load_ms,
+                f.key_ready_ms
+            ),
+            (Some(4 << 20), Some(800), Some(400), Some(1200))
+        );
+    }
 
     #[test]
     fn status_lists_the_newest_jobs_and_receipts_first_and_keeps_only_a_few() {

@@ -20,7 +20,7 @@ use super::Shared;
 use super::client::CallError;
 use super::fault::Byzantine;
 use super::receipts::{Owed, Promise, save_owed_logged};
-use super::status::RecentJob;
+use super::status::{Doing, RecentJob};
 use crate::config::Fault;
 
 /// Shortest and longest back-off after a failure.
@@ -166,12 +166,17 @@ pub async fn run(shared: Arc<Shared>, slot: usize) {
                 last.unwrap_or_default()
             ));
             t.stopped_workers += 1;
+            t.gone(slot);
             return;
         }
+        worker.shared.doing(slot, Doing::Asking, None);
         match worker.claim().await {
             Claim::Job(assignment) => worker.work(assignment).await,
             Claim::Retry => {}
-            Claim::Stop => return,
+            Claim::Stop => {
+                worker.shared.tally().gone(slot);
+                return;
+            }
         }
     }
 }
@@ -228,6 +233,7 @@ impl Worker {
     /// The distributor is away: waits for it (see [`Self::away`]).
     async fn wait_away(&mut self, what: String) -> Claim {
         self.away(what);
+        self.shared.doing(self.slot, Doing::Waiting, None);
         self.shared.pause(self.backoff).await;
         Claim::Retry
     }
@@ -249,6 +255,12 @@ impl Worker {
         match answer {
             Ok(AnyMessage::Assignment(a)) if a.prover == shared.client.me() => {
                 self.backoff = BACKOFF_MIN;
+                let since_start = shared.since_start();
+                shared
+                    .tally()
+                    .first_job
+                    .assigned_ms
+                    .get_or_insert(since_start);
                 Claim::Job(a)
             }
             Ok(AnyMessage::Assignment(_)) => {
@@ -260,6 +272,7 @@ impl Worker {
                 }
                 self.backoff = BACKOFF_MIN;
                 debug!(target: "prover", reason = ?no.reason, retry_ms = no.retry_after_ms, "no work");
+                shared.doing(self.slot, Doing::Waiting, None);
                 shared
                     .pause(Duration::from_millis(no.retry_after_ms.clamp(100, 60_000)))
                     .await;
@@ -273,6 +286,7 @@ impl Worker {
                 // Back-pressure, not a failure: wait longer each time.
                 self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
                 debug!(target: "prover", reason, backoff_ms = self.backoff.as_millis() as u64, "distributor busy; backing off");
+                shared.doing(self.slot, Doing::Waiting, None);
                 shared.pause(self.backoff).await;
                 Claim::Retry
             }
@@ -306,7 +320,7 @@ impl Worker {
         // Heartbeats run beside the job in this task, so they end with it
         // however it ends (done, failed, or the worker dropped at shutdown).
         let outcome = tokio::select! {
-            outcome = prove_and_submit(&shared, &assignment, &mut self.byzantine).instrument(span) => outcome,
+            outcome = prove_and_submit(&shared, self.slot, &assignment, &mut self.byzantine).instrument(span) => outcome,
             never = heartbeats(&shared, job, assignment.request) => match never {},
         };
         shared.tally().active -= 1;
@@ -361,12 +375,16 @@ enum JobError {
 /// period, releases the job instead.
 async fn prove_and_submit(
     shared: &Arc<Shared>,
+    slot: usize,
     assignment: &Assignment,
     byzantine: &mut Byzantine,
 ) -> Result<Outcome, JobError> {
+    let job = Some(assignment.job);
+    shared.doing(slot, Doing::GettingKey, job);
     let key = proving_key(shared, assignment).await?;
+    shared.doing(slot, Doing::Queued, job);
     let started = Instant::now();
-    let Some(proof) = prove(shared, assignment, key).await? else {
+    let Some(proof) = prove(shared, slot, assignment, key).await? else {
         return Ok(Outcome::Late);
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -384,6 +402,7 @@ async fn prove_and_submit(
     };
     let first = replay.unwrap_or_else(|| shared.client.seal(&submission));
     byzantine.sent(&first);
+    shared.doing(slot, Doing::Submitting, job);
     let verdict = submit(shared, first, &submission)
         .await
         .map_err(JobError::Away)?;
@@ -470,21 +489,23 @@ async fn proving_key(
             ));
         }
     };
-    let (key, fetched) = match shared
+    let got = match shared
         .keys
         .get(circuit, assignment.proving_key, shared.client.as_ref())
         .await
     {
-        Ok(k) => k,
+        Ok(got) => got,
         Err(e) => {
             release(shared, assignment).await;
             return Err(JobError::Away(e.context("cannot get the proving key")));
         }
     };
-    if fetched > 0 {
-        info!(target: "prover", bytes = fetched, "proving key fetched");
+    if got.took.fetched > 0 {
+        info!(target: "prover", bytes = got.took.fetched, "proving key fetched");
     }
-    Ok(key)
+    let since_start = shared.since_start();
+    shared.tally().key_ready(got.took, since_start);
+    Ok(got.key)
 }
 
 /// Proves the assignment with `key` once a slot is free. `None`: its batch
@@ -492,6 +513,7 @@ async fn proving_key(
 /// job is released (after the grace period, if proving had begun).
 async fn prove(
     shared: &Arc<Shared>,
+    slot: usize,
     assignment: &Assignment,
     key: Arc<AnyProvingKey>,
 ) -> Result<Option<Proof>, JobError> {
@@ -518,6 +540,7 @@ async fn prove(
         shared.client.metrics().prover_job("dropped");
         return Ok(None);
     };
+    shared.doing(slot, Doing::Proving, Some(assignment.job));
     let proof = tokio::select! {
         proof = &mut proving => proof,
         _ = async { let _ = stop.wait_for(|s| *s).await; } => {
@@ -571,6 +594,7 @@ fn record(
             let reward = *reward;
             t.accepted += 1;
             t.earned += reward;
+            t.first_job.accepted_ms.get_or_insert(shared.since_start());
             if let Some(promise) = promise {
                 t.awaiting_receipts.push(Owed::new(assignment.job, promise));
                 save_owed_logged(&shared.receipts_dir, &t.awaiting_receipts);
