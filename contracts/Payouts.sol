@@ -9,7 +9,7 @@ interface IERC20Minimal {
 
 /// @title Payouts: provers claim their cumulative ledger balance on chain.
 /// @notice The operator anchors each ledger block (height, block hash,
-/// balance root) strictly in order. Anyone may then pay a prover
+/// balance root) strictly in order, several per transaction. Anyone may then pay a prover
 /// `balance - paid[prover]` to the payout address its balance leaf commits
 /// to, given the leaf's Merkle path in an anchored block's balance root
 /// (claims are cumulative, so a claim is idempotent). Paid in ETH, or in
@@ -43,6 +43,8 @@ contract Payouts {
     error NotOperator(address caller);
     /// Anchors come strictly in order: `expected` is the next height.
     error AnchorOutOfOrder(uint64 expected, uint64 got);
+    /// An anchor names no block, or not one root per block hash.
+    error AnchorRangeMismatch(uint256 hashes, uint256 roots);
     /// No block is anchored at `height`.
     error HeightNotAnchored(uint64 height);
     /// The leaf and path do not lead to the anchored balance root.
@@ -64,15 +66,22 @@ contract Payouts {
     /// ETH funding (any sender; the operator in practice).
     receive() external payable {}
 
-    /// Anchors ledger block `height` (the last anchored one plus one).
-    function anchor(uint64 height, bytes32 blockHash, bytes32 balanceRoot) external {
+    /// Anchors ledger blocks `first`, `first + 1`, … (`first` the last
+    /// anchored height plus one), one per hash and root, in one transaction:
+    /// a ledger cutting blocks faster than the chain makes them catches up.
+    function anchor(uint64 first, bytes32[] calldata hashes, bytes32[] calldata roots) external {
         if (msg.sender != operator) revert NotOperator(msg.sender);
         uint64 expected = lastHeight + 1;
-        if (height != expected) revert AnchorOutOfOrder(expected, height);
-        lastHeight = height;
-        balanceRoots[height] = balanceRoot;
-        blockHashes[height] = blockHash;
-        emit Anchored(height, blockHash, balanceRoot);
+        if (first != expected) revert AnchorOutOfOrder(expected, first);
+        uint256 n = hashes.length;
+        if (n == 0 || n != roots.length) revert AnchorRangeMismatch(n, roots.length);
+        for (uint256 i = 0; i < n; i++) {
+            uint64 height = first + uint64(i);
+            balanceRoots[height] = roots[i];
+            blockHashes[height] = hashes[i];
+            emit Anchored(height, hashes[i], roots[i]);
+        }
+        lastHeight = first + uint64(n) - 1;
     }
 
     /// Pays `proverKey` its `balance` in block `height` minus what it was

@@ -111,8 +111,9 @@ def wait_caught_up(status_of, batches, deadline_s, on_settled):
 
 def gas_from_log(log_path):
     """Gas of each settlement and anchor, from the distributor's log lines
-    `batch settled … chunks=N gas=G` and `ledger block anchored … gas=G
-    after_cut_ms=T` (T: from the block's cut to its credits claimable)."""
+    `batch settled … chunks=N gas=G` and `ledger blocks anchored from=F
+    to=L gas=G after_cut_ms=T` (T: from the last block's cut to its credits
+    claimable)."""
     settles, anchors = [], []
     with open(log_path, errors="replace") as f:
         for line in f:
@@ -124,9 +125,11 @@ def gas_from_log(log_path):
                 chunks = re.search(r"\bchunks=(\d+)", line)
                 settles.append({"gas": int(gas.group(1)),
                                 "chunks": int(chunks.group(1)) if chunks else 0})
-            elif "ledger block anchored" in line:
+            elif "ledger blocks anchored" in line:
                 after = re.search(r"\bafter_cut_ms=(\d+)", line)
+                span = re.search(r"\bfrom=(\d+) to=(\d+)", line)
                 anchors.append({"gas": int(gas.group(1)),
+                                "blocks": int(span.group(2)) - int(span.group(1)) + 1 if span else 1,
                                 "after_cut_ms": int(after.group(1)) if after else None})
     return settles, anchors
 

@@ -58,7 +58,9 @@ def settlement_summary(settlement):
     settles = settlement["settles"]
     chunks = sum(x["chunks"] for x in settles)
     gas = sum(x["gas"] for x in settles)
-    anchors = [a["gas"] for a in settlement["anchors"]]
+    anchors = settlement["anchors"]
+    anchor_gas = sum(a["gas"] for a in anchors)
+    anchored_blocks = sum(a["blocks"] for a in anchors)
     after_cut = [a["after_cut_ms"] / 1000 for a in settlement["anchors"]
                  if a["after_cut_ms"] is not None]
     latency = settlement["latency_s"]
@@ -71,7 +73,8 @@ def settlement_summary(settlement):
         "blocks_anchored": chain.get("anchored_height", 0),
         "gas_per_batch": gas / len(settles) if settles else None,
         "gas_per_chunk_proof": gas / chunks if chunks else None,
-        "gas_per_anchor": sum(anchors) / len(anchors) if anchors else None,
+        "gas_per_anchor": anchor_gas / anchored_blocks if anchored_blocks else None,
+        "anchor_transactions": len(anchors),
         "gas_per_claim": sum(claim_gas) / len(claim_gas) if claim_gas else None,
         "settle_latency_mean_s": sum(latency) / len(latency) if latency else None,
         "settle_latency_max_s": max(latency) if latency else None,
@@ -100,7 +103,8 @@ def settlement_lines(t):
                 if watched else "no prover watched the anchoring")
     return [
         f"- **Settled on chain (anvil): {t['batches_settled']} batches, ledger blocks 1 to "
-        f"{t['blocks_anchored']} anchored.** Gas per batch {fmt(t['gas_per_batch'], ',.0f')}, "
+        f"{t['blocks_anchored']} anchored in {t['anchor_transactions']} transaction(s).** "
+        f"Gas per batch {fmt(t['gas_per_batch'], ',.0f')}, "
         f"per chunk proof {fmt(t['gas_per_chunk_proof'], ',.0f')}; per anchored block "
         f"{fmt(t['gas_per_anchor'], ',.0f')}; per claim {fmt(t['gas_per_claim'], ',.0f')}.",
         f"- Settlement latency after proving: {fmt(t['settle_latency_mean_s'], '.1f')} s on "

@@ -18,6 +18,7 @@ mod anvil;
 
 use std::process::Command;
 
+use alloy::primitives::{B256, U256};
 use node::chain::calldata::root_word;
 use node::chain::{SettlementMode, batch_calldata, deploy_settlement, settle};
 use prover_core::snarkjs::export_snarkjs;
@@ -259,8 +260,7 @@ async fn anchors_and_claims(anvil: &anvil::Anvil) {
         let anchored = node::chain::anchor(
             &payouts,
             header.header.height,
-            alloy::primitives::B256::from(header.hash().0),
-            alloy::primitives::B256::from(tree.root().0),
+            &[(B256::from(header.hash().0), B256::from(tree.root().0))],
         )
         .await
         .expect("anchored");
@@ -278,5 +278,28 @@ async fn anchors_and_claims(anvil: &anvil::Anvil) {
             anchored.gas_used,
             claimed.gas_used
         );
+    }
+    anchor_runs(&payouts, LEDGER_ACCOUNTS.len() as u64 + 1).await;
+}
+
+/// Anchors runs of 1, 4, 16 and 64 blocks, each in one transaction, from
+/// height `next`; prints the gas per run and per block.
+async fn anchor_runs(payouts: &node::chain::Payouts::PayoutsInstance<anvil::Dyn>, mut next: u64) {
+    println!();
+    println!("| blocks in one anchor | gas | gas per block |");
+    println!("| ---: | ---: | ---: |");
+    for n in [1u64, 4, 16, 64] {
+        let blocks: Vec<(B256, B256)> = (next..next + n)
+            .map(|h| (B256::from(U256::from(h)), B256::from(U256::from(h << 32))))
+            .collect();
+        let anchored = node::chain::anchor(payouts, next, &blocks)
+            .await
+            .expect("anchored");
+        println!(
+            "| {n} | {} | {} |",
+            anchored.gas_used,
+            anchored.gas_used / n
+        );
+        next += n;
     }
 }

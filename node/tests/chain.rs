@@ -246,16 +246,27 @@ async fn anchors_come_in_order_from_the_operator_only() {
     let anvil = Anvil::start();
     let payouts = deploy_payouts(anvil.provider(0), None, None).await.unwrap();
     let root = B256::repeat_byte(7);
-    let out_of_order = anchor(&payouts, 2, B256::ZERO, root).await;
+    let out_of_order = anchor(&payouts, 2, &[(B256::ZERO, root)]).await;
     assert_eq!(payouts_error(out_of_order), anchor_out_of_order(1, 2));
-    anchor(&payouts, 1, B256::ZERO, root).await.unwrap();
-    let replay = anchor(&payouts, 1, B256::ZERO, root).await;
+    let empty = anchor(&payouts, 1, &[]).await;
+    assert_eq!(payouts_error(empty), anchor_range_mismatch(0, 0));
+    anchor(&payouts, 1, &[(B256::ZERO, root)]).await.unwrap();
+    let replay = anchor(&payouts, 1, &[(B256::ZERO, root)]).await;
     assert_eq!(payouts_error(replay), anchor_out_of_order(2, 1));
     let stranger = payouts_as(&payouts, anvil.provider(1));
-    let refused = anchor(&stranger, 2, B256::ZERO, root).await;
+    let refused = anchor(&stranger, 2, &[(B256::ZERO, root)]).await;
     assert_eq!(payouts_error(refused), not_operator(anvil.address(1)));
-    assert_eq!(payouts.lastHeight().call().await.unwrap(), 1);
+    // Several blocks in one transaction, each with its own root, in order.
+    let later: Vec<(B256, B256)> = (2..=4u8)
+        .map(|h| (B256::repeat_byte(h), B256::repeat_byte(0x10 + h)))
+        .collect();
+    anchor(&payouts, 2, &later).await.unwrap();
+    assert_eq!(payouts.lastHeight().call().await.unwrap(), 4);
     assert_eq!(payouts.balanceRoots(1).call().await.unwrap(), root);
+    for (height, (hash, root)) in (2u64..).zip(&later) {
+        assert_eq!(payouts.balanceRoots(height).call().await.unwrap(), *root);
+        assert_eq!(payouts.blockHashes(height).call().await.unwrap(), *hash);
+    }
 }
 
 #[tokio::test]
@@ -294,7 +305,7 @@ async fn check_claims(anvil: &Anvil, payouts: &PayoutsOf, funding: Funding) {
         (bob, 50, bob_pay),
         (carol, 20, Address::ZERO),
     ]);
-    anchor(payouts, 1, B256::repeat_byte(1), block1.root())
+    anchor(payouts, 1, &[(B256::repeat_byte(1), block1.root())])
         .await
         .unwrap();
     let claimant = payouts_as(payouts, anvil.provider(2)); // anyone may send a claim
@@ -337,7 +348,7 @@ async fn check_claims(anvil: &Anvil, payouts: &PayoutsOf, funding: Funding) {
 
     // a later block with a higher balance pays the difference, once
     let block2 = BalanceTree::new(vec![(alice, 450, alice_pay), (bob, 50, bob_pay)]);
-    anchor(payouts, 2, B256::repeat_byte(2), block2.root())
+    anchor(payouts, 2, &[(B256::repeat_byte(2), block2.root())])
         .await
         .unwrap();
     claim(&claimant, &block2, 0, 2).await.unwrap();
@@ -394,7 +405,7 @@ async fn a_real_ledgers_anchored_block_pays_each_prover_at_its_bound_address() {
         let signed = books.header(height).unwrap().unwrap();
         let root = B256::from(signed.header.balance_root.0);
         let hash = B256::from(signed.hash().0);
-        anchor(&payouts, height, hash, root).await.unwrap();
+        anchor(&payouts, height, &[(hash, root)]).await.unwrap();
     }
     let claimant = payouts_as(&payouts, anvil.provider(2));
     let early = send_claim(&claimant, &ClaimArgs::from_proof(&before_binding), 1).await;
@@ -516,8 +527,7 @@ async fn a_prover_sees_an_anchored_root_its_distributor_did_not_sign() {
         anchor(
             &payouts,
             signed.header.height,
-            B256::from(signed.hash().0),
-            root,
+            &[(B256::from(signed.hash().0), root)],
         )
         .await
         .unwrap();
@@ -567,7 +577,7 @@ async fn an_unfunded_claim_reverts_and_records_nothing() {
     let payouts = deploy_payouts(anvil.provider(0), None, None).await.unwrap();
     let alice_pay = Address::repeat_byte(0xa1);
     let block = BalanceTree::new(vec![(prover(1), 300, alice_pay)]);
-    anchor(&payouts, 1, B256::repeat_byte(1), block.root())
+    anchor(&payouts, 1, &[(B256::repeat_byte(1), block.root())])
         .await
         .unwrap();
     let unfunded = claim(&payouts, &block, 0, 1).await;
@@ -683,6 +693,12 @@ async fn operator_nonce(anvil: &Anvil) -> u64 {
         .unwrap()
 }
 
+/// The Payouts contract the distributor's `/status` names.
+fn payouts_of(anvil: &Anvil, doc: &serde_json::Value) -> PayoutsOf {
+    let at = doc["chain"]["payouts"].as_str().expect("payouts deployed");
+    node::chain::Payouts::new(at.parse().unwrap(), anvil.provider(1))
+}
+
 /// Where the chain client stands, from `/status`.
 fn chain_of(doc: &serde_json::Value) -> (u64, u64, u64) {
     let chain = &doc["chain"];
@@ -771,12 +787,14 @@ async fn the_distributor_settles_every_proven_batch_and_anchors_every_block() {
         assert_eq!(hash, B256::from(block.hash().0), "height {height}");
     }
     // Each transaction was sent once: two deployments, then one per batch
-    // and per block, across the restart (a duplicate would have reverted
-    // on estimation and been counted nowhere, so count the account's nonce).
+    // and one per run of blocks anchored together, across the restart (a
+    // duplicate would have reverted on estimation and been counted nowhere,
+    // so count the account's nonce).
+    let anchors = anchored_once(&payouts, anchored).await;
     let nonce = operator_nonce(&anvil).await;
     assert_eq!(
         nonce,
-        2 + 3 + anchored,
+        2 + 3 + anchors,
         "sent before the restart: {sent_before}"
     );
     fund_eth(&anvil, *payouts.address(), 10_000).await;
@@ -888,9 +906,12 @@ async fn a_chain_down_for_a_while_delays_settlement_and_loses_nothing() {
         )
         .await;
     h.stop().await.unwrap();
-    let anchored = doc["chain"]["anchored_height"].as_u64().unwrap();
+    let anchored = chain_of(&doc).1;
+    let anchors = anchored_once(&payouts_of(&anvil, &doc), anchored).await;
     let nonce = operator_nonce(&anvil).await;
-    assert_eq!(nonce, 2 + 3 + anchored, "each batch and block sent once");
+    assert_eq!(nonce, 2 + 3 + anchors, "each batch and block sent once");
+    // The blocks cut while the chain was down caught up together.
+    assert!(anchors < anchored, "{anchored} blocks in {anchors} anchors");
 }
 
 /// A transaction the chain leaves pending (anvil stops mining) is replaced
@@ -939,7 +960,7 @@ async fn a_transaction_pending_too_long_is_replaced_and_lands_once() {
         })
         .await;
     h.stop().await.unwrap();
-    let anchored = doc["chain"]["anchored_height"].as_u64().unwrap();
+    let anchors = anchored_once(&payouts_of(&anvil, &doc), chain_of(&doc).1).await;
     let nonce = operator_nonce(&anvil).await;
-    assert_eq!(nonce, 2 + 2 + anchored, "each batch and block sent once");
+    assert_eq!(nonce, 2 + 2 + anchors, "each batch and block sent once");
 }

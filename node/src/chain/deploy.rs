@@ -124,14 +124,15 @@ pub async fn receipt(
     mined(pending.get_receipt().await)
 }
 
-/// Anchors ledger block `height` (its hash and balance root).
+/// Anchors ledger blocks `first`, `first + 1`, …: each block's hash and
+/// balance root, in order.
 pub async fn anchor<P: Provider>(
     payouts: &PayoutsInstance<P>,
-    height: u64,
-    block_hash: B256,
-    balance_root: B256,
+    first: u64,
+    blocks: &[(B256, B256)],
 ) -> Result<TransactionReceipt> {
-    let call = payouts.anchor(height, block_hash, balance_root);
+    let (hashes, roots) = blocks.iter().copied().unzip();
+    let call = payouts.anchor(first, hashes, roots);
     mined(call.send().await?.get_receipt().await)
 }
 

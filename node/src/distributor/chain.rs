@@ -4,7 +4,8 @@
 //! Its outbox is state the node keeps anyway: the job store's proven
 //! batches and the ledger's signed blocks, against the contracts'
 //! `lastBatch` and `lastHeight`. Each step reads the contracts and sends the
-//! one transaction due next (a batch before a block), then waits for it to
+//! one transaction due next (a batch before blocks; the blocks cut since the
+//! last anchored one, up to 64, go in one), then waits for it to
 //! be mined and confirmed. A transaction of the operator's account still
 //! pending — sent by this process, or before a crash — is waited for, so a
 //! restart neither skips nor repeats one; a duplicate would revert on
@@ -54,6 +55,11 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest a step waits for its transaction's receipt; past it the
 /// transaction is left pending (and replaced if it stays so).
 const RECEIPT_WAIT: Duration = Duration::from_secs(30);
+
+/// Most ledger blocks anchored in one transaction (about 50,000 gas each):
+/// a ledger cutting blocks faster than the chain mines them catches up
+/// instead of falling further behind.
+const ANCHOR_MAX_BLOCKS: u64 = 64;
 /// Where the deployed contracts' addresses are kept.
 pub const CONTRACTS_FILE: &str = "chain.json";
 
@@ -466,13 +472,23 @@ impl Client {
         Ok(true)
     }
 
-    /// Anchors the ledger block after the last anchored one, if it is cut.
+    /// Anchors the ledger blocks cut after the last anchored one, up to
+    /// [`ANCHOR_MAX_BLOCKS`] in one transaction.
     async fn anchor_next(&mut self) -> anyhow::Result<()> {
         let contracts = self.contracts.as_ref().expect("connected");
         let anchored = contracts.payouts.lastHeight().call().await?;
-        let (next, height) = {
+        let (blocks, height) = {
             let ledger = self.ledger.read().expect("ledger lock");
-            (ledger.header(anchored + 1)?, ledger.height())
+            let height = ledger.height();
+            let last = height.min(anchored.saturating_add(ANCHOR_MAX_BLOCKS));
+            let blocks = (anchored + 1..=last)
+                .map(|h| {
+                    ledger
+                        .header(h)?
+                        .with_context(|| format!("ledger block {h} is missing"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            (blocks, height)
         };
         {
             let mut view = self.view.lock().expect("chain view lock");
@@ -483,21 +499,20 @@ impl Client {
         self.metrics
             .chain_blocks_unanchored
             .set(height.saturating_sub(anchored) as i64);
-        let Some(block) = next else {
+        let (Some(first), Some(last)) = (blocks.first(), blocks.last()) else {
             return Ok(());
         };
-        let header = &block.header;
+        let (first, last) = (first.header.height, last.header.clone());
+        let (hashes, roots) = blocks
+            .iter()
+            .map(|b| (B256::from(b.hash().0), B256::from(b.header.balance_root.0)))
+            .unzip();
         let payouts = contracts.payouts.clone();
-        let call = payouts.anchor(
-            header.height,
-            B256::from(block.hash().0),
-            B256::from(header.balance_root.0),
-        );
-        if let Some(receipt) = self.send(call).await? {
-            // Its credits are claimable from now: this long after the block
+        if let Some(receipt) = self.send(payouts.anchor(first, hashes, roots)).await? {
+            // Their credits are claimable from now: this long after the last
             // was cut, on the clock that dated it.
-            let after_cut_ms = self.cut_clock.now().millis_since(header.timestamp);
-            info!(target: "chain", height = header.height, gas = receipt.gas_used, after_cut_ms, "ledger block anchored");
+            let after_cut_ms = self.cut_clock.now().millis_since(last.timestamp);
+            info!(target: "chain", from = first, to = last.height, gas = receipt.gas_used, after_cut_ms, "ledger blocks anchored");
         }
         Ok(())
     }

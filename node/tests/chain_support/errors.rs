@@ -46,6 +46,12 @@ pub fn no_chunks() -> SettlementErrors {
 pub fn anchor_out_of_order(expected: u64, got: u64) -> PayoutsErrors {
     PayoutsErrors::AnchorOutOfOrder(Payouts::AnchorOutOfOrder { expected, got })
 }
+pub fn anchor_range_mismatch(hashes: u64, roots: u64) -> PayoutsErrors {
+    PayoutsErrors::AnchorRangeMismatch(Payouts::AnchorRangeMismatch {
+        hashes: U256::from(hashes),
+        roots: U256::from(roots),
+    })
+}
 pub fn not_operator(caller: Address) -> PayoutsErrors {
     PayoutsErrors::NotOperator(Payouts::NotOperator { caller })
 }

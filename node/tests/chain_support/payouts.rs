@@ -164,3 +164,35 @@ impl Funding {
         }
     }
 }
+
+/// The transactions that anchored blocks on `payouts`, oldest first, each
+/// with the heights it anchored (read from the `Anchored` events).
+pub async fn anchor_transactions<P: Provider>(payouts: &PayoutsInstance<P>) -> Vec<Vec<u64>> {
+    let events = payouts
+        .Anchored_filter()
+        .from_block(0)
+        .query()
+        .await
+        .unwrap();
+    let mut txs: Vec<(Option<B256>, Vec<u64>)> = Vec::new();
+    for (event, log) in events {
+        match txs.last_mut() {
+            Some((tx, heights)) if *tx == log.transaction_hash => heights.push(event.height),
+            _ => txs.push((log.transaction_hash, vec![event.height])),
+        }
+    }
+    txs.into_iter().map(|(_, heights)| heights).collect()
+}
+
+/// Checks that every block up to `anchored` was anchored once, in order,
+/// and returns how many transactions did it.
+pub async fn anchored_once<P: Provider>(payouts: &PayoutsInstance<P>, anchored: u64) -> u64 {
+    let txs = anchor_transactions(payouts).await;
+    let heights: Vec<u64> = txs.iter().flatten().copied().collect();
+    assert_eq!(
+        heights,
+        (1..=anchored).collect::<Vec<_>>(),
+        "anchored: {txs:?}"
+    );
+    txs.len() as u64
+}
