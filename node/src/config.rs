@@ -254,6 +254,11 @@ pub struct ProverSection {
     /// is written.
     #[arg(long, default_value_t = 4096)]
     pub max_key_mb: u64,
+    /// The most disk the proving-key cache keeps, in MiB: whole keys past
+    /// it (or past the 3 most recently used) are removed, the least
+    /// recently used first, never the key in use.
+    #[arg(long, default_value_t = 16384)]
+    pub key_cache_mb: u64,
     /// The Ethereum address (0x and 40 hex digits) this prover's pay goes
     /// to on chain. It is signed with the node key and recorded in the
     /// distributor's ledger with the next credit, so nobody else can

@@ -45,6 +45,9 @@ pub trait ChunkSource {
 pub struct KeyCache {
     dir: PathBuf,
     max_key_bytes: u64,
+    /// Most bytes of whole keys kept on disk (the key in use is kept
+    /// whatever its size).
+    budget_bytes: u64,
     loaded: Mutex<Option<Arc<AnyProvingKey>>>,
     /// The key being downloaded, if one is.
     downloading: std::sync::Mutex<Option<ContentHash>>,
@@ -100,6 +103,7 @@ impl KeyCache {
         Self {
             dir,
             max_key_bytes: MAX_KEY_BYTES,
+            budget_bytes: u64::MAX,
             loaded: Mutex::new(None),
             downloading: std::sync::Mutex::new(None),
             work: std::sync::Mutex::new(None),
@@ -109,6 +113,13 @@ impl KeyCache {
     /// The same, refusing keys longer than `bytes` (at most the ceiling).
     pub fn with_max_key_bytes(mut self, bytes: u64) -> Self {
         self.max_key_bytes = bytes.min(MAX_KEY_BYTES);
+        self
+    }
+
+    /// The same, keeping at most `bytes` of whole keys on disk: older keys
+    /// go first, never the one in use or just fetched.
+    pub fn with_disk_budget(mut self, bytes: u64) -> Self {
+        self.budget_bytes = bytes;
         self
     }
 
@@ -403,10 +414,11 @@ impl KeyCache {
             .collect()
     }
 
-    /// Removes whole keys beyond [`KEPT_KEYS`], the least recently used
-    /// first, never one of `keep`.
+    /// Removes whole keys beyond [`KEPT_KEYS`] or the disk budget, the
+    /// least recently used first, never one of `keep`.
     fn prune(&self, keep: &[Option<ContentHash>]) {
         let kept: Vec<PathBuf> = keep.iter().flatten().map(|k| self.path(*k)).collect();
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
         let mut keys: Vec<(std::time::SystemTime, PathBuf)> = self
             .files(".pk")
             .into_iter()
@@ -414,12 +426,15 @@ impl KeyCache {
             .collect();
         keys.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         let mut left = KEPT_KEYS.saturating_sub(kept.len());
+        let mut used: u64 = kept.iter().map(|p| size(p)).sum();
         for (_, path) in keys.into_iter().filter(|(_, p)| !kept.contains(p)) {
-            if left > 0 {
+            let bytes = size(&path);
+            if left > 0 && used.saturating_add(bytes) <= self.budget_bytes {
                 left -= 1;
+                used += bytes;
                 continue;
             }
-            info!(target: "prover", path = %path.display(), "removing a proving key unused of late");
+            info!(target: "prover", path = %path.display(), bytes, "removing a proving key unused of late");
             let _ = std::fs::remove_file(path);
         }
     }
@@ -600,6 +615,38 @@ mod tests {
         let mut expected = vec![false; keys.len()];
         expected[..KEPT_KEYS - 1].fill(true);
         assert_eq!(left, expected);
+
+        // Over a disk budget, older keys go first, and the one in use stays
+        // whatever its size.
+        let big = |name: &str, age: u64, len: usize| {
+            let path = old(name, age);
+            std::fs::write(&path, vec![0u8; len]).unwrap();
+            std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(age))
+                .unwrap();
+            path
+        };
+        let newer = big("newer.pk", 1, 300);
+        let older = big("older.pk", 2, 300);
+        let tight = KeyCache::new(dir.path().to_path_buf()).with_disk_budget(700);
+        tight.prune(&[Some(pk.hash())]);
+        let in_use = tight.path(pk.hash());
+        assert!(in_use.exists() && std::fs::metadata(&in_use).unwrap().len() > 700);
+        assert!(
+            !newer.exists() && !older.exists(),
+            "over budget with the key in use"
+        );
+        let newer = big("newer.pk", 1, 300);
+        let older = big("older.pk", 2, 300);
+        tight.prune(&[]);
+        assert!(
+            !in_use.exists(),
+            "a key over the budget goes, however recent"
+        );
+        assert!(newer.exists() && older.exists(), "600 bytes fit in 700");
     }
 
     #[tokio::test]

@@ -91,7 +91,8 @@ impl Resources {
             pools: ProvingPools::new(settings.jobs, settings.threads)?,
             keys: Arc::new(
                 KeyCache::new(data_dir.join("keys"))
-                    .with_max_key_bytes(settings.max_key_mb.saturating_mul(1 << 20)),
+                    .with_max_key_bytes(settings.max_key_mb.saturating_mul(1 << 20))
+                    .with_disk_budget(settings.key_cache_mb.saturating_mul(1 << 20)),
             ),
         })
     }
