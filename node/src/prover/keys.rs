@@ -8,8 +8,9 @@
 //! stream in (memory stays one chunk, whatever the key's size); one key
 //! downloads at a time (a job needing another meanwhile is refused, and
 //! released); partial downloads of other keys are removed when one starts,
-//! and at most [`KEPT_KEYS`] whole keys are kept, the least recently used
-//! removed first.
+//! and at most [`KEPT_KEYS`] whole keys are kept within the disk budget
+//! (`key_cache_mb`), the least recently used removed first. `/status` shows
+//! a download's progress and a key's loading ([`KeyCache::work`]).
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
