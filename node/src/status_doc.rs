@@ -676,6 +676,7 @@ pub(crate) mod tests {
                 balance_proof: Some(BalanceProofView::default()),
                 anchored_balance_proof: Some(BalanceProofView::default()),
                 anchoring: Some(AnchoringView::default()),
+                key: Some(KeyWorkView::default()),
                 ..ProverStatus::default()
             };
             for (key, value) in serde_json::to_value(&typed).unwrap().as_object().unwrap() {

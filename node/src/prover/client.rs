@@ -2,6 +2,7 @@
 //! checked against the one key the prover trusts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use libp2p::PeerId;
@@ -12,6 +13,10 @@ use protocol::{PublicKey, SecretKey, Timestamp};
 use super::keys::ChunkSource;
 use crate::metrics::Metrics;
 use crate::network::{NetError, NetworkHandle, peer_id_of};
+
+/// How long a key chunk or a release is asked for while the distributor
+/// pushes back.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Why a call to the distributor failed.
 #[derive(Debug)]
@@ -113,6 +118,29 @@ impl Client {
         self.call_raw(self.seal(message)).await
     }
 
+    /// [`Client::call`], asked again while the distributor answers `busy`
+    /// or `rate_limited` (each time sealed afresh), backing off from 250 ms
+    /// to 8 s, for up to `patience`: back-pressure is no reason to give up
+    /// a key download halfway (a key of more than 40 chunks outruns the
+    /// default rate limit) or to leave a job unreleased.
+    pub async fn call_when_free<M: Message>(
+        &self,
+        message: &M,
+        patience: Duration,
+    ) -> Result<AnyMessage, CallError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut delay = Duration::from_millis(250);
+        loop {
+            match self.call(message).await {
+                Err(CallError::Busy(_)) if tokio::time::Instant::now() + delay < deadline => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(8));
+                }
+                answer => return answer,
+            }
+        }
+    }
+
     /// [`Client::call`] with an envelope sealed already.
     pub async fn call_raw(&self, bytes: Vec<u8>) -> Result<AnyMessage, CallError> {
         let answer = self
@@ -142,7 +170,7 @@ impl Client {
 
 impl ChunkSource for Client {
     async fn fetch(&self, request: KeyRequest) -> anyhow::Result<KeyChunk> {
-        match self.call(&request).await {
+        match self.call_when_free(&request, PATIENCE).await {
             Ok(AnyMessage::KeyChunk(chunk)) => {
                 self.metrics
                     .key_bytes_fetched

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::Shared;
-use super::client::CallError;
+use super::client::{CallError, PATIENCE};
 use super::fault::Byzantine;
 use super::receipts::{Owed, Promise, save_owed_logged};
 use super::status::{Doing, RecentJob};
@@ -687,7 +687,14 @@ async fn release(shared: &Shared, assignment: &Assignment) {
         job: assignment.job,
         request: assignment.request,
     };
-    match shared.client.call(&release).await {
+    // Patient while working (an unreleased job holds back a new prover's
+    // next one); one try while shutting down.
+    let patience = if shared.stopping() {
+        Duration::ZERO
+    } else {
+        PATIENCE
+    };
+    match shared.client.call_when_free(&release, patience).await {
         Ok(_) => {
             let mut t = shared.tally();
             t.released += 1;
