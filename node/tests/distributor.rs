@@ -9,7 +9,7 @@ use harness::{Harness, job, prove, prover};
 use protocol::envelope;
 use protocol::messages::{
     AnyMessage, Heartbeat, InvalidReason, JobRequest, KeyRequest, NoWorkReason, Outcome,
-    ProofSubmission, Release, Verdict,
+    ProofSubmission, Release, Verdict, Witness, WitnessRequest,
 };
 use protocol::{ContentHash, RequestId, Timestamp};
 
@@ -416,7 +416,33 @@ async fn job_requests_get_work_or_the_reason_there_is_none() {
     let assignment = h.claim(&p).await;
     assert_eq!(assignment.prover, p.public());
     assert_eq!(assignment.reward, 100);
-    assert!(!assignment.witness.is_empty(), "the witness rides along");
+    assert!(
+        matches!(&assignment.witness, Witness::Inline(w) if !w.is_empty()),
+        "a short witness rides along"
+    );
+    // Witness chunks go to the holder of the hand-out they name, and only
+    // for a witness too long to ride along.
+    let ask = |job, request| WitnessRequest {
+        job,
+        request,
+        chunk: 0,
+    };
+    let mine = ask(assignment.job, assignment.request);
+    assert_eq!(Harness::refusal(&h.ask(&p, &mine).await), "witness_inline");
+    assert_eq!(
+        Harness::refusal(&h.ask(&prover(2), &mine).await),
+        "no_handout"
+    );
+    let other_request = ask(
+        assignment.job,
+        protocol::RequestId(assignment.request.0 + 1),
+    );
+    assert_eq!(
+        Harness::refusal(&h.ask(&p, &other_request).await),
+        "no_handout"
+    );
+    let other_job = ask(job(1, 3), assignment.request);
+    assert_eq!(Harness::refusal(&h.ask(&p, &other_job).await), "no_handout");
     h.stop().await.unwrap();
 }
 

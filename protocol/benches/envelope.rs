@@ -75,7 +75,7 @@ fn messages(c: &mut Criterion) {
             prover,
             circuit: circuit.clone(),
             proving_key: hash,
-            witness: vec![7; 8 << 10],
+            witness: protocol::messages::Witness::Inline(vec![7; 8 << 10]),
             reward: 100,
         },
     );

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       1     version      (PROTOCOL_VERSION = 2)
+//! 0       1     version      (PROTOCOL_VERSION = 3)
 //! 1       1     kind         (domain tag, see messages::Kind)
 //! 2       32    signer       (ed25519 public key)
 //! 34      8     timestamp    (ms since the Unix epoch, little-endian)
@@ -27,7 +27,7 @@ use crate::ids::Timestamp;
 use crate::messages::{AnyMessage, BodyError, Kind, Message};
 
 /// The envelope version this code speaks.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 /// Bytes before the body.
 pub const HEADER_LEN: usize = 50;
 /// Bytes of the trailing signature.

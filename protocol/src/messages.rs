@@ -5,7 +5,7 @@
 //! | --- | --- | --- | --- |
 //! | [`JobAnnouncement`] | 1 | distributor | 64 KiB |
 //! | [`JobRequest`] | 2 | prover | 2 KiB |
-//! | [`Assignment`] | 3 | distributor | 1 MiB + 1 KiB |
+//! | [`Assignment`] | 3 | distributor | 256 KiB + 1 KiB |
 //! | [`NoWork`] | 4 | distributor | 256 B |
 //! | [`ProofSubmission`] | 5 | prover | 5 KiB |
 //! | [`Verdict`] | 6 | distributor | 1 KiB |
@@ -17,6 +17,8 @@
 //! | [`ReceiptReply`] | 12 | distributor | 4 KiB + 256 B |
 //! | [`Rejected`] | 13 | distributor | 256 B |
 //! | [`Heartbeat`] | 14 | prover | 256 B |
+//! | [`WitnessRequest`] | 15 | prover | 256 B |
+//! | [`WitnessChunk`] | 16 | distributor | 512 KiB + 1 KiB |
 //!
 //! Bodies are encoded with [`crate::codec`] and wrapped in a signed
 //! [envelope](crate::envelope). After decoding, [`Message::check`] rejects
@@ -32,8 +34,18 @@ use crate::identity::PublicKey;
 use crate::ids::{BatchId, CircuitId, ContentHash, JobId, RequestId};
 use crate::payout::PayoutBinding;
 
-/// The largest witness an assignment may carry.
-pub const MAX_WITNESS_BYTES: usize = 1 << 20;
+/// The longest witness a job may have on the network: 1 GiB, past what a
+/// circuit of 2^24 constraints needs (32 bytes a wire). A distributor takes
+/// in less (its operator's `max_witness_mb`); a prover never fetches more.
+pub const MAX_WITNESS_BYTES: u64 = 1 << 30;
+/// Witnesses up to this many bytes travel inside their [`Assignment`];
+/// longer ones travel by content hash, in chunks the holder asks for
+/// ([`WitnessRequest`]), so an assignment stays small however large its
+/// circuit.
+pub const MAX_INLINE_WITNESS_BYTES: usize = 256 << 10;
+/// Chunked witnesses travel in chunks of this many bytes (the last may be
+/// shorter).
+pub const WITNESS_CHUNK_BYTES: usize = KEY_CHUNK_BYTES;
 /// The largest proof a submission may carry (a Groth16 proof is 128 bytes
 /// compressed; the margin leaves room for other proof systems).
 pub const MAX_PROOF_BYTES: usize = 4 << 10;
@@ -99,11 +111,53 @@ pub struct Assignment {
     pub circuit: CircuitId,
     /// Content hash of the proving key for `circuit`.
     pub proving_key: ContentHash,
-    /// The witness input, opaque to the network; the circuit decodes it.
-    #[serde(with = "crate::codec::bytes")]
-    pub witness: Vec<u8>,
+    /// The witness input, opaque to the network (the circuit decodes it):
+    /// its bytes, or their hash and length to fetch them by.
+    pub witness: Witness,
     /// What the first valid proof earns.
     pub reward: u64,
+}
+
+/// A job's witness as an [`Assignment`] carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Witness {
+    /// The bytes themselves (at most [`MAX_INLINE_WITNESS_BYTES`]).
+    Inline(#[serde(with = "crate::codec::bytes")] Vec<u8>),
+    /// A longer witness: its holder fetches it in chunks
+    /// ([`WitnessRequest`]) and checks the whole against `hash`.
+    Chunked {
+        /// Content hash of the whole witness.
+        hash: ContentHash,
+        /// Its length in bytes.
+        len: u64,
+    },
+}
+
+impl Witness {
+    /// How `bytes` travel: inline when short, else by hash.
+    pub fn of(bytes: Vec<u8>) -> Self {
+        if bytes.len() <= MAX_INLINE_WITNESS_BYTES {
+            Witness::Inline(bytes)
+        } else {
+            Witness::Chunked {
+                hash: ContentHash::of(&bytes),
+                len: bytes.len() as u64,
+            }
+        }
+    }
+
+    /// The witness's length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Witness::Inline(bytes) => bytes.len() as u64,
+            Witness::Chunked { len, .. } => *len,
+        }
+    }
+
+    /// Whether it has no bytes (never, in a checked assignment).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The answer to a [`JobRequest`] when the distributor has nothing to hand out.
@@ -230,6 +284,40 @@ pub struct KeyRequest {
     pub chunk: u32,
 }
 
+/// The holder of a hand-out whose witness is [`Witness::Chunked`] asks for
+/// one chunk of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessRequest {
+    /// The job.
+    pub job: JobId,
+    /// The hand-out the asker holds: only its holder is served.
+    pub request: RequestId,
+    /// Which chunk, from 0; asking from where a download stopped resumes it.
+    pub chunk: u32,
+}
+
+/// One chunk of a job's witness. The receiver checks the reassembled
+/// witness against the hash its signed [`Assignment`] named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessChunk {
+    /// The job.
+    pub job: JobId,
+    /// This chunk's index.
+    pub chunk: u32,
+    /// Length of the whole witness in bytes.
+    pub total_len: u64,
+    /// The chunk's bytes: [`WITNESS_CHUNK_BYTES`] except for the last chunk.
+    #[serde(with = "crate::codec::bytes")]
+    pub data: Vec<u8>,
+}
+
+impl WitnessChunk {
+    /// How many chunks a witness of `total_len` bytes travels in.
+    pub fn count(total_len: u64) -> u64 {
+        total_len.div_ceil(WITNESS_CHUNK_BYTES as u64)
+    }
+}
+
 /// One chunk of a proving key. The receiver checks the reassembled key
 /// against `key` before using it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,15 +410,18 @@ impl Message for JobRequest {
 
 impl Message for Assignment {
     const KIND: Kind = Kind::Assignment;
-    const MAX_BODY: usize = MAX_WITNESS_BYTES + KIB;
+    const MAX_BODY: usize = MAX_INLINE_WITNESS_BYTES + KIB;
     fn check(&self) -> Result<(), &'static str> {
-        if self.witness.is_empty() {
-            return Err("assignment carries no witness");
+        match &self.witness {
+            Witness::Inline(bytes) if bytes.is_empty() => Err("assignment carries no witness"),
+            Witness::Inline(bytes) if bytes.len() > MAX_INLINE_WITNESS_BYTES => {
+                Err("inline witness too large")
+            }
+            Witness::Chunked { len, .. } if *len == 0 || *len > MAX_WITNESS_BYTES => {
+                Err("witness length is zero or past the 1 GiB ceiling")
+            }
+            _ => Ok(()),
         }
-        if self.witness.len() > MAX_WITNESS_BYTES {
-            return Err("witness too large");
-        }
-        Ok(())
     }
 }
 
@@ -391,17 +482,38 @@ impl Message for KeyChunk {
         if self.total_len == 0 || self.total_len > MAX_KEY_BYTES {
             return Err("key length is zero or past the 4 GiB ceiling");
         }
-        let chunks = KeyChunk::count(self.total_len);
-        if u64::from(self.chunk) >= chunks {
-            return Err("chunk index past the end of the key");
-        }
-        let start = u64::from(self.chunk) * KEY_CHUNK_BYTES as u64;
-        let expected = (self.total_len - start).min(KEY_CHUNK_BYTES as u64);
-        if self.data.len() as u64 != expected {
-            return Err("chunk length does not match its position in the key");
-        }
-        Ok(())
+        check_chunk_fits(self.chunk, self.total_len, self.data.len())
     }
+}
+
+impl Message for WitnessRequest {
+    const KIND: Kind = Kind::WitnessRequest;
+    const MAX_BODY: usize = 256;
+}
+
+impl Message for WitnessChunk {
+    const KIND: Kind = Kind::WitnessChunk;
+    const MAX_BODY: usize = WITNESS_CHUNK_BYTES + KIB;
+    fn check(&self) -> Result<(), &'static str> {
+        if self.total_len == 0 || self.total_len > MAX_WITNESS_BYTES {
+            return Err("witness length is zero or past the 1 GiB ceiling");
+        }
+        check_chunk_fits(self.chunk, self.total_len, self.data.len())
+    }
+}
+
+/// A chunk (of a key or a witness, both [`KEY_CHUNK_BYTES`] long) is
+/// within the whole and exactly as long as its position leaves.
+fn check_chunk_fits(chunk: u32, total_len: u64, len: usize) -> Result<(), &'static str> {
+    let size = KEY_CHUNK_BYTES as u64;
+    if u64::from(chunk) >= total_len.div_ceil(size) {
+        return Err("chunk index past the end");
+    }
+    let start = u64::from(chunk) * size;
+    if len as u64 != (total_len - start).min(size) {
+        return Err("chunk length does not match its position");
+    }
+    Ok(())
 }
 
 impl Message for ReceiptRequest {
@@ -531,6 +643,8 @@ message_kinds! {
     ReceiptReply = 12, "receipt-reply";
     Rejected = 13, "rejected";
     Heartbeat = 14, "heartbeat";
+    WitnessRequest = 15, "witness-request";
+    WitnessChunk = 16, "witness-chunk";
 }
 
 impl fmt::Display for Kind {
@@ -588,6 +702,62 @@ mod tests {
     }
 
     #[test]
+    fn witnesses_travel_inline_when_short_and_by_hash_in_chunks_that_fit() {
+        let short = vec![1u8; MAX_INLINE_WITNESS_BYTES];
+        assert_eq!(Witness::of(short.clone()), Witness::Inline(short));
+        let long = vec![2u8; MAX_INLINE_WITNESS_BYTES + 1];
+        let hash = ContentHash::of(&long);
+        let by_hash = Witness::of(long);
+        assert_eq!(
+            by_hash,
+            Witness::Chunked {
+                hash,
+                len: MAX_INLINE_WITNESS_BYTES as u64 + 1
+            }
+        );
+        let mut assignment = Assignment {
+            job: JobId::new(BatchId(1), 0),
+            request: RequestId(1),
+            prover: PublicKey([0; 32]),
+            circuit: CircuitId::new("c").unwrap(),
+            proving_key: ContentHash([0; 32]),
+            witness: by_hash,
+            reward: 1,
+        };
+        assert!(assignment.check().is_ok());
+        assignment.witness = Witness::Chunked {
+            hash,
+            len: MAX_WITNESS_BYTES + 1,
+        };
+        assert!(assignment.check().is_err());
+        assignment.witness = Witness::Chunked { hash, len: 0 };
+        assert!(assignment.check().is_err());
+        assignment.witness = Witness::Inline(vec![0; MAX_INLINE_WITNESS_BYTES + 1]);
+        assert!(assignment.check().is_err());
+        assignment.witness = Witness::Inline(Vec::new());
+        assert!(assignment.check().is_err());
+
+        let chunk = |chunk, total_len, len| WitnessChunk {
+            job: JobId::new(BatchId(1), 0),
+            chunk,
+            total_len,
+            data: vec![0; len],
+        };
+        let total = WITNESS_CHUNK_BYTES as u64 * 2 + 1;
+        assert_eq!(WitnessChunk::count(total), 3);
+        assert!(chunk(0, total, WITNESS_CHUNK_BYTES).check().is_ok());
+        assert!(chunk(2, total, 1).check().is_ok());
+        assert!(chunk(2, total, 2).check().is_err());
+        assert!(chunk(1, total, 1).check().is_err());
+        assert!(chunk(3, total, 0).check().is_err());
+        assert!(
+            chunk(0, MAX_WITNESS_BYTES + 1, WITNESS_CHUNK_BYTES)
+                .check()
+                .is_err()
+        );
+    }
+
+    #[test]
     fn announcements_must_be_about_their_batch() {
         let mut a = JobAnnouncement {
             batch: BatchId(1),
@@ -612,7 +782,7 @@ mod tests {
             prover: PublicKey([0; 32]),
             circuit: CircuitId::new("x".repeat(CircuitId::MAX_LEN)).unwrap(),
             proving_key: ContentHash([0; 32]),
-            witness: vec![0; MAX_WITNESS_BYTES],
+            witness: Witness::Inline(vec![0; MAX_INLINE_WITNESS_BYTES]),
             reward: u64::MAX,
         };
         assert!(crate::codec::encode(&assignment).len() <= Assignment::MAX_BODY);
@@ -623,6 +793,13 @@ mod tests {
             data: vec![0; KEY_CHUNK_BYTES],
         };
         assert!(crate::codec::encode(&chunk).len() <= KeyChunk::MAX_BODY);
+        let chunk = WitnessChunk {
+            job: JobId::new(BatchId(u64::MAX), u32::MAX),
+            chunk: 0,
+            total_len: MAX_WITNESS_BYTES,
+            data: vec![0; WITNESS_CHUNK_BYTES],
+        };
+        assert!(crate::codec::encode(&chunk).len() <= WitnessChunk::MAX_BODY);
         let announcement = JobAnnouncement {
             batch: BatchId(1),
             jobs: vec![JobId::new(BatchId(1), 0); MAX_JOBS_PER_ANNOUNCEMENT],

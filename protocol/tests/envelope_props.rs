@@ -82,7 +82,11 @@ fn message() -> impl Strategy<Value = AnyMessage> {
             any::<[u8; 32]>(),
             circuit(),
             hash(),
-            bytes(1, 4096),
+            prop_oneof![
+                bytes(1, 4096).prop_map(Witness::Inline),
+                (hash(), 1..=MAX_WITNESS_BYTES)
+                    .prop_map(|(hash, len)| Witness::Chunked { hash, len }),
+            ],
             any::<u64>()
         )
             .prop_map(|(job, r, p, circuit, pk, witness, reward)| Assignment {
@@ -175,6 +179,19 @@ fn message() -> impl Strategy<Value = AnyMessage> {
             request: RequestId(r)
         }
         .into()),
+        (job(), any::<u64>(), any::<u32>()).prop_map(|(job, r, chunk)| WitnessRequest {
+            job,
+            request: RequestId(r),
+            chunk
+        }
+        .into()),
+        (job(), 1..3000u64).prop_map(|(job, total_len)| WitnessChunk {
+            job,
+            chunk: 0,
+            total_len,
+            data: vec![0xCD; total_len as usize],
+        }
+        .into()),
     ]
 }
 
@@ -194,6 +211,8 @@ fn seal_any(message: &AnyMessage, key: &SecretKey, at: Timestamp, nonce: u64) ->
         AnyMessage::ReceiptReply(m) => seal(m, key, at, nonce),
         AnyMessage::Rejected(m) => seal(m, key, at, nonce),
         AnyMessage::Heartbeat(m) => seal(m, key, at, nonce),
+        AnyMessage::WitnessRequest(m) => seal(m, key, at, nonce),
+        AnyMessage::WitnessChunk(m) => seal(m, key, at, nonce),
     }
 }
 

@@ -57,11 +57,13 @@ impl LocalProver {
         self.free.pop().expect("a free slot")
     }
 
-    /// Proves `assignment` on the reserved `slot`; `done` gets the proof.
+    /// Proves `assignment`, whose witness is `witness`, on the reserved
+    /// `slot`; `done` gets the proof.
     pub fn start(
         &mut self,
         slot: usize,
         assignment: Assignment,
+        witness: Vec<u8>,
         done: impl FnOnce(LocalProof) + Send + 'static,
     ) {
         let pool = self.pools[slot].clone();
@@ -69,7 +71,7 @@ impl LocalProver {
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let proof = pool
-                .install(|| key.prove(&assignment.witness))
+                .install(|| key.prove(&witness))
                 .map(|p| p.to_bytes().to_vec())
                 .map_err(|e| e.to_string());
             done(LocalProof {

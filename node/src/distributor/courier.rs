@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use protocol::messages::{Assignment, BatchProven, JobAnnouncement};
+use protocol::messages::{Assignment, BatchProven, JobAnnouncement, Witness};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::{debug, error};
@@ -45,7 +45,7 @@ pub enum Durable {
 pub struct HandOut {
     /// The assignment, its witness still empty: it is read from the store
     /// once the hand-out is durable (and with it, a batch stored a moment
-    /// before).
+    /// before), and goes inline or by hash ([`Witness::of`]).
     pub assignment: Assignment,
     /// Who gets it.
     pub to: Recipient,
@@ -121,17 +121,22 @@ impl Courier {
 
     fn hand_out(&self, HandOut { mut assignment, to }: HandOut) {
         let job = assignment.job;
-        match self.store.job(job) {
-            Ok(Some(record)) => assignment.witness = record.witness,
+        let witness = match self.store.job(job) {
+            Ok(Some(record)) => record.witness,
             other => {
                 error!(target: "distributor", %job, found = ?other.map(|_| ()), "job scheduled but not readable from the store");
                 return;
             }
-        }
+        };
         match to {
-            Recipient::Prover(reply) => self.outbox.answer("job_request", reply, &assignment),
+            Recipient::Prover(reply) => {
+                assignment.witness = Witness::of(witness);
+                self.outbox.answer("job_request", reply, &assignment)
+            }
             Recipient::Local(slot) => {
-                let _ = self.to_loop.send(Internal::LocalAssigned(slot, assignment));
+                let _ = self
+                    .to_loop
+                    .send(Internal::LocalAssigned(slot, assignment, witness));
             }
         }
     }

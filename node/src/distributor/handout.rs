@@ -9,7 +9,8 @@
 
 use protocol::lrp::{Decision, HeartbeatOutcome, LrpEvent, LrpOutcome, Refusal};
 use protocol::messages::{
-    Assignment, Heartbeat, JobRequest, KeyRequest, NoWork, NoWorkReason, Release,
+    Assignment, Heartbeat, JobRequest, KeyRequest, NoWork, NoWorkReason, Release, Witness,
+    WitnessRequest,
 };
 use protocol::{PublicKey, Timestamp};
 use tracing::{debug, info};
@@ -59,7 +60,7 @@ impl Distributor {
             prover,
             circuit: core.circuit.clone(),
             proving_key: core.proving_key_hash,
-            witness: Vec::new(),
+            witness: Witness::Inline(Vec::new()),
             reward: core.settings.reward_per_job,
         };
         let outcome = core
@@ -175,12 +176,35 @@ impl Distributor {
         if !core.key_budget.charge(prover, trusted, now, bytes) {
             return self.services.outbox.refuse(reply, "key_budget");
         }
-        if let Err(Serve::Key(_, reply) | Serve::Receipt(_, reply)) =
-            self.services.server.submit(Serve::Key(request, reply))
-        {
+        if let Err(refused) = self.services.server.submit(Serve::Key(request, reply)) {
             self.core.key_budget.refund(prover, bytes);
-            self.services.outbox.refuse(reply, "busy");
+            self.services.outbox.refuse(refused.reply_to(), "busy");
         }
+    }
+
+    /// Witness chunks go only to the prover holding the hand-out the
+    /// request names, while its job is pending; the serving thread holds
+    /// each hand-out to two copies of its witness.
+    pub(super) fn on_witness_request(
+        &mut self,
+        prover: PublicKey,
+        request: WitnessRequest,
+        reply: ReplyTo,
+    ) {
+        let holds = self
+            .core
+            .scheduler
+            .lrp()
+            .prover(&prover)
+            .is_some_and(|view| {
+                view.holdings
+                    .iter()
+                    .any(|h| (h.job, h.request) == (request.job, request.request))
+            });
+        if !holds {
+            return self.services.outbox.refuse(reply, "no_handout");
+        }
+        self.serve(Serve::Witness(request, reply));
     }
 
     /// The centralized baseline: while jobs are open, keep every local slot
@@ -209,12 +233,12 @@ impl Distributor {
     }
 
     /// A baseline hand-out is durable: prove it on its slot.
-    pub(super) fn start_local(&mut self, slot: usize, assignment: Assignment) {
+    pub(super) fn start_local(&mut self, slot: usize, assignment: Assignment, witness: Vec<u8>) {
         let Some(local) = self.services.local.as_mut() else {
             return;
         };
         let to_loop = self.services.internal_tx.clone();
-        local.start(slot, assignment, move |proof: LocalProof| {
+        local.start(slot, assignment, witness, move |proof: LocalProof| {
             let _ = to_loop.send(Internal::Local(proof));
         });
     }

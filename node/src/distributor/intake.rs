@@ -306,7 +306,7 @@ fn build_witnesses(
     let mut jobs = Vec::with_capacity(witnesses.len());
     for (i, bytes) in witnesses.into_iter().enumerate() {
         let checked = (|| {
-            if bytes.len() > max {
+            if bytes.len() as u64 > max {
                 bail!(
                     "{} bytes is over the {max} a job's witness may have on the network",
                     bytes.len()

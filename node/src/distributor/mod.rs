@@ -112,7 +112,7 @@ pub enum Internal {
     /// Every job of the batch is credited: check its batch proof.
     Credited(BatchId),
     /// A baseline hand-out is logged: prove it on the reserved slot.
-    LocalAssigned(usize, protocol::messages::Assignment),
+    LocalAssigned(usize, protocol::messages::Assignment, Vec<u8>),
     /// The baseline proved a job.
     Local(LocalProof),
     /// A service cannot go on: the node must stop.
@@ -332,6 +332,7 @@ impl Distributor {
             AnyMessage::Heartbeat(heartbeat) => self.on_heartbeat(prover, heartbeat, reply, now),
             AnyMessage::Release(release) => self.on_release(prover, release, reply, now),
             AnyMessage::KeyRequest(request) => self.on_key_request(prover, request, reply, now),
+            AnyMessage::WitnessRequest(request) => self.on_witness_request(prover, request, reply),
             AnyMessage::ReceiptRequest(request) => self.serve(Serve::Receipt(request, reply)),
             _ => self.services.outbox.refuse(reply, "unexpected_kind"),
         }
@@ -339,10 +340,8 @@ impl Distributor {
 
     /// Hands `request` to the serving thread, or answers `busy`.
     fn serve(&mut self, request: Serve) {
-        if let Err(Serve::Receipt(_, reply) | Serve::Key(_, reply)) =
-            self.services.server.submit(request)
-        {
-            self.services.outbox.refuse(reply, "busy");
+        if let Err(request) = self.services.server.submit(request) {
+            self.services.outbox.refuse(request.reply_to(), "busy");
         }
     }
 
@@ -360,7 +359,9 @@ impl Distributor {
             }) => self.on_batch_checked(result, ms, context),
             Internal::Built(built, reply) => self.on_built(built, reply),
             Internal::Credited(batch) => self.check_batch(batch),
-            Internal::LocalAssigned(slot, assignment) => self.start_local(slot, assignment),
+            Internal::LocalAssigned(slot, assignment, witness) => {
+                self.start_local(slot, assignment, witness)
+            }
             Internal::Local(local) => self.on_local_proof(local),
             Internal::Fatal(e) => return Err(anyhow!(e)),
         }

@@ -1,18 +1,24 @@
-//! The serving thread: proving-key chunks and receipts, answered from
-//! read-only views (the key bytes in memory, the ledger under a read lock)
-//! off the run loop, behind a bounded queue. A full queue is answered
-//! `busy` by the caller. What a prover may fetch is the run loop's
-//! [`KeyBudget`], checked before a request is queued.
+//! The serving thread: proving-key chunks, witness chunks and receipts,
+//! answered from read-only views (the key bytes in memory, the job store,
+//! the ledger under a read lock) off the run loop, behind a bounded queue.
+//! A full queue is answered `busy` by the caller. Who may fetch is checked
+//! by the run loop before a request is queued: key bytes against its
+//! [`KeyBudget`], witness chunks against the hand-outs the asker holds;
+//! here each hand-out may fetch its witness twice ([`Witnesses`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use protocol::messages::{KEY_CHUNK_BYTES, KeyChunk, KeyRequest, ReceiptReply, ReceiptRequest};
-use protocol::{ContentHash, PublicKey, Timestamp};
+use protocol::messages::{
+    KEY_CHUNK_BYTES, KeyChunk, KeyRequest, MAX_INLINE_WITNESS_BYTES, ReceiptReply, ReceiptRequest,
+    WITNESS_CHUNK_BYTES, WitnessChunk, WitnessRequest,
+};
+use protocol::{ContentHash, JobId, PublicKey, RequestId, Timestamp};
 use tracing::error;
 
 use super::payout::SharedLedger;
 use super::queue::{self, Bounded, ServiceThread};
+use super::store::JobStore;
 use super::wire::{Outbox, ReplyTo};
 use crate::metrics::Metrics;
 
@@ -20,8 +26,19 @@ use crate::metrics::Metrics;
 pub enum Serve {
     /// A chunk of the proving key.
     Key(KeyRequest, ReplyTo),
+    /// A chunk of a job's witness, for the holder of the hand-out it names.
+    Witness(WitnessRequest, ReplyTo),
     /// A job's receipt.
     Receipt(ReceiptRequest, ReplyTo),
+}
+
+impl Serve {
+    /// Where its answer goes.
+    pub fn reply_to(&self) -> ReplyTo {
+        match self {
+            Serve::Key(_, reply) | Serve::Witness(_, reply) | Serve::Receipt(_, reply) => *reply,
+        }
+    }
 }
 
 /// What the thread serves from.
@@ -32,6 +49,8 @@ pub struct Sources {
     pub proving_key_hash: ContentHash,
     /// The ledger.
     pub ledger: SharedLedger,
+    /// The jobs, with their witnesses.
+    pub store: Arc<JobStore>,
     /// Where served key bytes are counted.
     pub metrics: Arc<Metrics>,
 }
@@ -127,8 +146,9 @@ impl Server {
     ) -> std::io::Result<(Self, ServiceThread)> {
         let (queue, rx, depth) = queue::bounded(queue);
         let thread = ServiceThread::spawn("serving", move || {
+            let mut witnesses = Witnesses::default();
             while let Ok(request) = rx.recv() {
-                serve(&sources, &outbox, request);
+                serve(&sources, &mut witnesses, &outbox, request);
                 depth.done(1);
             }
         })?;
@@ -156,8 +176,12 @@ impl Server {
     }
 }
 
-fn serve(sources: &Sources, outbox: &Outbox, request: Serve) {
+fn serve(sources: &Sources, witnesses: &mut Witnesses, outbox: &Outbox, request: Serve) {
     match request {
+        Serve::Witness(request, channel) => match witnesses.chunk(&sources.store, &request) {
+            Ok(chunk) => outbox.reply(channel, &chunk),
+            Err(reason) => outbox.refuse(channel, reason),
+        },
         Serve::Key(request, channel) => match key_chunk(sources, &request) {
             Ok(chunk) => {
                 sources
@@ -219,6 +243,89 @@ fn key_chunk(sources: &Sources, request: &KeyRequest) -> Result<KeyChunk, &'stat
     })
 }
 
+/// The witnesses being fetched, and what each hand-out has fetched of its
+/// own: the two most recently asked witnesses stay in memory (a holder
+/// asks for its chunks one after another), and each hand-out may fetch
+/// its witness twice over (once, and once again after a restart), however
+/// often it asks.
+#[derive(Default)]
+pub struct Witnesses {
+    recent: VecDeque<(JobId, Arc<Vec<u8>>)>,
+    fetched: HashMap<RequestId, u64>,
+    /// `fetched`'s keys, oldest first, so it stays bounded.
+    order: VecDeque<RequestId>,
+}
+
+impl Witnesses {
+    /// Witnesses kept in memory.
+    const RECENT: usize = 2;
+    /// Hand-outs whose fetched bytes are remembered; the oldest is
+    /// forgotten past it (its holder could then fetch anew, but holding
+    /// this many hand-outs at once takes this many admitted requests).
+    const REMEMBERED: usize = 1 << 16;
+
+    /// The chunk `request` asks for, or why not.
+    fn chunk(
+        &mut self,
+        store: &JobStore,
+        request: &WitnessRequest,
+    ) -> Result<WitnessChunk, &'static str> {
+        let bytes = self.witness(store, request.job)?;
+        let total = bytes.len() as u64;
+        if total <= MAX_INLINE_WITNESS_BYTES as u64 {
+            // It went inside the assignment; there is nothing to fetch.
+            return Err("witness_inline");
+        }
+        let start = u64::from(request.chunk) * WITNESS_CHUNK_BYTES as u64;
+        if start >= total {
+            return Err("chunk_out_of_range");
+        }
+        let end = (start + WITNESS_CHUNK_BYTES as u64).min(total);
+        let fetched = self.fetched_by(request.request);
+        if *fetched + (end - start) > total.saturating_mul(2) {
+            return Err("witness_budget");
+        }
+        *fetched += end - start;
+        Ok(WitnessChunk {
+            job: request.job,
+            chunk: request.chunk,
+            total_len: total,
+            data: bytes[start as usize..end as usize].to_vec(),
+        })
+    }
+
+    fn witness(&mut self, store: &JobStore, job: JobId) -> Result<Arc<Vec<u8>>, &'static str> {
+        if let Some((_, bytes)) = self.recent.iter().find(|(j, _)| *j == job) {
+            return Ok(bytes.clone());
+        }
+        let bytes = match store.job(job) {
+            Ok(Some(record)) => Arc::new(record.witness),
+            Ok(None) => return Err("unknown_job"),
+            Err(e) => {
+                error!(target: "distributor", %job, error = %e, "witness unreadable");
+                return Err("store_error");
+            }
+        };
+        if self.recent.len() == Self::RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((job, bytes.clone()));
+        Ok(bytes)
+    }
+
+    fn fetched_by(&mut self, request: RequestId) -> &mut u64 {
+        if !self.fetched.contains_key(&request) {
+            if self.order.len() == Self::REMEMBERED
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.fetched.remove(&oldest);
+            }
+            self.order.push_back(request);
+        }
+        self.fetched.entry(request).or_insert(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +344,7 @@ mod tests {
             proving_key: Arc::new(key),
             proving_key_hash: hash,
             ledger: Arc::new(RwLock::new(ledger)),
+            store: Arc::new(JobStore::open(dir.path().join("jobs")).unwrap()),
             metrics: Arc::new(Metrics::new()),
         };
         let ask = |chunk| KeyRequest { key: hash, chunk };
@@ -258,6 +366,77 @@ mod tests {
             chunk: 0,
         };
         assert_eq!(key_chunk(&sources, &other).unwrap_err(), "unknown_key");
+    }
+
+    #[test]
+    fn witness_chunks_cover_a_long_witness_twice_per_handout_and_nothing_else() {
+        use super::super::store::{BatchRecord, Change, JobRecord};
+        use prover_core::PublicSignals;
+        use prover_core::witness::Root;
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        let long: Vec<u8> = (0..2 * WITNESS_CHUNK_BYTES + 3).map(|i| i as u8).collect();
+        let record = |witness: Vec<u8>| JobRecord {
+            public: PublicSignals::Circom(vec![Root([1; 32])]),
+            witness,
+            done: None,
+        };
+        let batch = BatchRecord {
+            id: protocol::BatchId(1),
+            old_root: Root([0; 32]),
+            new_root: Root([0; 32]),
+            jobs: 2,
+            txs: 0,
+            created: Timestamp(0),
+            proven: None,
+        };
+        let change = Change::NewBatch {
+            record: batch,
+            jobs: vec![record(long.clone()), record(vec![9; 100])],
+            state_after: None,
+        };
+        store.commit([&change], true).unwrap();
+        let (long_job, short_job) = (
+            JobId::new(protocol::BatchId(1), 0),
+            JobId::new(protocol::BatchId(1), 1),
+        );
+        let ask = |job, request, chunk| WitnessRequest {
+            job,
+            request: RequestId(request),
+            chunk,
+        };
+        let mut witnesses = Witnesses::default();
+        let mut copy = Vec::new();
+        for chunk in 0..3 {
+            let got = witnesses.chunk(&store, &ask(long_job, 7, chunk)).unwrap();
+            assert_eq!(
+                (got.job, got.chunk, got.total_len),
+                (long_job, chunk, long.len() as u64)
+            );
+            copy.extend(got.data);
+        }
+        assert_eq!(copy, long);
+        let refused = |w: &mut Witnesses, request| w.chunk(&store, &request).unwrap_err();
+        assert_eq!(
+            refused(&mut witnesses, ask(long_job, 7, 3)),
+            "chunk_out_of_range"
+        );
+        assert_eq!(
+            refused(&mut witnesses, ask(short_job, 7, 0)),
+            "witness_inline"
+        );
+        let nowhere = JobId::new(protocol::BatchId(2), 0);
+        assert_eq!(refused(&mut witnesses, ask(nowhere, 7, 0)), "unknown_job");
+        // A second copy for the same hand-out (a retry), then no more; another
+        // hand-out has its own.
+        for chunk in 0..3 {
+            witnesses.chunk(&store, &ask(long_job, 7, chunk)).unwrap();
+        }
+        assert_eq!(
+            refused(&mut witnesses, ask(long_job, 7, 0)),
+            "witness_budget"
+        );
+        assert!(witnesses.chunk(&store, &ask(long_job, 8, 0)).is_ok());
     }
 
     #[test]

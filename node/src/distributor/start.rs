@@ -605,6 +605,7 @@ fn start_services(
             proving_key: Arc::new(keys.proving_key_bytes.clone()),
             proving_key_hash: keys.proving_key_hash,
             ledger: state.ledger.clone(),
+            store: state.store.clone(),
             metrics: metrics.clone(),
         },
         outbox.clone(),

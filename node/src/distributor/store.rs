@@ -75,8 +75,9 @@ const PINNED_KEY: &[u8] = b"pinned";
 const PINNED_VK_KEY: &[u8] = b"pinned-verifying-key";
 /// Largest snapshot decoded (open batches' jobs and every prover's counters).
 const MAX_SNAPSHOT: usize = 256 << 20;
-/// Largest record decoded from the store (a job with the largest witness).
-const MAX_RECORD: usize = 4 << 20;
+/// Largest record decoded from the store (a job with the longest witness
+/// the network carries).
+const MAX_RECORD: usize = protocol::messages::MAX_WITNESS_BYTES as usize + (4 << 20);
 
 /// Job store errors. Each names the store's path.
 #[derive(Debug, Error)]

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{StreamProtocol, request_response};
-use protocol::messages::{KEY_CHUNK_BYTES, MAX_WITNESS_BYTES};
+use protocol::messages::{KEY_CHUNK_BYTES, MAX_INLINE_WITNESS_BYTES, WITNESS_CHUNK_BYTES};
 
 /// The request-response protocol: every request and answer is an envelope.
 pub const RPC_PROTOCOL: StreamProtocol = StreamProtocol::new("/crowdprove/1/rpc");
@@ -16,12 +16,18 @@ pub const RPC_PROTOCOL: StreamProtocol = StreamProtocol::new("/crowdprove/1/rpc"
 /// Largest request: a proof submission, a job or key or receipt request.
 pub const MAX_REQUEST_BYTES: usize = 16 << 10;
 
-/// Largest response: an assignment with the largest witness, or a key chunk.
+/// Largest response: an assignment with the longest inline witness, or a
+/// key or witness chunk.
 pub const MAX_RESPONSE_BYTES: usize = {
-    let largest = if MAX_WITNESS_BYTES > KEY_CHUNK_BYTES {
-        MAX_WITNESS_BYTES
-    } else {
+    let chunk = if KEY_CHUNK_BYTES > WITNESS_CHUNK_BYTES {
         KEY_CHUNK_BYTES
+    } else {
+        WITNESS_CHUNK_BYTES
+    };
+    let largest = if MAX_INLINE_WITNESS_BYTES > chunk {
+        MAX_INLINE_WITNESS_BYTES
+    } else {
+        chunk
     };
     largest + (16 << 10)
 };

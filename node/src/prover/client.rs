@@ -7,15 +7,16 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use libp2p::PeerId;
 use protocol::envelope::{self, Freshness};
-use protocol::messages::{AnyMessage, KeyChunk, KeyRequest, Message};
+use protocol::messages::{AnyMessage, KeyChunk, KeyRequest, Message, WitnessChunk, WitnessRequest};
 use protocol::{PublicKey, SecretKey, Timestamp};
 
 use super::keys::ChunkSource;
+use super::witness::WitnessSource;
 use crate::metrics::Metrics;
 use crate::network::{NetError, NetworkHandle, peer_id_of};
 
-/// How long a key chunk or a release is asked for while the distributor
-/// pushes back.
+/// How long a key or witness chunk, or a release, is asked for while the
+/// distributor pushes back.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Why a call to the distributor failed.
@@ -178,6 +179,16 @@ impl ChunkSource for Client {
                 Ok(chunk)
             }
             Ok(other) => bail!("asked for a key chunk, got a {}", other.kind()),
+            Err(e) => Err(anyhow!("{e}")),
+        }
+    }
+}
+
+impl WitnessSource for Client {
+    async fn fetch_witness(&self, request: WitnessRequest) -> anyhow::Result<WitnessChunk> {
+        match self.call_when_free(&request, PATIENCE).await {
+            Ok(AnyMessage::WitnessChunk(chunk)) => Ok(chunk),
+            Ok(other) => bail!("asked for a witness chunk, got a {}", other.kind()),
             Err(e) => Err(anyhow!("{e}")),
         }
     }

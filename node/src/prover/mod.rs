@@ -29,6 +29,7 @@ pub mod keys;
 pub mod payout;
 pub mod receipts;
 pub mod status;
+pub mod witness;
 pub mod worker;
 
 use std::collections::VecDeque;

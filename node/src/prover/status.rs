@@ -66,6 +66,8 @@ pub enum Doing {
     Waiting,
     /// Getting the job's proving key (downloading or loading it).
     GettingKey,
+    /// Fetching the job's witness (one too long to travel inline).
+    GettingWitness,
     /// Waiting for a proving thread.
     Queued,
     /// Proving the job.
@@ -81,6 +83,7 @@ impl Doing {
             Doing::Asking => "asking",
             Doing::Waiting => "waiting",
             Doing::GettingKey => "getting key",
+            Doing::GettingWitness => "getting witness",
             Doing::Queued => "queued",
             Doing::Proving => "proving",
             Doing::Submitting => "submitting",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use protocol::messages::{
     AnyMessage, Assignment, Heartbeat, InvalidReason, JobRequest, NoWorkReason, Outcome,
-    ProofSubmission, Release, Verdict,
+    ProofSubmission, Release, Verdict, Witness,
 };
 use protocol::{ContentHash, JobId, RequestId};
 use prover_core::{AnyProvingKey, Circuit, Proof, ThreadPool};
@@ -21,6 +21,7 @@ use super::client::{CallError, PATIENCE};
 use super::fault::Byzantine;
 use super::receipts::{Owed, Promise, save_owed_logged};
 use super::status::{Doing, RecentJob};
+use super::witness::witness_of;
 use crate::config::Fault;
 
 /// Shortest and longest back-off after a failure.
@@ -382,9 +383,10 @@ async fn prove_and_submit(
     let job = Some(assignment.job);
     shared.doing(slot, Doing::GettingKey, job);
     let key = proving_key(shared, assignment).await?;
+    let witness = witness(shared, slot, assignment).await?;
     shared.doing(slot, Doing::Queued, job);
     let started = Instant::now();
-    let Some(proof) = prove(shared, slot, assignment, key).await? else {
+    let Some(proof) = prove(shared, slot, assignment, key, witness).await? else {
         return Ok(Outcome::Late);
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -508,7 +510,27 @@ async fn proving_key(
     Ok(got.key)
 }
 
-/// Proves the assignment with `key` once a slot is free. `None`: its batch
+/// The assignment's witness, fetched if it did not come inline; the job is
+/// released if it cannot be had.
+async fn witness(
+    shared: &Arc<Shared>,
+    slot: usize,
+    assignment: &Assignment,
+) -> Result<Vec<u8>, JobError> {
+    if let Witness::Chunked { len, .. } = assignment.witness {
+        shared.doing(slot, Doing::GettingWitness, Some(assignment.job));
+        info!(target: "prover", bytes = len, "fetching the witness");
+    }
+    match witness_of(assignment, shared.client.as_ref()).await {
+        Ok(witness) => Ok(witness),
+        Err(e) => {
+            release(shared, assignment).await;
+            Err(JobError::Away(e.context("cannot get the witness")))
+        }
+    }
+}
+
+/// Proves the assignment's `witness` with `key` once a slot is free. `None`: its batch
 /// was proven meanwhile, and the job is dropped unproved. On shutdown, the
 /// job is released (after the grace period, if proving had begun).
 async fn prove(
@@ -516,12 +538,13 @@ async fn prove(
     slot: usize,
     assignment: &Assignment,
     key: Arc<AnyProvingKey>,
+    witness: Vec<u8>,
 ) -> Result<Option<Proof>, JobError> {
     let batch = assignment.job.batch;
     let mut stop = shared.stop.clone();
     let waiting = shared
         .pools
-        .prove(key, assignment.witness.clone(), || !shared.is_proven(batch));
+        .prove(key, witness, || !shared.is_proven(batch));
     let proving = tokio::select! {
         proving = waiting => proving,
         _ = async { let _ = stop.wait_for(|s| *s).await; } => {
