@@ -39,6 +39,9 @@ use crate::metrics::Metrics;
 const MAX_HEAD: usize = 16 << 10;
 /// Largest request body (a batch of transactions as JSON).
 pub const MAX_BODY: usize = 8 << 20;
+/// Largest body of `POST /batch/witnesses`: witness files, eight of a
+/// 2^20-constraint circuit (32 MiB each).
+pub const MAX_WITNESS_BODY: usize = 256 << 20;
 /// How long one connection may take.
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a caller may take to send the request head.
@@ -521,12 +524,22 @@ async fn read_head(stream: &mut TcpStream) -> Result<(Head, Vec<u8>), Rejection>
     Ok((head, buf[head_end + 4..].to_vec()))
 }
 
+/// The largest body a request to `path` may carry.
+fn body_limit(path: &str) -> usize {
+    if path == "/batch/witnesses" {
+        MAX_WITNESS_BODY
+    } else {
+        MAX_BODY
+    }
+}
+
 /// Reads the body `head` announces: a `Content-Length` one only.
 async fn read_body(
     stream: &mut TcpStream,
     head: &Head,
     mut body: Vec<u8>,
 ) -> Result<Vec<u8>, Rejection> {
+    let max = body_limit(&head.path);
     if head.header("transfer-encoding").is_some() {
         return Err(Rejection::new(
             411,
@@ -544,7 +557,7 @@ async fn read_body(
         [] => return Err(Rejection::new(411, "send a Content-Length (0 for no body)")),
         [one] if !one.is_empty() && one.bytes().all(|b| b.is_ascii_digit()) => one
             .parse::<usize>()
-            .map_err(|_| Rejection::new(413, format!("body over the {MAX_BODY}-byte limit")))?,
+            .map_err(|_| Rejection::new(413, format!("body over the {max}-byte limit")))?,
         [_] => return Err(Rejection::new(400, "Content-Length is not a number")),
         _ => return Err(Rejection::new(400, "more than one Content-Length")),
     };
@@ -553,10 +566,10 @@ async fn read_body(
     if head.method == "GET" && length > 0 {
         return Err(Rejection::new(400, "a GET carries no body"));
     }
-    if length > MAX_BODY {
+    if length > max {
         return Err(Rejection::new(
             413,
-            format!("body of {length} bytes is over the {MAX_BODY}-byte limit"),
+            format!("body of {length} bytes is over the {max}-byte limit"),
         ));
     }
     if body.len() > length {
@@ -888,7 +901,13 @@ mod tests {
             (
                 format!("POST /batch HTTP/1.1\r\nHost: 127.0.0.1\r\n{bearer}Content-Length: 9000000\r\n\r\n"),
                 413,
-                "limit",
+                "over the 8388608-byte limit",
+            ),
+            (
+                // Witness files may be longer, to a limit of their own.
+                format!("POST /batch/witnesses HTTP/1.1\r\nHost: 127.0.0.1\r\n{bearer}Content-Length: 268435457\r\n\r\n"),
+                413,
+                "over the 268435456-byte limit",
             ),
             (
                 format!("POST /batch HTTP/1.1\r\nHost: 127.0.0.1\r\n{bearer}Content-Length: 1\r\nContent-Length: 2\r\n\r\nab"),

@@ -15,11 +15,11 @@ pub(crate) fn submit(witnesses: &[PathBuf], at: &ApiAt) -> anyhow::Result<()> {
             std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         total = total.saturating_add(meta.len());
     }
-    if total > node::api::MAX_BODY as u64 {
+    if total > node::api::MAX_WITNESS_BODY as u64 {
         bail!(
             "{} witness files are {total} bytes, over the API's {}-byte limit; submit them in smaller batches",
             witnesses.len(),
-            node::api::MAX_BODY
+            node::api::MAX_WITNESS_BODY
         );
     }
     let mut body = Vec::with_capacity(total as usize);
@@ -28,11 +28,11 @@ pub(crate) fn submit(witnesses: &[PathBuf], at: &ApiAt) -> anyhow::Result<()> {
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         body.extend_from_slice(&bytes);
     }
-    if body.len() > node::api::MAX_BODY {
+    if body.len() > node::api::MAX_WITNESS_BODY {
         bail!(
             "the witness files grew to {} bytes while being read, over the API's {}-byte limit",
             body.len(),
-            node::api::MAX_BODY
+            node::api::MAX_WITNESS_BODY
         );
     }
     let addr = at.addr()?;
