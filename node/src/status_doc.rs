@@ -327,8 +327,8 @@ pub struct ProverStatus {
 pub struct WorkerView {
     /// The slot, from 0.
     pub slot: usize,
-    /// `asking`, `waiting`, `getting key`, `queued` (for a proving thread),
-    /// `proving` or `submitting`.
+    /// `asking`, `waiting`, `getting key`, `getting witness`, `queued` (for a
+    /// proving thread), `proving` or `submitting`.
     pub doing: String,
     /// The job it works on, if any.
     pub job: Option<String>,
