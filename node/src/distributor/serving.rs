@@ -244,10 +244,10 @@ fn key_chunk(sources: &Sources, request: &KeyRequest) -> Result<KeyChunk, &'stat
 }
 
 /// The witnesses being fetched, and what each hand-out has fetched of its
-/// own: the two most recently asked witnesses stay in memory (a holder
-/// asks for its chunks one after another), and each hand-out may fetch
-/// its witness twice over (once, and once again after a restart), however
-/// often it asks.
+/// own: the most recently asked witnesses stay in memory, up to 256 MiB
+/// (a holder asks for its chunks one after another, and a job record is
+/// read whole), and each hand-out may fetch its witness twice over (once,
+/// and once again on a retry), however often it asks.
 #[derive(Default)]
 pub struct Witnesses {
     recent: VecDeque<(JobId, Arc<Vec<u8>>)>,
@@ -257,8 +257,8 @@ pub struct Witnesses {
 }
 
 impl Witnesses {
-    /// Witnesses kept in memory.
-    const RECENT: usize = 2;
+    /// Bytes of witnesses kept in memory (at least the last one asked).
+    const RECENT_BYTES: usize = 256 << 20;
     /// Hand-outs whose fetched bytes are remembered; the oldest is
     /// forgotten past it (its holder could then fetch anew, but holding
     /// this many hand-outs at once takes this many admitted requests).
@@ -306,10 +306,12 @@ impl Witnesses {
                 return Err("store_error");
             }
         };
-        if self.recent.len() == Self::RECENT {
-            self.recent.pop_front();
-        }
         self.recent.push_back((job, bytes.clone()));
+        let mut held: usize = self.recent.iter().map(|(_, b)| b.len()).sum();
+        while held > Self::RECENT_BYTES && self.recent.len() > 1 {
+            let (_, oldest) = self.recent.pop_front().expect("more than one");
+            held -= oldest.len();
+        }
         Ok(bytes)
     }
 
