@@ -68,6 +68,62 @@ fn a_newcomer_rate_limited_mid_key_download_waits_and_is_paid() {
     net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
 }
 
+/// A newcomer SIGKILLed while its key comes in (slowed by a rate limit of
+/// one request a second) gives back the job it held and picks the download
+/// up where its disk has it after a restart: it fetches only the rest, and
+/// is paid. (Before, the job it held past its lease counted against its
+/// allowance until another prover proved it: alone, it was refused work
+/// for good.)
+#[test]
+fn a_prover_killed_mid_key_download_resumes_it_after_a_restart() {
+    let mut net = Net::new();
+    let limits = "batch_txs = 1\nrate_limit_per_sec = 1\nrate_limit_burst = 2\n";
+    let (d, key, boot) = net.start_distributor(limits, &[]);
+    let p = net.start_prover("prover", &key, &boot, &[]);
+    net.wait_distributor(d, "the prover connected", |s| s.peers >= 1);
+    net.submit_batch(d);
+    let key_len = std::fs::metadata(net.keys.join(format!("{}.pk", support::CIRCUIT)))
+        .unwrap()
+        .len();
+    let s = net.wait_prover(p, "part of the key on disk", |s| {
+        s.key
+            .as_ref()
+            .is_some_and(|k| k.doing == "downloading" && k.bytes > 0)
+    });
+    let had = s.key.unwrap().bytes;
+    assert!(had < key_len, "{had} of {key_len}");
+    net.kill(p);
+    net.restart(p, None);
+    let s = net.wait_prover(p, "its first proof accepted", |s| {
+        s.first_job.accepted_ms.is_some()
+    });
+    let fetched: u64 = net
+        .metrics(p)
+        .lines()
+        .find_map(|l| l.strip_prefix("crowdprove_key_bytes_fetched_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the key bytes metric");
+    assert!(
+        fetched > 0 && fetched <= key_len - had,
+        "fetched {fetched} after the restart, with {had} of {key_len} on disk before it\n{}",
+        net.log("prover")
+    );
+    assert!(
+        s.first_job.key_bytes.unwrap() <= fetched,
+        "{:?}",
+        s.first_job
+    );
+    // The job it held when killed was given back at once, not left to
+    // count against its allowance until someone else proved it.
+    assert!(
+        net.log("prover")
+            .contains("gave back a job held when this prover last stopped"),
+        "{}",
+        net.log("prover")
+    );
+    net.wait_distributor(d, "the batch proven", |s| proven(s, 1));
+}
+
 #[test]
 fn three_provers_prove_a_batch_and_each_job_is_paid_once() {
     let mut net = Net::new();

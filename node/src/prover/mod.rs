@@ -25,6 +25,7 @@
 pub mod anchoring;
 pub mod client;
 pub mod fault;
+pub mod holding;
 pub mod keys;
 pub mod payout;
 pub mod receipts;
@@ -107,6 +108,8 @@ pub struct Shared {
     payout: Option<protocol::PayoutBinding>,
     data_dir: PathBuf,
     receipts_dir: PathBuf,
+    /// The hand-outs it holds, on disk.
+    holding: holding::Holding,
     keys: Arc<KeyCache>,
     pools: ProvingPools,
     tally: Mutex<Tally>,
@@ -237,6 +240,7 @@ impl Prover {
                 payout,
                 data_dir: data_dir.to_path_buf(),
                 receipts_dir,
+                holding: holding::Holding::open(data_dir),
                 keys: resources.keys,
                 pools: resources.pools,
                 tally: Mutex::new(tally),
@@ -288,6 +292,13 @@ impl Prover {
             fault = ?shared.settings.fault,
             "prover starting"
         );
+        let leftovers = shared.clone();
+        tokio::spawn(async move {
+            leftovers
+                .holding
+                .give_back_leftovers(&leftovers.client)
+                .await
+        });
         let mut workers = tokio::task::JoinSet::new();
         for slot in 0..jobs {
             let shared = shared.clone();

@@ -318,12 +318,14 @@ impl Worker {
             return;
         }
         shared.tally().active += 1;
+        shared.holding.took(job, assignment.request);
         // Heartbeats run beside the job in this task, so they end with it
         // however it ends (done, failed, or the worker dropped at shutdown).
         let outcome = tokio::select! {
             outcome = prove_and_submit(&shared, self.slot, &assignment, &mut self.byzantine).instrument(span) => outcome,
             never = heartbeats(&shared, job, assignment.request) => match never {},
         };
+        shared.holding.done(job, assignment.request);
         shared.tally().active -= 1;
         match outcome {
             Ok(Outcome::Accepted { .. }) => {
