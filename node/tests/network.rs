@@ -37,14 +37,25 @@ fn prover_row<'a>(status: &'a DistributorStatus, public_key: &str) -> Option<&'a
 /// goes on, and its first job is proven and paid (before, the download
 /// failed at the first `rate_limited`, the release was refused the same way,
 /// and the newcomer, holding an abandoned job, got no other).
-#[test]
-fn a_newcomer_rate_limited_mid_key_download_waits_and_is_paid() {
-    let mut net = Net::new();
+/// A distributor allowing one request a second (a burst of two) with a
+/// batch of one job, and a newcomer prover: its key download is slow.
+/// Returns the distributor, the prover and the key's length.
+fn a_slowly_served_newcomer(net: &mut Net) -> (usize, usize, u64) {
     let limits = "batch_txs = 1\nrate_limit_per_sec = 1\nrate_limit_burst = 2\n";
     let (d, key, boot) = net.start_distributor(limits, &[]);
     let p = net.start_prover("prover", &key, &boot, &[]);
     net.wait_distributor(d, "the prover connected", |s| s.peers >= 1);
     net.submit_batch(d);
+    let key_len = std::fs::metadata(net.keys.join(format!("{}.pk", support::CIRCUIT)))
+        .unwrap()
+        .len();
+    (d, p, key_len)
+}
+
+#[test]
+fn a_newcomer_rate_limited_mid_key_download_waits_and_is_paid() {
+    let mut net = Net::new();
+    let (d, p, key_len) = a_slowly_served_newcomer(&mut net);
     let s = net.wait_prover(p, "its first proof accepted", |s| {
         s.first_job.accepted_ms.is_some()
     });
@@ -52,9 +63,6 @@ fn a_newcomer_rate_limited_mid_key_download_waits_and_is_paid() {
     // The limit was met, and the key came once in all (a download cut short
     // when the slow fetch outlasted the hand-out resumes where it stopped).
     let metrics = net.metrics(p);
-    let key_len = std::fs::metadata(net.keys.join(format!("{}.pk", support::CIRCUIT)))
-        .unwrap()
-        .len();
     for line in [
         "crowdprove_pushed_back_total{reason=\"rate_limited\"}".to_string(),
         format!("crowdprove_key_bytes_fetched_total {key_len}"),
@@ -77,14 +85,7 @@ fn a_newcomer_rate_limited_mid_key_download_waits_and_is_paid() {
 #[test]
 fn a_prover_killed_mid_key_download_resumes_it_after_a_restart() {
     let mut net = Net::new();
-    let limits = "batch_txs = 1\nrate_limit_per_sec = 1\nrate_limit_burst = 2\n";
-    let (d, key, boot) = net.start_distributor(limits, &[]);
-    let p = net.start_prover("prover", &key, &boot, &[]);
-    net.wait_distributor(d, "the prover connected", |s| s.peers >= 1);
-    net.submit_batch(d);
-    let key_len = std::fs::metadata(net.keys.join(format!("{}.pk", support::CIRCUIT)))
-        .unwrap()
-        .len();
+    let (d, p, key_len) = a_slowly_served_newcomer(&mut net);
     let s = net.wait_prover(p, "part of the key on disk", |s| {
         s.key
             .as_ref()
