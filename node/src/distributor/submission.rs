@@ -210,7 +210,10 @@ impl Distributor {
             // restarted, or it sent again): whatever these bytes are, the
             // answer is the credit's.
             Some(won) if won == (prover, request) => {
-                return self.tell_winner(job, request, prover, reply);
+                if self.tell_winner(job, request, prover, reply) {
+                    self.services.metrics.proof("again");
+                }
+                return;
             }
             // Its hand-out lost to another proof: late. Told only to whom
             // the hand-out went (anyone else is told it was never theirs,
@@ -271,15 +274,16 @@ impl Distributor {
 
     /// A submission for a hand-out that already won its job, whatever its
     /// bytes: `Accepted`, with the credited proof's hash, once the credit
-    /// is durable; `busy` until then (the prover asks again).
+    /// is durable; `busy` until then (the prover asks again). Returns
+    /// whether it was told `Accepted`.
     fn tell_winner(
         &self,
         job: JobId,
         request: RequestId,
         prover: PublicKey,
         reply: Option<ReplyTo>,
-    ) {
-        let Some(reply) = reply else { return };
+    ) -> bool {
+        let Some(reply) = reply else { return false };
         let outbox = &self.services.outbox;
         match self.credited(job) {
             Some(credit) => {
@@ -295,8 +299,12 @@ impl Distributor {
                     },
                 };
                 outbox.answer("submission", reply, &verdict);
+                true
             }
-            None => outbox.refuse(reply, "busy"),
+            None => {
+                outbox.refuse(reply, "busy");
+                false
+            }
         }
     }
 
@@ -350,7 +358,8 @@ impl Distributor {
         self.services.metrics.proof("repeat");
         let paid = self.credited(job).is_some();
         let Some(reply) = reply.filter(|_| !paid) else {
-            return self.tell_winner(job, request, prover, reply);
+            self.tell_winner(job, request, prover, reply);
+            return;
         };
         let now = self.core.scheduler.now();
         let event = if valid {
