@@ -586,6 +586,49 @@ async fn key_chunks_stop_once_the_handout_is_past_its_lease() {
 }
 
 #[tokio::test]
+async fn key_chunks_go_on_past_the_lease_while_the_holder_heartbeats() {
+    let mut h = Harness::start_with(|c| {
+        c.scheduler.lease_ms = 300;
+        c.scheduler.heartbeat_silence_ms = 3_000;
+    })
+    .await;
+    with_batch(&h, 4).await;
+    let holder = prover(1);
+    let a = h.claim(&holder).await;
+    let beat = Heartbeat {
+        job: a.job,
+        request: a.request,
+    };
+    let past_the_end = KeyRequest {
+        key: a.proving_key,
+        chunk: u32::MAX,
+    };
+    // A slow download outlasts the lease; the heartbeats (one each fifth
+    // of the silence: closer ones are not noted) say the work goes on.
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(1_500) {
+        assert!(matches!(
+            h.ask(&holder, &beat).await,
+            AnyMessage::Heartbeat(_)
+        ));
+        let served = h.ask(&holder, &past_the_end).await;
+        assert_eq!(
+            Harness::refusal(&served),
+            "chunk_out_of_range",
+            "still served"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    }
+    // Silent past the heartbeat silence: no longer served.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while Harness::refusal(&h.ask(&holder, &past_the_end).await) != "no_handout" {
+        assert!(std::time::Instant::now() < deadline, "still served");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn requests_that_fail_admission_are_refused_with_their_reason() {
     let allowed = prover(1);
     let mut h = Harness::start_with(|c| {

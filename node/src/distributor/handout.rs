@@ -152,10 +152,12 @@ impl Distributor {
         self.services.outbox.reply(reply, &release);
     }
 
-    /// Key chunks go only to a prover that holds a job within its lease (it
-    /// needs the key to prove it; a hand-out long expired is no reason), and
-    /// within its [`super::serving::KeyBudget`]: one copy of the key for a
-    /// prover on probation, two for a trusted one.
+    /// Key chunks go only to a prover that holds a job within its lease, or
+    /// one it heartbeat within the heartbeat silence (it needs the key to
+    /// prove it, and a download longer than the lease is still its work; a
+    /// hand-out expired and silent is no reason), and within its
+    /// [`super::serving::KeyBudget`]: one copy of the key for a prover on
+    /// probation, two for a trusted one.
     pub(super) fn on_key_request(
         &mut self,
         prover: PublicKey,
@@ -168,7 +170,16 @@ impl Distributor {
         let Some(view) = lrp.prover(&prover) else {
             return self.services.outbox.refuse(reply, "no_handout");
         };
-        if !view.holds_live(now, lrp.config().lease_ms) {
+        let silence = lrp.config().heartbeat_silence_ms;
+        let heard_lately = |request| {
+            silence > 0
+                && lrp
+                    .heard(request)
+                    .is_some_and(|at| now.millis_since(at) < silence)
+        };
+        if !view.holds_live(now, lrp.config().lease_ms)
+            && !view.holdings.iter().any(|h| heard_lately(h.request))
+        {
             return self.services.outbox.refuse(reply, "no_handout");
         }
         let trusted = view.is_trusted();

@@ -265,6 +265,12 @@ impl Lrp {
         }
     }
 
+    /// When the holder of hand-out `request` last sent a heartbeat for it,
+    /// if it has since the hand-out.
+    pub fn heard(&self, request: RequestId) -> Option<Timestamp> {
+        self.heard.get(&request).copied()
+    }
+
     /// A prover's strikes, accepted proofs and holdings, or `None` if it has
     /// none of them.
     pub fn prover(&self, prover: &PublicKey) -> Option<ProverView<'_>> {
