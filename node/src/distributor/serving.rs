@@ -251,7 +251,8 @@ fn key_chunk(sources: &Sources, request: &KeyRequest) -> Result<KeyChunk, &'stat
 #[derive(Default)]
 pub struct Witnesses {
     recent: VecDeque<(JobId, Arc<Vec<u8>>)>,
-    fetched: HashMap<RequestId, u64>,
+    /// Hand-out → (bytes it fetched, its witness's length).
+    fetched: HashMap<RequestId, (u64, u64)>,
     /// `fetched`'s keys, oldest first, so it stays bounded.
     order: VecDeque<RequestId>,
 }
@@ -270,6 +271,12 @@ impl Witnesses {
         store: &JobStore,
         request: &WitnessRequest,
     ) -> Result<WitnessChunk, &'static str> {
+        // A hand-out past its budget costs no read of the store.
+        if let Some(&(fetched, total)) = self.fetched.get(&request.request)
+            && fetched >= total.saturating_mul(2)
+        {
+            return Err("witness_budget");
+        }
         let bytes = self.witness(store, request.job)?;
         let total = bytes.len() as u64;
         if total <= MAX_INLINE_WITNESS_BYTES as u64 {
@@ -281,7 +288,7 @@ impl Witnesses {
             return Err("chunk_out_of_range");
         }
         let end = (start + WITNESS_CHUNK_BYTES as u64).min(total);
-        let fetched = self.fetched_by(request.request);
+        let (fetched, _) = self.fetched_by(request.request, total);
         if *fetched + (end - start) > total.saturating_mul(2) {
             return Err("witness_budget");
         }
@@ -315,7 +322,7 @@ impl Witnesses {
         Ok(bytes)
     }
 
-    fn fetched_by(&mut self, request: RequestId) -> &mut u64 {
+    fn fetched_by(&mut self, request: RequestId, total: u64) -> &mut (u64, u64) {
         if !self.fetched.contains_key(&request) {
             if self.order.len() == Self::REMEMBERED
                 && let Some(oldest) = self.order.pop_front()
@@ -324,7 +331,7 @@ impl Witnesses {
             }
             self.order.push_back(request);
         }
-        self.fetched.entry(request).or_insert(0)
+        self.fetched.entry(request).or_insert((0, total))
     }
 }
 
