@@ -65,6 +65,10 @@ pub struct Metrics {
     pub key_bytes_fetched: Counter,
     /// Bytes of proving key served (distributor).
     pub key_bytes_served: Counter,
+    /// Bytes of witnesses fetched by hash (prover).
+    pub witness_bytes_fetched: Counter,
+    /// Bytes of witnesses served by hash (distributor).
+    pub witness_bytes_served: Counter,
     /// Always 1, labelled with the binary's version and the node's role.
     pub build_info: Family<Label, Gauge>,
     /// Distributor: 1, labelled with where its keys' setup randomness came
@@ -139,6 +143,8 @@ impl Metrics {
             wire_bytes: Family::default(),
             key_bytes_fetched: Counter::default(),
             key_bytes_served: Counter::default(),
+            witness_bytes_fetched: Counter::default(),
+            witness_bytes_served: Counter::default(),
             build_info: Family::default(),
             key_setup: Family::default(),
             jobs_open: Gauge::default(),
@@ -273,6 +279,16 @@ impl Metrics {
             "key_bytes_served",
             "Proving-key bytes served to provers",
             self.key_bytes_served.clone(),
+        );
+        registry.register(
+            "witness_bytes_fetched",
+            "Witness bytes fetched by hash from the distributor",
+            self.witness_bytes_fetched.clone(),
+        );
+        registry.register(
+            "witness_bytes_served",
+            "Witness bytes served by hash to the holders of their jobs",
+            self.witness_bytes_served.clone(),
         );
         registry.register(
             "build_info",

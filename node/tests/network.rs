@@ -1434,6 +1434,22 @@ fn a_circom_witness_past_a_mebibyte_travels_by_hash_and_is_proven_paid_and_expor
         fetched.iter().all(|l| l.contains(&witness_len.to_string())),
         "{logs}"
     );
+    // Every byte of them crossed as witness chunks: each job's witness at
+    // least once, and what the provers fetched is what was served.
+    let counter = |node: usize, name: &str| -> u64 {
+        net.metrics(node)
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("crowdprove_{name}_total ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} metric"))
+    };
+    let served = counter(d, "witness_bytes_served");
+    let got: u64 = provers
+        .iter()
+        .map(|&p| counter(p, "witness_bytes_fetched"))
+        .sum();
+    assert!(served >= 2 * witness_len, "{served} of 2 × {witness_len}");
+    assert_eq!(got, served);
     for j in 0..2 {
         let dir = tempfile::tempdir().unwrap();
         let job = format!("b1/j{j}");

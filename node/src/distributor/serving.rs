@@ -179,7 +179,13 @@ impl Server {
 fn serve(sources: &Sources, witnesses: &mut Witnesses, outbox: &Outbox, request: Serve) {
     match request {
         Serve::Witness(request, channel) => match witnesses.chunk(&sources.store, &request) {
-            Ok(chunk) => outbox.reply(channel, &chunk),
+            Ok(chunk) => {
+                sources
+                    .metrics
+                    .witness_bytes_served
+                    .inc_by(chunk.data.len() as u64);
+                outbox.reply(channel, &chunk)
+            }
             Err(reason) => outbox.refuse(channel, reason),
         },
         Serve::Key(request, channel) => match key_chunk(sources, &request) {

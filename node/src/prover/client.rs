@@ -187,7 +187,12 @@ impl ChunkSource for Client {
 impl WitnessSource for Client {
     async fn fetch_witness(&self, request: WitnessRequest) -> anyhow::Result<WitnessChunk> {
         match self.call_when_free(&request, PATIENCE).await {
-            Ok(AnyMessage::WitnessChunk(chunk)) => Ok(chunk),
+            Ok(AnyMessage::WitnessChunk(chunk)) => {
+                self.metrics
+                    .witness_bytes_fetched
+                    .inc_by(chunk.data.len() as u64);
+                Ok(chunk)
+            }
             Ok(other) => bail!("asked for a witness chunk, got a {}", other.kind()),
             Err(e) => Err(anyhow!("{e}")),
         }
