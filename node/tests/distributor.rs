@@ -617,6 +617,8 @@ async fn key_chunks_go_on_past_the_lease_while_the_holder_heartbeats() {
             "chunk_out_of_range",
             "still served"
         );
+        // Paces the heartbeats (closer ones are not noted): not a wait for
+        // an event.
         tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     }
     // Silent past the heartbeat silence: no longer served.

@@ -44,6 +44,8 @@ fn bench_kind<M: Message>(c: &mut Criterion, message: M) {
     group.finish();
 }
 
+/// Long because it is one list: a message of each kind, then one bench
+/// group over them.
 fn messages(c: &mut Criterion) {
     let job = JobId::new(BatchId(12), 3);
     let circuit = CircuitId::new("transfer-d20-k8").unwrap();

@@ -178,26 +178,18 @@ impl Server {
 
 fn serve(sources: &Sources, witnesses: &mut Witnesses, outbox: &Outbox, request: Serve) {
     match request {
-        Serve::Witness(request, channel) => match witnesses.chunk(&sources.store, &request) {
-            Ok(chunk) => {
-                sources
-                    .metrics
-                    .witness_bytes_served
-                    .inc_by(chunk.data.len() as u64);
-                outbox.reply(channel, &chunk)
-            }
-            Err(reason) => outbox.refuse(channel, reason),
-        },
-        Serve::Key(request, channel) => match key_chunk(sources, &request) {
-            Ok(chunk) => {
-                sources
-                    .metrics
-                    .key_bytes_served
-                    .inc_by(chunk.data.len() as u64);
-                outbox.reply(channel, &chunk)
-            }
-            Err(reason) => outbox.refuse(channel, reason),
-        },
+        Serve::Witness(request, channel) => {
+            let chunk = witnesses.chunk(&sources.store, &request);
+            let served = chunk.as_ref().map_or(0, |c| c.data.len());
+            sources.metrics.witness_bytes_served.inc_by(served as u64);
+            answer(outbox, channel, chunk)
+        }
+        Serve::Key(request, channel) => {
+            let chunk = key_chunk(sources, &request);
+            let served = chunk.as_ref().map_or(0, |c| c.data.len());
+            sources.metrics.key_bytes_served.inc_by(served as u64);
+            answer(outbox, channel, chunk)
+        }
         Serve::Receipt(request, channel) => {
             let ledger = sources.ledger.read().expect("ledger lock");
             let (receipt, balance_proof) = match ledger.receipt(request.job) {
@@ -226,6 +218,18 @@ fn serve(sources: &Sources, witnesses: &mut Witnesses, outbox: &Outbox, request:
             };
             outbox.reply(channel, &reply);
         }
+    }
+}
+
+/// Sends `answer`, or refuses with its reason.
+fn answer<M: protocol::messages::Message>(
+    outbox: &Outbox,
+    channel: ReplyTo,
+    answer: Result<M, &'static str>,
+) {
+    match answer {
+        Ok(message) => outbox.reply(channel, &message),
+        Err(reason) => outbox.refuse(channel, reason),
     }
 }
 

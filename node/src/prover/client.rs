@@ -169,32 +169,46 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Asks for one chunk (`request`, patiently) and takes the answer of
+    /// the kind `take` accepts; `Err` names the kind that came instead.
+    async fn chunk<T>(
+        &self,
+        request: &impl Message,
+        take: impl FnOnce(AnyMessage) -> Result<T, AnyMessage>,
+    ) -> anyhow::Result<T> {
+        let answer = self
+            .call_when_free(request, PATIENCE)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        take(answer).or_else(|other| bail!("asked for a chunk, got a {}", other.kind()))
+    }
+}
+
 impl ChunkSource for Client {
     async fn fetch(&self, request: KeyRequest) -> anyhow::Result<KeyChunk> {
-        match self.call_when_free(&request, PATIENCE).await {
-            Ok(AnyMessage::KeyChunk(chunk)) => {
-                self.metrics
-                    .key_bytes_fetched
-                    .inc_by(chunk.data.len() as u64);
-                Ok(chunk)
-            }
-            Ok(other) => bail!("asked for a key chunk, got a {}", other.kind()),
-            Err(e) => Err(anyhow!("{e}")),
-        }
+        let chunk = self
+            .chunk(&request, |answer| match answer {
+                AnyMessage::KeyChunk(chunk) => Ok(chunk),
+                other => Err(other),
+            })
+            .await?;
+        let fetched = &self.metrics.key_bytes_fetched;
+        fetched.inc_by(chunk.data.len() as u64);
+        Ok(chunk)
     }
 }
 
 impl WitnessSource for Client {
     async fn fetch_witness(&self, request: WitnessRequest) -> anyhow::Result<WitnessChunk> {
-        match self.call_when_free(&request, PATIENCE).await {
-            Ok(AnyMessage::WitnessChunk(chunk)) => {
-                self.metrics
-                    .witness_bytes_fetched
-                    .inc_by(chunk.data.len() as u64);
-                Ok(chunk)
-            }
-            Ok(other) => bail!("asked for a witness chunk, got a {}", other.kind()),
-            Err(e) => Err(anyhow!("{e}")),
-        }
+        let chunk = self
+            .chunk(&request, |answer| match answer {
+                AnyMessage::WitnessChunk(chunk) => Ok(chunk),
+                other => Err(other),
+            })
+            .await?;
+        let fetched = &self.metrics.witness_bytes_fetched;
+        fetched.inc_by(chunk.data.len() as u64);
+        Ok(chunk)
     }
 }

@@ -292,13 +292,7 @@ impl Prover {
             fault = ?shared.settings.fault,
             "prover starting"
         );
-        let leftovers = shared.clone();
-        tokio::spawn(async move {
-            leftovers
-                .holding
-                .give_back_leftovers(&leftovers.client)
-                .await
-        });
+        tokio::spawn(give_back_leftovers(shared.clone()));
         let mut workers = tokio::task::JoinSet::new();
         for slot in 0..jobs {
             let shared = shared.clone();
@@ -376,6 +370,12 @@ fn worker_panicked(shared: &Shared, e: tokio::task::JoinError) {
 }
 
 /// Fetches owed receipts every [`RECEIPT_POLL`] until the prover stops.
+/// Releases the jobs this prover held when it last stopped
+/// ([`holding::Holding`]).
+async fn give_back_leftovers(shared: Arc<Shared>) {
+    shared.holding.give_back_leftovers(&shared.client).await
+}
+
 fn spawn_receipt_fetcher(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
     let mut stop = shared.stop.clone();
     tokio::spawn(async move {

@@ -172,7 +172,8 @@ impl Tally {
         }
     }
 
-    /// The counters as the `/status` document's core.
+    /// The counters as the `/status` document's core. Long because it is
+    /// one field list: each line puts one counter in the document.
     pub fn to_json(&self) -> serde_json::Value {
         let jobs: Vec<_> = self
             .recent_jobs

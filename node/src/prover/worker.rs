@@ -325,7 +325,12 @@ impl Worker {
             outcome = prove_and_submit(&shared, self.slot, &assignment, &mut self.byzantine).instrument(span) => outcome,
             never = heartbeats(&shared, job, assignment.request) => match never {},
         };
-        shared.holding.done(job, assignment.request);
+        if outcome.is_ok() {
+            // A verdict, or a job dropped unproved: not held any more. (A
+            // failed job was released, and forgotten there if that worked;
+            // if not, the next start gives it back.)
+            shared.holding.done(job, assignment.request);
+        }
         shared.tally().active -= 1;
         match outcome {
             Ok(Outcome::Accepted { .. }) => {
@@ -721,6 +726,7 @@ async fn release(shared: &Shared, assignment: &Assignment) {
     };
     match shared.client.call_when_free(&release, patience).await {
         Ok(_) => {
+            shared.holding.done(assignment.job, assignment.request);
             let mut t = shared.tally();
             t.released += 1;
             t.finished(RecentJob::new(assignment, "released"));
