@@ -49,6 +49,13 @@ fn run(command: Command, run_matches: Option<clap::ArgMatches>) -> anyhow::Resul
             ..
         } => cli::setup::register_zkey(&zkey, r1cs.as_deref(), &out, force),
         Command::Setup {
+            r1cs: Some(r1cs),
+            out,
+            insecure_seed,
+            force,
+            ..
+        } => cli::setup::setup_circom(&r1cs, &out, insecure_seed, force),
+        Command::Setup {
             circuit,
             out,
             insecure_seed,

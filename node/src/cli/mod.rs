@@ -69,18 +69,22 @@ pub(crate) enum Command {
     /// With --zkey, checks the zkey (every point), names the circuit after
     /// its hash (circom-<hash>-p<public signals>) and writes
     /// <out>/<circuit>.zkey and <out>/<circuit>.vk; run the distributor with
-    /// that circuit id.
+    /// that circuit id. With --r1cs alone, runs the setup of that circom
+    /// circuit instead of a ceremony and registers the zkey it makes.
     Setup {
         /// Circuit id: transfer-d<merkle depth>-k<transfers per job>.
-        #[arg(long, default_value = "transfer-d8-k2", conflicts_with = "zkey")]
+        #[arg(long, default_value = "transfer-d8-k2", conflicts_with_all = ["zkey", "r1cs"])]
         circuit: String,
         /// Register this snarkjs Groth16 zkey (BN254) instead of running a
         /// setup: its ceremony is the setup.
         #[arg(long, value_name = "FILE", conflicts_with = "insecure_seed")]
         zkey: Option<PathBuf>,
-        /// The circuit's constraint system (circom --r1cs), registered with
-        /// the zkey: the distributor checks every witness against it.
-        #[arg(long, value_name = "FILE", requires = "zkey")]
+        /// A circom circuit's constraint system (circom --r1cs), registered
+        /// with the zkey: the distributor checks every witness against it.
+        /// Without --zkey, runs a Groth16 setup of it (seconds, no powers of
+        /// tau) and writes the zkey: one party's setup, like the transfer
+        /// circuit's.
+        #[arg(long, value_name = "FILE")]
         r1cs: Option<PathBuf>,
         /// Output folder.
         #[arg(long, default_value = "keys")]

@@ -66,15 +66,78 @@ pub(crate) fn register_zkey(
         "checking {} (every point; large keys take a while) ...",
         zkey.display()
     );
-    let key = prover_core::CircomKey::load(zkey)?;
-    let constraints = prover_core::CircomR1cs::load(r1cs)?;
-    constraints.check_matches(&key).with_context(|| {
-        format!(
-            "{} is not the circuit of {}",
-            r1cs.display(),
+    let max = prover_core::circom::MAX_ZKEY_BYTES;
+    let len = std::fs::metadata(zkey)
+        .with_context(|| format!("cannot read {}", zkey.display()))?
+        .len();
+    if len > max {
+        bail!(
+            "{} is {len} bytes; a zkey may be at most {max}",
             zkey.display()
-        )
-    })?;
+        );
+    }
+    let bytes = std::fs::read(zkey).with_context(|| format!("cannot read {}", zkey.display()))?;
+    let key = prover_core::CircomKey::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a usable zkey", zkey.display()))?;
+    let vk = key.to_verifying_key();
+    register(Circom { key, bytes, vk }, r1cs, out, force, started)
+}
+
+/// Runs a Groth16 setup of the circom circuit `r1cs` (from `seed`, if
+/// given: INSECURE) and registers the zkey it makes, as `--zkey` would.
+pub(crate) fn setup_circom(
+    r1cs: &Path,
+    out: &Path,
+    seed: Option<u64>,
+    force: bool,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let constraints = prover_core::CircomR1cs::load(r1cs)?;
+    let made = match seed {
+        Some(seed) => {
+            eprintln!(
+                "running the INSECURE setup of {} from seed {seed} (testnets only) ...",
+                r1cs.display()
+            );
+            prover_core::circom::setup::setup_insecure(&constraints, seed)?
+        }
+        None => {
+            eprintln!(
+                "running the setup of {} from the OS's randomness ...",
+                r1cs.display()
+            );
+            prover_core::circom::setup::setup(&constraints)?
+        }
+    };
+    let circom = Circom {
+        key: made.key,
+        bytes: made.zkey,
+        vk: made.verifying_key,
+    };
+    register(circom, r1cs, out, force, started)
+}
+
+/// A circom circuit's proving key, its bytes, and its verifying key.
+struct Circom {
+    key: prover_core::CircomKey,
+    bytes: Vec<u8>,
+    vk: prover_core::VerifyingKey,
+}
+
+/// Checks `circom` against its constraint system `r1cs` and writes the
+/// zkey, the r1cs and the verifying key into `out`.
+fn register(
+    circom: Circom,
+    r1cs: &Path,
+    out: &Path,
+    force: bool,
+    started: std::time::Instant,
+) -> anyhow::Result<()> {
+    let Circom { key, bytes, vk } = circom;
+    let constraints = prover_core::CircomR1cs::load(r1cs)?;
+    constraints
+        .check_matches(&key)
+        .with_context(|| format!("{} is not the zkey's circuit", r1cs.display()))?;
     let id = key.circuit().id();
     let (zkey_path, vk_path) = node::distributor::key_paths(out, &id);
     let r1cs_path = node::distributor::r1cs_path(out, &id);
@@ -85,13 +148,14 @@ pub(crate) fn register_zkey(
         );
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    for (from, to) in [(zkey, &zkey_path), (r1cs, &r1cs_path)] {
+    let r1cs_bytes =
+        std::fs::read(r1cs).with_context(|| format!("cannot read {}", r1cs.display()))?;
+    for (body, to) in [(&bytes, &zkey_path), (&r1cs_bytes, &r1cs_path)] {
         let tmp = to.with_extension("tmp");
-        std::fs::copy(from, &tmp)
+        std::fs::write(&tmp, body)
             .and_then(|_| std::fs::rename(&tmp, to))
-            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+            .with_context(|| format!("cannot write {}", to.display()))?;
     }
-    let vk = key.to_verifying_key();
     vk.save(&vk_path)?;
     println!("circuit        {id}");
     println!(
@@ -108,7 +172,7 @@ pub(crate) fn register_zkey(
     );
     println!("verifying key  {}  {}", vk.hash(), vk_path.display());
     println!("setup          {}", vk.setup());
-    println!("checked in     {:.1} s", started.elapsed().as_secs_f64());
+    println!("took           {:.1} s", started.elapsed().as_secs_f64());
     println!(
         "run the distributor with --circuit {id} --keys-dir {}",
         out.display()
