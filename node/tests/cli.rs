@@ -187,6 +187,58 @@ fn setup_refuses_a_truncated_garbage_or_oversized_zkey_and_writes_nothing() {
     assert_eq!(written, 3, "the zkey, the r1cs and the verifying key");
 }
 
+/// `crowdprove setup --r1cs` alone sets a circom circuit up itself: a bad
+/// r1cs is one line naming it, a good one gets a zkey, its r1cs and a
+/// verifying key that records the setup.
+#[test]
+fn setup_of_a_circom_r1cs_writes_its_keys_or_names_what_is_wrong() {
+    let r1cs = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../prover-core/tests/fixtures/circom/multiplier/circuit.r1cs");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("keys");
+    let garbage = dir.path().join("garbage.r1cs");
+    std::fs::write(&garbage, b"not a constraint system\n").unwrap();
+    let setup = |r1cs: &std::path::Path| {
+        crowdprove(&[
+            "setup",
+            "--r1cs",
+            r1cs.to_str().unwrap(),
+            "--insecure-seed",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let refused = setup(&garbage);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr}");
+    assert!(
+        errors[0].contains("garbage.r1cs") && errors[0].contains("bad magic"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "setup wrote {}", out.display());
+    let made = setup(&r1cs);
+    assert!(made.status.success(), "{made:?}");
+    let stdout = String::from_utf8_lossy(&made.stdout);
+    assert!(stdout.contains("INSECURE (seed 3)"), "{stdout}");
+    let mut written: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    let extensions: Vec<&str> = written
+        .iter()
+        .map(|n| n.rsplit('.').next().unwrap())
+        .collect();
+    assert_eq!(extensions, ["r1cs", "vk", "zkey"], "{written:?}");
+    // The same seed makes the same key again; --force is needed to write it.
+    let again = setup(&r1cs);
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}
+
 /// `crowdprove submit` refuses witness files over the API's body limit by
 /// their size, before reading them and before reaching any distributor.
 #[test]
