@@ -217,6 +217,13 @@ pub struct DistributorSection {
     /// is freed; nothing is lost). 0: no check.
     #[arg(long, default_value_t = 256)]
     pub min_free_disk_mb: u64,
+    /// A circom circuit: the longest witness a job may have, in MiB (1 to
+    /// 256, what one POST /batch/witnesses carries). Longer witness files
+    /// are refused at intake, naming them. Provers fetch a witness in 512
+    /// KiB chunks and hold it while they prove; the default takes a
+    /// 2^20-constraint circuit's (32 MiB) eight times.
+    #[arg(long, default_value_t = 256)]
+    pub max_witness_mb: u64,
 }
 
 /// `[prover]`.

@@ -36,7 +36,8 @@ use crate::payout::PayoutBinding;
 
 /// The longest witness a job may have on the network: 1 GiB, past what a
 /// circuit of 2^24 constraints needs (32 bytes a wire). A distributor takes
-/// in less (its operator's `max_witness_mb`); a prover never fetches more.
+/// in at most its operator's `max_witness_mb` (at most 256 MiB); a prover
+/// never fetches more.
 pub const MAX_WITNESS_BYTES: u64 = 1 << 30;
 /// Witnesses up to this many bytes travel inside their [`Assignment`];
 /// longer ones travel by content hash, in chunks the holder asks for

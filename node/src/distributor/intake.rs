@@ -60,6 +60,8 @@ pub enum Workload {
         r1cs: Arc<CircomR1cs>,
         /// The statements already taken.
         statements: Statements,
+        /// The longest witness a job may have (`max_witness_mb`).
+        max_witness_bytes: u64,
     },
 }
 
@@ -229,10 +231,11 @@ impl Builder {
                     key,
                     r1cs,
                     statements,
+                    max_witness_bytes,
                 },
                 BatchInput::Witnesses(witnesses),
             ) => {
-                let built = build_witnesses(self.next, key, r1cs, witnesses)?;
+                let built = build_witnesses(self.next, key, r1cs, *max_witness_bytes, witnesses)?;
                 statements.admit(self.next, &built.jobs)?;
                 built
             }
@@ -299,16 +302,17 @@ fn build_witnesses(
     id: BatchId,
     key: &CircomKey,
     r1cs: &CircomR1cs,
+    max: u64,
     witnesses: Vec<Vec<u8>>,
 ) -> anyhow::Result<NewBatch> {
     anyhow::ensure!(!witnesses.is_empty(), "the batch has no witnesses");
-    let max = protocol::messages::MAX_WITNESS_BYTES;
     let mut jobs = Vec::with_capacity(witnesses.len());
     for (i, bytes) in witnesses.into_iter().enumerate() {
         let checked = (|| {
             if bytes.len() as u64 > max {
                 bail!(
-                    "{} bytes is over the {max} a job's witness may have on the network",
+                    "{} bytes is over the {max} a job's witness may have here \
+                     ([distributor] max_witness_mb)",
                     bytes.len()
                 );
             }
@@ -427,6 +431,7 @@ mod tests {
                 key,
                 r1cs,
                 statements,
+                max_witness_bytes: 300,
             },
             next: BatchId(1),
         }
@@ -466,6 +471,21 @@ mod tests {
                 .unwrap()
         );
         assert!(err.starts_with("witness 0: "), "{err}");
+        // Past the operator's max_witness_mb (300 bytes here), before it is read.
+        let mut long = good[0].clone();
+        long.resize(301, 0);
+        let err = format!(
+            "{:#}",
+            builder
+                .build(BatchInput::Witnesses(vec![good[1].clone(), long]))
+                .err()
+                .unwrap()
+        );
+        assert!(
+            err.starts_with("witness 1: 301 bytes is over the 300")
+                && err.contains("max_witness_mb"),
+            "{err}"
+        );
         for input in [BatchInput::Generated, BatchInput::Witnesses(Vec::new())] {
             assert!(builder.build(input).is_err());
         }

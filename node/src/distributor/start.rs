@@ -497,6 +497,12 @@ fn circom_workload(
     keys: &Keys,
     data: &Path,
 ) -> anyhow::Result<Workload> {
+    if !(1..=256).contains(&settings.max_witness_mb) {
+        bail!(
+            "[distributor] max_witness_mb (--max-witness-mb) is {}; it must be 1 to 256 (MiB)",
+            settings.max_witness_mb
+        );
+    }
     if store.rollup_state()?.is_some() {
         bail!(
             "the data dir {} holds a transfer rollup, not circom circuit {}; use another data dir",
@@ -520,6 +526,7 @@ fn circom_workload(
         key: circom.clone(),
         r1cs: Arc::new(r1cs),
         statements: Statements::new(store.clone()),
+        max_witness_bytes: settings.max_witness_mb << 20,
     })
 }
 
