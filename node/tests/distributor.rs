@@ -291,6 +291,89 @@ async fn a_valid_proof_beaten_while_it_was_verified_is_told_late() {
     assert_eq!(h.ledger().balance(&b.public()), 0);
 }
 
+/// Waits until `key`'s hand-out is past its lease: its key chunks are no
+/// longer served (asked past the key's end, which costs no budget).
+async fn until_expired(
+    h: &mut Harness,
+    key: &protocol::SecretKey,
+    a: &protocol::messages::Assignment,
+) {
+    let past_the_end = KeyRequest {
+        key: a.proving_key,
+        chunk: u32::MAX,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Harness::refusal(&h.ask(key, &past_the_end).await) != "no_handout" {
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A new key's expired hand-out voided while its valid proof is verified
+/// (shed as the job's oldest stale probation hand-out when another new
+/// key claims the job) is told `Invalid(NotIssued)`, as on arrival, and
+/// not struck: not `Late`, for the job is still open. Whether the claim
+/// is decided before the verdict comes back is the verification pool's
+/// race, so each try that loses it (the proof won) starts over on a fresh
+/// job with fresh keys.
+#[tokio::test]
+async fn a_valid_proof_whose_handout_was_voided_while_verified_is_not_issued() {
+    let mut h = Harness::start_with(|c| {
+        c.distributor.batch_txs = 1;
+        c.scheduler.policy = protocol::lrp::ReservePolicy::Lrp;
+        c.scheduler.min_reserve_age_ms = 0;
+        c.scheduler.lease_ms = 300;
+        c.scheduler.max_stale_probation_holders = 1;
+    })
+    .await;
+    for attempt in 0..5u8 {
+        with_batch(&h, 1).await;
+        let (first, second, third) = (
+            prover(10 + 3 * attempt),
+            prover(11 + 3 * attempt),
+            prover(12 + 3 * attempt),
+        );
+        let a = h.claim(&first).await;
+        let b = h.claim(&second).await;
+        assert_eq!(a.job, b.job, "both new keys hold the one job");
+        let proof = prove(&a);
+        until_expired(&mut h, &first, &a).await;
+        until_expired(&mut h, &second, &b).await;
+        // The proof passes the checks on arrival (the expired hand-out is
+        // still held); the third key's claim then sheds it, unless the
+        // verdict is back first.
+        let submitted = h.submit(&first, &a, proof).await;
+        let claimed = h.send(&third, &JobRequest { circuits: vec![] }).await;
+        let verdict = h.verdict(submitted).await;
+        let claim = h.answer(claimed).await;
+        if accepted(&verdict) {
+            assert!(
+                matches!(claim, AnyMessage::NoWork(_)),
+                "the job was done before the claim, yet it got {claim:?}"
+            );
+            continue;
+        }
+        assert!(
+            matches!(&claim, AnyMessage::Assignment(c) if c.job == a.job),
+            "{claim:?}"
+        );
+        assert_eq!(verdict.outcome, Outcome::Invalid(InvalidReason::NotIssued));
+        // No strike: it may claim again at once (a struck key waits out a
+        // cooldown).
+        assert!(h.request_job(&first).await.is_ok(), "struck");
+        let metrics = h.metrics.render();
+        assert!(
+            metrics.contains("crowdprove_proofs_total{outcome=\"not_issued\"} 1"),
+            "{metrics}"
+        );
+        assert!(!metrics.contains("outcome=\"late\""), "{metrics}");
+        h.stop().await.unwrap();
+        assert_eq!(h.ledger().balance(&first.public()), 0);
+        return;
+    }
+    panic!("the verdict came back before the claim on every try");
+}
+
 #[tokio::test]
 async fn a_proof_for_a_handout_never_issued_to_its_sender_is_dropped_unverified() {
     let mut h = Harness::start().await;

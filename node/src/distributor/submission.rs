@@ -176,6 +176,41 @@ impl Repeat {
     }
 }
 
+/// What a valid proof's prover is told, by the scheduler's answer to its
+/// completion: the job may have changed while the proof was verified, and
+/// each change has its own truth. Only a hand-out that lost to another
+/// proof is `Late`; one the scheduler no longer holds for this prover was
+/// voided meanwhile (released, or shed as one of a job's too many expired
+/// probation hand-outs) and is answered as on arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterVerification {
+    /// It won the job: settle it.
+    Won,
+    /// Its hand-out was this prover's and another proof won first.
+    Late,
+    /// This very hand-out had already won: the credit's answer.
+    AlreadyWon,
+    /// The hand-out is not this prover's (any more): `Invalid(NotIssued)`,
+    /// no strike.
+    NotIssued,
+}
+
+impl AfterVerification {
+    fn of(outcome: &LrpOutcome) -> Self {
+        match outcome {
+            LrpOutcome::Completed(Completion::Accepted { .. }) => Self::Won,
+            LrpOutcome::Completed(Completion::Late) => Self::Late,
+            // `judge` sends a winner's copies to `repeat` first; should
+            // one still come here, the credit is its answer all the same.
+            LrpOutcome::Completed(Completion::Duplicate) => Self::AlreadyWon,
+            LrpOutcome::Completed(Completion::WrongProver | Completion::Unknown) => Self::NotIssued,
+            // A completion is answered with `Completed`; anything else
+            // would mean the scheduler knows nothing of this hand-out.
+            _ => Self::NotIssued,
+        }
+    }
+}
+
 impl Distributor {
     /// A proof submission: the checks that need no verification answer at
     /// once; the rest queue for the verification pool.
@@ -228,8 +263,6 @@ impl Distributor {
         }
         if !core.scheduler.holds(job, request, &prover) {
             // Never issued to this prover, or no such job at all.
-            metrics.proof("not_issued");
-            core.scheduler.not_issued(prover);
             info!(
                 target: "distributor",
                 prover = %prover.node_id(),
@@ -237,7 +270,8 @@ impl Distributor {
                 request = request.0,
                 "proof for a hand-out never issued to this prover; dropped unverified"
             );
-            return answer(Outcome::Invalid(InvalidReason::NotIssued));
+            let proof_hash = ContentHash::of(&proof);
+            return self.not_issued(job, request, prover, proof_hash, reply);
         }
         let record = match core.store.job(job) {
             Ok(Some(record)) => record,
@@ -417,8 +451,9 @@ impl Distributor {
     }
 
     /// A valid proof: the scheduler decides whether it won. A winner's
-    /// record and [`Settlement`] go to the journal together; anything else
-    /// was beaten while it was verified, and is told `Late`.
+    /// record and [`Settlement`] go to the journal together. Anything else
+    /// changed while it was verified, and is told what
+    /// [`AfterVerification`] says is true now.
     fn complete(&mut self, submission: Submission, seconds: f64) {
         crate::crash::at(crate::crash::Point::Verified);
         let late = submission.verdict(Outcome::Late);
@@ -475,16 +510,63 @@ impl Distributor {
             }
         });
         let metrics = &self.services.metrics;
-        if matches!(outcome, LrpOutcome::Completed(Completion::Accepted { .. })) {
-            metrics.proof("valid");
-            metrics.jobs_completed.inc();
-            info!(target: "distributor", prover = %prover.node_id(), %job, verify_ms = seconds * 1e3, "proof accepted");
-            return;
+        match AfterVerification::of(&outcome) {
+            AfterVerification::Won => {
+                metrics.proof("valid");
+                metrics.jobs_completed.inc();
+                info!(target: "distributor", prover = %prover.node_id(), %job, verify_ms = seconds * 1e3, "proof accepted");
+            }
+            AfterVerification::Late => {
+                metrics.proof("late");
+                self.core.scheduler.late(prover, request, now);
+                if let Some(reply) = reply {
+                    self.services.outbox.answer("submission", reply, &late);
+                }
+            }
+            AfterVerification::AlreadyWon => {
+                self.tell_winner(job, request, prover, reply);
+            }
+            AfterVerification::NotIssued => {
+                info!(
+                    target: "distributor",
+                    prover = %prover.node_id(),
+                    %job,
+                    request = request.0,
+                    ?outcome,
+                    "valid proof for a hand-out voided while it was verified"
+                );
+                self.not_issued(job, request, prover, proof_hash, reply);
+            }
         }
-        metrics.proof("late");
-        self.core.scheduler.late(prover, request, now);
+    }
+
+    /// A proof for a hand-out the scheduler does not hold for its sender:
+    /// never issued to it, released, voided (by an invalid proof, or shed
+    /// as one of a job's too many expired probation hand-outs), or of no
+    /// such job. One rule whether that is found on arrival or after
+    /// verification: counted, told `Invalid(NotIssued)`, and never struck,
+    /// as the docs' verdict table says. A hand-out the scheduler's own
+    /// bookkeeping voided is no fault of its prover's, and a sender the
+    /// history has no record of gets none made.
+    fn not_issued(
+        &mut self,
+        job: JobId,
+        request: RequestId,
+        prover: PublicKey,
+        proof_hash: ContentHash,
+        reply: Option<ReplyTo>,
+    ) {
+        self.services.metrics.proof("not_issued");
+        self.core.scheduler.not_issued(prover);
         if let Some(reply) = reply {
-            self.services.outbox.answer("submission", reply, &late);
+            let verdict = Verdict {
+                job,
+                request,
+                prover,
+                proof_hash,
+                outcome: Outcome::Invalid(InvalidReason::NotIssued),
+            };
+            self.services.outbox.answer("submission", reply, &verdict);
         }
     }
 
@@ -509,5 +591,35 @@ impl Distributor {
             Err(e) => error!(target: "distributor", %job, error = %e, "local proving failed"),
         }
         self.fill_local();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each completion is answered with its own truth: `Late` only for a
+    /// hand-out of this prover's that another proof beat; a hand-out voided
+    /// while its proof was verified (the scheduler answers `Unknown`, or
+    /// `WrongProver`) is `NotIssued`, as on arrival.
+    #[test]
+    fn each_completion_gets_its_own_answer() {
+        let cases = [
+            (
+                Completion::Accepted {
+                    superseded: 0,
+                    batch_finished: false,
+                },
+                AfterVerification::Won,
+            ),
+            (Completion::Late, AfterVerification::Late),
+            (Completion::Duplicate, AfterVerification::AlreadyWon),
+            (Completion::WrongProver, AfterVerification::NotIssued),
+            (Completion::Unknown, AfterVerification::NotIssued),
+        ];
+        for (completion, told) in cases {
+            let outcome = LrpOutcome::Completed(completion);
+            assert_eq!(AfterVerification::of(&outcome), told, "{completion:?}");
+        }
     }
 }
