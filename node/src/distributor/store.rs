@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use protocol::codec;
-use protocol::lrp::{LrpConfig, LrpConfigV5, LrpEvent, LrpSnapshot, LrpSnapshotV3, ReservePolicy};
+use protocol::lrp::{
+    LrpConfig, LrpConfigV5, LrpConfigV6, LrpEvent, LrpSnapshot, LrpSnapshotV3, ReservePolicy,
+};
 use protocol::{BatchId, ContentHash, JobId, PublicKey, RequestId, Timestamp};
 use prover_core::PublicSignals;
 use prover_core::witness::{PublicInputs, Root};
@@ -62,7 +64,11 @@ const MAGIC_KEY: &[u8] = b"magic";
 /// [`LrpConfig::forget_struck_newcomers`]), and every job's statement is
 /// indexed ([`JobStore::statement`]); a v5 store is migrated with those
 /// knobs off, the rule its log was written under, and its jobs indexed.
-const MAGIC: &[u8] = b"crowdprove-jobs-v6";
+/// v7: the crowd's typical job time learns only from trusted provers
+/// ([`LrpConfig::median_from_trusted_only`]); a v6 (or older) store is
+/// migrated with it off, so its log replays to the decisions it made.
+const MAGIC: &[u8] = b"crowdprove-jobs-v7";
+const MAGIC_V6: &[u8] = b"crowdprove-jobs-v6";
 const MAGIC_V5: &[u8] = b"crowdprove-jobs-v5";
 const MAGIC_V4: &[u8] = b"crowdprove-jobs-v4";
 const MAGIC_V3: &[u8] = b"crowdprove-jobs-v3";
@@ -198,6 +204,13 @@ struct PinnedV5 {
     reward_per_job: u64,
 }
 
+/// [`Pinned`] as stores of format 6 hold it.
+#[derive(Debug, Serialize, Deserialize)]
+struct PinnedV6 {
+    scheduler: LrpConfigV6,
+    reward_per_job: u64,
+}
+
 /// The scheduler's state at a point of its log: the LRP's and the
 /// per-prover counters. With it stored, the events before that point go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -298,6 +311,7 @@ impl JobStore {
         match store.get_raw(CF_META, MAGIC_KEY)? {
             None => store.put_meta(MAGIC_KEY, MAGIC)?,
             Some(m) if m == MAGIC => {}
+            Some(m) if m == MAGIC_V6 => store.migrate_v6()?,
             Some(m) if m == MAGIC_V5 => store.migrate_v5()?,
             Some(m) if m == MAGIC_V4 => {
                 store.migrate_v4()?;
@@ -483,7 +497,28 @@ impl JobStore {
         }
         batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC);
         self.write(batch, true)?;
-        tracing::info!(target: "distributor", jobs, path = %self.path.display(), "migrated the job store from format v5 to v6 (its jobs' statements indexed; its scheduler keeps the rule it ran: probation_hold_ms = 0, max_stale_probation_holders = 0, forget_struck_newcomers = false)");
+        tracing::info!(target: "distributor", jobs, path = %self.path.display(), "migrated the job store from format v5 to v7 (its jobs' statements indexed; its scheduler keeps the rule it ran: probation_hold_ms = 0, max_stale_probation_holders = 0, forget_struck_newcomers = false, median_from_trusted_only = false)");
+        Ok(())
+    }
+
+    /// Rewrites a v6 store's pinned settings with
+    /// [`LrpConfig::median_from_trusted_only`] off (the rule its log was
+    /// written under), and the tag with them in one atomic write. A v5
+    /// store goes straight to the current format ([`Self::migrate_v5`]).
+    fn migrate_v6(&self) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        if let Some(bytes) = self.get_raw(CF_META, PINNED_KEY)? {
+            let old: PinnedV6 = codec::decode(&bytes, MAX_RECORD)
+                .map_err(|e| self.corrupt(format!("v6 pinned settings: {e}")))?;
+            let pinned = Pinned {
+                scheduler: old.scheduler.into(),
+                reward_per_job: old.reward_per_job,
+            };
+            batch.put_cf(self.cf(CF_META), PINNED_KEY, codec::encode(&pinned));
+        }
+        batch.put_cf(self.cf(CF_META), MAGIC_KEY, MAGIC);
+        self.write(batch, true)?;
+        tracing::info!(target: "distributor", path = %self.path.display(), "migrated the job store from format v6 to v7 (its scheduler keeps the rule it ran: median_from_trusted_only = false)");
         Ok(())
     }
 
@@ -916,6 +951,7 @@ mod tests {
         assert_eq!(pinned.scheduler.policy, ReservePolicy::Lrp);
         assert_eq!(pinned.scheduler.min_reserve_age_ms, 7_000);
         assert_eq!(pinned.scheduler.probation_hold_ms, 0);
+        assert!(!pinned.scheduler.median_from_trusted_only);
         assert_eq!(pinned.reward_per_job, 100);
         assert_eq!(store.snapshot().unwrap().unwrap().1, current);
     }
@@ -967,12 +1003,65 @@ mod tests {
                 probation_hold_ms: 0,
                 max_stale_probation_holders: 0,
                 forget_struck_newcomers: false,
+                median_from_trusted_only: false,
                 ..d
             }
         );
         assert_eq!(pinned.reward_per_job, 100);
         drop(store);
-        // Opened again: already v6, nothing rewritten.
+        // Opened again: already current, nothing rewritten.
+        let store = JobStore::open(dir.path()).unwrap();
+        assert_eq!(store.pinned().unwrap().unwrap(), pinned);
+    }
+
+    #[test]
+    fn a_v6_store_keeps_learning_the_crowds_time_from_every_proof() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = LrpConfig::default();
+        let old = PinnedV6 {
+            scheduler: LrpConfigV6 {
+                min_reserve_age_ms: 7_000,
+                lease_ms: d.lease_ms,
+                max_live_holders: d.max_live_holders,
+                max_held_per_prover: d.max_held_per_prover,
+                strike_cooldown_ms: d.strike_cooldown_ms,
+                max_strikes: d.max_strikes,
+                max_reserve_scan: d.max_reserve_scan,
+                idle_retry_ms: d.idle_retry_ms,
+                first_request_id: 41,
+                policy: ReservePolicy::Adaptive,
+                job_time_prior_ms: d.job_time_prior_ms,
+                overdue_percent: d.overdue_percent,
+                backup_percent: d.backup_percent,
+                heartbeat_silence_ms: d.heartbeat_silence_ms,
+                probation_lag_ms: d.probation_lag_ms,
+                probation_hold_ms: 12_000,
+                max_stale_probation_holders: d.max_stale_probation_holders,
+                forget_struck_newcomers: d.forget_struck_newcomers,
+            },
+            reward_per_job: 100,
+        };
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            store.put_meta(MAGIC_KEY, MAGIC_V6).unwrap();
+            store.put_meta(PINNED_KEY, &codec::encode(&old)).unwrap();
+        }
+        let store = JobStore::open(dir.path()).unwrap();
+        assert_eq!(store.get_raw(CF_META, MAGIC_KEY).unwrap().unwrap(), MAGIC);
+        let pinned = store.pinned().unwrap().unwrap();
+        assert_eq!(
+            pinned.scheduler,
+            LrpConfig {
+                min_reserve_age_ms: 7_000,
+                first_request_id: 41,
+                probation_hold_ms: 12_000,
+                median_from_trusted_only: false,
+                ..d
+            }
+        );
+        assert_eq!(pinned.reward_per_job, 100);
+        drop(store);
+        // Opened again: already current, nothing rewritten.
         let store = JobStore::open(dir.path()).unwrap();
         assert_eq!(store.pinned().unwrap().unwrap(), pinned);
     }

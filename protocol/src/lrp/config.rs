@@ -102,6 +102,16 @@ pub struct LrpConfig {
     /// keep their strikes, cooldowns and bans. `false`: kept (the rule of
     /// job stores of format 5 and earlier).
     pub forget_struck_newcomers: bool,
+    /// Adaptive: the crowd's typical job time (the median of recent
+    /// accepted proofs' holding times) learns only from provers already
+    /// trusted when they won (an accepted proof before, no strike), so
+    /// throwaway keys that each hold a job to just before its lease and
+    /// then prove it cannot stretch every holder's time. Until a trusted
+    /// prover's proof is accepted, [`Self::job_time_prior_ms`] stands. A
+    /// new key's proof still teaches its own average. `false`: every
+    /// accepted proof is learnt (the rule of job stores of format 6 and
+    /// earlier).
+    pub median_from_trusted_only: bool,
 }
 
 /// How a held job becomes eligible for another copy (see `docs/lrp.md`).
@@ -153,6 +163,7 @@ impl Default for LrpConfig {
             probation_hold_ms: 30_000,
             max_stale_probation_holders: 8,
             forget_struck_newcomers: true,
+            median_from_trusted_only: true,
         }
     }
 }
@@ -198,6 +209,83 @@ pub struct LrpConfigV5 {
 }
 
 impl From<LrpConfigV5> for LrpConfig {
+    fn from(c: LrpConfigV5) -> Self {
+        LrpConfigV6::from(c).into()
+    }
+}
+
+/// [`LrpConfig`] as job stores of format 6 pinned it, before
+/// [`LrpConfig::median_from_trusted_only`]: decode such bytes as this and
+/// convert. The conversion turns it off, the rule those logs were written
+/// under, so they replay to the decisions their provers were told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LrpConfigV6 {
+    // The fields are format 6's encoding, in order: never change them.
+    /// [`LrpConfig::min_reserve_age_ms`].
+    pub min_reserve_age_ms: u64,
+    /// [`LrpConfig::lease_ms`].
+    pub lease_ms: u64,
+    /// [`LrpConfig::max_live_holders`].
+    pub max_live_holders: u32,
+    /// [`LrpConfig::max_held_per_prover`].
+    pub max_held_per_prover: u32,
+    /// [`LrpConfig::strike_cooldown_ms`].
+    pub strike_cooldown_ms: u64,
+    /// [`LrpConfig::max_strikes`].
+    pub max_strikes: u32,
+    /// [`LrpConfig::max_reserve_scan`].
+    pub max_reserve_scan: u32,
+    /// [`LrpConfig::idle_retry_ms`].
+    pub idle_retry_ms: u64,
+    /// [`LrpConfig::first_request_id`].
+    pub first_request_id: u64,
+    /// [`LrpConfig::policy`].
+    pub policy: ReservePolicy,
+    /// [`LrpConfig::job_time_prior_ms`].
+    pub job_time_prior_ms: u64,
+    /// [`LrpConfig::overdue_percent`].
+    pub overdue_percent: u32,
+    /// [`LrpConfig::backup_percent`].
+    pub backup_percent: u32,
+    /// [`LrpConfig::heartbeat_silence_ms`].
+    pub heartbeat_silence_ms: u64,
+    /// [`LrpConfig::probation_lag_ms`].
+    pub probation_lag_ms: u64,
+    /// [`LrpConfig::probation_hold_ms`].
+    pub probation_hold_ms: u64,
+    /// [`LrpConfig::max_stale_probation_holders`].
+    pub max_stale_probation_holders: u32,
+    /// [`LrpConfig::forget_struck_newcomers`].
+    pub forget_struck_newcomers: bool,
+}
+
+impl From<LrpConfigV6> for LrpConfig {
+    fn from(c: LrpConfigV6) -> Self {
+        Self {
+            min_reserve_age_ms: c.min_reserve_age_ms,
+            lease_ms: c.lease_ms,
+            max_live_holders: c.max_live_holders,
+            max_held_per_prover: c.max_held_per_prover,
+            strike_cooldown_ms: c.strike_cooldown_ms,
+            max_strikes: c.max_strikes,
+            max_reserve_scan: c.max_reserve_scan,
+            idle_retry_ms: c.idle_retry_ms,
+            first_request_id: c.first_request_id,
+            policy: c.policy,
+            job_time_prior_ms: c.job_time_prior_ms,
+            overdue_percent: c.overdue_percent,
+            backup_percent: c.backup_percent,
+            heartbeat_silence_ms: c.heartbeat_silence_ms,
+            probation_lag_ms: c.probation_lag_ms,
+            probation_hold_ms: c.probation_hold_ms,
+            max_stale_probation_holders: c.max_stale_probation_holders,
+            forget_struck_newcomers: c.forget_struck_newcomers,
+            median_from_trusted_only: false,
+        }
+    }
+}
+
+impl From<LrpConfigV5> for LrpConfigV6 {
     fn from(c: LrpConfigV5) -> Self {
         Self {
             min_reserve_age_ms: c.min_reserve_age_ms,

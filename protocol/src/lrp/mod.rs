@@ -25,7 +25,9 @@
 //! once the job's latest hand-out is [`LrpConfig::min_reserve_age_ms`] old.
 //! [`ReservePolicy::Adaptive`] (the default) waits for evidence: the holder
 //! is overdue for the time it is expected to take (learnt from accepted
-//! proofs: its own average or the crowd's median, whichever is longer), or
+//! proofs: its own average or the crowd's median, whichever is longer; the
+//! median only from provers already trusted when they won,
+//! [`LrpConfig::median_from_trusted_only`]), or
 //! has been silent ([`LrpEvent::Heartbeat`]) for
 //! [`LrpConfig::heartbeat_silence_ms`]; failing both, in a batch's tail, a
 //! bounded backup copy goes to a much faster prover. The learnt times are
@@ -105,7 +107,7 @@ mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 
-pub use config::{LrpConfig, LrpConfigV5, LrpError, ReservePolicy, Result};
+pub use config::{LrpConfig, LrpConfigV5, LrpConfigV6, LrpError, ReservePolicy, Result};
 pub use events::{
     BatchProgress, Completion, Decision, ForgetOutcome, Handout, HeartbeatOutcome, Holder, Holding,
     JobView, LrpCounts, LrpEvent, LrpOutcome, ProverView, Refusal, ReleaseOutcome, StrikeOutcome,

@@ -203,9 +203,14 @@ impl Lrp {
                 let key = *key;
                 let holders = std::mem::take(holders);
                 let winner = self.provers.entry(ProverKey::of(&prover)).or_default();
+                // Judged before this proof counts: a new key's first win
+                // must not vouch for its own time.
+                let learnt_by_crowd = winner.is_trusted() || !self.config.median_from_trusted_only;
                 winner.proven = winner.proven.saturating_add(1);
                 winner.learn(took);
-                self.job_times.learn(took);
+                if learnt_by_crowd {
+                    self.job_times.learn(took);
+                }
                 for h in holders.as_slice() {
                     remove_holding(&mut self.provers, &h.prover, h.request);
                     self.heard.remove(&h.request);

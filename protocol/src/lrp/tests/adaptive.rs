@@ -382,3 +382,80 @@ fn a_new_key_that_heartbeats_without_proving_holds_a_job_from_a_trusted_prover_b
         }
     }
 }
+
+/// The crowd's typical job time at `now`, as a decision shows it: on a
+/// copy of `lrp`, a trusted prover with no history of its own (judged by
+/// the crowd's time) takes every job not yet handed out, and another is
+/// told to come back when they are overdue, at twice that time (under
+/// [`adaptive`]'s idle retry of 60 s). Nothing else may be held at `now`.
+fn crowd_ms(lrp: &Lrp, now: u64) -> u64 {
+    let mut probe = lrp.clone();
+    let (holder, asker) = (p(7), p(8));
+    probe.vouch(holder, 1_000);
+    probe.vouch(asker, 1_000);
+    probe.submit([j(99, 0)]);
+    while assigned(probe.request(holder, t(now))).job != j(99, 0) {}
+    match probe.request(asker, t(now)) {
+        Decision::NoWork { retry_at } => retry_at.millis_since(t(now)) / 2,
+        other => panic!("the probe's job was not held: {other:?}"),
+    }
+}
+
+/// A crowd of new keys that each hold a job to just before its lease and
+/// then prove it teach the crowd's typical time nothing: every holder
+/// would otherwise be re-served that much later. (Under the rule of job
+/// stores of format 6, `median_from_trusted_only = false`, they did.)
+#[test]
+fn slow_proofs_from_new_keys_leave_the_crowds_typical_time_unchanged() {
+    for trusted_only in [true, false] {
+        let config = LrpConfig {
+            median_from_trusted_only: trusted_only,
+            ..adaptive()
+        };
+        let mut lrp = lrp_with(config, 6);
+        learn_times(&mut lrp, &[(p(2), 4_000)]);
+        assert_eq!(crowd_ms(&lrp, 4_000), 4_000);
+        // Five new keys each hold a job 25 s, then prove it: valid, paid.
+        let newcomers: Vec<_> = (20..25).map(p).collect();
+        let held: Vec<_> = newcomers
+            .iter()
+            .map(|&q| assigned(lrp.request(q, t(4_000))))
+            .collect();
+        for (&q, h) in newcomers.iter().zip(held) {
+            assert!(matches!(
+                lrp.complete(h.job, h.request, q, t(29_000)),
+                Completion::Accepted { .. }
+            ));
+        }
+        let learnt = if trusted_only { 4_000 } else { 25_000 };
+        assert_eq!(
+            crowd_ms(&lrp, 29_000),
+            learnt,
+            "median_from_trusted_only = {trusted_only}"
+        );
+    }
+}
+
+/// Trusted provers' proofs still move the crowd's time, and on a fresh
+/// network, where every key starts on probation, the prior stands only
+/// until a prover's first accepted proof has made it trusted: its next
+/// proof is learnt.
+#[test]
+fn a_trusted_provers_proofs_move_the_crowds_typical_time() {
+    let mut lrp = Lrp::new(adaptive()).unwrap();
+    lrp.submit((0..2).map(|i| j(1, i)));
+    let newcomer = p(20);
+    let first = assigned(lrp.request(newcomer, t(0)));
+    assert!(matches!(
+        lrp.complete(first.job, first.request, newcomer, t(4_000)),
+        Completion::Accepted { .. }
+    ));
+    // Its first win made it trusted; it taught only its own average.
+    assert_eq!(crowd_ms(&lrp, 4_000), 10_000, "the prior");
+    let second = assigned(lrp.request(newcomer, t(4_000)));
+    assert!(matches!(
+        lrp.complete(second.job, second.request, newcomer, t(10_000)),
+        Completion::Accepted { .. }
+    ));
+    assert_eq!(crowd_ms(&lrp, 10_000), 6_000);
+}
