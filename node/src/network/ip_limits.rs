@@ -9,7 +9,11 @@
 //! newest connection from the most crowded subnet, so strangers holding a
 //! few subnets cannot keep everyone else out. One from a subnet that would
 //! then be (one of) the most crowded is refused, so connecting more never
-//! evicts anyone from a smaller subnet.
+//! evicts anyone from a smaller subnet. Crowding is judged by network
+//! first (/16 of IPv4, /32 of IPv6: about what one provider holds), then by
+//! subnet: a /48 is free for the asking from tunnel brokers, so strangers
+//! with hundreds of /48s of one /32 crowd as one network, and a newcomer
+//! from another network takes their place.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
@@ -55,10 +59,10 @@ pub enum OverCap {
         cap: u32,
     },
     /// Every inbound place taken, and no subnet more crowded than the
-    /// newcomer's own would be with it.
+    /// newcomer's own would be with it (by network, then by subnet).
     #[error(
-        "all {total} inbound places taken and {subnet} would be the most crowded subnet \
-         ({count} connections)"
+        "all {total} inbound places taken and {subnet} would be the most crowded subnet, or in \
+         the most crowded network ({count} connections)"
     )]
     Full {
         /// The newcomer's subnet.
@@ -138,6 +142,25 @@ pub fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     })
 }
 
+/// A /16 of IPv4 or a /32 of IPv6: the first level crowding is judged at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Network {
+    /// The first two octets.
+    V4([u8; 2]),
+    /// The first four octets.
+    V6([u8; 4]),
+}
+
+impl Subnet {
+    /// The network this subnet is in.
+    pub fn network(self) -> Network {
+        match self {
+            Self::V4([a, b, _]) => Network::V4([a, b]),
+            Self::V6([a, b, c, d, ..]) => Network::V6([a, b, c, d]),
+        }
+    }
+}
+
 /// Who gives up a place when an inbound connection arrives with every
 /// place taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,17 +173,33 @@ enum Loser {
 
 /// At the total cap, who makes room for a newcomer from `newcomer`, given
 /// the inbound connections open per subnet (the newcomer not yet counted):
-/// the most crowded subnet's newest connection, unless the newcomer's own
-/// subnet, counting it, is at least as crowded. A tie goes against the
-/// newcomer, so that two equal subnets do not trade a place back and forth,
-/// and between other subnets against the lowest, whatever the map's order.
+/// the newest connection of a subnet more crowded than the newcomer's would
+/// be, counting it. Subnets of another network compare by their networks'
+/// counts, those of the newcomer's own network by their own; of all such,
+/// the one in the most crowded network, then the most crowded subnet. A
+/// tie goes against the newcomer, so that two equal subnets do not trade a
+/// place back and forth, and between other subnets against the lowest,
+/// whatever the map's order.
 fn loser(counts: &HashMap<Subnet, u32>, newcomer: Subnet) -> Loser {
-    let own = counts.get(&newcomer).copied().unwrap_or(0) + 1;
+    let mut networks: HashMap<Network, u32> = HashMap::new();
+    for (subnet, count) in counts {
+        *networks.entry(subnet.network()).or_default() += count;
+    }
+    let home = newcomer.network();
+    let own_network = networks.get(&home).copied().unwrap_or(0) + 1;
+    let own_subnet = counts.get(&newcomer).copied().unwrap_or(0) + 1;
     counts
         .iter()
-        .filter(|&(&subnet, &count)| subnet != newcomer && count > own)
-        .max_by_key(|&(&subnet, &count)| (count, Reverse(subnet)))
-        .map_or(Loser::Newcomer, |(&subnet, _)| Loser::Newest(subnet))
+        .map(|(&subnet, &count)| (subnet, networks[&subnet.network()], count))
+        .filter(|&(subnet, network, count)| {
+            if subnet.network() == home {
+                subnet != newcomer && count > own_subnet
+            } else {
+                network > own_network
+            }
+        })
+        .max_by_key(|&(subnet, network, count)| (network, count, Reverse(subnet)))
+        .map_or(Loser::Newcomer, |(subnet, ..)| Loser::Newest(subnet))
 }
 
 /// An established inbound connection.
@@ -490,8 +529,9 @@ mod tests {
 
     #[test]
     fn subnets_of_one_are_never_chosen_while_a_larger_one_exists() {
-        let mut counts: HashMap<Subnet, u32> = (0..=255u8)
-            .map(|i| (subnet(&format!("172.16.{i}.1")), 1))
+        // Each alone in its network too.
+        let mut counts: HashMap<Subnet, u32> = (1..=255u8)
+            .map(|i| (subnet(&format!("{i}.16.0.1")), 1))
             .collect();
         // All alone: a newcomer from a fresh subnet is refused, nobody goes.
         assert_eq!(loser(&counts, subnet("192.168.0.1")), Loser::Newcomer);
@@ -502,8 +542,8 @@ mod tests {
             Loser::Newest(subnet("10.9.9.1"))
         );
         // ... but not to a newcomer from a subnet of one (two against two).
-        assert_eq!(loser(&counts, subnet("172.16.5.9")), Loser::Newcomer);
-        for newcomer in ["192.168.0.1", "172.16.5.9", "10.9.9.2", "10.0.0.1"] {
+        assert_eq!(loser(&counts, subnet("172.16.0.9")), Loser::Newcomer);
+        for newcomer in ["192.168.0.1", "172.16.0.9", "10.9.9.2", "10.0.0.1"] {
             if let Loser::Newest(chosen) = loser(&counts, subnet(newcomer)) {
                 assert!(counts[&chosen] > 1, "{chosen} chosen for {newcomer}");
             }
@@ -521,8 +561,11 @@ mod tests {
         .into_iter()
         .map(|(ip, count)| (subnet(ip), count))
         .collect();
-        let chosen = loser(&counts, subnet("2a00:1450:4001::5"));
-        assert_eq!(chosen, Loser::Newest(subnet("10.0.0.1")), "v4 sorts first");
+        // Three /48s of one /32 are a network of 384: the most crowded.
+        assert_eq!(
+            loser(&counts, subnet("2a00:1450:4001::5")),
+            Loser::Newest(subnet("2001:db8:1::1"))
+        );
         let mut counts = counts;
         counts.remove(&subnet("10.0.0.1"));
         assert_eq!(
@@ -534,6 +577,53 @@ mod tests {
             loser(&counts, subnet("2001:db8:1:ffff::7")),
             Loser::Newcomer
         );
+    }
+
+    #[test]
+    fn many_subnets_of_one_network_crowd_as_one() {
+        // 512 /48s of one /32 (a tunnel broker's, say), one connection each.
+        let counts: HashMap<Subnet, u32> = (0..512u32)
+            .map(|i| (subnet(&format!("2001:470:{:x}::1", i + 1)), 1))
+            .collect();
+        // A newcomer from another network takes the place of one of them ...
+        assert_eq!(
+            loser(&counts, subnet("2a00:1450:4001::5")),
+            Loser::Newest(subnet("2001:470:1::1"))
+        );
+        assert_eq!(
+            loser(&counts, subnet("192.0.2.7")),
+            Loser::Newest(subnet("2001:470:1::1"))
+        );
+        // ... one from yet another /48 of theirs does not.
+        assert_eq!(loser(&counts, subnet("2001:470:ffff::1")), Loser::Newcomer);
+        // The same holds for /24s of one IPv4 /16.
+        let counts: HashMap<Subnet, u32> = (0..=255u8)
+            .map(|i| (subnet(&format!("172.16.{i}.1")), 1))
+            .collect();
+        assert_eq!(
+            loser(&counts, subnet("192.168.0.1")),
+            Loser::Newest(subnet("172.16.0.1"))
+        );
+        assert_eq!(loser(&counts, subnet("172.16.5.9")), Loser::Newcomer);
+        // Within the newcomer's own network, subnets compare as before.
+        let mut counts = counts;
+        counts.insert(subnet("10.9.1.1"), 3);
+        counts.insert(subnet("10.9.2.1"), 1);
+        assert_eq!(
+            loser(&counts, subnet("10.9.7.7")),
+            Loser::Newest(subnet("172.16.0.1")),
+            "another network of 256 first"
+        );
+        counts.retain(|s, _| s.network() != subnet("172.16.0.1").network());
+        assert_eq!(
+            loser(&counts, subnet("10.9.7.7")),
+            Loser::Newest(subnet("10.9.1.1"))
+        );
+        assert_eq!(
+            loser(&counts, subnet("10.9.2.7")),
+            Loser::Newest(subnet("10.9.1.1"))
+        );
+        assert_eq!(loser(&counts, subnet("10.9.1.7")), Loser::Newcomer);
     }
 
     #[test]
@@ -556,8 +646,8 @@ mod tests {
         let err = denied.downcast_ref::<OverCap>().unwrap().to_string();
         assert_eq!(
             err,
-            "all 4 inbound places taken and 10.0.1.0/24 would be the most crowded subnet \
-             (4 connections)"
+            "all 4 inbound places taken and 10.0.1.0/24 would be the most crowded subnet, or in \
+             the most crowded network (4 connections)"
         );
         // One from a fresh /24 is let in, and the crowd's newest makes room.
         let newcomer = addr("/ip4/10.0.3.1/tcp/1");
