@@ -509,8 +509,27 @@ impl Distributor {
                 then: Some(Durable::Settlement(settlement)),
             }
         });
+        self.tell_verified(&outcome, late, reply, seconds);
+    }
+
+    /// Tells a valid proof's prover what [`AfterVerification`] says of the
+    /// scheduler's `outcome`; `late` is its `Late` verdict.
+    fn tell_verified(
+        &mut self,
+        outcome: &LrpOutcome,
+        late: Verdict,
+        reply: Option<ReplyTo>,
+        seconds: f64,
+    ) {
+        let Verdict {
+            job,
+            request,
+            prover,
+            proof_hash,
+            ..
+        } = late;
         let metrics = &self.services.metrics;
-        match AfterVerification::of(&outcome) {
+        match AfterVerification::of(outcome) {
             AfterVerification::Won => {
                 metrics.proof("valid");
                 metrics.jobs_completed.inc();
@@ -518,6 +537,7 @@ impl Distributor {
             }
             AfterVerification::Late => {
                 metrics.proof("late");
+                let now = self.core.scheduler.now();
                 self.core.scheduler.late(prover, request, now);
                 if let Some(reply) = reply {
                     self.services.outbox.answer("submission", reply, &late);
