@@ -80,7 +80,13 @@ pub(crate) fn register_zkey(
     let key = prover_core::CircomKey::from_bytes(&bytes)
         .with_context(|| format!("{} is not a usable zkey", zkey.display()))?;
     let vk = key.to_verifying_key();
-    register(Circom { key, bytes, vk }, r1cs, out, force, started)
+    let circom = Circom {
+        key,
+        bytes,
+        vk,
+        from: zkey.display().to_string(),
+    };
+    register(circom, r1cs, out, force, started)
 }
 
 /// Runs a Groth16 setup of the circom circuit `r1cs` (from `seed`, if
@@ -113,15 +119,18 @@ pub(crate) fn setup_circom(
         key: made.key,
         bytes: made.zkey,
         vk: made.verifying_key,
+        from: "the key set up from it".into(),
     };
     register(circom, r1cs, out, force, started)
 }
 
-/// A circom circuit's proving key, its bytes, and its verifying key.
+/// A circom circuit's proving key, its bytes, its verifying key, and
+/// where it came from (for errors).
 struct Circom {
     key: prover_core::CircomKey,
     bytes: Vec<u8>,
     vk: prover_core::VerifyingKey,
+    from: String,
 }
 
 /// Checks `circom` against its constraint system `r1cs` and writes the
@@ -133,11 +142,16 @@ fn register(
     force: bool,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
-    let Circom { key, bytes, vk } = circom;
+    let Circom {
+        key,
+        bytes,
+        vk,
+        from,
+    } = circom;
     let constraints = prover_core::CircomR1cs::load(r1cs)?;
     constraints
         .check_matches(&key)
-        .with_context(|| format!("{} is not the zkey's circuit", r1cs.display()))?;
+        .with_context(|| format!("{} is not the circuit of {from}", r1cs.display()))?;
     let id = key.circuit().id();
     let (zkey_path, vk_path) = node::distributor::key_paths(out, &id);
     let r1cs_path = node::distributor::r1cs_path(out, &id);
