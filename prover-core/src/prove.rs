@@ -3,19 +3,25 @@
 use ark_bn254::{Bn254, Fr, G1Projective};
 use ark_ec::pairing::Pairing;
 use ark_ec::{CurveGroup, VariableBaseMSM};
-use ark_ff::{One, Zero};
+use ark_ff::{One, UniformRand, Zero};
 use ark_groth16::Groth16;
+use ark_relations::gr1cs::{
+    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, R1CS_PREDICATE_LABEL,
+    SynthesisError, SynthesisMode,
+};
+use ark_relations::utils::matrix::Matrix;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use rand::RngCore;
 use rand::rngs::OsRng;
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use protocol::ids::ContentHash;
 
 use crate::circom::{CircomKey, CircomWitness};
-use crate::circuit::{Circuit, TransferCircuit};
+use crate::circuit::{Circuit, CircuitConfig, TransferCircuit};
 use crate::error::{Error, Result};
 use crate::keys::{KeySetup, ProvingKey, VerifierKey, VerifyingKey};
 use crate::witness::{ChunkWitness, PublicInputs, Root};
@@ -72,9 +78,80 @@ pub fn prove_with_public(pk: &ProvingKey, witness_bytes: &[u8]) -> Result<(Proof
     }
     let public = witness.execute()?;
     let circuit = TransferCircuit::with_witness(&witness, &public)?;
-    let proof =
-        Groth16::<Bn254>::create_random_proof_with_reduction(circuit, &pk.inner, &mut OsRng)?;
+    let shape = R1csShape::of(witness.config)?;
+    let assignment = assignment_of(circuit)?;
+    if assignment.len() != shape.num_variables {
+        return Err(SynthesisError::Unsatisfiable.into());
+    }
+    let (r, s) = (Fr::rand(&mut OsRng), Fr::rand(&mut OsRng));
+    let proof = Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
+        &pk.inner,
+        r,
+        s,
+        &shape.matrices,
+        shape.num_inputs,
+        shape.num_constraints,
+        &assignment,
+    )?;
     Ok((Proof(proof), public))
+}
+
+/// A transfer circuit's R1CS matrices (A, B, C), the same for every job of
+/// one shape: built once per [`CircuitConfig`] and kept, so a proof
+/// synthesizes only the witness's values. (arkworks's own prover rebuilds
+/// every linear combination and matrix for each proof, which was most of a
+/// proof's memory and much of its time.)
+struct R1csShape {
+    matrices: Vec<Matrix<Fr>>,
+    num_inputs: usize,
+    num_constraints: usize,
+    num_variables: usize,
+}
+
+impl R1csShape {
+    /// The shape of `config`'s circuit, built on first use (as the setup
+    /// builds it: blank, constraints inlined).
+    fn of(config: CircuitConfig) -> Result<Arc<Self>> {
+        static SHAPES: OnceLock<Mutex<HashMap<CircuitConfig, Arc<R1csShape>>>> = OnceLock::new();
+        let shapes = SHAPES.get_or_init(Default::default);
+        let known = shapes.lock().expect("unpoisoned").get(&config).cloned();
+        if let Some(shape) = known {
+            return Ok(shape);
+        }
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_optimization_goal(OptimizationGoal::Constraints);
+        cs.set_mode(SynthesisMode::Setup);
+        TransferCircuit::blank(config).generate_constraints(cs.clone())?;
+        cs.finalize();
+        let matrices = cs
+            .to_matrices()?
+            .remove(R1CS_PREDICATE_LABEL)
+            .ok_or(SynthesisError::Unsatisfiable)?;
+        let shape = Arc::new(Self {
+            matrices,
+            num_inputs: cs.num_instance_variables(),
+            num_constraints: cs.num_constraints(),
+            num_variables: cs.num_instance_variables() + cs.num_witness_variables(),
+        });
+        shapes
+            .lock()
+            .expect("unpoisoned")
+            .insert(config, shape.clone());
+        Ok(shape)
+    }
+}
+
+/// The full assignment (instance, then witness) of `circuit`, synthesized
+/// without building its linear combinations or matrices.
+fn assignment_of(circuit: TransferCircuit) -> Result<Vec<Fr>> {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Prove {
+        construct_matrices: false,
+        generate_lc_assignments: false,
+    });
+    circuit.generate_constraints(cs.clone())?;
+    Ok([cs.instance_assignment()?, cs.witness_assignment()?].concat())
 }
 
 /// A proof's public inputs, as field elements in the circuit's order.
