@@ -125,6 +125,11 @@ impl Courier {
             Ok(Some(record)) => record.witness,
             other => {
                 error!(target: "distributor", %job, found = ?other.map(|_| ()), "job scheduled but not readable from the store");
+                // Answered, so the prover backs off instead of waiting out
+                // its request; the hand-out lapses like any unproven one.
+                if let Recipient::Prover(reply) = to {
+                    self.outbox.refuse(reply, "busy");
+                }
                 return;
             }
         };

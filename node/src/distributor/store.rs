@@ -359,7 +359,7 @@ impl JobStore {
         let mut jobs = 0usize;
         for item in self.db.iterator_cf(self.cf(CF_JOBS), IteratorMode::Start) {
             let (key, value) = item.map_err(|e| self.db_error(e))?;
-            let old: JobRecordV2 = codec::decode(&value, MAX_RECORD)
+            let old: JobRecordV2 = codec::decode_stored(&value, MAX_RECORD)
                 .map_err(|e| self.corrupt(format!("v2 job record: {e}")))?;
             let record = JobRecord {
                 public: PublicSignals::Transfer(old.public),
@@ -404,7 +404,7 @@ impl JobStore {
         }
         let mut batch = WriteBatch::default();
         if let Some(bytes) = self.get_raw(CF_META, PINNED_KEY)? {
-            let old: PinnedV3 = codec::decode(&bytes, MAX_RECORD)
+            let old: PinnedV3 = codec::decode_stored(&bytes, MAX_RECORD)
                 .map_err(|e| self.corrupt(format!("v3 pinned settings: {e}")))?;
             let c = old.scheduler;
             let d = LrpConfig::default();
@@ -456,7 +456,7 @@ impl JobStore {
         let mut winners = 0usize;
         for item in self.db.iterator_cf(self.cf(CF_JOBS), IteratorMode::Start) {
             let (key, value) = item.map_err(|e| self.db_error(e))?;
-            let record: JobRecord = codec::decode(&value, MAX_RECORD)
+            let record: JobRecord = codec::decode_stored(&value, MAX_RECORD)
                 .map_err(|e| self.corrupt(format!("v4 job record: {e}")))?;
             if let Some(done) = &record.done {
                 let winner = WinnerRecord::of(done);
@@ -481,13 +481,13 @@ impl JobStore {
         // format 6), the oldest is written last and keeps it.
         for item in self.db.iterator_cf(self.cf(CF_JOBS), IteratorMode::End) {
             let (key, value) = item.map_err(|e| self.db_error(e))?;
-            let record: JobRecord = codec::decode(&value, MAX_RECORD)
+            let record: JobRecord = codec::decode_stored(&value, MAX_RECORD)
                 .map_err(|e| self.corrupt(format!("v5 job record: {e}")))?;
             batch.put_cf(self.cf(CF_STATEMENTS), statement_of(&record.public).0, key);
             jobs += 1;
         }
         if let Some(bytes) = self.get_raw(CF_META, PINNED_KEY)? {
-            let old: PinnedV5 = codec::decode(&bytes, MAX_RECORD)
+            let old: PinnedV5 = codec::decode_stored(&bytes, MAX_RECORD)
                 .map_err(|e| self.corrupt(format!("v5 pinned settings: {e}")))?;
             let pinned = Pinned {
                 scheduler: old.scheduler.into(),
@@ -508,7 +508,7 @@ impl JobStore {
     fn migrate_v6(&self) -> Result<()> {
         let mut batch = WriteBatch::default();
         if let Some(bytes) = self.get_raw(CF_META, PINNED_KEY)? {
-            let old: PinnedV6 = codec::decode(&bytes, MAX_RECORD)
+            let old: PinnedV6 = codec::decode_stored(&bytes, MAX_RECORD)
                 .map_err(|e| self.corrupt(format!("v6 pinned settings: {e}")))?;
             let pinned = Pinned {
                 scheduler: old.scheduler.into(),
@@ -559,7 +559,7 @@ impl JobStore {
     ) -> Result<Option<T>> {
         match self.get_raw(cf, key)? {
             None => Ok(None),
-            Some(bytes) => codec::decode(&bytes, MAX_RECORD)
+            Some(bytes) => codec::decode_stored(&bytes, MAX_RECORD)
                 .map(Some)
                 .map_err(|e| self.corrupt(format!("{}: {e}", what()))),
         }
@@ -771,7 +771,7 @@ impl JobStore {
         let mode = IteratorMode::From(&start, Direction::Forward);
         for item in self.db.iterator_cf(self.cf(CF_EVENTS), mode) {
             let (key, value) = item.map_err(|e| self.db_error(e))?;
-            let event = codec::decode(&value, MAX_RECORD)
+            let event = codec::decode_stored(&value, MAX_RECORD)
                 .map_err(|e| self.corrupt(format!("event {}: {e}", protocol::hex::encode(&key))))?;
             out.push(event);
         }
@@ -804,7 +804,7 @@ impl JobStore {
             if !key.starts_with(&prefix) {
                 break;
             }
-            let record = codec::decode(&value, MAX_RECORD)
+            let record = codec::decode_stored(&value, MAX_RECORD)
                 .map_err(|e| self.corrupt(format!("a job of batch {batch}: {e}")))?;
             out.push(record);
         }
@@ -826,7 +826,7 @@ impl JobStore {
         {
             let (_, value) = item.map_err(|e| self.db_error(e))?;
             out.push(
-                codec::decode(&value, MAX_RECORD)
+                codec::decode_stored(&value, MAX_RECORD)
                     .map_err(|e| self.corrupt(format!("a batch record: {e}")))?,
             );
         }
@@ -843,7 +843,7 @@ impl JobStore {
         {
             let (_, value) = item.map_err(|e| self.db_error(e))?;
             out.push(
-                codec::decode(&value, MAX_RECORD)
+                codec::decode_stored(&value, MAX_RECORD)
                     .map_err(|e| self.corrupt(format!("a batch record: {e}")))?,
             );
         }
@@ -1150,6 +1150,41 @@ mod tests {
         scheduler.close_journal();
         drop(scheduler);
         thread.join();
+    }
+
+    /// A job record is read back with the store's own ceiling, not the
+    /// network's 8 MiB one: a circom job of a million wires holds a 33 MB
+    /// witness (a 2^20-constraint SHA-256 was handed out as "not readable
+    /// from the store" before).
+    #[test]
+    fn a_job_whose_witness_is_past_the_network_decode_limit_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = BatchId(1);
+        let big = JobRecord {
+            witness: vec![7; protocol::codec::MAX_DECODE_BYTES + (1 << 20)],
+            ..job(1)
+        };
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            let record = BatchRecord {
+                id: b,
+                old_root: root(1),
+                new_root: root(1),
+                jobs: 1,
+                txs: 1,
+                created: Timestamp(5),
+                proven: None,
+            };
+            let new_batch = Change::NewBatch {
+                record,
+                jobs: vec![big.clone()],
+                state_after: None,
+            };
+            store.commit(&[new_batch], true).unwrap();
+            assert_eq!(store.job(JobId::new(b, 0)).unwrap().as_ref(), Some(&big));
+        }
+        let store = JobStore::open(dir.path()).unwrap();
+        assert_eq!(store.job(JobId::new(b, 0)).unwrap(), Some(big));
     }
 
     #[test]
