@@ -51,6 +51,8 @@ fn constraints(config: CircuitConfig, job: &JobWitness) -> usize {
     cs.num_constraints()
 }
 
+/// Long because it is one report: setup, a proof, verification and batch
+/// verification, each timed and printed as a table row in turn.
 fn prove_mode() {
     let config = CircuitConfig::new(arg(2, 20) as u32, arg(3, 8) as u32).unwrap();
     let threads = arg(4, 1) as usize;

@@ -113,10 +113,14 @@ impl R1csShape {
     /// builds it: blank, constraints inlined).
     fn of(config: CircuitConfig) -> Result<Arc<Self>> {
         static SHAPES: OnceLock<Mutex<HashMap<CircuitConfig, Arc<R1csShape>>>> = OnceLock::new();
-        let shapes = SHAPES.get_or_init(Default::default);
-        let known = shapes.lock().expect("unpoisoned").get(&config).cloned();
-        if let Some(shape) = known {
-            return Ok(shape);
+        // Held while building: workers starting together build it once,
+        // not once each (the build is the prover's peak of memory).
+        let mut shapes = SHAPES
+            .get_or_init(Default::default)
+            .lock()
+            .expect("unpoisoned");
+        if let Some(shape) = shapes.get(&config) {
+            return Ok(shape.clone());
         }
         let cs = ConstraintSystem::<Fr>::new_ref();
         cs.set_optimization_goal(OptimizationGoal::Constraints);
@@ -133,10 +137,7 @@ impl R1csShape {
             num_constraints: cs.num_constraints(),
             num_variables: cs.num_instance_variables() + cs.num_witness_variables(),
         });
-        shapes
-            .lock()
-            .expect("unpoisoned")
-            .insert(config, shape.clone());
+        shapes.insert(config, shape.clone());
         Ok(shape)
     }
 }

@@ -369,13 +369,13 @@ fn worker_panicked(shared: &Shared, e: tokio::task::JoinError) {
     t.last_error = Some(what);
 }
 
-/// Fetches owed receipts every [`RECEIPT_POLL`] until the prover stops.
 /// Releases the jobs this prover held when it last stopped
 /// ([`holding::Holding`]).
 async fn give_back_leftovers(shared: Arc<Shared>) {
     shared.holding.give_back_leftovers(&shared.client).await
 }
 
+/// Fetches owed receipts every [`RECEIPT_POLL`] until the prover stops.
 fn spawn_receipt_fetcher(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
     let mut stop = shared.stop.clone();
     tokio::spawn(async move {
