@@ -860,3 +860,126 @@ async fn fresh_requests_are_admitted_after_the_log_ran_ahead_of_the_wall_clock()
     assert!(accepted(&h.verdict(reply).await));
     h.stop().await.unwrap();
 }
+
+/// Runs `work` on the distributor's runtime and waits for it on a thread of
+/// the blocking pool, so a paused clock stands still meanwhile.
+async fn on_distributor<T: Send + 'static>(
+    runtime: &tokio::runtime::Handle,
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let runtime = runtime.clone();
+    tokio::task::spawn_blocking(move || runtime.block_on(work))
+        .await
+        .expect("the distributor's work does not panic")
+}
+
+/// The distributor's status, typed.
+fn typed_status(h: &Harness) -> node::status_doc::DistributorStatus {
+    serde_json::from_value((*h.status.read()).clone()).expect("a distributor status")
+}
+
+/// Waits (polling on the provers' clock, with a deadline on the wall
+/// clock) until the distributor's status satisfies `ready`.
+async fn provers_until(
+    h: &Harness,
+    what: &str,
+    ready: impl Fn(&node::status_doc::DistributorStatus) -> bool,
+) -> node::status_doc::DistributorStatus {
+    let deadline = std::time::Instant::now() + 4 * harness::DEADLINE;
+    loop {
+        let status = typed_status(h);
+        if ready(&status) {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited for {what}: {status:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Two real provers (`harness::prover`: workers, key download, receipts)
+/// ride out a distributor down for five minutes of their clock: every call
+/// fails as a call to a peer that is gone does, neither prover quits (an
+/// unreachable distributor is back-pressure, not a failure), and once the
+/// distributor is back both work again and every job is paid once. The
+/// provers run on a paused clock, so the five minutes take a moment.
+/// (It was a process test in network.rs, five minutes of wall time; a
+/// restarted distributor found again over libp2p is
+/// `a_distributor_killed_mid_batch_resumes_and_pays_no_job_twice` there.)
+#[test]
+fn provers_ride_out_a_five_minute_distributor_outage() {
+    use harness::prover::{Reach, start as start_prover};
+    use std::time::Duration;
+
+    const OUTAGE: Duration = Duration::from_secs(300);
+    let distributor = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let clock = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let rt = distributor.handle().clone();
+    let h = distributor.block_on(Harness::start());
+    let reach = Reach::default();
+    reach.open(h.door());
+    let h = clock.block_on(async move {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let provers =
+            [1, 2].map(|seed| start_prover(prover(seed), h.public(), &reach, stopped.clone()));
+        let keys = provers.each_ref().map(|p| p.public.to_hex());
+        let accepted = |status: &node::status_doc::DistributorStatus, i: usize| {
+            status
+                .provers
+                .iter()
+                .find(|row| row.public_key == keys[i])
+                .map_or(0, |row| row.accepted)
+        };
+        let h = on_distributor(&rt, async move {
+            with_batch(&h, 4).await;
+            h
+        })
+        .await;
+        let first = provers_until(&h, "the first batch proven", |s| s.batches.proven == 1).await;
+        let before = [accepted(&first, 0), accepted(&first, 1)];
+
+        reach.cut();
+        let mut h = on_distributor(&rt, async move {
+            let mut h = h;
+            h.stop().await.unwrap();
+            h
+        })
+        .await;
+        let down = tokio::time::Instant::now();
+        while down.elapsed() < OUTAGE {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            for p in &provers {
+                assert!(!p.task.is_finished(), "{} quit during the outage", p.public);
+            }
+        }
+        h = on_distributor(&rt, h.restart()).await;
+        reach.open(h.door());
+        let h = on_distributor(&rt, async move {
+            with_batch(&h, 4).await;
+            h
+        })
+        .await;
+        let after = provers_until(&h, "the second batch proven, both provers working", |s| {
+            s.batches.proven == 2 && (0..2).all(|i| accepted(s, i) > before[i])
+        })
+        .await;
+        assert_eq!(accepted(&after, 0) + accepted(&after, 1), 8, "{after:#?}");
+        stop.send(true).unwrap();
+        for p in provers {
+            p.task.await.unwrap().unwrap();
+        }
+        h
+    });
+    let mut h = h;
+    distributor.block_on(async move { h.stop().await.unwrap() });
+}

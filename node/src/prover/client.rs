@@ -1,6 +1,8 @@
 //! The prover's client of its distributor: signed requests out, answers
 //! checked against the one key the prover trusts.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use protocol::{PublicKey, SecretKey, Timestamp};
 use super::keys::ChunkSource;
 use super::witness::WitnessSource;
 use crate::metrics::Metrics;
-use crate::network::{NetError, NetworkHandle, peer_id_of};
+use crate::network::{NetError, NetworkHandle, ReplyTo, peer_id_of};
 
 /// How long a key or witness chunk, or a release, is asked for while the
 /// distributor pushes back.
@@ -44,12 +46,41 @@ impl std::fmt::Display for CallError {
     }
 }
 
+/// What a [`Link`] call returns.
+pub type LinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, NetError>> + Send + 'a>>;
+
+/// The prover's way to its distributor, as plain calls: the libp2p network
+/// in the node ([`NetworkHandle`]); in the in-process tests, channels to a
+/// distributor in the same process. No transport type crosses it.
+pub trait Link: Send + Sync + 'static {
+    /// Sends request `bytes` to the node with key `to`; its answer.
+    fn request(&self, to: PublicKey, bytes: Vec<u8>) -> LinkFuture<'_, Vec<u8>>;
+    /// Finds and connects to the node with key `to`.
+    fn locate(&self, to: PublicKey) -> LinkFuture<'_, ()>;
+    /// Answers an inbound request. Never waits.
+    fn respond(&self, reply: ReplyTo, bytes: Vec<u8>);
+}
+
+impl Link for NetworkHandle {
+    fn request(&self, to: PublicKey, bytes: Vec<u8>) -> LinkFuture<'_, Vec<u8>> {
+        Box::pin(NetworkHandle::request(self, peer_id_of(&to), bytes))
+    }
+
+    fn locate(&self, to: PublicKey) -> LinkFuture<'_, ()> {
+        Box::pin(NetworkHandle::locate(self, peer_id_of(&to)))
+    }
+
+    fn respond(&self, reply: ReplyTo, bytes: Vec<u8>) {
+        NetworkHandle::respond(self, reply, bytes)
+    }
+}
+
 /// One identity's line to the distributor.
 pub struct Client {
     secret: SecretKey,
     distributor: PublicKey,
     distributor_peer: PeerId,
-    net: NetworkHandle,
+    link: Arc<dyn Link>,
     /// How fresh an answer must be. Answers are not checked for replays:
     /// each arrives on this prover's own request stream (authenticated and
     /// encrypted by the transport, matched to its request), so only the
@@ -65,14 +96,14 @@ impl Client {
     pub fn new(
         secret: SecretKey,
         distributor: PublicKey,
-        net: NetworkHandle,
+        link: Arc<dyn Link>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             secret,
             distributor_peer: peer_id_of(&distributor),
             distributor,
-            net,
+            link,
             freshness: Freshness::default(),
             metrics,
         }
@@ -100,12 +131,12 @@ impl Client {
 
     /// Finds and connects to the distributor.
     pub async fn locate(&self) -> Result<(), NetError> {
-        self.net.locate(self.distributor_peer).await
+        self.link.locate(self.distributor).await
     }
 
     /// Answers an inbound request (provers serve none: a refusal).
-    pub fn respond<M: Message>(&self, reply: crate::network::ReplyTo, message: &M) {
-        self.net.respond(reply, self.seal(message));
+    pub fn respond<M: Message>(&self, reply: ReplyTo, message: &M) {
+        self.link.respond(reply, self.seal(message));
     }
 
     /// Seals `message` with this identity's key.
@@ -145,8 +176,8 @@ impl Client {
     /// [`Client::call`] with an envelope sealed already.
     pub async fn call_raw(&self, bytes: Vec<u8>) -> Result<AnyMessage, CallError> {
         let answer = self
-            .net
-            .request(self.distributor_peer, bytes)
+            .link
+            .request(self.distributor, bytes)
             .await
             .map_err(|e| CallError::Network(e.to_string()))?;
         let signed =

@@ -54,7 +54,7 @@ use crate::api::ApiRequest;
 use crate::config::ProverSection;
 use crate::distributor::status::StatusBoard;
 use crate::metrics::Metrics;
-use crate::network::{NetworkEvent, NetworkHandle};
+use crate::network::NetworkEvent;
 use crate::node_info::NodeInfo;
 
 pub use self::receipts::{Audit, audit as audit_receipts, check as check_receipt, receipt_path};
@@ -211,13 +211,13 @@ impl Prover {
         distributor: PublicKey,
         secret: SecretKey,
         data_dir: &Path,
-        net: NetworkHandle,
+        link: impl client::Link,
         metrics: Arc<Metrics>,
         resources: Resources,
         stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
         let payout = payout::binding(&secret, &settings.payout_address, data_dir)?;
-        let client = Arc::new(Client::new(secret, distributor, net, metrics));
+        let client = Arc::new(Client::new(secret, distributor, Arc::new(link), metrics));
         let receipts_dir = data_dir.join("receipts");
         let mut tally = Tally::default();
         tally.kept_proof = anchoring::kept(data_dir, anchoring::BALANCE_PROOF_FILE, &distributor);

@@ -5,11 +5,14 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod prover;
+
 // One copy of the helper the prover-core tests use.
 #[path = "../../../prover-core/tests/common/built_once.rs"]
 mod built_once;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -29,7 +32,7 @@ use prover_core::AnyProvingKey;
 use serde_json::Value;
 
 use built_once::built_once;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// The circuit the harness proves: Merkle depth 4, one transfer per job.
 pub const CIRCUIT: &str = "transfer-d4-k1";
@@ -98,6 +101,86 @@ struct Sent {
     published: Vec<Vec<u8>>,
 }
 
+/// The way into a running distributor and back, cheap to clone: what
+/// [`Harness::send_bytes`] sends through, and what an in-process prover's
+/// link ([`prover::DistributorLink`]) holds.
+#[derive(Clone)]
+pub struct Door {
+    proofs: mpsc::Sender<Inbound>,
+    requests: mpsc::Sender<Inbound>,
+    sent: Arc<Mutex<Sent>>,
+    next_reply: Arc<AtomicU64>,
+    /// What the distributor gossips, as it gossips it.
+    gossip: broadcast::Sender<Vec<u8>>,
+}
+
+impl Door {
+    /// A request of `bytes` from the peer with key `sender`, and the lane
+    /// its kind goes down (proof submissions have their own).
+    fn request(
+        &self,
+        sender: Option<PublicKey>,
+        bytes: Vec<u8>,
+    ) -> (&mpsc::Sender<Inbound>, Inbound, ReplyTo) {
+        let reply = ReplyTo {
+            id: self.next_reply.fetch_add(1, Ordering::Relaxed),
+            received: Instant::now(),
+        };
+        let proof = envelope::peek_kind(&bytes) == Ok(protocol::messages::Kind::ProofSubmission);
+        let lane = if proof { &self.proofs } else { &self.requests };
+        let request = Inbound::Request(Request {
+            sender,
+            from: None,
+            bytes,
+            reply,
+        });
+        (lane, request, reply)
+    }
+
+    /// Sends request `bytes` from `sender`; the reply id to wait on, or
+    /// `None` once the distributor has stopped.
+    pub async fn send(&self, sender: Option<PublicKey>, bytes: Vec<u8>) -> Option<ReplyTo> {
+        let (lane, request, reply) = self.request(sender, bytes);
+        lane.send(request).await.ok().map(|()| reply)
+    }
+
+    /// Sends request `bytes` from `sender` and blocks the thread until the
+    /// answer comes, for up to [`DEADLINE`]; `None` when the distributor
+    /// stopped (or never answered), as a peer gone away.
+    pub fn exchange_blocking(&self, sender: PublicKey, bytes: Vec<u8>) -> Option<Vec<u8>> {
+        let (lane, request, reply) = self.request(Some(sender), bytes);
+        lane.blocking_send(request).ok()?;
+        let deadline = Instant::now() + DEADLINE;
+        while Instant::now() < deadline && !self.is_closed() {
+            if let Some(answer) = self.reply(reply) {
+                return Some(answer);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+
+    /// The answer to `reply`, if it was sent.
+    pub fn reply(&self, reply: ReplyTo) -> Option<Vec<u8>> {
+        let sent = self.sent.lock().unwrap();
+        sent.replies
+            .iter()
+            .find(|(to, _)| *to == reply)
+            .map(|(_, bytes)| bytes.clone())
+    }
+
+    /// What the distributor gossips from now on; closed once it stopped
+    /// and every door to it is gone.
+    pub fn gossip(&self) -> broadcast::Receiver<Vec<u8>> {
+        self.gossip.subscribe()
+    }
+
+    /// Whether the distributor behind it has stopped.
+    pub fn is_closed(&self) -> bool {
+        self.requests.is_closed()
+    }
+}
+
 /// A running in-process distributor.
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -105,13 +188,10 @@ pub struct Harness {
     pub secret: SecretKey,
     pub metrics: Arc<Metrics>,
     pub status: StatusBoard,
-    proofs: mpsc::Sender<Inbound>,
-    requests: mpsc::Sender<Inbound>,
+    door: Door,
     api: mpsc::Sender<ApiRequest>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    sent: Arc<Mutex<Sent>>,
-    next_reply: u64,
 }
 
 impl Harness {
@@ -134,14 +214,18 @@ impl Harness {
         let metrics = Arc::new(Metrics::new());
         let status = StatusBoard::default();
         let sent = Arc::new(Mutex::new(Sent::default()));
+        let (gossip, _) = broadcast::channel(64);
         let edge = {
-            let sent = sent.clone();
+            let (sent, gossip) = (sent.clone(), gossip.clone());
             Edge {
                 transmit: Arc::new(move |outgoing| {
                     let mut sent = sent.lock().unwrap();
                     match outgoing {
                         Outgoing::Reply { to, bytes } => sent.replies.push((to, bytes)),
-                        Outgoing::Publish(bytes) => sent.published.push(bytes),
+                        Outgoing::Publish(bytes) => {
+                            let _ = gossip.send(bytes.clone());
+                            sent.published.push(bytes)
+                        }
                     }
                 }),
                 stats: Arc::new(node::network::NetStats::default),
@@ -175,14 +259,22 @@ impl Harness {
             secret,
             metrics,
             status,
-            proofs: proofs_tx,
-            requests: requests_tx,
+            door: Door {
+                proofs: proofs_tx,
+                requests: requests_tx,
+                sent,
+                next_reply: Arc::new(AtomicU64::new(0)),
+                gossip,
+            },
             api: api_tx,
             stop,
             task: Some(task),
-            sent,
-            next_reply: 0,
         })
+    }
+
+    /// The way in, for a prover's link.
+    pub fn door(&self) -> Door {
+        self.door.clone()
     }
 
     /// The distributor's public key.
@@ -193,22 +285,10 @@ impl Harness {
     /// Sends raw request bytes as if from the peer with key `sender`;
     /// returns the reply id to wait on.
     pub async fn send_bytes(&mut self, sender: Option<PublicKey>, bytes: Vec<u8>) -> ReplyTo {
-        let reply = ReplyTo {
-            id: self.next_reply,
-            received: Instant::now(),
-        };
-        self.next_reply += 1;
-        let proof = envelope::peek_kind(&bytes) == Ok(protocol::messages::Kind::ProofSubmission);
-        let lane = if proof { &self.proofs } else { &self.requests };
-        lane.send(Inbound::Request(Request {
-            sender,
-            from: None,
-            bytes,
-            reply,
-        }))
-        .await
-        .expect("the distributor is running");
-        reply
+        self.door
+            .send(sender, bytes)
+            .await
+            .expect("the distributor is running")
     }
 
     /// Sends `message` signed by `key`, from `key`'s own peer.
@@ -221,11 +301,7 @@ impl Harness {
     pub async fn answer(&self, reply: ReplyTo) -> AnyMessage {
         let bytes = self
             .wait_for(&format!("an answer to request {}", reply.id), || {
-                let sent = self.sent.lock().unwrap();
-                sent.replies
-                    .iter()
-                    .find(|(to, _)| *to == reply)
-                    .map(|(_, bytes)| bytes.clone())
+                self.door.reply(reply)
             })
             .await;
         let signed = envelope::open_any(&bytes, Timestamp::now(), Freshness::default())
@@ -236,7 +312,7 @@ impl Harness {
 
     /// How many answers `reply` got so far (each request gets at most one).
     pub fn answers_to(&self, reply: ReplyTo) -> usize {
-        let sent = self.sent.lock().unwrap();
+        let sent = self.door.sent.lock().unwrap();
         sent.replies.iter().filter(|(to, _)| *to == reply).count()
     }
 
@@ -338,7 +414,7 @@ impl Harness {
 
     /// Messages gossiped so far, opened.
     pub fn published(&self) -> Vec<AnyMessage> {
-        let sent = self.sent.lock().unwrap();
+        let sent = self.door.sent.lock().unwrap();
         sent.published
             .iter()
             .map(|b| {
@@ -381,15 +457,18 @@ impl Harness {
             .expect("the run loop did not panic")
     }
 
-    /// Stops the distributor and opens it again on the same data dir.
+    /// Stops the distributor (if it still runs) and opens it again on the
+    /// same data dir.
     pub async fn restart(self) -> Self {
         self.restart_with(|_| {}).await
     }
 
-    /// Stops the distributor and opens it again on the same data dir with
-    /// `tune`d settings.
+    /// Stops the distributor (if it still runs) and opens it again on the
+    /// same data dir with `tune`d settings.
     pub async fn restart_with(mut self, tune: impl FnOnce(&mut Config)) -> Self {
-        self.stop().await.unwrap();
+        if self.task.is_some() {
+            self.stop().await.unwrap();
+        }
         let Self {
             dir, mut config, ..
         } = self;

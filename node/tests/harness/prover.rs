@@ -1,0 +1,167 @@
+//! Provers in-process: the real prover role (`node::prover::Prover`: its
+//! workers, its key download, its receipts) against a harness distributor,
+//! its link to it a pair of channels instead of libp2p.
+//!
+//! A request blocks a thread of the runtime's blocking pool until its
+//! answer comes, so on a paused clock (`start_paused`) the provers' time
+//! stands still while the distributor works, and runs ahead only while
+//! every prover waits on a timer of its own: a backoff, a retry. A
+//! distributor down for five minutes of the provers' time is then over in
+//! a moment.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use node::config::Config;
+use node::metrics::Metrics;
+use node::network::{NetError, NetworkEvent, ReplyTo, peer_id_of};
+use node::prover::client::{Link, LinkFuture};
+use node::prover::{Prover, Resources, Shared};
+use protocol::envelope::{self, Freshness};
+use protocol::{PublicKey, SecretKey, Timestamp};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::Door;
+
+/// Whether the in-process distributor can be reached: shared by its
+/// provers' links, opened on a running distributor's [`Door`] and cut
+/// while it is down.
+#[derive(Clone, Default)]
+pub struct Reach(Arc<Mutex<Option<Door>>>);
+
+impl Reach {
+    /// The distributor behind `door` can be reached.
+    pub fn open(&self, door: Door) {
+        *self.0.lock().unwrap() = Some(door);
+    }
+
+    /// The distributor cannot be reached: every call fails as a call to a
+    /// peer that is gone does.
+    pub fn cut(&self) {
+        *self.0.lock().unwrap() = None;
+    }
+
+    fn door(&self) -> Option<Door> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// One prover identity's link to the in-process distributor.
+pub struct DistributorLink {
+    me: PublicKey,
+    reach: Reach,
+}
+
+fn unreachable(to: &PublicKey) -> NetError {
+    NetError::Unreachable {
+        peer: peer_id_of(to),
+        reason: "the distributor is down".into(),
+    }
+}
+
+impl Link for DistributorLink {
+    fn request(&self, to: PublicKey, bytes: Vec<u8>) -> LinkFuture<'_, Vec<u8>> {
+        let (me, door) = (self.me, self.reach.door());
+        Box::pin(async move {
+            let door = door.ok_or_else(|| unreachable(&to))?;
+            tokio::task::spawn_blocking(move || door.exchange_blocking(me, bytes))
+                .await
+                .expect("the exchange does not panic")
+                .ok_or_else(|| unreachable(&to))
+        })
+    }
+
+    fn locate(&self, to: PublicKey) -> LinkFuture<'_, ()> {
+        let up = self.reach.door().is_some_and(|door| !door.is_closed());
+        Box::pin(async move { if up { Ok(()) } else { Err(unreachable(&to)) } })
+    }
+
+    /// Nothing sends these provers a request to answer.
+    fn respond(&self, _: ReplyTo, _: Vec<u8>) {}
+}
+
+/// A prover running in-process.
+pub struct RunningProver {
+    pub public: PublicKey,
+    pub shared: Arc<Shared>,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+    /// Its API requests: none ever come.
+    _api: mpsc::Sender<node::api::ApiRequest>,
+}
+
+/// Starts prover `secret` (one job at a time, one proving thread) for the
+/// distributor with key `distributor`, through `reach`; it stops when
+/// `stop` fires.
+pub fn start(
+    secret: SecretKey,
+    distributor: PublicKey,
+    reach: &Reach,
+    stop: watch::Receiver<bool>,
+) -> RunningProver {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Config::default().prover;
+    settings.jobs = 1;
+    settings.threads = 1;
+    let public = secret.public();
+    let link = DistributorLink {
+        me: public,
+        reach: reach.clone(),
+    };
+    let resources = Resources::local(&settings, dir.path()).unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let prover = Prover::new(
+        settings,
+        distributor,
+        secret,
+        dir.path(),
+        link,
+        metrics,
+        resources,
+        stop,
+    )
+    .unwrap();
+    let shared = prover.shared();
+    let (events_tx, events) = mpsc::channel(64);
+    let (api_tx, api) = mpsc::channel(1);
+    tokio::spawn(forward_gossip(reach.clone(), distributor, events_tx));
+    let task = tokio::spawn(prover.run(events, api, None));
+    RunningProver {
+        public,
+        shared,
+        task,
+        _dir: dir,
+        _api: api_tx,
+    }
+}
+
+/// Hands the prover what the distributor gossips (announcements wake its
+/// idle workers, as they do over the network), checked to be the
+/// distributor's as the network checks it; ends when the prover has.
+async fn forward_gossip(reach: Reach, distributor: PublicKey, events: mpsc::Sender<NetworkEvent>) {
+    loop {
+        let Some(mut gossip) = reach.door().map(|door| door.gossip()) else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        loop {
+            match gossip.recv().await {
+                Ok(bytes) => {
+                    let signed = envelope::open_any(&bytes, Timestamp::now(), Freshness::default())
+                        .expect("the distributor's gossip opens");
+                    assert_eq!(signed.signer(), distributor, "gossip from the distributor");
+                    if events
+                        .send(NetworkEvent::Gossip(signed.body))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                // That distributor stopped: wait for the next one.
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+}
