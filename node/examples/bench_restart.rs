@@ -6,7 +6,9 @@
 //!
 //! Then restart time against state size: the rollup state of 10,000, 50,000
 //! and 200,000 accounts (depth-18 circuit) decoded and its Merkle tree
-//! rebuilt, as the distributor does at start, as a ratio to the smallest.
+//! rebuilt, as the distributor does at start, as a ratio to the smallest;
+//! and the same state saved as version 1 (no root, so every key's subgroup
+//! is checked), in the same run.
 //!
 //! Usage: bench_restart [EVENTS]
 
@@ -149,24 +151,32 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!();
-    println!("| rollup state | saved size | restore (decode + tree) | ratio to 10,000 accounts |");
-    println!("|---:|---:|---:|---:|");
+    println!(
+        "| rollup state | saved size | restore (decode + tree) | ratio to 10,000 accounts | \
+         restore of version 1 (every key's subgroup checked) | version 2 against 1 |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
     let config = prover_core::CircuitConfig::new(18, 1)?;
     let mut baseline = None;
     for accounts in [10_000u32, 50_000, 200_000] {
         eprintln!("building a {accounts}-account state ...");
-        let bytes = prover_core::TxGenerator::new(1, accounts)
-            .genesis(config, 1_000_000)?
-            .to_bytes();
-        let started = Instant::now();
-        let restored = prover_core::Rollup::from_bytes(&bytes)?;
-        let seconds = started.elapsed().as_secs_f64();
-        assert_eq!(restored.to_bytes(), bytes);
+        let state = prover_core::TxGenerator::new(1, accounts).genesis(config, 1_000_000)?;
+        let bytes = state.to_bytes();
+        let restore = |bytes: &[u8]| -> anyhow::Result<f64> {
+            let started = Instant::now();
+            let restored = prover_core::Rollup::from_bytes(bytes)?;
+            let seconds = started.elapsed().as_secs_f64();
+            assert_eq!(restored.to_bytes(), state.to_bytes());
+            Ok(seconds)
+        };
+        let seconds = restore(&bytes)?;
+        let v1 = restore(&state.to_v1_bytes())?;
         let base = *baseline.get_or_insert(seconds);
         println!(
-            "| {accounts} accounts | {:.1} MB | {seconds:.2} s | {:.1} |",
+            "| {accounts} accounts | {:.1} MB | {seconds:.2} s | {:.1} | {v1:.2} s | {:.2} |",
             bytes.len() as f64 / 1e6,
-            seconds / base
+            seconds / base,
+            seconds / v1
         );
     }
     Ok(())

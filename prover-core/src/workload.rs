@@ -53,11 +53,25 @@ impl TryFrom<AccountWire> for Account {
     fn try_from(w: AccountWire) -> Result<Self, String> {
         let pubkey = EddsaPublicKey::from_bytes(&w.pubkey)
             .ok_or_else(|| "account key is not a valid subgroup point".to_string())?;
-        Ok(Self {
+        Ok(w.with_key(pubkey))
+    }
+}
+
+impl AccountWire {
+    /// The account, its key parsed as one this node checked when it took
+    /// it in ([`EddsaPublicKey::from_checked_bytes`]).
+    pub(crate) fn into_checked(self) -> Result<Account, String> {
+        let pubkey = EddsaPublicKey::from_checked_bytes(&self.pubkey)
+            .ok_or_else(|| "account key is not a curve point".to_string())?;
+        Ok(self.with_key(pubkey))
+    }
+
+    fn with_key(&self, pubkey: EddsaPublicKey) -> Account {
+        Account {
             pubkey,
-            balance: w.balance,
-            nonce: w.nonce,
-        })
+            balance: self.balance,
+            nonce: self.nonce,
+        }
     }
 }
 

@@ -324,10 +324,32 @@ fn state_round_trips_through_bytes() {
     let (mut generator, mut state) = small_state(11, 12, 500);
     let txs = generator.batch(&state, 6);
     state.apply_batch(&txs).unwrap();
-    let restored = Rollup::from_bytes(&state.to_bytes()).unwrap();
+    let bytes = state.to_bytes();
+    let restored = Rollup::from_bytes(&bytes).unwrap();
     assert_eq!(restored.root(), state.root());
     assert_eq!(restored.num_accounts(), 12);
-    assert!(Rollup::from_bytes(&state.to_bytes()[..40]).is_err());
+    assert!(Rollup::from_bytes(&bytes[..40]).is_err());
+    // Any changed byte that still decodes (here the last account's nonce)
+    // no longer hashes to the saved root.
+    let mut changed = bytes.clone();
+    *changed.last_mut().unwrap() ^= 1;
+    match Rollup::from_bytes(&changed) {
+        Err(Error::StateBytes(reason)) => assert!(
+            reason.contains(&format!("not to the saved root {}", state.root())),
+            "{reason}"
+        ),
+        other => panic!("expected a root mismatch, got {other:?}"),
+    }
+    // A version-1 state (no root: every key checked) still restores, and
+    // is saved again as version 2.
+    let v1 = state.to_v1_bytes();
+    assert_eq!(v1.len(), bytes.len() - 32);
+    let migrated = Rollup::from_bytes(&v1).unwrap();
+    assert_eq!(migrated.root(), state.root());
+    assert_eq!(migrated.to_bytes(), bytes);
+    assert!(
+        matches!(Rollup::from_bytes(&[3]), Err(Error::StateBytes(r)) if r.contains("version 3"))
+    );
 }
 
 #[test]
