@@ -878,14 +878,15 @@ fn typed_status(h: &Harness) -> node::status_doc::DistributorStatus {
     serde_json::from_value((*h.status.read()).clone()).expect("a distributor status")
 }
 
-/// Waits (polling on the provers' clock, with a deadline on the wall
-/// clock) until the distributor's status satisfies `ready`.
+/// Waits (polling on the provers' clock, with a deadline of three minutes
+/// on the wall clock, as the process tests wait) until the distributor's
+/// status satisfies `ready`.
 async fn provers_until(
     h: &Harness,
     what: &str,
     ready: impl Fn(&node::status_doc::DistributorStatus) -> bool,
 ) -> node::status_doc::DistributorStatus {
-    let deadline = std::time::Instant::now() + 4 * harness::DEADLINE;
+    let deadline = std::time::Instant::now() + 6 * harness::DEADLINE;
     loop {
         let status = typed_status(h);
         if ready(&status) {
@@ -982,4 +983,72 @@ fn provers_ride_out_a_five_minute_distributor_outage() {
     });
     let mut h = h;
     distributor.block_on(async move { h.stop().await.unwrap() });
+}
+
+/// 24 identities that claim jobs every 50 ms and never prove, against one
+/// honest prover (the real prover role, `harness::prover`) as new as they
+/// are: an 8-job batch is proven (a batch the sitters stalled never would
+/// be, within the wait's deadline), and the sitters, who did get jobs, earn
+/// nothing. How long it took is printed, a figure and not a bound (the
+/// scheduler's own bound, a batch within 5 s of simulated time, is
+/// `a_crowd_of_sitters_cannot_stall_a_batch`). It was a process test in
+/// network.rs, the sitters 24 libp2p swarms: a core's worth of CPU for a
+/// minute, to send what the admission rules see the same way here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_and_sit_identities_neither_stall_a_batch_nor_earn() {
+    use harness::prover::{DistributorLink, Reach, start as start_prover};
+    use node::prover::client::Link;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    const SITTERS: u8 = 24;
+    let mut h = Harness::start_with(|c| c.distributor.batch_txs = 8).await;
+    let reach = Reach::default();
+    reach.open(h.door());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let handed = Arc::new(AtomicU64::new(0));
+    let sitters: Vec<_> = (0..SITTERS)
+        .map(|i| {
+            let secret = prover(100 + i);
+            let link = DistributorLink::new(secret.public(), &reach);
+            let (distributor, stopped, handed) = (h.public(), stopped.clone(), handed.clone());
+            tokio::spawn(async move {
+                while !*stopped.borrow() {
+                    let request = envelope::seal_now(&JobRequest { circuits: vec![] }, &secret);
+                    let answer = link.request(distributor, request).await.unwrap();
+                    let answer = envelope::open_any(&answer, Timestamp::now(), Default::default());
+                    if matches!(answer.unwrap().body, AnyMessage::Assignment(_)) {
+                        handed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                secret.public()
+            })
+        })
+        .collect();
+    let honest = start_prover(prover(1), h.public(), &reach, stopped);
+    let started = Instant::now();
+    with_batch(&h, 8).await;
+    provers_until(&h, "the batch proven", |s| s.batches.proven == 1).await;
+    let took = started.elapsed();
+    stop.send(true).unwrap();
+    let mut sitter_keys = Vec::new();
+    for sitter in sitters {
+        sitter_keys.push(sitter.await.unwrap());
+    }
+    honest.task.await.unwrap().unwrap();
+    let sat = handed.load(Ordering::Relaxed);
+    eprintln!("proven in {took:?} against {SITTERS} sitters, who were handed {sat} jobs");
+    assert!(sat >= 1, "the sitters were handed jobs to sit on");
+    h.stop().await.unwrap();
+    let ledger = h.ledger();
+    assert_eq!(
+        ledger.balance(&honest.public),
+        800,
+        "every job paid to the prover"
+    );
+    for sitter in &sitter_keys {
+        assert_eq!(ledger.balance(sitter), 0, "a sitter earned");
+    }
 }

@@ -46,10 +46,20 @@ impl Reach {
     }
 }
 
-/// One prover identity's link to the in-process distributor.
+/// One identity's link to the in-process distributor.
 pub struct DistributorLink {
     me: PublicKey,
     reach: Reach,
+}
+
+impl DistributorLink {
+    /// The link of identity `me`, through `reach`.
+    pub fn new(me: PublicKey, reach: &Reach) -> Self {
+        Self {
+            me,
+            reach: reach.clone(),
+        }
+    }
 }
 
 fn unreachable(to: &PublicKey) -> NetError {
@@ -104,10 +114,7 @@ pub fn start(
     settings.jobs = 1;
     settings.threads = 1;
     let public = secret.public();
-    let link = DistributorLink {
-        me: public,
-        reach: reach.clone(),
-    };
+    let link = DistributorLink::new(public, reach);
     let resources = Resources::local(&settings, dir.path()).unwrap();
     let metrics = Arc::new(Metrics::new());
     let prover = Prover::new(
