@@ -10,7 +10,6 @@
 //! a moment.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use node::config::Config;
 use node::metrics::Metrics;
@@ -25,25 +24,80 @@ use super::Door;
 
 /// Whether the in-process distributor can be reached: shared by its
 /// provers' links, opened on a running distributor's [`Door`] and cut
-/// while it is down.
+/// while it is down. Opening it does for each prover what the network does
+/// when the connection comes up: tells it `Connected` (which wakes its idle
+/// workers) and from then on hands it the distributor's gossip (each
+/// prover subscribed before `open` returns, so no announcement is missed).
 #[derive(Clone, Default)]
-pub struct Reach(Arc<Mutex<Option<Door>>>);
+pub struct Reach(Arc<Mutex<Reachable>>);
+
+#[derive(Default)]
+struct Reachable {
+    door: Option<Door>,
+    /// Each prover's distributor key and network events.
+    provers: Vec<(PublicKey, mpsc::Sender<NetworkEvent>)>,
+}
 
 impl Reach {
-    /// The distributor behind `door` can be reached.
+    /// The distributor behind `door` can be reached. Within a runtime.
     pub fn open(&self, door: Door) {
-        *self.0.lock().unwrap() = Some(door);
+        let mut reach = self.0.lock().unwrap();
+        for (distributor, events) in &reach.provers {
+            connect(&door, *distributor, events.clone());
+        }
+        reach.door = Some(door);
     }
 
     /// The distributor cannot be reached: every call fails as a call to a
     /// peer that is gone does.
     pub fn cut(&self) {
-        *self.0.lock().unwrap() = None;
+        self.0.lock().unwrap().door = None;
     }
 
     fn door(&self) -> Option<Door> {
-        self.0.lock().unwrap().clone()
+        self.0.lock().unwrap().door.clone()
     }
+
+    /// Hands a prover of `distributor` its network events through this
+    /// reach, from now on.
+    fn join(&self, distributor: PublicKey, events: mpsc::Sender<NetworkEvent>) {
+        let mut reach = self.0.lock().unwrap();
+        if let Some(door) = &reach.door {
+            connect(door, distributor, events.clone());
+        }
+        reach.provers.push((distributor, events));
+    }
+}
+
+/// A prover's connection to the distributor behind `door` comes up: it is
+/// told so, then handed the distributor's gossip, checked to be the
+/// distributor's as the network checks it, until that distributor stops.
+fn connect(door: &Door, distributor: PublicKey, events: mpsc::Sender<NetworkEvent>) {
+    let mut gossip = door.gossip();
+    tokio::spawn(async move {
+        let connected = NetworkEvent::Connected(peer_id_of(&distributor));
+        if events.send(connected).await.is_err() {
+            return;
+        }
+        loop {
+            match gossip.recv().await {
+                Ok(bytes) => {
+                    let signed = envelope::open_any(&bytes, Timestamp::now(), Freshness::default())
+                        .expect("the distributor's gossip opens");
+                    assert_eq!(signed.signer(), distributor, "gossip from the distributor");
+                    if events
+                        .send(NetworkEvent::Gossip(signed.body))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
 }
 
 /// One identity's link to the in-process distributor.
@@ -131,7 +185,7 @@ pub fn start(
     let shared = prover.shared();
     let (events_tx, events) = mpsc::channel(64);
     let (api_tx, api) = mpsc::channel(1);
-    tokio::spawn(forward_gossip(reach.clone(), distributor, events_tx));
+    reach.join(distributor, events_tx);
     let task = tokio::spawn(prover.run(events, api, None));
     RunningProver {
         public,
@@ -139,36 +193,5 @@ pub fn start(
         task,
         _dir: dir,
         _api: api_tx,
-    }
-}
-
-/// Hands the prover what the distributor gossips (announcements wake its
-/// idle workers, as they do over the network), checked to be the
-/// distributor's as the network checks it; ends when the prover has.
-async fn forward_gossip(reach: Reach, distributor: PublicKey, events: mpsc::Sender<NetworkEvent>) {
-    loop {
-        let Some(mut gossip) = reach.door().map(|door| door.gossip()) else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        loop {
-            match gossip.recv().await {
-                Ok(bytes) => {
-                    let signed = envelope::open_any(&bytes, Timestamp::now(), Freshness::default())
-                        .expect("the distributor's gossip opens");
-                    assert_eq!(signed.signer(), distributor, "gossip from the distributor");
-                    if events
-                        .send(NetworkEvent::Gossip(signed.body))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                // That distributor stopped: wait for the next one.
-                Err(broadcast::error::RecvError::Closed) => break,
-            }
-        }
     }
 }
