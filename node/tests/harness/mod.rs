@@ -94,10 +94,11 @@ pub fn test_config(data_dir: &Path) -> Config {
     config
 }
 
-/// What the distributor sent, in order.
+/// What the distributor sent: the answers by request id (each request
+/// should get one), the gossip in order.
 #[derive(Default)]
 struct Sent {
-    replies: Vec<(ReplyTo, Vec<u8>)>,
+    replies: std::collections::HashMap<u64, Vec<Vec<u8>>>,
     published: Vec<Vec<u8>>,
 }
 
@@ -152,7 +153,9 @@ impl Door {
         lane.blocking_send(request).ok()?;
         let deadline = Instant::now() + DEADLINE;
         while Instant::now() < deadline && !self.is_closed() {
-            if let Some(answer) = self.reply(reply) {
+            // Taken, not kept: a link's thousands of requests leave nothing.
+            let answers = self.sent.lock().unwrap().replies.remove(&reply.id);
+            if let Some(answer) = answers.and_then(|answers| answers.into_iter().next()) {
                 return Some(answer);
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -160,13 +163,10 @@ impl Door {
         None
     }
 
-    /// The answer to `reply`, if it was sent.
+    /// The (first) answer to `reply`, if it was sent.
     pub fn reply(&self, reply: ReplyTo) -> Option<Vec<u8>> {
         let sent = self.sent.lock().unwrap();
-        sent.replies
-            .iter()
-            .find(|(to, _)| *to == reply)
-            .map(|(_, bytes)| bytes.clone())
+        sent.replies.get(&reply.id)?.first().cloned()
     }
 
     /// What the distributor gossips from now on; closed once it stopped
@@ -221,7 +221,9 @@ impl Harness {
                 transmit: Arc::new(move |outgoing| {
                     let mut sent = sent.lock().unwrap();
                     match outgoing {
-                        Outgoing::Reply { to, bytes } => sent.replies.push((to, bytes)),
+                        Outgoing::Reply { to, bytes } => {
+                            sent.replies.entry(to.id).or_default().push(bytes)
+                        }
                         Outgoing::Publish(bytes) => {
                             let _ = gossip.send(bytes.clone());
                             sent.published.push(bytes)
@@ -313,7 +315,7 @@ impl Harness {
     /// How many answers `reply` got so far (each request gets at most one).
     pub fn answers_to(&self, reply: ReplyTo) -> usize {
         let sent = self.door.sent.lock().unwrap();
-        sent.replies.iter().filter(|(to, _)| *to == reply).count()
+        sent.replies.get(&reply.id).map_or(0, Vec::len)
     }
 
     /// Sends `message` from `key` and waits for its answer.
