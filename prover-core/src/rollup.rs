@@ -309,14 +309,8 @@ impl Rollup {
             Some(&STATE_VERSION) => {
                 let wire: StateWire<AccountWire> = codec::decode_stored(bytes, MAX_STATE_BYTES)
                     .map_err(|e| corrupt(e.to_string()))?;
-                let config = CircuitConfig::from_circuit_id(&wire.circuit)?;
-                let accounts = wire
-                    .accounts
-                    .into_par_iter()
-                    .map(AccountWire::into_checked)
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(corrupt)?;
-                let state = Self::from_accounts(config, accounts)?;
+                let state =
+                    Self::from_wire(&wire.circuit, wire.accounts, AccountWire::into_checked)?;
                 if state.root() != wire.root {
                     return Err(corrupt(format!(
                         "its accounts hash to root {}, not to the saved root {}",
@@ -329,19 +323,28 @@ impl Rollup {
             Some(1) => {
                 let wire: StateWireV1<AccountWire> = codec::decode_stored(bytes, MAX_STATE_BYTES)
                     .map_err(|e| corrupt(e.to_string()))?;
-                let config = CircuitConfig::from_circuit_id(&wire.circuit)?;
-                let accounts = wire
-                    .accounts
-                    .into_par_iter()
-                    .map(Account::try_from)
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(corrupt)?;
-                Self::from_accounts(config, accounts)
+                Self::from_wire(&wire.circuit, wire.accounts, Account::try_from)
             }
             Some(version) => Err(corrupt(format!(
                 "state version {version} (this build reads 1 and {STATE_VERSION})"
             ))),
             None => Err(corrupt("the saved state is empty".into())),
         }
+    }
+
+    /// The state of `circuit` holding the saved `accounts`, each parsed by
+    /// `parse` on every core.
+    fn from_wire(
+        circuit: &CircuitId,
+        accounts: Vec<AccountWire>,
+        parse: fn(AccountWire) -> std::result::Result<Account, String>,
+    ) -> Result<Self> {
+        let config = CircuitConfig::from_circuit_id(circuit)?;
+        let accounts = accounts
+            .into_par_iter()
+            .map(parse)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(Error::StateBytes)?;
+        Self::from_accounts(config, accounts)
     }
 }

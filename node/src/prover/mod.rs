@@ -10,7 +10,9 @@
 //! they hold within the grace period, and release what they cannot finish.
 //!
 //! # Layout
-//! - [`client`]: signed calls to the distributor, answers checked.
+//! - [`client`]: signed calls to the distributor through a
+//!   [`client::Link`] (the network; channels in the in-process tests),
+//!   answers checked.
 //! - [`worker`]: the claim → prove → submit loop; the proving pools.
 //! - [`receipts`]: receipts fetched, checked and kept.
 //! - [`payout`]: the payout address binding sent with every proof.
