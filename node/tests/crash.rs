@@ -170,6 +170,10 @@ fn a_distributor_killed_at_twenty_moments_pays_every_accepted_proof_exactly_once
         total > 0 && s.batches.proven == total
     });
     let batches = status.batches.total;
+    eprintln!(
+        "{batches} batches of {JOBS} jobs through {} deaths",
+        deaths.len()
+    );
     wait_told(&net, &provers, batches * JOBS);
     let mut told = Vec::new();
     for &p in &provers {

@@ -16,7 +16,13 @@
 //!   `a_distributor_killed_mid_batch_resumes_and_pays_no_job_twice` here);
 //! - `claim_and_sit_identities_neither_stall_a_batch_nor_earn`: its
 //!   namesake there, the 24 sitters sending through the same edge (here
-//!   they were 24 libp2p swarms: 102 s of CPU against 32 s).
+//!   they were 24 libp2p swarms: 102 s of CPU against 32 s);
+//! - `a_sybil_flood_of_future_stamped_requests_leaves_an_honest_prover_served`:
+//!   its namesake there, the 100 sybils sending through the same edge
+//!   (here 100 libp2p swarms in the test process: about 340 s of CPU, the
+//!   suite's largest, against 64 s); the network's part of a flood, a
+//!   proof never crowded out by polls, stays here in
+//!   `a_flood_of_polls_never_crowds_out_a_proof`.
 
 #[path = "../../prover-core/tests/interop/mod.rs"]
 mod interop;
@@ -862,173 +868,6 @@ fn a_distributor_with_a_200_000_account_state_restarts() {
     let log = net.log("distributor");
     assert!(!log.contains("ERROR"), "{log}");
     assert!(net.stop(d).success());
-}
-
-/// The latency of the latest proven batch, in ms.
-fn latest_latency_ms(status: &DistributorStatus) -> u64 {
-    status
-        .batches
-        .list
-        .iter()
-        .filter(|b| b.latency_ms.is_some())
-        .max_by_key(|b| b.id)
-        .and_then(|b| b.latency_ms)
-        .expect("a proven batch")
-}
-
-fn mean(values: &[u64]) -> f64 {
-    values.iter().sum::<u64>() as f64 / values.len() as f64
-}
-
-/// A prover's `crowdprove_prove_seconds` sum and count.
-fn prove_seconds(metrics: &str) -> (f64, f64) {
-    let value = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (
-        value("crowdprove_prove_seconds_sum"),
-        value("crowdprove_prove_seconds_count"),
-    )
-}
-
-/// 100 identities each sending up to 20 signed job requests a second (one
-/// every 50 ms, each after the last one's answer), stamped 29 s ahead so the
-/// replay guard keeps each one longest, for two minutes, against one
-/// established honest prover: it keeps getting work, is never told `busy`
-/// or `rate_limited`, at least 12 jobs of the flood's batches are proven
-/// within its two minutes (a job every 10 s), and the flood earns nothing.
-/// How fast it is served under the flood is a measurement, printed and not
-/// asserted: on this shared 2-core machine a job took 4.5 to 5.4 s across
-/// runs of 2026-12-06, so the earlier bound of a job every 5 s failed about
-/// half the CI runs. The flood lasts two minutes because the crowd's rate
-/// climbs for about a minute (measured on 2 cores: about 50 a second at
-/// first, 110 at 50 s, 890 on average over three minutes; over the two
-/// minutes 81 to 370 a second in CI), and at least 50 a second, 6,000
-/// requests, is asserted. What the flood costs in latency
-/// is printed, not asserted (a measurement, not a behaviour: on a shared
-/// 2-core machine the same run gave ×0.99 and ×1.21 per second of proving):
-/// batch latency per second of the prover's own proving, because the
-/// crowd's 100 swarms share this machine's cores with the prover and slow
-/// its proving as such; docs/benchmarks.md keeps the figures.
-#[test]
-fn a_sybil_flood_of_future_stamped_requests_leaves_an_honest_prover_served() {
-    use protocol::messages::JobRequest;
-    use protocol::{SecretKey, Timestamp};
-    use std::time::Instant;
-
-    const SYBILS: u8 = 100;
-    const ATTACK: Duration = Duration::from_secs(120);
-    const BATCH_JOBS: u64 = 4;
-    const FLOOD_JOBS_IN_TIME: u64 = 12;
-    let mut net = Net::new();
-    let (d, key_hex, boot) = net.start_distributor(
-        &format!("batch_txs = {BATCH_JOBS}"),
-        // The crowd, like the prover, connects from 127.0.0.1.
-        &[
-            "--max-connections-per-ip",
-            "0",
-            "--max-connections-per-subnet",
-            "0",
-        ],
-    );
-    let key = node::config::parse_public_key(&key_hex).unwrap();
-    let honest = net.start_prover("honest", &key_hex, &boot, &[]);
-    let mut batches = 0;
-    let mut prove_batch = |net: &Net| {
-        net.submit_batch(d);
-        batches += 1;
-        // Counted proven on the run loop, listed with its latency once the
-        // store has it: wait for what is read.
-        let status = net.wait_distributor(d, "the batch proven", |s| {
-            proven(s, batches)
-                && s.batches
-                    .list
-                    .iter()
-                    .any(|b| b.id == batches && b.latency_ms.is_some())
-        });
-        latest_latency_ms(&status)
-    };
-    // The first batch earns the prover its trust and fetches the key.
-    prove_batch(&net);
-    let before: Vec<u64> = (0..3).map(|_| prove_batch(&net)).collect();
-    let proving_before = prove_seconds(&net.metrics(honest));
-
-    let sybils: Vec<SecretKey> = (0..SYBILS)
-        .map(|i| SecretKey::from_seed([150u8.wrapping_add(i); 32]))
-        .collect();
-    let sybil_keys: Vec<String> = sybils.iter().map(|s| s.public().to_string()).collect();
-    let crowd = support::Crowd::start(
-        sybils,
-        &boot,
-        key,
-        Duration::from_millis(50),
-        |secret, n| {
-            let ahead = Timestamp::now().plus_millis(29_000);
-            protocol::envelope::seal(&JobRequest { circuits: vec![] }, secret, ahead, n)
-        },
-    );
-    let attack = Instant::now();
-    let mut during = Vec::new();
-    while attack.elapsed() < ATTACK {
-        during.push(prove_batch(&net));
-    }
-    let metrics = net.metrics(d);
-    let prover_metrics = net.metrics(honest);
-    let answers = crowd.stop();
-    let sent: u64 = answers.values().sum();
-    let rate = sent as f64 / ATTACK.as_secs_f64();
-    let (base, flooded) = (mean(&before), mean(&during));
-    let proving_after = prove_seconds(&prover_metrics);
-    let mean_before = proving_before.0 / proving_before.1;
-    let mean_during = (proving_after.0 - proving_before.0) / (proving_after.1 - proving_before.1);
-    let depth = metrics
-        .lines()
-        .find(|l| l.starts_with("crowdprove_queue_depth{queue=\"replay_memory\"}"))
-        .unwrap_or("none");
-    // Batch latency per second of proving its jobs.
-    let jobs = BATCH_JOBS as f64;
-    let (per_proving_before, per_proving_during) = (
-        base / 1000.0 / (jobs * mean_before),
-        flooded / 1000.0 / (jobs * mean_during),
-    );
-    eprintln!(
-        "batch latency before {before:?} ms (mean {base:.0}), during the flood {during:?} \
-         (mean {flooded:.0}, ×{:.2}); mean proving time {mean_before:.3} s before, \
-         {mean_during:.3} s during (×{:.2}); latency per second of proving \
-         {per_proving_before:.3} before, {per_proving_during:.3} during (×{:.2}); \
-         the crowd sent {sent} requests ({rate:.0}/s), answered {answers:?}; \
-         distributor {depth}",
-        flooded / base,
-        mean_during / mean_before,
-        per_proving_during / per_proving_before,
-    );
-    assert!(
-        !prover_metrics.contains("crowdprove_pushed_back_total{"),
-        "the honest prover was pushed back:\n{prover_metrics}"
-    );
-    // Every batch but the last ended within the flood's two minutes.
-    let in_time = (during.len() as u64 - 1) * BATCH_JOBS;
-    assert!(
-        in_time >= FLOOD_JOBS_IN_TIME,
-        "only {in_time} jobs proven in the flood ({} batches)",
-        during.len()
-    );
-    // This machine's cores bound what 100 in-test swarms can send (81 to
-    // 900 a second measured on 2 cores); the flood must still be a flood.
-    assert!(rate >= 50.0, "the crowd sent only {rate:.0} requests/s");
-    assert!(net.stop(d).success());
-    let balances = support::ledger_balances(&net, &net.node(d).data_dir);
-    let honest_key = net.node(honest).public_key();
-    assert_eq!(
-        balances.get(&honest_key),
-        Some(&(batches * BATCH_JOBS * REWARD))
-    );
-    for sybil in &sybil_keys {
-        assert_eq!(balances.get(sybil), None, "a sybil earned: {balances:?}");
-    }
 }
 
 /// Identities are free, addresses are not: while one identity from an

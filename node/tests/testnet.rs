@@ -74,6 +74,6 @@ fn the_launcher_drives_a_crowd_of_fifty_identities() {
         "--batches",
         "2",
         "--jobs-per-batch",
-        "10",
+        "5",
     ]);
 }

@@ -95,10 +95,12 @@ pub fn test_config(data_dir: &Path) -> Config {
 }
 
 /// What the distributor sent: the answers by request id (each request
-/// should get one), the gossip in order.
+/// should get one), the gossip in order. An answer someone awaits
+/// ([`Door::exchange`]) goes to them instead of being kept.
 #[derive(Default)]
 struct Sent {
     replies: std::collections::HashMap<u64, Vec<Vec<u8>>>,
+    awaited: std::collections::HashMap<u64, oneshot::Sender<Vec<u8>>>,
     published: Vec<Vec<u8>>,
 }
 
@@ -143,6 +145,21 @@ impl Door {
     pub async fn send(&self, sender: Option<PublicKey>, bytes: Vec<u8>) -> Option<ReplyTo> {
         let (lane, request, reply) = self.request(sender, bytes);
         lane.send(request).await.ok().map(|()| reply)
+    }
+
+    /// Sends request `bytes` from `sender` and waits for its answer, for up
+    /// to [`DEADLINE`]; `None` when the distributor stopped (or never
+    /// answered), as a peer gone away.
+    pub async fn exchange(&self, sender: PublicKey, bytes: Vec<u8>) -> Option<Vec<u8>> {
+        let (lane, request, reply) = self.request(Some(sender), bytes);
+        let (answer_tx, answer) = oneshot::channel();
+        self.sent
+            .lock()
+            .unwrap()
+            .awaited
+            .insert(reply.id, answer_tx);
+        lane.send(request).await.ok()?;
+        tokio::time::timeout(DEADLINE, answer).await.ok()?.ok()
     }
 
     /// Sends request `bytes` from `sender` and blocks the thread until the
@@ -221,9 +238,12 @@ impl Harness {
                 transmit: Arc::new(move |outgoing| {
                     let mut sent = sent.lock().unwrap();
                     match outgoing {
-                        Outgoing::Reply { to, bytes } => {
-                            sent.replies.entry(to.id).or_default().push(bytes)
-                        }
+                        Outgoing::Reply { to, bytes } => match sent.awaited.remove(&to.id) {
+                            Some(awaiting) => {
+                                let _ = awaiting.send(bytes);
+                            }
+                            None => sent.replies.entry(to.id).or_default().push(bytes),
+                        },
                         Outgoing::Publish(bytes) => {
                             let _ = gossip.send(bytes.clone());
                             sent.published.push(bytes)

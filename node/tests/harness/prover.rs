@@ -148,6 +148,7 @@ impl Link for DistributorLink {
 pub struct RunningProver {
     pub public: PublicKey,
     pub shared: Arc<Shared>,
+    pub metrics: Arc<Metrics>,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,
     /// Its API requests: none ever come.
@@ -177,7 +178,7 @@ pub fn start(
         secret,
         dir.path(),
         link,
-        metrics,
+        metrics.clone(),
         resources,
         stop,
     )
@@ -190,8 +191,86 @@ pub fn start(
     RunningProver {
         public,
         shared,
+        metrics,
         task,
         _dir: dir,
         _api: api_tx,
+    }
+}
+
+/// Identities that ask for work and never prove: each sends the request
+/// `seal` makes (from its key and its count of requests) every 50 ms,
+/// each after the last one's answer, until `stop` fires. What they are
+/// answered is tallied by kind ([`answer_kind`]).
+pub struct Askers {
+    members: Vec<tokio::task::JoinHandle<PublicKey>>,
+    tally: Arc<Mutex<Tally>>,
+}
+
+/// Answers by message kind (`assignment`, `no-work`, a refusal as
+/// `rejected:<reason>`).
+pub type Tally = std::collections::BTreeMap<String, u64>;
+
+impl Askers {
+    /// Starts one asker per key of `secrets`, asking the distributor
+    /// behind `door`, whose key is `distributor`.
+    pub fn start(
+        secrets: Vec<SecretKey>,
+        door: &Door,
+        distributor: PublicKey,
+        stop: watch::Receiver<bool>,
+        seal: impl Fn(&SecretKey, u64) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Self {
+        let tally = Arc::new(Mutex::new(Tally::new()));
+        let seal = Arc::new(seal);
+        let members = secrets
+            .into_iter()
+            .map(|secret| {
+                let (door, stop, tally, seal) =
+                    (door.clone(), stop.clone(), tally.clone(), seal.clone());
+                tokio::spawn(async move {
+                    for n in 0.. {
+                        if *stop.borrow() {
+                            break;
+                        }
+                        let answer = door.exchange(secret.public(), seal(&secret, n)).await;
+                        let answer = answer.expect("the distributor answers");
+                        let kind = answer_kind(&answer, distributor);
+                        *tally.lock().unwrap().entry(kind).or_default() += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    secret.public()
+                })
+            })
+            .collect();
+        Self { members, tally }
+    }
+
+    /// What they were answered so far.
+    pub fn tally(&self) -> Tally {
+        self.tally.lock().unwrap().clone()
+    }
+
+    /// Waits for every asker to finish (once `stop` fired); returns their
+    /// keys and what they were answered.
+    pub async fn join(self) -> (Vec<PublicKey>, Tally) {
+        let mut keys = Vec::new();
+        for member in self.members {
+            keys.push(member.await.expect("an asker does not panic"));
+        }
+        let tally = self.tally.lock().unwrap().clone();
+        (keys, tally)
+    }
+}
+
+/// The kind of `answer`, checked to be signed by `distributor`.
+pub fn answer_kind(answer: &[u8], distributor: PublicKey) -> String {
+    use protocol::messages::AnyMessage;
+    let signed = envelope::open_any(answer, Timestamp::now(), Freshness::default())
+        .expect("a valid envelope");
+    assert_eq!(signed.signer(), distributor, "signed by the distributor");
+    match signed.body {
+        AnyMessage::Rejected(r) => format!("rejected:{}", r.reason),
+        body => body.kind().name().into(),
     }
 }
