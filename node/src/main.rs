@@ -29,10 +29,27 @@ fn main() -> ExitCode {
     match run(cli.command, run_matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `error` and its causes on one line, each said once: an error whose
+/// message ends with its cause's (`{path}: {source}`) does not repeat it.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Runs `command`; `run_matches` are the `run` subcommand's matches (its

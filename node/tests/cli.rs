@@ -326,6 +326,39 @@ fn the_scheduler_meets_its_goals_at_scale_in_simulation() {
     assert!(String::from_utf8_lossy(&ran.stderr).contains("every goal met"));
 }
 
+/// A distributor without its keys stops with one line that says what to
+/// run, and the missing file's cause said once.
+#[test]
+fn a_distributor_without_keys_says_what_to_run_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let ran = crowdprove_quiet(&[
+        "run",
+        "--role",
+        "distributor",
+        "--circuit",
+        "transfer-d4-k1",
+        "--data-dir",
+        &path("data"),
+        "--keys-dir",
+        keys.to_str().unwrap(),
+        "--api",
+        "127.0.0.1:0",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ]);
+    assert_eq!(ran.status.code(), Some(1), "{ran:?}");
+    let vk = keys.join("transfer-d4-k1.vk");
+    let expected = format!(
+        "error: cannot load {vk}; create the keys with `crowdprove setup --circuit \
+         transfer-d4-k1 --out {keys}`: {vk}: No such file or directory (os error 2)",
+        vk = vk.display(),
+        keys = keys.display(),
+    );
+    assert_eq!(String::from_utf8_lossy(&ran.stderr).trim(), expected);
+}
+
 /// Runs `crowdprove` with `args` and logging off, killed if it has not
 /// ended within a minute.
 fn crowdprove_quiet(args: &[&str]) -> Output {

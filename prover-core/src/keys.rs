@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use ark_bn254::Bn254;
+use ark_ec::AffineRepr;
 use ark_ec::pairing::Pairing;
 use ark_groth16::Groth16;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
@@ -182,13 +183,11 @@ fn encode_key<K: CanonicalSerialize>(
     out
 }
 
-/// Parses key bytes. `trusted` (the bytes matched an expected hash) skips the
-/// subgroup checks, which take seconds for a large proving key.
-fn decode_key<K: CanonicalDeserialize>(
+/// Reads a key file's header: its circuit, its setup, and the key's body.
+fn decode_header<'a>(
     magic: &[u8; 4],
-    bytes: &[u8],
-    trusted: bool,
-) -> std::result::Result<(Circuit, KeySetup, K), String> {
+    bytes: &'a [u8],
+) -> std::result::Result<(Circuit, KeySetup, &'a [u8]), String> {
     let what = if magic == PK_MAGIC {
         "proving"
     } else {
@@ -223,14 +222,35 @@ fn decode_key<K: CanonicalDeserialize>(
     let id = std::str::from_utf8(id).map_err(|_| "circuit id is not UTF-8".to_string())?;
     let id = CircuitId::new(id).map_err(|e| e.to_string())?;
     let circuit = Circuit::from_id(&id).map_err(|e| e.to_string())?;
-    let mut body = &rest[1 + id_len..];
-    let validate = if trusted { Validate::No } else { Validate::Yes };
-    let key = K::deserialize_with_mode(&mut body, Compress::Yes, validate)
-        .map_err(|e| format!("key body is truncated or corrupt: {e}"))?;
+    Ok((circuit, setup, &rest[1 + id_len..]))
+}
+
+/// Parses key bytes. `trusted` (the bytes matched an expected hash) skips the
+/// subgroup checks, which take seconds for a large proving key.
+fn decode_key<K: CanonicalDeserialize>(
+    magic: &[u8; 4],
+    bytes: &[u8],
+    trusted: bool,
+) -> std::result::Result<(Circuit, KeySetup, K), String> {
+    let (circuit, setup, mut body) = decode_header(magic, bytes)?;
+    let key = K::deserialize_with_mode(&mut body, Compress::Yes, validation(trusted))
+        .map_err(corrupt_body)?;
     if !body.is_empty() {
-        return Err(format!("{} trailing bytes after the key", body.len()));
+        return Err(trailing(body));
     }
     Ok((circuit, setup, key))
+}
+
+fn validation(trusted: bool) -> Validate {
+    if trusted { Validate::No } else { Validate::Yes }
+}
+
+fn corrupt_body(e: impl std::fmt::Display) -> String {
+    format!("key body is truncated or corrupt: {e}")
+}
+
+fn trailing(body: &[u8]) -> String {
+    format!("{} trailing bytes after the key", body.len())
 }
 
 fn check_hash(bytes: &[u8], expected: Option<ContentHash>) -> std::result::Result<bool, String> {
@@ -389,7 +409,89 @@ impl ProvingKey {
         VerifyingKey::new(self.circuit, self.setup, self.inner.vk.clone())
     }
 
-    /// Checks that `vk` judges the proofs this key makes: the same circuit
+    /// Checks that `vk` judges the proofs this key makes
+    /// ([`ProvingKeyHead::check_pairs_with`]).
+    pub fn check_pairs_with(&self, vk: &VerifyingKey) -> Result<()> {
+        let k = &self.inner;
+        let head = ProvingKeyHead {
+            circuit: self.circuit,
+            setup: self.setup,
+            vk: k.vk.clone(),
+            beta_g1: k.beta_g1,
+            delta_g1: k.delta_g1,
+        };
+        head.check_pairs_with(vk)
+    }
+
+    /// Compressed size in bytes.
+    pub fn size(&self) -> usize {
+        self.inner.compressed_size()
+    }
+
+    /// The arkworks key, for callers that drive ark-groth16 themselves.
+    pub fn as_ark(&self) -> &ark_groth16::ProvingKey<Bn254> {
+        &self.inner
+    }
+}
+
+/// What a proving key file holds before its queries: the circuit, the
+/// setup, the embedded verifying key, and β and δ in G1, which is all
+/// [`ProvingKey::check_pairs_with`] reads. Read without decompressing the
+/// queries, nearly all of the file (a second of a core for a depth-4
+/// transfer key, 26 s for a default job's): for a distributor, which
+/// serves the key's bytes and proves nothing with them. The queries'
+/// lengths are checked to add up to the file's, so a truncated or
+/// extended file is refused; their points are checked by each prover
+/// that loads the key.
+pub struct ProvingKeyHead {
+    circuit: Circuit,
+    setup: KeySetup,
+    vk: ark_groth16::VerifyingKey<Bn254>,
+    beta_g1: <Bn254 as Pairing>::G1Affine,
+    delta_g1: <Bn254 as Pairing>::G1Affine,
+}
+
+impl ProvingKeyHead {
+    /// Reads the head of proving key bytes, checked against `expected`
+    /// (their content hash) when given.
+    pub fn from_bytes(bytes: &[u8], expected: Option<ContentHash>) -> Result<Self> {
+        type G1 = <Bn254 as Pairing>::G1Affine;
+        type G2 = <Bn254 as Pairing>::G2Affine;
+        let fail = Error::KeyBytes;
+        let trusted = check_hash(bytes, expected)
+            .map_err(|r| fail(format!("{r}, expected {}", expected_text(expected))))?;
+        let (circuit, setup, mut body) = decode_header(PK_MAGIC, bytes).map_err(fail)?;
+        let validate = validation(trusted);
+        let read = |body: &mut &[u8]| -> Result<(ark_groth16::VerifyingKey<Bn254>, G1, G1)> {
+            CanonicalDeserialize::deserialize_with_mode(body, Compress::Yes, validate)
+                .map_err(|e| fail(corrupt_body(e)))
+        };
+        let (vk, beta_g1, delta_g1) = read(&mut body)?;
+        // The queries, in the order ark-groth16 writes them (a, b in G1,
+        // b in G2, h, l): each a length and that many compressed points.
+        let (g1, g2) = (G1::zero().compressed_size(), G2::zero().compressed_size());
+        for point in [g1, g1, g2, g1, g1] {
+            let len = u64::deserialize_compressed(&mut body).map_err(|e| fail(corrupt_body(e)))?;
+            let size = usize::try_from(len)
+                .ok()
+                .and_then(|n| n.checked_mul(point))
+                .filter(|&size| size <= body.len())
+                .ok_or_else(|| fail(corrupt_body("a query is longer than the file")))?;
+            body = &body[size..];
+        }
+        if !body.is_empty() {
+            return Err(fail(trailing(body)));
+        }
+        Ok(Self {
+            circuit,
+            setup,
+            vk,
+            beta_g1,
+            delta_g1,
+        })
+    }
+
+    /// Checks that `vk` judges the proofs the key makes: the same circuit
     /// and setup, the same embedded verifying key, and the key's own G1
     /// copies of β and δ pair with the verifying key's G2 ones (a spliced
     /// file fails here). Two pairings: milliseconds.
@@ -408,28 +510,18 @@ impl ProvingKey {
                 self.setup, vk.setup
             ));
         }
-        if self.inner.vk != vk.inner {
+        if self.vk != vk.inner {
             return fail("they come from different setups");
         }
         // The setup's generators are random, so compare the two keys'
         // β and δ against each other: e(β₁, δ₂) = e(δ₁, β₂) = e(g, h)^βδ.
-        let (k, v) = (&self.inner, &vk.inner);
+        let (k, v) = (self, &vk.inner);
         if Bn254::pairing(k.beta_g1, v.delta_g2) != Bn254::pairing(k.delta_g1, v.beta_g2) {
             return fail(
                 "the proving key's β or δ does not match its verifying key (a corrupt or spliced file)",
             );
         }
         Ok(())
-    }
-
-    /// Compressed size in bytes.
-    pub fn size(&self) -> usize {
-        self.inner.compressed_size()
-    }
-
-    /// The arkworks key, for callers that drive ark-groth16 themselves.
-    pub fn as_ark(&self) -> &ark_groth16::ProvingKey<Bn254> {
-        &self.inner
     }
 }
 

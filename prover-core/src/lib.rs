@@ -75,8 +75,8 @@ pub use eddsa::{EddsaPublicKey, EddsaSecretKey, EddsaSignature};
 pub use error::{Error, Result, Rule};
 pub use generator::TxGenerator;
 pub use keys::{
-    KeySetup, PreparedVerifyingKey, ProvingKey, VerifierKey, VerifyingKey, setup, setup_insecure,
-    setup_insecure_for,
+    KeySetup, PreparedVerifyingKey, ProvingKey, ProvingKeyHead, VerifierKey, VerifyingKey, setup,
+    setup_insecure, setup_insecure_for,
 };
 pub use prove::{
     AnyProvingKey, PROOF_BYTES, Proof, PublicSignals, Statement, ThreadPool, batch_verify, prove,

@@ -353,6 +353,29 @@ fn keys_round_trip_and_bad_key_files_are_named() {
         ProvingKey::load(dir.path().join("missing.pk"), None),
         Err(Error::Io { .. })
     ));
+
+    // A key's head (what a distributor reads) pairs as the whole key does,
+    // and a file whose queries do not add up to its length is refused.
+    let head = ProvingKeyHead::from_bytes(&bytes, Some(f.pk().hash())).unwrap();
+    head.check_pairs_with(&f.vk).unwrap();
+    ProvingKeyHead::from_bytes(&bytes, None)
+        .unwrap()
+        .check_pairs_with(&f.vk)
+        .unwrap();
+    let head_error = |content: &[u8], what: &str| match ProvingKeyHead::from_bytes(content, None) {
+        Err(Error::KeyBytes(reason)) => reason,
+        other => panic!("{what}: expected KeyBytes, got {:?}", other.map(|_| ())),
+    };
+    let short = head_error(&bytes[..bytes.len() - 1], "one byte short");
+    assert!(short.contains("truncated"), "{short}");
+    let long = head_error(&[&bytes[..], &[0]].concat(), "one byte more");
+    assert!(long.contains("1 trailing bytes"), "{long}");
+    head_error(&bytes[..bytes.len() / 2], "truncated");
+    head_error(&f.vk.to_bytes(), "a verifying key");
+    assert!(matches!(
+        ProvingKeyHead::from_bytes(&bytes, Some(f.vk.hash())),
+        Err(Error::KeyBytes(_))
+    ));
 }
 
 #[test]
@@ -412,6 +435,13 @@ fn key_files_record_their_setup_and_mismatched_pairs_are_named() {
     let (ours, theirs) = (vk.to_bytes(), other_vk.to_bytes());
     assert_eq!(&spliced[header..ours.len()], &ours[header..]);
     spliced[header..ours.len()].copy_from_slice(&theirs[header..]);
+    match ProvingKeyHead::from_bytes(&spliced, None)
+        .unwrap()
+        .check_pairs_with(&other_vk)
+    {
+        Err(Error::KeyMismatch(reason)) => assert!(reason.contains("spliced"), "{reason}"),
+        other => panic!("expected KeyMismatch, got {other:?}"),
+    }
     let spliced = ProvingKey::from_bytes(&spliced, None).unwrap();
     assert!(mismatch(&spliced, &other_vk).contains("spliced"));
 }

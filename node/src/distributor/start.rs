@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, anyhow, bail};
 use protocol::lrp::LrpEvent;
 use protocol::{BatchId, CircuitId, ContentHash, JobId, PublicKey, SecretKey};
-use prover_core::{AnyProvingKey, Circuit, Rollup, TxGenerator, VerifyingKey};
+use prover_core::{AnyProvingKey, Circuit, ProvingKeyHead, Rollup, TxGenerator, VerifyingKey};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -65,12 +65,46 @@ pub fn key_paths(keys_dir: &Path, circuit: &CircuitId) -> (PathBuf, PathBuf) {
 struct Keys {
     circuit: CircuitId,
     definition: Circuit,
-    proving_key: Arc<AnyProvingKey>,
+    proving_key: ProvingKeyRead,
     proving_key_bytes: Vec<u8>,
     proving_key_hash: ContentHash,
     verifying_key: VerifyingKey,
     /// The command that (re)creates the keys, for error messages.
     make_keys: String,
+}
+
+/// What the distributor reads of its proving key, whose bytes it serves
+/// and which it proves nothing with (but in centralized mode, which parses
+/// the whole key): a transfer key's head, what the pairing check reads
+/// (the queries, nearly all of the key, are decompressed by each prover
+/// that loads it), or a circom circuit's whole zkey, against which the
+/// intake checks witnesses.
+enum ProvingKeyRead {
+    Head(Box<ProvingKeyHead>),
+    Zkey(Arc<prover_core::CircomKey>),
+}
+
+impl ProvingKeyRead {
+    fn parse(definition: Circuit, bytes: &[u8], hash: ContentHash) -> prover_core::Result<Self> {
+        match definition {
+            Circuit::Transfer(_) => {
+                ProvingKeyHead::from_bytes(bytes, Some(hash)).map(|head| Self::Head(Box::new(head)))
+            }
+            Circuit::Circom(_) => match AnyProvingKey::from_bytes(definition, bytes, Some(hash))? {
+                AnyProvingKey::Circom(zkey) => Ok(Self::Zkey(zkey)),
+                AnyProvingKey::Transfer(_) => {
+                    unreachable!("a circom circuit's key parses as a zkey")
+                }
+            },
+        }
+    }
+
+    fn check_pairs_with(&self, vk: &VerifyingKey) -> prover_core::Result<()> {
+        match self {
+            Self::Head(head) => head.check_pairs_with(vk),
+            Self::Zkey(zkey) => zkey.check_pairs_with(vk),
+        }
+    }
 }
 
 impl Keys {
@@ -312,7 +346,15 @@ fn local_prover(settings: &DistributorSection, keys: &Keys) -> anyhow::Result<Op
         return Ok(None);
     }
     info!(target: "distributor", jobs = settings.centralized_jobs, "centralized mode: proving every job here");
-    let prover = LocalProver::new(keys.proving_key.clone(), settings.centralized_jobs)?;
+    let key = match &keys.proving_key {
+        ProvingKeyRead::Zkey(zkey) => AnyProvingKey::Circom(zkey.clone()),
+        ProvingKeyRead::Head(_) => AnyProvingKey::from_bytes(
+            keys.definition,
+            &keys.proving_key_bytes,
+            Some(keys.proving_key_hash),
+        )?,
+    };
+    let prover = LocalProver::new(Arc::new(key), settings.centralized_jobs)?;
     Ok(Some(prover))
 }
 
@@ -341,12 +383,8 @@ fn load_keys(settings: &DistributorSection) -> anyhow::Result<Keys> {
     let proving_key_bytes = std::fs::read(&pk_path).with_context(|| missing(&pk_path))?;
     let proving_key_hash = ContentHash::of(&proving_key_bytes);
     let keys = Keys {
-        proving_key: Arc::new(parse_proving_key(
-            definition,
-            &proving_key_bytes,
-            proving_key_hash,
-            &pk_path,
-        )?),
+        proving_key: ProvingKeyRead::parse(definition, &proving_key_bytes, proving_key_hash)
+            .with_context(|| format!("cannot parse proving key {}", pk_path.display()))?,
         circuit,
         definition,
         proving_key_bytes,
@@ -357,16 +395,6 @@ fn load_keys(settings: &DistributorSection) -> anyhow::Result<Keys> {
     check_keys(&keys, settings, &pk_path, &vk_path)?;
     check_batch_size(settings, keys.transfers_per_job())?;
     Ok(keys)
-}
-
-fn parse_proving_key(
-    definition: Circuit,
-    bytes: &[u8],
-    hash: ContentHash,
-    path: &Path,
-) -> anyhow::Result<AnyProvingKey> {
-    AnyProvingKey::from_bytes(definition, bytes, Some(hash))
-        .with_context(|| format!("cannot parse proving key {}", path.display()))
 }
 
 /// The proving key provers will fetch must match the verifying key their
@@ -431,14 +459,14 @@ fn open_state(
         ..ledger::LedgerConfig::default()
     };
     let ledger = ledger::Ledger::open(data.join("ledger"), secret, ledger_config)?;
-    let workload = match (keys.definition, keys.proving_key.as_ref()) {
+    let workload = match (keys.definition, &keys.proving_key) {
         (Circuit::Transfer(circuit_config), _) => {
             rollup_workload(&config.distributor, &store, circuit_config, keys, data)?
         }
-        (Circuit::Circom(_), AnyProvingKey::Circom(circom)) => {
+        (Circuit::Circom(_), ProvingKeyRead::Zkey(circom)) => {
             circom_workload(&config.distributor, &store, circom, keys, data)?
         }
-        (Circuit::Circom(_), AnyProvingKey::Transfer(_)) => {
+        (Circuit::Circom(_), ProvingKeyRead::Head(_)) => {
             unreachable!("a circom circuit's key parses as a zkey")
         }
     };
