@@ -95,7 +95,7 @@ fn a_distributor_killed_at_twenty_moments_pays_every_accepted_proof_exactly_once
     let deaths = deaths(&mut rng);
     assert_eq!(deaths.len(), 20);
     let mut net = Net::new();
-    let (d, key, boot) = net.start_distributor("", &[]);
+    let (d, key, boot) = net.start_distributor(&format!("batch_txs = {JOBS}"), &[]);
     // It comes back on the same address, which the provers know.
     let listen = boot.split("/p2p/").next().unwrap().to_string();
     let mut args = net.node(d).args.clone();
@@ -258,7 +258,9 @@ fn a_full_disk_stops_the_distributor_clearly_and_loses_no_credit() {
         eprintln!("skipped: cannot mount a small tmpfs (needs root)");
         return;
     };
-    let (d, key, boot) = net.start_distributor("batch_txs = 16\nmin_free_disk_mb = 8\n", &[]);
+    const BATCH: u64 = 8;
+    let settings = format!("batch_txs = {BATCH}\nmin_free_disk_mb = 8\n");
+    let (d, key, boot) = net.start_distributor(&settings, &[]);
     let listen = boot.split("/p2p/").next().unwrap().to_string();
     let mut args = net.node(d).args.clone();
     args.extend(["--listen".to_string(), listen]);
@@ -285,7 +287,7 @@ fn a_full_disk_stops_the_distributor_clearly_and_loses_no_credit() {
     std::fs::remove_file(filler).unwrap();
     net.restart(d, Some(args));
     net.wait_distributor(d, "the batch proven", |s| s.batches.proven == 1);
-    wait_told(&net, &provers, 16);
+    wait_told(&net, &provers, BATCH);
     let mut told = 0;
     for &p in &provers {
         let s = net.wait_prover(p, "every receipt fetched", |s| {
@@ -295,9 +297,9 @@ fn a_full_disk_stops_the_distributor_clearly_and_loses_no_credit() {
         assert_eq!(s.receipts, Some(accepted), "{s:#?}");
         told += accepted;
     }
-    assert_eq!(told, 16, "every job's winner was told");
+    assert_eq!(told, BATCH, "every job's winner was told");
     assert!(net.stop(d).success());
-    check_ledger(&net, net.node(d), 1, 16, REWARD);
+    check_ledger(&net, net.node(d), 1, BATCH, REWARD);
     drop(disk);
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use support::Net;
 use support::browser::Browser;
 
-const JOBS: u64 = 8; // batch_txs 8, one transfer per job
+const JOBS: u64 = 4; // batch_txs 4, one transfer per job
 
 /// Every `[data-field]` outside the tables, as path → text.
 const TOP_FIELDS: &str = r#"

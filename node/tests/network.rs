@@ -35,7 +35,7 @@ use serde_json::Value;
 use support::{Net, check_ledger};
 
 const REWARD: u64 = 100;
-const JOBS: u64 = 8; // batch_txs 8, one transfer per job
+const JOBS: u64 = 4; // batch_txs 4, one transfer per job
 
 fn proven(status: &DistributorStatus, batches: u64) -> bool {
     status.batches.proven == batches
@@ -412,8 +412,9 @@ fn a_byzantine_prover_is_never_paid_and_honest_work_goes_on() {
 
 #[test]
 fn a_distributor_killed_mid_batch_resumes_and_pays_no_job_twice() {
+    const BATCH: u64 = 8;
     let mut net = Net::new();
-    let (d, key, boot) = net.start_distributor("batch_txs = 16\n", &[]);
+    let (d, key, boot) = net.start_distributor(&format!("batch_txs = {BATCH}\n"), &[]);
     // Restart on the same port so provers reconnect to the address they know.
     let listen = boot.split("/p2p/").next().unwrap().to_string();
     let mut args = net.node(d).args.clone();
@@ -447,9 +448,9 @@ fn a_distributor_killed_mid_batch_resumes_and_pays_no_job_twice() {
     );
     assert!(net.log("distributor").matches("state loaded").count() == 2);
     let accepted: u64 = status.provers.iter().map(|p| p.accepted).sum();
-    assert_eq!(accepted, 16, "{status:#?}");
+    assert_eq!(accepted, BATCH, "{status:#?}");
     assert!(net.stop(d).success());
-    check_ledger(&net, net.node(d), 1, 16, REWARD);
+    check_ledger(&net, net.node(d), 1, BATCH, REWARD);
 }
 
 #[test]

@@ -329,7 +329,9 @@ fn keys_round_trip_and_bad_key_files_are_named() {
         Some(f.pk().hash()),
         "truncated, hash given",
     );
-    expect_key_file_error(&bytes[..bytes.len() / 2], None, "truncated");
+    // Cut early in the queries: the same error, without first checking
+    // every point of half a key.
+    expect_key_file_error(&bytes[..bytes.len() / 32], None, "truncated");
     let mut corrupt = bytes.clone();
     let mid = corrupt.len() / 2;
     corrupt[mid] ^= 0xff;
@@ -442,7 +444,9 @@ fn key_files_record_their_setup_and_mismatched_pairs_are_named() {
         Err(Error::KeyMismatch(reason)) => assert!(reason.contains("spliced"), "{reason}"),
         other => panic!("expected KeyMismatch, got {other:?}"),
     }
-    let spliced = ProvingKey::from_bytes(&spliced, None).unwrap();
+    // Every point of it is valid (the pairing check is what finds it):
+    // taken by its own hash, so they are not all checked again here.
+    let spliced = ProvingKey::from_bytes(&spliced, Some(ContentHash::of(&spliced))).unwrap();
     assert!(mismatch(&spliced, &other_vk).contains("spliced"));
 }
 

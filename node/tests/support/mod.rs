@@ -101,7 +101,7 @@ impl Net {
             ("circuit", format!("\"{CIRCUIT}\"")),
             ("keys_dir", format!("\"{}\"", self.keys.display())),
             ("accounts", "16".into()),
-            ("batch_txs", "8".into()),
+            ("batch_txs", "4".into()),
             ("reward_per_job", "100".into()),
             ("block_interval_ms", "300".into()),
             ("dev", "true".into()),
