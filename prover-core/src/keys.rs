@@ -441,8 +441,8 @@ impl ProvingKey {
 /// transfer key, 26 s for a default job's): for a distributor, which
 /// serves the key's bytes and proves nothing with them. The queries'
 /// lengths are checked to add up to the file's, so a truncated or
-/// extended file is refused; their points are checked by each prover
-/// that loads the key.
+/// extended file is refused; each prover that loads the key decompresses
+/// every point of it (a point off the curve fails there).
 pub struct ProvingKeyHead {
     circuit: Circuit,
     setup: KeySetup,
