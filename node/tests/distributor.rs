@@ -1049,10 +1049,12 @@ async fn next_batch_proven(h: &Harness, jobs: u32, number: u64) -> std::time::Du
 /// every 50 ms, each after the last one's answer), stamped 29 s ahead so
 /// the replay guard keeps each one longest, for 40 s, against one
 /// established honest prover (the real prover role, `harness::prover`):
-/// it is never answered `busy` or `rate_limited`, at least a job every
-/// 10 s of the flood is proven within it (counted when its time is up:
-/// beside two busy loops a 4-job batch took 20 to 25 s of it, so whole
-/// batches left no margin), the flood is a flood
+/// it is never answered `busy` or `rate_limited`, it spends at least a
+/// quarter of the flood proving (52 % alone, 41 % beside three busy
+/// loops: how fast it proves is the machine's load, a job 1.5 s alone and
+/// about 13 s beside the suite's heaviest tests, where the earlier bound
+/// of a job every 10 s failed; a prover the flood shut out would prove
+/// nothing), the flood is a flood
 /// (at least 500 requests a second answered) and it earns nothing. How
 /// much the flood slows the batches is printed, a measurement and not a
 /// bound (docs/benchmarks.md). It was a process test in network.rs, the
@@ -1089,12 +1091,20 @@ async fn a_sybil_flood_of_future_stamped_requests_leaves_an_honest_prover_served
         },
     );
     // Batch after batch until the flood's time is up, counting the jobs
-    // proven within it; the batch then open is proven after.
+    // proven within it and the seconds the prover spent proving them; the
+    // batch then open is proven after.
     let proven_jobs = || -> u64 { typed_status(&h).provers.iter().map(|p| p.accepted).sum() };
-    let before_flood = proven_jobs();
+    let proving = || -> f64 {
+        let metrics = honest.metrics.render();
+        let sum = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("crowdprove_prove_seconds_sum "));
+        sum.map_or(0.0, |v| v.trim().parse().unwrap())
+    };
+    let (before_flood, proving_before) = (proven_jobs(), proving());
     let flood = Instant::now();
     let mut during = Vec::new();
-    let in_time = loop {
+    let (in_time, busy) = loop {
         batches += 1;
         let started = Instant::now();
         with_batch(&h, BATCH_JOBS).await;
@@ -1102,7 +1112,7 @@ async fn a_sybil_flood_of_future_stamped_requests_leaves_an_honest_prover_served
         let proven = provers_until(&h, "the batch proven", |s| s.batches.proven == batches);
         match tokio::time::timeout(left, proven).await {
             Ok(_) => during.push(started.elapsed()),
-            Err(_) => break proven_jobs() - before_flood,
+            Err(_) => break (proven_jobs() - before_flood, proving() - proving_before),
         }
     };
     let sent: u64 = sybils.tally().values().sum();
@@ -1118,7 +1128,7 @@ async fn a_sybil_flood_of_future_stamped_requests_leaves_an_honest_prover_served
         .unwrap_or("none");
     eprintln!(
         "a batch of {BATCH_JOBS} jobs took {before:?} before the flood, {during:?} during it \
-         ({in_time} jobs proven in its {FLOOD:?}); the sybils sent {sent} requests ({rate:.0}/s), \
+         ({in_time} jobs proven in its {FLOOD:?}, {busy:.1} s of them proving); the sybils sent {sent} requests ({rate:.0}/s), \
          answered {answers:?}; {depth}"
     );
     let prover_metrics = honest.metrics.render();
@@ -1127,8 +1137,9 @@ async fn a_sybil_flood_of_future_stamped_requests_leaves_an_honest_prover_served
         "the honest prover was pushed back:\n{prover_metrics}"
     );
     assert!(
-        in_time >= FLOOD.as_secs() / 10,
-        "only {in_time} jobs proven in the flood's {FLOOD:?}"
+        busy >= FLOOD.as_secs_f64() / 4.0,
+        "the honest prover spent only {busy:.1} s of the flood's {FLOOD:?} proving \
+         ({in_time} jobs): it waited for work"
     );
     assert!(rate >= 500.0, "the sybils sent only {rate:.0} requests/s");
     h.stop().await.unwrap();
