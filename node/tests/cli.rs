@@ -341,6 +341,8 @@ fn a_distributor_without_keys_says_what_to_run_in_one_line() {
         "transfer-d4-k1",
         "--data-dir",
         &path("data"),
+        "--key",
+        &path("distributor.key"),
         "--keys-dir",
         keys.to_str().unwrap(),
         "--api",
