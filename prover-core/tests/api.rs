@@ -381,6 +381,71 @@ fn keys_round_trip_and_bad_key_files_are_named() {
 }
 
 #[test]
+fn an_expanded_key_reads_back_as_the_same_key_and_any_change_is_refused() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("key.expanded");
+    let id = small_config().circuit_id();
+    f.pk().save_expanded(&path).unwrap();
+    let back = ProvingKey::load_expanded(&path, &id, f.pk().hash()).unwrap();
+    assert_eq!(
+        (back.hash(), back.setup(), back.circuit().id()),
+        (f.pk().hash(), f.pk().setup(), id.clone())
+    );
+    assert!(back.to_bytes() == f.pk().to_bytes(), "the same points");
+
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        bytes.len() > 2 * f.pk().to_bytes().len() - 1000,
+        "uncompressed"
+    );
+    let bad = dir.path().join("bad.expanded");
+    let refused =
+        |content: &[u8], circuit: &protocol::ids::CircuitId, expected: ContentHash, want: &str| {
+            std::fs::write(&bad, content).unwrap();
+            match ProvingKey::load_expanded(&bad, circuit, expected) {
+                Err(e @ Error::KeyFile { .. }) => {
+                    let msg = e.to_string();
+                    assert!(
+                        msg.contains("bad.expanded") && msg.contains(want),
+                        "{want}: {msg}"
+                    );
+                }
+                other => panic!(
+                    "{want}: expected KeyFile error, got {:?}",
+                    other.map(|_| ())
+                ),
+            }
+        };
+    let hash = f.pk().hash();
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 1;
+    refused(&flipped, &id, hash, "checksum does not match");
+    refused(
+        &bytes[..bytes.len() / 2],
+        &id,
+        hash,
+        "checksum does not match",
+    );
+    refused(&bytes[..40], &id, hash, "too short");
+    refused(&f.pk().to_bytes(), &id, hash, "checksum does not match");
+    refused(
+        &bytes,
+        &id,
+        f.vk.hash(),
+        &format!("expanded form of key {}", hash.to_hex()),
+    );
+    let other = CircuitConfig::new(4, 1).unwrap().circuit_id();
+    refused(&bytes, &other, hash, "key is for circuit transfer-d4-k2");
+    // Its checksum right, its body one byte longer: the layout is still read.
+    let body = &bytes[..bytes.len() - 64];
+    let mut longer = [body, &[0], &hash.0].concat();
+    let checksum = ContentHash::of(&longer);
+    longer.extend_from_slice(&checksum.0);
+    refused(&longer, &id, hash, "1 trailing bytes");
+}
+
+#[test]
 fn key_files_record_their_setup_and_mismatched_pairs_are_named() {
     let f = fixture();
     assert_eq!(f.pk().setup(), KeySetup::InsecureSeed(Some(99)));

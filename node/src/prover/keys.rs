@@ -11,6 +11,13 @@
 //! and at most [`KEPT_KEYS`] whole keys are kept within the disk budget
 //! (`key_cache_mb`), the least recently used removed first. `/status` shows
 //! a download's progress and a key's loading ([`KeyCache::work`]).
+//!
+//! A fetched key is `<hash>.pk`, the distributor's bytes; a transfer key is
+//! then kept expanded instead, `<hash>.expanded`
+//! ([`prover_core::ProvingKey::save_expanded`]): twice the disk, read in
+//! milliseconds where decompressing the fetched file takes a second of a
+//! core for a depth-4 key and 26 s for a default job's, at every start.
+//! A circom zkey's points are uncompressed already: it stays as fetched.
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -19,7 +26,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use protocol::ContentHash;
 use protocol::messages::{KEY_CHUNK_BYTES, KeyChunk, KeyRequest, MAX_KEY_BYTES};
-use prover_core::{AnyProvingKey, Circuit};
+use prover_core::{AnyProvingKey, Circuit, ProvingKey};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
@@ -124,8 +131,21 @@ impl KeyCache {
         self
     }
 
+    /// The key as fetched.
     fn path(&self, key: ContentHash) -> PathBuf {
-        self.dir.join(format!("{}.pk", key.to_hex()))
+        self.dir.join(format!("{}{FETCHED}", key.to_hex()))
+    }
+
+    /// The key expanded, once it has been loaded.
+    fn expanded_path(&self, key: ContentHash) -> PathBuf {
+        self.dir.join(format!("{}{EXPANDED}", key.to_hex()))
+    }
+
+    /// The key's file on disk, expanded or as fetched, if it has one.
+    fn file(&self, key: ContentHash) -> Option<PathBuf> {
+        [self.expanded_path(key), self.path(key)]
+            .into_iter()
+            .find(|p| p.exists())
     }
 
     fn part_path(&self, key: ContentHash) -> PathBuf {
@@ -134,7 +154,7 @@ impl KeyCache {
 
     /// Whether the key is on disk.
     pub fn has(&self, key: ContentHash) -> bool {
-        self.path(key).exists()
+        self.file(key).is_some()
     }
 
     /// Refused while another key than `key` downloads.
@@ -173,8 +193,7 @@ impl KeyCache {
         key: ContentHash,
         source: &impl ChunkSource,
     ) -> anyhow::Result<Got> {
-        let path = self.path(key);
-        if !path.exists() {
+        if !self.has(key) {
             // Checked before waiting: a job needing another key does not
             // queue a second download behind the first.
             self.may_download(key)?;
@@ -190,22 +209,25 @@ impl KeyCache {
             });
         }
         let (mut fetched, mut download) = (0, std::time::Duration::ZERO);
-        if path.exists() {
+        if let Some(file) = self.file(key) {
             // Last used now: the cache keeps the most recently used keys.
             let _ = std::fs::File::options()
                 .append(true)
-                .open(&path)
+                .open(&file)
                 .and_then(|f| f.set_modified(std::time::SystemTime::now()));
         } else {
             let _slot = self.start_download(key)?;
             let started = std::time::Instant::now();
             fetched = self.download(key, source).await?;
             download = started.elapsed();
-            let in_use = loaded.as_ref().map(|pk| pk.hash());
-            self.prune(&[Some(key), in_use]);
         }
         let started = std::time::Instant::now();
         let pk = self.load(circuit, key).await?;
+        if fetched > 0 {
+            // Pruned once the new key is expanded, so its size on disk counts.
+            let in_use = loaded.as_ref().map(|pk| pk.hash());
+            self.prune(&[Some(key), in_use]);
+        }
         *loaded = Some(pk.clone());
         Ok(Got {
             key: pk,
@@ -238,33 +260,25 @@ impl KeyCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = work;
     }
 
-    /// Loads the cached key file; a file that does not check is removed.
+    /// Loads the cached key ([`read_key`]).
     async fn load(&self, circuit: Circuit, key: ContentHash) -> anyhow::Result<Arc<AnyProvingKey>> {
-        let path = self.path(key);
         let started = std::time::Instant::now();
-        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let bytes = self
+            .file(key)
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len());
         let _working = self.working(KeyWorkView {
             key: key.to_hex(),
             doing: "loading".into(),
             bytes,
             total_bytes: Some(bytes),
         });
-        let pk = tokio::task::spawn_blocking({
-            let path = path.clone();
-            move || AnyProvingKey::load(circuit, &path, Some(key))
-        })
-        .await?;
-        let pk = match pk {
-            Ok(pk) => Arc::new(pk),
-            Err(e) => {
-                // A cached file that no longer checks out is useless: drop it
-                // so the next attempt fetches a good copy.
-                let _ = std::fs::remove_file(&path);
-                return Err(e)
-                    .with_context(|| format!("cached key {} is bad; removed", path.display()));
-            }
-        };
-        info!(target: "prover", key = %key.short(), ms = started.elapsed().as_millis() as u64, setup = %pk.setup(), "proving key loaded");
+        let (fetched, expanded) = (self.path(key), self.expanded_path(key));
+        let (pk, form) =
+            tokio::task::spawn_blocking(move || read_key(circuit, key, &fetched, &expanded))
+                .await??;
+        let pk = Arc::new(pk);
+        info!(target: "prover", key = %key.short(), ms = started.elapsed().as_millis() as u64, setup = %pk.setup(), from = form, "proving key loaded");
         if !pk.setup().is_secure() {
             // Proofs under such keys can be forged: another prover could take
             // every reward without proving. The distributor runs --dev.
@@ -418,15 +432,20 @@ impl KeyCache {
     /// Removes whole keys beyond [`KEPT_KEYS`] or the disk budget, the
     /// least recently used first, never one of `keep`.
     fn prune(&self, keep: &[Option<ContentHash>]) {
-        let kept: Vec<PathBuf> = keep.iter().flatten().map(|k| self.path(*k)).collect();
+        let kept: Vec<PathBuf> = keep
+            .iter()
+            .flatten()
+            .flat_map(|k| [self.path(*k), self.expanded_path(*k)])
+            .collect();
         let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
         let mut keys: Vec<(std::time::SystemTime, PathBuf)> = self
-            .files(".pk")
+            .files(FETCHED)
             .into_iter()
+            .chain(self.files(EXPANDED))
             .map(|p| (modified(&p), p))
             .collect();
         keys.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
-        let mut left = KEPT_KEYS.saturating_sub(kept.len());
+        let mut left = KEPT_KEYS.saturating_sub(keep.iter().flatten().count());
         let mut used: u64 = kept.iter().map(|p| size(p)).sum();
         for (_, path) in keys.into_iter().filter(|(_, p)| !kept.contains(p)) {
             let bytes = size(&path);
@@ -439,6 +458,57 @@ impl KeyCache {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// A key as fetched from the distributor.
+const FETCHED: &str = ".pk";
+/// A key expanded for fast loading.
+const EXPANDED: &str = ".expanded";
+
+/// Reads key `key` from its `expanded` form if that is good, else from the
+/// file as `fetched` (checked against its hash), expanding a transfer key
+/// and then removing the fetched file. A file that does not check is
+/// removed, so the next attempt fetches a good copy. Says which it read.
+fn read_key(
+    circuit: Circuit,
+    key: ContentHash,
+    fetched: &Path,
+    expanded: &Path,
+) -> anyhow::Result<(AnyProvingKey, &'static str)> {
+    if expanded.exists() {
+        match ProvingKey::load_expanded(expanded, &circuit.id(), key) {
+            Ok(pk) => {
+                // Left by a crash between expanding and removing it.
+                let _ = std::fs::remove_file(fetched);
+                return Ok((AnyProvingKey::Transfer(pk), "expanded"));
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(expanded);
+                if !fetched.exists() {
+                    return Err(e).with_context(|| {
+                        format!("cached key {} is bad; removed", expanded.display())
+                    });
+                }
+                warn!(target: "prover", error = %e, "the expanded key is bad; removed, reading the key as fetched");
+            }
+        }
+    }
+    let pk = AnyProvingKey::load(circuit, fetched, Some(key))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(fetched);
+        })
+        .with_context(|| format!("cached key {} is bad; removed", fetched.display()))?;
+    if let AnyProvingKey::Transfer(transfer) = &pk {
+        match transfer.save_expanded(expanded) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(fetched);
+            }
+            // The key still proves; it is read from the fetched file again
+            // at the next start.
+            Err(e) => warn!(target: "prover", error = %e, "cannot keep the key expanded"),
+        }
+    }
+    Ok((pk, "fetched"))
 }
 
 /// When `path` was last written (the epoch if unknown).
@@ -459,6 +529,21 @@ mod tests {
         hash: ContentHash,
         fail_after: AtomicU32,
         served: AtomicU32,
+    }
+
+    impl Served {
+        /// The key of [`circuit`] from a seeded setup.
+        fn test_key(fail_after: u32) -> Self {
+            let (pk, _) =
+                prover_core::setup_insecure(prover_core::CircuitConfig::new(4, 1).unwrap(), 1)
+                    .unwrap();
+            Self {
+                hash: pk.hash(),
+                bytes: pk.to_bytes(),
+                fail_after: AtomicU32::new(fail_after),
+                served: AtomicU32::new(0),
+            }
+        }
     }
 
     impl ChunkSource for Served {
@@ -596,21 +681,14 @@ mod tests {
         let keys: Vec<_> = (0..KEPT_KEYS + 2)
             .map(|i| old(&format!("{i:02}.pk"), 100 + i as u64))
             .collect();
-        let (pk, _) =
-            prover_core::setup_insecure(prover_core::CircuitConfig::new(4, 1).unwrap(), 1).unwrap();
-        let source = Served {
-            hash: pk.hash(),
-            bytes: pk.to_bytes(),
-            fail_after: AtomicU32::new(u32::MAX),
-            served: AtomicU32::new(0),
-        };
+        let source = Served::test_key(u32::MAX);
         let cache = KeyCache::new(dir.path().to_path_buf());
-        cache.get(pk.circuit(), pk.hash(), &source).await.unwrap();
+        cache.get(circuit(), source.hash, &source).await.unwrap();
         assert!(
             !stale_part.exists(),
             "another key's partial download is removed"
         );
-        assert!(cache.has(pk.hash()));
+        assert!(cache.has(source.hash));
         // The new key and the KEPT_KEYS - 1 most recently used others.
         let left: Vec<bool> = keys.iter().map(|k| k.exists()).collect();
         let mut expected = vec![false; keys.len()];
@@ -633,8 +711,8 @@ mod tests {
         let newer = big("newer.pk", 1, 300);
         let older = big("older.pk", 2, 300);
         let tight = KeyCache::new(dir.path().to_path_buf()).with_disk_budget(700);
-        tight.prune(&[Some(pk.hash())]);
-        let in_use = tight.path(pk.hash());
+        tight.prune(&[Some(source.hash)]);
+        let in_use = tight.file(source.hash).unwrap();
         assert!(in_use.exists() && std::fs::metadata(&in_use).unwrap().len() > 700);
         assert!(
             !newer.exists() && !older.exists(),
@@ -651,36 +729,81 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_loaded_key_is_kept_expanded_and_a_bad_copy_is_fetched_again() {
+        let source = Served::test_key(u32::MAX);
+        let dir = tempfile::tempdir().unwrap();
+        let cache = KeyCache::new(dir.path().to_path_buf());
+        let got = cache.get(circuit(), source.hash, &source).await.unwrap();
+        assert_eq!(got.took.fetched, source.bytes.len() as u64);
+        let (fetched, expanded) = (cache.path(source.hash), cache.expanded_path(source.hash));
+        assert!(expanded.exists() && !fetched.exists(), "kept expanded only");
+        let same = |key: &AnyProvingKey| match key {
+            AnyProvingKey::Transfer(k) => k.to_bytes() == source.bytes,
+            AnyProvingKey::Circom(_) => false,
+        };
+        assert!(same(&got.key));
+
+        // A restart reads the expanded copy, and fetches nothing.
+        let restarted = KeyCache::new(dir.path().to_path_buf());
+        let got = restarted
+            .get(circuit(), source.hash, &source)
+            .await
+            .unwrap();
+        assert_eq!(got.took.fetched, 0);
+        assert!(same(&got.key));
+        let (_, from) = read_key(circuit(), source.hash, &fetched, &expanded).unwrap();
+        assert_eq!(from, "expanded");
+
+        // A changed copy is refused and removed; the next get fetches anew.
+        let mut bytes = std::fs::read(&expanded).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&expanded, bytes).unwrap();
+        let restarted = KeyCache::new(dir.path().to_path_buf());
+        let err = restarted
+            .get(circuit(), source.hash, &source)
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("is bad; removed"), "{err:#}");
+        assert!(!restarted.has(source.hash));
+        let got = restarted
+            .get(circuit(), source.hash, &source)
+            .await
+            .unwrap();
+        assert_eq!(got.took.fetched, source.bytes.len() as u64);
+        assert!(same(&got.key) && expanded.exists());
+
+        // A copy left as fetched beside a good expanded one (a crash
+        // between the two) is removed when the key is read.
+        std::fs::write(&fetched, &source.bytes).unwrap();
+        let (_, from) = read_key(circuit(), source.hash, &fetched, &expanded).unwrap();
+        assert_eq!(from, "expanded");
+        assert!(!fetched.exists());
+    }
+
+    #[tokio::test]
     async fn downloads_resume_and_are_hash_checked() {
-        let (pk, _) =
-            prover_core::setup_insecure(prover_core::CircuitConfig::new(4, 1).unwrap(), 1).unwrap();
-        let bytes = pk.to_bytes();
+        let source = Served::test_key(1);
         assert!(
-            bytes.len() > KEY_CHUNK_BYTES,
+            source.bytes.len() > KEY_CHUNK_BYTES,
             "test needs a multi-chunk key"
         );
-        let source = Served {
-            hash: pk.hash(),
-            bytes,
-            fail_after: AtomicU32::new(1),
-            served: AtomicU32::new(0),
-        };
         let dir = tempfile::tempdir().unwrap();
         let cache = KeyCache::new(dir.path().to_path_buf());
         // First attempt dies after one chunk; the second resumes from there.
-        assert!(cache.get(pk.circuit(), pk.hash(), &source).await.is_err());
-        let got = cache.get(pk.circuit(), pk.hash(), &source).await.unwrap();
-        assert_eq!(got.key.hash(), pk.hash());
+        assert!(cache.get(circuit(), source.hash, &source).await.is_err());
+        let got = cache.get(circuit(), source.hash, &source).await.unwrap();
+        assert_eq!(got.key.hash(), source.hash);
         assert_eq!(
             got.took.fetched,
             source.bytes.len() as u64 - KEY_CHUNK_BYTES as u64
         );
         assert!(cache.work().is_none(), "nothing shown once done");
-        assert!(cache.has(pk.hash()));
+        assert!(cache.has(source.hash));
         // A different key cannot be served by this source: its hash fails.
         let wrong = ContentHash::of(b"another key");
         let err = cache
-            .get(pk.circuit(), wrong, &source)
+            .get(circuit(), wrong, &source)
             .await
             .unwrap_err()
             .to_string();

@@ -28,7 +28,7 @@ use protocol::messages::{
     AnyMessage, Assignment, JobRequest, Message, NoWork, ProofSubmission, Verdict,
 };
 use protocol::{CircuitId, ContentHash, JobId, PublicKey, SecretKey, Timestamp};
-use prover_core::AnyProvingKey;
+use prover_core::{AnyProvingKey, ProvingKey};
 use serde_json::Value;
 
 use built_once::built_once;
@@ -51,21 +51,25 @@ pub fn keys_dir() -> &'static Path {
             let (pk_path, vk_path) = node::distributor::key_paths(dir, &id);
             pk.save(&pk_path).unwrap();
             vk.save(&vk_path).unwrap();
+            pk.save_expanded(dir.join(EXPANDED_KEY)).unwrap();
         })
     })
 }
 
-/// The proving key, loaded once per test process: trusted as the file is
-/// (the hash it is checked against is the file's own), so the point checks
-/// a prover runs on a downloaded key are not paid by every test.
+/// The proving key's expanded form in [`keys_dir`], which a test process
+/// reads in milliseconds (decompressing the key file takes most of a second).
+const EXPANDED_KEY: &str = "expanded";
+
+/// The proving key, loaded once per test process from its expanded form
+/// (as a prover keeps the key it proves with).
 pub fn proving_key() -> &'static AnyProvingKey {
     static KEY: OnceLock<AnyProvingKey> = OnceLock::new();
     KEY.get_or_init(|| {
         let id = CircuitId::new(CIRCUIT).unwrap();
         let (pk_path, _) = node::distributor::key_paths(keys_dir(), &id);
-        let circuit = prover_core::Circuit::from_id(&id).unwrap();
-        let bytes = std::fs::read(&pk_path).unwrap();
-        AnyProvingKey::from_bytes(circuit, &bytes, Some(ContentHash::of(&bytes))).unwrap()
+        let hash = ContentHash::of(&std::fs::read(&pk_path).unwrap());
+        let expanded = keys_dir().join(EXPANDED_KEY);
+        AnyProvingKey::Transfer(ProvingKey::load_expanded(expanded, &id, hash).unwrap())
     })
 }
 
