@@ -489,6 +489,15 @@ fn a_prover_killed_before_its_receipts_gets_them_after_a_restart() {
         s.awaiting_receipts == Some(JOBS)
     });
     assert_eq!(owed.receipts, Some(0), "{owed:#?}");
+    // The key it proved with is kept expanded, and only so, for its restart.
+    let kept: Vec<String> = std::fs::read_dir(net.node(p).data_dir.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        kept.len() == 1 && kept[0].ends_with(".expanded"),
+        "{kept:?}"
+    );
     net.kill(p);
     // The distributor's shutdown cuts the last block; it comes back.
     assert!(net.stop(d).success());

@@ -294,9 +294,13 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::rename(&tmp, path)?;
         sync_parent(path)
     })();
-    written.map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+    written.map_err(|source| {
+        // A full disk leaves no half-written copy behind.
+        let _ = std::fs::remove_file(&tmp);
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 

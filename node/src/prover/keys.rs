@@ -430,8 +430,13 @@ impl KeyCache {
     }
 
     /// Removes whole keys beyond [`KEPT_KEYS`] or the disk budget, the
-    /// least recently used first, never one of `keep`.
+    /// least recently used first, never one of `keep`, and any expanded
+    /// copy left half-written by a kill (nothing is being expanded while
+    /// `get` holds the loaded key).
     fn prune(&self, keep: &[Option<ContentHash>]) {
+        for half_written in self.files(".tmp") {
+            let _ = std::fs::remove_file(half_written);
+        }
         let kept: Vec<PathBuf> = keep
             .iter()
             .flatten()
@@ -678,6 +683,7 @@ mod tests {
             path
         };
         let stale_part = old("aa.pk.part", 10);
+        let half_expanded = old("bb.tmp", 10);
         let keys: Vec<_> = (0..KEPT_KEYS + 2)
             .map(|i| old(&format!("{i:02}.pk"), 100 + i as u64))
             .collect();
@@ -685,8 +691,8 @@ mod tests {
         let cache = KeyCache::new(dir.path().to_path_buf());
         cache.get(circuit(), source.hash, &source).await.unwrap();
         assert!(
-            !stale_part.exists(),
-            "another key's partial download is removed"
+            !stale_part.exists() && !half_expanded.exists(),
+            "another key's partial download and a half-written copy are removed"
         );
         assert!(cache.has(source.hash));
         // The new key and the KEPT_KEYS - 1 most recently used others.
@@ -779,6 +785,13 @@ mod tests {
         let (_, from) = read_key(circuit(), source.hash, &fetched, &expanded).unwrap();
         assert_eq!(from, "expanded");
         assert!(!fetched.exists());
+
+        // A copy that cannot be written (a full disk, here no folder for
+        // it) leaves the key proving from the file as fetched.
+        std::fs::write(&fetched, &source.bytes).unwrap();
+        let unwritable = dir.path().join("gone").join("key.expanded");
+        let (key, from) = read_key(circuit(), source.hash, &fetched, &unwritable).unwrap();
+        assert!(same(&key) && from == "fetched" && fetched.exists());
     }
 
     #[tokio::test]
