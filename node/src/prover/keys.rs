@@ -14,9 +14,10 @@
 //!
 //! A fetched key is `<hash>.pk`, the distributor's bytes; a transfer key is
 //! then kept expanded instead, `<hash>.expanded`
-//! ([`prover_core::ProvingKey::save_expanded`]): twice the disk, read in
-//! milliseconds where decompressing the fetched file takes a second of a
-//! core for a depth-4 key and 26 s for a default job's, at every start.
+//! ([`prover_core::ProvingKey::save_expanded`]): twice the disk, read at
+//! each later start 40 to 60 times faster than decompressing the fetched
+//! file (34 ms against 1.9 s for the default `transfer-d8-k2`; the
+//! key-load benchmark in docs/benchmarks.md).
 //! A circom zkey's points are uncompressed already: it stays as fetched.
 
 use std::io::{Read, Seek, Write};
