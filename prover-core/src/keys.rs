@@ -12,8 +12,8 @@
 //!
 //! A prover keeps the keys it proves with in an expanded form (magic `CPPX`,
 //! the same header, the points uncompressed, the key's content hash and a
-//! SHA-256 checksum; [`ProvingKey::save_expanded`]), which it reads sixty
-//! times faster than the compressed file it fetched.
+//! SHA-256 checksum; [`ProvingKey::save_expanded`]), which it reads 40 to
+//! 60 times faster than the compressed file it fetched.
 
 use std::borrow::Cow;
 use std::path::Path;
