@@ -36,7 +36,8 @@ pub enum Durable {
         /// The answer's document.
         answer: Value,
     },
-    /// A batch is proven and its scheduler state forgotten: gossip it.
+    /// A batch is proven and its scheduler state forgotten: gossip it and
+    /// count it.
     BatchProven(BatchProven),
 }
 
@@ -69,7 +70,7 @@ pub struct Courier {
     pub payout: Payout<Settlement>,
     /// Holds the witnesses assignments carry.
     pub store: Arc<JobStore>,
-    /// The run loop, for the baseline's assignments.
+    /// The run loop, for the baseline's assignments and proven batches.
     pub to_loop: mpsc::UnboundedSender<Internal>,
 }
 
@@ -94,7 +95,10 @@ impl Courier {
                     let _ = reply.send(Ok(answer));
                 }
             }
-            Durable::BatchProven(message) => self.outbox.publish(&message),
+            Durable::BatchProven(message) => {
+                self.outbox.publish(&message);
+                let _ = self.to_loop.send(Internal::Recorded(message.batch));
+            }
             Durable::Repeat(repeat) => self.repeat(repeat),
         }
     }

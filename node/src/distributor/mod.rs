@@ -111,6 +111,8 @@ pub enum Internal {
     Built(anyhow::Result<NewBatch>, BatchReply),
     /// Every job of the batch is credited: check its batch proof.
     Credited(BatchId),
+    /// A proven batch's record is on disk: count it proven.
+    Recorded(BatchId),
     /// A baseline hand-out is logged: prove it on the reserved slot.
     LocalAssigned(usize, protocol::messages::Assignment, Vec<u8>),
     /// The baseline proved a job.
@@ -359,6 +361,7 @@ impl Distributor {
             }) => self.on_batch_checked(result, ms, context),
             Internal::Built(built, reply) => self.on_built(built, reply),
             Internal::Credited(batch) => self.check_batch(batch),
+            Internal::Recorded(_) => self.count_proven(),
             Internal::LocalAssigned(slot, assignment, witness) => {
                 self.start_local(slot, assignment, witness)
             }

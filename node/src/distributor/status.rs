@@ -7,6 +7,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use protocol::lrp::Lrp;
 use protocol::{CircuitId, ContentHash, PublicKey, Timestamp};
 use prover_core::KeySetup;
 use serde::Serialize;
@@ -15,7 +16,7 @@ use serde_json::Value;
 use super::history::{History, ProverStats};
 use super::payout::SharedLedger;
 use super::scheduler::Scheduler;
-use super::store::JobStore;
+use super::store::{BatchRecord, JobStore};
 use crate::config::{DistributorSection, Role};
 use crate::network::NetStats;
 use crate::node_info::NodeInfo;
@@ -185,16 +186,21 @@ fn batch_list(p: &Parts<'_>) -> Vec<BatchStatus> {
             id: b.id.0,
             jobs: b.jobs,
             txs: b.txs,
-            done: match lrp.batch(b.id) {
-                Some(progress) => progress.done,
-                None if b.proven.is_some() => u64::from(b.jobs),
-                None => 0,
-            },
+            done: jobs_done(lrp, b),
             created_ms: b.created.0,
             proven_ms: b.proven.map(|t| t.0),
             latency_ms: b.proven.map(|t| t.millis_since(b.created)),
         })
         .collect()
+}
+
+/// How many of `batch`'s jobs are done. The scheduler learns of a batch
+/// before its record is stored and forgets it only once its batch proof
+/// checked, so a stored batch it does not know is proven: its jobs are all
+/// done, though the record saying so may still be on its way to disk.
+fn jobs_done(lrp: &Lrp, batch: &BatchRecord) -> u64 {
+    lrp.batch(batch.id)
+        .map_or(u64::from(batch.jobs), |progress| progress.done)
 }
 
 /// The [`LISTED_PROVERS`] most recently seen provers of `history`, in key
@@ -251,7 +257,7 @@ mod tests {
     use crate::disk::Space;
     use crate::distributor::journal::Journal;
     use crate::distributor::scheduler::Log;
-    use crate::distributor::store::{BatchRecord, Change};
+    use crate::distributor::store::Change;
     use protocol::lrp::{LrpConfig, LrpEvent};
     use protocol::{BatchId, JobId, SecretKey};
     use prover_core::witness::Root;
@@ -319,11 +325,7 @@ mod tests {
         latest
             .iter()
             .map(|b| {
-                let done = match lrp.batch(b.id) {
-                    Some(progress) => progress.done,
-                    None if b.proven.is_some() => u64::from(b.jobs),
-                    None => 0,
-                };
+                let done = jobs_done(lrp, b);
                 json!({
                     "id": b.id.0, "jobs": b.jobs, "txs": b.txs, "done": done,
                     "created_ms": b.created.0,
@@ -356,7 +358,8 @@ mod tests {
             .collect()
     }
 
-    /// Two stored batches (one proven), a prover holding a job, a ledger,
+    /// Three stored batches (one proven, one open, one proven but not yet
+    /// recorded so), a prover holding a job, a ledger,
     /// and the journal's thread (joined before the folder goes: a RocksDB
     /// still writing into a removed folder as the process exits aborts it).
     fn scene(
@@ -377,9 +380,12 @@ mod tests {
             created: Timestamp(1000 * id),
             proven,
         };
+        // Batch 3 stands for one whose batch proof just checked: the
+        // scheduler forgot it, its proven record is not yet written.
         let batches = [
             Change::Batch(record(1, Some(Timestamp(1500)))),
             Change::Batch(record(2, None)),
+            Change::Batch(record(3, None)),
         ];
         store.commit(&batches, false).unwrap();
         let (journal, thread) = Journal::start(
@@ -439,8 +445,8 @@ mod tests {
             verify_count: 4,
             verify_seconds: 0.018,
             uptime_ms: 125_000,
-            batches_stored: 2,
-            batches_proven: 1,
+            batches_stored: 3,
+            batches_proven: 2,
             chain: None,
         };
         for verify_count in [4, 0] {
@@ -455,7 +461,8 @@ mod tests {
             assert_eq!(serde_json::to_value(back).unwrap(), typed);
         }
         let doc = document(&parts);
-        assert_eq!(doc.batches.list.len(), 2, "{doc:#?}");
+        let done: Vec<u64> = doc.batches.list.iter().map(|b| b.done).collect();
+        assert_eq!(done, [2, 0, 2], "{doc:#?}");
         assert_eq!(doc.provers.len(), 1, "{doc:#?}");
         assert_eq!(doc.provers[0].holding, 1, "{doc:#?}");
         assert_eq!(doc.queues.len(), 2);
