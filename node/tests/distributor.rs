@@ -1041,7 +1041,15 @@ async fn claim_and_sit_identities_neither_stall_a_batch_nor_earn() {
 async fn next_batch_proven(h: &Harness, jobs: u32, number: u64) -> std::time::Duration {
     let started = std::time::Instant::now();
     with_batch(h, jobs).await;
-    provers_until(h, "the batch proven", |s| s.batches.proven == number).await;
+    let status = provers_until(h, "the batch proven", |s| s.batches.proven == number).await;
+    // Counted proven, it is listed so: every job done, its proof time on
+    // disk.
+    let listed = status.batches.list.last().expect("the batch listed");
+    assert_eq!(
+        (listed.id, listed.done, listed.proven_ms.is_some()),
+        (number, u64::from(jobs), true),
+        "{status:#?}"
+    );
     started.elapsed()
 }
 
