@@ -303,11 +303,32 @@ fn a_full_disk_stops_the_distributor_clearly_and_loses_no_credit() {
     drop(disk);
 }
 
+/// How often the settling crash test's chain mines a block.
+const BLOCK_SECS: u64 = 2;
+
+/// Waits until distributor `d`, restarted after a kill that left a
+/// transaction pending on a chain mining nothing, reports that transaction
+/// pending (or dies first, at its crash point).
+fn wait_found_pending(net: &mut Net, d: usize) {
+    let found = support::settles(support::DEADLINE, || {
+        net.has_exited(d)
+            || net
+                .try_distributor_status(d)
+                .and_then(|s| s.chain)
+                .is_some_and(|c| c.pending_txs > 0)
+    });
+    assert!(
+        found,
+        "the transaction a kill left pending was not found after the restart\n{}",
+        net.logs()
+    );
+}
+
 /// The chain client SIGKILLed at its worst moments: between sending a
 /// chain transaction (a settlement or an anchor) and seeing its receipt —
-/// on a chain that mines a block every 10 s, so the transaction is still
-/// pending when the distributor comes back — and right after a ledger
-/// block is cut, before its anchoring. Each time it restarts from the
+/// the chain then mines nothing until the distributor is back and has
+/// found the transaction pending — and right after a ledger block is cut,
+/// before its anchoring. Each time it restarts from the
 /// chain's state: every batch ends settled and every block anchored exactly
 /// once, and the operator's account sent exactly those transactions and
 /// the two deployments.
@@ -315,11 +336,13 @@ fn a_full_disk_stops_the_distributor_clearly_and_loses_no_credit() {
 fn a_distributor_killed_while_settling_lands_every_batch_and_block_once() {
     use alloy::providers::Provider;
 
-    // A transaction waits half a block for its block on average, and the
-    // restart must come first for the kill to leave it pending: with 4 s
-    // blocks and a restart slowed by a loaded machine, none of the three
-    // kills after a send did once in CI (2026-12-07).
-    let anvil = anvil::Anvil::start_with(&["--block-time", "10"]);
+    // A kill right after a send stops the chain's blocks until the restart
+    // has found the transaction pending. (Before, the chain mined on
+    // through the restart: a kill left its transaction pending only when
+    // the restart beat the next block, and with 10 s blocks all three kills
+    // after a send could miss, one run in a few dozen on a loaded machine.)
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let anvil = anvil::Anvil::start_with(&["--block-time", &BLOCK_SECS.to_string()]);
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("operator.key");
     std::fs::write(&key_file, anvil.key(0)).unwrap();
@@ -346,12 +369,20 @@ fn a_distributor_killed_while_settling_lands_every_batch_and_block_once() {
         (Point::ChainSent, 3),
     ];
     net.kill(d);
+    let (mut left_pending, mut kills_left_pending) = (false, 0);
     for (round, (point, n)) in deaths.into_iter().enumerate() {
         net.node_mut(d).env = vec![(
             node::crash::ENV.to_string(),
             format!("{}:{n}", point.name()),
         )];
-        if net.try_restart(d, Some(args.clone())).is_err() {
+        let restarted = net.try_restart(d, Some(args.clone())).is_ok();
+        if std::mem::take(&mut left_pending) {
+            if restarted {
+                wait_found_pending(&mut net, d);
+            }
+            rt.block_on(anvil.mine_every(BLOCK_SECS));
+        }
+        if !restarted {
             continue; // died while starting up, at the point
         }
         // Keep work open until it dies: the n-th transaction may need
@@ -371,11 +402,30 @@ fn a_distributor_killed_while_settling_lands_every_batch_and_block_once() {
             false
         });
         assert!(died, "round {round}: no crash at {point:?}\n{}", net.logs());
+        if point == Point::ChainSent {
+            rt.block_on(anvil.mine_every(0));
+            left_pending = rt.block_on(anvil.pending_of(0)) > 0;
+            if left_pending {
+                kills_left_pending += 1;
+            } else {
+                // Mined between the send and the kill's detection.
+                rt.block_on(anvil.mine_every(BLOCK_SECS));
+            }
+        }
         let exit = net.wait_exit(d, &format!("round {round}: the crash at {point:?}"));
         assert_eq!(exit.signal(), Some(9), "round {round}: {exit}");
     }
     net.node_mut(d).env.clear();
     net.restart(d, Some(args));
+    if left_pending {
+        wait_found_pending(&mut net, d);
+        rt.block_on(anvil.mine_every(BLOCK_SECS));
+    }
+    eprintln!("{kills_left_pending} of the kills after a send left their transaction pending");
+    assert!(
+        kills_left_pending >= 1,
+        "no kill after a send left its transaction pending"
+    );
     let _ = net.try_submit_batch(d);
     let status = net.wait_distributor(d, "every batch settled, every block anchored", |s| {
         let Some(chain) = &s.chain else { return false };
@@ -406,7 +456,6 @@ fn a_distributor_killed_while_settling_lands_every_batch_and_block_once() {
     // blocks anchored (each block once, in order, several to a
     // transaction), and nothing else (a duplicate would have been a
     // transaction too, reverted or not).
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let provider = anvil.provider(1);
     let settlement: alloy::primitives::Address = settlement.parse().unwrap();
     let payouts: alloy::primitives::Address = status_payouts.parse().unwrap();

@@ -89,6 +89,26 @@ impl Anvil {
         self.child = child;
     }
 
+    /// Mines a block every `seconds` from now on; with 0, none until this
+    /// is called again (transactions wait in the pool).
+    pub async fn mine_every(&self, seconds: u64) {
+        use alloy::providers::Provider;
+        self.providers[0]
+            .raw_request::<_, serde_json::Value>("evm_setIntervalMining".into(), (seconds,))
+            .await
+            .expect("anvil sets its mining interval");
+    }
+
+    /// How many of dev account `account`'s transactions wait for a block.
+    pub async fn pending_of(&self, account: usize) -> u64 {
+        use alloy::providers::Provider;
+        let provider = &self.providers[account];
+        let address = self.address(account);
+        let sent = provider.get_transaction_count(address).pending();
+        let mined = provider.get_transaction_count(address).latest();
+        sent.await.expect("a nonce") - mined.await.expect("a nonce")
+    }
+
     /// The provider that signs with dev account `account`.
     pub fn provider(&self, account: usize) -> Dyn {
         self.providers[account].clone()
