@@ -11,7 +11,7 @@ use protocol::lrp::LrpEvent;
 use protocol::messages::{BatchProven, JobAnnouncement};
 use protocol::{BatchId, ContentHash, JobId};
 use serde_json::json;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::courier::Durable;
 use super::intake::{BatchInput, BuildRequest, NewBatch};
@@ -226,7 +226,8 @@ impl Distributor {
     /// it only now, so `batches.proven` never runs ahead of the list's
     /// `proven_ms` (a status read between the two saw a proven batch with
     /// no proof time).
-    pub(super) fn count_proven(&mut self) {
+    pub(super) fn count_proven(&mut self, batch: BatchId) {
+        debug!(target: "distributor", batch = %batch, "batch proven and recorded");
         self.services.metrics.batches_proven.inc();
         self.counters.batches_proven += 1;
     }

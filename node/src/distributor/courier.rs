@@ -97,7 +97,7 @@ impl Courier {
             }
             Durable::BatchProven(message) => {
                 self.outbox.publish(&message);
-                let _ = self.to_loop.send(Internal::Recorded(message.batch));
+                let _ = self.to_loop.send(Internal::BatchRecorded(message.batch));
             }
             Durable::Repeat(repeat) => self.repeat(repeat),
         }

@@ -112,7 +112,7 @@ pub enum Internal {
     /// Every job of the batch is credited: check its batch proof.
     Credited(BatchId),
     /// A proven batch's record is on disk: count it proven.
-    Recorded(BatchId),
+    BatchRecorded(BatchId),
     /// A baseline hand-out is logged: prove it on the reserved slot.
     LocalAssigned(usize, protocol::messages::Assignment, Vec<u8>),
     /// The baseline proved a job.
@@ -361,7 +361,7 @@ impl Distributor {
             }) => self.on_batch_checked(result, ms, context),
             Internal::Built(built, reply) => self.on_built(built, reply),
             Internal::Credited(batch) => self.check_batch(batch),
-            Internal::Recorded(_) => self.count_proven(),
+            Internal::BatchRecorded(batch) => self.count_proven(batch),
             Internal::LocalAssigned(slot, assignment, witness) => {
                 self.start_local(slot, assignment, witness)
             }

@@ -446,7 +446,7 @@ mod tests {
             verify_seconds: 0.018,
             uptime_ms: 125_000,
             batches_stored: 3,
-            batches_proven: 2,
+            batches_proven: 1,
             chain: None,
         };
         for verify_count in [4, 0] {
