@@ -66,6 +66,9 @@ async fn a_valid_proof_is_stored_paid_then_accepted_and_its_batch_proven() {
             .then_some(())
     })
     .await;
+    // Proven, its jobs' witnesses are dropped: the proofs still export.
+    let bundle = h.api_call(export(job(1, 3))).await.unwrap();
+    assert_eq!(bundle["prover"], p.public().to_hex());
     h.stop().await.unwrap();
     let ledger = h.ledger();
     assert_eq!(
@@ -73,8 +76,11 @@ async fn a_valid_proof_is_stored_paid_then_accepted_and_its_batch_proven() {
         400,
         "four jobs, paid once each"
     );
+    let store = node::distributor::store::JobStore::open(h.dir.path().join("jobs")).unwrap();
     for i in 0..4 {
         assert!(ledger.is_credited(job(1, i)).unwrap());
+        let record = store.job(job(1, i)).unwrap().expect("stored");
+        assert!(record.done.is_some() && record.witness.is_empty(), "{i}");
     }
 }
 

@@ -176,9 +176,10 @@ impl Distributor {
         })
     }
 
-    /// The batch proof's result: a proven batch is recorded, forgotten by
-    /// the scheduler (the log is compacted), and gossiped and counted once
-    /// durable ([`Self::count_proven`]).
+    /// The batch proof's result: a proven batch is recorded, its jobs'
+    /// witnesses dropped, forgotten by the scheduler (the log is
+    /// compacted), and gossiped and counted once durable
+    /// ([`Self::count_proven`]).
     pub(super) fn on_batch_checked(
         &mut self,
         result: Result<ContentHash, String>,
@@ -211,10 +212,11 @@ impl Distributor {
             batch_verify_ms = ms,
             "batch proven"
         );
+        let jobs = record.jobs;
         self.core
             .scheduler
             .apply(LrpEvent::Forget { batch }, move |_| Log {
-                records: vec![Change::Batch(record)],
+                records: vec![Change::Batch(record), Change::DropWitnesses(batch, jobs)],
                 then: Some(Durable::BatchProven(message)),
             });
         // The batch is gone from the scheduler: nothing before this point of

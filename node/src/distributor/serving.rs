@@ -316,6 +316,8 @@ impl Witnesses {
             return Ok(bytes.clone());
         }
         let bytes = match store.job(job) {
+            // Its batch is proven and its witness dropped.
+            Ok(Some(record)) if record.witness.is_empty() => return Err("job_finished"),
             Ok(Some(record)) => Arc::new(record.witness),
             Ok(None) => return Err("unknown_job"),
             Err(e) => {

@@ -17,6 +17,7 @@
 //!   without decoding the job's witness;
 //! - `events`: sequence (u64 BE) → [`LrpEvent`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -241,6 +242,10 @@ pub enum Change {
     /// A job record rewritten (its winning proof); its [`WinnerRecord`] is
     /// written with it.
     Job(JobId, JobRecord),
+    /// A proven batch's jobs lose their witnesses (nothing reads them once
+    /// the batch is proven: its proofs, public inputs and winners stay), so
+    /// the store grows by proofs, not witnesses.
+    DropWitnesses(BatchId, u32),
     /// The scheduler's state after every event before this change: stored,
     /// and the events it covers deleted (log compaction).
     Snapshot(Box<Snapshot>),
@@ -619,6 +624,7 @@ impl JobStore {
         let mut seq = log.next;
         let mut compacted = log.compacted;
         let mut batch = WriteBatch::default();
+        let mut rewritten = HashMap::new();
         for change in changes {
             match change {
                 Change::Event(event) => {
@@ -651,7 +657,28 @@ impl JobStore {
                         codec::encode(record),
                     );
                 }
-                Change::Job(id, record) => self.put_job(&mut batch, *id, record),
+                Change::Job(id, record) => {
+                    self.put_job(&mut batch, *id, record);
+                    rewritten.insert(*id, record);
+                }
+                Change::DropWitnesses(proven, jobs) => {
+                    for index in 0..*jobs {
+                        let id = JobId::new(*proven, index);
+                        // A job rewritten earlier in this commit is not on
+                        // disk yet: its new record is the one to keep.
+                        let record = match rewritten.get(&id) {
+                            Some(&record) => Some(record.clone()),
+                            None => self.job(id)?,
+                        };
+                        if let Some(record) = record.filter(|r| !r.witness.is_empty()) {
+                            let record = JobRecord {
+                                witness: Vec::new(),
+                                ..record
+                            };
+                            self.put_job(&mut batch, id, &record);
+                        }
+                    }
+                }
                 Change::Snapshot(snapshot) => {
                     batch.put_cf(
                         self.cf(CF_META),
@@ -1107,6 +1134,45 @@ mod tests {
         assert_eq!(store.winner(won).unwrap(), Some(winner), "migrated");
         assert_eq!(store.winner(open).unwrap(), None);
         assert_eq!(store.job(won).unwrap(), Some(done_job));
+    }
+
+    /// A proven batch's jobs keep their proofs, public inputs and winners
+    /// and lose their witnesses, including a job whose winning proof is
+    /// written in the same commit; other batches keep theirs.
+    #[test]
+    fn a_proven_batchs_witnesses_are_dropped_and_its_proofs_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        let done = |job: JobRecord| JobRecord {
+            done: Some(DoneRecord {
+                prover: protocol::SecretKey::from_seed([1; 32]).public(),
+                request: RequestId(3),
+                proof: vec![9; 128],
+                at: Timestamp(7),
+            }),
+            ..job
+        };
+        let (b1, b2) = (BatchId(1), BatchId(2));
+        let ids = [JobId::new(b1, 0), JobId::new(b1, 1), JobId::new(b2, 0)];
+        store
+            .commit(&[Change::Job(ids[0], done(job(1)))], true)
+            .unwrap();
+        store.commit(&[Change::Job(ids[2], job(3))], true).unwrap();
+        let changes = [
+            Change::Job(ids[1], done(job(2))),
+            Change::DropWitnesses(b1, 3), // a third job that does not exist
+        ];
+        store.commit(&changes, true).unwrap();
+        for (id, from) in [(ids[0], 1), (ids[1], 2)] {
+            let expected = JobRecord {
+                witness: Vec::new(),
+                ..done(job(from))
+            };
+            assert_eq!(store.job(id).unwrap(), Some(expected), "{id}");
+            assert!(store.winner(id).unwrap().is_some(), "{id}");
+        }
+        assert_eq!(store.job(ids[2]).unwrap(), Some(job(3)), "another batch");
+        assert_eq!(store.job(JobId::new(b1, 2)).unwrap(), None, "none made");
     }
 
     #[test]
