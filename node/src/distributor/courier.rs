@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use protocol::messages::{Assignment, BatchProven, JobAnnouncement, NoWork, NoWorkReason, Witness};
+use protocol::messages::{Assignment, BatchProven, JobAnnouncement, Witness};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::{debug, error};
@@ -16,10 +16,6 @@ use super::store::JobStore;
 use super::submission::{Repeat, Settlement, Stage};
 use super::wire::{Outbox, ReplyTo};
 use super::{BatchReply, Internal};
-
-/// When a prover handed a job whose batch was proven meanwhile may ask
-/// again: the next batch's jobs may already be out.
-const FINISHED_RETRY_MS: u64 = 1_000;
 
 /// A follow-up the journal holds until its entry is durable.
 #[derive(Debug)]
@@ -130,30 +126,6 @@ impl Courier {
     fn hand_out(&self, HandOut { mut assignment, to }: HandOut) {
         let job = assignment.job;
         let witness = match self.store.job(job) {
-            // Its batch was proven in the same group commit as the hand-out
-            // (a hand-out just before the last proof): the job is done and
-            // its witness dropped. The hand-out lapses unused.
-            Ok(Some(record)) if record.witness.is_empty() => {
-                debug!(target: "distributor", %job, "handed out as its batch was proven; nothing to send");
-                match to {
-                    Recipient::Prover(reply) => self.outbox.answer(
-                        "job_request",
-                        reply,
-                        &NoWork {
-                            reason: NoWorkReason::Idle,
-                            retry_after_ms: FINISHED_RETRY_MS,
-                        },
-                    ),
-                    Recipient::Local(slot) => {
-                        let _ = self.to_loop.send(Internal::LocalAssigned(
-                            slot,
-                            assignment,
-                            Vec::new(),
-                        ));
-                    }
-                }
-                return;
-            }
             Ok(Some(record)) => record.witness,
             other => {
                 error!(target: "distributor", %job, found = ?other.map(|_| ()), "job scheduled but not readable from the store");

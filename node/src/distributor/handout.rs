@@ -244,17 +244,10 @@ impl Distributor {
     }
 
     /// A baseline hand-out is durable: prove it on its slot.
-    /// An empty witness: the job's batch was proven as it was handed out
-    /// (its witness dropped); the slot is free again.
     pub(super) fn start_local(&mut self, slot: usize, assignment: Assignment, witness: Vec<u8>) {
         let Some(local) = self.services.local.as_mut() else {
             return;
         };
-        if witness.is_empty() {
-            local.finished(slot);
-            self.fill_local();
-            return;
-        }
         let to_loop = self.services.internal_tx.clone();
         local.start(slot, assignment, witness, move |proof: LocalProof| {
             let _ = to_loop.send(Internal::Local(proof));

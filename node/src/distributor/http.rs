@@ -18,8 +18,8 @@ use super::store::JobStore;
 use crate::api::{ApiRequest, Rejection};
 
 /// `GET /proofs/<job>` exports built at once; more are answered 503. The
-/// API reads without a token, and a job record holds its witness (up to a
-/// megabyte): a stranger asking for proofs in a loop costs at most this
+/// API reads without a token, and an open job's record holds its witness
+/// (up to a megabyte): a stranger asking for proofs in a loop costs at most this
 /// many store reads at a time, none of them on the run loop.
 const EXPORTS_AT_ONCE: usize = 2;
 

@@ -316,8 +316,9 @@ impl Witnesses {
             return Ok(bytes.clone());
         }
         let bytes = match store.job(job) {
-            // Its batch is proven and its witness dropped.
-            Ok(Some(record)) if record.witness.is_empty() => return Err("job_finished"),
+            // Done and its batch proven since the hand-out was checked: its
+            // witness is dropped.
+            Ok(Some(record)) if record.witness.is_empty() => return Err("job_done"),
             Ok(Some(record)) => Arc::new(record.witness),
             Ok(None) => return Err("unknown_job"),
             Err(e) => {

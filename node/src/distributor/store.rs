@@ -1,5 +1,6 @@
 //! The distributor's durable job store, on RocksDB and apart from the ledger:
-//! batches, jobs with their witnesses and winning proofs, the rollup state,
+//! batches, jobs with their witnesses (until their batch is proven) and
+//! winning proofs, the rollup state,
 //! and the scheduler's event log. What the distributor needs to resume after
 //! a crash lives here. Writes are groups of [`Change`]s committed atomically
 //! ([`JobStore::commit`]); only the journal thread writes, everyone reads.
@@ -145,7 +146,8 @@ pub struct BatchRecord {
 pub struct JobRecord {
     /// The public inputs its proof must verify against.
     pub public: PublicSignals,
-    /// The witness bytes sent to provers.
+    /// The witness bytes sent to provers; empty once the job's batch is
+    /// proven ([`Change::DropWitnesses`]).
     pub witness: Vec<u8>,
     /// The winning proof, once there is one.
     pub done: Option<DoneRecord>,
@@ -666,9 +668,15 @@ impl JobStore {
                         let id = JobId::new(*proven, index);
                         // A job rewritten earlier in this commit is not on
                         // disk yet: its new record is the one to keep.
+                        // A record that cannot be read keeps its witness:
+                        // dropping it is housekeeping, and the batch's
+                        // proven record must not wait on it.
                         let record = match rewritten.get(&id) {
                             Some(&record) => Some(record.clone()),
-                            None => self.job(id)?,
+                            None => self.job(id).unwrap_or_else(|e| {
+                                tracing::warn!(target: "distributor", job = %id, error = %e, "a proven job's witness is kept: its record cannot be read");
+                                None
+                            }),
                         };
                         if let Some(record) = record.filter(|r| !r.witness.is_empty()) {
                             let record = JobRecord {
