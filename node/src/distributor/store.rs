@@ -637,21 +637,7 @@ impl JobStore {
                     record,
                     jobs,
                     state_after,
-                } => {
-                    batch.put_cf(
-                        self.cf(CF_BATCHES),
-                        batch_key(record.id),
-                        codec::encode(record),
-                    );
-                    for (index, job) in jobs.iter().enumerate() {
-                        let id = JobId::new(record.id, index as u32);
-                        self.put_job(&mut batch, id, job);
-                        self.index_statement(&mut batch, id, job);
-                    }
-                    if let Some(state) = state_after {
-                        batch.put_cf(self.cf(CF_META), STATE_KEY, state);
-                    }
-                }
+                } => self.put_new_batch(&mut batch, record, jobs, state_after.as_deref()),
                 Change::Batch(record) => {
                     batch.put_cf(
                         self.cf(CF_BATCHES),
@@ -664,28 +650,7 @@ impl JobStore {
                     rewritten.insert(*id, record);
                 }
                 Change::DropWitnesses(proven, jobs) => {
-                    for index in 0..*jobs {
-                        let id = JobId::new(*proven, index);
-                        // A job rewritten earlier in this commit is not on
-                        // disk yet: its new record is the one to keep.
-                        // A record that cannot be read keeps its witness:
-                        // dropping it is housekeeping, and the batch's
-                        // proven record must not wait on it.
-                        let record = match rewritten.get(&id) {
-                            Some(&record) => Some(record.clone()),
-                            None => self.job(id).unwrap_or_else(|e| {
-                                tracing::warn!(target: "distributor", job = %id, error = %e, "a proven job's witness is kept: its record cannot be read");
-                                None
-                            }),
-                        };
-                        if let Some(record) = record.filter(|r| !r.witness.is_empty()) {
-                            let record = JobRecord {
-                                witness: Vec::new(),
-                                ..record
-                            };
-                            self.put_job(&mut batch, id, &record);
-                        }
-                    }
+                    self.drop_witnesses(&mut batch, *proven, *jobs, &rewritten);
                 }
                 Change::Snapshot(snapshot) => {
                     batch.put_cf(
@@ -723,7 +688,61 @@ impl JobStore {
         Ok(())
     }
 
-    /// Adds `record` to `batch`, and its winner's record if it is done.
+    /// Adds a new batch to `batch`: its record, its jobs (each with its
+    /// statement indexed) and the rollup state after it.
+    fn put_new_batch(
+        &self,
+        batch: &mut WriteBatch,
+        record: &BatchRecord,
+        jobs: &[JobRecord],
+        state_after: Option<&[u8]>,
+    ) {
+        batch.put_cf(
+            self.cf(CF_BATCHES),
+            batch_key(record.id),
+            codec::encode(record),
+        );
+        for (index, job) in jobs.iter().enumerate() {
+            let id = JobId::new(record.id, index as u32);
+            self.put_job(batch, id, job);
+            self.index_statement(batch, id, job);
+        }
+        if let Some(state) = state_after {
+            batch.put_cf(self.cf(CF_META), STATE_KEY, state);
+        }
+    }
+
+    /// Rewrites the `jobs` jobs of `proven` into `batch` without their
+    /// witnesses. A job `rewritten` earlier in the same commit is not on
+    /// disk yet: its new record is the one kept. A record that cannot be
+    /// read keeps its witness: dropping it is housekeeping, and the batch's
+    /// proven record must not wait on it.
+    fn drop_witnesses(
+        &self,
+        batch: &mut WriteBatch,
+        proven: BatchId,
+        jobs: u32,
+        rewritten: &HashMap<JobId, &JobRecord>,
+    ) {
+        for index in 0..jobs {
+            let id = JobId::new(proven, index);
+            let record = match rewritten.get(&id) {
+                Some(&record) => Some(record.clone()),
+                None => self.job(id).unwrap_or_else(|e| {
+                    tracing::warn!(target: "distributor", job = %id, error = %e, "a proven job's witness is kept: its record cannot be read");
+                    None
+                }),
+            };
+            if let Some(record) = record.filter(|r| !r.witness.is_empty()) {
+                let record = JobRecord {
+                    witness: Vec::new(),
+                    ..record
+                };
+                self.put_job(batch, id, &record);
+            }
+        }
+    }
+
     /// The job first stored with `statement`, if any ([`statement_of`]):
     /// one point read, whatever the store holds.
     pub fn statement(&self, statement: &ContentHash) -> Result<Option<JobId>> {
@@ -745,6 +764,7 @@ impl JobStore {
         batch.put_cf(self.cf(CF_STATEMENTS), statement.0, job_key(id));
     }
 
+    /// Adds `record` to `batch`, and its winner's record if it is done.
     fn put_job(&self, batch: &mut WriteBatch, id: JobId, record: &JobRecord) {
         batch.put_cf(self.cf(CF_JOBS), job_key(id), codec::encode(record));
         if let Some(done) = &record.done {

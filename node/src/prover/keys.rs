@@ -133,7 +133,7 @@ impl KeyCache {
     }
 
     /// The key as fetched.
-    fn path(&self, key: ContentHash) -> PathBuf {
+    fn fetched_path(&self, key: ContentHash) -> PathBuf {
         self.dir.join(format!("{}{FETCHED}", key.to_hex()))
     }
 
@@ -144,7 +144,7 @@ impl KeyCache {
 
     /// The key's file on disk, expanded or as fetched, if it has one.
     fn file(&self, key: ContentHash) -> Option<PathBuf> {
-        [self.expanded_path(key), self.path(key)]
+        [self.expanded_path(key), self.fetched_path(key)]
             .into_iter()
             .find(|p| p.exists())
     }
@@ -274,7 +274,7 @@ impl KeyCache {
             bytes,
             total_bytes: Some(bytes),
         });
-        let (fetched, expanded) = (self.path(key), self.expanded_path(key));
+        let (fetched, expanded) = (self.fetched_path(key), self.expanded_path(key));
         let (pk, form) =
             tokio::task::spawn_blocking(move || read_key(circuit, key, &fetched, &expanded))
                 .await??;
@@ -414,7 +414,7 @@ impl KeyCache {
             let _ = std::fs::remove_file(&part);
             bail!("downloaded key does not match its hash {key}; discarded, will fetch again");
         }
-        std::fs::rename(&part, self.path(key))?;
+        std::fs::rename(&part, self.fetched_path(key))?;
         info!(target: "prover", key = %key.short(), bytes = total.unwrap_or(0), "proving key fetched and checked");
         Ok(fetched)
     }
@@ -441,7 +441,7 @@ impl KeyCache {
         let kept: Vec<PathBuf> = keep
             .iter()
             .flatten()
-            .flat_map(|k| [self.path(*k), self.expanded_path(*k)])
+            .flat_map(|k| [self.fetched_path(*k), self.expanded_path(*k)])
             .collect();
         let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
         let mut keys: Vec<(std::time::SystemTime, PathBuf)> = self
@@ -742,7 +742,10 @@ mod tests {
         let cache = KeyCache::new(dir.path().to_path_buf());
         let got = cache.get(circuit(), source.hash, &source).await.unwrap();
         assert_eq!(got.took.fetched, source.bytes.len() as u64);
-        let (fetched, expanded) = (cache.path(source.hash), cache.expanded_path(source.hash));
+        let (fetched, expanded) = (
+            cache.fetched_path(source.hash),
+            cache.expanded_path(source.hash),
+        );
         assert!(expanded.exists() && !fetched.exists(), "kept expanded only");
         let same = |key: &AnyProvingKey| match key {
             AnyProvingKey::Transfer(k) => k.to_bytes() == source.bytes,
